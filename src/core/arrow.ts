@@ -1,0 +1,37 @@
+/**
+ * The only module that names the Arrow package. Everything else imports Arrow from here, so a
+ * version bump or a swap touches one file.
+ *
+ * Layer: core.
+ *
+ * @module
+ */
+export {
+  Binary,
+  Bool,
+  Data,
+  DataType,
+  DateDay,
+  Decimal,
+  Field,
+  FixedSizeBinary,
+  Float32,
+  Float64,
+  Int16,
+  Int32,
+  Int64,
+  List,
+  makeData,
+  RecordBatch,
+  Schema,
+  Struct,
+  Table,
+  tableFromIPC,
+  tableToIPC,
+  TimeMicrosecond,
+  TimestampMicrosecond,
+  Type,
+  Uint64,
+  Utf8,
+  Vector,
+} from "apache-arrow";

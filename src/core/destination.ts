@@ -1,0 +1,51 @@
+/**
+ * The destination contract: bytes in, committed objects out. Never sees Arrow.
+ *
+ * Layer: core.
+ *
+ * @module
+ */
+import type { DestinationKind, SignalOptions } from "./spec.ts";
+
+/** A stored object. */
+export interface ObjectMeta {
+  /** Key relative to the destination root (prefix/path). */
+  readonly key: string;
+  readonly size: number;
+  /** Base64 MD5 when the store exposes it. */
+  readonly md5?: string;
+}
+
+/** How a destination makes an object visible. */
+export interface DestinationCapabilities {
+  /** atomic: temp + rename; on_close: multipart completion; streaming: bytes are visible as sent. */
+  readonly commit: "atomic" | "on_close" | "streaming";
+  readonly idempotentOverwrite: boolean;
+  readonly retrySafe: boolean;
+  /** False for stdout: no manifest, no `_SUCCESS`, no listing. */
+  readonly persistent: boolean;
+}
+
+/** One object being written. Nothing is visible at a final key before `commit()`. */
+export interface Upload {
+  readonly writable: WritableStream<Uint8Array>;
+  /**
+   * Makes the object visible. `finalKey` renames it when the name is only known at the end
+   * (e.g. `_part<i>` suffixes); defaults to the key given to `create`.
+   */
+  commit(finalKey?: string): Promise<ObjectMeta>;
+  /** Discards the object (removes temp files, aborts multipart uploads). Idempotent. */
+  abort(reason?: unknown): Promise<void>;
+}
+
+/** A place to write export output. */
+export interface Destination extends AsyncDisposable {
+  readonly kind: DestinationKind;
+  readonly capabilities: DestinationCapabilities;
+  /** Root URI for the manifest: `file:///abs/dir`, `s3://bucket/prefix`, `stdout`. */
+  readonly uri: string;
+  /** Starts writing the object at `key`. Keys are validated (no absolute path, `..`, NUL). */
+  create(key: string, options?: SignalOptions): Promise<Upload>;
+  /** Lists objects whose key starts with `prefix`. */
+  list(prefix: string, options?: SignalOptions): AsyncIterable<ObjectMeta>;
+}

@@ -1,0 +1,188 @@
+/**
+ * Errors and exit codes shared by every layer.
+ *
+ * Layer: core. Imports nothing from `src/`.
+ *
+ * Exit codes are the reference tool's (`src/error.rs` of rivet-cli 0.14.1) so that schedulers can
+ * swap binaries: 0 success, 1 config/usage/unclassified, 2 transient, 3 data integrity, 4 schema
+ * drift, 130 interrupted.
+ *
+ * @module
+ */
+
+/** Process exit code of a rivet command. */
+export type ExitCode = 0 | 1 | 2 | 3 | 4 | 130;
+
+/**
+ * Stable, snake_case error code such as `config.unknown_field` or `source.connect_failed`.
+ * Codes are data: scripts may match on them, so never reword an existing one.
+ */
+export type ErrorCode = string;
+
+/** Options of {@linkcode RivetError}. */
+export interface RivetErrorOptions {
+  /** Stable error code. */
+  readonly code: ErrorCode;
+  /** Exit class of the error. */
+  readonly exitCode: ExitCode;
+  /** The underlying error, kept for classification and debugging. */
+  readonly cause?: unknown;
+  /** A remedy, printed after the message on its own line. */
+  readonly hint?: string;
+}
+
+/**
+ * Base class of every error a user can act on. Anything else that escapes is a programmer error.
+ *
+ * @example Raise a config error
+ * ```ts
+ * import { RivetError } from "./errors.ts";
+ * const err = new RivetError("export 'x': bad key", { code: "config.bad_key", exitCode: 1 });
+ * if (err.exitCode !== 1) throw new Error("unexpected");
+ * ```
+ */
+export class RivetError extends Error {
+  /** Stable error code. */
+  readonly code: ErrorCode;
+  /** Exit class. */
+  readonly exitCode: ExitCode;
+  /** Optional remedy. */
+  readonly hint: string | undefined;
+
+  /**
+   * @param message Sentence-case message naming the export and object, no trailing period.
+   * @param options Code, exit class, cause and hint.
+   */
+  constructor(message: string, options: RivetErrorOptions) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "RivetError";
+    this.code = options.code;
+    this.exitCode = options.exitCode;
+    this.hint = options.hint;
+  }
+}
+
+/** Options of the subclasses: the exit code is fixed by the class. */
+export type ClassedErrorOptions = Omit<RivetErrorOptions, "exitCode">;
+
+/** Config, usage or permanent error (exit 1): fix the input, do not retry. */
+export class ConfigError extends RivetError {
+  /**
+   * @param message What is wrong, naming the key or export.
+   * @param options Code, cause and hint.
+   */
+  constructor(message: string, options: ClassedErrorOptions) {
+    super(message, { ...options, exitCode: 1 });
+    this.name = "ConfigError";
+  }
+}
+
+/** A permanent runtime failure (exit 1), e.g. a syntax error or a missing privilege. */
+export class PermanentError extends RivetError {
+  /**
+   * @param message What failed.
+   * @param options Code, cause and hint.
+   */
+  constructor(message: string, options: ClassedErrorOptions) {
+    super(message, { ...options, exitCode: 1 });
+    this.name = "PermanentError";
+  }
+}
+
+/** Transient failure (exit 2): the same command may succeed when retried. */
+export class TransientError extends RivetError {
+  /**
+   * @param message What failed.
+   * @param options Code, cause and hint.
+   */
+  constructor(message: string, options: ClassedErrorOptions) {
+    super(message, { ...options, exitCode: 2 });
+    this.name = "TransientError";
+  }
+}
+
+/** Data integrity failure (exit 3): stop and investigate. */
+export class DataIntegrityError extends RivetError {
+  /**
+   * @param message What is inconsistent.
+   * @param options Code, cause and hint.
+   */
+  constructor(message: string, options: ClassedErrorOptions) {
+    super(message, { ...options, exitCode: 3 });
+    this.name = "DataIntegrityError";
+  }
+}
+
+/** Schema drift with `on_schema_drift: fail` (exit 4). */
+export class SchemaDriftError extends RivetError {
+  /**
+   * @param message Which columns drifted.
+   * @param options Code, cause and hint.
+   */
+  constructor(message: string, options: ClassedErrorOptions) {
+    super(message, { ...options, exitCode: 4 });
+    this.name = "SchemaDriftError";
+  }
+}
+
+/** The run was interrupted by SIGINT/SIGTERM (exit 130). */
+export class InterruptedError extends RivetError {
+  /** @param message What was interrupted. */
+  constructor(message = "Interrupted") {
+    super(message, { code: "run.interrupted", exitCode: 130 });
+    this.name = "InterruptedError";
+  }
+}
+
+/** JSON-safe description of an error; crosses workers, processes and NDJSON unchanged. */
+export interface ErrorInfo {
+  readonly name: string;
+  readonly code: ErrorCode;
+  readonly message: string;
+  readonly exitCode: ExitCode;
+  readonly hint?: string;
+}
+
+/**
+ * Severity order used to pick the exit code of a multi-export run: 3 > 4 > 2 > 1 (the reference's
+ * "scariest failure" rule). 130 wins over everything because the operator asked to stop.
+ */
+const severity: Record<ExitCode, number> = { 0: 0, 1: 1, 2: 2, 4: 3, 3: 4, 130: 5 };
+
+/**
+ * The most serious of several exit codes.
+ *
+ * @param codes Exit codes of the parts of a run.
+ * @returns The code a scheduler should see.
+ *
+ * @example
+ * ```ts
+ * import { worstExitCode } from "./errors.ts";
+ * if (worstExitCode([1, 3, 2]) !== 3) throw new Error("3 is the scariest");
+ * ```
+ */
+export function worstExitCode(codes: Iterable<ExitCode>): ExitCode {
+  let worst: ExitCode = 0;
+  for (const code of codes) if (severity[code] > severity[worst]) worst = code;
+  return worst;
+}
+
+/**
+ * Converts any thrown value to {@linkcode ErrorInfo}. Non-rivet errors are exit 1.
+ *
+ * @param error The thrown value.
+ * @returns Its JSON-safe description (message not yet redacted).
+ */
+export function toErrorInfo(error: unknown): ErrorInfo {
+  if (error instanceof RivetError) {
+    return {
+      name: error.name,
+      code: error.code,
+      message: error.message,
+      exitCode: error.exitCode,
+      ...(error.hint === undefined ? {} : { hint: error.hint }),
+    };
+  }
+  const err = error instanceof Error ? error : new Error(String(error));
+  return { name: err.name, code: "internal.unexpected", message: err.message, exitCode: 1 };
+}

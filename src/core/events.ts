@@ -1,0 +1,79 @@
+/**
+ * Run events: JSON-safe data (no classes, no bigint) that crosses workers, processes and NDJSON
+ * unchanged. The pipeline and engines emit them; `cli/render/` draws them.
+ *
+ * Layer: core.
+ *
+ * @module
+ */
+import type { ErrorInfo, ExitCode } from "./errors.ts";
+import type { ExportMode } from "./spec.ts";
+
+/** Final status of one export, as in the manifest and metrics. */
+export type ExportStatus = "success" | "failed" | "skipped";
+
+/** What one export did. */
+export interface Outcome {
+  readonly export: string;
+  readonly runId: string;
+  readonly status: ExportStatus;
+  readonly mode: ExportMode;
+  readonly rows: number;
+  readonly files: number;
+  readonly bytes: number;
+  readonly durationMs: number;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  /** Where the files went (e.g. `file:///…/out`). */
+  readonly output: string;
+  readonly compression: string;
+  readonly format: string;
+  readonly peakRssMb: number;
+  readonly tuningProfile: string;
+  readonly batchSize: number;
+  readonly error?: ErrorInfo;
+}
+
+/** Every event of a run. */
+export type RivetEvent =
+  | {
+    readonly type: "run_started";
+    readonly runId: string;
+    readonly exports: readonly string[];
+    readonly at: string;
+  }
+  | {
+    readonly type: "export_started";
+    readonly export: string;
+    readonly runId: string;
+    readonly mode: ExportMode;
+  }
+  | {
+    readonly type: "batch_read";
+    readonly export: string;
+    readonly rows: number;
+    readonly totalRows: number;
+  }
+  | {
+    readonly type: "part_committed";
+    readonly export: string;
+    readonly key: string;
+    readonly rows: number;
+    readonly bytes: number;
+  }
+  | {
+    readonly type: "warning";
+    readonly export?: string;
+    readonly code: string;
+    readonly message: string;
+  }
+  | { readonly type: "export_finished"; readonly outcome: Outcome }
+  | {
+    readonly type: "run_finished";
+    readonly runId: string;
+    readonly exitCode: ExitCode;
+    readonly outcomes: readonly Outcome[];
+  };
+
+/** Receives events. Must not throw. */
+export type EventSink = (event: RivetEvent) => void;

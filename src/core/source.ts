@@ -1,0 +1,74 @@
+/**
+ * The source contract: a database read produces an Arrow schema first, then record batches.
+ *
+ * Layer: core.
+ *
+ * @module
+ */
+import type { DataType, RecordBatch, Schema } from "./arrow.ts";
+import type { SignalOptions, SourceKind } from "./spec.ts";
+
+/** How faithfully a column survives the trip to Arrow. */
+export type Fidelity = "exact" | "compatible" | "logical_string" | "lossy" | "unsupported";
+
+/** Logical annotation carried as `rivet.logical_type` field metadata. */
+export type LogicalType = "json" | "uuid" | "enum" | "interval";
+
+/** What rivet knows about one result column. */
+export interface ColumnInfo {
+  readonly name: string;
+  /** Source type as the database names it, e.g. `numeric(12,2)`, `timestamptz`, `int4[]`. */
+  readonly nativeType: string;
+  /** Arrow type, or undefined when the column is unsupported. */
+  readonly arrowType: DataType | undefined;
+  readonly fidelity: Fidelity;
+  readonly logicalType?: LogicalType;
+  /** Why the column is unsupported, with the fix (e.g. a `columns:` override). */
+  readonly unsupportedReason?: string;
+}
+
+/** Read knobs derived from the tuning plan. */
+export interface ReadOptions extends SignalOptions {
+  /** Ceiling of rows per fetch. */
+  readonly batchSize: number;
+  /** Memory target of one fetch, in bytes. */
+  readonly batchMemoryBytes: number;
+  /** 0 = none. */
+  readonly statementTimeoutS: number;
+  /** 0 = none. */
+  readonly lockTimeoutS: number;
+  /** Pause `throttleMs × rows / batchSize` after each batch. */
+  readonly throttleMs: number;
+  /** Per-value ceiling in MB (0 = off). */
+  readonly maxValueMb: number;
+  /** `columns:` overrides, name → type string. */
+  readonly columnOverrides: Readonly<Record<string, string>>;
+}
+
+/** A query to run. */
+export interface ReadRequest {
+  readonly sql: string;
+  readonly params: readonly (string | number | bigint | boolean | null)[];
+}
+
+/**
+ * Schema first, so an empty result still yields a valid file. `batches` must be read to the end
+ * or cancelled; either way the server-side cursor and transaction are closed.
+ */
+export interface BatchStream {
+  readonly schema: Schema;
+  readonly columns: readonly ColumnInfo[];
+  readonly batches: ReadableStream<RecordBatch>;
+}
+
+/** A database connection able to stream query results as Arrow. */
+export interface Source extends AsyncDisposable {
+  readonly kind: SourceKind;
+  /**
+   * Starts a read. Resolves once the result's columns are known; rejects with a ConfigError
+   * naming every unsupported column before any row is delivered.
+   */
+  read(request: ReadRequest, options: ReadOptions): Promise<BatchStream>;
+  /** Runs a one-row probe such as `SELECT 1`; used by `doctor`. */
+  ping(options?: SignalOptions): Promise<void>;
+}

@@ -1,0 +1,258 @@
+/**
+ * User intent: the validated shape of a `rivet.yaml`, produced by `config/` only.
+ *
+ * Layer: core. Imports nothing from `src/` but `core/`.
+ *
+ * Field names are the YAML keys in camelCase. Every key of the reference schema
+ * (`shared/spec/rivet-reference.md` §2) is represented, including those whose feature lands in a
+ * later release; `config/support.ts` refuses those with a clear "not supported yet" error.
+ *
+ * @module
+ */
+
+/** Database engines. */
+export type SourceKind = "postgres" | "mysql" | "mssql";
+/** Output formats. */
+export type FormatKind = "parquet" | "csv";
+/** Destination kinds. */
+export type DestinationKind = "local" | "stdout" | "s3" | "gcs" | "azure";
+/** Export modes. */
+export type ExportMode = "full" | "incremental" | "chunked" | "time_window" | "cdc";
+/** Parquet codecs (CSV accepts only `none`). */
+export type Compression = "zstd" | "snappy" | "gzip" | "lz4" | "none";
+/** Named compression presets: none→none, fast→snappy, balanced→zstd 3, compact→zstd 9. */
+export type CompressionProfile = "none" | "fast" | "balanced" | "compact";
+/** Tuning profiles. */
+export type TuningProfile = "fast" | "balanced" | "safe";
+/** TLS modes of `source.tls.mode`. */
+export type TlsMode = "disable" | "require" | "verify-ca" | "verify-full";
+
+/** A secret string. Never interpolate it into messages; `redact` knows its value. */
+export interface Secret {
+  readonly secret: string;
+}
+
+/** How the source connection is given (exactly one form). */
+export type ConnectionSpec =
+  | { readonly form: "url"; readonly url: Secret }
+  | { readonly form: "url_env"; readonly env: string }
+  | { readonly form: "url_file"; readonly path: string }
+  | {
+    readonly form: "structured";
+    readonly host: string;
+    readonly port: number;
+    readonly user: string;
+    readonly database: string;
+    readonly password?: Secret;
+    readonly passwordEnv?: string;
+  };
+
+/** `source.tls`. */
+export interface TlsSpec {
+  /** `verify-full` when a `tls:` block exists without `mode`. */
+  readonly mode: TlsMode;
+  readonly caFile?: string;
+  readonly acceptInvalidCerts: boolean;
+  readonly acceptInvalidHostnames: boolean;
+}
+
+/** A tuning block as written (every field optional; merged source → export → profile). */
+export interface TuningSpec {
+  readonly profile?: TuningProfile;
+  readonly batchSize?: number;
+  readonly batchSizeMemoryMb?: number;
+  readonly throttleMs?: number;
+  readonly statementTimeoutS?: number;
+  readonly maxRetries?: number;
+  readonly retryBackoffMs?: number;
+  readonly lockTimeoutS?: number;
+  readonly memoryThresholdMb?: number;
+  readonly maxBatchMemoryMb?: number;
+  readonly onBatchMemoryExceeded?: "warn" | "fail" | "auto_shrink";
+  readonly adaptive?: boolean;
+  readonly minParallel?: number;
+  readonly maxValueMb?: number;
+}
+
+/** Tuning after merging source, export and profile defaults: what the pipeline obeys. */
+export interface TuningPlan {
+  readonly profile: TuningProfile;
+  /** Human label, e.g. `balanced (default)`. */
+  readonly profileLabel: string;
+  readonly batchSize: number;
+  /** Memory target of one fetch, when set (MB). */
+  readonly batchSizeMemoryMb: number | undefined;
+  readonly throttleMs: number;
+  readonly statementTimeoutS: number;
+  readonly maxRetries: number;
+  readonly retryBackoffMs: number;
+  readonly lockTimeoutS: number;
+  readonly memoryThresholdMb: number;
+  readonly maxBatchMemoryMb: number | undefined;
+  readonly onBatchMemoryExceeded: "warn" | "fail" | "auto_shrink";
+  readonly adaptive: boolean;
+  readonly minParallel: number;
+  readonly maxValueMb: number;
+}
+
+/** `source`. */
+export interface SourceSpec {
+  readonly kind: SourceKind;
+  readonly connection: ConnectionSpec;
+  readonly environment?: "local" | "replica" | "production";
+  readonly tuning?: TuningSpec;
+  /** Absent when no `tls:` block was written. */
+  readonly tls?: TlsSpec;
+}
+
+/** What to read: exactly one of `table`, `query`, `query_file`. */
+export type QuerySpec =
+  | { readonly kind: "table"; readonly schema?: string; readonly table: string }
+  | { readonly kind: "query"; readonly sql: string }
+  /** `path` is relative to the config dir; `sql` is loaded lazily by `config/query_file.ts`. */
+  | { readonly kind: "query_file"; readonly path: string };
+
+/** `exports[].parquet`. */
+export interface ParquetSpec {
+  readonly rowGroupStrategy: "auto" | "fixed_rows" | "fixed_memory";
+  readonly rowGroupRows?: number;
+  readonly targetRowGroupMb: number;
+  readonly maxRowGroupMb?: number;
+}
+
+/** The format part of an export. */
+export interface FormatSpec {
+  readonly kind: FormatKind;
+  /** Codec after applying `compression_profile`. */
+  readonly compression: Compression;
+  /** Level for zstd (1..22) or gzip (0..10); undefined means codec default. */
+  readonly compressionLevel?: number;
+  readonly compressionProfile?: CompressionProfile;
+  /** Present only when a `parquet:` block was written. */
+  readonly parquet?: ParquetSpec;
+}
+
+/** `exports[].destination` (one shared key set for all kinds, as in the reference). */
+export interface DestinationSpec {
+  readonly kind: DestinationKind;
+  readonly path?: string;
+  readonly prefix?: string;
+  readonly bucket?: string;
+  readonly region?: string;
+  readonly endpoint?: string;
+  readonly credentialsFile?: string;
+  readonly accessKeyEnv?: string;
+  readonly secretKeyEnv?: string;
+  readonly sessionTokenEnv?: string;
+  readonly awsProfile?: string;
+  readonly accountName?: string;
+  readonly accountKeyEnv?: string;
+  readonly sasTokenEnv?: string;
+  readonly allowAnonymous: boolean;
+}
+
+/** `exports[].quality`. */
+export interface QualitySpec {
+  readonly rowCountMin?: number;
+  readonly rowCountMax?: number;
+  readonly nullRatioMax?: Readonly<Record<string, number>>;
+  readonly uniqueColumns?: readonly string[];
+  readonly uniqueMaxEntries?: number;
+}
+
+/** `exports[].cdc` (unknown keys ignored, as in the reference). */
+export interface CdcSpec {
+  readonly checkpoint?: string;
+  readonly untilCurrent?: boolean;
+  readonly maxEvents?: number;
+  readonly rollover?: number;
+  readonly rolloverMemoryMb?: number;
+  readonly serverId?: number;
+  readonly slot?: string;
+  readonly captureInstance?: string;
+}
+
+/** One export, fully validated. */
+export interface ExportSpec {
+  readonly name: string;
+  /** Zero-based position in `exports:`, for messages. */
+  readonly index: number;
+  readonly mode: ExportMode;
+  readonly query: QuerySpec;
+  readonly format: FormatSpec;
+  readonly destination: DestinationSpec;
+  readonly skipEmpty: boolean;
+  /** Bytes; parsed from `max_file_size`. */
+  readonly maxFileSize?: number;
+  readonly verify: "size" | "content";
+  readonly metaColumns: { readonly exportedAt: boolean; readonly rowHash: boolean };
+  /** Column name → override type string (validated by `plan/column_types.ts` at plan time). */
+  readonly columns: Readonly<Record<string, string>>;
+  /** Export tuning block as written (merge with source tuning via `config/tuning.ts`). */
+  readonly tuning?: TuningSpec;
+  readonly onSchemaDrift: "warn" | "continue" | "fail";
+  readonly shapeDriftWarnFactor: number;
+  readonly quality?: QualitySpec;
+  readonly target?: string;
+  readonly sourceGroup?: string;
+  readonly reconcileRequired: boolean;
+  // incremental
+  readonly cursorColumn?: string;
+  readonly cursorFallbackColumn?: string;
+  readonly incrementalCursorMode: "single_column" | "coalesce";
+  // chunked
+  readonly chunkColumn?: string;
+  readonly chunkDense: boolean;
+  readonly chunkSize: number;
+  readonly chunkSizeMemoryMb?: number;
+  readonly chunkCount?: number;
+  readonly chunkByDays?: number;
+  readonly chunkByKey?: string;
+  readonly parallel: number;
+  readonly chunkCheckpoint: boolean;
+  readonly chunkMaxAttempts?: number;
+  // time_window
+  readonly timeColumn?: string;
+  readonly timeColumnType: "timestamp" | "unix";
+  readonly daysWindow?: number;
+  // partitioning
+  readonly partitionBy?: string;
+  readonly partitionGranularity: "day" | "month" | "year";
+  readonly cdc?: CdcSpec;
+}
+
+/** `notifications`. */
+export interface NotificationsSpec {
+  readonly slack?: {
+    readonly webhookUrl?: Secret;
+    readonly webhookUrlEnv?: string;
+    readonly on: readonly ("failure" | "schema_change" | "degraded")[];
+  };
+}
+
+/** A whole validated config file. */
+export interface ConfigSpec {
+  /** Absolute path of the config file. */
+  readonly path: string;
+  /** Directory of the config file: state and reports live here, `query_file` is relative to it. */
+  readonly dir: string;
+  readonly source: SourceSpec;
+  readonly exports: readonly ExportSpec[];
+  readonly notifications?: NotificationsSpec;
+  readonly parallelExports: boolean;
+  readonly parallelExportProcesses: boolean;
+  /** Warnings raised while loading (unused params, plaintext password, ...). */
+  readonly warnings: readonly Warning[];
+}
+
+/** A warning with a stable code. */
+export interface Warning {
+  readonly code: string;
+  readonly message: string;
+  readonly export?: string;
+}
+
+/** Options shared by every I/O call. */
+export interface SignalOptions {
+  readonly signal?: AbortSignal;
+}
