@@ -38,6 +38,15 @@ export interface Upload {
   abort(reason?: unknown): Promise<void>;
 }
 
+/** Options of {@linkcode Destination.create}. */
+export interface CreateOptions extends SignalOptions {
+  /**
+   * Allows `commit()` to replace an existing object. Only for rivet's own rewritable keys
+   * (`manifest.json`, `_SUCCESS`): a committed data part is never overwritten.
+   */
+  readonly overwrite?: boolean;
+}
+
 /** A place to write export output. */
 export interface Destination extends AsyncDisposable {
   readonly kind: DestinationKind;
@@ -45,7 +54,7 @@ export interface Destination extends AsyncDisposable {
   /** Root URI for the manifest: `file:///abs/dir`, `s3://bucket/prefix`, `stdout`. */
   readonly uri: string;
   /** Starts writing the object at `key`. Keys are validated (no absolute path, `..`, NUL). */
-  create(key: string, options?: SignalOptions): Promise<Upload>;
+  create(key: string, options?: CreateOptions): Promise<Upload>;
   /** Lists objects whose key starts with `prefix`. */
   list(prefix: string, options?: SignalOptions): AsyncIterable<ObjectMeta>;
 }

@@ -1,0 +1,119 @@
+/**
+ * Content hashes of the manifest and of committed parts: xxh3-64 (fingerprints, `_SUCCESS` body)
+ * and MD5 (compared with the MD5/ETag an object store reports). Both come from the WASM builds
+ * of npm `hash-wasm`, so bytes are hashed without ever becoming JS strings.
+ *
+ * Layer: _util. Imports nothing from `src/`.
+ *
+ * @module
+ */
+import { createMD5, createXXHash3, type IHasher } from "hash-wasm";
+
+/** An incremental hash over a byte stream. */
+export interface Hasher {
+  /**
+   * Feeds more bytes.
+   *
+   * @param bytes The next bytes of the content, in order.
+   */
+  update(bytes: Uint8Array): void;
+  /**
+   * Finishes the hash. The hasher may not be updated afterwards.
+   *
+   * @returns The digest in the hasher's documented text form.
+   */
+  digest(): string;
+}
+
+class WasmHasher implements Hasher {
+  readonly #inner: IHasher;
+  readonly #render: (inner: IHasher) => string;
+  #done = false;
+
+  constructor(inner: IHasher, render: (inner: IHasher) => string) {
+    this.#inner = inner;
+    this.#render = render;
+  }
+
+  update(bytes: Uint8Array): void {
+    if (this.#done) throw new Error("Hasher.update() called after digest()");
+    this.#inner.update(bytes);
+  }
+
+  digest(): string {
+    if (this.#done) throw new Error("Hasher.digest() called twice");
+    this.#done = true;
+    return this.#render(this.#inner);
+  }
+}
+
+/**
+ * Creates an xxh3-64 hasher (seed 0), the reference tool's content and manifest fingerprint.
+ *
+ * @returns A hasher whose digest is 16 lowercase hex digits (big-endian, as `{:016x}` prints).
+ *
+ * @example Hash a part while it streams
+ * ```ts
+ * import { createXxh3 } from "./hash.ts";
+ * const hasher = await createXxh3();
+ * hasher.update(new TextEncoder().encode("a"));
+ * hasher.update(new TextEncoder().encode("bc"));
+ * if (hasher.digest().length !== 16) throw new Error("xxh3-64 is 16 hex digits");
+ * ```
+ */
+export async function createXxh3(): Promise<Hasher> {
+  // Each call instantiates its own WASM state (the compiled module is cached by hash-wasm), so
+  // parts hashed concurrently never share a buffer.
+  const inner = await createXXHash3(0, 0);
+  inner.init();
+  return new WasmHasher(inner, (h) => h.digest("hex"));
+}
+
+/**
+ * Creates an MD5 hasher, the checksum object stores report (S3 ETag, GCS `md5Hash`, Azure
+ * `Content-MD5`).
+ *
+ * @returns A hasher whose digest is the 16-byte MD5 in standard base64 (24 characters).
+ *
+ * @example
+ * ```ts
+ * import { createMd5 } from "./hash.ts";
+ * const hasher = await createMd5();
+ * if (hasher.digest() !== "1B2M2Y8AsgTpgAmY7PhCfg==") throw new Error("md5 of nothing");
+ * ```
+ */
+export async function createMd5(): Promise<Hasher> {
+  const inner = await createMD5();
+  inner.init();
+  return new WasmHasher(inner, (h) => toBase64(h.digest("binary")));
+}
+
+/**
+ * The xxh3-64 (seed 0) of a whole buffer.
+ *
+ * @param bytes The content.
+ * @returns 16 lowercase hex digits.
+ *
+ * @example
+ * ```ts
+ * import { xxh3Hex } from "./hash.ts";
+ * if (await xxh3Hex(new Uint8Array()) !== "2d06800538d394c2") throw new Error("xxh3 of nothing");
+ * ```
+ */
+export async function xxh3Hex(bytes: Uint8Array): Promise<string> {
+  const hasher = await createXxh3();
+  hasher.update(bytes);
+  return hasher.digest();
+}
+
+/**
+ * Standard base64 (with padding) of a small buffer such as a digest.
+ *
+ * @param bytes The bytes to encode.
+ * @returns Their base64 text.
+ */
+export function toBase64(bytes: Uint8Array): string {
+  let binary = "";
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary);
+}

@@ -1,0 +1,75 @@
+/**
+ * Fault-injection points for the crash tests (reliability.md §1.5), compiled into every build as
+ * in the reference tool (`src/test_hook.rs`):
+ *
+ * - `RIVET_TEST_CRASH_AT=<point>` exits the process with code 86 at once, skipping `finally`
+ *   blocks and disposers, which is as close to a kill as JavaScript gets;
+ * - `RIVET_TEST_BLOCK_AT=<point>` sleeps `RIVET_TEST_BLOCK_MS` milliseconds (default 10000) at the
+ *   point so a test can send a real SIGKILL or SIGTERM while the process sits there.
+ *
+ * Layer: _util. Imports nothing from `src/`.
+ *
+ * @module
+ */
+
+/** Exit code of an injected crash, distinct from every rivet exit code. */
+export const CRASH_EXIT_CODE = 86;
+
+interface Hooks {
+  readonly crashAt: string | undefined;
+  readonly blockAt: string | undefined;
+  readonly blockMs: number;
+}
+
+// Read once, lazily: production runs pay one `undefined` check per point after the first call.
+let hooks: Hooks | null | undefined;
+
+function readEnv(name: string): string | undefined {
+  try {
+    return Deno.env.get(name) || undefined;
+  } catch {
+    // No env permission (a narrowed worker): hooks are a test feature, so treat as unset.
+    return undefined;
+  }
+}
+
+function loadHooks(): Hooks | null {
+  const crashAt = readEnv("RIVET_TEST_CRASH_AT");
+  const blockAt = readEnv("RIVET_TEST_BLOCK_AT");
+  if (crashAt === undefined && blockAt === undefined) return null;
+  const ms = Number(readEnv("RIVET_TEST_BLOCK_MS") ?? "10000");
+  return { crashAt, blockAt, blockMs: Number.isFinite(ms) && ms >= 0 ? ms : 10000 };
+}
+
+/**
+ * Marks a named point of the write path (`before_commit_rename`, `after_file_write`, …). Does
+ * nothing unless a test hook names this point.
+ *
+ * @param name The point, e.g. `before_commit_rename` or `after_chunk_file:3`.
+ * @returns Nothing when no hook is set (so the common path is synchronous); a promise that
+ *   resolves after the configured sleep when a block hook names the point.
+ *
+ * @example
+ * ```ts
+ * import { crashPoint } from "./test_hook.ts";
+ * await crashPoint("after_file_write"); // a no-op unless RIVET_TEST_*_AT names it
+ * ```
+ */
+export function crashPoint(name: string): Promise<void> | undefined {
+  if (hooks === undefined) hooks = loadHooks();
+  if (hooks === null) return undefined;
+  if (hooks.crashAt === name) {
+    console.error(`rivet: test hook: crashing at ${name}`);
+    Deno.exit(CRASH_EXIT_CODE);
+  }
+  if (hooks.blockAt === name) {
+    console.error(`rivet: test hook: blocking ${hooks.blockMs} ms at ${name}`);
+    return new Promise((resolve) => setTimeout(resolve, hooks?.blockMs ?? 0));
+  }
+  return undefined;
+}
+
+/** Forgets the cached environment so unit tests can change it. Not for production use. */
+export function resetTestHooks(): void {
+  hooks = undefined;
+}

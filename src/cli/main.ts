@@ -1,0 +1,197 @@
+/**
+ * The command tree (npm:commander). `main` returns the exit code instead of exiting, so tests call
+ * it in-process; `cli.ts` holds the only `Deno.exit`.
+ *
+ * Exit codes: 0 success, 1 config/usage of a value/permanent, 2 transient and command-line usage
+ * errors (unknown flag, missing `-c`; usage text only, no `Error:` line, as the reference), 3 data
+ * integrity, 4 schema drift, 130 interrupted.
+ *
+ * Layer: cli.
+ *
+ * @module
+ */
+import { Command, CommanderError, Option } from "commander";
+import { type ErrorInfo, type ExitCode, toErrorInfo } from "../core/errors.ts";
+import { redact } from "../_util/redact.ts";
+import { type CliIo, processIo } from "./io.ts";
+import { VERSION } from "../version.ts";
+
+/** Options parsed for `rivet run`. */
+export interface RunFlags {
+  readonly config: string;
+  readonly export: readonly string[];
+  readonly param: readonly string[];
+  readonly json: boolean;
+  readonly summaryOutput?: string;
+  readonly validate: boolean;
+  readonly reconcile: boolean;
+  readonly resume: boolean;
+  readonly force: boolean;
+  readonly parallelExports: boolean;
+  readonly parallelExportProcesses: boolean;
+}
+
+/** Context every command gets. */
+export interface CommandContext {
+  readonly io: CliIo;
+  readonly jsonErrors: boolean;
+  /** Cancelled on SIGINT/SIGTERM. */
+  readonly signal: AbortSignal;
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+const epilogue = `
+Getting started:
+  1. rivet init -o rivet.yaml     scaffold a config from a live database (coming later)
+  2. rivet doctor -c rivet.yaml   check credentials and destinations (coming later)
+  3. rivet check -c rivet.yaml    preview the plan (coming later)
+  4. rivet run -c rivet.yaml      export
+
+Exit codes: 0 success, 1 config or permanent error, 2 transient error (retry) or command-line
+usage error, 3 data integrity, 4 schema drift, 130 interrupted.
+Docs: README.md`;
+
+/**
+ * Formats errors for stderr: `Error: <message>` plus an optional `Hint:` line each, or with
+ * `--json-errors` one JSON object `{error, exit_class}` for all of them. Always redacted and free
+ * of terminal control bytes.
+ *
+ * @param errors The failures, as {@linkcode ErrorInfo} (use `toErrorInfo` for a thrown value).
+ * @param options `jsonErrors` and the exit class to report.
+ * @returns The text to print.
+ */
+export function formatErrors(
+  errors: readonly ErrorInfo[],
+  options: { jsonErrors: boolean; exitCode: ExitCode },
+): string {
+  const lines = errors.map((e) => ({
+    message: redact(e.message),
+    hint: e.hint === undefined ? undefined : redact(e.hint),
+  }));
+  if (options.jsonErrors) {
+    const error = lines.map((l) => l.hint ? `${l.message}\nHint: ${l.hint}` : l.message).join("\n");
+    return JSON.stringify({ error, exit_class: options.exitCode }) + "\n";
+  }
+  return lines.map((l) => `Error: ${l.message}\n${l.hint ? `Hint: ${l.hint}\n` : ""}`).join("");
+}
+
+/**
+ * Prints one thrown error and returns its exit code.
+ *
+ * @param error The thrown value.
+ * @param ctx Output and `--json-errors`.
+ * @returns The exit code of the error's class.
+ */
+export function reportError(error: unknown, ctx: Pick<CommandContext, "io" | "jsonErrors">): ExitCode {
+  const info = toErrorInfo(error);
+  ctx.io.err(formatErrors([info], { jsonErrors: ctx.jsonErrors, exitCode: info.exitCode }));
+  return info.exitCode;
+}
+
+/**
+ * Runs the CLI.
+ *
+ * @param args Command-line arguments (without the program name).
+ * @param options Output sinks and abort signal; defaults to the process's.
+ * @returns The exit code.
+ *
+ * @example Print the version
+ * ```ts ignore
+ * import { main } from "./main.ts";
+ * const code = await main(["--version"]);
+ * ```
+ */
+export async function main(
+  args: readonly string[],
+  options: { io?: CliIo; signal?: AbortSignal } = {},
+): Promise<number> {
+  const io = options.io ?? processIo();
+  // --json-errors is global and valid before or after the subcommand.
+  const jsonErrors = args.includes("--json-errors");
+  const argv = args.filter((a) => a !== "--json-errors");
+  const controller = new AbortController();
+  const signal = options.signal
+    ? AbortSignal.any([options.signal, controller.signal])
+    : controller.signal;
+  const ctx: CommandContext = { io, jsonErrors, signal };
+  let exitCode: number = 0;
+
+  const program = new Command("rivet")
+    .description(
+      "Export PostgreSQL tables and queries to Parquet or CSV: fast, gentle on the source, verifiable.",
+    )
+    .version(`rivet ${VERSION}`, "-V, --version", "print the version")
+    .helpOption("-h, --help", "show help")
+    .addOption(new Option("--json-errors", "on failure, print one JSON object {error, exit_class} on stderr"))
+    .addHelpText("after", epilogue)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => io.out(text),
+      writeErr: (text) => io.err(text),
+    })
+    .showHelpAfterError("(run with --help for usage; to start a config: rivet init -o rivet.yaml)")
+    .showSuggestionAfterError(true);
+
+  program.command("run")
+    .description("run the exports of a config file")
+    .requiredOption("-c, --config <path>", "config file (YAML)")
+    .option("-e, --export <name>", "run only this export (repeatable)", collect, [])
+    .option("-p, --param <key=value>", "value for ${key} in the config (repeatable)", collect, [])
+    .option("--json", "print the run summary as JSON on stdout", false)
+    .option("--summary-output <path>", "write the run summary JSON to a file")
+    .option("--validate", "re-read parts and verify the destination after the run (coming later)", false)
+    .option("--reconcile", "compare source COUNT(*) with exported rows (coming later)", false)
+    .option("--resume", "resume an interrupted checkpointed chunked run", false)
+    .option("--force", "with --resume: resume even if _SUCCESS exists", false)
+    .option("--parallel-exports", "run exports concurrently in this process (coming later)", false)
+    .option(
+      "--parallel-export-processes",
+      "run each export in its own child process (coming later)",
+      false,
+    )
+    .addOption(new Option("--json-errors", "on failure, print one JSON object on stderr").hideHelp())
+    .addHelpText(
+      "after",
+      `
+Examples:
+  rivet run -c rivet.yaml
+  rivet run -c rivet.yaml -e orders -p day=2026-01-31
+  rivet run -c rivet.yaml --json > summary.json`,
+    )
+    .action(async (flags: RunFlags) => {
+      const { runCommand } = await import("./commands/run.ts");
+      exitCode = await runCommand(flags, ctx);
+    });
+
+  const onSignal = () => {
+    if (controller.signal.aborted) {
+      // Second Ctrl-C: stop now.
+      Deno.exit(130);
+    }
+    io.err("Interrupted: stopping (press Ctrl-C again to exit at once)\n");
+    controller.abort();
+  };
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  const installSignals = options.signal === undefined;
+  if (installSignals) for (const s of signals) Deno.addSignalListener(s, onSignal);
+  try {
+    await program.parseAsync([...argv], { from: "user" });
+    if (argv.length === 0) {
+      program.outputHelp();
+      return 2;
+    }
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (
+        error.code === "commander.helpDisplayed" || error.code === "commander.version" ||
+        error.code === "commander.help"
+      ) return 0;
+      return 2;
+    }
+    return reportError(error, ctx);
+  } finally {
+    if (installSignals) for (const s of signals) Deno.removeSignalListener(s, onSignal);
+  }
+}

@@ -1,0 +1,189 @@
+/**
+ * The run summary: a block per export on stderr, the aggregate JSON of `--json` and
+ * `--summary-output` (reference §6), and the `.rivet/runs/<run_id>/summary.{json,md}` reports.
+ *
+ * Layer: cli.
+ *
+ * @module
+ */
+import type { Outcome } from "../../core/events.ts";
+import { redact } from "../../_util/redact.ts";
+
+/**
+ * Human size with binary units.
+ *
+ * @param bytes A byte count.
+ * @returns e.g. `1.5 MiB`.
+ *
+ * @example
+ * ```ts
+ * import { formatBytes } from "./summary.ts";
+ * if (formatBytes(1536) !== "1.5 KiB") throw new Error();
+ * ```
+ */
+export function formatBytes(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+function formatDuration(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(2)} s`;
+}
+
+/**
+ * The summary block of one export, as printed on stderr after it finishes.
+ *
+ * @param o The outcome.
+ * @returns Several lines of text, ending with a newline.
+ */
+export function renderOutcome(o: Outcome): string {
+  const mark = o.status === "success" ? "✓" : o.status === "skipped" ? "•" : "✗";
+  const rate = o.durationMs > 0 ? Math.round(o.rows / (o.durationMs / 1000)) : o.rows;
+  const lines = [
+    `${mark} ${o.export}: ${o.status}`,
+    `  run_id:      ${o.runId}`,
+    `  rows:        ${o.rows.toLocaleString("en-US")} (${rate.toLocaleString("en-US")} rows/s)`,
+    `  files:       ${o.files}  bytes: ${formatBytes(o.bytes)}`,
+    `  duration:    ${formatDuration(o.durationMs)}`,
+    `  format:      ${o.format} (${o.compression})`,
+    `  tuning:      ${o.tuningProfile}, batch_size ${o.batchSize}`,
+    `  output:      ${o.output || "-"}`,
+    `  peak RSS:    ${o.peakRssMb} MB`,
+  ];
+  if (o.error) lines.push(`  error:       ${o.error.message.split("\n")[0]}`);
+  return redact(lines.join("\n")) + "\n";
+}
+
+/** The aggregate of a run, in the reference's JSON shape. */
+export interface RunAggregate {
+  readonly run_aggregate_id: string;
+  readonly started_at: string;
+  readonly finished_at: string;
+  readonly duration_ms: number;
+  readonly config_path: string;
+  readonly parallel_mode: "sequential";
+  readonly exit_code: number;
+  readonly total_exports: number;
+  readonly success_count: number;
+  readonly failed_count: number;
+  readonly skipped_count: number;
+  readonly total_rows: number;
+  readonly total_files: number;
+  readonly total_bytes: number;
+  readonly per_export: readonly {
+    readonly export_name: string;
+    readonly status: string;
+    readonly run_id: string;
+    readonly rows: number;
+    readonly files: number;
+    readonly bytes: number;
+    readonly duration_ms: number;
+    readonly mode: string;
+    readonly error_message: string | null;
+  }[];
+}
+
+/**
+ * Builds the aggregate JSON of a run.
+ *
+ * @param result Outcomes and times of the run.
+ * @param options The config path.
+ * @returns The aggregate, ready for `JSON.stringify`.
+ */
+export function aggregateJson(
+  result: {
+    readonly outcomes: readonly Outcome[];
+    readonly startedAt: string;
+    readonly finishedAt: string;
+    readonly exitCode: number;
+  },
+  options: { configPath: string },
+): RunAggregate {
+  const { outcomes } = result;
+  const count = (status: string) => outcomes.filter((o) => o.status === status).length;
+  const started = new Date(result.startedAt);
+  const stamp = result.startedAt.replace(/[-:]/g, "").replace(/\.\d+Z$/, "").replace("T", "T");
+  return {
+    run_aggregate_id: `agg_${stamp}`,
+    started_at: result.startedAt,
+    finished_at: result.finishedAt,
+    duration_ms: new Date(result.finishedAt).getTime() - started.getTime(),
+    config_path: options.configPath,
+    parallel_mode: "sequential",
+    exit_code: result.exitCode,
+    total_exports: outcomes.length,
+    success_count: count("success"),
+    failed_count: count("failed"),
+    skipped_count: count("skipped"),
+    total_rows: outcomes.reduce((s, o) => s + o.rows, 0),
+    total_files: outcomes.reduce((s, o) => s + o.files, 0),
+    total_bytes: outcomes.reduce((s, o) => s + o.bytes, 0),
+    per_export: outcomes.map((o) => ({
+      export_name: o.export,
+      status: o.status,
+      run_id: o.runId,
+      rows: o.rows,
+      files: o.files,
+      bytes: o.bytes,
+      duration_ms: o.durationMs,
+      mode: o.mode,
+      error_message: o.error ? redact(o.error.message) : null,
+    })),
+  };
+}
+
+function outcomeMarkdown(o: Outcome): string {
+  return [
+    `# rivet run ${o.runId}`,
+    "",
+    `| key | value |`,
+    `|---|---|`,
+    `| export | ${o.export} |`,
+    `| status | ${o.status} |`,
+    `| mode | ${o.mode} |`,
+    `| rows | ${o.rows} |`,
+    `| files | ${o.files} |`,
+    `| bytes | ${o.bytes} |`,
+    `| duration_ms | ${o.durationMs} |`,
+    `| format | ${o.format} (${o.compression}) |`,
+    `| output | ${o.output} |`,
+    `| peak_rss_mb | ${o.peakRssMb} |`,
+    ...(o.error ? [`| error | ${o.error.message.replaceAll("|", "\\|").replaceAll("\n", " ")} |`] : []),
+    "",
+  ].join("\n");
+}
+
+/**
+ * Writes `.rivet/runs/<run_id>/summary.json` and `summary.md` next to the config for each export
+ * (directories 0700, files 0600: reports can hold SQL and cursor values). Best effort: a failure
+ * here never changes the exit code.
+ *
+ * @param configDir Directory of the config file.
+ * @param outcomes The exports' outcomes.
+ * @returns Paths of the JSON reports written.
+ */
+export async function writeRunReports(
+  configDir: string,
+  outcomes: readonly Outcome[],
+): Promise<string[]> {
+  const written: string[] = [];
+  for (const o of outcomes) {
+    const dir = `${configDir}/.rivet/runs/${o.runId}`;
+    try {
+      await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+      const json = redact(JSON.stringify(o, null, 2)) + "\n";
+      await Deno.writeTextFile(`${dir}/summary.json`, json, { mode: 0o600 });
+      await Deno.writeTextFile(`${dir}/summary.md`, redact(outcomeMarkdown(o)), { mode: 0o600 });
+      written.push(`${dir}/summary.json`);
+    } catch {
+      // Reports are best-effort (reference §4.6): the data and the exit code are already final.
+    }
+  }
+  return written;
+}

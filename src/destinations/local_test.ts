@@ -1,0 +1,352 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { ConfigError, PermanentError } from "../core/errors.ts";
+import type { Destination, ObjectMeta, Upload } from "../core/destination.ts";
+import { LocalDestination } from "./local.ts";
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+
+async function tempDir(): Promise<string> {
+  return await Deno.makeTempDir({ prefix: "rivet_local_test_" });
+}
+
+async function names(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const entry of Deno.readDir(dir)) out.push(entry.name);
+  return out.sort();
+}
+
+async function write(upload: Upload, ...parts: string[]): Promise<void> {
+  await ReadableStream.from(parts.map(bytes)).pipeTo(upload.writable);
+}
+
+async function collect(dest: Destination, prefix: string): Promise<ObjectMeta[]> {
+  const out: ObjectMeta[] = [];
+  for await (const meta of dest.list(prefix)) out.push(meta);
+  return out;
+}
+
+Deno.test("LocalDestination resolves path, else prefix, else the base folder, creating parents", async () => {
+  const base = await tempDir();
+  try {
+    const byPath = await LocalDestination.open({ path: "a/b", prefix: "ignored" }, {
+      baseDir: base,
+    });
+    assert.equal(byPath.root, join(base, "a/b"));
+    assert.equal(byPath.uri, `file://${join(base, "a/b")}`);
+    assert.ok((await Deno.stat(join(base, "a/b"))).isDirectory);
+    const byPrefix = await LocalDestination.open({ prefix: "p" }, { baseDir: base });
+    assert.equal(byPrefix.root, join(base, "p"));
+    const byDefault = await LocalDestination.open({}, { baseDir: base });
+    assert.equal(byDefault.root, base);
+    assert.deepEqual(byDefault.capabilities, {
+      commit: "atomic",
+      idempotentOverwrite: false,
+      retrySafe: true,
+      persistent: true,
+    });
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});
+
+Deno.test("a local object is visible only after commit, staged in a 0600 dot-temp file", async () => {
+  const base = await tempDir();
+  try {
+    const dest = await LocalDestination.open({ path: "out" }, { baseDir: base });
+    const upload = await dest.create("orders_20240101_000000.csv");
+    await write(upload, "id\n", "1\n", "2\n");
+    assert.deepEqual(await names(dest.root), [".orders_20240101_000000.csv.tmp"]);
+    assert.equal(
+      (await Deno.stat(join(dest.root, ".orders_20240101_000000.csv.tmp"))).mode! & 0o777,
+      0o600,
+    );
+    assert.deepEqual(await collect(dest, ""), [], "listings skip staging files");
+    const meta = await upload.commit();
+    assert.deepEqual(meta, { key: "orders_20240101_000000.csv", size: 7 });
+    assert.deepEqual(await names(dest.root), ["orders_20240101_000000.csv"]);
+    assert.equal(await Deno.readTextFile(join(dest.root, meta.key)), "id\n1\n2\n");
+    await upload.abort();
+    assert.deepEqual(
+      await names(dest.root),
+      ["orders_20240101_000000.csv"],
+      "abort after commit is a no-op",
+    );
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});
+
+Deno.test("commit renames to a final key given at the end, creating its folder", async () => {
+  const base = await tempDir();
+  try {
+    const dest = await LocalDestination.open({}, { baseDir: base });
+    const upload = await dest.create("x.csv");
+    await write(upload, "abc");
+    const meta = await upload.commit("sub/dir/x_part0.csv");
+    assert.deepEqual(meta, { key: "sub/dir/x_part0.csv", size: 3 });
+    assert.deepEqual(await names(base), ["sub"]);
+    assert.equal(await Deno.readTextFile(join(base, "sub/dir/x_part0.csv")), "abc");
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});
+
+Deno.test("commit closes a writable the caller left open and waits for its writes", async () => {
+  const base = await tempDir();
+  try {
+    const dest = await LocalDestination.open({}, { baseDir: base });
+    const upload = await dest.create("open.bin");
+    const writer = upload.writable.getWriter();
+    void writer.write(new Uint8Array(100_000).fill(7));
+    await assert.rejects(upload.commit(), /locked/);
+    writer.releaseLock();
+    assert.equal((await upload.commit()).size, 100_000);
+    assert.equal((await Deno.stat(join(base, "open.bin"))).size, 100_000);
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});
+
+Deno.test("abort removes the staged file and is idempotent", async () => {
+  const base = await tempDir();
+  try {
+    const dest = await LocalDestination.open({}, { baseDir: base });
+    const upload = await dest.create("gone.parquet");
+    const writer = upload.writable.getWriter();
+    await writer.write(bytes("partial"));
+    await upload.abort(new Error("source failed"));
+    await upload.abort();
+    assert.deepEqual(await names(base), []);
+    await assert.rejects(writer.write(bytes("more")), /aborted/);
+    await assert.rejects(upload.commit(), /after aborted/);
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});
+
+Deno.test("disposing the destination aborts uploads left open", async () => {
+  const base = await tempDir();
+  try {
+    {
+      await using dest = await LocalDestination.open({}, { baseDir: base });
+      const upload = await dest.create("left_open.csv");
+      await upload.writable.getWriter().write(bytes("x"));
+    }
+    assert.deepEqual(await names(base), []);
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});
+
+Deno.test("a committed file is never overwritten unless the key is created with overwrite", async () => {
+  const base = await tempDir();
+  try {
+    const dest = await LocalDestination.open({}, { baseDir: base });
+    const first = await dest.create("part.csv");
+    await write(first, "first");
+    await first.commit();
+    const second = await dest.create("part.csv");
+    await write(second, "second");
+    const error = await second.commit().then(() => undefined, (e: unknown) => e);
+    assert.ok(error instanceof PermanentError);
+    assert.equal(error.code, "destination.exists");
+    assert.match(error.message, /part\.csv/);
+    assert.equal(await Deno.readTextFile(join(base, "part.csv")), "first");
+    assert.deepEqual(await names(base), ["part.csv"], "the refused temp file is removed");
+
+    for (const body of ["one", "two"]) {
+      const manifest = await dest.create("manifest.json", { overwrite: true });
+      await write(manifest, body);
+      await manifest.commit();
+    }
+    assert.equal(await Deno.readTextFile(join(base, "manifest.json")), "two");
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});
+
+Deno.test("a stale staging symlink is unlinked, never followed, and the canary is unchanged", async () => {
+  const base = await tempDir();
+  try {
+    const dest = await LocalDestination.open({ path: "out" }, { baseDir: base });
+    const canary = join(base, "canary.txt");
+    await Deno.writeTextFile(canary, "do not touch");
+    await Deno.symlink(canary, join(dest.root, ".t.csv.tmp"));
+    const upload = await dest.create("t.csv");
+    await write(upload, "fresh");
+    await upload.commit();
+    assert.equal(await Deno.readTextFile(canary), "do not touch");
+    assert.equal(await Deno.readTextFile(join(dest.root, "t.csv")), "fresh");
+    assert.deepEqual(await names(dest.root), ["t.csv"]);
+    assert.equal((await Deno.lstat(join(dest.root, "t.csv"))).isSymlink, false);
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});
+
+Deno.test("keys that leave the destination root are refused with destination.bad_key", async () => {
+  const base = await tempDir();
+  try {
+    const dest = await LocalDestination.open({}, { baseDir: base });
+    for (const key of ["/etc/passwd", "../x.csv", "a/../../x", "a\0b", "a\\b", "", "dir/", "C:x"]) {
+      const error = await dest.create(key).then(() => undefined, (e: unknown) => e);
+      assert.ok(error instanceof ConfigError, `key ${JSON.stringify(key)} must be refused`);
+      assert.equal(error.code, "destination.bad_key");
+    }
+    const upload = await dest.create("ok..name.csv");
+    await write(upload, "x");
+    await assert.rejects(
+      upload.commit("../escape.csv"),
+      (e: unknown) => e instanceof ConfigError && e.code === "destination.bad_key",
+    );
+    assert.deepEqual(
+      await names(base),
+      [".ok..name.csv.tmp"],
+      "a refused final key keeps the upload",
+    );
+    await upload.abort();
+    assert.deepEqual(await names(base), []);
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});
+
+Deno.test("list walks folders recursively, filters by prefix and skips staging files", async () => {
+  const base = await tempDir();
+  try {
+    const dest = await LocalDestination.open({}, { baseDir: base });
+    for (
+      const [key, body] of [["b.csv", "bb"], ["a.csv", "a"], ["_quarantine/r1/a.csv", "qqq"], [
+        "ab/c.csv",
+        "c",
+      ]]
+    ) {
+      const upload = await dest.create(key!);
+      await write(upload, body!);
+      await upload.commit();
+    }
+    const pending = await dest.create("pending.csv");
+    await Deno.symlink(join(base, "a.csv"), join(base, "link.csv"));
+    assert.deepEqual(await collect(dest, ""), [
+      { key: "_quarantine/r1/a.csv", size: 3 },
+      { key: "a.csv", size: 1 },
+      { key: "ab/c.csv", size: 1 },
+      { key: "b.csv", size: 2 },
+    ]);
+    assert.deepEqual((await collect(dest, "a")).map((m) => m.key), ["a.csv", "ab/c.csv"]);
+    assert.deepEqual((await collect(dest, "_quarantine/")).map((m) => m.key), [
+      "_quarantine/r1/a.csv",
+    ]);
+    assert.deepEqual(await collect(dest, "nothing/here"), []);
+    await pending.abort();
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});
+
+/** Mounts a tmpfs for the duration of `body`, or returns a reason why it cannot. */
+async function withTmpfs(
+  options: string,
+  body: (dir: string) => Promise<void>,
+): Promise<string | undefined> {
+  const dir = await tempDir();
+  try {
+    const mount = await new Deno.Command("mount", {
+      args: ["-t", "tmpfs", "-o", options, "tmpfs", dir],
+      stdout: "null",
+      stderr: "piped",
+    }).output().catch((e: unknown) => e as Error);
+    if (mount instanceof Error) return `mount is unavailable (${mount.message})`;
+    if (!mount.success) return `mount failed: ${new TextDecoder().decode(mount.stderr).trim()}`;
+    try {
+      await body(dir);
+    } finally {
+      await new Deno.Command("umount", { args: [dir] }).output();
+    }
+    return undefined;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("a read-only folder fails with destination.write_failed naming the path", async () => {
+  const skipped = await withTmpfs("ro,size=1m", async (dir) => {
+    const dest = await LocalDestination.open({}, { baseDir: dir });
+    const error = await dest.create("x.csv").then(() => undefined, (e: unknown) => e);
+    assert.ok(error instanceof PermanentError);
+    assert.equal(error.code, "destination.write_failed");
+    assert.equal(error.exitCode, 1);
+    assert.ok(error.message.includes(join(dir, ".x.csv.tmp")), error.message);
+    assert.match(error.message, /read-only/);
+  });
+  if (skipped) console.log(`skipped the read-only case: ${skipped}`);
+});
+
+Deno.test("a full disk fails with destination.write_failed and removes the staged file", async () => {
+  const skipped = await withTmpfs("size=64k", async (dir) => {
+    const dest = await LocalDestination.open({}, { baseDir: dir });
+    const upload = await dest.create("big.bin");
+    const error = await ReadableStream.from([new Uint8Array(1 << 20)]).pipeTo(upload.writable)
+      .then(() => undefined, (e: unknown) => e);
+    assert.ok(error instanceof PermanentError);
+    assert.equal(error.code, "destination.write_failed");
+    assert.match(error.message, /no space left/);
+    assert.ok(error.message.includes(join(dir, ".big.bin.tmp")));
+    assert.deepEqual(await names(dir), []);
+    await upload.abort();
+  });
+  if (skipped) console.log(`skipped the disk-full case: ${skipped}`);
+});
+
+Deno.test("SIGKILL in the commit window leaves only the dot-temp file, and a re-run replaces it (B7)", async () => {
+  const base = await tempDir();
+  try {
+    const script = join(base, "writer.ts");
+    await Deno.writeTextFile(
+      script,
+      `import { LocalDestination } from ${
+        JSON.stringify(new URL("./local.ts", import.meta.url).href)
+      };
+const dest = await LocalDestination.open({ path: "out" }, { baseDir: ${JSON.stringify(base)} });
+const upload = await dest.create("data.csv");
+await ReadableStream.from([new TextEncoder().encode("id\\n1\\n")]).pipeTo(upload.writable);
+await upload.commit();
+`,
+    );
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--no-config", script],
+      env: { RIVET_TEST_BLOCK_AT: "before_commit_rename", RIVET_TEST_BLOCK_MS: "30000" },
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+    let seen = "";
+    while (!seen.includes("blocking")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      seen += value;
+    }
+    assert.match(seen, /blocking 30000 ms at before_commit_rename/);
+    child.kill("SIGKILL");
+    const status = await child.status;
+    await reader.cancel();
+    assert.equal(status.signal, "SIGKILL");
+    const out = join(base, "out");
+    assert.deepEqual(await names(out), [".data.csv.tmp"]);
+
+    const canary = join(base, "canary.txt");
+    await Deno.writeTextFile(canary, "canary");
+    await Deno.remove(join(out, ".data.csv.tmp"));
+    await Deno.symlink(canary, join(out, ".data.csv.tmp"));
+    const dest = await LocalDestination.open({ path: "out" }, { baseDir: base });
+    const upload = await dest.create("data.csv");
+    await write(upload, "id\n1\n");
+    await upload.commit();
+    assert.deepEqual(await names(out), ["data.csv"]);
+    assert.equal(await Deno.readTextFile(join(out, "data.csv")), "id\n1\n");
+    assert.equal(await Deno.readTextFile(canary), "canary");
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});

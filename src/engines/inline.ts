@@ -1,0 +1,184 @@
+/**
+ * The inline engine: runs the selected exports one after the other in this process. It is the
+ * composition root that resolves each export's plan and opens its source, format and
+ * destination, then hands them to `runExport`.
+ *
+ * Layer: engines (composition root).
+ *
+ * @module
+ */
+import { type ExitCode, InterruptedError, toErrorInfo, worstExitCode } from "../core/errors.ts";
+import type { EventSink, Outcome } from "../core/events.ts";
+import type { ConfigSpec, ExportSpec } from "../core/spec.ts";
+import { checkTlsPolicy, exportSql, mergeTuning, resolveConnection } from "../config/mod.ts";
+import { openSource } from "../sources/mod.ts";
+import { createFormat } from "../formats/mod.ts";
+import { openDestination } from "../destinations/mod.ts";
+import { type ExportPlan, runExport } from "../pipeline/run_export.ts";
+import { runId as makeRunId } from "../pipeline/naming.ts";
+import { resolveDestination } from "../plan/placeholders.ts";
+
+/** Options of {@linkcode runExports}. */
+export interface InlineRunOptions {
+  readonly emit: EventSink;
+  readonly signal: AbortSignal;
+  /** `--param` values, for `query_file` substitution. */
+  readonly params: Readonly<Record<string, string>>;
+  /** Base directory of relative local destination paths (the process CWD). */
+  readonly cwd: string;
+  /** Environment lookup. */
+  readonly env?: (name: string) => string | undefined;
+}
+
+/** What a run did. */
+export interface RunResult {
+  readonly exitCode: ExitCode;
+  readonly outcomes: readonly Outcome[];
+  readonly startedAt: string;
+  readonly finishedAt: string;
+}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => {
+      clearTimeout(timer);
+      resolve();
+    }, { once: true });
+  });
+
+/**
+ * Runs exports sequentially. A failing export does not stop the next one; the exit code is the
+ * most serious class among them.
+ *
+ * @param config The loaded config.
+ * @param exports The exports to run, in order.
+ * @param options Event sink, abort signal, params and base directory.
+ * @returns Outcomes and the exit code.
+ */
+export async function runExports(
+  config: ConfigSpec,
+  exports: readonly ExportSpec[],
+  options: InlineRunOptions,
+): Promise<RunResult> {
+  const startedAt = new Date();
+  const outcomes: Outcome[] = [];
+  for (const spec of exports) {
+    if (options.signal.aborted) break;
+    outcomes.push(await runOneWithRetries(config, spec, options));
+  }
+  const codes = outcomes.map((o) => o.error?.exitCode ?? 0);
+  if (options.signal.aborted) codes.push(130);
+  return {
+    exitCode: worstExitCode(codes),
+    outcomes,
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+  };
+}
+
+async function runOneWithRetries(
+  config: ConfigSpec,
+  spec: ExportSpec,
+  options: InlineRunOptions,
+): Promise<Outcome> {
+  const tuning = mergeTuning(config.source, spec);
+  let attempt = 0;
+  while (true) {
+    const outcome = await runOne(config, spec, options, tuning);
+    const transient = outcome.error?.exitCode === 2;
+    // Single-query exports commit parts only after a complete read, so a transient failure never
+    // leaves a committed part behind and the whole export can be retried on a new connection.
+    if (!transient || outcome.files > 0 || attempt >= tuning.maxRetries || options.signal.aborted) {
+      return outcome;
+    }
+    attempt += 1;
+    const delayMs = tuning.retryBackoffMs * 2 ** (attempt - 1);
+    options.emit({
+      type: "warning",
+      export: spec.name,
+      code: "run.retrying",
+      message: `export '${spec.name}': ${outcome.error?.message}; retry ${attempt}/${tuning.maxRetries} in ${delayMs} ms`,
+    });
+    await sleep(delayMs, options.signal);
+  }
+}
+
+async function runOne(
+  config: ConfigSpec,
+  spec: ExportSpec,
+  options: InlineRunOptions,
+  tuning: ReturnType<typeof mergeTuning>,
+): Promise<Outcome> {
+  const startedAt = new Date();
+  const runId = makeRunId(spec.name, startedAt);
+  const env = options.env ?? ((name: string) => Deno.env.get(name));
+  try {
+    const connection = await resolveConnection(config.source, {
+      configDir: config.dir,
+      env,
+      exportName: spec.name,
+    });
+    for (const message of checkTlsPolicy(connection, config.source.tls).warnings) {
+      options.emit({ type: "warning", export: spec.name, code: "source.tls_not_enforced", message });
+    }
+    const sql = await exportSql(spec, config.dir, { params: options.params, env });
+    const format = await createFormat(spec.format);
+    await using destination = await openDestination(
+      resolveDestination(spec.destination, { exportName: spec.name, at: startedAt }),
+      { baseDir: options.cwd },
+    );
+    await using source = await openSource(config.source, connection, {
+      onNotice: (message: string) =>
+        options.emit({ type: "warning", export: spec.name, code: "source.notice", message }),
+    });
+    const plan: ExportPlan = {
+      spec,
+      runId,
+      sql,
+      tuning,
+      startedAt,
+      sourceInfo: {
+        engine: config.source.kind,
+        ...(spec.query.kind === "table"
+          ? { ...(spec.query.schema ? { schema: spec.query.schema } : {}), table: spec.query.table }
+          : {}),
+      },
+    };
+    const outcome = await runExport(plan, {
+      source,
+      format,
+      destination,
+      emit: options.emit,
+      signal: options.signal,
+      rss: () => Deno.memoryUsage().rss,
+    });
+    options.emit({ type: "export_finished", outcome });
+    return outcome;
+  } catch (error) {
+    // Failures before the pipeline started (connection, plan): same outcome shape.
+    const failure = options.signal.aborted ? new InterruptedError() : error;
+    const now = new Date();
+    const outcome: Outcome = {
+      export: spec.name,
+      runId,
+      status: "failed",
+      mode: spec.mode,
+      rows: 0,
+      files: 0,
+      bytes: 0,
+      durationMs: now.getTime() - startedAt.getTime(),
+      startedAt: startedAt.toISOString(),
+      finishedAt: now.toISOString(),
+      output: "",
+      compression: spec.format.compression,
+      format: spec.format.kind,
+      peakRssMb: Math.round(Deno.memoryUsage().rss / 1024 / 1024),
+      tuningProfile: tuning.profileLabel,
+      batchSize: tuning.batchSize,
+      error: toErrorInfo(failure),
+    };
+    options.emit({ type: "export_finished", outcome });
+    return outcome;
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * Destination placeholders (reference §2.6): `{date}` (UTC `YYYY-MM-DD` of the run),
+ * `{export}` and `{table}` (both the export name). `{run_id}` and `{partition}` and unknown tokens
+ * stay verbatim.
+ *
+ * Layer: plan (pure).
+ *
+ * @module
+ */
+import type { DestinationSpec } from "../core/spec.ts";
+
+/**
+ * Substitutes placeholders in one path or prefix.
+ *
+ * @param template The configured `path` or `prefix`.
+ * @param values Export name and run date.
+ * @returns The resolved text.
+ *
+ * @example
+ * ```ts
+ * import { fillPlaceholders } from "./placeholders.ts";
+ * const out = fillPlaceholders("out/{export}/{date}/{run_id}", {
+ *   exportName: "orders",
+ *   at: new Date("2026-03-04T23:59:00Z"),
+ * });
+ * if (out !== "out/orders/2026-03-04/{run_id}") throw new Error(out);
+ * ```
+ */
+export function fillPlaceholders(
+  template: string,
+  values: { exportName: string; at: Date },
+): string {
+  const date = values.at.toISOString().slice(0, 10);
+  return template.replace(/\{(date|export|table)\}/g, (_m, token: string) =>
+    token === "date" ? date : values.exportName);
+}
+
+/**
+ * Returns the destination with `path` and `prefix` placeholders resolved.
+ *
+ * @param spec The export's destination.
+ * @param values Export name and run date.
+ * @returns A new spec.
+ */
+export function resolveDestination(
+  spec: DestinationSpec,
+  values: { exportName: string; at: Date },
+): DestinationSpec {
+  return {
+    ...spec,
+    ...(spec.path === undefined ? {} : { path: fillPlaceholders(spec.path, values) }),
+    ...(spec.prefix === undefined ? {} : { prefix: fillPlaceholders(spec.prefix, values) }),
+  };
+}
