@@ -24,5 +24,4 @@ export type * from "./src/core/spec.ts";
 export type * from "./src/core/source.ts";
 export type * from "./src/core/format.ts";
 export type * from "./src/core/destination.ts";
-export { main } from "./src/cli/main.ts";
 export { VERSION } from "./src/version.ts";
