@@ -102,7 +102,8 @@ function checkCsvCompression(exp: TreeNode, index: number): void {
           `(rivet writes CSV uncompressed)`,
         {
           code: "config.csv_compression",
-          hint: `remove \`${key}:\` (or set it to none), or use format: parquet for compressed output`,
+          hint:
+            `remove \`${key}:\` (or set it to none), or use format: parquet for compressed output`,
         },
       );
     }
@@ -120,7 +121,8 @@ function checkTlsDowngrade(tls: TreeNode | undefined): void {
         `source.tls: mode '${mode}' together with ${knob}: true would silently downgrade TLS verification`,
         {
           code: "config.tls_downgrade",
-          hint: `remove ${knob}, or write \`tls: {mode: disable}\` to opt in to plaintext explicitly`,
+          hint:
+            `remove ${knob}, or write \`tls: {mode: disable}\` to opt in to plaintext explicitly`,
         },
       );
     }

@@ -18,6 +18,7 @@ import type {
   TuningSpec,
 } from "../core/spec.ts";
 import { registerSecret } from "../_util/redact.ts";
+import { registerUrlSecrets } from "./secrets.ts";
 import { expectedPhrase, suggest } from "./suggest.ts";
 import type { Position, TreeEntry, TreeNode } from "./yaml_tree.ts";
 
@@ -466,7 +467,9 @@ class MapReader {
 
   map(key: string, allowed: readonly string[], ignoreUnknown = false): MapReader | undefined {
     const node = this.node(key);
-    return node === undefined ? undefined : new MapReader(node, this.key(key), allowed, ignoreUnknown);
+    return node === undefined
+      ? undefined
+      : new MapReader(node, this.key(key), allowed, ignoreUnknown);
   }
 
   seq(key: string): readonly TreeNode[] | undefined {
@@ -487,9 +490,19 @@ class MapReader {
   }
 }
 
-/** Removes keys whose value is undefined, so optional fields stay absent. */
-function compact<T extends object>(value: T): T {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+/** `{a: X | undefined}` → `{a?: X}`: the shape after dropping undefined values. */
+export type Compact<T> =
+  & { [K in keyof T as undefined extends T[K] ? never : K]: T[K] }
+  & { [K in keyof T as undefined extends T[K] ? K : never]?: Exclude<T[K], undefined> };
+
+/**
+ * Removes keys whose value is undefined, so optional fields stay absent.
+ *
+ * @param value An object literal with possibly-undefined fields.
+ * @returns The same object without the undefined fields.
+ */
+export function compact<T extends object>(value: T): Compact<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Compact<T>;
 }
 
 function parseTuning(parent: MapReader): TuningSpec | undefined {
@@ -544,28 +557,6 @@ function parseSource(r: MapReader): RawSource {
     tuning: parseTuning(r),
     tls,
   });
-}
-
-/**
- * Registers a URL and its (raw and percent-decoded) password with the redactor.
- *
- * @param url A connection URL that may carry credentials.
- */
-export function registerUrlSecrets(url: string): void {
-  registerSecret(url);
-  const authority = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/?#]*)/.exec(url)?.[1] ?? "";
-  const at = authority.lastIndexOf("@");
-  if (at < 0) return;
-  const userinfo = authority.slice(0, at);
-  const colon = userinfo.indexOf(":");
-  if (colon < 0) return;
-  const password = userinfo.slice(colon + 1);
-  registerSecret(password);
-  try {
-    registerSecret(decodeURIComponent(password));
-  } catch {
-    // Not valid percent-encoding: the raw form is already registered.
-  }
 }
 
 function parseDestination(r: MapReader): RawDestination {

@@ -47,7 +47,9 @@ export function substitutePlaceholders(text: string, options: SubstituteOptions 
     const value = Object.hasOwn(params, name) ? params[name] : env(name);
     if (value === undefined) {
       throw new ConfigError(
-        `environment variable '${name}' is not set${options.what ? ` (used in ${options.what})` : ""}`,
+        `environment variable '${name}' is not set${
+          options.what ? ` (used in ${options.what})` : ""
+        }`,
         {
           code: "config.missing_env",
           hint: `export ${name}=... or pass --param ${name}=...`,

@@ -48,7 +48,9 @@ export function parseYamlTree(text: string): TreeNode {
   if (first) {
     const start = first.linePos?.[0] ?? lineCounter.linePos(first.pos[0]);
     throw new ConfigError(
-      `YAML syntax error at line ${start.line}, column ${start.col}: ${firstSentence(first.message)}`,
+      `YAML syntax error at line ${start.line}, column ${start.col}: ${
+        firstSentence(first.message)
+      }`,
       { code: "config.yaml_syntax", ...syntaxHint(text, start.line, first.code) },
     );
   }

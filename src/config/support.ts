@@ -1,0 +1,91 @@
+/**
+ * The support gate of this release. The whole schema parses; features that land in a later
+ * release are refused here with one clear message. Each row is one gate: a later release deletes
+ * its row.
+ *
+ * Layer: config. Pure, no I/O.
+ *
+ * @module
+ */
+import { ConfigError } from "../core/errors.ts";
+import type { ConfigSpec, ExportSpec } from "../core/spec.ts";
+
+/** One gate: the key it reads, the values this release accepts, how to read the key. */
+interface Gate<T> {
+  readonly key: string;
+  /** The value as written, or undefined when the key is absent/default (always supported). */
+  readonly read: (subject: T) => string | boolean | undefined;
+  /** Accepted values; empty means "any written value is unsupported". */
+  readonly supported: readonly string[];
+}
+
+const configGates: readonly Gate<ConfigSpec>[] = [
+  { key: "source.type", read: (c) => c.source.kind, supported: ["postgres"] },
+  {
+    key: "notifications",
+    read: (c) => c.notifications === undefined ? undefined : true,
+    supported: [],
+  },
+  { key: "parallel_exports", read: (c) => c.parallelExports || undefined, supported: [] },
+  {
+    key: "parallel_export_processes",
+    read: (c) => c.parallelExportProcesses || undefined,
+    supported: [],
+  },
+];
+
+const exportGates: readonly Gate<ExportSpec>[] = [
+  { key: "mode", read: (e) => e.mode, supported: ["full"] },
+  { key: "destination.type", read: (e) => e.destination.kind, supported: ["local", "stdout"] },
+  { key: "format", read: (e) => e.format.kind, supported: ["parquet", "csv"] },
+  { key: "quality", read: (e) => e.quality === undefined ? undefined : true, supported: [] },
+  {
+    key: "meta_columns.exported_at",
+    read: (e) => e.metaColumns.exportedAt || undefined,
+    supported: [],
+  },
+  { key: "meta_columns.row_hash", read: (e) => e.metaColumns.rowHash || undefined, supported: [] },
+  { key: "partition_by", read: (e) => e.partitionBy, supported: [] },
+  { key: "verify", read: (e) => e.verify, supported: ["size"] },
+];
+
+function check<T>(gates: readonly Gate<T>[], subject: T, where: string): void {
+  for (const gate of gates) {
+    const value = gate.read(subject);
+    if (value === undefined) continue;
+    if (typeof value === "string" && gate.supported.includes(value)) continue;
+    const shown = typeof value === "string" ? `${gate.key} '${value}'` : gate.key;
+    const supported = gate.supported.length > 0
+      ? `supported: ${gate.supported.join(", ")}`
+      : `remove ${gate.key}`;
+    throw new ConfigError(
+      `${where}${shown} is not supported yet by this version of rivet (${supported})`,
+      { code: "config.not_supported" },
+    );
+  }
+}
+
+/**
+ * Refuses features this release does not implement yet: non-PostgreSQL sources, modes other
+ * than `full`, cloud destinations, quality gates, meta columns, notifications, parallel exports,
+ * `partition_by` and `verify: content`.
+ *
+ * @param config The loaded config (source-level and top-level keys).
+ * @param exports The exports about to run.
+ * @throws {ConfigError} `config.not_supported` naming the key, its value and the export.
+ *
+ * @example
+ * ```ts
+ * import { assertSupported } from "./support.ts";
+ * import type { ConfigSpec, ExportSpec } from "../core/spec.ts";
+ * const config = { source: { kind: "postgres" }, parallelExports: false } as ConfigSpec;
+ * const exp = { name: "o", mode: "incremental" } as ExportSpec;
+ * try { assertSupported(config, [exp]); throw new Error("accepted"); } catch (e) {
+ *   if (!(e as Error).message.includes("mode 'incremental' is not supported yet")) throw e;
+ * }
+ * ```
+ */
+export function assertSupported(config: ConfigSpec, exports: readonly ExportSpec[]): void {
+  check(configGates, config, "");
+  for (const exp of exports) check(exportGates, exp, `export '${exp.name}': `);
+}

@@ -1,0 +1,76 @@
+import assert from "node:assert/strict";
+import { BASE_SOURCE, configErrorOf, loadYaml } from "./_testing.ts";
+import { assertSupported } from "./support.ts";
+
+const exp = (extra: string, dest = "{type: local, path: ./out}") =>
+  `${BASE_SOURCE}exports:\n  - {name: orders, table: t, format: parquet, destination: ${dest}${extra}}\n`;
+
+Deno.test("assertSupported accepts everything this release implements", async () => {
+  const config = await loadYaml(
+    `${BASE_SOURCE}  tls: {mode: disable}\n  tuning: {profile: safe}\nexports:\n` +
+      "  - {name: a, table: t, format: parquet, compression_profile: fast, skip_empty: true, max_file_size: 1GB,\n" +
+      "     on_schema_drift: fail, shape_drift_warn_factor: 0, source_group: g, reconcile_required: true,\n" +
+      "     target: bq, columns: {x: int8}, tuning: {batch_size: 10}, parquet: {row_group_strategy: auto},\n" +
+      "     destination: {type: local, path: ./out}}\n" +
+      "  - {name: b, query: SELECT 1, format: csv, destination: {type: stdout}}\n",
+  );
+  assertSupported(config, config.exports);
+});
+
+Deno.test("assertSupported refuses later-release features naming key, value and export", async () => {
+  const cases: [string, string][] = [
+    [
+      exp(", mode: incremental, cursor_column: u"),
+      "export 'orders': mode 'incremental' is not supported yet by this version of rivet (supported: full)",
+    ],
+    [exp(", mode: chunked, chunk_column: id"), "mode 'chunked' is not supported yet"],
+    [exp(", mode: time_window, time_column: ts, days_window: 1"), "mode 'time_window'"],
+    [exp(", mode: cdc"), "mode 'cdc'"],
+    [
+      exp("", "{type: s3, bucket: b}"),
+      "destination.type 's3' is not supported yet by this version of rivet (supported: local, stdout)",
+    ],
+    [exp("", "{type: gcs, bucket: b}"), "destination.type 'gcs'"],
+    [
+      exp("", "{type: azure, bucket: b, account_name: a, sas_token_env: S}"),
+      "destination.type 'azure'",
+    ],
+    [exp(", quality: {row_count_min: 1}"), "export 'orders': quality is not supported yet"],
+    [exp(", meta_columns: {exported_at: true}"), "meta_columns.exported_at is not supported yet"],
+    [exp(", meta_columns: {row_hash: true}"), "meta_columns.row_hash"],
+    [exp(", partition_by: created_at"), "partition_by 'created_at' is not supported yet"],
+    [
+      exp(", verify: content"),
+      "verify 'content' is not supported yet by this version of rivet (supported: size)",
+    ],
+    [
+      `${exp("")}notifications: {slack: {webhook_url_env: S}}\n`,
+      "notifications is not supported yet",
+    ],
+    [`${exp("")}parallel_exports: true\n`, "parallel_exports is not supported yet"],
+    [
+      `${exp("")}parallel_export_processes: true\n`,
+      "parallel_export_processes is not supported yet",
+    ],
+    [
+      exp("").replace("type: postgres", "type: mysql"),
+      "source.type 'mysql' is not supported yet by this version of rivet (supported: postgres)",
+    ],
+    [exp("").replace("type: postgres", "type: mssql"), "source.type 'mssql'"],
+  ];
+  for (const [yaml, message] of cases) {
+    const config = await loadYaml(yaml);
+    const error = await configErrorOf(() => assertSupported(config, config.exports));
+    assert.equal(error.code, "config.not_supported");
+    assert.ok(error.message.includes(message), `${message}\n---\n${error.message}`);
+  }
+});
+
+Deno.test("assertSupported checks only the selected exports", async () => {
+  const config = await loadYaml(
+    `${BASE_SOURCE}exports:\n  - {name: a, table: t, format: csv, destination: {type: stdout}}\n` +
+      "  - {name: b, table: t, mode: incremental, cursor_column: u, format: csv, destination: {type: stdout}}\n",
+  );
+  assertSupported(config, [config.exports[0]!]);
+  await configErrorOf(() => assertSupported(config, config.exports));
+});

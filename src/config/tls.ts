@@ -1,0 +1,61 @@
+/**
+ * The source TLS policy (reference §2.3): a remote host needs an explicit `tls:` block.
+ *
+ * Layer: config. Pure, no I/O.
+ *
+ * @module
+ */
+import { ConfigError } from "../core/errors.ts";
+import type { TlsSpec } from "../core/spec.ts";
+import type { ConnectionInfo } from "./connection.ts";
+import { isLoopbackHost } from "./loopback.ts";
+
+/**
+ * Refuses plaintext to a non-loopback host unless the config opts in, before any network I/O.
+ *
+ * No `tls:` block + loopback host (`localhost`, 127/8, `::1`) is allowed in plaintext. No `tls:`
+ * block + any other host (an unparseable one included: fail closed) is refused. `mode: disable`
+ * to a remote host is allowed with a "TLS is not enforced" warning; so is switching certificate
+ * or hostname verification off.
+ *
+ * @param info Resolved connection (only `host` is used).
+ * @param tls The `source.tls` block, undefined when none was written.
+ * @returns Warnings to print once.
+ * @throws {ConfigError} `source.tls_required`.
+ *
+ * @example
+ * ```ts
+ * import { checkTlsPolicy } from "./tls.ts";
+ * const local = { host: "127.0.0.1", port: 5432, user: "u", database: "d", params: {} };
+ * if (checkTlsPolicy(local, undefined).warnings.length !== 0) throw new Error();
+ * ```
+ */
+export function checkTlsPolicy(
+  info: ConnectionInfo,
+  tls: TlsSpec | undefined,
+): { warnings: string[] } {
+  const loopback = isLoopbackHost(info.host);
+  if (loopback) return { warnings: [] };
+  const host = info.host.replace(/[^\x20-\x7e]/g, "?");
+  if (tls === undefined) {
+    throw new ConfigError(
+      `TLS required for non-loopback host '${host}': the source has no tls: block`,
+      {
+        code: "source.tls_required",
+        hint: "add `tls: {mode: require}` (or verify-full with ca_file) under source:, or " +
+          "`tls: {mode: disable}` to opt in to plaintext explicitly",
+      },
+    );
+  }
+  const warnings: string[] = [];
+  if (tls.mode === "disable") {
+    warnings.push(
+      `TLS is not enforced for host '${host}' (source.tls.mode: disable): traffic is plaintext`,
+    );
+  } else if (tls.acceptInvalidCerts || tls.acceptInvalidHostnames) {
+    warnings.push(
+      `TLS is not enforced for host '${host}': certificate or hostname verification is disabled`,
+    );
+  }
+  return { warnings };
+}

@@ -1,0 +1,400 @@
+/**
+ * Semantic validation of a typed config, in the reference's order (§2.7): the first failing rule
+ * wins, so users see the same message the reference would print.
+ *
+ * Layer: config. Pure: file existence is asked through an injected function.
+ *
+ * @module
+ */
+import { ConfigError } from "../core/errors.ts";
+import { parseColumnType } from "../plan/column_types.ts";
+import { endpointHost, isLoopbackHost } from "./loopback.ts";
+import type { RawConfig, RawExport, RawSource } from "./schema.ts";
+import { parseMaxFileSize } from "./size.ts";
+
+/** Options of {@linkcode validateConfig}. */
+export interface ValidateOptions {
+  /** Whether a file exists (paths are resolved against the config dir by the caller). */
+  readonly fileExists: (path: string) => boolean;
+}
+
+const tablePattern = /^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?$/;
+
+const connectionHint = [
+  "configure exactly one connection method under source:",
+  "  url_env: PG_URL              # recommended: the URL comes from the environment",
+  "  url_file: secrets/pg.url     # a file holding the URL, relative to the config",
+  "  url: postgresql://user@host:5432/db",
+  "  host/port/user/database (+ password_env: PG_PASSWORD)",
+].join("\n");
+
+const chunkedHint = [
+  "pick a chunking strategy:",
+  "  chunk_column: id                    # integer range windows of chunk_size rows",
+  "  chunk_column: id + chunk_dense: true # ROW_NUMBER paging",
+  "  chunk_column: created_at + chunk_by_days: 7",
+  "  table: schema.name                  # auto-resolve the integer primary key (or chunk_by_key)",
+].join("\n");
+
+function fail(message: string, code: string, hint?: string): never {
+  throw new ConfigError(message, { code, ...(hint === undefined ? {} : { hint }) });
+}
+
+/**
+ * Checks every semantic rule of reference §2.7 that applies at load time.
+ *
+ * @param config The typed config as written.
+ * @param options File-existence probe for `credentials_file`.
+ * @throws {ConfigError} On the first rule that fails; the message names the export and key.
+ */
+export function validateConfig(config: RawConfig, options: ValidateOptions): void {
+  if (config.exports.length === 0) {
+    fail(
+      "at least one export must be defined (got empty list)",
+      "config.no_exports",
+      "add an export under `exports:`, or scaffold one with `rivet init -o rivet.yaml`",
+    );
+  }
+  const seen = new Map<string, number>();
+  for (const exp of config.exports) {
+    const first = seen.get(exp.name);
+    if (first !== undefined) {
+      fail(
+        `duplicate export name '${exp.name}' (exports[${first}] and exports[${exp.index}]); ` +
+          "export names must be unique",
+        "config.duplicate_export",
+      );
+    }
+    seen.set(exp.name, exp.index);
+  }
+  validateSource(config.source);
+  for (const exp of config.exports) validateExport(exp, config.source, options);
+}
+
+function validateSource(source: RawSource): void {
+  if (source.tuning?.batchSize !== undefined && source.tuning.batchSizeMemoryMb !== undefined) {
+    fail(
+      "source.tuning: batch_size and batch_size_memory_mb are mutually exclusive; set only one",
+      "config.conflicting_keys",
+    );
+  }
+  const urlForms = [source.url, source.urlEnv, source.urlFile].filter((v) => v !== undefined);
+  const structured = [
+    source.host,
+    source.port,
+    source.user,
+    source.database,
+    source.password,
+    source.passwordEnv,
+  ].some((v) => v !== undefined);
+  if (urlForms.length === 0 && !structured) {
+    fail("source: no connection configured", "config.missing_connection", connectionHint);
+  }
+  if (urlForms.length > 1) {
+    fail(
+      `source: specify exactly one of 'url', 'url_env', or 'url_file' (got ${urlForms.length} set)`,
+      "config.conflicting_keys",
+      "keep url_env: the URL and its password stay out of the config file",
+    );
+  }
+  if (urlForms.length === 1 && structured) {
+    fail(
+      "source: pick either URL-based connection (url / url_env / url_file) OR structured fields " +
+        "(host, port, user, password / password_env, database), not both",
+      "config.conflicting_keys",
+      "remove the structured fields, or remove the url key",
+    );
+  }
+  if (urlForms.length === 0) {
+    const examples: Record<string, string> = {
+      host: "host: db.example.com",
+      user: "user: rivet_reader",
+      database: "database: app",
+    };
+    for (const key of ["host", "user", "database"] as const) {
+      if (source[key] === undefined) {
+        fail(
+          `source: structured config is missing '${key}'`,
+          "config.missing_key",
+          `add \`${examples[key]}\` under source:, or use url_env instead`,
+        );
+      }
+    }
+    if (source.password !== undefined && source.passwordEnv !== undefined) {
+      fail(
+        "source: specify 'password' OR 'password_env', not both",
+        "config.conflicting_keys",
+        "keep password_env so the password stays out of the config file",
+      );
+    }
+  }
+}
+
+function hasDotDot(path: string): boolean {
+  return path.split(/[\\/]/).includes("..");
+}
+
+function isAbsolutePath(path: string): boolean {
+  return path.startsWith("/") || path.startsWith("\\") || /^[A-Za-z]:/.test(path);
+}
+
+function isSafeName(name: string): boolean {
+  return name.length > 0 && !name.startsWith(".") && !/[/\\\0]/.test(name) &&
+    !name.includes("..");
+}
+
+function validateExport(exp: RawExport, source: RawSource, options: ValidateOptions): void {
+  const where = `export '${exp.name}'`;
+  const mode = exp.mode ?? "full";
+  if (!isSafeName(exp.name)) {
+    fail(
+      `export name '${exp.name}' (index ${exp.index}) is not safe as a file name`,
+      "config.unsafe_name",
+      "use a non-empty name without a leading '.', and without '/', '\\', '..' or NUL",
+    );
+  }
+  const merged = { ...source.tuning, ...exp.tuning };
+  if (merged.batchSize !== undefined && merged.batchSizeMemoryMb !== undefined) {
+    fail(
+      `${where}: tuning sets both batch_size and batch_size_memory_mb ` +
+        `(after merging source.tuning); they are mutually exclusive, set only one`,
+      "config.conflicting_keys",
+    );
+  }
+  const queryForms = [exp.query, exp.queryFile, exp.table].filter((v) => v !== undefined).length;
+  if (queryForms !== 1) {
+    fail(
+      `${where}: specify exactly one of 'query', 'query_file', or 'table' (got ${queryForms} set)`,
+      "config.conflicting_keys",
+    );
+  }
+  if (exp.queryFile !== undefined) {
+    if (hasDotDot(exp.queryFile)) {
+      fail(
+        `${where}: query_file path must not contain '..'`,
+        "config.unsafe_path",
+        "keep query files inside the config directory and use a relative path",
+      );
+    }
+    if (isAbsolutePath(exp.queryFile)) {
+      fail(
+        `${where}: query_file path must be relative to the config directory, not absolute`,
+        "config.unsafe_path",
+        "move the file next to the config and use a relative path",
+      );
+    }
+  }
+  if (exp.table !== undefined && !tablePattern.test(exp.table)) {
+    fail(
+      `${where}: table '${exp.table}' must be 'name' or 'schema.name' made of ASCII letters, ` +
+        "digits and '_' (not starting with a digit)",
+      "config.invalid_value",
+      "use query: for quoted or unusual identifiers",
+    );
+  }
+  validateDestination(exp, where, options);
+  if (exp.maxFileSize !== undefined) {
+    try {
+      parseMaxFileSize(exp.maxFileSize);
+    } catch (error) {
+      if (error instanceof ConfigError) fail(`${where}: ${error.message}`, error.code);
+      throw error;
+    }
+  }
+  if (exp.compressionLevel !== undefined) {
+    const codec = exp.compression ?? "zstd";
+    const range = codec === "zstd" ? [1, 22] : codec === "gzip" ? [0, 10] : undefined;
+    if (range === undefined) {
+      fail(
+        `${where}: compression_level is only valid with compression zstd (1..22) or gzip (0..10), ` +
+          `not '${codec}'`,
+        "config.invalid_value",
+        "remove compression_level or switch the codec",
+      );
+    }
+    if (exp.compressionLevel < range[0]! || exp.compressionLevel > range[1]!) {
+      fail(
+        `${where}: compression_level ${exp.compressionLevel} is out of range for ${codec} ` +
+          `(${range[0]}..${range[1]})`,
+        "config.invalid_value",
+      );
+    }
+  }
+  validateModeKeys(exp, where, mode);
+  for (const [column, text] of Object.entries(exp.columns ?? {})) {
+    try {
+      parseColumnType(text);
+    } catch (error) {
+      if (error instanceof ConfigError) {
+        fail(`${where}: columns.${column}: ${error.message}`, error.code);
+      }
+      throw error;
+    }
+  }
+}
+
+function validateDestination(exp: RawExport, where: string, options: ValidateOptions): void {
+  const d = exp.destination;
+  const cloud = d.type === "s3" || d.type === "gcs" || d.type === "azure";
+  if (cloud && d.endpoint !== undefined && d.allowAnonymous !== true) {
+    const host = endpointHost(d.endpoint);
+    if (host === undefined || !isLoopbackHost(host)) {
+      fail(
+        `${where}: destination.endpoint host '${host ?? d.endpoint}' is not a loopback address; ` +
+          "custom endpoints must be local emulators unless allow_anonymous: true",
+        "config.endpoint_not_loopback",
+        "remove endpoint to use the provider's default, or point it at 127.0.0.1",
+      );
+    }
+  }
+  if (d.type === "local") {
+    for (const key of ["path", "prefix"] as const) {
+      const value = d[key];
+      if (value !== undefined && hasDotDot(value)) {
+        fail(
+          `${where}: destination.${key} must not contain a '..' component`,
+          "config.unsafe_path",
+          "write the output directory without '..'; absolute paths are allowed",
+        );
+      }
+    }
+  }
+  if (d.type === "s3" && (d.accessKeyEnv === undefined) !== (d.secretKeyEnv === undefined)) {
+    fail(
+      `${where}: destination.access_key_env and destination.secret_key_env must be set together`,
+      "config.conflicting_keys",
+      "set both, or neither to use the default AWS credential chain",
+    );
+  }
+  if (d.type === "gcs" && d.allowAnonymous === true && d.credentialsFile !== undefined) {
+    fail(
+      `${where}: destination.allow_anonymous cannot be combined with credentials_file`,
+      "config.conflicting_keys",
+    );
+  }
+  if (d.type === "azure") {
+    const key = d.accountKeyEnv !== undefined;
+    const sas = d.sasTokenEnv !== undefined;
+    if (d.allowAnonymous === true && (key || sas)) {
+      fail(
+        `${where}: destination.allow_anonymous cannot be combined with account_key_env or ` +
+          "sas_token_env",
+        "config.conflicting_keys",
+      );
+    }
+    if (key && sas) {
+      fail(
+        `${where}: destination sets both account_key_env and sas_token_env; set only one`,
+        "config.conflicting_keys",
+      );
+    }
+    if (d.accountName === undefined) {
+      fail(`${where}: azure destination requires account_name`, "config.missing_key");
+    }
+    if (!key && !sas && d.allowAnonymous !== true) {
+      fail(
+        `${where}: azure destination requires account_key_env or sas_token_env`,
+        "config.missing_key",
+      );
+    }
+  }
+  if (d.credentialsFile !== undefined && !options.fileExists(d.credentialsFile)) {
+    fail(
+      `${where}: destination.credentials_file '${d.credentialsFile}' does not exist`,
+      "config.file_not_found",
+      "fix the path (relative paths start at the config directory)",
+    );
+  }
+  if (d.type === "local" && d.path === undefined) {
+    fail(
+      `${where}: destination.path is required for a local destination`,
+      "config.missing_key",
+      "add e.g. `path: ./out`",
+    );
+  }
+  if (cloud && d.bucket === undefined) {
+    fail(
+      `${where}: destination.bucket is required for a ${d.type} destination`,
+      "config.missing_key",
+    );
+  }
+}
+
+function validateModeKeys(exp: RawExport, where: string, mode: string): void {
+  if (mode === "incremental" && exp.cursorColumn === undefined) {
+    fail(
+      `${where}: incremental mode requires cursor_column`,
+      "config.missing_key",
+      "add `cursor_column: updated_at` (a unique, monotonic column is safest)",
+    );
+  }
+  const coalesce = exp.incrementalCursorMode === "coalesce";
+  if (coalesce && exp.cursorFallbackColumn === undefined) {
+    fail(
+      `${where}: incremental_cursor_mode: coalesce requires cursor_fallback_column`,
+      "config.missing_key",
+    );
+  }
+  if (!coalesce && exp.cursorFallbackColumn !== undefined) {
+    fail(
+      `${where}: cursor_fallback_column requires incremental_cursor_mode: coalesce`,
+      "config.conflicting_keys",
+    );
+  }
+  const chunked = mode === "chunked";
+  if (chunked && exp.chunkColumn === undefined && exp.table === undefined) {
+    fail(
+      `${where}: chunked mode requires chunk_column or table:`,
+      "config.missing_key",
+      chunkedHint,
+    );
+  }
+  if (exp.chunkSize === 0) fail(`${where}: chunk_size must be at least 1`, "config.invalid_value");
+  if (chunked && exp.parallel === 0) {
+    fail(`${where}: parallel must be at least 1`, "config.invalid_value");
+  }
+  if (exp.chunkCount === 0) {
+    fail(`${where}: chunk_count must be at least 1`, "config.invalid_value");
+  }
+  if (exp.chunkCount !== undefined && exp.chunkDense === true) {
+    fail(`${where}: chunk_count cannot be combined with chunk_dense`, "config.conflicting_keys");
+  }
+  if (exp.chunkCount !== undefined && exp.chunkByDays !== undefined) {
+    fail(`${where}: chunk_count cannot be combined with chunk_by_days`, "config.conflicting_keys");
+  }
+  if (mode === "time_window" && exp.timeColumn === undefined) {
+    fail(`${where}: time_window mode requires time_column`, "config.missing_key");
+  }
+  if (mode === "time_window" && exp.daysWindow === undefined) {
+    fail(`${where}: time_window mode requires days_window`, "config.missing_key");
+  }
+  if (mode === "cdc" && exp.table === undefined) {
+    fail(`${where}: cdc mode requires table:`, "config.missing_key");
+  }
+  if (mode === "cdc" && (exp.query !== undefined || exp.queryFile !== undefined)) {
+    fail(
+      `${where}: cdc mode reads a table's change log; query and query_file are not allowed`,
+      "config.conflicting_keys",
+    );
+  }
+  if (exp.chunkDense === true && !chunked) {
+    fail(`${where}: chunk_dense is only valid with mode: chunked`, "config.conflicting_keys");
+  }
+  if (exp.cdc !== undefined && mode !== "cdc") {
+    fail(`${where}: a cdc: block is only valid with mode: cdc`, "config.conflicting_keys");
+  }
+  if (exp.chunkByDays !== undefined) {
+    if (!chunked) {
+      fail(`${where}: chunk_by_days is only valid with mode: chunked`, "config.conflicting_keys");
+    }
+    if (exp.chunkDense === true) {
+      fail(
+        `${where}: chunk_by_days cannot be combined with chunk_dense`,
+        "config.conflicting_keys",
+      );
+    }
+    if (exp.chunkByDays === 0) {
+      fail(`${where}: chunk_by_days must be at least 1`, "config.invalid_value");
+    }
+  }
+}
