@@ -184,10 +184,8 @@ Examples:
     return exitCode;
   } catch (error) {
     if (error instanceof CommanderError) {
-      if (
-        error.code === "commander.helpDisplayed" || error.code === "commander.version" ||
-        error.code === "commander.help"
-      ) return 0;
+      // `commander.help` is help shown because no command was given: a usage error.
+      if (error.code === "commander.helpDisplayed" || error.code === "commander.version") return 0;
       return 2;
     }
     return reportError(error, ctx);

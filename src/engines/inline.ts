@@ -90,6 +90,7 @@ async function runOneWithRetries(
     // Single-query exports commit parts only after a complete read, so a transient failure never
     // leaves a committed part behind and the whole export can be retried on a new connection.
     if (!transient || outcome.files > 0 || attempt >= tuning.maxRetries || options.signal.aborted) {
+      options.emit({ type: "export_finished", outcome });
       return outcome;
     }
     attempt += 1;
@@ -129,8 +130,8 @@ async function runOne(
       { baseDir: options.cwd },
     );
     await using source = await openSource(config.source, connection, {
-      onNotice: (message: string) =>
-        options.emit({ type: "warning", export: spec.name, code: "source.notice", message }),
+      signal: options.signal,
+      onWarning: (w) => options.emit({ type: "warning", export: spec.name, code: w.code, message: w.message }),
     });
     const plan: ExportPlan = {
       spec,
@@ -153,7 +154,6 @@ async function runOne(
       signal: options.signal,
       rss: () => Deno.memoryUsage().rss,
     });
-    options.emit({ type: "export_finished", outcome });
     return outcome;
   } catch (error) {
     // Failures before the pipeline started (connection, plan): same outcome shape.
@@ -178,7 +178,6 @@ async function runOne(
       batchSize: tuning.batchSize,
       error: toErrorInfo(failure),
     };
-    options.emit({ type: "export_finished", outcome });
     return outcome;
   }
 }

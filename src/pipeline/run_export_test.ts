@@ -1,0 +1,214 @@
+import assert from "node:assert/strict";
+import { Field, Int64, makeData, RecordBatch, Schema, Struct, Utf8 } from "../core/arrow.ts";
+import type { Destination, ObjectMeta, Upload } from "../core/destination.ts";
+import { TransientError } from "../core/errors.ts";
+import type { RivetEvent } from "../core/events.ts";
+import type { BatchStream, Source } from "../core/source.ts";
+import type { ExportSpec, TuningPlan } from "../core/spec.ts";
+import { createFormat } from "../formats/mod.ts";
+import { type ExportPlan, runExport } from "./run_export.ts";
+
+/** An in-memory destination with the local destination's visibility rule: nothing before commit. */
+class MemoryDestination implements Destination {
+  readonly kind = "local" as const;
+  readonly capabilities = {
+    commit: "atomic",
+    idempotentOverwrite: false,
+    retrySafe: true,
+    persistent: true,
+  } as const;
+  readonly uri = "memory://";
+  readonly committed = new Map<string, Uint8Array>();
+  staging = 0;
+
+  create(key: string): Promise<Upload> {
+    const chunks: Uint8Array[] = [];
+    this.staging += 1;
+    let done = false;
+    const finish = () => {
+      if (!done) this.staging -= 1;
+      done = true;
+    };
+    return Promise.resolve({
+      writable: new WritableStream<Uint8Array>({ write: (c) => void chunks.push(c.slice()) }),
+      commit: (finalKey?: string): Promise<ObjectMeta> => {
+        const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+        let at = 0;
+        for (const c of chunks) {
+          bytes.set(c, at);
+          at += c.length;
+        }
+        this.committed.set(finalKey ?? key, bytes);
+        finish();
+        return Promise.resolve({ key: finalKey ?? key, size: bytes.length });
+      },
+      abort: () => {
+        finish();
+        return Promise.resolve();
+      },
+    });
+  }
+
+  async *list(): AsyncIterable<ObjectMeta> {}
+
+  [Symbol.asyncDispose]() {
+    return Promise.resolve();
+  }
+}
+
+const schema = new Schema([new Field("id", new Int64(), true), new Field("name", new Utf8(), true)]);
+
+function batch(from: number, count: number): RecordBatch {
+  const ids = new BigInt64Array(count).map((_, i) => BigInt(from + i));
+  const text = new TextEncoder().encode(Array.from({ length: count }, (_, i) => `n${from + i}`).join(""));
+  const offsets = new Int32Array(count + 1);
+  for (let i = 0; i < count; i++) offsets[i + 1] = offsets[i]! + `n${from + i}`.length;
+  const children = [
+    makeData({ type: new Int64(), length: count, data: ids }),
+    makeData({ type: new Utf8(), length: count, valueOffsets: offsets, data: text }),
+  ];
+  return new RecordBatch(
+    schema,
+    makeData({ type: new Struct(schema.fields), length: count, children }),
+  );
+}
+
+/** A source that yields the given batches, then optionally fails. */
+function fakeSource(batches: RecordBatch[], failAfter?: Error): Source {
+  return {
+    kind: "postgres",
+    ping: () => Promise.resolve(),
+    read(): Promise<BatchStream> {
+      let i = 0;
+      return Promise.resolve({
+        schema,
+        columns: [],
+        batches: new ReadableStream<RecordBatch>({
+          pull(controller) {
+            if (i < batches.length) controller.enqueue(batches[i++]!);
+            else if (failAfter) controller.error(failAfter);
+            else controller.close();
+          },
+        }),
+      });
+    },
+    [Symbol.asyncDispose]: () => Promise.resolve(),
+  };
+}
+
+const tuning: TuningPlan = {
+  profile: "balanced",
+  profileLabel: "balanced (default)",
+  batchSize: 10_000,
+  batchSizeMemoryMb: 32,
+  throttleMs: 0,
+  statementTimeoutS: 0,
+  maxRetries: 0,
+  retryBackoffMs: 1,
+  lockTimeoutS: 0,
+  memoryThresholdMb: 0,
+  maxBatchMemoryMb: undefined,
+  onBatchMemoryExceeded: "warn",
+  adaptive: false,
+  minParallel: 1,
+  maxValueMb: 256,
+};
+
+function plan(overrides: Partial<ExportSpec> = {}): ExportPlan {
+  const spec = {
+    name: "t",
+    index: 0,
+    mode: "full",
+    query: { kind: "query", sql: "SELECT 1" },
+    format: { kind: "csv", compression: "none" },
+    destination: { kind: "local", allowAnonymous: false },
+    skipEmpty: false,
+    verify: "size",
+    metaColumns: { exportedAt: false, rowHash: false },
+    columns: {},
+    onSchemaDrift: "warn",
+    shapeDriftWarnFactor: 2,
+    reconcileRequired: false,
+    incrementalCursorMode: "single_column",
+    chunkDense: false,
+    chunkSize: 100_000,
+    parallel: 1,
+    chunkCheckpoint: false,
+    timeColumnType: "timestamp",
+    partitionGranularity: "day",
+    ...overrides,
+  } as ExportSpec;
+  return {
+    spec,
+    runId: "t_20260102T030405.000",
+    sql: "SELECT 1",
+    tuning,
+    startedAt: new Date("2026-01-02T03:04:05Z"),
+    sourceInfo: { engine: "postgres" },
+  };
+}
+
+async function run(p: ExportPlan, source: Source) {
+  const destination = new MemoryDestination();
+  const events: RivetEvent[] = [];
+  const outcome = await runExport(p, {
+    source,
+    format: await createFormat(p.spec.format),
+    destination,
+    emit: (e) => events.push(e),
+    signal: new AbortController().signal,
+  });
+  return { outcome, destination, events };
+}
+
+Deno.test("runExport writes one part, then the manifest and _SUCCESS", async () => {
+  const { outcome, destination } = await run(plan(), fakeSource([batch(0, 3), batch(3, 2)]));
+  assert.equal(outcome.status, "success");
+  assert.equal(outcome.rows, 5);
+  assert.deepEqual([...destination.committed.keys()], [
+    "t_20260102_030405.csv",
+    "manifest.json",
+    "_SUCCESS",
+  ]);
+  const csv = new TextDecoder().decode(destination.committed.get("t_20260102_030405.csv"));
+  assert.equal(csv, "id,name\n0,n0\n1,n1\n2,n2\n3,n3\n4,n4\n");
+});
+
+Deno.test("runExport rolls parts over at max_file_size and names them _part<i>", async () => {
+  const batches = Array.from({ length: 6 }, (_, i) => batch(i * 100, 100));
+  const { outcome, destination } = await run(plan({ maxFileSize: 1000 }), fakeSource(batches));
+  assert.equal(outcome.status, "success");
+  const parts = [...destination.committed.keys()].filter((k) => k.endsWith(".csv"));
+  assert.ok(parts.length > 1);
+  assert.deepEqual(parts, parts.map((_, i) => `t_20260102_030405_part${i}.csv`));
+  const rows = parts.map((k) => new TextDecoder().decode(destination.committed.get(k)))
+    .flatMap((text) => text.trimEnd().split("\n").slice(1));
+  assert.equal(rows.length, 600);
+  const manifest = JSON.parse(new TextDecoder().decode(destination.committed.get("manifest.json")));
+  assert.equal(manifest.part_count, parts.length);
+  assert.equal(manifest.row_count, 600);
+});
+
+Deno.test("runExport commits nothing when the source fails mid-stream", async () => {
+  const failure = new TransientError("connection lost", { code: "source.connection_lost" });
+  const batches = Array.from({ length: 4 }, (_, i) => batch(i * 100, 100));
+  const { outcome, destination } = await run(plan({ maxFileSize: 500 }), fakeSource(batches, failure));
+  assert.equal(outcome.status, "failed");
+  assert.equal(outcome.error?.exitCode, 2);
+  assert.equal(outcome.files, 0);
+  assert.equal(destination.committed.size, 0, "no part, no manifest, no _SUCCESS");
+  assert.equal(destination.staging, 0, "every staged upload was aborted");
+});
+
+Deno.test("runExport writes no data file for an empty result, and skips it with skip_empty", async () => {
+  const empty = await run(plan(), fakeSource([]));
+  assert.equal(empty.outcome.status, "success");
+  assert.deepEqual([...empty.destination.committed.keys()], ["manifest.json", "_SUCCESS"]);
+  const skipped = await run(plan({ skipEmpty: true }), fakeSource([]));
+  assert.equal(skipped.outcome.status, "skipped");
+  assert.deepEqual([...skipped.destination.committed.keys()], ["manifest.json"]);
+  const manifest = JSON.parse(
+    new TextDecoder().decode(skipped.destination.committed.get("manifest.json")),
+  );
+  assert.equal(manifest.status, "interrupted");
+});
