@@ -58,14 +58,45 @@ export class ByteBuffer {
 const ZERO = 48;
 const TWO_POW_32 = 4294967296;
 
-/** Number of decimal digits of a non-negative integer below 2^53. */
-function digitCount(n: number): number {
-  let d = 1;
-  while (n >= 10) {
-    n = Math.floor(n / 10);
-    d++;
+/** "00".."99" as byte pairs, to write two digits per step. */
+const PAIRS = new Uint8Array(200);
+for (let i = 0; i < 100; i++) {
+  PAIRS[2 * i] = ZERO + ((i / 10) | 0);
+  PAIRS[2 * i + 1] = ZERO + (i % 10);
+}
+
+/** Number of decimal digits of an integer in 0..2^32. */
+function digits32(v: number): number {
+  return v < 100000
+    ? (v < 100 ? (v < 10 ? 1 : 2) : v < 1000 ? 3 : v < 10000 ? 4 : 5)
+    : v < 10000000
+    ? (v < 1000000 ? 6 : 7)
+    : v < 100000000
+    ? 8
+    : v < 1000000000
+    ? 9
+    : 10;
+}
+
+/**
+ * Writes exactly `count` digits of `v` (0 ≤ v < 2^32) ending just before `end`, zero-padded.
+ * Room must already be ensured.
+ */
+function fillDigits(buf: Uint8Array, end: number, v: number, count: number): void {
+  let p = end;
+  const stop = end - count;
+  while (v >= 100) {
+    const q = (v / 100) >>> 0;
+    const r = 2 * (v - q * 100);
+    buf[--p] = PAIRS[r + 1]!;
+    buf[--p] = PAIRS[r]!;
+    v = q;
   }
-  return d;
+  if (v >= 10) {
+    buf[--p] = PAIRS[2 * v + 1]!;
+    buf[--p] = PAIRS[2 * v]!;
+  } else buf[--p] = ZERO + v;
+  while (p > stop) buf[--p] = ZERO;
 }
 
 /**
@@ -76,28 +107,24 @@ function digitCount(n: number): number {
  * @param width Minimum number of digits.
  */
 export function putUint(out: ByteBuffer, n: number, width = 1): void {
-  const d = Math.max(digitCount(n), width);
-  out.ensure(d);
-  const buf = out.buf;
-  let p = out.pos + d;
-  out.pos = p;
   if (n < TWO_POW_32) {
-    let v = n >>> 0;
-    while (v >= 10) {
-      const q = (v / 10) >>> 0;
-      buf[--p] = ZERO + v - q * 10;
-      v = q;
-    }
-    buf[--p] = ZERO + v;
-  } else {
-    while (n >= 10) {
-      const q = Math.floor(n / 10);
-      buf[--p] = ZERO + n - q * 10;
-      n = q;
-    }
-    buf[--p] = ZERO + n;
+    const d = Math.max(digits32(n), width);
+    out.ensure(d);
+    out.pos += d;
+    fillDigits(out.buf, out.pos, n, d);
+    return;
   }
-  while (p > out.pos - d) buf[--p] = ZERO;
+  // Split into a head and 9 low digits, both below 2^32; the division is corrected to be exact.
+  let head = Math.floor(n / 1e9);
+  let low = n - head * 1e9;
+  if (low < 0) {
+    head -= 1;
+    low += 1e9;
+  }
+  putUint(out, head, width - 9);
+  out.ensure(9);
+  out.pos += 9;
+  fillDigits(out.buf, out.pos, low, 9);
 }
 
 /**
@@ -132,31 +159,36 @@ export function putInt64(out: ByteBuffer, lo: number, hi: number, unsigned: bool
   out.ascii(String(unsigned ? BigInt.asUintN(64, big) : BigInt.asIntN(64, big)));
 }
 
+const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
+
 /**
- * Writes digits `mag` (< 2^53) with `scale` fraction digits: `putScaled(5, 2)` → `0.05`.
+ * Writes `mag` (< 2^53) with `scale` fraction digits: (5, 2) → `0.05`.
  *
  * @param out Target buffer.
  * @param mag Unscaled magnitude.
  * @param scale Digits after the point (> 0).
  */
 function putScaledSmall(out: ByteBuffer, mag: number, scale: number): void {
-  const d = Math.max(digitCount(mag), scale + 1);
-  out.ensure(d + 1);
-  const buf = out.buf;
-  const end = out.pos + d + 1;
-  let p = end;
-  for (let k = 0; k < scale; k++) {
-    const q = Math.floor(mag / 10);
-    buf[--p] = ZERO + mag - q * 10;
-    mag = q;
+  if (scale > 15) {
+    // 10^scale exceeds any magnitude below 2^53: the integer part is 0.
+    out.ascii("0.");
+    putUint(out, mag, scale);
+    return;
   }
-  buf[--p] = 46;
-  do {
-    const q = Math.floor(mag / 10);
-    buf[--p] = ZERO + mag - q * 10;
-    mag = q;
-  } while (p > out.pos);
-  out.pos = end;
+  const p10 = POW10[scale]!;
+  let int = Math.floor(mag / p10);
+  let frac = mag - int * p10;
+  if (frac < 0) {
+    int -= 1;
+    frac += p10;
+  } else if (frac >= p10) {
+    int += 1;
+    frac -= p10;
+  }
+  putUint(out, int);
+  out.ensure(1);
+  out.buf[out.pos++] = 46;
+  putUint(out, frac, scale);
 }
 
 /**
@@ -168,7 +200,12 @@ function putScaledSmall(out: ByteBuffer, mag: number, scale: number): void {
  * @param at Index of the value's first word (4 × row).
  * @param scale Arrow scale; negative scales append zeros.
  */
-export function putDecimal128(out: ByteBuffer, words: Uint32Array, at: number, scale: number): void {
+export function putDecimal128(
+  out: ByteBuffer,
+  words: Uint32Array,
+  at: number,
+  scale: number,
+): void {
   let w0 = words[at]!, w1 = words[at + 1]!, w2 = words[at + 2]!, w3 = words[at + 3]!;
   const negative = w3 >= 0x80000000;
   if (negative) {
@@ -316,26 +353,61 @@ export function putDate(out: ByteBuffer, days: number): void {
  * @param micros Microseconds of the day, 0..86,400,000,000.
  */
 export function putTimeOfDay(out: ByteBuffer, micros: number): void {
-  const frac = micros % 1000000;
-  const secs = (micros - frac) / 1000000;
-  const h = Math.floor(secs / 3600);
+  const secs = Math.floor(micros / 1000000);
+  putClock(out, secs, micros - secs * 1000000);
+}
+
+/** `HH:MM:SS.ffffff` from seconds of the day and the microsecond fraction. */
+function putClock(out: ByteBuffer, secs: number, frac: number): void {
+  const h = (secs / 3600) | 0;
   const rest = secs - h * 3600;
-  const mi = Math.floor(rest / 60);
+  const mi = (rest / 60) | 0;
   const s = rest - mi * 60;
-  out.ensure(16);
+  out.ensure(15);
   const buf = out.buf;
   let p = out.pos;
-  buf[p++] = ZERO + ((h / 10) | 0);
-  buf[p++] = ZERO + (h % 10);
+  buf[p++] = PAIRS[2 * h]!;
+  buf[p++] = PAIRS[2 * h + 1]!;
   buf[p++] = 58;
-  buf[p++] = ZERO + ((mi / 10) | 0);
-  buf[p++] = ZERO + (mi % 10);
+  buf[p++] = PAIRS[2 * mi]!;
+  buf[p++] = PAIRS[2 * mi + 1]!;
   buf[p++] = 58;
-  buf[p++] = ZERO + ((s / 10) | 0);
-  buf[p++] = ZERO + (s % 10);
+  buf[p++] = PAIRS[2 * s]!;
+  buf[p++] = PAIRS[2 * s + 1]!;
   buf[p++] = 46;
-  out.pos = p;
-  putUint(out, frac, 6);
+  fillDigits(buf, p + 6, frac, 6);
+  out.pos = p + 6;
+}
+
+// Results of splitMicros, kept in module slots so the hot path allocates nothing.
+let splitSecs = 0;
+let splitFrac = 0;
+
+/** Splits an int64 of microseconds (as halves) into whole seconds and the µs remainder, exactly. */
+function splitMicros(lo: number, hi: number): void {
+  if (hi >= -2097152 && hi < 2097152) {
+    // |v| < 2^53: exact in a double; the floor division is corrected by one if it rounded.
+    const v = hi * TWO_POW_32 + lo;
+    let secs = Math.floor(v / 1000000);
+    let micros = v - secs * 1000000;
+    if (micros < 0) {
+      secs -= 1;
+      micros += 1000000;
+    } else if (micros >= 1000000) {
+      secs += 1;
+      micros -= 1000000;
+    }
+    splitSecs = secs;
+    splitFrac = micros;
+    return;
+  }
+  // v = hi·2^32 + lo and 2^32 = 4294·10^6 + 967296, so v = (hi·4294)·10^6 + (hi·967296 + lo);
+  // both parts stay below 2^53, so `%` and the division are exact.
+  const t = hi * 967296 + lo;
+  let micros = t % 1000000;
+  if (micros < 0) micros += 1000000;
+  splitSecs = hi * 4294 + (t - micros) / 1000000;
+  splitFrac = micros;
 }
 
 /**
@@ -347,17 +419,43 @@ export function putTimeOfDay(out: ByteBuffer, micros: number): void {
  * @param hi High word, signed.
  */
 export function putTimestampMicros(out: ByteBuffer, lo: number, hi: number): void {
-  // v = hi·2^32 + lo and 2^32 = 4294·10^6 + 967296, so v = (hi·4294)·10^6 + (hi·967296 + lo);
-  // both parts stay below 2^53, so `%` and the divisions below are exact.
-  const t = hi * 967296 + lo;
-  let micros = t % 1000000;
-  if (micros < 0) micros += 1000000;
-  const secs = hi * 4294 + (t - micros) / 1000000;
-  let sod = secs % 86400;
-  if (sod < 0) sod += 86400;
-  const days = (secs - sod) / 86400;
-  putDate(out, days);
-  out.ensure(1);
-  out.buf[out.pos++] = 84;
-  putTimeOfDay(out, sod * 1000000 + micros);
+  createTimestampWriter(out)(lo, hi);
+}
+
+/**
+ * A timestamp writer for one column: like {@linkcode putTimestampMicros}, but remembers the
+ * rendered date of the previous value, since neighbouring rows usually share a day.
+ *
+ * @param out Target buffer.
+ * @returns A writer taking the value's low (unsigned) and high (signed) words.
+ */
+export function createTimestampWriter(out: ByteBuffer): (lo: number, hi: number) => void {
+  let cachedDay = NaN;
+  const date = new ByteBuffer(24);
+  return (lo, hi) => {
+    splitMicros(lo, hi);
+    const secs = splitSecs, micros = splitFrac;
+    let day = Math.floor(secs / 86400);
+    let sod = secs - day * 86400;
+    if (sod < 0) {
+      day -= 1;
+      sod += 86400;
+    } else if (sod >= 86400) {
+      day += 1;
+      sod -= 86400;
+    }
+    if (day !== cachedDay) {
+      date.pos = 0;
+      putDate(date, day);
+      date.buf[date.pos++] = 84; // 'T'
+      cachedDay = day;
+    }
+    const n = date.pos;
+    out.ensure(n);
+    const buf = out.buf, src = date.buf;
+    let p = out.pos;
+    for (let k = 0; k < n; k++) buf[p++] = src[k]!;
+    out.pos = p;
+    putClock(out, sod, micros);
+  };
 }

@@ -33,4 +33,3 @@ export function assertBatchMatches(schema: Schema, batch: RecordBatch): void {
     );
   }
 }
-

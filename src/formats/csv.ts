@@ -25,6 +25,7 @@ import type { BatchEncoder, Format } from "../core/format.ts";
 import type { FormatSpec } from "../core/spec.ts";
 import {
   ByteBuffer,
+  createTimestampWriter,
   formatFloat32,
   formatFloat64,
   putDate,
@@ -32,7 +33,6 @@ import {
   putInt,
   putInt64,
   putTimeOfDay,
-  putTimestampMicros,
 } from "./_bytes.ts";
 import { assertBatchMatches } from "./_schema.ts";
 
@@ -83,7 +83,8 @@ function bindSmallInt(data: Data, out: ByteBuffer): CellWriter {
 function bindInt64(unsigned: boolean): ColumnBinder {
   return (data, out) => {
     const { lo, hi } = words64(data.values as BigInt64Array);
-    return (row) => putInt64(out, lo[2 * row]!, unsigned ? lo[2 * row + 1]! : hi[2 * row + 1]!, unsigned);
+    return (row) =>
+      putInt64(out, lo[2 * row]!, unsigned ? lo[2 * row + 1]! : hi[2 * row + 1]!, unsigned);
   };
 }
 
@@ -178,7 +179,8 @@ function bindTime(data: Data, out: ByteBuffer): CellWriter {
 
 function bindTimestamp(data: Data, out: ByteBuffer): CellWriter {
   const { lo, hi } = words64(data.values as BigInt64Array);
-  return (row) => putTimestampMicros(out, lo[2 * row]!, hi[2 * row + 1]!);
+  const put = createTimestampWriter(out);
+  return (row) => put(lo[2 * row]!, hi[2 * row + 1]!);
 }
 
 /**
@@ -245,6 +247,7 @@ class CsvBatchEncoder implements BatchEncoder {
   #closed = false;
   #rows = 0;
   #bytes = 0;
+  #sinkError: { error: unknown } | undefined;
 
   constructor(schema: Schema, binders: ColumnBinder[], sink: WritableStream<Uint8Array>) {
     this.#schema = schema;
@@ -301,7 +304,11 @@ class CsvBatchEncoder implements BatchEncoder {
     this.#header();
     await this.#flush();
     this.#closed = true;
-    await this.#writer.close();
+    try {
+      await this.#writer.close();
+    } catch (error) {
+      throw this.#sinkError?.error ?? error;
+    }
   }
 
   async abort(reason?: unknown): Promise<void> {
@@ -332,9 +339,13 @@ class CsvBatchEncoder implements BatchEncoder {
     if (this.#out.pos === 0) return;
     const chunk = this.#out.take();
     // Awaiting `ready` (not the write itself) keeps rendering overlapped with the sink's I/O while
-    // still honouring backpressure; a failed write errors the writer, so `ready`/`close` reject.
-    await this.#writer.ready;
-    this.#writer.write(chunk).catch(() => {});
+    // still honouring backpressure; a failed write is kept and rethrown by the next call.
+    try {
+      await this.#writer.ready;
+    } catch (error) {
+      throw this.#sinkError?.error ?? error;
+    }
+    this.#writer.write(chunk).catch((error) => this.#sinkError ??= { error });
     this.#bytes += chunk.length;
   }
 }
