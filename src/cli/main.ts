@@ -83,7 +83,10 @@ export function formatErrors(
  * @param ctx Output and `--json-errors`.
  * @returns The exit code of the error's class.
  */
-export function reportError(error: unknown, ctx: Pick<CommandContext, "io" | "jsonErrors">): ExitCode {
+export function reportError(
+  error: unknown,
+  ctx: Pick<CommandContext, "io" | "jsonErrors">,
+): ExitCode {
   const info = toErrorInfo(error);
   ctx.io.err(formatErrors([info], { jsonErrors: ctx.jsonErrors, exitCode: info.exitCode }));
   return info.exitCode;
@@ -123,7 +126,12 @@ export async function main(
     )
     .version(`rivet ${VERSION}`, "-V, --version", "print the version")
     .helpOption("-h, --help", "show help")
-    .addOption(new Option("--json-errors", "on failure, print one JSON object {error, exit_class} on stderr"))
+    .addOption(
+      new Option(
+        "--json-errors",
+        "on failure, print one JSON object {error, exit_class} on stderr",
+      ),
+    )
     .addHelpText("after", epilogue)
     .exitOverride()
     .configureOutput({
@@ -140,7 +148,11 @@ export async function main(
     .option("-p, --param <key=value>", "value for ${key} in the config (repeatable)", collect, [])
     .option("--json", "print the run summary as JSON on stdout", false)
     .option("--summary-output <path>", "write the run summary JSON to a file")
-    .option("--validate", "re-read parts and verify the destination after the run (coming later)", false)
+    .option(
+      "--validate",
+      "re-read parts and verify the destination after the run (coming later)",
+      false,
+    )
     .option("--reconcile", "compare source COUNT(*) with exported rows (coming later)", false)
     .option("--resume", "resume an interrupted checkpointed chunked run", false)
     .option("--force", "with --resume: resume even if _SUCCESS exists", false)
@@ -150,7 +162,9 @@ export async function main(
       "run each export in its own child process (coming later)",
       false,
     )
-    .addOption(new Option("--json-errors", "on failure, print one JSON object on stderr").hideHelp())
+    .addOption(
+      new Option("--json-errors", "on failure, print one JSON object on stderr").hideHelp(),
+    )
     .addHelpText(
       "after",
       `
@@ -174,7 +188,7 @@ Examples:
   };
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
   const installSignals = options.signal === undefined;
-  if (installSignals) for (const s of signals) Deno.addSignalListener(s, onSignal);
+  if (installSignals) { for (const s of signals) Deno.addSignalListener(s, onSignal); }
   try {
     await program.parseAsync([...argv], { from: "user" });
     if (argv.length === 0) {
@@ -190,6 +204,6 @@ Examples:
     }
     return reportError(error, ctx);
   } finally {
-    if (installSignals) for (const s of signals) Deno.removeSignalListener(s, onSignal);
+    if (installSignals) { for (const s of signals) Deno.removeSignalListener(s, onSignal); }
   }
 }

@@ -99,7 +99,8 @@ async function runOneWithRetries(
       type: "warning",
       export: spec.name,
       code: "run.retrying",
-      message: `export '${spec.name}': ${outcome.error?.message}; retry ${attempt}/${tuning.maxRetries} in ${delayMs} ms`,
+      message:
+        `export '${spec.name}': ${outcome.error?.message}; retry ${attempt}/${tuning.maxRetries} in ${delayMs} ms`,
     });
     await sleep(delayMs, options.signal);
   }
@@ -121,7 +122,12 @@ async function runOne(
       exportName: spec.name,
     });
     for (const message of checkTlsPolicy(connection, config.source.tls).warnings) {
-      options.emit({ type: "warning", export: spec.name, code: "source.tls_not_enforced", message });
+      options.emit({
+        type: "warning",
+        export: spec.name,
+        code: "source.tls_not_enforced",
+        message,
+      });
     }
     const sql = await exportSql(spec, config.dir, { params: options.params, env });
     const format = await createFormat(spec.format);
@@ -131,7 +137,8 @@ async function runOne(
     );
     await using source = await openSource(config.source, connection, {
       signal: options.signal,
-      onWarning: (w) => options.emit({ type: "warning", export: spec.name, code: w.code, message: w.message }),
+      onWarning: (w) =>
+        options.emit({ type: "warning", export: spec.name, code: w.code, message: w.message }),
     });
     const plan: ExportPlan = {
       spec,

@@ -30,7 +30,11 @@ export interface ExportPlan {
   /** Start of the run: file names and run id derive from it. */
   readonly startedAt: Date;
   /** For the manifest's `source` block. */
-  readonly sourceInfo: { readonly engine: string; readonly schema?: string; readonly table?: string };
+  readonly sourceInfo: {
+    readonly engine: string;
+    readonly schema?: string;
+    readonly table?: string;
+  };
 }
 
 /** Collaborators of {@linkcode runExport}. */
@@ -119,7 +123,10 @@ async function hashingSink(
 }
 
 function columnTypes(columns: readonly ColumnInfo[]): { name: string; type: string }[] {
-  return columns.map((c) => ({ name: c.name, type: c.arrowType ? String(c.arrowType) : "unsupported" }));
+  return columns.map((c) => ({
+    name: c.name,
+    type: c.arrowType ? String(c.arrowType) : "unsupported",
+  }));
 }
 
 /**
@@ -178,7 +185,9 @@ export async function runExport(plan: ExportPlan, deps: PipelineDeps): Promise<O
     const reader = stream.batches.getReader();
     try {
       while (true) {
-        if (deps.signal.aborted) throw new InterruptedError(`Export '${spec.name}' was interrupted`);
+        if (deps.signal.aborted) {
+          throw new InterruptedError(`Export '${spec.name}' was interrupted`);
+        }
         const { value: batch, done } = await reader.read();
         if (done) break;
         if (batch.numRows === 0) continue;
@@ -207,9 +216,20 @@ export async function runExport(plan: ExportPlan, deps: PipelineDeps): Promise<O
     // Commit every part only after the whole read succeeded: a failed read leaves nothing.
     const split = staged.length > 1;
     for (const part of staged) {
-      const key = partName(spec.name, { at: plan.startedAt, extension: ext, index: part.index, split });
+      const key = partName(spec.name, {
+        at: plan.startedAt,
+        extension: ext,
+        index: part.index,
+        split,
+      });
       part.committed = await part.upload.commit(key);
-      deps.emit({ type: "part_committed", export: spec.name, key, rows: part.rows, bytes: part.size });
+      deps.emit({
+        type: "part_committed",
+        export: spec.name,
+        key,
+        rows: part.rows,
+        bytes: part.size,
+      });
       crashPoint("after_file_write");
     }
 
@@ -263,6 +283,13 @@ export async function runExport(plan: ExportPlan, deps: PipelineDeps): Promise<O
   async function closePart(part: OpenPart): Promise<void> {
     await part.encoder.close();
     const { size, xxh3, md5 } = part.digest();
-    staged.push({ index: part.index, upload: part.upload, rows: part.encoder.rowsWritten, size, xxh3, md5 });
+    staged.push({
+      index: part.index,
+      upload: part.upload,
+      rows: part.encoder.rowsWritten,
+      size,
+      xxh3,
+      md5,
+    });
   }
 }

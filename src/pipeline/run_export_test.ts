@@ -56,11 +56,16 @@ class MemoryDestination implements Destination {
   }
 }
 
-const schema = new Schema([new Field("id", new Int64(), true), new Field("name", new Utf8(), true)]);
+const schema = new Schema([
+  new Field("id", new Int64(), true),
+  new Field("name", new Utf8(), true),
+]);
 
 function batch(from: number, count: number): RecordBatch {
   const ids = new BigInt64Array(count).map((_, i) => BigInt(from + i));
-  const text = new TextEncoder().encode(Array.from({ length: count }, (_, i) => `n${from + i}`).join(""));
+  const text = new TextEncoder().encode(
+    Array.from({ length: count }, (_, i) => `n${from + i}`).join(""),
+  );
   const offsets = new Int32Array(count + 1);
   for (let i = 0; i < count; i++) offsets[i + 1] = offsets[i]! + `n${from + i}`.length;
   const children = [
@@ -192,7 +197,10 @@ Deno.test("runExport rolls parts over at max_file_size and names them _part<i>",
 Deno.test("runExport commits nothing when the source fails mid-stream", async () => {
   const failure = new TransientError("connection lost", { code: "source.connection_lost" });
   const batches = Array.from({ length: 4 }, (_, i) => batch(i * 100, 100));
-  const { outcome, destination } = await run(plan({ maxFileSize: 500 }), fakeSource(batches, failure));
+  const { outcome, destination } = await run(
+    plan({ maxFileSize: 500 }),
+    fakeSource(batches, failure),
+  );
   assert.equal(outcome.status, "failed");
   assert.equal(outcome.error?.exitCode, 2);
   assert.equal(outcome.files, 0);

@@ -31,8 +31,10 @@ export function fillPlaceholders(
   values: { exportName: string; at: Date },
 ): string {
   const date = values.at.toISOString().slice(0, 10);
-  return template.replace(/\{(date|export|table)\}/g, (_m, token: string) =>
-    token === "date" ? date : values.exportName);
+  return template.replace(
+    /\{(date|export|table)\}/g,
+    (_m, token: string) => token === "date" ? date : values.exportName,
+  );
 }
 
 /**

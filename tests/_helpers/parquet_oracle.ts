@@ -23,7 +23,9 @@ export const exactParsers = {
   uuidFromBytes: (b: Uint8Array | undefined) => {
     if (!b) return undefined;
     const hex = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${
+      hex.slice(20)
+    }`;
   },
 };
 
@@ -44,7 +46,10 @@ export interface ParquetContents {
  */
 export async function readParquet(path: string): Promise<ParquetContents> {
   const bytes = await Deno.readFile(path);
-  const file = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+  const file = bytes.buffer.slice(
+    bytes.byteOffset,
+    bytes.byteOffset + bytes.byteLength,
+  ) as ArrayBuffer;
   const metadata = parquetMetadata(file);
   const rows = await parquetReadObjects({
     file,

@@ -71,7 +71,8 @@ Deno.test("a missing config file exits 1 naming the path and hinting rivet init"
 });
 
 Deno.test("an unknown --export name exits 1 and lists the known exports", async () => {
-  const { path, dir } = await tempConfig((dir) => `source:
+  const { path, dir } = await tempConfig((dir) =>
+    `source:
   type: postgres
   url: ${closedUrl}
 exports:
@@ -79,7 +80,8 @@ exports:
     table: orders
     format: csv
     destination: { type: local, path: ${dir}/out }
-`);
+`
+  );
   const res = await runCli(["run", "-c", path, "-e", "oders"]);
   assert.equal(res.code, 1, res.stderr);
   assert.match(res.stderr, /oders/);
@@ -88,7 +90,8 @@ exports:
 });
 
 Deno.test("features of later releases are refused, not ignored", async () => {
-  const { path, dir } = await tempConfig((dir) => `source:
+  const { path, dir } = await tempConfig((dir) =>
+    `source:
   type: postgres
   url: ${closedUrl}
 exports:
@@ -98,7 +101,8 @@ exports:
     cursor_column: updated_at
     format: csv
     destination: { type: local, path: ${dir}/out }
-`);
+`
+  );
   const res = await runCli(["run", "-c", path]);
   assert.equal(res.code, 1, res.stderr);
   assert.match(res.stderr, /not supported yet/);
@@ -122,7 +126,8 @@ Deno.test("--json-errors prints one JSON object with the exit class", async () =
 });
 
 Deno.test("an unreachable server is a transient error: exit 2 after the configured retries", async () => {
-  const { path, dir } = await tempConfig((dir) => `source:
+  const { path, dir } = await tempConfig((dir) =>
+    `source:
   type: postgres
   url: ${closedUrl}
   tuning: { max_retries: 1, retry_backoff_ms: 10 }
@@ -131,7 +136,8 @@ exports:
     table: orders
     format: csv
     destination: { type: local, path: ${dir}/out }
-`);
+`
+  );
   const res = await spawnCli(["run", "-c", path]);
   assert.equal(res.code, 2, res.stderr);
   assert.match(res.stderr, /retry 1\/1/);
@@ -141,7 +147,8 @@ exports:
 
 Deno.test("the secret in an inline URL never reaches the output of a failing run", async () => {
   const marker = "S3CR3T_M4RK3R";
-  const { path, dir } = await tempConfig((dir) => `source:
+  const { path, dir } = await tempConfig((dir) =>
+    `source:
   type: postgres
   url: postgresql://app:pw-${marker}@127.0.0.1:9/db
   tuning: { max_retries: 0 }
@@ -150,7 +157,8 @@ exports:
     query: SELECT '${"$"}{NOPE_UNSET_VAR}'
     format: csv
     destination: { type: local, path: ${dir}/out }
-`);
+`
+  );
   const res = await spawnCli(["run", "-c", path]);
   assert.equal(res.code, 1, res.stderr);
   assert.match(res.stderr, /NOPE_UNSET_VAR/);

@@ -58,7 +58,9 @@ export async function runCommand(flags: RunFlags, ctx: CommandContext): Promise<
     ).filter(([, on]) => on).map(([name]) => name);
     if (unsupportedFlags.length > 0) {
       throw new ConfigError(
-        `${unsupportedFlags.join(", ")} ${unsupportedFlags.length > 1 ? "are" : "is"} not supported yet by this version of rivet`,
+        `${unsupportedFlags.join(", ")} ${
+          unsupportedFlags.length > 1 ? "are" : "is"
+        } not supported yet by this version of rivet`,
         { code: "config.not_supported", hint: "drop the flag; see the README's supported list" },
       );
     }
@@ -69,10 +71,13 @@ export async function runCommand(flags: RunFlags, ctx: CommandContext): Promise<
       io.err("Warning: --force without --resume is a no-op\n");
     }
     if (flags.json && exports.some((e) => e.destination.kind === "stdout")) {
-      throw new ConfigError("--json cannot be combined with a stdout destination: both write to stdout", {
-        code: "cli.json_with_stdout",
-        hint: "use --summary-output PATH instead",
-      });
+      throw new ConfigError(
+        "--json cannot be combined with a stdout destination: both write to stdout",
+        {
+          code: "cli.json_with_stdout",
+          hint: "use --summary-output PATH instead",
+        },
+      );
     }
 
     const emit = (event: RivetEvent) => {

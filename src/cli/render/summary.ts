@@ -154,7 +154,9 @@ function outcomeMarkdown(o: Outcome): string {
     `| format | ${o.format} (${o.compression}) |`,
     `| output | ${o.output} |`,
     `| peak_rss_mb | ${o.peakRssMb} |`,
-    ...(o.error ? [`| error | ${o.error.message.replaceAll("|", "\\|").replaceAll("\n", " ")} |`] : []),
+    ...(o.error
+      ? [`| error | ${o.error.message.replaceAll("|", "\\|").replaceAll("\n", " ")} |`]
+      : []),
     "",
   ].join("\n");
 }
