@@ -88,16 +88,19 @@ export class ScramError extends Error {
 export class ScramClient {
   readonly #password: string;
   readonly #nonce: string;
+  readonly #user: string;
   #authMessage = "";
   #serverSignature: Uint8Array | undefined;
 
   /**
    * @param password Cleartext password (used only to derive keys; never stored elsewhere).
    * @param nonce Client nonce; random when omitted (tests pass a fixed one).
+   * @param user `n=` attribute; PostgreSQL ignores it and takes the startup user, so it is empty.
    */
-  constructor(password: string, nonce?: string) {
+  constructor(password: string, nonce?: string, user = "") {
     this.#password = password.normalize("NFKC");
     this.#nonce = nonce ?? b64(crypto.getRandomValues(new Uint8Array(18)));
+    this.#user = user;
   }
 
   /** The client-first-message. PostgreSQL takes the user from the startup packet: `n=` is empty. */
@@ -106,7 +109,7 @@ export class ScramClient {
   }
 
   #bare(): string {
-    return `n=,r=${this.#nonce}`;
+    return `n=${this.#user},r=${this.#nonce}`;
   }
 
   /**
@@ -136,7 +139,12 @@ export class ScramClient {
     );
     const salted = new Uint8Array(
       await crypto.subtle.deriveBits(
-        { name: "PBKDF2", hash: "SHA-256", salt: unb64(salt) as Uint8Array<ArrayBuffer>, iterations },
+        {
+          name: "PBKDF2",
+          hash: "SHA-256",
+          salt: unb64(salt) as Uint8Array<ArrayBuffer>,
+          iterations,
+        },
         key,
         256,
       ),

@@ -4,12 +4,7 @@
  *
  * @module
  */
-import {
-  ConfigError,
-  PermanentError,
-  type RivetError,
-  TransientError,
-} from "../../core/errors.ts";
+import { ConfigError, PermanentError, type RivetError, TransientError } from "../../core/errors.ts";
 import type { PgErrorFields } from "./_messages.ts";
 
 const DOCTOR_HINT = "run `rivet doctor -c <config>` to check connectivity, then retry";
@@ -115,7 +110,9 @@ export function classifyPgError(fields: PgErrorFields, context: PgErrorContext =
   }
   if (s === "42P01" || s === "42703" || s === "3F000" || s === "42883") {
     return new PgPermanentError(
-      `${capitalize(serverText(fields))}${where}: check the table, column or schema name in the query`,
+      `${
+        capitalize(serverText(fields))
+      }${where}: check the table, column or schema name in the query`,
       { code: "source.undefined_object", ...common },
     );
   }

@@ -71,11 +71,11 @@ export async function dial(options: DialOptions): Promise<Deno.Conn> {
   const endpoint = `${options.host}:${options.port}`;
   checkTlsSupport(options.tls);
   const caCerts = options.tls?.caFile ? await readCaFile(options.tls.caFile) : undefined;
-  let conn: Deno.Conn;
+  let conn: Deno.TcpConn;
   try {
     const pending = Deno.connect({ hostname: options.host, port: options.port, transport: "tcp" });
     if (options.connectTimeoutMs && options.connectTimeoutMs > 0) {
-      let timer: number | undefined;
+      let timer: ReturnType<typeof setTimeout> | undefined;
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(
           () => reject(new Deno.errors.TimedOut(`after ${options.connectTimeoutMs} ms`)),
@@ -110,10 +110,13 @@ export async function dial(options: DialOptions): Promise<Deno.Conn> {
         { code: "source.tls_unavailable" },
       );
     }
-    return await Deno.startTls(conn as Deno.TcpConn, {
+    const tls = await Deno.startTls(conn, {
       hostname: options.host,
       ...(caCerts ? { caCerts } : {}),
     });
+    // The handshake is lazy; run it now so certificate errors are reported as such.
+    await tls.handshake();
+    return tls;
   } catch (error) {
     if (error instanceof ConfigError) throw error;
     try {

@@ -108,6 +108,11 @@ export class PgConnection {
     this.#endpoint = `${options.host}:${options.port}`;
   }
 
+  /** Backend process id (from BackendKeyData). */
+  get backendPid(): number {
+    return this.#pid;
+  }
+
   /** `host:port`, for messages. */
   get endpoint(): string {
     return this.#endpoint;

@@ -1,0 +1,44 @@
+/**
+ * `openSource`: picks the engine of `source.type` and loads its module lazily, so a PostgreSQL
+ * export never loads another engine's code.
+ *
+ * @module
+ */
+import { ConfigError } from "../core/errors.ts";
+import type { Source } from "../core/source.ts";
+import type { SignalOptions, SourceSpec, Warning } from "../core/spec.ts";
+import type { ConnectionInfo } from "../config/connection.ts";
+
+/** Options of {@linkcode openSource}. */
+export interface OpenSourceOptions extends SignalOptions {
+  /** Receives warnings raised by the server (PostgreSQL notices). */
+  readonly onWarning?: (warning: Warning) => void;
+}
+
+/**
+ * Connects to the configured database.
+ *
+ * @param spec The `source` block.
+ * @param connection Resolved host, port, credentials and database.
+ * @param options Signal and warnings sink.
+ * @returns A connected source; dispose it with `await using`.
+ * @throws ConfigError `config.not_supported` for engines this release does not read.
+ */
+export async function openSource(
+  spec: SourceSpec,
+  connection: ConnectionInfo,
+  options: OpenSourceOptions = {},
+): Promise<Source> {
+  switch (spec.kind) {
+    case "postgres": {
+      const { openPostgresSource } = await import("./postgres/source.ts");
+      return await openPostgresSource(spec, connection, options);
+    }
+    case "mysql":
+    case "mssql":
+      throw new ConfigError(
+        `source.type '${spec.kind}' is not supported yet; use a postgres source`,
+        { code: "config.not_supported" },
+      );
+  }
+}

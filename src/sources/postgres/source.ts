@@ -1,0 +1,110 @@
+/**
+ * `PostgresSource`: the {@linkcode Source} contract over our own wire client. One connection,
+ * one read at a time; a broken connection is replaced on the next call.
+ *
+ * @module
+ */
+import type { SignalOptions, SourceSpec, Warning } from "../../core/spec.ts";
+import type { BatchStream, ReadOptions, ReadRequest, Source } from "../../core/source.ts";
+import type { ConnectionInfo } from "../../config/connection.ts";
+import { checkTlsSupport } from "./connect.ts";
+import { readQuery } from "./read.ts";
+import { PgConnection, type PgConnectOptions } from "./wire.ts";
+
+/** Options of {@linkcode openPostgresSource}. */
+export interface PostgresSourceOptions extends SignalOptions {
+  /** Receives server notices/warnings as rivet warnings (code `source.notice`). */
+  readonly onWarning?: (warning: Warning) => void;
+}
+
+/** A PostgreSQL source holding one connection. */
+export class PostgresSource implements Source {
+  /** Always `postgres`. */
+  readonly kind = "postgres" as const;
+  readonly #connect: PgConnectOptions;
+  #conn: PgConnection | undefined;
+  #reading = false;
+
+  /** @param connect Dial and login options. */
+  constructor(connect: PgConnectOptions) {
+    this.#connect = connect;
+  }
+
+  /** Opens (or reopens after a failure) the connection. */
+  async connection(): Promise<PgConnection> {
+    if (this.#conn && !this.#conn.broken) return this.#conn;
+    this.#conn?.close();
+    this.#conn = await PgConnection.connect(this.#connect);
+    return this.#conn;
+  }
+
+  /** Backend process id of the current connection (for tests and diagnostics). */
+  get backendPid(): number | undefined {
+    return this.#conn?.backendPid;
+  }
+
+  /** {@inheritDoc Source.read} */
+  async read(request: ReadRequest, options: ReadOptions): Promise<BatchStream> {
+    if (this.#reading) {
+      throw new Error("PostgresSource: one read at a time; finish or cancel the previous stream");
+    }
+    this.#reading = true;
+    try {
+      const conn = await this.connection();
+      return await readQuery(conn, request, options, { onDone: () => (this.#reading = false) });
+    } catch (error) {
+      this.#reading = false;
+      throw error;
+    }
+  }
+
+  /** {@inheritDoc Source.ping} */
+  async ping(options: SignalOptions = {}): Promise<void> {
+    options.signal?.throwIfAborted();
+    const conn = await this.connection();
+    await conn.query("SELECT 1");
+  }
+
+  /** Closes the connection. */
+  [Symbol.asyncDispose](): Promise<void> {
+    this.#conn?.close();
+    this.#conn = undefined;
+    return Promise.resolve();
+  }
+}
+
+/**
+ * Connects to PostgreSQL and returns a source. Fails fast on bad credentials or TLS settings.
+ *
+ * @param spec `source` block (TLS mode).
+ * @param connection Host, port, user, password, database.
+ * @param options Warnings sink.
+ * @returns A connected source; dispose it with `await using`.
+ */
+export async function openPostgresSource(
+  spec: SourceSpec,
+  connection: ConnectionInfo,
+  options: PostgresSourceOptions = {},
+): Promise<PostgresSource> {
+  checkTlsSupport(spec.tls);
+  const timeout = Number(connection.params["connect_timeout"] ?? "0");
+  const onWarning = options.onWarning;
+  const source = new PostgresSource({
+    host: connection.host,
+    port: connection.port,
+    user: connection.user,
+    password: connection.password,
+    database: connection.database,
+    tls: spec.tls,
+    ...(Number.isFinite(timeout) && timeout > 0 ? { connectTimeoutMs: timeout * 1000 } : {}),
+    ...(onWarning
+      ? {
+        onNotice: (f) =>
+          onWarning({ code: "source.notice", message: `PostgreSQL ${f.severity}: ${f.message}` }),
+      }
+      : {}),
+  });
+  options.signal?.throwIfAborted();
+  await source.connection();
+  return source;
+}
