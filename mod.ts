@@ -16,7 +16,7 @@
  * @module
  */
 export { loadConfig, type LoadConfigOptions } from "./src/config/mod.ts";
-export { type InlineRunOptions, type RunResult, runExports } from "./src/engines/inline.ts";
+export { type InlineRunOptions, runExports, type RunResult } from "./src/engines/inline.ts";
 export { type ExportPlan, type PipelineDeps, runExport } from "./src/pipeline/run_export.ts";
 export * from "./src/core/errors.ts";
 export type * from "./src/core/events.ts";

@@ -52,7 +52,7 @@ function findBinDir(): string {
   );
 }
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();
@@ -108,7 +108,7 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     "UTF8",
     "--locale=C.UTF-8",
   ]);
-  const port = await freePort();
+  const port = freePort();
   const conf = [
     "listen_addresses='127.0.0.1'",
     `port=${port}`,
