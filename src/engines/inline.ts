@@ -131,6 +131,15 @@ async function runOne(
     }
     const sql = await exportSql(spec, config.dir, { params: options.params, env });
     const format = await createFormat(spec.format);
+    const ignoredLevel = parquetLevelNotApplied(spec);
+    if (ignoredLevel) {
+      options.emit({
+        type: "warning",
+        export: spec.name,
+        code: "format.level_not_applied",
+        message: ignoredLevel,
+      });
+    }
     await using destination = await openDestination(
       resolveDestination(spec.destination, { exportName: spec.name, at: startedAt }),
       { baseDir: options.cwd },
@@ -187,4 +196,23 @@ async function runOne(
     };
     return outcome;
   }
+}
+
+/** Levels parquet-wasm 0.8.0 applies; it has no setting for another level. */
+const appliedParquetLevels: Partial<Record<string, number>> = { zstd: 1, gzip: 6 };
+
+/**
+ * A warning when the export asks for a Parquet compression level the encoder cannot apply, so
+ * the setting is never silently ignored.
+ *
+ * @param spec The export.
+ * @returns The warning text, or undefined.
+ */
+export function parquetLevelNotApplied(spec: ExportSpec): string | undefined {
+  const { kind, compression, compressionLevel } = spec.format;
+  if (kind !== "parquet" || compressionLevel === undefined) return undefined;
+  const applied = appliedParquetLevels[compression];
+  if (applied === undefined || applied === compressionLevel) return undefined;
+  return `export '${spec.name}': ${compression} level ${compressionLevel} is not applied: the ` +
+    `Parquet encoder (parquet-wasm 0.8.0) always writes ${compression} level ${applied}`;
 }
