@@ -4,8 +4,8 @@
  *
  * Rules (plugin `rivet-layers`):
  * - `core-isolated`: `src/core/` imports nothing in `src/` but `core/`;
- * - `family-isolation`: `sources/`, `formats/`, `destinations/` and `state/` never import each
- *   other;
+ * - `family-isolation`: `sources/`, `formats/`, `destinations/` and `state/` import only core/ and
+ *   `_util/` besides themselves (so never each other, nor config/ or plan/);
  * - `pipeline-imports`: `pipeline/` imports only `core/`, `plan/`, `_util/` and itself;
  * - `no-cli-imports`: only `cli.ts`, `src/cli/` itself and tests import `src/cli/`;
  * - `no-foreign-private`: a `_private.ts` file is imported only from its own folder (or below),
@@ -105,10 +105,10 @@ const checks: Record<string, Check> = {
       : undefined
   ),
   "family-isolation": productionOnly(({ from, to }) =>
-    from.layer !== undefined && FAMILIES.has(from.layer) && to?.layer !== undefined &&
-      FAMILIES.has(to.layer) && to.layer !== from.layer
-      ? `${from.layer}/ must not import ${to.layer}/ (src/${to.inSrc}); share through core/ or ` +
-        "_util/, or compose them in pipeline/engines"
+    from.layer !== undefined && FAMILIES.has(from.layer) && to?.inSrc !== undefined &&
+      to.layer !== from.layer && to.layer !== "core" && to.layer !== "_util"
+      ? `${from.layer}/ imports only core/ and _util/, not src/${to.inSrc}; share through core/ ` +
+        "or _util/, or compose them in pipeline/engines"
       : undefined
   ),
   "pipeline-imports": productionOnly(({ from, to }) =>

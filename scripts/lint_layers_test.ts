@@ -37,6 +37,16 @@ Deno.test("families never import each other, whatever the import form", () => {
   ]);
 });
 
+Deno.test("families do not reach into config/ or plan/ either", () => {
+  assert.deepEqual(
+    lint("src/sources/postgres/source.ts", `import type { C } from "../../config/connection.ts";`),
+    ["rivet-layers/family-isolation"],
+  );
+  assert.deepEqual(lint("src/formats/csv.ts", `import { p } from "../plan/placeholders.ts";`), [
+    "rivet-layers/family-isolation",
+  ]);
+});
+
 Deno.test("pipeline imports only core, plan and _util", () => {
   assert.deepEqual(
     lint(

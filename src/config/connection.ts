@@ -14,16 +14,8 @@ import { isNotFound, processEnv, readText } from "./_fs.ts";
 import { DEFAULT_PORTS } from "./build.ts";
 import { registerUrlSecrets } from "./secrets.ts";
 
-/** Where and as whom to connect. `password` is a registered secret: never log it. */
-export interface ConnectionInfo {
-  readonly host: string;
-  readonly port: number;
-  readonly user: string;
-  readonly password?: string;
-  readonly database: string;
-  /** URL query parameters (e.g. `sslmode`, `application_name`), decoded. */
-  readonly params: Readonly<Record<string, string>>;
-}
+export type { ConnectionInfo } from "../core/source.ts";
+import type { ConnectionInfo } from "../core/source.ts";
 
 /** Options of {@linkcode resolveConnection}. */
 export interface ResolveConnectionOptions {

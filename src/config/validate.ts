@@ -7,7 +7,7 @@
  * @module
  */
 import { ConfigError } from "../core/errors.ts";
-import { parseColumnType } from "../plan/column_types.ts";
+import { parseColumnType } from "../core/column_type.ts";
 import { endpointHost, isLoopbackHost } from "./loopback.ts";
 import type { RawConfig, RawExport, RawSource } from "./schema.ts";
 import { parseMaxFileSize } from "./size.ts";

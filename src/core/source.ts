@@ -8,6 +8,17 @@
 import type { DataType, RecordBatch, Schema } from "./arrow.ts";
 import type { SignalOptions, SourceKind } from "./spec.ts";
 
+/** Where and as whom to connect. `password` is a registered secret: never log it. */
+export interface ConnectionInfo {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  readonly password?: string;
+  readonly database: string;
+  /** URL query parameters (e.g. `sslmode`, `application_name`), decoded. */
+  readonly params: Readonly<Record<string, string>>;
+}
+
 /** How faithfully a column survives the trip to Arrow. */
 export type Fidelity = "exact" | "compatible" | "logical_string" | "lossy" | "unsupported";
 

@@ -186,7 +186,7 @@ export interface ExportSpec {
   readonly maxFileSize?: number;
   readonly verify: "size" | "content";
   readonly metaColumns: { readonly exportedAt: boolean; readonly rowHash: boolean };
-  /** Column name → override type string (validated by `plan/column_types.ts` at plan time). */
+  /** Column name → override type string (parsed by `core/column_type.ts`: at load and by the source). */
   readonly columns: Readonly<Record<string, string>>;
   /** Export tuning block as written (merge with source tuning via `config/tuning.ts`). */
   readonly tuning?: TuningSpec;

@@ -7,7 +7,7 @@
 import { ConfigError } from "../core/errors.ts";
 import type { Source } from "../core/source.ts";
 import type { SignalOptions, SourceSpec, Warning } from "../core/spec.ts";
-import type { ConnectionInfo } from "../config/connection.ts";
+import type { ConnectionInfo } from "../core/source.ts";
 
 /** Options of {@linkcode openSource}. */
 export interface OpenSourceOptions extends SignalOptions {

@@ -8,7 +8,7 @@ import type { RecordBatch } from "../../src/core/arrow.ts";
 import { RivetError } from "../../src/core/errors.ts";
 import type { BatchStream, ReadOptions, Source } from "../../src/core/source.ts";
 import type { SourceSpec } from "../../src/core/spec.ts";
-import type { ConnectionInfo } from "../../src/config/connection.ts";
+import type { ConnectionInfo } from "../../src/core/source.ts";
 import { openSource } from "../../src/sources/mod.ts";
 import { type PgServer, startPostgres } from "../_helpers/pg_server.ts";
 

@@ -27,7 +27,7 @@ import {
 } from "../../core/arrow.ts";
 import { ConfigError } from "../../core/errors.ts";
 import type { ColumnInfo, Fidelity, LogicalType } from "../../core/source.ts";
-import { type ColumnTypeOverride as ColumnType, parseColumnType } from "../../plan/column_types.ts";
+import { type ColumnTypeOverride as ColumnType, parseColumnType } from "../../core/column_type.ts";
 import type { PgFieldDescription } from "./_messages.ts";
 
 /** Decoder kinds: what the row loop does with a value's bytes. */

@@ -6,7 +6,7 @@
  */
 import type { SignalOptions, SourceSpec, Warning } from "../../core/spec.ts";
 import type { BatchStream, ReadOptions, ReadRequest, Source } from "../../core/source.ts";
-import type { ConnectionInfo } from "../../config/connection.ts";
+import type { ConnectionInfo } from "../../core/source.ts";
 import { checkTlsSupport } from "./connect.ts";
 import { readQuery } from "./read.ts";
 import { PgConnection, type PgConnectOptions } from "./wire.ts";

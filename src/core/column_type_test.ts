@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ConfigError } from "../core/errors.ts";
-import { parseColumnType } from "./column_types.ts";
+import { parseColumnType } from "./column_type.ts";
 
 Deno.test("parseColumnType maps every §7.5 alias case-insensitively", () => {
   const table: Record<string, string> = {

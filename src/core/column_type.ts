@@ -1,7 +1,7 @@
 /**
  * `columns:` override strings (reference §7.5) parsed into a typed override.
  *
- * Layer: plan. Pure, no I/O; imports core/ only.
+ * Layer: core (a value type and its parser). Pure, no I/O.
  *
  * @module
  */
@@ -91,7 +91,7 @@ const acceptedForms =
  *
  * @example
  * ```ts
- * import { parseColumnType } from "./column_types.ts";
+ * import { parseColumnType } from "./column_type.ts";
  * const t = parseColumnType("Numeric(12, 2)");
  * if (t.kind !== "decimal" || t.precision !== 12 || t.scale !== 2) throw new Error();
  * ```
