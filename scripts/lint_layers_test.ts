@@ -132,7 +132,7 @@ Deno.test("a violation names the offending module and a remedy", () => {
   assert.ok(diagnostic);
   assert.match(
     diagnostic.message,
-    /formats\/ must not import sources\/ \(src\/sources\/postgres\/read\.ts\)/,
+    /formats\/ imports only core\/ and _util\/, not src\/sources\/postgres\/read\.ts/,
   );
   assert.equal(diagnostic.hint, "rule family-isolation");
 });
