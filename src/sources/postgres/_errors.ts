@@ -7,7 +7,8 @@
 import { ConfigError, PermanentError, type RivetError, TransientError } from "../../core/errors.ts";
 import type { PgErrorFields } from "./_messages.ts";
 
-const DOCTOR_HINT = "run `rivet doctor -c <config>` to check connectivity, then retry";
+const DOCTOR_HINT =
+  "check that the server is running and that host and port are right and reachable from here, then retry";
 
 /** A transient PostgreSQL failure that keeps its SQLSTATE for the retry classifier. */
 export class PgTransientError extends TransientError {

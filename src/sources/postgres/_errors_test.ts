@@ -48,10 +48,10 @@ Deno.test("classifyPgError keeps the server text of syntax errors with the posit
   assert.match(e.message, /SQL syntax error at character 1: syntax error at or near "SELEC"/);
 });
 
-Deno.test("connectFailed is transient with a doctor hint", () => {
+Deno.test("connectFailed is transient with a connectivity hint", () => {
   const e = connectFailed(new Deno.errors.ConnectionRefused("refused"), "127.0.0.1:1");
   assert.equal(e.code, "source.connect_failed");
   assert.equal(e.exitCode, 2);
   assert.match(e.message, /127\.0\.0\.1:1: connection refused/);
-  assert.match(e.hint ?? "", /doctor/);
+  assert.match(e.hint ?? "", /server is running/);
 });

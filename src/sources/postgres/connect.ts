@@ -132,7 +132,8 @@ export async function dial(options: DialOptions): Promise<Deno.Conn> {
     }
     throw new PgTransientError(`TLS handshake with ${endpoint} failed: ${msg}`, {
       code: "source.connect_failed",
-      hint: "run `rivet doctor -c <config>` to check connectivity, then retry",
+      hint:
+        "check that the server is running and that host and port are right and reachable from here, then retry",
       cause: error,
     });
   }
