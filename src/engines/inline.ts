@@ -173,7 +173,9 @@ async function runOne(
     return outcome;
   } catch (error) {
     // Failures before the pipeline started (connection, plan): same outcome shape.
-    const failure = options.signal.aborted ? new InterruptedError() : error;
+    const failure = options.signal.aborted
+      ? new InterruptedError("interrupted before it finished")
+      : error;
     const now = new Date();
     const outcome: Outcome = {
       export: spec.name,

@@ -10,7 +10,7 @@
  */
 import type { RecordBatch } from "../core/arrow.ts";
 import type { Destination, ObjectMeta, Upload } from "../core/destination.ts";
-import { InterruptedError, type RivetError, toErrorInfo } from "../core/errors.ts";
+import { InterruptedError, toErrorInfo } from "../core/errors.ts";
 import type { EventSink, ExportStatus, Outcome } from "../core/events.ts";
 import type { BatchEncoder, Format } from "../core/format.ts";
 import type { ColumnInfo, ReadOptions, Source } from "../core/source.ts";
@@ -186,7 +186,7 @@ export async function runExport(plan: ExportPlan, deps: PipelineDeps): Promise<O
     try {
       while (true) {
         if (deps.signal.aborted) {
-          throw new InterruptedError(`Export '${spec.name}' was interrupted`);
+          throw new InterruptedError("interrupted before it finished");
         }
         const { value: batch, done } = await reader.read();
         if (done) break;
@@ -262,8 +262,10 @@ export async function runExport(plan: ExportPlan, deps: PipelineDeps): Promise<O
   } catch (error) {
     if (open) await open.encoder.abort(error).catch(() => {});
     for (const part of staged) if (!part.committed) await part.upload.abort(error).catch(() => {});
-    const failure = deps.signal.aborted && !(error as RivetError)?.exitCode
-      ? new InterruptedError(`Export '${spec.name}' was interrupted`)
+    // Whatever the source reported (a cancelled statement, a closed socket), the cause was the
+    // operator's interrupt.
+    const failure = deps.signal.aborted
+      ? new InterruptedError("interrupted before it finished")
       : error;
     return finish("failed", failure);
   }

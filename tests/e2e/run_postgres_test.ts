@@ -399,6 +399,64 @@ exports:
       assert.equal(res.stdout, "id,n\n1,919\n2,838\n3,757\n");
     });
 
+    await t.step("SIGINT cancels the running query, writes nothing and exits 130", async () => {
+      const out = `${dir}/out_sigint`;
+      const cfg = await writeConfig(
+        "sigint.yaml",
+        `source:
+  type: postgres
+  url_env: PG_URL
+exports:
+  - name: slow
+    query: SELECT 1 AS x FROM pg_sleep(60)
+    format: parquet
+    destination: { type: local, path: ${out} }
+`,
+      );
+      const child = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          "--quiet",
+          new URL("../../cli.ts", import.meta.url).pathname,
+          "run",
+          "-c",
+          cfg,
+        ],
+        env: { PG_URL: pg.url },
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      // Wait until the query is running on the server, then interrupt.
+      const deadline = Date.now() + 20_000;
+      while (Date.now() < deadline) {
+        const n = await pg.psql(
+          "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'FETCH%_rivet' AND pid <> pg_backend_pid()",
+        );
+        if (n.trim() !== "0") break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const started = Date.now();
+      child.kill("SIGINT");
+      const res = await child.output();
+      const stderr = new TextDecoder().decode(res.stderr);
+      assert.equal(res.code, 130, stderr);
+      assert.ok(Date.now() - started < 10_000, "the interrupt is prompt");
+      assert.match(stderr, /interrupted/i);
+      const files = await listFiles(out).catch(() => [] as string[]);
+      assert.deepEqual(files.filter((f) => !f.startsWith(".")), [], "no committed file");
+      assert.deepEqual(files, [], "no staging file either");
+      // The server is not left running the statement.
+      let running = "1";
+      for (let i = 0; i < 50 && running !== "0"; i++) {
+        running = (await pg.psql(
+          "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'FETCH%_rivet' AND state = 'active' AND pid <> pg_backend_pid()",
+        )).trim();
+        if (running !== "0") await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(running, "0");
+    });
+
     await Deno.remove(dir, { recursive: true });
   },
 });
