@@ -183,3 +183,25 @@ Deno.test("every negative config fixture fails at load with exit 1 and names the
     assert.ok(!/Cannot connect|refused|timed out/i.test(res.stderr), `${name}: ${res.stderr}`);
   }
 });
+
+Deno.test("a remote host without a tls: block is refused before any connection attempt", async () => {
+  // 192.0.2.0/24 is TEST-NET-1: never routable, so a connection attempt would hang or fail slowly.
+  const { path, dir } = await tempConfig((dir) =>
+    `source:
+  type: postgres
+  url: postgresql://u@192.0.2.10:5432/db
+exports:
+  - name: orders
+    table: orders
+    format: csv
+    destination: { type: local, path: ${dir}/out }
+`
+  );
+  const started = Date.now();
+  const res = await runCli(["run", "-c", path]);
+  assert.equal(res.code, 1, res.stderr);
+  assert.match(res.stderr, /TLS required/i);
+  assert.match(res.stderr, /tls:/);
+  assert.ok(Date.now() - started < 2000, "refused without dialing");
+  await Deno.remove(dir, { recursive: true });
+});

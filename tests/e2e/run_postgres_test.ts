@@ -399,6 +399,70 @@ exports:
       assert.equal(res.stdout, "id,n\n1,919\n2,838\n3,757\n");
     });
 
+    await t.step(
+      "structured source with password_env, query_file and columns: overrides",
+      async () => {
+        const out = `${dir}/out_structured`;
+        await Deno.mkdir(`${dir}/sql`, { recursive: true });
+        await Deno.writeTextFile(
+          `${dir}/sql/totals.sql`,
+          "SELECT n, sum(id)::numeric AS total, avg(id) AS mean FROM bulk WHERE n < ${max_n} GROUP BY n ORDER BY n",
+        );
+        const cfg = await writeConfig(
+          "structured.yaml",
+          `source:
+  type: postgres
+  host: 127.0.0.1
+  port: ${pg.port}
+  user: ${pg.passwordUser.user}
+  password_env: RIVET_TEST_PW
+  database: postgres
+exports:
+  - name: totals
+    query_file: sql/totals.sql
+    format: csv
+    columns:
+      total: "decimal(20,0)"
+      mean: "decimal(12,3)"
+    destination: { type: local, path: ${out} }
+`,
+        );
+        Deno.env.set("RIVET_TEST_PW", pg.passwordUser.password);
+        const res = await runCli(["run", "-c", cfg, "-p", "max_n=3"]);
+        Deno.env.delete("RIVET_TEST_PW");
+        assert.equal(res.code, 0, res.stderr);
+        const data = (await listFiles(out)).filter((f) => f.endsWith(".csv"));
+        const text = await Deno.readTextFile(`${out}/${data[0]}`);
+        const expected = await pg.psql(
+          "SELECT n || ',' || sum(id) || ',' || round(avg(id), 3) FROM bulk WHERE n < 3 GROUP BY n ORDER BY n",
+        );
+        assert.equal(text, "n,total,mean\n" + expected);
+        assert.ok(!res.stderr.includes(pg.passwordUser.password));
+      },
+    );
+
+    await t.step(
+      "an unconstrained numeric without an override is refused with the fix",
+      async () => {
+        const cfg = await writeConfig(
+          "numeric.yaml",
+          `source:
+  type: postgres
+  url_env: PG_URL
+exports:
+  - name: sums
+    query: SELECT sum(id) AS total FROM bulk
+    format: parquet
+    destination: { type: local, path: ${dir}/out_numeric }
+`,
+        );
+        const res = await runCli(["run", "-c", cfg]);
+        assert.equal(res.code, 1, res.stderr);
+        assert.match(res.stderr, /total/);
+        assert.match(res.stderr, /columns:/);
+      },
+    );
+
     await t.step("SIGINT cancels the running query, writes nothing and exits 130", async () => {
       const out = `${dir}/out_sigint`;
       const cfg = await writeConfig(
