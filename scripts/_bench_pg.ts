@@ -30,59 +30,6 @@ export interface StartBenchPgOptions {
   readonly sharedBuffers?: string;
 }
 
-const isRoot = Deno.uid?.() === 0;
-
-function findBinDir(): string {
-  const env = Deno.env.get("RIVET_PG_BINDIR");
-  const candidates = env ? [env] : [];
-  try {
-    const versions = [...Deno.readDirSync("/usr/lib/postgresql")]
-      .map((e) => e.name).filter((n) => /^\d+$/.test(n)).sort((a, b) => Number(b) - Number(a));
-    for (const v of versions) candidates.push(`/usr/lib/postgresql/${v}/bin`);
-  } catch { /* not the Debian layout */ }
-  for (const dir of candidates) {
-    try {
-      Deno.statSync(`${dir}/initdb`);
-      return dir;
-    } catch { /* next */ }
-  }
-  throw new Error(
-    "PostgreSQL server binaries not found: install the 'postgresql' package (apt-get install -y postgresql) or set RIVET_PG_BINDIR",
-  );
-}
-
-async function run(cmd: string, args: readonly string[], stdin?: string): Promise<string> {
-  const [program, argv] = isRoot
-    ? ["runuser", ["-u", "postgres", "--", cmd, ...args]]
-    : [cmd, [...args]];
-  const child = new Deno.Command(program, {
-    args: argv,
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (stdin !== undefined) {
-    const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(stdin));
-    await writer.close();
-  }
-  const out = await child.output();
-  const stdout = new TextDecoder().decode(out.stdout);
-  if (!out.success) {
-    throw new Error(
-      `${cmd} ${args.join(" ")} failed: ${new TextDecoder().decode(out.stderr)}${stdout}`,
-    );
-  }
-  return stdout;
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
-
 /**
  * Starts the benchmark server: the cached cluster when `cacheDir` is given (created on first
  * use), else a throwaway one.
@@ -91,106 +38,22 @@ function freePort(): number {
  * @returns The running server.
  */
 export async function startBenchPg(options: StartBenchPgOptions = {}): Promise<BenchPg> {
-  const sharedBuffers = options.sharedBuffers ?? "512MB";
-  if (options.cacheDir === undefined) {
-    const pg = await startPostgres({ sharedBuffers });
-    const psql = (sql: string) => pg.psql(sql);
-    return {
-      host: pg.host,
-      port: pg.port,
-      url: pg.url,
-      version: (await psql("SHOW server_version")).trim().split(" ")[0]!,
-      psql,
-      stop: () => pg.stop(),
-      [Symbol.asyncDispose]: () => pg.stop(),
-    };
-  }
-  const bin = findBinDir();
-  await Deno.mkdir(options.cacheDir, { recursive: true });
-  const dataDir = await Deno.realPath(options.cacheDir);
-  const fresh = !(await Deno.stat(`${dataDir}/PG_VERSION`).then(() => true, () => false));
-  if (fresh) {
-    // initdb refuses root, so the cluster belongs to the `postgres` OS user.
-    if (isRoot) {
-      await new Deno.Command("chown", { args: ["-R", "postgres:postgres", dataDir] }).output();
-    }
-    await run(`${bin}/initdb`, [
-      "-D",
-      dataDir,
-      "-U",
-      "postgres",
-      "--auth=trust",
-      "-E",
-      "UTF8",
-      "--locale=C.UTF-8",
-    ]);
-    const conf = [
-      "listen_addresses='127.0.0.1'",
-      `unix_socket_directories='${dataDir}'`,
-      "fsync=off",
-      "synchronous_commit=off",
-      "full_page_writes=off",
-      `shared_buffers=${sharedBuffers}`,
-      // The fixture is created and filled in one transaction: with wal_level=minimal its rows
-      // skip the WAL, so loading is faster and the cache folder stays near the table's size.
-      "wal_level=minimal",
-      "max_wal_senders=0",
-      "max_wal_size=1GB",
-      "timezone='UTC'",
-    ];
-    await Deno.writeTextFile(`${dataDir}/postgresql.conf`, "\n" + conf.join("\n") + "\n", {
-      append: true,
-    });
-    await Deno.writeTextFile(
-      `${dataDir}/pg_hba.conf`,
-      "local all all trust\nhost all all 127.0.0.1/32 trust\n",
-    );
-  }
-  const port = freePort();
-  // The port is per start (a command-line option), so a cached cluster never collides with a
-  // server that took its old port meanwhile.
-  await run(`${bin}/pg_ctl`, [
-    "-D",
-    dataDir,
-    "-l",
-    `${dataDir}/server.log`,
-    "-o",
-    `-p ${port}`,
-    "-w",
-    "start",
-  ]);
-  const psql = (sql: string) =>
-    run("psql", [
-      "-h",
-      dataDir,
-      "-p",
-      String(port),
-      "-U",
-      "postgres",
-      "-d",
-      "postgres",
-      "-v",
-      "ON_ERROR_STOP=1",
-      "-X",
-      "-q",
-      "-At",
-      "-f",
-      "-",
-    ], sql);
-  let stopped = false;
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    await run(`${bin}/pg_ctl`, ["-D", dataDir, "-m", "fast", "-w", "stop"]);
-  };
+  const pg = await startPostgres({
+    sharedBuffers: options.sharedBuffers ?? "512MB",
+    ...(options.cacheDir === undefined ? {} : { dataDir: options.cacheDir }),
+    // The fixture is created and filled in one transaction: with wal_level=minimal its rows skip
+    // the WAL, so loading is faster and the cache folder stays near the table's size.
+    conf: ["wal_level=minimal", "max_wal_senders=0", "max_wal_size=1GB"],
+  });
+  const psql = (sql: string) => pg.psql(sql);
   return {
-    host: "127.0.0.1",
-    port,
-    url: `postgresql://postgres@127.0.0.1:${port}/postgres`,
+    host: pg.host,
+    port: pg.port,
+    url: pg.url,
     version: (await psql("SHOW server_version")).trim().split(" ")[0]!,
     psql,
-    stop,
-    [Symbol.asyncDispose]: stop,
+    stop: () => pg.stop(),
+    [Symbol.asyncDispose]: () => pg.stop(),
   };
 }
 

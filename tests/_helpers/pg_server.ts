@@ -26,8 +26,13 @@ export interface PgServer extends AsyncDisposable {
 
 /** Options of {@linkcode startPostgres}. */
 export interface StartPostgresOptions {
-  /** Extra postgresql.conf lines. */
+  /** Extra postgresql.conf lines (written when the cluster is created). */
   readonly conf?: readonly string[];
+  /**
+   * A data directory to keep between runs (benchmarks): created with initdb if it holds no
+   * cluster, left in place by `stop()`. Default: a temp folder removed by `stop()`.
+   */
+  readonly dataDir?: string;
   /** Shared buffers, default 128MB. */
   readonly sharedBuffers?: string;
 }
@@ -86,15 +91,7 @@ async function run(cmd: string, args: string[], opts: { stdin?: string } = {}): 
   return stdout;
 }
 
-/**
- * Starts a server. Always `await using` it or call `stop()`.
- *
- * @param options Extra settings.
- * @returns The running server.
- */
-export async function startPostgres(options: StartPostgresOptions = {}): Promise<PgServer> {
-  const bin = findBinDir();
-  const dataDir = await Deno.makeTempDir({ prefix: "rivet_pg_" });
+async function createCluster(bin: string, dataDir: string, options: StartPostgresOptions) {
   if (isRoot) {
     await new Deno.Command("chown", { args: ["-R", "postgres:postgres", dataDir] }).output();
   }
@@ -108,10 +105,8 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     "UTF8",
     "--locale=C.UTF-8",
   ]);
-  const port = freePort();
   const conf = [
     "listen_addresses='127.0.0.1'",
-    `port=${port}`,
     `unix_socket_directories='${dataDir}'`,
     "fsync=off",
     "synchronous_commit=off",
@@ -124,7 +119,7 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
   await Deno.writeTextFile(`${dataDir}/postgresql.conf`, "\n" + conf.join("\n") + "\n", {
     append: true,
   });
-  // The password user must authenticate for real; everything else is trusted on loopback.
+  // The password users must authenticate for real; everything else is trusted on loopback.
   await Deno.writeTextFile(
     `${dataDir}/pg_hba.conf`,
     [
@@ -135,7 +130,36 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
       "",
     ].join("\n"),
   );
-  await run(`${bin}/pg_ctl`, ["-D", dataDir, "-l", `${dataDir}/server.log`, "-w", "start"]);
+}
+
+/**
+ * Starts a server. Always `await using` it or call `stop()`.
+ *
+ * @param options Extra settings.
+ * @returns The running server.
+ */
+export async function startPostgres(options: StartPostgresOptions = {}): Promise<PgServer> {
+  const bin = findBinDir();
+  const persistent = options.dataDir !== undefined;
+  if (persistent) await Deno.mkdir(options.dataDir!, { recursive: true });
+  const dataDir = persistent
+    ? await Deno.realPath(options.dataDir!)
+    : await Deno.makeTempDir({ prefix: "rivet_pg_" });
+  const fresh = !(await Deno.stat(`${dataDir}/PG_VERSION`).then(() => true, () => false));
+  if (fresh) await createCluster(bin, dataDir, options);
+  const port = freePort();
+  // The port is a start option, not a conf line, so a kept cluster never collides with a server
+  // that took its old port meanwhile.
+  await run(`${bin}/pg_ctl`, [
+    "-D",
+    dataDir,
+    "-l",
+    `${dataDir}/server.log`,
+    "-o",
+    `-p ${port}`,
+    "-w",
+    "start",
+  ]);
   const host = "127.0.0.1";
   const psql = (sql: string, opts: { database?: string } = {}) =>
     run("psql", [
@@ -156,21 +180,30 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
       "-",
     ], { stdin: sql });
   const passwordUser = { user: "rivet_pw", password: "pw-S3CR3T_M4RK3R" };
-  await psql(
-    `CREATE ROLE rivet_pw LOGIN PASSWORD '${passwordUser.password}';
+  if (fresh) {
+    await psql(
+      `CREATE ROLE rivet_pw LOGIN PASSWORD '${passwordUser.password}';
      GRANT pg_read_all_data TO rivet_pw;
      SET password_encryption = 'md5';
      CREATE ROLE rivet_md5 LOGIN PASSWORD '${passwordUser.password}';
      GRANT pg_read_all_data TO rivet_md5;`,
-  );
+    );
+  }
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
     stopped = true;
     try {
-      await run(`${bin}/pg_ctl`, ["-D", dataDir, "-m", "immediate", "-w", "stop"]);
+      await run(`${bin}/pg_ctl`, [
+        "-D",
+        dataDir,
+        "-m",
+        persistent ? "fast" : "immediate",
+        "-w",
+        "stop",
+      ]);
     } finally {
-      await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+      if (!persistent) await Deno.remove(dataDir, { recursive: true }).catch(() => {});
     }
   };
   return {
