@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
+import { MemoryDestination } from "../../tests/_helpers/memory_destination.ts";
 import { xxhash3 } from "hash-wasm";
 import { LocalDestination } from "../destinations/local.ts";
-import type { CreateOptions, Destination, ObjectMeta, Upload } from "../core/destination.ts";
 import {
   buildManifest,
   type ManifestInput,
@@ -158,47 +158,6 @@ Deno.test("successBody is one line of xxh3 over the exact manifest bytes", async
   assert.equal(body, `xxh3:${await xxhash3(bytes)}\n`);
   assert.match(body, /^xxh3:[0-9a-f]{16}\n$/);
 });
-
-/** An in-memory destination recording the order of commits. */
-class MemoryDestination implements Destination {
-  readonly kind = "local" as const;
-  readonly capabilities = {
-    commit: "atomic",
-    idempotentOverwrite: false,
-    retrySafe: true,
-    persistent: true,
-  } as const;
-  readonly uri = "memory://";
-  readonly objects = new Map<string, Uint8Array>();
-  readonly commits: string[] = [];
-  readonly overwriteFlags: boolean[] = [];
-  failOn: string | undefined;
-
-  create(key: string, options: CreateOptions = {}): Promise<Upload> {
-    this.overwriteFlags.push(options.overwrite === true);
-    const chunks: Uint8Array[] = [];
-    const upload: Upload = {
-      writable: new WritableStream({ write: (c) => void chunks.push(c) }),
-      commit: () => {
-        if (this.failOn === key) return Promise.reject(new Error(`disk gone at ${key}`));
-        if (this.objects.has(key) && options.overwrite !== true) {
-          return Promise.reject(new Error("exists"));
-        }
-        const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-        let at = 0;
-        for (const c of chunks) bytes.set(c, (at += c.length) - c.length);
-        this.objects.set(key, bytes);
-        this.commits.push(key);
-        return Promise.resolve({ key, size: bytes.length });
-      },
-      abort: () => Promise.resolve(),
-    };
-    return Promise.resolve(upload);
-  }
-
-  async *list(): AsyncIterable<ObjectMeta> {}
-  async [Symbol.asyncDispose](): Promise<void> {}
-}
 
 Deno.test("writeManifestAndSuccess commits the manifest, then _SUCCESS, both with overwrite", async () => {
   const dest = new MemoryDestination();

@@ -1,60 +1,12 @@
 import assert from "node:assert/strict";
+import { MemoryDestination } from "../../tests/_helpers/memory_destination.ts";
 import { Field, Int64, makeData, RecordBatch, Schema, Struct, Utf8 } from "../core/arrow.ts";
-import type { Destination, ObjectMeta, Upload } from "../core/destination.ts";
 import { TransientError } from "../core/errors.ts";
 import type { RivetEvent } from "../core/events.ts";
 import type { BatchStream, Source } from "../core/source.ts";
 import type { ExportSpec, TuningPlan } from "../core/spec.ts";
 import { createFormat } from "../formats/mod.ts";
 import { type ExportPlan, runExport } from "./run_export.ts";
-
-/** An in-memory destination with the local destination's visibility rule: nothing before commit. */
-class MemoryDestination implements Destination {
-  readonly kind = "local" as const;
-  readonly capabilities = {
-    commit: "atomic",
-    idempotentOverwrite: false,
-    retrySafe: true,
-    persistent: true,
-  } as const;
-  readonly uri = "memory://";
-  readonly committed = new Map<string, Uint8Array>();
-  staging = 0;
-
-  create(key: string): Promise<Upload> {
-    const chunks: Uint8Array[] = [];
-    this.staging += 1;
-    let done = false;
-    const finish = () => {
-      if (!done) this.staging -= 1;
-      done = true;
-    };
-    return Promise.resolve({
-      writable: new WritableStream<Uint8Array>({ write: (c) => void chunks.push(c.slice()) }),
-      commit: (finalKey?: string): Promise<ObjectMeta> => {
-        const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-        let at = 0;
-        for (const c of chunks) {
-          bytes.set(c, at);
-          at += c.length;
-        }
-        this.committed.set(finalKey ?? key, bytes);
-        finish();
-        return Promise.resolve({ key: finalKey ?? key, size: bytes.length });
-      },
-      abort: () => {
-        finish();
-        return Promise.resolve();
-      },
-    });
-  }
-
-  async *list(): AsyncIterable<ObjectMeta> {}
-
-  [Symbol.asyncDispose]() {
-    return Promise.resolve();
-  }
-}
 
 const schema = new Schema([
   new Field("id", new Int64(), true),
@@ -170,12 +122,12 @@ Deno.test("runExport writes one part, then the manifest and _SUCCESS", async () 
   const { outcome, destination } = await run(plan(), fakeSource([batch(0, 3), batch(3, 2)]));
   assert.equal(outcome.status, "success");
   assert.equal(outcome.rows, 5);
-  assert.deepEqual([...destination.committed.keys()], [
+  assert.deepEqual([...destination.objects.keys()], [
     "t_20260102_030405.csv",
     "manifest.json",
     "_SUCCESS",
   ]);
-  const csv = new TextDecoder().decode(destination.committed.get("t_20260102_030405.csv"));
+  const csv = new TextDecoder().decode(destination.objects.get("t_20260102_030405.csv"));
   assert.equal(csv, "id,name\n0,n0\n1,n1\n2,n2\n3,n3\n4,n4\n");
 });
 
@@ -183,13 +135,13 @@ Deno.test("runExport rolls parts over at max_file_size and names them _part<i>",
   const batches = Array.from({ length: 6 }, (_, i) => batch(i * 100, 100));
   const { outcome, destination } = await run(plan({ maxFileSize: 1000 }), fakeSource(batches));
   assert.equal(outcome.status, "success");
-  const parts = [...destination.committed.keys()].filter((k) => k.endsWith(".csv"));
+  const parts = [...destination.objects.keys()].filter((k) => k.endsWith(".csv"));
   assert.ok(parts.length > 1);
   assert.deepEqual(parts, parts.map((_, i) => `t_20260102_030405_part${i}.csv`));
-  const rows = parts.map((k) => new TextDecoder().decode(destination.committed.get(k)))
+  const rows = parts.map((k) => new TextDecoder().decode(destination.objects.get(k)))
     .flatMap((text) => text.trimEnd().split("\n").slice(1));
   assert.equal(rows.length, 600);
-  const manifest = JSON.parse(new TextDecoder().decode(destination.committed.get("manifest.json")));
+  const manifest = JSON.parse(new TextDecoder().decode(destination.objects.get("manifest.json")));
   assert.equal(manifest.part_count, parts.length);
   assert.equal(manifest.row_count, 600);
 });
@@ -204,19 +156,19 @@ Deno.test("runExport commits nothing when the source fails mid-stream", async ()
   assert.equal(outcome.status, "failed");
   assert.equal(outcome.error?.exitCode, 2);
   assert.equal(outcome.files, 0);
-  assert.equal(destination.committed.size, 0, "no part, no manifest, no _SUCCESS");
+  assert.equal(destination.objects.size, 0, "no part, no manifest, no _SUCCESS");
   assert.equal(destination.staging, 0, "every staged upload was aborted");
 });
 
 Deno.test("runExport writes no data file for an empty result, and skips it with skip_empty", async () => {
   const empty = await run(plan(), fakeSource([]));
   assert.equal(empty.outcome.status, "success");
-  assert.deepEqual([...empty.destination.committed.keys()], ["manifest.json", "_SUCCESS"]);
+  assert.deepEqual([...empty.destination.objects.keys()], ["manifest.json", "_SUCCESS"]);
   const skipped = await run(plan({ skipEmpty: true }), fakeSource([]));
   assert.equal(skipped.outcome.status, "skipped");
-  assert.deepEqual([...skipped.destination.committed.keys()], ["manifest.json"]);
+  assert.deepEqual([...skipped.destination.objects.keys()], ["manifest.json"]);
   const manifest = JSON.parse(
-    new TextDecoder().decode(skipped.destination.committed.get("manifest.json")),
+    new TextDecoder().decode(skipped.destination.objects.get("manifest.json")),
   );
   assert.equal(manifest.status, "interrupted");
 });
