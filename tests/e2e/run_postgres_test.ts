@@ -261,10 +261,12 @@ exports:
       path: ${out}
 `,
       );
-      const res = await runCli(["run", "-c", cfg, "--json"]);
+      const res = await runCli(["run", "-c", cfg, "--json", "--summary-output", `${dir}/sum.json`]);
       assert.equal(res.code, 0, res.stderr);
       const summary = JSON.parse(res.stdout);
       assert.equal(summary.total_rows, 150000);
+      assert.deepEqual(JSON.parse(await Deno.readTextFile(`${dir}/sum.json`)), summary);
+      assert.equal(summary.per_export[0].files, summary.total_files);
       const parts = (await listFiles(out)).filter((f) => f.endsWith(".csv"));
       assert.ok(parts.length >= 3, `expected several parts, got ${parts}`);
       parts.forEach((p) => assert.match(p, /^bulk_\d{8}_\d{6}_part\d+\.csv$/));
