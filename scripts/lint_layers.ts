@@ -10,7 +10,8 @@
  * - `no-cli-imports`: only `cli.ts`, `src/cli/` itself and tests import `src/cli/`;
  * - `no-foreign-private`: a `_private.ts` file is imported only from its own folder (or below),
  *   and by a `mod.ts` whose folder contains it;
- * - `arrow-single-file`: only `src/core/arrow.ts` imports the Arrow package.
+ * - `arrow-single-file`: only `src/core/arrow.ts` imports the Arrow package;
+ * - `deno-at-edges`: only the edge modules listed in `DENO_EDGES` use the `Deno` runtime object.
  *
  * Every static import, re-export (`export … from`) and dynamic `import("literal")` is checked,
  * type-only ones included: a type import still couples the layers. Test files (`*_test.ts`,
@@ -171,12 +172,51 @@ function ruleFor(name: string, check: Check): Deno.lint.Rule {
   };
 }
 
+/**
+ * Modules allowed to call the Deno runtime (habit 12, "Deno APIs at the edges"): the CLI, the
+ * engines, the state store, destinations, the config file/env access, a source's socket and
+ * error-mapping files, the wasm loader and the crash hooks. Type positions (`Deno.Conn`) are not
+ * calls and are not checked.
+ */
+const DENO_EDGES = [
+  /^(cli|engines|state|destinations)\//,
+  /^config\/_(fs|testing)\.ts$/,
+  /^sources\/[^/]+\/(connect|_errors)\.ts$/,
+  /^formats\/_(wasm|measure)\.ts$/,
+  /^_util\/test_hook\.ts$/,
+];
+
+/** Flags `Deno.*` value uses outside {@linkcode DENO_EDGES}. */
+const denoAtEdges: Deno.lint.Rule = {
+  create(ctx) {
+    const from = place(ctx.filename);
+    if (from.inSrc === undefined || isTestFile(from)) return {};
+    if (DENO_EDGES.some((edge) => edge.test(from.inSrc!))) return {};
+    return {
+      MemberExpression(node) {
+        if (node.object.type === "Identifier" && node.object.name === "Deno") {
+          ctx.report({
+            node,
+            message: `src/${from.inSrc} calls the Deno runtime; only the edge modules may ` +
+              "(cli/, engines/, state/, destinations/, config/_fs.ts, sources/*/connect.ts, …): " +
+              "inject the capability instead",
+            hint: "rule deno-at-edges",
+          });
+        }
+      },
+    };
+  },
+};
+
 /** The plugin: one rule per layer constraint. */
 const plugin: Deno.lint.Plugin = {
   name: "rivet-layers",
-  rules: Object.fromEntries(
-    Object.entries(checks).map(([name, check]) => [name, ruleFor(name, check)]),
-  ),
+  rules: {
+    ...Object.fromEntries(
+      Object.entries(checks).map(([name, check]) => [name, ruleFor(name, check)]),
+    ),
+    "deno-at-edges": denoAtEdges,
+  },
 };
 
 export default plugin;

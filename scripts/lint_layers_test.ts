@@ -147,3 +147,16 @@ Deno.test("tests may cross layers but not reach privates or the Arrow package", 
     "rivet-layers/no-cli-imports",
   ]);
 });
+
+Deno.test("only edge modules use the Deno runtime", () => {
+  assert.deepEqual(lint("src/formats/csv.ts", `const x = Deno.env.get("X");`), [
+    "rivet-layers/deno-at-edges",
+  ]);
+  assert.deepEqual(lint("src/pipeline/run_export.ts", `Deno.exit(1);`), [
+    "rivet-layers/deno-at-edges",
+  ]);
+  assert.deepEqual(lint("src/destinations/local.ts", `await Deno.rename("a", "b");`), []);
+  assert.deepEqual(lint("src/sources/postgres/connect.ts", `await Deno.connect({ port: 1 });`), []);
+  assert.deepEqual(lint("src/sources/postgres/wire.ts", `let c: Deno.Conn | undefined;`), []);
+  assert.deepEqual(lint("src/formats/csv_test.ts", `Deno.env.get("X");`), []);
+});
