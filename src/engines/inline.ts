@@ -86,7 +86,10 @@ async function runOneWithRetries(
   let attempt = 0;
   while (true) {
     const outcome = await runOne(config, spec, options, tuning);
-    const transient = outcome.error?.exitCode === 2;
+    // A refused connection fails fast (reference §8.3): nothing listens on that port now, and a
+    // scheduler retries exit 2 on its own schedule.
+    const transient = outcome.error?.exitCode === 2 &&
+      outcome.error.code !== "source.connection_refused";
     // Single-query exports commit parts only after a complete read, so a transient failure never
     // leaves a committed part behind and the whole export can be retried on a new connection.
     if (!transient || outcome.files > 0 || attempt >= tuning.maxRetries || options.signal.aborted) {

@@ -102,6 +102,61 @@ ${exports}`,
       assert.ok(!res.stderr.includes("\u0007"));
     });
 
+    await t.step(
+      "a connection killed mid-stream is retried and the export completes once",
+      async () => {
+        await pg.psql("CREATE TABLE many AS SELECT i::int8 AS id FROM generate_series(1, 40000) i");
+        const cfg = `${dir}/killed.yaml`;
+        await Deno.writeTextFile(
+          cfg,
+          `source:
+  type: postgres
+  url_env: PG_URL
+  tuning: { batch_size: 1000, throttle_ms: 40, max_retries: 2, retry_backoff_ms: 100 }
+exports:
+  - name: many
+    query: SELECT id FROM many ORDER BY id
+    format: csv
+    destination: { type: local, path: ${dir}/out/many }
+`,
+        );
+        const child = new Deno.Command(Deno.execPath(), {
+          args: [
+            "run",
+            "-A",
+            "--quiet",
+            new URL("../../cli.ts", import.meta.url).pathname,
+            "run",
+            "-c",
+            cfg,
+          ],
+          env: { PG_URL: pg.url },
+          stdout: "piped",
+          stderr: "piped",
+        }).spawn();
+        // Kill the reading backend once, as a failover or a network cut would.
+        let killed = "";
+        for (let i = 0; i < 200 && killed !== "t"; i++) {
+          killed = (await pg.psql(
+            "SELECT coalesce(bool_or(pg_terminate_backend(pid)), false) FROM pg_stat_activity " +
+              "WHERE query LIKE 'FETCH%_rivet' AND pid <> pg_backend_pid()",
+          )).trim();
+          if (killed !== "t") await new Promise((r) => setTimeout(r, 50));
+        }
+        assert.equal(killed, "t", "the backend was found and terminated");
+        const res = await child.output();
+        const stderr = new TextDecoder().decode(res.stderr);
+        assert.equal(res.code, 0, stderr);
+        assert.match(stderr, /retry 1\/2/);
+        const files = (await Array.fromAsync(Deno.readDir(`${dir}/out/many`))).map((e) => e.name);
+        const data = files.filter((f) => f.endsWith(".csv"));
+        assert.equal(data.length, 1, files.join(","));
+        const lines = (await Deno.readTextFile(`${dir}/out/many/${data[0]}`)).trimEnd().split("\n");
+        assert.equal(lines.length, 40001);
+        assert.equal(new Set(lines.slice(1)).size, 40000);
+      },
+    );
+
     await Deno.remove(dir, { recursive: true });
   },
 });

@@ -146,7 +146,7 @@ Deno.test("PostgreSQL source", async (t) => {
       const port = (listener.addr as Deno.NetAddr).port;
       listener.close();
       const err = await expectError(openSource(spec, { ...conn(pg), port }), {
-        code: "source.connect_failed",
+        code: "source.connection_refused",
         exitCode: 2,
         includes: [`127.0.0.1:${port}`],
       });

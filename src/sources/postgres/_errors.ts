@@ -156,8 +156,11 @@ export function connectFailed(error: unknown, endpoint: string): RivetError {
     : error instanceof Error
     ? error.message
     : String(error);
+  // A refused connection gets its own code: nothing listens there, so retrying at once is
+  // pointless and the engine fails fast (exit 2) as the reference does.
+  const refused = error instanceof Deno.errors.ConnectionRefused;
   return new PgTransientError(`Cannot connect to PostgreSQL at ${endpoint}: ${what}`, {
-    code: "source.connect_failed",
+    code: refused ? "source.connection_refused" : "source.connect_failed",
     hint: DOCTOR_HINT,
     cause: error,
   });

@@ -50,8 +50,11 @@ Deno.test("classifyPgError keeps the server text of syntax errors with the posit
 
 Deno.test("connectFailed is transient with a connectivity hint", () => {
   const e = connectFailed(new Deno.errors.ConnectionRefused("refused"), "127.0.0.1:1");
-  assert.equal(e.code, "source.connect_failed");
+  assert.equal(e.code, "source.connection_refused");
   assert.equal(e.exitCode, 2);
   assert.match(e.message, /127\.0\.0\.1:1: connection refused/);
   assert.match(e.hint ?? "", /server is running/);
+  const timeout = connectFailed(new Deno.errors.TimedOut("slow"), "10.0.0.1:5432");
+  assert.equal(timeout.code, "source.connect_failed");
+  assert.equal(timeout.exitCode, 2);
 });
