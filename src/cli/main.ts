@@ -19,16 +19,16 @@ import { VERSION } from "../version.ts";
 /** Options parsed for `rivet run`. */
 export interface RunFlags {
   readonly config: string;
-  readonly export: readonly string[];
-  readonly param: readonly string[];
-  readonly json: boolean;
+  readonly export?: readonly string[];
+  readonly param?: readonly string[];
+  readonly json?: boolean;
   readonly summaryOutput?: string;
-  readonly validate: boolean;
-  readonly reconcile: boolean;
-  readonly resume: boolean;
-  readonly force: boolean;
-  readonly parallelExports: boolean;
-  readonly parallelExportProcesses: boolean;
+  readonly validate?: boolean;
+  readonly reconcile?: boolean;
+  readonly resume?: boolean;
+  readonly force?: boolean;
+  readonly parallelExports?: boolean;
+  readonly parallelExportProcesses?: boolean;
 }
 
 /** Context every command gets. */
@@ -39,7 +39,7 @@ export interface CommandContext {
   readonly signal: AbortSignal;
 }
 
-const collect = (value: string, previous: string[]) => [...previous, value];
+const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
 const epilogue = `
 Getting started:
@@ -144,23 +144,21 @@ export async function main(
   program.command("run")
     .description("run the exports of a config file")
     .requiredOption("-c, --config <path>", "config file (YAML)")
-    .option("-e, --export <name>", "run only this export (repeatable)", collect, [])
-    .option("-p, --param <key=value>", "value for ${key} in the config (repeatable)", collect, [])
-    .option("--json", "print the run summary as JSON on stdout", false)
+    .option("-e, --export <name>", "run only this export (repeatable)", collect)
+    .option("-p, --param <key=value>", "value for ${key} in the config (repeatable)", collect)
+    .option("--json", "print the run summary as JSON on stdout")
     .option("--summary-output <path>", "write the run summary JSON to a file")
     .option(
       "--validate",
       "re-read parts and verify the destination after the run (coming later)",
-      false,
     )
-    .option("--reconcile", "compare source COUNT(*) with exported rows (coming later)", false)
-    .option("--resume", "resume an interrupted checkpointed chunked run", false)
-    .option("--force", "with --resume: resume even if _SUCCESS exists", false)
-    .option("--parallel-exports", "run exports concurrently in this process (coming later)", false)
+    .option("--reconcile", "compare source COUNT(*) with exported rows (coming later)")
+    .option("--resume", "resume an interrupted checkpointed chunked run")
+    .option("--force", "with --resume: resume even if _SUCCESS exists")
+    .option("--parallel-exports", "run exports concurrently in this process (coming later)")
     .option(
       "--parallel-export-processes",
       "run each export in its own child process (coming later)",
-      false,
     )
     .addOption(
       new Option("--json-errors", "on failure, print one JSON object on stderr").hideHelp(),

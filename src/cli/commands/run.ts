@@ -44,10 +44,10 @@ export function parseParams(values: readonly string[]): Record<string, string> {
 export async function runCommand(flags: RunFlags, ctx: CommandContext): Promise<number> {
   const { io } = ctx;
   try {
-    const params = parseParams(flags.param);
+    const params = parseParams(flags.param ?? []);
     const config = await loadConfig(flags.config, { params });
     for (const w of config.warnings) io.err(`Warning: ${w.message}\n`);
-    const exports = selectExports(config, flags.export);
+    const exports = selectExports(config, flags.export ?? []);
     const unsupportedFlags = (
       [
         ["--validate", flags.validate],
