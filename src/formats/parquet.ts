@@ -19,8 +19,10 @@
  * - compression levels cannot be set: zstd always uses parquet-rs's default level (1), gzip its
  *   default (6); `compressionLevel` is accepted and ignored.
  * - `arrow.uuid` / `arrow.json` extension metadata is not mapped to the Parquet UUID / JSON
- *   logical types: UUIDs are FIXED_LEN_BYTE_ARRAY(16) and JSON is a STRING column. The embedded
- *   `ARROW:schema` still carries all field metadata (`ARROW:extension:name`, `rivet.*`).
+ *   logical types. rivet adds them itself by rewriting the footer (`_parquet_footer.ts`): when the
+ *   schema has such a column, the chunks the writer emits after it was told the input ended (the
+ *   only ones that can hold footer bytes: the last row group and the footer) are held back, the
+ *   footer is rewritten, and the tail is written. Other schemas pass through untouched.
  * - any timezone becomes `isAdjustedToUTC=true`; the zone name survives only in `ARROW:schema`.
  *
  * Layer: formats. Imports core/ only (and the Parquet package, named only in this folder).
@@ -49,6 +51,7 @@ import {
 import { ConfigError, PermanentError } from "../core/errors.ts";
 import type { BatchEncoder, Format } from "../core/format.ts";
 import type { Compression, FormatSpec, ParquetSpec } from "../core/spec.ts";
+import { type FooterLogicalType, rewriteParquetTail } from "./_parquet_footer.ts";
 import { assertBatchMatches } from "./_schema.ts";
 import { loadParquetWasm } from "./_wasm.ts";
 
@@ -175,6 +178,27 @@ function assertWritable(schema: Schema): void {
   }
 }
 
+/**
+ * Top-level columns whose Arrow extension has a Parquet logical type parquet-wasm does not write:
+ * `arrow.uuid` on FixedSizeBinary(16) → UUID, `arrow.json` on Utf8 / LargeUtf8 → JSON.
+ */
+function footerLogicalTypes(schema: Schema): Map<string, FooterLogicalType> {
+  const out = new Map<string, FooterLogicalType>();
+  for (const field of schema.fields) {
+    const extension = field.metadata.get("ARROW:extension:name");
+    // deno-lint-ignore no-explicit-any
+    const t = field.type as any;
+    if (extension === "arrow.uuid" && t.typeId === Type.FixedSizeBinary && t.byteWidth === 16) {
+      out.set(field.name, "uuid");
+    } else if (
+      extension === "arrow.json" && (t.typeId === Type.Utf8 || t.typeId === Type.LargeUtf8)
+    ) {
+      out.set(field.name, "json");
+    }
+  }
+  return out;
+}
+
 /** Zero-length data of any type; nested types need their (empty) children spelled out. */
 function emptyData(type: DataType): Data {
   // deno-lint-ignore no-explicit-any
@@ -218,6 +242,7 @@ class ParquetBatchEncoder implements BatchEncoder {
   readonly #schema: Schema;
   readonly #plan: RowGroupPlan;
   readonly #codec: WasmCompression;
+  readonly #footerTypes: Map<string, FooterLogicalType>;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
   readonly #input: ReadableStream<WasmRecordBatch>;
   #inputController: ReadableStreamDefaultController<WasmRecordBatch> | undefined;
@@ -225,6 +250,8 @@ class ParquetBatchEncoder implements BatchEncoder {
   #slot: { batches: WasmRecordBatch[]; taken: () => void } | undefined;
   #wakePull: (() => void) | undefined;
   #ending = false;
+  /** Set once the writer has been told the input ended; only later output can hold the footer. */
+  #inputEnded = false;
   #closed = false;
   #pump: Promise<void> | undefined;
   #failure: { error: unknown } | undefined;
@@ -241,6 +268,7 @@ class ParquetBatchEncoder implements BatchEncoder {
     this.#schema = schema;
     this.#plan = options.plan;
     this.#codec = options.codec;
+    this.#footerTypes = footerLogicalTypes(schema);
     this.#writer = sink.getWriter();
     this.#failed = new Promise<never>((_, reject) => {
       this.#fail = (error) => {
@@ -260,6 +288,7 @@ class ParquetBatchEncoder implements BatchEncoder {
         this.#wakePull = undefined;
         const slot = this.#slot;
         if (slot === undefined) {
+          this.#inputEnded = true;
           controller.close();
           return;
         }
@@ -359,15 +388,29 @@ class ParquetBatchEncoder implements BatchEncoder {
     }
     const reader = output.getReader();
     this.#output = reader;
+    const rewrite = this.#footerTypes.size > 0;
+    // The footer is written only after the writer learns the input ended, so any chunk read
+    // before that holds no footer byte and goes straight on; later ones (the last row group, the
+    // page indexes, the footer) are held until the stream ends: memory stays within one row group
+    // plus the footer.
+    const held: Uint8Array[] = [];
     for (;;) {
       const { done, value } = await reader.read();
-      if (done) return;
-      await this.#writer.ready;
-      // Not awaited, so encoding overlaps the sink's I/O; a failure fails the encoder with the
-      // sink's own error (the writer's `ready`/`close` only report "errored").
-      this.#writer.write(value).catch((error) => this.#fail(error));
-      this.#bytes += value.byteLength;
+      if (done) break;
+      if (rewrite && this.#inputEnded) held.push(value);
+      else await this.#emit(value);
     }
+    if (!rewrite) return;
+    for (const chunk of rewriteParquetTail(held, this.#footerTypes)) await this.#emit(chunk);
+  }
+
+  /** Hands one chunk to the sink, counting its bytes. */
+  async #emit(chunk: Uint8Array): Promise<void> {
+    await this.#writer.ready;
+    // Not awaited, so encoding overlaps the sink's I/O; a failure fails the encoder with the
+    // sink's own error (the writer's `ready`/`close` only report "errored").
+    this.#writer.write(chunk).catch((error) => this.#fail(error));
+    this.#bytes += chunk.byteLength;
   }
 }
 

@@ -1,7 +1,23 @@
 import assert from "node:assert/strict";
-import { parquetMetadata, parquetReadObjects } from "hyparquet";
+import { parquetMetadata, parquetReadObjects, parquetSchema } from "hyparquet";
 import { compressors } from "hyparquet-compressors";
-import { Decimal, Field, type RecordBatch, Schema, tableFromIPC, Utf8 } from "../core/arrow.ts";
+import {
+  Compression as WasmCompression,
+  readParquet,
+  Table as WasmTable,
+  transformParquetStream,
+  WriterPropertiesBuilder,
+} from "parquet-wasm/esm";
+import {
+  Decimal,
+  Field,
+  RecordBatch,
+  Schema,
+  Table,
+  tableFromIPC,
+  tableToIPC,
+  Utf8,
+} from "../core/arrow.ts";
 import { ConfigError, PermanentError } from "../core/errors.ts";
 import type { Compression, FormatSpec, ParquetSpec } from "../core/spec.ts";
 import {
@@ -26,6 +42,7 @@ import {
   utf8Col,
   uuidCol,
 } from "./_test_batches.ts";
+import { decodeCompactStruct } from "./_parquet_footer.ts";
 import {
   createParquetFormat,
   DEFAULT_ROW_GROUP_BYTES,
@@ -146,7 +163,9 @@ function beToBigInt(bytes: Uint8Array): bigint {
 
 /** What hyparquet should read back for each source value. */
 function expected(values: ReturnType<typeof allTypes>["values"], row: number): Row {
-  const uuid = (s: string | null) => s === null ? null : hexBytes(s.replaceAll("-", ""));
+  // UUID and JSON columns carry their logical types, so hyparquet gives hyphenated strings and
+  // parsed JSON.
+  const json = (s: string | null) => s === null ? null : JSON.parse(s);
   const v = <T>(a: readonly T[]) => a[row]!;
   return {
     b: v(values.b),
@@ -161,9 +180,9 @@ function expected(values: ReturnType<typeof allTypes>["values"], row: number): R
     dec38_10: v(values.dec38_10),
     dec5_2: v(values.dec5_2),
     txt: v(values.txt),
-    js: v(values.js),
+    js: json(v(values.js)),
     bin: v(values.bin),
-    uid: uuid(v(values.uid)),
+    uid: v(values.uid),
     d: v(values.d),
     t: v(values.t),
     ts: v(values.ts),
@@ -294,16 +313,162 @@ Deno.test("Parquet footer says created_by rivet and carries the logical types", 
   assert.ok(i64.meta_data.statistics?.null_count !== undefined);
 });
 
-Deno.test("Parquet UUID and JSON columns stay FLBA(16) and STRING: parquet-wasm 0.8.0 maps no extension types", async () => {
-  // Known gap, documented in parquet.ts. If parquet-wasm starts mapping `arrow.uuid`/`arrow.json`
-  // to the UUID/JSON logical types, this test fails and the documentation should change.
-  const { batch } = allTypes();
-  const { metadata } = await writeParquet([batch]);
+Deno.test("Parquet UUID and JSON columns carry the UUID and JSON logical types", async () => {
+  const { values, batch } = allTypes();
+  const { bytes, metadata } = await writeParquet([batch]);
   const uid = element(metadata, "uid");
   assert.equal(uid.type, "FIXED_LEN_BYTE_ARRAY");
   assert.equal(uid.type_length, 16);
-  assert.equal(uid.logical_type, undefined);
-  assert.deepEqual(element(metadata, "js").logical_type, { type: "STRING" });
+  assert.deepEqual(uid.logical_type, { type: "UUID" });
+  assert.equal(uid.converted_type, undefined);
+  const js = element(metadata, "js");
+  assert.equal(js.type, "BYTE_ARRAY");
+  assert.deepEqual(js.logical_type, { type: "JSON" });
+  assert.equal(js.converted_type, "JSON");
+  // The plain text column keeps STRING.
+  assert.deepEqual(element(metadata, "txt").logical_type, { type: "STRING" });
+  assert.equal(element(metadata, "txt").converted_type, "UTF8");
+  // hyparquet's schema tree agrees, and its default parsers turn the values into UUID strings and
+  // parsed JSON.
+  const tree = parquetSchema(metadata);
+  const byName = Object.fromEntries(tree.children.map((c: Meta) => [c.element.name, c.element]));
+  assert.equal(byName.uid.logical_type?.type, "UUID");
+  assert.equal(byName.js.logical_type?.type, "JSON");
+  const rows = await parquetReadObjects({
+    file: bytes.buffer as ArrayBuffer,
+    compressors,
+    columns: ["uid", "js"],
+  }) as Row[];
+  assert.equal(rows.length, N);
+  for (let i = 0; i < N; i++) {
+    const want = values.js[i];
+    assert.deepEqual(rows[i], {
+      uid: values.uid[i],
+      js: want === null ? null : JSON.parse(want!),
+    }, `row ${i}`);
+  }
+});
+
+Deno.test("Parquet files with UUID and JSON logical types read back through parquet-rs unchanged", async () => {
+  const { values, batch } = allTypes();
+  const { bytes } = await writeParquet([batch]);
+  // parquet-wasm's own reader (parquet-rs): the file stays valid and the Arrow schema, field
+  // metadata and values come back as written.
+  const table = tableFromIPC(readParquet(bytes).intoIPCStream());
+  assert.equal(table.numRows, N);
+  for (const name of ["uid", "js"]) {
+    const got = table.schema.fields.find((f) => f.name === name)!;
+    const want = batch.schema.fields.find((f) => f.name === name)!;
+    assert.equal(String(got.type), String(want.type), name);
+    assert.deepEqual(Object.fromEntries(got.metadata), Object.fromEntries(want.metadata), name);
+  }
+  const uid = table.getChild("uid")!;
+  const js = table.getChild("js")!;
+  for (let i = 0; i < N; i++) {
+    const u = values.uid[i]!;
+    assert.deepEqual(uid.get(i), u === null ? null : hexBytes(u.replaceAll("-", "")), `uid ${i}`);
+    assert.equal(js.get(i), values.js[i], `js ${i}`);
+  }
+});
+
+Deno.test("Parquet rewrites only the footer: the bytes before it are those of the plain file", async () => {
+  const { batch } = allTypes();
+  const plainSchema = new Schema(batch.schema.fields.map((f) =>
+    new Field(
+      f.name,
+      f.type,
+      f.nullable,
+      new Map([...f.metadata].filter(([k]) => k !== "ARROW:extension:name")),
+    )
+  ));
+  const annotated = await writeParquet([batch]);
+  const plain = await writeParquet([new RecordBatch(plainSchema, batch.data)]);
+  const footerStart = (b: Uint8Array) =>
+    b.length - 8 - new DataView(b.buffer, b.byteOffset).getUint32(b.length - 8, true);
+  const start = footerStart(plain.bytes);
+  assert.equal(footerStart(annotated.bytes), start);
+  assert.deepEqual(annotated.bytes.subarray(0, start), plain.bytes.subarray(0, start));
+  assert.equal(element(plain.metadata, "uid").logical_type, undefined);
+  assert.deepEqual(element(annotated.metadata, "uid").logical_type, { type: "UUID" });
+  // The row groups (offsets, sizes, statistics bytes) are the same Thrift values.
+  const rowGroups = (b: Uint8Array) =>
+    decodeCompactStruct(b.subarray(footerStart(b), b.length - 8)).fields.find((f) => f.id === 4);
+  assert.deepEqual(rowGroups(annotated.bytes), rowGroups(plain.bytes));
+});
+
+Deno.test("Parquet with UUID and JSON columns still streams row groups before the footer", async () => {
+  const n = 6000;
+  const batch = batchOf([
+    uuidCol(
+      "u",
+      Array.from(
+        { length: n },
+        (_, i) => `${i.toString(16).padStart(8, "0")}-0000-4000-8000-000000000000`,
+      ),
+    ),
+    jsonCol("j", Array.from({ length: n }, (_, i) => `{"i":${i}}`)),
+  ]);
+  const format = await createParquetFormat({
+    kind: "parquet",
+    compression: "zstd",
+    parquet: { rowGroupStrategy: "fixed_rows", rowGroupRows: 1000, targetRowGroupMb: 1 },
+  });
+  const mem = memorySink();
+  const encoder = format.createEncoder(batch.schema, mem.sink);
+  for (let s = 0; s < n; s += 500) await encoder.write(batch.slice(s, s + 500));
+  // Only what the writer emits after the input ends (last row group and footer) is held back.
+  const beforeClose = encoder.bytesWritten;
+  assert.ok(beforeClose > 0, "row groups reach the sink before close()");
+  await encoder.close();
+  const bytes = mem.bytes();
+  assert.equal(encoder.bytesWritten, bytes.length);
+  assert.ok(beforeClose < bytes.length);
+  const metadata: Meta = parquetMetadata(bytes.buffer as ArrayBuffer);
+  assert.equal(metadata.row_groups.length, 6);
+  assert.deepEqual(element(metadata, "u").logical_type, { type: "UUID" });
+  assert.deepEqual(element(metadata, "j").logical_type, { type: "JSON" });
+  const rows = await parquetReadObjects({ file: bytes.buffer as ArrayBuffer, compressors });
+  assert.equal(rows.length, n);
+  assert.equal(
+    rows[n - 1]!.u,
+    `${(n - 1).toString(16).padStart(8, "0")}-0000-4000-8000-000000000000`,
+  );
+  assert.deepEqual(rows[n - 1]!.j, { i: n - 1 });
+});
+
+Deno.test("Parquet without UUID or JSON columns passes parquet-wasm's chunks on untouched", async () => {
+  const batch = batchOf([
+    int64Col("id", Array.from({ length: 3000 }, (_, i) => BigInt(i))),
+    utf8Col("txt", Array.from({ length: 3000 }, (_, i) => `row ${i}`)),
+  ]);
+  const parquet: ParquetSpec = {
+    rowGroupStrategy: "fixed_rows",
+    rowGroupRows: 1000,
+    targetRowGroupMb: 1,
+  };
+  const ours = await writeParquet([batch.slice(0, 1500), batch.slice(1500)], { parquet });
+  // The same batches straight through parquet-wasm, with the encoder's writer settings.
+  const props = new WriterPropertiesBuilder()
+    .setCompression(WasmCompression.ZSTD)
+    .setCreatedBy("rivet")
+    .setDictionaryEnabled(false)
+    .setMaxRowGroupSize(1000)
+    .build();
+  const wasmBatches = [batch.slice(0, 1500), batch.slice(1500)].flatMap((b) => {
+    const t = WasmTable.fromIPCStream(tableToIPC(new Table(b), "stream"));
+    return t.recordBatches();
+  });
+  const input = new ReadableStream({
+    pull: (c) => {
+      const next = wasmBatches.shift();
+      if (next === undefined) c.close();
+      else c.enqueue(next);
+    },
+  }, { highWaterMark: 0 });
+  const direct: Uint8Array[] = [];
+  for await (const chunk of await transformParquetStream(input, props)) direct.push(chunk);
+  assert.deepEqual(ours.chunks.map((c) => c.length), direct.map((c) => c.length));
+  assert.deepEqual(ours.chunks, direct);
 });
 
 Deno.test("Parquet keeps every field's metadata in the footer's ARROW:schema", async () => {

@@ -79,7 +79,7 @@ function canonical(column: string, value: unknown): string | null {
     case "c_bytea":
       return hex(value);
     case "c_uuid": {
-      // parquet-wasm writes FIXED_LEN_BYTE_ARRAY(16) without the UUID logical type (a known gap).
+      // The UUID logical type makes hyparquet return the hyphenated string; CSV gives it too.
       if (typeof value === "string") return value;
       const h = hex(value)!;
       return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${
@@ -206,6 +206,9 @@ exports:
         assert.equal(byName.c_num38.precision, 38);
         assert.equal(byName.c_date.logical_type?.type, "DATE");
         assert.equal(byName.c_int8.type, "INT64");
+        assert.equal(byName.c_uuid.logical_type?.type, "UUID");
+        assert.equal(byName.c_json.logical_type?.type, "JSON");
+        assert.equal(byName.c_jsonb.logical_type?.type, "JSON");
       },
     );
 
