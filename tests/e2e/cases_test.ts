@@ -1,0 +1,397 @@
+/**
+ * End to end, one table of cases run on every engine (`_engines.ts`): `rivet run` against a real
+ * server, the output checked on disk. Type round trips, which differ per engine, live in
+ * `run_postgres_test.ts` and `run_mysql_test.ts`.
+ */
+import assert from "node:assert/strict";
+import { createXXHash3 } from "hash-wasm";
+import { runCli, spawnCli } from "../_helpers/cli.ts";
+import { BULK_ROWS, type Engine, engines, type EngineServer } from "./_engines.ts";
+
+const cliPath = new URL("../../cli.ts", import.meta.url).pathname;
+
+/** What a case gets. */
+interface CaseContext {
+  readonly db: EngineServer;
+  /** A fresh folder for this case: the config and the outputs live here. */
+  readonly dir: string;
+  /** Writes `plan.yaml` in `dir` with the given exports under a `source` using `url_env: DB_URL`. */
+  config(exports: string, source?: string): Promise<string>;
+}
+
+interface Case {
+  readonly name: string;
+  run(ctx: CaseContext): Promise<void>;
+}
+
+async function listFiles(dir: string): Promise<string[]> {
+  return (await Array.fromAsync(Deno.readDir(dir)).catch(() => [])).map((e) => e.name).sort();
+}
+
+async function xxh3Hex(bytes: Uint8Array): Promise<string> {
+  const h = await createXXHash3();
+  h.init();
+  h.update(bytes);
+  return h.digest("hex");
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `probe` until it returns true or `ms` pass. */
+async function waitFor(probe: () => Promise<boolean>, ms = 20_000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await probe()) return true;
+    await sleep(50);
+  }
+  return false;
+}
+
+function csvExport(name: string, query: string, dir: string, extra = ""): string {
+  return `  - name: ${name}
+    query: ${JSON.stringify(query)}
+    format: csv
+${extra}    destination: { type: local, path: ${dir}/out/${name} }
+`;
+}
+
+const cases: Case[] = [
+  {
+    name: "max_file_size splits into numbered parts whose union is the table, with a manifest",
+    async run({ dir, config }) {
+      const cfg = await config(`  - name: bulk
+    table: bulk
+    format: csv
+    max_file_size: 2MB
+    destination: { type: local, path: ${dir}/out }
+`);
+      const res = await runCli(["run", "-c", cfg, "--json", "--summary-output", `${dir}/sum.json`]);
+      assert.equal(res.code, 0, res.stderr);
+      const summary = JSON.parse(res.stdout);
+      assert.equal(summary.total_rows, BULK_ROWS);
+      assert.deepEqual(JSON.parse(await Deno.readTextFile(`${dir}/sum.json`)), summary);
+      const parts = (await listFiles(`${dir}/out`)).filter((f) => f.endsWith(".csv"));
+      assert.ok(parts.length >= 3, `expected several parts, got ${parts}`);
+      parts.forEach((p) => assert.match(p, /^bulk_\d{8}_\d{6}_part\d+\.csv$/));
+      const ids = new Set<string>();
+      for (const p of parts) {
+        const lines = (await Deno.readTextFile(`${dir}/out/${p}`)).trimEnd().split("\n");
+        assert.equal(lines[0], "id,n,s,at");
+        for (const line of lines.slice(1)) ids.add(line.split(",")[0]!);
+      }
+      assert.equal(ids.size, BULK_ROWS);
+      const manifestBytes = await Deno.readFile(`${dir}/out/manifest.json`);
+      const manifest = JSON.parse(new TextDecoder().decode(manifestBytes));
+      assert.equal(manifest.manifest_version, 1);
+      assert.equal(manifest.status, "success");
+      assert.equal(manifest.row_count, BULK_ROWS);
+      assert.equal(manifest.part_count, parts.length);
+      for (const part of manifest.parts) {
+        const bytes = await Deno.readFile(`${dir}/out/${part.path}`);
+        assert.equal(part.size_bytes, bytes.length);
+        assert.equal(part.content_fingerprint, `xxh3:${await xxh3Hex(bytes)}`);
+      }
+      const success = await Deno.readTextFile(`${dir}/out/_SUCCESS`);
+      assert.equal(success, `xxh3:${await xxh3Hex(manifestBytes)}\n`);
+    },
+  },
+  {
+    name: "CSV renders the first rows exactly",
+    async run({ dir, config }) {
+      const cfg = await config(
+        csvExport("head", "SELECT id, n, s, at FROM bulk WHERE id <= 2 ORDER BY id", dir),
+      );
+      const res = await runCli(["run", "-c", cfg]);
+      assert.equal(res.code, 0, res.stderr);
+      const data = (await listFiles(`${dir}/out/head`)).filter((f) => f.endsWith(".csv"));
+      assert.equal(
+        await Deno.readTextFile(`${dir}/out/head/${data[0]}`),
+        "id,n,s,at\n" +
+          "1,919,c4ca4238a0b923820dcc509a6f75849b,2024-01-01T00:00:01.000000\n" +
+          "2,838,c81e728d9d4c2f636f067f89cc14862c,2024-01-01T00:00:02.000000\n",
+      );
+    },
+  },
+  {
+    name: "an empty result writes no data file; skip_empty marks it skipped",
+    async run({ dir, config }) {
+      const cfg = await config(`  - name: empty_ok
+    table: empty_t
+    format: parquet
+    destination: { type: local, path: ${dir}/a }
+  - name: empty_skip
+    table: empty_t
+    format: parquet
+    skip_empty: true
+    destination: { type: local, path: ${dir}/b }
+`);
+      const res = await runCli(["run", "-c", cfg, "--json"]);
+      assert.equal(res.code, 0, res.stderr);
+      assert.deepEqual(await listFiles(`${dir}/a`), ["_SUCCESS", "manifest.json"]);
+      assert.deepEqual(await listFiles(`${dir}/b`), ["manifest.json"]);
+      const summary = JSON.parse(res.stdout);
+      assert.deepEqual(summary.per_export.map((e: { status: string }) => e.status), [
+        "success",
+        "skipped",
+      ]);
+    },
+  },
+  {
+    name: "stdout destination streams CSV to stdout and writes no manifest",
+    async run({ db, dir, config }) {
+      const cfg = await config(`  - name: to_stdout
+    query: SELECT id, n FROM bulk WHERE id <= 3 ORDER BY id
+    format: csv
+    destination: { type: stdout }
+`);
+      const res = await spawnCli(["run", "-c", cfg], { env: { DB_URL: db.url }, cwd: dir });
+      assert.equal(res.code, 0, res.stderr);
+      assert.equal(res.stdout, "id,n\n1,919\n2,838\n3,757\n");
+      assert.deepEqual((await listFiles(dir)).filter((f) => !f.startsWith(".")), ["plan.yaml"]);
+    },
+  },
+  {
+    name: "a wrong password fails with exit 1 and the password appears in no output",
+    async run({ db, dir, config }) {
+      const marker = "S3CR3T_M4RK3R";
+      const cfg = await config(csvExport("secret_run", "SELECT id FROM bulk", dir));
+      for (const extra of [[], ["--json-errors"], ["--json"]]) {
+        const res = await spawnCli(["run", "-c", cfg, ...extra], {
+          env: { DB_URL: db.wrongPasswordUrl(marker) },
+        });
+        assert.equal(res.code, 1, res.stderr);
+        assert.match(res.stderr, /authentication|password|access denied/i);
+        for (const text of [res.stdout, res.stderr]) {
+          assert.ok(!text.includes(marker), `marker leaked: ${text}`);
+        }
+      }
+      for (const run of await listFiles(`${dir}/.rivet/runs`)) {
+        for (const f of await listFiles(`${dir}/.rivet/runs/${run}`)) {
+          const text = await Deno.readTextFile(`${dir}/.rivet/runs/${run}/${f}`);
+          assert.ok(!text.includes(marker), `marker leaked into ${f}`);
+        }
+      }
+    },
+  },
+  {
+    name: "structured source with password_env, query_file with a param, columns: overrides",
+    async run({ db, dir, config }) {
+      await Deno.mkdir(`${dir}/sql`);
+      await Deno.writeTextFile(
+        `${dir}/sql/totals.sql`,
+        "SELECT n, sum(id) AS total, avg(id) AS mean FROM bulk WHERE n < ${max_n} GROUP BY n ORDER BY n",
+      );
+      const login = db.passwordLogin;
+      const cfg = await config(
+        `  - name: totals
+    query_file: sql/totals.sql
+    format: csv
+    columns:
+      total: "decimal(20,0)"
+      mean: "decimal(12,3)"
+    destination: { type: local, path: ${dir}/out }
+`,
+        `  type: ${db.type}
+  host: ${login.host}
+  port: ${login.port}
+  user: ${login.user}
+  password_env: RIVET_TEST_PW
+  database: ${login.database}
+`,
+      );
+      const res = await spawnCli(["run", "-c", cfg, "-p", "max_n=3"], {
+        env: { RIVET_TEST_PW: login.password },
+      });
+      assert.equal(res.code, 0, res.stderr);
+      const data = (await listFiles(`${dir}/out`)).filter((f) => f.endsWith(".csv"));
+      const expected = await db.sql(
+        db.type === "postgres"
+          ? "SELECT n || ',' || sum(id) || ',' || round(avg(id), 3) FROM bulk WHERE n < 3 GROUP BY n ORDER BY n"
+          : "SELECT CONCAT(n, ',', sum(id), ',', ROUND(AVG(id), 3)) FROM bulk WHERE n < 3 GROUP BY n ORDER BY n",
+      );
+      assert.equal(await Deno.readTextFile(`${dir}/out/${data[0]}`), "n,total,mean\n" + expected);
+      assert.ok(!res.stderr.includes(login.password));
+    },
+  },
+  {
+    name: "an aggregate without a usable precision is refused, naming the column and the fix",
+    async run({ dir, config }) {
+      const cfg = await config(`  - name: sums
+    query: SELECT sum(id) AS total FROM bulk
+    format: parquet
+    destination: { type: local, path: ${dir}/out }
+`);
+      const res = await runCli(["run", "-c", cfg]);
+      assert.equal(res.code, 1, res.stderr);
+      assert.match(res.stderr, /total/);
+      assert.match(res.stderr, /columns:/);
+      assert.deepEqual(await listFiles(`${dir}/out`), []);
+    },
+  },
+  {
+    name: "a syntax error is permanent: exit 1 at once with the server's text, no retry",
+    async run({ db, dir }) {
+      const cfg = `${dir}/plan.yaml`;
+      await Deno.writeTextFile(
+        cfg,
+        `source:
+  type: ${db.type}
+  url_env: DB_URL
+  tuning: { max_retries: 5, retry_backoff_ms: 5000 }
+exports:
+${csvExport("syntax", "SELCT 1", dir)}`,
+      );
+      const started = Date.now();
+      const res = await spawnCli(["run", "-c", cfg], { env: { DB_URL: db.url } });
+      assert.equal(res.code, 1, res.stderr);
+      assert.match(res.stderr, db.syntaxErrorText);
+      assert.ok(!/retry \d/i.test(res.stderr), res.stderr);
+      assert.ok(Date.now() - started < 15_000);
+      assert.deepEqual(await listFiles(`${dir}/out/syntax`), []);
+    },
+  },
+  {
+    name: "a missing table is permanent and named",
+    async run({ db, dir, config }) {
+      const cfg = await config(csvExport("missing", "SELECT * FROM nope", dir));
+      const res = await spawnCli(["run", "-c", cfg], { env: { DB_URL: db.url } });
+      assert.equal(res.code, 1, res.stderr);
+      assert.match(res.stderr, /nope/);
+      assert.ok(!/retry \d/i.test(res.stderr));
+    },
+  },
+  {
+    name: "a missing privilege fails that export only; the allowed one completes",
+    async run({ db, dir, config }) {
+      const cfg = await config(
+        csvExport("allowed", "SELECT * FROM open_t ORDER BY id", dir) +
+          csvExport("denied", "SELECT * FROM secret_t", dir),
+      );
+      const res = await spawnCli(["run", "-c", cfg], { env: { DB_URL: db.limitedUrl } });
+      assert.equal(res.code, 1, res.stderr);
+      assert.match(res.stderr, /denied/);
+      assert.match(res.stderr, db.permissionText);
+      assert.ok(!/retry \d/i.test(res.stderr));
+      assert.deepEqual(
+        (await listFiles(`${dir}/out/allowed`)).map((f) => f.replace(/_\d{8}_\d{6}/, "")),
+        ["_SUCCESS", "allowed.csv", "manifest.json"],
+      );
+      assert.deepEqual(await listFiles(`${dir}/out/denied`), []);
+    },
+  },
+  {
+    name: "escape sequences in server messages never reach the terminal",
+    async run({ db, dir, config }) {
+      const name = "evil\u001b[31mred\u001b]0;title\u0007";
+      const quoted = db.type === "postgres" ? `"${name}"` : `\`${name}\``;
+      const cfg = await config(csvExport("inject", `SELECT * FROM ${quoted}`, dir));
+      const res = await spawnCli(["run", "-c", cfg], { env: { DB_URL: db.url } });
+      assert.equal(res.code, 1, res.stderr);
+      assert.match(res.stderr, /evil/);
+      assert.ok(!res.stderr.includes("\u001b"), JSON.stringify(res.stderr));
+      assert.ok(!res.stderr.includes("\u0007"));
+    },
+  },
+  {
+    name: "a connection killed mid-stream is retried and the export completes exactly once",
+    async run({ db, dir }) {
+      const marker = "rivet_kill_me";
+      const cfg = `${dir}/plan.yaml`;
+      await Deno.writeTextFile(
+        cfg,
+        `source:
+  type: ${db.type}
+  url_env: DB_URL
+  tuning: { batch_size: 1000, throttle_ms: 40, max_retries: 2, retry_backoff_ms: 100 }
+exports:
+${csvExport("many", `SELECT id FROM bulk WHERE id <= 40000 /* ${marker} */ ORDER BY id`, dir)}`,
+      );
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "--quiet", cliPath, "run", "-c", cfg],
+        env: { DB_URL: db.url },
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const killed = await waitFor(() => db.killRead(marker));
+      const res = await child.output();
+      const stderr = new TextDecoder().decode(res.stderr);
+      assert.ok(killed, "the reading session was found and killed");
+      assert.equal(res.code, 0, stderr);
+      assert.match(stderr, /retry 1\/2/);
+      const data = (await listFiles(`${dir}/out/many`)).filter((f) => f.endsWith(".csv"));
+      assert.equal(data.length, 1);
+      const lines = (await Deno.readTextFile(`${dir}/out/many/${data[0]}`)).trimEnd().split("\n");
+      assert.equal(lines.length, 40001);
+      assert.equal(new Set(lines.slice(1)).size, 40000);
+    },
+  },
+  {
+    name: "SIGINT cancels the running query, writes nothing and exits 130",
+    async run({ db, dir }) {
+      const marker = "rivet_sigint";
+      const cfg = `${dir}/plan.yaml`;
+      await Deno.writeTextFile(
+        cfg,
+        `source:
+  type: ${db.type}
+  url_env: DB_URL
+exports:
+  - name: slow
+    query: ${JSON.stringify(`${db.sleepQuery} /* ${marker} */`)}
+    format: parquet
+    destination: { type: local, path: ${dir}/out }
+`,
+      );
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "--quiet", cliPath, "run", "-c", cfg],
+        env: { DB_URL: db.url },
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      assert.ok(await waitFor(async () => (await db.activeReads(marker)) > 0), "query running");
+      const started = Date.now();
+      child.kill("SIGINT");
+      const res = await child.output();
+      const stderr = new TextDecoder().decode(res.stderr);
+      assert.equal(res.code, 130, stderr);
+      assert.ok(Date.now() - started < 10_000, "the interrupt is prompt");
+      assert.match(stderr, /interrupted/i);
+      assert.deepEqual(await listFiles(`${dir}/out`), [], "no committed or staging file");
+      assert.ok(
+        await waitFor(async () => (await db.activeReads(marker)) === 0, 5000),
+        "the server stopped running the statement",
+      );
+    },
+  },
+];
+
+function suite(engine: Engine) {
+  Deno.test({
+    name: `${engine.name}: rivet run end-to-end cases`,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    async fn(t) {
+      await using db = await engine.start();
+      const root = await Deno.makeTempDir({ prefix: `rivet_${engine.name}_` });
+      Deno.env.set("DB_URL", db.url);
+      let n = 0;
+      for (const c of cases) {
+        const dir = `${root}/case${n++}`;
+        await Deno.mkdir(dir);
+        const config = async (exports: string, source?: string) => {
+          const path = `${dir}/plan.yaml`;
+          await Deno.writeTextFile(
+            path,
+            `source:\n${source ?? `  type: ${db.type}\n  url_env: DB_URL\n`}exports:\n${exports}`,
+          );
+          return path;
+        };
+        await t.step(c.name, () => c.run({ db, dir, config }));
+      }
+      Deno.env.delete("DB_URL");
+      await Deno.remove(root, { recursive: true });
+    },
+  });
+}
+
+for (const engine of engines) suite(engine);
