@@ -25,6 +25,30 @@ export interface MeasureProcessOptions {
   readonly pollProc?: boolean;
 }
 
+/**
+ * One database engine of the benchmark: how to fill the fixture, time its floor, and point a
+ * rivet config at it. Stop it (or `await using` it) when done.
+ */
+export interface BenchEngine extends AsyncDisposable {
+  /** Key of the engine in flags and JSON (`--engines postgres,mysql`). */
+  readonly name: "postgres" | "mysql";
+  /** Server product, e.g. `PostgreSQL` or `MariaDB`. */
+  readonly product: string;
+  /** Server version, e.g. `15.18`. */
+  readonly version: string;
+  /** What the floor runs, for the report, e.g. `psql COPY binary`. */
+  readonly floorLabel: string;
+  /** Creates `narrow` with `rows` rows unless a table built for that count is there. */
+  ensureNarrow(rows: number): Promise<{ built: boolean; seconds: number }>;
+  /** Times the floor reading `sql` to /dev/null as a whole process. */
+  floor(sql: string): Promise<ProcessMeasure>;
+  /** The `source:` block of a rivet config: its type and the URL (passed through `url_env`). */
+  readonly source: { readonly type: string; readonly url: string };
+  /** `columns:` overrides a query export needs to keep the table's types. */
+  readonly queryColumns: Readonly<Record<string, string>>;
+  stop(): Promise<void>;
+}
+
 const TIME_BIN = "/usr/bin/time";
 /** First line of GNU time's verbose report, which follows the child's stderr. */
 const TIME_MARK = "\tCommand being timed:";

@@ -9,6 +9,7 @@
  * @module
  */
 import { startPostgres } from "../tests/_helpers/pg_server.ts";
+import { type BenchEngine, measureProcess } from "./_bench_measure.ts";
 
 /** A running benchmark server. */
 export interface BenchPg extends AsyncDisposable {
@@ -113,4 +114,53 @@ export async function ensureNarrow(
   const started = performance.now();
   await pg.psql(narrowSql(rows));
   return { built: true, seconds: (performance.now() - started) / 1000 };
+}
+
+/**
+ * Arguments of the PostgreSQL floor: psql streaming `COPY (sql) TO STDOUT (FORMAT binary)` as the
+ * superuser over TCP.
+ *
+ * @param pg Host and port.
+ * @param sql The query.
+ * @returns Arguments for `psql`.
+ */
+export function pgFloorArgs(pg: { host: string; port: number }, sql: string): string[] {
+  return [
+    "-h",
+    pg.host,
+    "-p",
+    String(pg.port),
+    "-U",
+    "postgres",
+    "-d",
+    "postgres",
+    "-X",
+    "-q",
+    "-v",
+    "ON_ERROR_STOP=1",
+    "-c",
+    `COPY (${sql}) TO STDOUT (FORMAT binary)`,
+  ];
+}
+
+/**
+ * Wraps a benchmark server as a {@linkcode BenchEngine} (stopping the engine stops the server).
+ *
+ * @param pg The server.
+ * @returns The engine.
+ */
+export function pgEngine(pg: BenchPg): BenchEngine {
+  return {
+    name: "postgres",
+    product: "PostgreSQL",
+    version: pg.version,
+    floorLabel: "psql COPY binary",
+    ensureNarrow: (rows) => ensureNarrow(pg, rows),
+    floor: (sql) => measureProcess("psql", { args: pgFloorArgs(pg, sql) }),
+    source: { type: "postgres", url: pg.url },
+    // The query size pins amount to the table's type so both sizes write the same schema.
+    queryColumns: { amount: "decimal(12,2)" },
+    stop: () => pg.stop(),
+    [Symbol.asyncDispose]: () => pg.stop(),
+  };
 }

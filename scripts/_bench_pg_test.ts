@@ -1,10 +1,16 @@
 import assert from "node:assert/strict";
-import { ensureNarrow, narrowSql, startBenchPg } from "./_bench_pg.ts";
+import { ensureNarrow, narrowSql, pgEngine, pgFloorArgs, startBenchPg } from "./_bench_pg.ts";
 
 Deno.test("narrowSql puts the row count in the generate_series bound and rejects bad counts", () => {
   assert.match(narrowSql(1234), /generate_series\(1::bigint, 1234\)/);
   assert.throws(() => narrowSql(0), RangeError);
   assert.throws(() => narrowSql(1.5), RangeError);
+});
+
+Deno.test("pgFloorArgs streams the query as binary COPY through psql", () => {
+  const args = pgFloorArgs({ host: "127.0.0.1", port: 5433 }, "SELECT * FROM narrow");
+  assert.deepEqual(args.slice(-2), ["-c", "COPY (SELECT * FROM narrow) TO STDOUT (FORMAT binary)"]);
+  assert.ok(args.includes("ON_ERROR_STOP=1"));
 });
 
 Deno.test("the cached cluster keeps narrow across restarts and rebuilds it for a new row count", async () => {
@@ -27,6 +33,8 @@ Deno.test("the cached cluster keeps narrow across restarts and rebuilds it for a
           .trim(),
         "55434|7331.03|paid|2024-01-01 00:00:21+00",
       );
+      const floor = await pgEngine(pg).floor("SELECT * FROM narrow");
+      assert.equal(floor.code, 0, floor.stderr);
     }
   } finally {
     await Deno.remove(cache, { recursive: true });

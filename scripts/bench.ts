@@ -1,27 +1,33 @@
 /**
- * `deno task bench [--rows N] [--runs 3] [--small-rows N] [--json] [--no-cache]`: rivet against
- * the database floor on the `narrow` fixture (PERFORMANCE.md).
+ * `deno task bench [--engines postgres,mysql] [--rows N] [--mysql-rows N] [--runs 3]
+ * [--small-rows N] [--json] [--no-cache]`: rivet against the database floor on the `narrow`
+ * fixture (PERFORMANCE.md), for each engine in turn.
  *
  * For each round (at least 3, the order rotating so that no command always runs first) it times,
  * as whole processes under `/usr/bin/time -v` (peak RSS):
- * - the floor: `psql -c "COPY (SELECT * FROM narrow) TO STDOUT (FORMAT binary)" > /dev/null`;
+ * - the floor: PostgreSQL `psql -c "COPY (SELECT * FROM narrow) TO STDOUT (FORMAT binary)"`,
+ *   MySQL `mariadb --quick -e "SELECT * FROM narrow"`, both to /dev/null;
  * - `deno run -A cli.ts run -c <tmp config>` to Parquet (zstd);
  * - the same to CSV;
  * then prints medians of wall seconds, rows/s, peak RSS, output size and the ratio to the floor,
- * with the targets (Parquet ≤ 2.5×, CSV ≤ 2×, RSS ≤ 256 MB). A second, smaller table size
- * (`--small-rows`, default 1M, read through a `WHERE id <= N` query) shows that peak RSS does
- * not grow with the table. `--json` prints the same figures as JSON on stdout.
+ * with the targets (PostgreSQL: Parquet ≤ 2.5×, CSV ≤ 2×, RSS ≤ 256 MB; MySQL: the same ratios,
+ * RSS ≤ 300 MB). A second, smaller table size (`--small-rows`, default 1M, read through a
+ * `WHERE id <= N` query) shows that peak RSS does not grow with the table. `--json` prints the
+ * same figures as JSON on stdout.
  *
- * The server keeps its data in `.bench/pgdata` between runs (`--no-cache`: a throwaway cluster),
- * so the 10M-row table is loaded once. Configs and outputs live in a temp folder removed after
+ * PostgreSQL keeps its data in `.bench/pgdata` between runs (`--no-cache`: a throwaway cluster),
+ * so the 10M-row table is loaded once; MariaDB is always a throwaway server, loaded each run
+ * (`--mysql-rows`, default `--rows`). Configs and outputs live in a temp folder removed after
  * each run. A benchmark, not a test: it asserts only that every rivet run exits 0 with the
- * expected row count.
+ * expected row count. When rivet cannot read an engine yet (one tiny run fails first), that
+ * engine reports its floor only, says why, and the command exits 1.
  *
  * @module
  */
 import { parseArgs } from "node:util";
-import { measureProcess, median, sizeOfFiles } from "./_bench_measure.ts";
-import { type BenchPg, ensureNarrow, startBenchPg } from "./_bench_pg.ts";
+import { type BenchEngine, measureProcess, median, sizeOfFiles } from "./_bench_measure.ts";
+import { pgEngine, startBenchPg } from "./_bench_pg.ts";
+import { startBenchMysql } from "./_bench_mysql.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 const CACHE_DIR = `${ROOT}/.bench/pgdata`;
@@ -29,15 +35,23 @@ const CACHE_DIR = `${ROOT}/.bench/pgdata`;
 /** What a row of the report measures. */
 type Tool = "floor" | "parquet" | "csv";
 
-/** Targets per tool: ratio to the floor and peak RSS. */
-const TARGETS: Readonly<Record<Tool, { ratio?: number; rssMb?: number }>> = {
-  floor: {},
-  parquet: { ratio: 2.5, rssMb: 256 },
-  csv: { ratio: 2, rssMb: 256 },
+/** Engines the bench knows, in the order they run. */
+type EngineName = BenchEngine["name"];
+const ENGINES: readonly EngineName[] = ["postgres", "mysql"];
+
+/** Targets per engine and tool: ratio to the floor and peak RSS. */
+const TARGETS: Readonly<
+  Record<EngineName, Readonly<Record<Tool, { ratio?: number; rssMb?: number }>>>
+> = {
+  postgres: { floor: {}, parquet: { ratio: 2.5, rssMb: 256 }, csv: { ratio: 2, rssMb: 256 } },
+  mysql: { floor: {}, parquet: { ratio: 2.5, rssMb: 300 }, csv: { ratio: 2, rssMb: 300 } },
 };
 
 /** Medians of one command at one table size. */
 export interface BenchRow {
+  readonly engine: EngineName;
+  /** What the floor ran, e.g. `psql COPY binary`. */
+  readonly floorLabel: string;
   readonly tool: Tool;
   readonly rows: number;
   readonly runs: number;
@@ -67,26 +81,40 @@ function log(line: string): void {
   console.error(line);
 }
 
-/** The SQL a size reads: the whole table, or its first `rows` ids. */
+/** The SQL a size reads: the whole table, or its first `rows` ids (the same in both dialects). */
 function selectFor(rows: number, tableRows: number): string {
   return rows >= tableRows ? "SELECT * FROM narrow" : `SELECT * FROM narrow WHERE id <= ${rows}`;
 }
 
-function configYaml(tool: "parquet" | "csv", rows: number, tableRows: number): string {
-  const what = rows >= tableRows ? "    table: narrow" : [
+/**
+ * The rivet config of one timed run: the whole table, or a `WHERE id <= rows` query.
+ *
+ * @param engine Source type and `columns:` overrides for a query.
+ * @param options Output format, rows to read, rows in the table.
+ * @returns YAML; the URL is read from `RIVET_BENCH_URL`.
+ */
+export function configYaml(
+  engine: Pick<BenchEngine, "source" | "queryColumns">,
+  options: { tool: "parquet" | "csv"; rows: number; tableRows: number },
+): string {
+  const { tool, rows, tableRows } = options;
+  const overrides = Object.entries(engine.queryColumns);
+  const what = rows >= tableRows ? ["    table: narrow"] : [
     `    query: "${selectFor(rows, tableRows)}"`,
-    "    columns:",
-    '      amount: "decimal(12,2)"',
-  ].join("\n");
+    ...(overrides.length === 0 ? [] : [
+      "    columns:",
+      ...overrides.map(([column, type]) => `      ${column}: "${type}"`),
+    ]),
+  ];
   return [
     "source:",
-    "  type: postgres",
+    `  type: ${engine.source.type}`,
     "  url_env: RIVET_BENCH_URL",
     "  tuning:",
     "    profile: fast",
     "exports:",
     `  - name: narrow_${tool}`,
-    what,
+    ...what,
     "    mode: full",
     `    format: ${tool}`,
     ...(tool === "parquet" ? ["    compression: zstd"] : []),
@@ -97,38 +125,23 @@ function configYaml(tool: "parquet" | "csv", rows: number, tableRows: number): s
   ].join("\n");
 }
 
-async function runFloor(pg: BenchPg, rows: number, tableRows: number): Promise<Sample> {
-  const m = await measureProcess("psql", {
-    args: [
-      "-h",
-      pg.host,
-      "-p",
-      String(pg.port),
-      "-U",
-      "postgres",
-      "-d",
-      "postgres",
-      "-X",
-      "-q",
-      "-v",
-      "ON_ERROR_STOP=1",
-      "-c",
-      `COPY (${selectFor(rows, tableRows)}) TO STDOUT (FORMAT binary)`,
-    ],
-  });
-  if (m.code !== 0) throw new Error(`the floor (psql COPY) failed: ${m.stderr}`);
+async function runFloor(engine: BenchEngine, rows: number, tableRows: number): Promise<Sample> {
+  const m = await engine.floor(selectFor(rows, tableRows));
+  if (m.code !== 0) {
+    throw new Error(`the ${engine.name} floor (${engine.floorLabel}) failed: ${m.stderr}`);
+  }
   return { wallSeconds: m.wallSeconds, peakRssMb: m.peakRssMb, outputBytes: 0, files: 0 };
 }
 
 async function runRivet(
-  pg: BenchPg,
+  engine: BenchEngine,
   tool: "parquet" | "csv",
-  rows: number,
-  tableRows: number,
+  sizes: { rows: number; tableRows: number },
 ): Promise<Sample> {
+  const { rows, tableRows } = sizes;
   const dir = await Deno.makeTempDir({ prefix: "rivet_bench_" });
   try {
-    await Deno.writeTextFile(`${dir}/bench.yaml`, configYaml(tool, rows, tableRows));
+    await Deno.writeTextFile(`${dir}/bench.yaml`, configYaml(engine, { tool, rows, tableRows }));
     const m = await measureProcess(Deno.execPath(), {
       args: [
         "run",
@@ -141,10 +154,12 @@ async function runRivet(
         "bench.yaml",
       ],
       cwd: dir,
-      env: { RIVET_BENCH_URL: pg.url },
+      env: { RIVET_BENCH_URL: engine.source.url },
     });
     if (m.code !== 0) {
-      throw new Error(`rivet run (${tool}, ${rows} rows) exited with ${m.code}:\n${m.stderr}`);
+      throw new RivetRunError(
+        `rivet run (${engine.name} → ${tool}, ${rows} rows) exited with ${m.code}:\n${m.stderr}`,
+      );
     }
     const manifest = JSON.parse(await Deno.readTextFile(`${dir}/out/manifest.json`));
     if (manifest.row_count !== rows) {
@@ -162,30 +177,35 @@ async function runRivet(
   }
 }
 
+/** A rivet run that exited non-zero (as opposed to a failing floor or server). */
+class RivetRunError extends Error {
+  override name = "RivetRunError";
+}
+
 /**
  * Times floor, Parquet and CSV `runs` times each at one table size, rotating their order per
  * round, and reduces the samples to medians.
  *
- * @param pg The server.
- * @param options Rows to read, rows in the table, rounds.
+ * @param engine The server.
+ * @param options Rows to read, rows in the table, rounds, whether rivet is timed at all.
  * @returns One row per tool.
  */
 async function benchSize(
-  pg: BenchPg,
-  options: { rows: number; tableRows: number; runs: number },
+  engine: BenchEngine,
+  options: { rows: number; tableRows: number; runs: number; floorOnly: boolean },
 ): Promise<BenchRow[]> {
   const { rows, tableRows, runs } = options;
-  const tools: Tool[] = ["floor", "parquet", "csv"];
+  const tools: Tool[] = options.floorOnly ? ["floor"] : ["floor", "parquet", "csv"];
   const samples: Record<Tool, Sample[]> = { floor: [], parquet: [], csv: [] };
   for (let round = 0; round < runs; round++) {
     const order = tools.map((_, i) => tools[(i + round) % tools.length]!);
     for (const tool of order) {
       const sample = tool === "floor"
-        ? await runFloor(pg, rows, tableRows)
-        : await runRivet(pg, tool, rows, tableRows);
+        ? await runFloor(engine, rows, tableRows)
+        : await runRivet(engine, tool, { rows, tableRows });
       samples[tool].push(sample);
       log(
-        `  ${fmtRows(rows)} round ${round + 1}/${runs} ${tool.padEnd(7)} ` +
+        `  ${engine.name} ${fmtRows(rows)} round ${round + 1}/${runs} ${tool.padEnd(7)} ` +
           `${sample.wallSeconds.toFixed(2)} s, ${sample.peakRssMb.toFixed(0)} MB RSS`,
       );
     }
@@ -196,12 +216,14 @@ async function benchSize(
     const wall = median(list.map((s) => s.wallSeconds));
     const rss = median(list.map((s) => s.peakRssMb));
     const ratio = wall / floorWall;
-    const target = TARGETS[tool];
+    const target = TARGETS[engine.name][tool];
     const checks = [
       ...(target.ratio === undefined ? [] : [ratio <= target.ratio]),
       ...(target.rssMb === undefined ? [] : [rss <= target.rssMb]),
     ];
     return {
+      engine: engine.name,
+      floorLabel: engine.floorLabel,
       tool,
       rows,
       runs: list.length,
@@ -244,6 +266,7 @@ function fmtBytes(n: number): string {
  */
 export function renderTable(rows: readonly BenchRow[]): string {
   const head = [
+    "engine",
     "rows",
     "command",
     "wall s",
@@ -255,9 +278,10 @@ export function renderTable(rows: readonly BenchRow[]): string {
     "verdict",
   ];
   const body = rows.map((r) => [
+    r.engine,
     fmtRows(r.rows),
     r.tool === "floor"
-      ? "floor (psql COPY binary)"
+      ? `floor (${r.floorLabel})`
       : `rivet → ${r.tool}${r.tool === "parquet" ? " zstd" : ""}`,
     r.wallSeconds.toFixed(2),
     Math.round(r.rowsPerSecond).toLocaleString("en-US"),
@@ -272,7 +296,7 @@ export function renderTable(rows: readonly BenchRow[]): string {
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: readonly string[]) =>
-    cells.map((c, i) => (i >= 2 && i <= 6 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+    cells.map((c, i) => (i >= 3 && i <= 7 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
       .join("  ").trimEnd();
   return [line(head), line(widths.map((w) => "-".repeat(w))), ...body.map(line)].join("\n");
 }
@@ -286,11 +310,85 @@ function positiveInt(name: string, text: string | undefined, fallback: number): 
   return value;
 }
 
+/**
+ * Parses `--engines`: a comma-separated subset of the known engines, in their fixed order.
+ *
+ * @param text The flag's value (undefined: every engine).
+ * @returns The engines to run.
+ */
+export function parseEngines(text: string | undefined): EngineName[] {
+  if (text === undefined) return [...ENGINES];
+  const asked = text.split(",").map((e) => e.trim()).filter((e) => e.length > 0);
+  const unknown = asked.filter((e) => !(ENGINES as readonly string[]).includes(e));
+  if (unknown.length > 0 || asked.length === 0) {
+    throw new Error(
+      `--engines takes a comma-separated list of ${ENGINES.join(", ")}, got '${text}'`,
+    );
+  }
+  return ENGINES.filter((e) => asked.includes(e));
+}
+
+/** What one engine's part of the run produced. */
+interface EngineResult {
+  readonly rows: BenchRow[];
+  readonly version: string;
+  /** Why rivet was not timed (it could not read this engine), if so. */
+  readonly rivetError?: string;
+}
+
+/**
+ * Loads the fixture, checks that rivet can read the engine with one tiny run, then times every
+ * size. A rivet that cannot read the engine yet leaves the floor rows and the reason.
+ */
+async function benchEngine(
+  engine: BenchEngine,
+  options: { rows: number; smallRows: number; runs: number },
+): Promise<EngineResult> {
+  const { rows, smallRows, runs } = options;
+  const load = await engine.ensureNarrow(rows);
+  log(
+    load.built
+      ? `Loaded ${engine.name} narrow with ${fmtRows(rows)} rows in ${load.seconds.toFixed(1)} s`
+      : `Reusing ${engine.name} narrow with ${fmtRows(rows)} rows`,
+  );
+  // Warm the cache once so the first timed command does not pay for reading the table from disk.
+  await runFloor(engine, rows, rows);
+  let rivetError: string | undefined;
+  try {
+    await runRivet(engine, "csv", { rows: Math.min(rows, 1000), tableRows: rows });
+  } catch (error) {
+    if (!(error instanceof RivetRunError)) throw error;
+    rivetError = error.message;
+    log(
+      `rivet cannot read ${engine.product} yet; timing its floor only. The probe run said:\n` +
+        error.message,
+    );
+  }
+  const floorOnly = rivetError !== undefined;
+  const results: BenchRow[] = [];
+  log(`Timing ${runs} rounds of ${engine.name} at ${fmtRows(rows)} rows…`);
+  results.push(...await benchSize(engine, { rows, tableRows: rows, runs, floorOnly }));
+  if (smallRows > 0 && smallRows < rows) {
+    log(
+      `Timing ${runs} rounds of ${engine.name} at ${fmtRows(smallRows)} rows ` +
+        "(RSS must not grow with the table)…",
+    );
+    results.push(...await benchSize(engine, { rows: smallRows, tableRows: rows, runs, floorOnly }));
+  }
+  return {
+    rows: results,
+    version: engine.version,
+    ...(rivetError === undefined ? {} : { rivetError }),
+  };
+}
+
 async function main(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
+      engines: { type: "string" },
       rows: { type: "string" },
+      "mysql-rows": { type: "string" },
       runs: { type: "string" },
       "small-rows": { type: "string" },
       json: { type: "boolean", default: false },
@@ -300,62 +398,93 @@ async function main(args: string[]): Promise<number> {
   });
   if (values.help) {
     console.log(
-      "deno task bench [--rows N (10000000)] [--runs N (3)] [--small-rows N (1000000, 0 = skip)] " +
-        "[--json] [--no-cache]",
+      "deno task bench [--engines postgres,mysql (both)] [--rows N (10000000)] " +
+        "[--mysql-rows N (= --rows)] [--runs N (3)] [--small-rows N (1000000, 0 = skip)] " +
+        "[--json] [--no-cache (PostgreSQL; MariaDB is always throwaway)]",
     );
     return 0;
   }
+  const engines = parseEngines(values.engines);
   const rows = positiveInt("rows", values.rows, 10_000_000);
+  const mysqlRows = positiveInt("mysql-rows", values["mysql-rows"], rows);
   const runs = Math.max(1, positiveInt("runs", values.runs, 3));
   const smallRows = positiveInt("small-rows", values["small-rows"], 1_000_000);
   if (rows < 1) throw new Error("--rows must be at least 1");
-
-  log(`Starting PostgreSQL (${values["no-cache"] ? "throwaway" : `cached in ${CACHE_DIR}`})…`);
-  await using pg = await startBenchPg({
-    sharedBuffers: "512MB",
-    ...(values["no-cache"] ? {} : { cacheDir: CACHE_DIR }),
-  });
-  log(`PostgreSQL ${pg.version} on ${pg.host}:${pg.port}`);
-  const load = await ensureNarrow(pg, rows);
-  log(
-    load.built
-      ? `Loaded narrow with ${fmtRows(rows)} rows in ${load.seconds.toFixed(1)} s`
-      : `Reusing narrow with ${fmtRows(rows)} rows`,
-  );
-  // Warm the cache once so the first timed command does not pay for reading the heap from disk.
-  await runFloor(pg, rows, rows);
+  if (mysqlRows < 1) throw new Error("--mysql-rows must be at least 1");
 
   const results: BenchRow[] = [];
-  log(`Timing ${runs} rounds at ${fmtRows(rows)} rows…`);
-  results.push(...await benchSize(pg, { rows, tableRows: rows, runs }));
-  if (smallRows > 0 && smallRows < rows) {
-    log(`Timing ${runs} rounds at ${fmtRows(smallRows)} rows (RSS must not grow with the table)…`);
-    results.push(...await benchSize(pg, { rows: smallRows, tableRows: rows, runs }));
+  const versions: Partial<Record<EngineName, string>> = {};
+  const rivetErrors: Partial<Record<EngineName, string>> = {};
+  for (const name of engines) {
+    const result = name === "postgres"
+      ? await benchPostgres({ rows, smallRows, runs, noCache: values["no-cache"] })
+      : await benchMysql({ rows: mysqlRows, smallRows, runs });
+    results.push(...result.rows);
+    versions[name] = result.version;
+    if (result.rivetError !== undefined) rivetErrors[name] = result.rivetError;
   }
 
   const report = {
     fixture: "narrow (bigint, int, numeric(12,2), text, timestamptz)",
+    engines,
     rows,
+    ...(engines.includes("mysql") ? { mysqlRows } : {}),
     smallRows: smallRows > 0 && smallRows < rows ? smallRows : undefined,
     runs,
-    postgres: pg.version,
+    postgres: versions.postgres,
+    mysql: versions.mysql === undefined ? undefined : `MariaDB ${versions.mysql}`,
     deno: Deno.version.deno,
     cpus: navigator.hardwareConcurrency,
     at: new Date().toISOString(),
+    ...(Object.keys(rivetErrors).length === 0 ? {} : { rivetErrors }),
     results,
   };
   if (values.json) {
     console.log(JSON.stringify(report, null, 2));
   } else {
+    const servers = [
+      ...(versions.postgres === undefined ? [] : [`PostgreSQL ${versions.postgres}`]),
+      ...(versions.mysql === undefined ? [] : [`MariaDB ${versions.mysql}`]),
+    ];
     console.log(
-      `\nnarrow, ${
-        runs === 1 ? "one run" : `medians of ${runs} runs`
-      }; PostgreSQL ${pg.version}, Deno ${Deno.version.deno}, ` +
-        `${navigator.hardwareConcurrency} CPUs\n`,
+      `\nnarrow, ${runs === 1 ? "one run" : `medians of ${runs} runs`}; ${servers.join(", ")}, ` +
+        `Deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} CPUs\n`,
     );
     console.log(renderTable(results));
+    for (const [name, error] of Object.entries(rivetErrors)) {
+      console.log(`\n${name}: rivet was not timed, its probe run failed: ${firstLine(error)}`);
+    }
   }
-  return 0;
+  return Object.keys(rivetErrors).length === 0 ? 0 : 1;
+}
+
+/** The meaningful line of a failed run's message: rivet's own `error…` line if there is one. */
+function firstLine(message: string): string {
+  const lines = message.split("\n").map((l) => l.trim()).filter((l) => l.length > 0);
+  return lines.find((l) => /error/i.test(l) && !l.startsWith("rivet run (")) ?? lines[0] ?? "";
+}
+
+async function benchPostgres(
+  options: { rows: number; smallRows: number; runs: number; noCache: boolean },
+): Promise<EngineResult> {
+  log(`Starting PostgreSQL (${options.noCache ? "throwaway" : `cached in ${CACHE_DIR}`})…`);
+  await using engine = pgEngine(
+    await startBenchPg({
+      sharedBuffers: "512MB",
+      ...(options.noCache ? {} : { cacheDir: CACHE_DIR }),
+    }),
+  );
+  log(`PostgreSQL ${engine.version}`);
+  return await benchEngine(engine, options);
+}
+
+async function benchMysql(
+  options: { rows: number; smallRows: number; runs: number },
+): Promise<EngineResult> {
+  log("Starting MariaDB (throwaway)…");
+  await using engine = await startBenchMysql();
+  log(`MariaDB ${engine.version}`);
+  return await benchEngine(engine, options);
 }
 
 if (import.meta.main) {
