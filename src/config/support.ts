@@ -20,7 +20,7 @@ interface Gate<T> {
 }
 
 const configGates: readonly Gate<ConfigSpec>[] = [
-  { key: "source.type", read: (c) => c.source.kind, supported: ["postgres"] },
+  { key: "source.type", read: (c) => c.source.kind, supported: ["postgres", "mysql"] },
   {
     key: "notifications",
     read: (c) => c.notifications === undefined ? undefined : true,

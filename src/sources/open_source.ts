@@ -11,7 +11,7 @@ import type { ConnectionInfo } from "../core/source.ts";
 
 /** Options of {@linkcode openSource}. */
 export interface OpenSourceOptions extends SignalOptions {
-  /** Receives warnings raised by the server (PostgreSQL notices). */
+  /** Receives warnings raised by the server (PostgreSQL notices, MySQL zero dates). */
   readonly onWarning?: (warning: Warning) => void;
 }
 
@@ -34,10 +34,13 @@ export async function openSource(
       const { openPostgresSource } = await import("./postgres/source.ts");
       return await openPostgresSource(spec, connection, options);
     }
-    case "mysql":
+    case "mysql": {
+      const { openMysqlSource } = await import("./mysql/source.ts");
+      return await openMysqlSource(spec, connection, options);
+    }
     case "mssql":
       throw new ConfigError(
-        `source.type '${spec.kind}' is not supported yet; use a postgres source`,
+        `source.type '${spec.kind}' is not supported yet; use a postgres or mysql source`,
         { code: "config.not_supported" },
       );
   }

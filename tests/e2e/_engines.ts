@@ -134,7 +134,7 @@ export const mariadbEngine: Engine = {
        GRANT SELECT ON ${db.database}.open_t TO 'limited'@'127.0.0.1';`,
     );
     const processes = (marker: string) =>
-      `FROM information_schema.processlist WHERE command = 'Query' AND id <> CONNECTION_ID() ` +
+      `FROM information_schema.processlist WHERE command IN ('Query', 'Execute') AND id <> CONNECTION_ID() ` +
       `AND info LIKE '%${marker}%' AND info NOT LIKE '%processlist%'`;
     return {
       type: "mysql",
@@ -170,4 +170,4 @@ export const mariadbEngine: Engine = {
 };
 
 /** Every engine the cases run on. */
-export const engines: readonly Engine[] = [postgresEngine];
+export const engines: readonly Engine[] = [postgresEngine, mariadbEngine];

@@ -154,8 +154,8 @@ Deno.test("PostgreSQL source", async (t) => {
     },
   );
 
-  await t.step("mysql and mssql sources are refused as not supported", async () => {
-    await expectError(openSource({ ...spec, kind: "mysql" }, conn(pg)), {
+  await t.step("the mssql source is refused as not supported", async () => {
+    await expectError(openSource({ ...spec, kind: "mssql" }, conn(pg)), {
       code: "config.not_supported",
       exitCode: 1,
     });

@@ -1,0 +1,225 @@
+/**
+ * Maps MySQL/MariaDB server error numbers and mysql2/socket failures to rivet error classes
+ * (reference §8.3, reliability §1.6). One place, so every statement's failure is classified alike.
+ *
+ * @module
+ */
+import { ConfigError, PermanentError, type RivetError, TransientError } from "../../core/errors.ts";
+
+const CONNECT_HINT =
+  "check that the server is running and that host and port are right and reachable from here, then retry";
+
+/** A transient MySQL failure that keeps its error number for the retry classifier. */
+export class MysqlTransientError extends TransientError {
+  /** Server error number (e.g. 1205), or undefined for socket-level failures. */
+  readonly errno: number | undefined;
+  /** mysql2/Node error code such as `ECONNRESET` or `PROTOCOL_CONNECTION_LOST`. */
+  readonly driverCode: string | undefined;
+  /**
+   * @param message What failed.
+   * @param options Code, hint, cause, errno and driver code.
+   */
+  constructor(
+    message: string,
+    options: { code: string; hint?: string; cause?: unknown; errno?: number; driverCode?: string },
+  ) {
+    super(message, options);
+    this.name = "TransientError";
+    this.errno = options.errno;
+    this.driverCode = options.driverCode;
+  }
+}
+
+/** A permanent MySQL failure that keeps its error number. */
+export class MysqlPermanentError extends PermanentError {
+  /** Server error number. */
+  readonly errno: number | undefined;
+  /**
+   * @param message What failed.
+   * @param options Code, hint, cause and errno.
+   */
+  constructor(
+    message: string,
+    options: { code: string; hint?: string; cause?: unknown; errno?: number },
+  ) {
+    super(message, options);
+    this.name = "PermanentError";
+    this.errno = options.errno;
+  }
+}
+
+/** Context that makes messages name what failed. */
+export interface MysqlErrorContext {
+  /** Login user, for auth failures. */
+  readonly user?: string;
+  /** `host:port`. */
+  readonly endpoint?: string;
+  /** Password to scrub from any server or driver text (defence in depth). */
+  readonly password?: string;
+}
+
+/** The fields of a mysql2 error that classification reads. */
+interface DriverError {
+  readonly errno?: number;
+  readonly code?: string;
+  readonly sqlMessage?: string;
+  readonly message?: string;
+  readonly fatal?: boolean;
+}
+
+const TRANSIENT_SOCKET = new Set([
+  "PROTOCOL_CONNECTION_LOST",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "ECONNABORTED",
+  "PROTOCOL_SEQUENCE_TIMEOUT",
+  "ERR_STREAM_DESTROYED",
+]);
+
+function scrub(text: string, password: string | undefined): string {
+  let out = text;
+  if (password && password.length > 0) out = out.split(password).join("***");
+  // Server text may carry control characters; keep messages printable on one line.
+  // deno-lint-ignore no-control-regex
+  return out.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, "?").replace(/\s+$/, "");
+}
+
+/**
+ * Turns any error raised while talking to MySQL into the rivet error a user can act on.
+ *
+ * @param error What mysql2 (or the socket) raised.
+ * @param context User, endpoint and password (scrubbed from texts) for the message.
+ * @returns A MysqlTransientError or MysqlPermanentError (ConfigError for a network permission).
+ *
+ * @example
+ * ```ts
+ * import { classifyMysqlError } from "./_errors.ts";
+ * const e = classifyMysqlError({ errno: 1213, code: "ER_LOCK_DEADLOCK", message: "Deadlock" });
+ * if (e.exitCode !== 2) throw new Error("deadlocks are transient");
+ * ```
+ */
+export function classifyMysqlError(error: unknown, context: MysqlErrorContext = {}): RivetError {
+  if (error instanceof ConfigError || error instanceof TransientError) return error;
+  if (error instanceof PermanentError) return error;
+  const e = (typeof error === "object" && error !== null ? error : {}) as DriverError;
+  const where = context.endpoint ? ` on ${context.endpoint}` : "";
+  const raw = e.sqlMessage ?? e.message ?? String(error);
+  const text = scrub(raw, context.password);
+  const errno = typeof e.errno === "number" ? e.errno : undefined;
+  const code = typeof e.code === "string" ? e.code : undefined;
+  const num = { ...(errno === undefined ? {} : { errno }), cause: error };
+  if (
+    code === "NotCapable" || code === "PermissionDenied" ||
+    /NotCapable|Requires net access/.test(raw)
+  ) {
+    return new ConfigError(
+      `Cannot connect to MySQL${where}: network permission denied; run with --allow-net`,
+      { code: "source.net_permission", cause: error },
+    );
+  }
+  switch (errno) {
+    case 1045:
+      return new MysqlPermanentError(
+        `Access denied for user '${context.user ?? "?"}'${where}: check the password and that ` +
+          "the user may log in from this host",
+        { code: "source.auth_failed", errno },
+      );
+    case 1044:
+    case 1142:
+    case 1143:
+    case 1227:
+    case 1370:
+      return new MysqlPermanentError(
+        `Permission denied${where}: ${text} [${errno}]; grant SELECT on that object to the ` +
+          "export user",
+        { code: "source.permission_denied", ...num },
+      );
+    case 1049:
+    case 1146:
+    case 1054:
+    case 1305:
+      return new MysqlPermanentError(
+        `${text}${where} [${errno}]: check the database, table or column name in the query`,
+        { code: "source.undefined_object", ...num },
+      );
+    case 1064:
+    case 1149:
+      return new MysqlPermanentError(
+        `SQL syntax error${where}: ${text} [${errno}]; fix the query`,
+        {
+          code: "source.syntax_error",
+          ...num,
+        },
+      );
+    case 3024:
+    case 1969:
+      return new MysqlPermanentError(
+        `The query was stopped by the statement timeout${where} (${text}) [${errno}]: raise ` +
+          "tuning.statement_timeout_s or narrow the query",
+        { code: "source.statement_timeout", ...num },
+      );
+    case 1040:
+    case 1053:
+    case 1203:
+      return new MysqlTransientError(
+        `MySQL is busy or shutting down${where}: ${text} [${errno}]; retry later`,
+        { code: "source.server_unavailable", hint: CONNECT_HINT, ...num },
+      );
+    case 1205:
+    case 1213:
+      return new MysqlTransientError(
+        `MySQL reported a lock conflict${where}: ${text} [${errno}]; retry later`,
+        { code: "source.transient", ...num },
+      );
+    case 2006:
+    case 2013:
+    case 1927:
+    case 1317:
+      // 1317 "Query execution was interrupted" here means someone else killed the query (our own
+      // cancel swallows it); 1927 is MariaDB's "Connection was killed".
+      return new MysqlTransientError(`Lost the connection to MySQL${where}: ${text} [${errno}]`, {
+        code: "source.connection_lost",
+        hint: CONNECT_HINT,
+        ...num,
+      });
+  }
+  if (code === "ECONNREFUSED") {
+    // Nothing listens there: the engine fails fast on this code, as the reference does.
+    return new MysqlTransientError(`Cannot connect to MySQL${where}: connection refused`, {
+      code: "source.connection_refused",
+      hint: CONNECT_HINT,
+      driverCode: code,
+      cause: error,
+    });
+  }
+  if (code !== undefined && TRANSIENT_SOCKET.has(code)) {
+    const lost = code === "PROTOCOL_CONNECTION_LOST" || code === "ECONNRESET" || code === "EPIPE" ||
+      code === "ERR_STREAM_DESTROYED";
+    return new MysqlTransientError(
+      `${lost ? "Lost the connection to" : "Cannot connect to"} MySQL${where}: ${text} [${code}]`,
+      {
+        code: lost ? "source.connection_lost" : "source.connect_failed",
+        hint: CONNECT_HINT,
+        driverCode: code,
+        cause: error,
+      },
+    );
+  }
+  if (errno === undefined && e.fatal === true) {
+    return new MysqlTransientError(`Lost the connection to MySQL${where}: ${text}`, {
+      code: "source.connection_lost",
+      hint: CONNECT_HINT,
+      ...(code === undefined ? {} : { driverCode: code }),
+      cause: error,
+    });
+  }
+  return new MysqlPermanentError(
+    `MySQL error${where}: ${text}${errno === undefined ? "" : ` [${errno}]`}`,
+    { code: "source.query_failed", ...num },
+  );
+}

@@ -1,0 +1,71 @@
+import assert from "node:assert/strict";
+import { PermanentError, TransientError } from "../../core/errors.ts";
+import {
+  classifyMysqlError,
+  type MysqlPermanentError,
+  type MysqlTransientError,
+} from "./_errors.ts";
+
+const ctx = { user: "u1", endpoint: "db:3306", password: "hunter2-S3CR3T" };
+const server = (errno: number, text = "server says no") => ({
+  errno,
+  code: "ER_X",
+  sqlMessage: text,
+  message: text,
+});
+
+Deno.test("server error numbers map to the reliability §1.6 classes and codes", () => {
+  const table: [number, string, number][] = [
+    [1045, "source.auth_failed", 1],
+    [1044, "source.permission_denied", 1],
+    [1142, "source.permission_denied", 1],
+    [1143, "source.permission_denied", 1],
+    [1049, "source.undefined_object", 1],
+    [1146, "source.undefined_object", 1],
+    [1054, "source.undefined_object", 1],
+    [1064, "source.syntax_error", 1],
+    [3024, "source.statement_timeout", 1],
+    [1969, "source.statement_timeout", 1],
+    [1040, "source.server_unavailable", 2],
+    [1053, "source.server_unavailable", 2],
+    [1205, "source.transient", 2],
+    [1213, "source.transient", 2],
+    [2006, "source.connection_lost", 2],
+    [2013, "source.connection_lost", 2],
+    [9999, "source.query_failed", 1],
+  ];
+  for (const [errno, code, exit] of table) {
+    const e = classifyMysqlError(server(errno), ctx);
+    assert.equal(e.code, code, String(errno));
+    assert.equal(e.exitCode, exit, String(errno));
+    assert.equal((e as MysqlPermanentError | MysqlTransientError).errno, errno);
+    assert.ok(e.message.includes("db:3306"), e.message);
+  }
+});
+
+Deno.test("socket failures are transient, refused connections have their own code", () => {
+  const refused = classifyMysqlError(
+    { code: "ECONNREFUSED", message: "connect ECONNREFUSED" },
+    ctx,
+  );
+  assert.ok(refused instanceof TransientError);
+  assert.equal(refused.code, "source.connection_refused");
+  for (const code of ["PROTOCOL_CONNECTION_LOST", "ECONNRESET", "EPIPE"]) {
+    const e = classifyMysqlError({ code, message: "gone", fatal: true }, ctx);
+    assert.equal(e.code, "source.connection_lost", code);
+    assert.equal(e.exitCode, 2);
+    assert.equal((e as MysqlTransientError).driverCode, code);
+  }
+  const dns = classifyMysqlError({ code: "ENOTFOUND", message: "getaddrinfo" }, ctx);
+  assert.equal(dns.code, "source.connect_failed");
+});
+
+Deno.test("messages never carry the password, even when the server echoes it", () => {
+  const auth = classifyMysqlError(server(1045, "Access denied for user 'u1' hunter2-S3CR3T"), ctx);
+  assert.ok(auth instanceof PermanentError);
+  assert.ok(auth.message.includes("'u1'"));
+  assert.ok(!auth.message.includes("hunter2-S3CR3T"));
+  const other = classifyMysqlError(server(1064, "near 'hunter2-S3CR3T'"), ctx);
+  assert.ok(!other.message.includes("hunter2-S3CR3T"), other.message);
+  assert.ok(other.message.endsWith("fix the query"));
+});

@@ -1,0 +1,183 @@
+/**
+ * Dials MySQL/MariaDB through npm:mysql2 (one connection, not a pool). The only file of the MySQL
+ * source that calls `Deno.*` (it reads `ca_file`).
+ *
+ * TLS semantics (`source.tls`; absent = plaintext, config already refused remote hosts without it):
+ * - `disable`: plaintext.
+ * - `require`, `verify-ca`: TLS with the certificate chain verified against `ca_file` (or the
+ *   system roots) but not the host name. Stricter than MySQL's `REQUIRED`, which verifies nothing.
+ * - `verify-full`: chain and host name verified.
+ * - `accept_invalid_hostnames`: skips the host name check (what `verify-ca` does).
+ * - `accept_invalid_certs`: refused with a ConfigError. Switching certificate verification off is
+ *   not something rivet does silently for MySQL; point `ca_file` at the server's CA instead.
+ *
+ * @module
+ */
+import mysql from "mysql2";
+import { ConfigError } from "../../core/errors.ts";
+import type { ConnectionInfo } from "../../core/source.ts";
+import type { TlsSpec } from "../../core/spec.ts";
+import { classifyMysqlError, type MysqlErrorContext } from "./_errors.ts";
+
+/** The mysql2 connection (callback API) as this source uses it, private fields included. */
+export interface MysqlConnection {
+  readonly threadId: number | null;
+  readonly _handshakePacket?: { readonly serverVersion?: string };
+  execute(options: Record<string, unknown>): MysqlCommand;
+  query(options: Record<string, unknown>, cb: (err: unknown, rows: unknown) => void): unknown;
+  unprepare(sql: string): unknown;
+  pause(): void;
+  resume(): void;
+  destroy(): void;
+  end(cb?: (err?: unknown) => void): void;
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  once(event: string, listener: (...args: unknown[]) => void): unknown;
+  removeListener(event: string, listener: (...args: unknown[]) => void): unknown;
+}
+
+/** A running mysql2 command (Execute), an EventEmitter. */
+export interface MysqlCommand {
+  on(event: string, listener: (...args: never[]) => void): MysqlCommand;
+  /** Overridden so mysql2 hands us each row packet instead of parsing it. */
+  buildParserFromFields: unknown;
+}
+
+/** Connection settings, ready for mysql2; holds the password, never log it. */
+export type MysqlConfig = Readonly<Record<string, unknown>>;
+
+async function readCaFile(path: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    throw new ConfigError(
+      `Cannot read source.tls.ca_file '${path}': ${
+        error instanceof Error ? error.message : String(error)
+      }; point it at a readable PEM file`,
+      { code: "config.tls_ca_file", cause: error },
+    );
+  }
+}
+
+/**
+ * Checks the TLS options this source can honour, before any socket is opened.
+ *
+ * @param tls `source.tls`.
+ */
+export function checkTlsSupport(tls: TlsSpec | undefined): void {
+  if (tls === undefined || tls.mode === "disable") return;
+  if (tls.acceptInvalidCerts) {
+    throw new ConfigError(
+      "source.tls.accept_invalid_certs is not supported for MySQL: rivet does not switch " +
+        "certificate verification off; set source.tls.ca_file to the server's CA certificate instead",
+      { code: "config.not_supported" },
+    );
+  }
+}
+
+/**
+ * Builds the mysql2 connection options: binary-safe settings (no value parsing by the driver is
+ * relied on), UTC session, utf8mb4, TLS from `source.tls`.
+ *
+ * @param connection Host, port, user, password, database, URL parameters.
+ * @param tls `source.tls`.
+ * @returns Options for `mysql.createConnection`.
+ */
+export async function mysqlConfig(
+  connection: ConnectionInfo,
+  tls: TlsSpec | undefined,
+): Promise<MysqlConfig> {
+  checkTlsSupport(tls);
+  const timeoutS = Number(connection.params["connect_timeout"] ?? "0");
+  let ssl: Record<string, unknown> | undefined;
+  if (tls !== undefined && tls.mode !== "disable") {
+    const ca = tls.caFile ? await readCaFile(tls.caFile) : undefined;
+    const checkHost = tls.mode === "verify-full" && !tls.acceptInvalidHostnames;
+    ssl = {
+      rejectUnauthorized: true,
+      ...(ca ? { ca } : {}),
+      ...(checkHost ? {} : { checkServerIdentity: () => undefined }),
+    };
+  }
+  return {
+    host: connection.host,
+    port: connection.port,
+    user: connection.user,
+    ...(connection.password === undefined ? {} : { password: connection.password }),
+    ...(connection.database ? { database: connection.database } : {}),
+    charset: "UTF8MB4_GENERAL_CI",
+    timezone: "Z",
+    supportBigNumbers: true,
+    bigNumberStrings: true,
+    dateStrings: true,
+    decimalNumbers: false,
+    jsonStrings: true,
+    rowsAsArray: true,
+    multipleStatements: false,
+    connectTimeout: Number.isFinite(timeoutS) && timeoutS > 0 ? timeoutS * 1000 : 10_000,
+    ...(ssl ? { ssl } : {}),
+  };
+}
+
+/**
+ * Opens one connection and waits for the handshake.
+ *
+ * @param config From {@linkcode mysqlConfig}.
+ * @param context Names for error messages (and the password to scrub).
+ * @returns The connected mysql2 connection.
+ */
+export function connectMysql(
+  config: MysqlConfig,
+  context: MysqlErrorContext,
+): Promise<MysqlConnection> {
+  return new Promise((resolve, reject) => {
+    let conn: MysqlConnection;
+    try {
+      conn = mysql.createConnection(config as never) as unknown as MysqlConnection;
+    } catch (error) {
+      reject(classifyMysqlError(error, context));
+      return;
+    }
+    const onError = (error: unknown) => {
+      conn.removeListener("connect", onConnect);
+      try {
+        conn.destroy();
+      } catch { /* already closed */ }
+      reject(classifyMysqlError(error, context));
+    };
+    const onConnect = () => {
+      conn.removeListener("error", onError);
+      resolve(conn);
+    };
+    conn.once("error", onError);
+    conn.once("connect", onConnect);
+  });
+}
+
+/**
+ * Runs one statement that returns no rows (or whose rows are ignored).
+ *
+ * @param conn An idle connection.
+ * @param sql The statement.
+ * @returns The rows (arrays of strings), when any.
+ */
+export function runStatement(conn: MysqlConnection, sql: string): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    conn.query({ sql }, (err, rows) => (err ? reject(err) : resolve(rows)));
+  });
+}
+
+/**
+ * Stops the statement running on another connection: `KILL QUERY <thread id>` from a second,
+ * short-lived connection (the first one is busy streaming).
+ *
+ * @param config Same settings as the busy connection.
+ * @param threadId Server thread id of the busy connection.
+ */
+export async function killQuery(config: MysqlConfig, threadId: number): Promise<void> {
+  const conn = await connectMysql(config, {});
+  try {
+    await runStatement(conn, `KILL QUERY ${Math.trunc(threadId)}`);
+  } finally {
+    conn.destroy();
+  }
+}

@@ -1,0 +1,413 @@
+/**
+ * One read, reference §3.0: `SET time_zone = '+00:00'` (plus the statement timeout when > 0:
+ * MySQL `max_execution_time` in ms, MariaDB `max_statement_time` in s) → one streaming
+ * binary-protocol statement (prepared, no server cursor) → session variables back to their
+ * defaults, on success, failure and cancel alike.
+ *
+ * mysql2 parses nothing: its per-result row parser is replaced by ours, which decodes each row
+ * packet straight into columnar builders. The schema is planned from the column definitions,
+ * which arrive before any row; unsupported columns stop the statement before a row is delivered.
+ *
+ * Sizing and back-pressure: the first batch is a 500-row probe; afterwards a batch holds
+ * clamp(memory target / measured Arrow bytes per row, 500, batchSize) rows. When a finished batch
+ * waits for the consumer the driver socket is paused, so at most one batch is waiting while the
+ * next one fills. Cancel or abort runs `KILL QUERY` from a second connection, then drains the
+ * (discarded) rest so the connection stays usable.
+ *
+ * @module
+ */
+import type { RecordBatch } from "../../core/arrow.ts";
+import type { BatchStream, ReadOptions, ReadRequest } from "../../core/source.ts";
+import type { Warning } from "../../core/spec.ts";
+import { classifyMysqlError, type MysqlErrorContext } from "./_errors.ts";
+import { RowDecoder } from "./_row_decoder.ts";
+import { type ColumnPlans, type MysqlField, planColumns } from "./_types.ts";
+import { type MysqlConnection, runStatement } from "./connect.ts";
+
+/** Rows of the first batch, used to measure bytes per row. */
+export const PROBE_ROWS = 500;
+/** Memory target when none is configured (reference: 64 MB). */
+const DEFAULT_MEMORY_TARGET = 64 * 1024 * 1024;
+
+/** Server family, from the handshake version string. */
+export type MysqlFlavour = "mysql" | "mariadb";
+
+/**
+ * The server family of a handshake version such as `5.5.5-10.11.18-MariaDB-0+deb12u1`.
+ *
+ * @param version Server version string.
+ * @returns `mariadb` or `mysql`.
+ */
+export function flavourOf(version: string | undefined): MysqlFlavour {
+  return /mariadb/i.test(version ?? "") ? "mariadb" : "mysql";
+}
+
+/**
+ * Rows of the next batch after a measured one.
+ *
+ * @param bytesPerRow Measured Arrow bytes per row.
+ * @param limits Ceiling (`batchSize`) and memory target in bytes (0 = the 64 MB default).
+ * @returns clamp(target / bytesPerRow, 500, batchSize).
+ *
+ * @example
+ * ```ts
+ * import { nextBatchRows } from "./read.ts";
+ * if (nextBatchRows(100, { batchSize: 10_000, batchMemoryBytes: 100_000 }) !== 1000) throw new Error();
+ * ```
+ */
+export function nextBatchRows(
+  bytesPerRow: number,
+  limits: { batchSize: number; batchMemoryBytes: number },
+): number {
+  const target = limits.batchMemoryBytes > 0 ? limits.batchMemoryBytes : DEFAULT_MEMORY_TARGET;
+  const n = Math.floor(target / Math.max(1, bytesPerRow));
+  return Math.max(1, Math.min(limits.batchSize, Math.max(PROBE_ROWS, n)));
+}
+
+/**
+ * The session statements of a read: setup before, reset after.
+ *
+ * @param flavour Server family (decides the timeout variable and its unit).
+ * @param statementTimeoutS Statement timeout in seconds (0 = none).
+ * @returns The two statements.
+ */
+export function sessionStatements(
+  flavour: MysqlFlavour,
+  statementTimeoutS: number,
+): { setup: string; reset: string } {
+  const variable = flavour === "mariadb" ? "max_statement_time" : "max_execution_time";
+  if (statementTimeoutS > 0) {
+    const value = flavour === "mariadb"
+      ? String(statementTimeoutS)
+      : String(Math.max(1, Math.round(statementTimeoutS * 1000)));
+    return {
+      setup: `SET time_zone = '+00:00', SESSION ${variable} = ${value}`,
+      reset: `SET time_zone = DEFAULT, SESSION ${variable} = DEFAULT`,
+    };
+  }
+  return { setup: "SET time_zone = '+00:00'", reset: "SET time_zone = DEFAULT" };
+}
+
+/** What a read needs from the source besides the connection. */
+export interface ReadContext {
+  readonly flavour: MysqlFlavour;
+  /** Error message context. */
+  readonly errors: MysqlErrorContext;
+  /** Stops the running statement from another connection. */
+  readonly killQuery: (threadId: number) => Promise<void>;
+  /** Marks the connection unusable (it is destroyed; the next read reconnects). */
+  readonly markBroken: () => void;
+  /** Receives zero-date warnings. */
+  readonly onWarning?: ((warning: Warning) => void) | undefined;
+  /** Called once when the read is over and the connection is idle or destroyed. */
+  readonly onDone?: () => void;
+}
+
+function toParam(v: ReadRequest["params"][number]): string | number | null {
+  if (v === null) return null;
+  if (typeof v === "boolean") return v ? 1 : 0;
+  if (typeof v === "bigint") return v.toString();
+  return v;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (ms <= 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
+/** A mysql2 row packet as our parser sees it. */
+interface Packet {
+  readonly buffer: Uint8Array;
+  readonly offset: number;
+}
+
+/**
+ * Starts a streaming read on an idle connection.
+ *
+ * @param conn Connected, idle mysql2 connection (owned by the caller).
+ * @param request SQL and parameters (`?` placeholders, bound server-side).
+ * @param options Tuning knobs, overrides and signal.
+ * @param context Flavour, kill hook, warnings sink, completion callback.
+ * @returns Schema, column infos and a pull-based batch stream.
+ */
+export async function readQuery(
+  conn: MysqlConnection,
+  request: ReadRequest,
+  options: ReadOptions,
+  context: ReadContext,
+): Promise<BatchStream> {
+  const signal = options.signal;
+  signal?.throwIfAborted();
+  const session = sessionStatements(context.flavour, options.statementTimeoutS);
+  const classify = (e: unknown) => classifyMysqlError(e, context.errors);
+
+  let finished = false;
+  let broken = false;
+  const done = () => {
+    if (finished) return;
+    finished = true;
+    signal?.removeEventListener("abort", onAbort);
+    context.onDone?.();
+  };
+  const breakConnection = () => {
+    broken = true;
+    context.markBroken();
+  };
+  /** Resets the session; a failure there makes the connection unusable, not the read. */
+  const resetSession = async () => {
+    if (broken) return;
+    try {
+      await runStatement(conn, session.reset);
+    } catch {
+      breakConnection();
+    }
+  };
+
+  try {
+    await runStatement(conn, session.setup);
+  } catch (error) {
+    done();
+    throw classify(error);
+  }
+
+  // State shared by the driver callbacks and the stream.
+  let decoder: RowDecoder | undefined;
+  let plans: ColumnPlans | undefined;
+  let discard = false;
+  let paused = false;
+  let ended = false;
+  let driverError: unknown;
+  let batchRows = Math.max(1, Math.min(PROBE_ROWS, options.batchSize));
+  const ready: RecordBatch[] = [];
+  let wake: (() => void) | undefined;
+  const notify = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const limits = {
+    batchSize: Math.max(1, options.batchSize),
+    batchMemoryBytes: options.batchMemoryBytes,
+  };
+  let decodeError: unknown;
+
+  const cutBatch = () => {
+    const d = decoder!;
+    const rows = d.rows;
+    batchRows = nextBatchRows(d.byteSize() / rows, limits);
+    ready.push(d.finish());
+    d.reset(batchRows);
+  };
+
+  // Our row parser: mysql2 calls `next` for every row packet of the result.
+  class RowSink {
+    next(packet: Packet): null {
+      if (discard || decoder === undefined) return null;
+      try {
+        decoder.row(packet.buffer, packet.offset);
+      } catch (error) {
+        // A value we refuse (e.g. out-of-range TIME): stop decoding, cancel the statement.
+        decodeError = error;
+        discard = true;
+        notify();
+        return null;
+      }
+      if (decoder.rows >= batchRows) {
+        cutBatch();
+        if (!paused) {
+          paused = true;
+          conn.pause();
+        }
+        notify();
+      }
+      return null;
+    }
+  }
+
+  const cmd = conn.execute({ sql: request.sql, values: request.params.map(toParam) });
+  cmd.buildParserFromFields = () => RowSink;
+  // A fatal socket error while a command without callback runs is emitted on the connection,
+  // not on the command (mysql2 `_notifyError`), so both are watched.
+  let unwatch = () => {};
+  const over = new Promise<void>((resolve) => {
+    const finish = (error?: unknown) => {
+      if (error !== undefined) driverError ??= error;
+      if (ended) return;
+      ended = true;
+      unwatch();
+      notify();
+      resolve();
+    };
+    const onConnError = (error: unknown) => {
+      breakConnection();
+      finish(error);
+    };
+    const onConnEnd = () => {
+      breakConnection();
+      finish({
+        code: "PROTOCOL_CONNECTION_LOST",
+        fatal: true,
+        message: "the server closed the connection",
+      });
+    };
+    conn.on("error", onConnError);
+    conn.on("end", onConnEnd);
+    unwatch = () => {
+      conn.removeListener("error", onConnError);
+      conn.removeListener("end", onConnEnd);
+    };
+    cmd.on("end", () => finish());
+    cmd.on("error", (error: unknown) => finish(error));
+  });
+  // Plan synchronously in the `fields` callback: the rows of a small result follow in the same
+  // socket chunk, before any promise continuation could run.
+  let planError: unknown;
+  const onFields = (fields: readonly MysqlField[]) => {
+    try {
+      plans = planColumns(fields, options.columnOverrides);
+      decoder = new RowDecoder(plans.schema, plans.plans, {
+        maxValueBytes: options.maxValueMb > 0 ? options.maxValueMb * 1024 * 1024 : 0,
+      });
+      decoder.reset(batchRows);
+    } catch (error) {
+      planError = error;
+      discard = true;
+    }
+  };
+  const fieldsKnown = new Promise<boolean>((resolve) => {
+    cmd.on("fields", (fields: readonly MysqlField[]) => {
+      onFields(fields);
+      resolve(true);
+    });
+    void over.then(() => resolve(false));
+  });
+
+  /** Stops the statement (if running) and waits until the connection is idle again. */
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      discard = true;
+      if (!ended) {
+        const threadId = conn.threadId;
+        try {
+          if (threadId === null) throw new Error("no thread id");
+          await context.killQuery(threadId);
+        } catch {
+          breakConnection();
+        }
+        if (paused) {
+          paused = false;
+          conn.resume();
+        }
+        if (!broken) await over;
+      }
+    })();
+    return stopping;
+  };
+
+  let aborted = false;
+  const onAbort = () => {
+    aborted = true;
+    notify();
+    void stop();
+  };
+  signal?.addEventListener("abort", onAbort, { once: true });
+
+  let closing: Promise<void> | undefined;
+  const closeOut = (): Promise<void> => (closing ??= closeOnce());
+  const closeOnce = async (): Promise<void> => {
+    await resetSession();
+    try {
+      if (!broken) conn.unprepare(request.sql);
+    } catch { /* statement cache only */ }
+    if (decoder && context.onWarning && plans) {
+      decoder.zeroDates.forEach((count, i) => {
+        if (count === 0) return;
+        const col = plans!.columns[i]!;
+        context.onWarning!({
+          code: "source.zero_date",
+          message: `Column '${col.name}' (${col.nativeType}) held ${count} zero date` +
+            `${count === 1 ? "" : "s"} (0000-00-00), exported as NULL; fix the rows or use ` +
+            `NULLIF(${col.name}, '0000-00-00') in the query to make this explicit`,
+        });
+      });
+    }
+    done();
+  };
+
+  const fail = async (error: unknown): Promise<never> => {
+    await stop();
+    await closeOut();
+    if (aborted && signal?.aborted) throw signal.reason;
+    throw error;
+  };
+
+  // Schema first: wait for the column definitions (or the end of a statement without a result).
+  const hasFields = await fieldsKnown;
+  if (aborted) await fail(signal?.reason);
+  if (planError !== undefined) await fail(planError);
+  if (!hasFields) {
+    if (driverError !== undefined) await fail(classify(driverError));
+    onFields([]); // a statement without a result set: an empty schema
+  }
+
+  let busy: Promise<unknown> = Promise.resolve();
+  let cancelled = false;
+  const pullOnce = async (controller: ReadableStreamDefaultController<RecordBatch>) => {
+    for (;;) {
+      if (cancelled) return;
+      if (aborted) await fail(signal?.reason);
+      if (decodeError !== undefined) await fail(decodeError);
+      const batch = ready.shift();
+      if (batch !== undefined) {
+        controller.enqueue(batch);
+        if (paused && !ended) {
+          paused = false;
+          conn.resume();
+        }
+        await sleep(options.throttleMs * batch.numRows / limits.batchSize, signal);
+        return;
+      }
+      if (ended) {
+        if (driverError !== undefined) {
+          const e = classify(driverError);
+          if (e.exitCode === 2 && e.code === "source.connection_lost") breakConnection();
+          await fail(e);
+        }
+        if (decoder!.rows > 0) controller.enqueue(decoder!.finish());
+        await closeOut();
+        controller.close();
+        return;
+      }
+      await new Promise<void>((resolve) => (wake = resolve));
+    }
+  };
+
+  const batches = new ReadableStream<RecordBatch>({
+    pull(controller) {
+      const p = pullOnce(controller);
+      busy = p.catch(() => {});
+      return p;
+    },
+    async cancel() {
+      cancelled = true;
+      if (finished) return;
+      void stop();
+      notify();
+      await busy;
+      if (finished) return;
+      await stop();
+      await closeOut();
+    },
+  }, { highWaterMark: 0 });
+
+  return { schema: plans!.schema, columns: plans!.columns, batches };
+}
