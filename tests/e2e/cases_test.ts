@@ -302,9 +302,9 @@ ${csvExport("syntax", "SELCT 1", dir)}`,
         `source:
   type: ${db.type}
   url_env: DB_URL
-  tuning: { batch_size: 1000, throttle_ms: 40, max_retries: 2, retry_backoff_ms: 100 }
+  tuning: { batch_size: 1000, throttle_ms: 20, max_retries: 2, retry_backoff_ms: 100 }
 exports:
-${csvExport("many", `SELECT id FROM bulk WHERE id <= 40000 /* ${marker} */ ORDER BY id`, dir)}`,
+${csvExport("many", `SELECT id, s, at FROM bulk /* ${marker} */ ORDER BY id`, dir)}`,
       );
       const child = new Deno.Command(Deno.execPath(), {
         args: ["run", "-A", "--quiet", cliPath, "run", "-c", cfg],
@@ -321,8 +321,10 @@ ${csvExport("many", `SELECT id FROM bulk WHERE id <= 40000 /* ${marker} */ ORDER
       const data = (await listFiles(`${dir}/out/many`)).filter((f) => f.endsWith(".csv"));
       assert.equal(data.length, 1);
       const lines = (await Deno.readTextFile(`${dir}/out/many/${data[0]}`)).trimEnd().split("\n");
-      assert.equal(lines.length, 40001);
-      assert.equal(new Set(lines.slice(1)).size, 40000);
+      // The whole table (~7 MB) is more than socket buffers hold, so the server is still sending
+      // when the session is killed, whatever the engine's streaming model.
+      assert.equal(lines.length, BULK_ROWS + 1);
+      assert.equal(new Set(lines.slice(1)).size, BULK_ROWS);
     },
   },
   {
