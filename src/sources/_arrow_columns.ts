@@ -185,7 +185,15 @@ export class VarBuilder extends Builder {
   push(src: Uint8Array, p: number, len: number): void {
     if (this.length >= this.capacity) this.#growOffsets();
     if (this.used + len > this.bytes.length) this.reserve(len);
-    this.bytes.set(src.subarray(p, p + len), this.used);
+    const bytes = this.bytes;
+    let at = this.used;
+    if (len <= 48) {
+      // Short values: a byte loop beats creating a subarray view (a Buffer subclass for Node
+      // buffers) per value.
+      for (let i = p, end = p + len; i < end; i++) bytes[at++] = src[i]!;
+    } else {
+      bytes.set(src.subarray(p, p + len), at);
+    }
     this.used += len;
     this.offsets[++this.length] = this.used;
   }

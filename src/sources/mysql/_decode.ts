@@ -98,16 +98,38 @@ export function parseDecimal(
     mulAdd(big, 10, 0);
   }
   if (digits > target.precision) return DecimalStatus.Overflow;
-  const words = big ?? wordsOf(acc);
-  if (negative && digits > 0) negate(words);
-  target.out.set(words, target.at);
+  const out = target.out;
+  const at = target.at;
+  if (big === undefined) {
+    // The common case: |value| < 2^53, written without a scratch array.
+    if (negative && acc > 0) {
+      const hi = Math.floor(-acc / TWO32); // -2^21 ≤ hi < 0
+      out[at] = -acc - hi * TWO32;
+      out[at + 1] = hi;
+      out[at + 2] = 0xffffffff;
+      out[at + 3] = 0xffffffff;
+    } else {
+      out[at] = acc % TWO32;
+      out[at + 1] = Math.floor(acc / TWO32);
+      out[at + 2] = 0;
+      out[at + 3] = 0;
+    }
+    return DecimalStatus.Ok;
+  }
+  if (negative && digits > 0) negate(big);
+  out.set(big, at);
   return DecimalStatus.Ok;
 }
 
+/** Scratch words of a decimal beyond 2^53, reused (parsing is synchronous). */
+const SCRATCH = new Uint32Array(4);
+
 function wordsOf(value: number): Uint32Array {
-  const w = new Uint32Array(4);
+  const w = SCRATCH;
   w[0] = value % TWO32;
   w[1] = Math.floor(value / TWO32);
+  w[2] = 0;
+  w[3] = 0;
   return w;
 }
 

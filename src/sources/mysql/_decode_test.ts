@@ -42,6 +42,18 @@ Deno.test("parseDecimal keeps all 38 digits beyond the float range", () => {
   assert.equal(dec("9007199254740993", 20, 0), 9007199254740993n);
 });
 
+Deno.test("parseDecimal is exact on both sides of the 2^32 and 2^53 word boundaries", () => {
+  for (
+    const v of [4294967295n, 4294967296n, 4294967297n, 9007199254740991n, 9007199254740992n]
+  ) {
+    assert.equal(dec(String(v), 20, 0), v);
+    assert.equal(dec(`-${v}`, 20, 0), -v);
+  }
+  // A large value then a small one: the scratch words of the first must not leak into the next.
+  assert.equal(dec("-123456789012345678901234567890", 38, 0), -123456789012345678901234567890n);
+  assert.equal(dec("-42.5", 38, 1), -425n);
+});
+
 Deno.test("parseDecimal reports overflow, lost digits and garbage", () => {
   assert.equal(dec("123456", 5, 0), DecimalStatus.Overflow);
   assert.equal(dec("1.25", 5, 1), DecimalStatus.Truncated);

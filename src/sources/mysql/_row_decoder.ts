@@ -74,6 +74,12 @@ export class RowDecoder {
   readonly #bitmapBytes: number;
   #buf: Uint8Array = new Uint8Array(0);
   #view: DataView = new DataView(new ArrayBuffer(0));
+  readonly #decimalTarget: { precision: number; scale: number; out: Uint32Array; at: number } = {
+    precision: 0,
+    scale: 0,
+    out: new Uint32Array(0),
+    at: 0,
+  };
 
   /**
    * @param schema Arrow schema of the batches.
@@ -293,12 +299,13 @@ export class RowDecoder {
       case Write.Decimal: {
         const fb = b as FixedBuilder<Uint32Array>;
         const at = fb.slot() * 4;
-        const status = parseDecimal(buf, p, p + len, {
-          precision: plan.precision,
-          scale: plan.scale,
-          out: fb.data,
-          at,
-        });
+        // One target object reused for every value (no allocation per decimal).
+        const target = this.#decimalTarget;
+        target.precision = plan.precision;
+        target.scale = plan.scale;
+        target.out = fb.data;
+        target.at = at;
+        const status = parseDecimal(buf, p, p + len, target);
         if (status !== DecimalStatus.Ok) throw this.#badDecimal(plan, status, buf, p, len);
         return;
       }
