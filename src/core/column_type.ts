@@ -118,3 +118,25 @@ function bad(text: string, why: string): ConfigError {
     code: "config.bad_column_type",
   });
 }
+
+/**
+ * Like {@linkcode parseColumnType}, but returns undefined for a string it does not know, so a
+ * caller can report every bad column together.
+ *
+ * @param text The override string.
+ * @returns The parsed override, or undefined.
+ *
+ * @example
+ * ```ts
+ * import { tryParseColumnType } from "./column_type.ts";
+ * if (tryParseColumnType("decimal(12,2)")?.kind !== "decimal") throw new Error();
+ * if (tryParseColumnType("nonsense") !== undefined) throw new Error();
+ * ```
+ */
+export function tryParseColumnType(text: string): ColumnTypeOverride | undefined {
+  try {
+    return parseColumnType(text);
+  } catch {
+    return undefined;
+  }
+}

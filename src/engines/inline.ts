@@ -17,6 +17,7 @@ import { openDestination } from "../destinations/mod.ts";
 import { type ExportPlan, runExport } from "../pipeline/run_export.ts";
 import { runId as makeRunId } from "../pipeline/naming.ts";
 import { resolveDestination } from "../plan/placeholders.ts";
+import { sleep } from "../_util/abort.ts";
 
 /** Options of {@linkcode runExports}. */
 export interface InlineRunOptions {
@@ -37,15 +38,6 @@ export interface RunResult {
   readonly startedAt: string;
   readonly finishedAt: string;
 }
-
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => {
-      clearTimeout(timer);
-      resolve();
-    }, { once: true });
-  });
 
 /**
  * Runs exports sequentially. A failing export does not stop the next one; the exit code is the

@@ -6,7 +6,14 @@
  *
  * @module
  */
-import { type Data, type DataType, makeData } from "../core/arrow.ts";
+import {
+  type Data,
+  type DataType,
+  makeData,
+  RecordBatch,
+  type Schema,
+  Struct,
+} from "../core/arrow.ts";
 import type { ColumnInfo } from "../core/source.ts";
 
 /** Common state of every builder. */
@@ -302,4 +309,22 @@ export function columnFieldMetadata(
     m.set("ARROW:extension:metadata", "");
   }
   return m;
+}
+
+/**
+ * Wraps filled builders as one RecordBatch of `schema` (the builders must be reset before reuse).
+ *
+ * @param schema The batch schema, one field per builder.
+ * @param columns Each builder with the Arrow type it finishes as.
+ * @param rows Rows in the batch.
+ * @returns The batch.
+ */
+export function assembleBatch(
+  schema: Schema,
+  columns: readonly { readonly builder: Builder; readonly type: DataType }[],
+  rows: number,
+): RecordBatch {
+  const children = columns.map(({ builder, type }) => builder.finish(type));
+  const data = makeData({ type: new Struct(schema.fields), length: rows, nullCount: 0, children });
+  return new RecordBatch(schema, data);
 }

@@ -6,9 +6,15 @@
  *
  * @module
  */
-import { makeData, RecordBatch, type Schema, Struct } from "../../core/arrow.ts";
+import type { RecordBatch, Schema } from "../../core/arrow.ts";
 import { PermanentError } from "../../core/errors.ts";
-import { BoolBuilder, type Builder, FixedBuilder, VarBuilder } from "../_arrow_columns.ts";
+import {
+  assembleBatch,
+  BoolBuilder,
+  type Builder,
+  FixedBuilder,
+  VarBuilder,
+} from "../_arrow_columns.ts";
 import {
   daysFromCivil,
   DecimalStatus,
@@ -422,13 +428,10 @@ export class RowDecoder {
 
   /** Wraps the current batch as a RecordBatch; call `reset` before the next one. */
   finish(): RecordBatch {
-    const children = this.#builders.map((b, i) => b.finish(this.#plans[i]!.arrowType));
-    const data = makeData({
-      type: new Struct(this.#schema.fields),
-      length: this.rows,
-      nullCount: 0,
-      children,
-    });
-    return new RecordBatch(this.#schema, data);
+    return assembleBatch(
+      this.#schema,
+      this.#builders.map((builder, i) => ({ builder, type: this.#plans[i]!.arrowType })),
+      this.rows,
+    );
   }
 }

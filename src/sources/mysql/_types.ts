@@ -33,7 +33,7 @@ import {
 } from "../../core/arrow.ts";
 import { ConfigError } from "../../core/errors.ts";
 import type { ColumnInfo, Fidelity, LogicalType } from "../../core/source.ts";
-import { type ColumnTypeOverride, parseColumnType } from "../../core/column_type.ts";
+import { type ColumnTypeOverride, tryParseColumnType } from "../../core/column_type.ts";
 import { columnFieldMetadata } from "../_arrow_columns.ts";
 
 /** Wire column types (`enum_field_types`). */
@@ -627,12 +627,8 @@ export function planColumns(
     const overrideText = Object.hasOwn(overrides, f.name) ? overrides[f.name] : undefined;
     let mapped: Mapped;
     if (overrideText !== undefined) {
-      let type: ColumnTypeOverride | undefined;
-      try {
-        type = parseColumnType(overrideText);
-      } catch {
-        type = undefined; // reported below together with the other columns
-      }
+      // An unknown string is reported below together with the other columns.
+      const type = tryParseColumnType(overrideText);
       mapped = type ? mapOverride(f.name, overrideText, type, n) : {
         fidelity: "unsupported",
         reason: `override '${overrideText}' is not a known type; see the columns: reference`,

@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { sleep } from "../../_util/abort.ts";
 import type { RecordBatch } from "../../core/arrow.ts";
 import type { BatchStream, ReadOptions, ReadRequest } from "../../core/source.ts";
 import type { Warning } from "../../core/spec.ts";
@@ -108,19 +109,6 @@ function toParam(v: ReadRequest["params"][number]): string | number | null {
   if (typeof v === "boolean") return v ? 1 : 0;
   if (typeof v === "bigint") return v.toString();
   return v;
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  if (ms <= 0) return Promise.resolve();
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
 }
 
 /** A mysql2 row packet as our parser sees it. */

@@ -5,9 +5,10 @@
  *
  * @module
  */
-import { makeData, RecordBatch, type Schema, Struct } from "../../core/arrow.ts";
+import type { RecordBatch, Schema } from "../../core/arrow.ts";
 import { PermanentError } from "../../core/errors.ts";
 import { BoolBuilder, type Builder, FixedBuilder, ListBuilder, VarBuilder } from "./_builders.ts";
+import { assembleBatch } from "../_arrow_columns.ts";
 import {
   decodeNumeric,
   intervalToIso,
@@ -355,13 +356,10 @@ export class RowDecoder {
 
   /** Wraps the current batch as a RecordBatch (the builders must be `reset` before reuse). */
   finish(): RecordBatch {
-    const children = this.#builders.map((b, i) => b.finish(this.#plans[i]!.arrowType));
-    const data = makeData({
-      type: new Struct(this.#schema.fields),
-      length: this.rows,
-      nullCount: 0,
-      children,
-    });
-    return new RecordBatch(this.#schema, data);
+    return assembleBatch(
+      this.#schema,
+      this.#builders.map((builder, i) => ({ builder, type: this.#plans[i]!.arrowType })),
+      this.rows,
+    );
   }
 }

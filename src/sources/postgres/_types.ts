@@ -27,7 +27,10 @@ import {
 } from "../../core/arrow.ts";
 import { ConfigError } from "../../core/errors.ts";
 import type { ColumnInfo, Fidelity, LogicalType } from "../../core/source.ts";
-import { type ColumnTypeOverride as ColumnType, parseColumnType } from "../../core/column_type.ts";
+import {
+  type ColumnTypeOverride as ColumnType,
+  tryParseColumnType,
+} from "../../core/column_type.ts";
 import type { PgFieldDescription } from "./_messages.ts";
 
 /** Decoder kinds: what the row loop does with a value's bytes. */
@@ -502,12 +505,8 @@ export async function planColumns(
     const overrideText = overrides.get(f.name);
     let mapped: Mapped;
     if (overrideText !== undefined) {
-      let type: ColumnType | undefined;
-      try {
-        type = parseColumnType(overrideText);
-      } catch {
-        type = undefined; // reported below together with the other columns
-      }
+      // An unknown string is reported below together with the other columns.
+      const type = tryParseColumnType(overrideText);
       mapped = type ? mapOverride(f.name, overrideText, type, r) : {
         fidelity: "unsupported",
         reason: `override '${overrideText}' is not a known type; see the columns: reference`,

@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { sleep } from "../../_util/abort.ts";
 import type { RecordBatch } from "../../core/arrow.ts";
 import type { BatchStream, ReadOptions, ReadRequest } from "../../core/source.ts";
 import {
@@ -110,19 +111,6 @@ export function catalogLookup(conn: PgConnection): TypeLookup {
 export interface ReadHooks {
   /** Called once when the read is over (success, error or cancel) and the connection is idle or closed. */
   readonly onDone?: () => void;
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  if (ms <= 0) return Promise.resolve();
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
 }
 
 /**
