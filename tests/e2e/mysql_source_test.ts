@@ -5,24 +5,14 @@
  * code under test.
  */
 import assert from "node:assert/strict";
-import type { RecordBatch } from "../../src/core/arrow.ts";
+import { column, decimalText, defaults, expectError, readAll } from "../_helpers/source_read.ts";
 import { RivetError } from "../../src/core/errors.ts";
-import type { BatchStream, ConnectionInfo, ReadOptions, Source } from "../../src/core/source.ts";
+import type { ConnectionInfo } from "../../src/core/source.ts";
 import type { SourceSpec, Warning } from "../../src/core/spec.ts";
 import { openSource } from "../../src/sources/mod.ts";
 import { type MariaDbServer, startMariaDb } from "../_helpers/mariadb_server.ts";
 
 const spec: SourceSpec = { kind: "mysql", connection: { form: "url_env", env: "UNUSED" } };
-
-const defaults: ReadOptions = {
-  batchSize: 10_000,
-  batchMemoryBytes: 0,
-  statementTimeoutS: 0,
-  lockTimeoutS: 0,
-  throttleMs: 0,
-  maxValueMb: 0,
-  columnOverrides: {},
-};
 
 function conn(db: MariaDbServer, user = db.user, password: string | undefined = db.password) {
   const info: ConnectionInfo = {
@@ -36,44 +26,6 @@ function conn(db: MariaDbServer, user = db.user, password: string | undefined = 
   return info;
 }
 
-async function readAll(
-  source: Source,
-  sql: string,
-  options: Partial<ReadOptions> & { params?: (string | number | bigint | boolean | null)[] } = {},
-): Promise<{ stream: BatchStream; batches: RecordBatch[] }> {
-  const stream = await source.read({ sql, params: options.params ?? [] }, {
-    ...defaults,
-    ...options,
-  });
-  const batches: RecordBatch[] = [];
-  for await (const b of stream.batches) batches.push(b);
-  return { stream, batches };
-}
-
-/** All values of a column across batches. */
-function column(batches: RecordBatch[], name: string): unknown[] {
-  const out: unknown[] = [];
-  for (const b of batches) {
-    const v = b.getChild(name)!;
-    for (let i = 0; i < v.length; i++) out.push(v.get(i));
-  }
-  return out;
-}
-
-/** Decimal128 cell → text, from the raw little-endian words (independent of Arrow's formatting). */
-function decimalText(batch: RecordBatch, name: string, row: number, scale: number): string | null {
-  const v = batch.getChild(name)!;
-  if (!v.isValid(row)) return null;
-  const words = v.data[0]!.values as Uint32Array;
-  let u = 0n;
-  for (let k = 3; k >= 0; k--) u = (u << 32n) | BigInt(words[row * 4 + k]!);
-  const n = BigInt.asIntN(128, u);
-  const neg = n < 0n;
-  const digits = (neg ? -n : n).toString().padStart(scale + 1, "0");
-  const text = scale === 0 ? digits : `${digits.slice(0, -scale)}.${digits.slice(-scale)}`;
-  return (neg ? "-" : "") + text;
-}
-
 /** The client's answer as rows of tab-separated cells (`NULL` stays the string "NULL"). */
 async function clientRows(db: MariaDbServer, sql: string): Promise<string[][]> {
   const out = await db.sql(sql, { database: "rivet" });
@@ -83,24 +35,6 @@ async function clientRows(db: MariaDbServer, sql: string): Promise<string[][]> {
 function hex(bytes: Uint8Array | null): string | null {
   if (bytes === null) return null;
   return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("").toUpperCase();
-}
-
-async function expectError(
-  promise: Promise<unknown>,
-  check: { code: string; exitCode: number; includes?: string[]; excludes?: string[] },
-): Promise<RivetError> {
-  let caught: unknown;
-  try {
-    await promise;
-  } catch (error) {
-    caught = error;
-  }
-  assert.ok(caught instanceof RivetError, `expected a RivetError, got ${caught}`);
-  assert.equal(caught.code, check.code, caught.message);
-  assert.equal(caught.exitCode, check.exitCode, caught.message);
-  for (const s of check.includes ?? []) assert.ok(caught.message.includes(s), caught.message);
-  for (const s of check.excludes ?? []) assert.ok(!caught.message.includes(s), caught.message);
-  return caught;
 }
 
 /** Statements of user `rivet` other than this check, as the server's process list sees them. */

@@ -4,25 +4,13 @@
  * Expected values come from constants or from what psql prints, never from the code under test.
  */
 import assert from "node:assert/strict";
-import type { RecordBatch } from "../../src/core/arrow.ts";
-import { RivetError } from "../../src/core/errors.ts";
-import type { BatchStream, ReadOptions, Source } from "../../src/core/source.ts";
+import { column, decimalText, defaults, expectError, readAll } from "../_helpers/source_read.ts";
 import type { SourceSpec } from "../../src/core/spec.ts";
 import type { ConnectionInfo } from "../../src/core/source.ts";
 import { openSource } from "../../src/sources/mod.ts";
 import { type PgServer, startPostgres } from "../_helpers/pg_server.ts";
 
 const spec: SourceSpec = { kind: "postgres", connection: { form: "url_env", env: "UNUSED" } };
-
-const defaults: ReadOptions = {
-  batchSize: 10_000,
-  batchMemoryBytes: 0,
-  statementTimeoutS: 0,
-  lockTimeoutS: 0,
-  throttleMs: 0,
-  maxValueMb: 0,
-  columnOverrides: {},
-};
 
 function conn(pg: PgServer, user = "postgres", password?: string): ConnectionInfo {
   return {
@@ -35,64 +23,8 @@ function conn(pg: PgServer, user = "postgres", password?: string): ConnectionInf
   };
 }
 
-async function readAll(
-  source: Source,
-  sql: string,
-  options: Partial<ReadOptions> & { params?: (string | number | bigint | boolean | null)[] } = {},
-): Promise<{ stream: BatchStream; batches: RecordBatch[] }> {
-  const stream = await source.read({ sql, params: options.params ?? [] }, {
-    ...defaults,
-    ...options,
-  });
-  const batches: RecordBatch[] = [];
-  for await (const b of stream.batches) batches.push(b);
-  return { stream, batches };
-}
-
-/** All values of a column across batches. */
-function column(batches: RecordBatch[], name: string): unknown[] {
-  const out: unknown[] = [];
-  for (const b of batches) {
-    const v = b.getChild(name)!;
-    for (let i = 0; i < v.length; i++) out.push(v.get(i));
-  }
-  return out;
-}
-
-/** Decimal128 cell → text, from the raw little-endian words (independent of Arrow's formatting). */
-function decimalText(batch: RecordBatch, name: string, row: number, scale: number): string | null {
-  const v = batch.getChild(name)!;
-  if (!v.isValid(row)) return null;
-  const words = v.data[0]!.values as Uint32Array;
-  let u = 0n;
-  for (let k = 3; k >= 0; k--) u = (u << 32n) | BigInt(words[row * 4 + k]!);
-  const n = BigInt.asIntN(128, u);
-  const neg = n < 0n;
-  const digits = (neg ? -n : n).toString().padStart(scale + 1, "0");
-  const text = scale === 0 ? digits : `${digits.slice(0, -scale)}.${digits.slice(-scale)}`;
-  return (neg ? "-" : "") + text;
-}
-
 function utf8(value: unknown): string {
   return value as string;
-}
-
-async function expectError(
-  promise: Promise<unknown>,
-  check: { code: string; exitCode: number; includes?: string[]; excludes?: string[] },
-): Promise<RivetError> {
-  let caught: unknown;
-  try {
-    await promise;
-  } catch (error) {
-    caught = error;
-  }
-  assert.ok(caught instanceof RivetError, `expected a RivetError, got ${caught}`);
-  assert.equal(caught.code, check.code, caught.message);
-  assert.equal(caught.exitCode, check.exitCode);
-  for (const s of check.includes ?? []) assert.ok(caught.message.includes(s), caught.message);
-  for (const s of check.excludes ?? []) assert.ok(!caught.message.includes(s), caught.message);
-  return caught;
 }
 
 async function openTransactions(pg: PgServer): Promise<string> {
