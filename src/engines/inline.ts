@@ -75,6 +75,15 @@ async function runOneWithRetries(
   options: InlineRunOptions,
 ): Promise<Outcome> {
   const tuning = mergeTuning(config.source, spec);
+  const ignoredLevel = parquetLevelNotApplied(spec);
+  if (ignoredLevel) {
+    options.emit({
+      type: "warning",
+      export: spec.name,
+      code: "format.level_not_applied",
+      message: ignoredLevel,
+    });
+  }
   let attempt = 0;
   while (true) {
     const outcome = await runOne(config, spec, options, tuning);
@@ -126,15 +135,6 @@ async function runOne(
     }
     const sql = await exportSql(spec, config.dir, { params: options.params, env });
     const format = await createFormat(spec.format);
-    const ignoredLevel = parquetLevelNotApplied(spec);
-    if (ignoredLevel) {
-      options.emit({
-        type: "warning",
-        export: spec.name,
-        code: "format.level_not_applied",
-        message: ignoredLevel,
-      });
-    }
     await using destination = await openDestination(
       resolveDestination(spec.destination, { exportName: spec.name, at: startedAt }),
       { baseDir: options.cwd },
@@ -157,7 +157,7 @@ async function runOne(
           : {}),
       },
     };
-    const outcome = await runExport(plan, {
+    return await runExport(plan, {
       source,
       format,
       destination,
@@ -165,14 +165,13 @@ async function runOne(
       signal: options.signal,
       rss: () => Deno.memoryUsage().rss,
     });
-    return outcome;
   } catch (error) {
     // Failures before the pipeline started (connection, plan): same outcome shape.
     const failure = options.signal.aborted
       ? new InterruptedError("interrupted before it finished")
       : error;
     const now = new Date();
-    const outcome: Outcome = {
+    return {
       export: spec.name,
       runId,
       status: "failed",
@@ -191,7 +190,6 @@ async function runOne(
       batchSize: tuning.batchSize,
       error: toErrorInfo(failure),
     };
-    return outcome;
   }
 }
 
