@@ -5,6 +5,7 @@
  * @module
  */
 import { ConfigError, PermanentError, type RivetError, TransientError } from "../../core/errors.ts";
+import type { TlsMode } from "../../core/spec.ts";
 
 const CONNECT_HINT =
   "check that the server is running and that host and port are right and reachable from here, then retry";
@@ -56,6 +57,8 @@ export interface MysqlErrorContext {
   readonly endpoint?: string;
   /** Password to scrub from any server or driver text (defence in depth). */
   readonly password?: string;
+  /** `source.tls.mode` of a connection that asked for TLS; absent for plaintext. */
+  readonly tlsMode?: TlsMode;
 }
 
 /** The fields of a mysql2 error that classification reads. */
@@ -87,6 +90,31 @@ function scrub(text: string, password: string | undefined): string {
   // Server text may carry control characters; keep messages printable on one line.
   // deno-lint-ignore no-control-regex
   return out.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, "?").replace(/\s+$/, "");
+}
+
+/** A failed TLS upgrade: a rejected certificate is a config problem, anything else transient. */
+function tlsHandshakeError(text: string, where: string, cause: unknown): RivetError {
+  if (/does not match certificate|altnames|cert's CN/i.test(text)) {
+    return new ConfigError(
+      `TLS certificate of the MySQL server${where} is not valid for that host name: ${text}; ` +
+        "connect with a host name the certificate was issued for, or use source.tls.mode: " +
+        "verify-ca (chain only, with source.tls.ca_file)",
+      { code: "source.tls_verify_failed", cause },
+    );
+  }
+  if (/certificate|self.signed|issuer|verify|expired|unknown ?ca|CERT_/i.test(text)) {
+    return new ConfigError(
+      `TLS certificate of the MySQL server${where} was rejected: ${text}; set ` +
+        "source.tls.ca_file to the CA certificate (PEM) that signed the server certificate",
+      { code: "source.tls_verify_failed", cause },
+    );
+  }
+  return new MysqlTransientError(`TLS handshake with MySQL${where} failed: ${text}`, {
+    code: "source.connect_failed",
+    hint: CONNECT_HINT,
+    driverCode: "HANDSHAKE_SSL_ERROR",
+    cause,
+  });
 }
 
 /**
@@ -122,11 +150,24 @@ export function classifyMysqlError(error: unknown, context: MysqlErrorContext = 
       { code: "source.net_permission", cause: error },
     );
   }
+  if (code === "HANDSHAKE_NO_SSL_SUPPORT") {
+    return new ConfigError(
+      `The MySQL server${where} does not accept TLS but source.tls.mode is ` +
+        `'${context.tlsMode ?? "require"}'; enable TLS on the server (ssl_cert, ssl_key) or set ` +
+        "source.tls.mode: disable",
+      { code: "source.tls_unavailable", cause: error },
+    );
+  }
+  if (code === "HANDSHAKE_SSL_ERROR") return tlsHandshakeError(text, where, error);
   switch (errno) {
     case 1045:
       return new MysqlPermanentError(
         `Access denied for user '${context.user ?? "?"}'${where}: check the password and that ` +
-          "the user may log in from this host",
+          "the user may log in from this host" +
+          (context.tlsMode === undefined
+            ? "; if the account requires TLS (REQUIRE SSL), add a source.tls block " +
+              "(tls: {mode: verify-full, ca_file: <CA PEM>})"
+            : ""),
         { code: "source.auth_failed", errno },
       );
     case 1044:

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { PermanentError, TransientError } from "../../core/errors.ts";
+import { ConfigError, PermanentError, TransientError } from "../../core/errors.ts";
 import {
   classifyMysqlError,
   type MysqlPermanentError,
@@ -68,4 +68,57 @@ Deno.test("messages never carry the password, even when the server echoes it", (
   const other = classifyMysqlError(server(1064, "near 'hunter2-S3CR3T'"), ctx);
   assert.ok(!other.message.includes("hunter2-S3CR3T"), other.message);
   assert.ok(other.message.endsWith("fix the query"));
+});
+
+Deno.test("a server without TLS under a TLS mode is a ConfigError naming the mode and the fix", () => {
+  const e = classifyMysqlError(
+    {
+      code: "HANDSHAKE_NO_SSL_SUPPORT",
+      message: "Server does not support secure connection",
+      fatal: true,
+    },
+    { ...ctx, tlsMode: "verify-ca" },
+  );
+  assert.ok(e instanceof ConfigError);
+  assert.equal(e.code, "source.tls_unavailable");
+  assert.ok(e.message.includes("'verify-ca'") && e.message.includes("db:3306"), e.message);
+  assert.ok(e.message.endsWith("set source.tls.mode: disable"), e.message);
+});
+
+Deno.test("a rejected certificate is a ConfigError naming ca_file; other TLS failures retry", () => {
+  for (
+    const text of [
+      "self-signed certificate in certificate chain",
+      "unable to get local issuer certificate",
+      "certificate has expired",
+    ]
+  ) {
+    const e = classifyMysqlError({ code: "HANDSHAKE_SSL_ERROR", message: text, fatal: true }, ctx);
+    assert.ok(e instanceof ConfigError, text);
+    assert.equal(e.code, "source.tls_verify_failed");
+    assert.ok(e.message.includes(text) && e.message.includes("source.tls.ca_file"), e.message);
+  }
+  const name = classifyMysqlError({
+    code: "HANDSHAKE_SSL_ERROR",
+    message: "Hostname/IP does not match certificate's altnames: IP: 10.0.0.9 is not in the " +
+      "cert's list: 127.0.0.1",
+    fatal: true,
+  }, ctx);
+  assert.ok(name instanceof ConfigError);
+  assert.equal(name.code, "source.tls_verify_failed");
+  assert.ok(name.message.includes("host name") && name.message.includes("verify-ca"), name.message);
+  const other = classifyMysqlError(
+    { code: "HANDSHAKE_SSL_ERROR", message: "socket hang up", fatal: true },
+    ctx,
+  );
+  assert.ok(other instanceof TransientError);
+  assert.equal(other.code, "source.connect_failed");
+});
+
+Deno.test("access denied over plaintext suggests source.tls for a REQUIRE SSL account", () => {
+  const plain = classifyMysqlError(server(1045, "Access denied"), ctx);
+  assert.ok(plain.message.includes("REQUIRE SSL") && plain.message.includes("source.tls"));
+  const tls = classifyMysqlError(server(1045, "Access denied"), { ...ctx, tlsMode: "verify-full" });
+  assert.equal(tls.code, "source.auth_failed");
+  assert.ok(!tls.message.includes("REQUIRE SSL"), tls.message);
 });

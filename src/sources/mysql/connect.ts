@@ -6,23 +6,35 @@
  * - `disable`: plaintext.
  * - `require`, `verify-ca`: TLS with the certificate chain verified against `ca_file` (or the
  *   system roots) but not the host name. Stricter than MySQL's `REQUIRED`, which verifies nothing.
- * - `verify-full`: chain and host name verified.
- * - `accept_invalid_hostnames`: skips the host name check (what `verify-ca` does).
+ * - `verify-full`: chain and host name verified, before the credentials are sent.
+ * - `accept_invalid_hostnames`: skips the host name check (what `verify-ca` does); the chain is
+ *   still verified. Config warns "TLS is not enforced" for a remote host.
  * - `accept_invalid_certs`: refused with a ConfigError. Switching certificate verification off is
  *   not something rivet does silently for MySQL; point `ca_file` at the server's CA instead.
+ *
+ * The host name check is ours, not mysql2's: mysql2 3.24's `ssl.verifyIdentity` checks an IP host
+ * against the name `localhost` (it passes no `servername` for IPs and Node then defaults to
+ * `localhost`), and ignores `ssl.checkServerIdentity`. So {@linkcode connectMysql} wraps the
+ * connection's `startTLS` and runs `tls.checkServerIdentity(host, certificate)` once the handshake
+ * is done and before mysql2 sends the login packet.
  *
  * @module
  */
 import mysql from "mysql2";
+import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import { ConfigError } from "../../core/errors.ts";
 import type { ConnectionInfo } from "../../core/source.ts";
-import type { TlsSpec } from "../../core/spec.ts";
+import type { TlsMode, TlsSpec } from "../../core/spec.ts";
 import { classifyMysqlError, type MysqlErrorContext } from "./_errors.ts";
 
 /** The mysql2 connection (callback API) as this source uses it, private fields included. */
 export interface MysqlConnection {
   readonly threadId: number | null;
   readonly _handshakePacket?: { readonly serverVersion?: string };
+  /** The socket; a TLS socket once `startTLS` has upgraded it. */
+  readonly stream?: unknown;
+  /** Upgrades the socket to TLS (mysql2 internal, called by the handshake command). */
+  startTLS?: (onSecure: (err?: Error) => void) => void;
   execute(options: Record<string, unknown>): MysqlCommand;
   query(options: Record<string, unknown>, cb: (err: unknown, rows: unknown) => void): unknown;
   unprepare(sql: string): unknown;
@@ -42,8 +54,24 @@ export interface MysqlCommand {
   buildParserFromFields: unknown;
 }
 
-/** Connection settings, ready for mysql2; holds the password, never log it. */
+/**
+ * Connection settings, ready for mysql2; holds the password, never log it. TLS settings of rivet's
+ * own (mode, host to verify) ride under a symbol key, which mysql2's option check does not see.
+ */
 export type MysqlConfig = Readonly<Record<string, unknown>>;
+
+/** What rivet checks itself on a TLS connection (see the module comment). */
+interface RivetTls {
+  readonly mode: TlsMode;
+  /** Host name or IP the server certificate must be valid for; absent = chain only. */
+  readonly verifyHost?: string;
+}
+
+const RIVET_TLS: unique symbol = Symbol("rivet.mysql.tls");
+
+function rivetTls(config: MysqlConfig): RivetTls | undefined {
+  return (config as { [RIVET_TLS]?: RivetTls })[RIVET_TLS];
+}
 
 async function readCaFile(path: string): Promise<string> {
   try {
@@ -89,16 +117,15 @@ export async function mysqlConfig(
   checkTlsSupport(tls);
   const timeoutS = Number(connection.params["connect_timeout"] ?? "0");
   let ssl: Record<string, unknown> | undefined;
+  let own: RivetTls | undefined;
   if (tls !== undefined && tls.mode !== "disable") {
     const ca = tls.caFile ? await readCaFile(tls.caFile) : undefined;
     const checkHost = tls.mode === "verify-full" && !tls.acceptInvalidHostnames;
-    ssl = {
-      rejectUnauthorized: true,
-      ...(ca ? { ca } : {}),
-      ...(checkHost ? {} : { checkServerIdentity: () => undefined }),
-    };
+    // verifyIdentity stays off: mysql2 would check the wrong name for IP hosts (module comment).
+    ssl = { rejectUnauthorized: true, verifyIdentity: false, ...(ca ? { ca } : {}) };
+    own = { mode: tls.mode, ...(checkHost ? { verifyHost: connection.host } : {}) };
   }
-  return {
+  const config: Record<string | symbol, unknown> = {
     host: connection.host,
     port: connection.port,
     user: connection.user,
@@ -116,6 +143,38 @@ export async function mysqlConfig(
     connectTimeout: Number.isFinite(timeoutS) && timeoutS > 0 ? timeoutS * 1000 : 10_000,
     ...(ssl ? { ssl } : {}),
   };
+  if (own) config[RIVET_TLS] = own;
+  return config;
+}
+
+function peerCertificate(stream: unknown): PeerCertificate | undefined {
+  const socket = stream as { getPeerCertificate?: (detailed?: boolean) => PeerCertificate };
+  if (typeof socket?.getPeerCertificate !== "function") return undefined;
+  const cert = socket.getPeerCertificate(true);
+  return cert && Object.keys(cert).length > 0 ? cert : undefined;
+}
+
+/**
+ * Makes the TLS upgrade of `conn` fail unless the server certificate is valid for `host`. Runs
+ * between the handshake and mysql2's login packet, so no credential reaches a server with a
+ * certificate for another name.
+ */
+function enforceHostName(conn: MysqlConnection, host: string): void {
+  const startTls = conn.startTLS;
+  if (typeof startTls !== "function") {
+    // Fail closed: without the hook the name would go unchecked (mysql2 bump, ADR-0007).
+    throw new Error("mysql2 has no Connection.startTLS: the TLS host name cannot be verified");
+  }
+  conn.startTLS = (onSecure) => {
+    startTls.call(conn, (err) => {
+      if (err) return onSecure(err);
+      const cert = peerCertificate(conn.stream);
+      const mismatch = cert === undefined
+        ? new Error(`the server sent no certificate to check against '${host}'`)
+        : checkServerIdentity(host, cert);
+      onSecure(mismatch ?? undefined);
+    });
+  };
 }
 
 /**
@@ -129,27 +188,35 @@ export function connectMysql(
   config: MysqlConfig,
   context: MysqlErrorContext,
 ): Promise<MysqlConnection> {
+  const own = rivetTls(config);
+  const errors: MysqlErrorContext = own ? { ...context, tlsMode: own.mode } : context;
   return new Promise((resolve, reject) => {
-    let conn: MysqlConnection;
+    let conn: MysqlConnection | undefined;
     try {
       conn = mysql.createConnection(config as never) as unknown as MysqlConnection;
+      // The handshake starts on a later tick (socket connect), so the hook is in place in time.
+      if (own?.verifyHost !== undefined) enforceHostName(conn, own.verifyHost);
     } catch (error) {
-      reject(classifyMysqlError(error, context));
+      try {
+        conn?.destroy();
+      } catch { /* not open */ }
+      reject(classifyMysqlError(error, errors));
       return;
     }
+    const opened = conn;
     const onError = (error: unknown) => {
-      conn.removeListener("connect", onConnect);
+      opened.removeListener("connect", onConnect);
       try {
-        conn.destroy();
+        opened.destroy();
       } catch { /* already closed */ }
-      reject(classifyMysqlError(error, context));
+      reject(classifyMysqlError(error, errors));
     };
     const onConnect = () => {
-      conn.removeListener("error", onError);
-      resolve(conn);
+      opened.removeListener("error", onError);
+      resolve(opened);
     };
-    conn.once("error", onError);
-    conn.once("connect", onConnect);
+    opened.once("error", onError);
+    opened.once("connect", onConnect);
   });
 }
 
