@@ -9,12 +9,15 @@
 import {
   type Data,
   type DataType,
+  Field,
+  List,
   makeData,
   RecordBatch,
-  type Schema,
+  Schema,
   Struct,
 } from "../core/arrow.ts";
-import type { ColumnInfo } from "../core/source.ts";
+import { ConfigError } from "../core/errors.ts";
+import type { ColumnInfo, Fidelity, LogicalType } from "../core/source.ts";
 
 /** Common state of every builder. */
 export abstract class Builder {
@@ -327,4 +330,60 @@ export function assembleBatch(
   const children = columns.map(({ builder, type }) => builder.finish(type));
   const data = makeData({ type: new Struct(schema.fields), length: rows, nullCount: 0, children });
   return new RecordBatch(schema, data);
+}
+
+/** How one result column maps: its decode plan when supported, else why not. */
+export interface ColumnMapping<P extends { readonly arrowType: DataType }> {
+  readonly plan?: P;
+  readonly fidelity: Fidelity;
+  readonly logical?: LogicalType;
+  readonly reason?: string;
+}
+
+/**
+ * Turns the mapping of every result column into the Arrow schema, the column descriptions and
+ * the decode plans, or throws one ConfigError (`source.unsupported_types`) listing every column
+ * that cannot be exported, before any row is read.
+ *
+ * @param columns Name, database type name and mapping of each column, in result order.
+ * @returns Schema, descriptions and plans, in result order.
+ */
+export function planSchema<P extends { readonly arrowType: DataType }>(
+  columns: readonly {
+    readonly name: string;
+    readonly nativeType: string;
+    readonly mapping: ColumnMapping<P>;
+  }[],
+): { schema: Schema; columns: ColumnInfo[]; plans: P[] } {
+  const infos: ColumnInfo[] = [];
+  const plans: P[] = [];
+  const problems: string[] = [];
+  for (const { name, nativeType, mapping } of columns) {
+    infos.push({
+      name,
+      nativeType,
+      arrowType: mapping.plan?.arrowType,
+      fidelity: mapping.plan ? mapping.fidelity : "unsupported",
+      ...(mapping.logical ? { logicalType: mapping.logical } : {}),
+      ...(mapping.reason ? { unsupportedReason: mapping.reason } : {}),
+    });
+    if (mapping.plan) plans.push(mapping.plan);
+    else problems.push(`'${name}' (${nativeType}): ${mapping.reason}`);
+  }
+  if (problems.length > 0) {
+    throw new ConfigError(`Unsupported column types: ${problems.join("; ")}`, {
+      code: "source.unsupported_types",
+    });
+  }
+  const schema = new Schema(
+    infos.map((c) =>
+      new Field(
+        c.name,
+        c.arrowType!,
+        true,
+        columnFieldMetadata(c, { scalar: !(c.arrowType instanceof List) }),
+      )
+    ),
+  );
+  return { schema, columns: infos, plans };
 }

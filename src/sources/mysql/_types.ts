@@ -17,24 +17,22 @@ import {
   type DataType,
   DateDay,
   Decimal,
-  Field,
   FixedSizeBinary,
   Float32,
   Float64,
   Int16,
   Int32,
   Int64,
-  Schema,
+  type Schema,
   TimeMicrosecond,
   TimestampMicrosecond,
   TimestampNanosecond,
   Uint64,
   Utf8,
 } from "../../core/arrow.ts";
-import { ConfigError } from "../../core/errors.ts";
 import type { ColumnInfo, Fidelity, LogicalType } from "../../core/source.ts";
 import { type ColumnTypeOverride, tryParseColumnType } from "../../core/column_type.ts";
-import { columnFieldMetadata } from "../_arrow_columns.ts";
+import { type ColumnMapping, planSchema } from "../_arrow_columns.ts";
 
 /** Wire column types (`enum_field_types`). */
 export const MysqlType = {
@@ -164,12 +162,8 @@ interface Native {
   readonly scale: number;
 }
 
-interface Mapped {
-  readonly plan?: DecodePlan;
-  readonly fidelity: Fidelity;
-  readonly logical?: LogicalType;
-  readonly reason?: string;
-}
+/** How one column maps (see `planSchema`). */
+type Mapped = ColumnMapping<DecodePlan>;
 
 function plan(
   name: string,
@@ -619,42 +613,22 @@ export function planColumns(
   fields: readonly MysqlField[],
   overrides: Readonly<Record<string, string>>,
 ): ColumnPlans {
-  const columns: ColumnInfo[] = [];
-  const plans: DecodePlan[] = [];
-  const problems: string[] = [];
-  for (const f of fields) {
+  const mapped = fields.map((f) => {
     const n = resolve(f);
     const overrideText = Object.hasOwn(overrides, f.name) ? overrides[f.name] : undefined;
-    let mapped: Mapped;
+    let mapping: Mapped;
     if (overrideText !== undefined) {
-      // An unknown string is reported below together with the other columns.
+      // An unknown string is reported with the other columns.
       const type = tryParseColumnType(overrideText);
-      mapped = type ? mapOverride(f.name, overrideText, type, n) : {
+      mapping = type ? mapOverride(f.name, overrideText, type, n) : {
         fidelity: "unsupported",
         reason: `override '${overrideText}' is not a known type; see the columns: reference`,
       };
     } else {
-      mapped = n.mapped!;
+      mapping = n.mapped!;
     }
-    const info: ColumnInfo = {
-      name: f.name,
-      nativeType: n.name,
-      arrowType: mapped.plan?.arrowType,
-      fidelity: mapped.plan ? mapped.fidelity : "unsupported",
-      ...(mapped.logical ? { logicalType: mapped.logical } : {}),
-      ...(mapped.reason ? { unsupportedReason: mapped.reason } : {}),
-    };
-    columns.push(info);
-    if (mapped.plan) plans.push(mapped.plan);
-    else problems.push(`'${f.name}' (${n.name}): ${mapped.reason}`);
-  }
-  if (problems.length > 0) {
-    throw new ConfigError(`Unsupported column types: ${problems.join("; ")}`, {
-      code: "source.unsupported_types",
-    });
-  }
-  const schema = new Schema(
-    columns.map((c) => new Field(c.name, c.arrowType!, true, columnFieldMetadata(c))),
-  );
+    return { name: f.name, nativeType: n.name, mapping };
+  });
+  const { schema, columns, plans } = planSchema(mapped);
   return { schema, columns, plans };
 }

@@ -19,13 +19,13 @@ import {
   Int32,
   Int64,
   List,
-  Schema,
+  type Schema,
   TimeMicrosecond,
   TimestampMicrosecond,
   TimestampNanosecond,
   Utf8,
 } from "../../core/arrow.ts";
-import { ConfigError } from "../../core/errors.ts";
+import { type ColumnMapping, planSchema } from "../_arrow_columns.ts";
 import type { ColumnInfo, Fidelity, LogicalType } from "../../core/source.ts";
 import {
   type ColumnTypeOverride as ColumnType,
@@ -264,12 +264,8 @@ function unknownOids(oids: Iterable<number>, catalog: Map<number, PgTypeInfo>): 
   return [...out];
 }
 
-interface Mapped {
-  readonly plan?: DecodePlan;
-  readonly fidelity: Fidelity;
-  readonly logical?: LogicalType;
-  readonly reason?: string;
-}
+/** How one column maps (see `planSchema`). */
+type Mapped = ColumnMapping<DecodePlan>;
 
 function plan(
   name: string,
@@ -448,20 +444,6 @@ export interface ColumnPlans {
   readonly formats: readonly number[];
 }
 
-function fieldMetadata(info: ColumnInfo): Map<string, string> {
-  const m = new Map<string, string>([
-    ["rivet.native_type", info.nativeType],
-    ["rivet.fidelity", info.fidelity],
-  ]);
-  if (info.logicalType) m.set("rivet.logical_type", info.logicalType);
-  const scalarTop = info.arrowType !== undefined && !(info.arrowType instanceof List);
-  if (scalarTop && (info.logicalType === "uuid" || info.logicalType === "json")) {
-    m.set("ARROW:extension:name", info.logicalType === "uuid" ? "arrow.uuid" : "arrow.json");
-    m.set("ARROW:extension:metadata", "");
-  }
-  return m;
-}
-
 /**
  * Maps a RowDescription to decode plans, an Arrow schema and column infos.
  *
@@ -497,43 +479,22 @@ export async function planColumns(
   }
   const overrides = new Map<string, string>();
   for (const [k, v] of Object.entries(options.overrides)) overrides.set(k, v);
-  const columns: ColumnInfo[] = [];
-  const plans: DecodePlan[] = [];
-  const problems: string[] = [];
-  for (const f of fields) {
+  const mapped = fields.map((f) => {
     const r = resolve(f.typeOid, f.typeModifier, catalog);
     const overrideText = overrides.get(f.name);
-    let mapped: Mapped;
+    let mapping: Mapped;
     if (overrideText !== undefined) {
-      // An unknown string is reported below together with the other columns.
+      // An unknown string is reported with the other columns.
       const type = tryParseColumnType(overrideText);
-      mapped = type ? mapOverride(f.name, overrideText, type, r) : {
+      mapping = type ? mapOverride(f.name, overrideText, type, r) : {
         fidelity: "unsupported",
         reason: `override '${overrideText}' is not a known type; see the columns: reference`,
       };
     } else {
-      mapped = mapResolved(f.name, r);
+      mapping = mapResolved(f.name, r);
     }
-    const info: ColumnInfo = {
-      name: f.name,
-      nativeType: r.native,
-      arrowType: mapped.plan?.arrowType,
-      fidelity: mapped.plan ? mapped.fidelity : "unsupported",
-      ...(mapped.logical ? { logicalType: mapped.logical } : {}),
-      ...(mapped.reason ? { unsupportedReason: mapped.reason } : {}),
-    };
-    columns.push(info);
-    if (mapped.plan) plans.push(mapped.plan);
-    else problems.push(`'${f.name}' (${r.native}): ${mapped.reason}`);
-  }
-  if (problems.length > 0) {
-    throw new ConfigError(
-      `Unsupported column types: ${problems.join("; ")}`,
-      { code: "source.unsupported_types" },
-    );
-  }
-  const schema = new Schema(
-    columns.map((c) => new Field(c.name, c.arrowType!, true, fieldMetadata(c))),
-  );
+    return { name: f.name, nativeType: r.native, mapping };
+  });
+  const { schema, columns, plans } = planSchema(mapped);
   return { schema, columns, plans, formats: plans.map((p) => p.format) };
 }
