@@ -1,0 +1,343 @@
+/**
+ * The state contract: cursors, file log, run metrics, schema baselines, chunk checkpoints,
+ * progression, run journal and run aggregates (rivet-reference.md §6 and §3.7).
+ *
+ * Layer: core. Imports nothing from `src/`.
+ *
+ * Every method takes one record (habit 5) and is async, so that a PostgreSQL backend
+ * (`RIVET_STATE_URL`) can implement the same contract later. Times are ISO-8601 UTC strings.
+ * Numbers are JS numbers: row and byte counts stay far below 2^53.
+ *
+ * @module
+ */
+
+/** Lifecycle of a checkpointed chunk task: `pending → running → completed | failed`. */
+export type ChunkTaskStatus = "pending" | "running" | "completed" | "failed";
+
+/** Lifecycle of a checkpointed chunked run. */
+export type ChunkRunStatus = "in_progress" | "completed";
+
+/** Final status of one export run, as `export_metrics.status` records it. */
+export type RunStatus = "success" | "failed" | "skipped";
+
+/** Which boundary of `export_progression` a record describes. */
+export type ProgressionBoundary = "committed" | "verified";
+
+/** How a multi-export invocation ran its exports (`run_aggregate.parallel_mode`). */
+export type ParallelMode = "sequential" | "parallel-threads" | "parallel-processes";
+
+/** The incremental cursor of one export (`export_state`). */
+export interface CursorEntry {
+  /** Export name, the primary key. */
+  readonly exportName: string;
+  /** Rendered cursor value (§3.2), or null when the run produced no usable cursor. */
+  readonly lastCursorValue: string | null;
+  /** When the cursor was advanced. */
+  readonly lastRunAt: string;
+}
+
+/** One committed part in the file log (`file_log`). */
+export interface PartEntry {
+  readonly runId: string;
+  readonly exportName: string;
+  /** Object key relative to the destination root. */
+  readonly fileName: string;
+  readonly rowCount: number;
+  readonly bytes: number;
+  /** `parquet` or `csv`. */
+  readonly format: string;
+  /** Compression codec, when the format has one. */
+  readonly compression?: string;
+  readonly createdAt: string;
+}
+
+/** Selects rows of a history table, newest first. */
+export interface ListOptions {
+  /** Only this export; every export when omitted. */
+  readonly exportName?: string;
+  /** At most this many rows (the newest). */
+  readonly last: number;
+}
+
+/**
+ * One export run (`export_metrics`), with the full column list of §6. Required fields are known
+ * for every run; the rest are recorded when the run measured them.
+ */
+export interface MetricsEntry {
+  readonly runId: string;
+  readonly exportName: string;
+  readonly runAt: string;
+  readonly durationMs: number;
+  readonly totalRows: number;
+  readonly status: RunStatus;
+  readonly peakRssMb?: number;
+  readonly errorMessage?: string;
+  readonly tuningProfile?: string;
+  readonly format?: string;
+  readonly mode?: string;
+  readonly filesProduced?: number;
+  readonly bytesWritten?: number;
+  readonly retries?: number;
+  readonly validated?: boolean;
+  readonly schemaChanged?: boolean;
+  readonly filesCommitted?: number;
+  readonly reconciled?: boolean;
+  readonly sourceCount?: number;
+  readonly qualityPassed?: boolean;
+  readonly pgTempBytesDelta?: number;
+  readonly batchSize?: number;
+  readonly batchSizeMemoryMb?: number;
+  readonly skipReason?: string;
+  readonly schemaFingerprint?: string;
+  readonly chunkSize?: number;
+  readonly parallel?: number;
+  readonly sourceType?: string;
+  readonly destinationType?: string;
+  readonly rivetVersion?: string;
+  readonly longestChunkMs?: number;
+}
+
+/** One column of a schema baseline. */
+export interface SchemaColumnEntry {
+  readonly name: string;
+  /** Type name as the drift check compares it. */
+  readonly type: string;
+}
+
+/** The drift baseline of one export (`export_schema`). */
+export interface SchemaEntry {
+  readonly exportName: string;
+  readonly columns: readonly SchemaColumnEntry[];
+  readonly updatedAt: string;
+}
+
+/** One planned window of a checkpointed chunked run; its index is its position in the plan. */
+export interface ChunkBoundsEntry {
+  /** Rendered lower bound, or null when the window is open below. */
+  readonly startKey: string | null;
+  /** Rendered upper bound, or null when the window is open above. */
+  readonly endKey: string | null;
+}
+
+/** A new checkpointed chunked run and its tasks (`chunk_run` + `chunk_task`). */
+export interface ChunkPlanEntry {
+  readonly runId: string;
+  readonly exportName: string;
+  /** xxh3-64 hex of base query, column and shape (§3.7): `--resume` requires it unchanged. */
+  readonly planHash: string;
+  /** `chunk_max_attempts`: a task is claimed at most this many times. */
+  readonly maxAttempts: number;
+  /** Task `i` is `tasks[i]`, created `pending` with 0 attempts. */
+  readonly tasks: readonly ChunkBoundsEntry[];
+  /** Creation time; now when omitted. */
+  readonly createdAt?: string;
+}
+
+/** A checkpointed chunked run (`chunk_run`). */
+export interface ChunkRunEntry {
+  readonly runId: string;
+  readonly exportName: string;
+  readonly planHash: string;
+  readonly status: ChunkRunStatus;
+  readonly maxAttempts: number;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+/** One chunk task (`chunk_task`). */
+export interface ChunkTaskEntry extends ChunkBoundsEntry {
+  readonly runId: string;
+  readonly chunkIndex: number;
+  readonly status: ChunkTaskStatus;
+  /** Claims so far, the current one included. */
+  readonly attempts: number;
+  readonly lastError?: string;
+  readonly rowsWritten?: number;
+  /** First file the chunk committed. */
+  readonly fileName?: string;
+  readonly updatedAt: string;
+}
+
+/** Names one task of a run. */
+export interface ChunkRefEntry {
+  readonly runId: string;
+  readonly chunkIndex: number;
+}
+
+/** A task finished: `running → completed`. */
+export interface ChunkDoneEntry extends ChunkRefEntry {
+  readonly rowsWritten: number;
+  /** First file the chunk committed, if any. */
+  readonly fileName?: string;
+}
+
+/** A task failed: `running → failed`. */
+export interface ChunkFailedEntry extends ChunkRefEntry {
+  /** Redacted error message. */
+  readonly error: string;
+  /**
+   * False for a permanent error: attempts are pinned to the maximum so that the same run never
+   * claims the task again (a deterministic failure would otherwise burn every attempt).
+   * Defaults to true.
+   */
+  readonly retryable?: boolean;
+}
+
+/** One boundary of `export_progression` (advisory: what was last committed or verified). */
+export interface ProgressionEntry {
+  readonly exportName: string;
+  readonly boundary: ProgressionBoundary;
+  /** Strategy label, e.g. `incremental`, `chunked`. */
+  readonly strategy: string;
+  readonly cursor?: string;
+  readonly chunkIndex?: number;
+  readonly runId: string;
+  readonly at: string;
+}
+
+/** Both boundaries of one export, as `state progression` shows them. */
+export interface ExportProgressionEntry {
+  readonly exportName: string;
+  readonly committed?: ProgressionEntry;
+  readonly verified?: ProgressionEntry;
+}
+
+/** The event digest of one run (`run_journal`). */
+export interface JournalEntry {
+  readonly runId: string;
+  readonly exportName: string;
+  readonly finishedAt: string;
+  /** JSON-serialisable journal (events of §6); stored as JSON text. */
+  readonly journal: unknown;
+}
+
+/** Selects journal rows, newest first. */
+export interface JournalListOptions extends ListOptions {
+  /** Only this run. */
+  readonly runId?: string;
+}
+
+/** One export's line in a run aggregate (`per_export` of §6). */
+export interface AggregateExportEntry {
+  readonly exportName: string;
+  readonly status: RunStatus;
+  readonly runId: string;
+  readonly rows: number;
+  readonly files: number;
+  readonly bytes: number;
+  readonly durationMs: number;
+  readonly mode: string;
+  readonly errorMessage?: string;
+}
+
+/** One multi-export invocation (`run_aggregate`). */
+export interface RunAggregateEntry {
+  /** `agg_<ts>`. */
+  readonly id: string;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly durationMs: number;
+  readonly configPath?: string;
+  readonly parallelMode: ParallelMode;
+  readonly totalExports: number;
+  readonly successCount: number;
+  readonly failedCount: number;
+  readonly skippedCount: number;
+  readonly totalRows: number;
+  readonly totalFiles: number;
+  readonly totalBytes: number;
+  /** Stored as `details_json`. */
+  readonly perExport: readonly AggregateExportEntry[];
+}
+
+/**
+ * Persistent state of rivet. One writer per export (§6: single-writer by design); chunk claims
+ * are nevertheless atomic, so several connections never receive the same task.
+ */
+export interface StateStore extends AsyncDisposable {
+  /** The cursor of an export, or undefined when it never advanced. */
+  readCursor(exportName: string): Promise<CursorEntry | undefined>;
+  /** Every stored cursor, by export name (`state show`). */
+  listCursors(): Promise<CursorEntry[]>;
+  /** Sets the cursor of an export (upsert). Call only after every part is committed. */
+  advanceCursor(entry: CursorEntry): Promise<void>;
+  /**
+   * Deletes the cursor and the progression of an export (`state reset -e`).
+   *
+   * @returns Whether there was anything to delete.
+   */
+  resetExport(exportName: string): Promise<boolean>;
+
+  /** Appends a committed part to the file log. */
+  recordPart(entry: PartEntry): Promise<void>;
+  /** File log rows, newest first. */
+  listFiles(options: ListOptions): Promise<PartEntry[]>;
+
+  /** Appends the metrics row of one export run. */
+  recordRun(entry: MetricsEntry): Promise<void>;
+  /** Metrics rows, newest first. */
+  listMetrics(options: ListOptions): Promise<MetricsEntry[]>;
+
+  /** The drift baseline of an export, or undefined before its first successful run. */
+  readSchema(exportName: string): Promise<SchemaEntry | undefined>;
+  /** Replaces the drift baseline of an export. */
+  saveSchema(entry: SchemaEntry): Promise<void>;
+
+  /**
+   * Creates a checkpointed run (`in_progress`) and its `pending` tasks in one transaction.
+   * Throws `ConfigError` `state.chunk_run_in_progress` when the export already has a run in
+   * progress (resume it or reset the chunks).
+   */
+  saveChunkPlan(entry: ChunkPlanEntry): Promise<void>;
+  /**
+   * Atomically claims the lowest-index task of an `in_progress` run that is `pending`, or
+   * `failed` with attempts below the run's maximum: it becomes `running` with attempts + 1.
+   *
+   * @returns The claimed task, or undefined when none is claimable.
+   */
+  claimChunk(runId: string): Promise<ChunkTaskEntry | undefined>;
+  /** `running → completed` with the rows written and the first file. */
+  completeChunk(entry: ChunkDoneEntry): Promise<void>;
+  /** `running → failed` with the error. */
+  failChunk(entry: ChunkFailedEntry): Promise<void>;
+  /**
+   * Puts a task back to `pending` with 0 attempts (resume found its part missing or drifted).
+   */
+  reopenChunk(entry: ChunkRefEntry): Promise<void>;
+  /**
+   * Resets the tasks a crash left `running` to `pending` (`--resume`).
+   *
+   * @returns How many tasks were reset.
+   */
+  resetRunningChunks(runId: string): Promise<number>;
+  /** Marks a run `completed` once every task is. */
+  completeChunkRun(runId: string): Promise<void>;
+  /** The newest checkpointed run of an export, whatever its status. */
+  latestChunkRun(exportName: string): Promise<ChunkRunEntry | undefined>;
+  /** The tasks of a run, by index. */
+  listChunkTasks(runId: string): Promise<ChunkTaskEntry[]>;
+  /**
+   * Deletes every checkpointed run of an export and its tasks (`state reset-chunks`).
+   *
+   * @returns How many runs were deleted.
+   */
+  resetChunks(exportName: string): Promise<number>;
+
+  /** Sets one boundary of an export's progression, keeping the other. */
+  saveProgression(entry: ProgressionEntry): Promise<void>;
+  /** Both boundaries of an export, or undefined when none was ever saved. */
+  readProgression(exportName: string): Promise<ExportProgressionEntry | undefined>;
+
+  /** Appends the journal of one run (a resumed run appends a second row). */
+  appendJournal(entry: JournalEntry): Promise<void>;
+  /** Journal rows, newest first. */
+  listJournal(options: JournalListOptions): Promise<JournalEntry[]>;
+
+  /** Stores the aggregate of a multi-export invocation (replaces one with the same id). */
+  saveRunAggregate(entry: RunAggregateEntry): Promise<void>;
+  /** Stored aggregates, newest first. */
+  listRunAggregates(options: Pick<ListOptions, "last">): Promise<RunAggregateEntry[]>;
+
+  /** Closes the store. Idempotent. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,27 @@
+/**
+ * Errors shared by the state stores, so both backends fail with the same code and words.
+ *
+ * Layer: state (private).
+ *
+ * @module
+ */
+import { ConfigError } from "../core/errors.ts";
+import type { ChunkRefEntry } from "../core/state.ts";
+
+/** A fresh checkpointed run while another run of the export is still in progress (§3.7). */
+export function chunkRunInProgress(exportName: string, runId: string): ConfigError {
+  return new ConfigError(
+    `export '${exportName}': checkpointed run '${runId}' is still in progress: resume it with ` +
+      "--resume or discard it with 'rivet state reset-chunks'",
+    {
+      code: "state.chunk_run_in_progress",
+      hint: `rivet run --resume -e ${exportName} continues it; rivet state reset-chunks -e ` +
+        `${exportName} drops its checkpoints`,
+    },
+  );
+}
+
+/** A chunk update naming a task the plan does not have: a programmer error. */
+export function unknownChunk(entry: ChunkRefEntry): RangeError {
+  return new RangeError(`No chunk task ${entry.chunkIndex} in run '${entry.runId}'`);
+}

@@ -1,0 +1,161 @@
+/**
+ * The SQLite migration ladder of the state file (rivet-reference.md §6).
+ *
+ * Layer: state (private).
+ *
+ * @module
+ */
+
+/** `PRAGMA application_id` of a rivet state file: "RIVT", so foreign SQLite files are told apart. */
+export const STATE_APPLICATION_ID = 0x52495654;
+
+/** One schema migration; each runs in its own transaction. */
+export interface Migration {
+  readonly version: number;
+  readonly sql: string;
+}
+
+/**
+ * The migration ladder. Append only: never edit a released migration. v1 holds every table
+ * issue 4 needs; later tables (`export_shape`, `export_harm`) come as v2, v3, …
+ */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    sql: `
+      CREATE TABLE schema_version (
+        version INTEGER PRIMARY KEY,
+        applied_at TEXT NOT NULL
+      );
+      CREATE TABLE export_state (
+        export_name TEXT PRIMARY KEY,
+        last_cursor_value TEXT,
+        last_run_at TEXT NOT NULL
+      );
+      CREATE TABLE export_metrics (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT NOT NULL,
+        export_name TEXT NOT NULL,
+        run_at TEXT NOT NULL,
+        duration_ms INTEGER NOT NULL,
+        total_rows INTEGER NOT NULL,
+        peak_rss_mb INTEGER,
+        status TEXT NOT NULL,
+        error_message TEXT,
+        tuning_profile TEXT,
+        format TEXT,
+        mode TEXT,
+        files_produced INTEGER,
+        bytes_written INTEGER,
+        retries INTEGER,
+        validated INTEGER,
+        schema_changed INTEGER,
+        files_committed INTEGER,
+        reconciled INTEGER,
+        source_count INTEGER,
+        quality_passed INTEGER,
+        pg_temp_bytes_delta INTEGER,
+        batch_size INTEGER,
+        batch_size_memory_mb INTEGER,
+        skip_reason TEXT,
+        schema_fingerprint TEXT,
+        chunk_size INTEGER,
+        parallel INTEGER,
+        source_type TEXT,
+        destination_type TEXT,
+        rivet_version TEXT,
+        longest_chunk_ms INTEGER
+      );
+      CREATE INDEX idx_export_metrics_export ON export_metrics(export_name, id DESC);
+      CREATE TABLE export_schema (
+        export_name TEXT PRIMARY KEY,
+        columns_json TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+      CREATE TABLE file_log (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT NOT NULL,
+        export_name TEXT NOT NULL,
+        file_name TEXT NOT NULL,
+        row_count INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        format TEXT NOT NULL,
+        compression TEXT,
+        created_at TEXT NOT NULL
+      );
+      CREATE INDEX idx_file_log_export ON file_log(export_name, id DESC);
+      CREATE INDEX idx_file_log_run ON file_log(run_id);
+      CREATE TABLE chunk_run (
+        run_id TEXT PRIMARY KEY,
+        export_name TEXT NOT NULL,
+        plan_hash TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('in_progress', 'completed')),
+        max_chunk_attempts INTEGER NOT NULL CHECK (max_chunk_attempts >= 1),
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+      CREATE INDEX idx_chunk_run_export ON chunk_run(export_name, created_at DESC);
+      -- At most one run in progress per export: a second fresh run fails on insert instead of
+      -- racing a check-then-act (the reference tool's v15 lesson).
+      CREATE UNIQUE INDEX idx_chunk_run_one_in_progress
+        ON chunk_run(export_name) WHERE status = 'in_progress';
+      CREATE TABLE chunk_task (
+        run_id TEXT NOT NULL REFERENCES chunk_run(run_id) ON DELETE CASCADE,
+        chunk_index INTEGER NOT NULL,
+        start_key TEXT,
+        end_key TEXT,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'running', 'completed', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        rows_written INTEGER,
+        file_name TEXT,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (run_id, chunk_index)
+      );
+      CREATE INDEX idx_chunk_task_run_status ON chunk_task(run_id, status, chunk_index);
+      CREATE TABLE export_progression (
+        export_name TEXT PRIMARY KEY,
+        last_committed_strategy TEXT,
+        last_committed_cursor TEXT,
+        last_committed_chunk_index INTEGER,
+        last_committed_run_id TEXT,
+        last_committed_at TEXT,
+        last_verified_strategy TEXT,
+        last_verified_cursor TEXT,
+        last_verified_chunk_index INTEGER,
+        last_verified_run_id TEXT,
+        last_verified_at TEXT
+      );
+      CREATE TABLE run_journal (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT NOT NULL,
+        export_name TEXT NOT NULL,
+        finished_at TEXT NOT NULL,
+        journal_json TEXT NOT NULL
+      );
+      CREATE INDEX idx_run_journal_export ON run_journal(export_name, id DESC);
+      CREATE INDEX idx_run_journal_run ON run_journal(run_id);
+      CREATE TABLE run_aggregate (
+        run_aggregate_id TEXT PRIMARY KEY,
+        started_at TEXT NOT NULL,
+        finished_at TEXT NOT NULL,
+        duration_ms INTEGER NOT NULL,
+        config_path TEXT,
+        parallel_mode TEXT NOT NULL,
+        total_exports INTEGER NOT NULL,
+        success_count INTEGER NOT NULL,
+        failed_count INTEGER NOT NULL,
+        skipped_count INTEGER NOT NULL,
+        total_rows INTEGER NOT NULL,
+        total_files INTEGER NOT NULL,
+        total_bytes INTEGER NOT NULL,
+        details_json TEXT NOT NULL
+      );
+      CREATE INDEX idx_run_aggregate_finished ON run_aggregate(finished_at DESC);
+      PRAGMA application_id = ${STATE_APPLICATION_ID};
+    `,
+  },
+];
+
+/** Highest schema version this build knows. */
+export const STATE_SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -1,0 +1,39 @@
+/**
+ * Opens the state store of a config: the SQLite file next to it.
+ *
+ * @module
+ */
+import type { StateStore } from "../core/state.ts";
+import { SqliteStateStore, type SqliteStateStoreOptions, stateDbPath } from "./sqlite.ts";
+
+/** Options of {@linkcode openStateStore}. */
+export type OpenStateStoreOptions = SqliteStateStoreOptions;
+
+/**
+ * Opens (creating and migrating as needed) `.rivet_state.db` in the config file's directory.
+ * `RIVET_STATE_URL` (a PostgreSQL backend) is not supported yet.
+ *
+ * @param configDir Directory of the config file, not the CWD (§6).
+ * @param options Busy timeout.
+ * @returns The open store; dispose it with `await using`.
+ *
+ * @example
+ * ```ts
+ * import { openStateStore } from "./open.ts";
+ * const dir = await Deno.makeTempDir();
+ * {
+ *   await using state = await openStateStore(dir);
+ *   await state.recordPart({
+ *     runId: "r", exportName: "e", fileName: "e.parquet", rowCount: 1, bytes: 10,
+ *     format: "parquet", createdAt: "2024-01-01T00:00:00Z",
+ *   });
+ * }
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export function openStateStore(
+  configDir: string,
+  options: OpenStateStoreOptions = {},
+): Promise<StateStore> {
+  return SqliteStateStore.open(stateDbPath(configDir), options);
+}

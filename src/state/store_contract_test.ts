@@ -1,0 +1,476 @@
+// One table of cases, run against both StateStore implementations: the memory store used by
+// pipeline unit tests must behave exactly like the SQLite file.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { ConfigError } from "../core/errors.ts";
+import type { MetricsEntry, PartEntry, StateStore } from "../core/state.ts";
+import { MemoryStateStore } from "./memory.ts";
+import { SqliteStateStore } from "./sqlite.ts";
+
+interface Impl {
+  readonly name: string;
+  open(): Promise<{ store: StateStore; cleanup(): Promise<void> }>;
+}
+
+const impls: readonly Impl[] = [
+  {
+    name: "SqliteStateStore",
+    async open() {
+      const dir = await Deno.makeTempDir({ prefix: "rivet_state_contract_" });
+      const store = await SqliteStateStore.open(join(dir, ".rivet_state.db"));
+      return {
+        store,
+        async cleanup() {
+          await store.close();
+          await Deno.remove(dir, { recursive: true });
+        },
+      };
+    },
+  },
+  {
+    name: "MemoryStateStore",
+    open() {
+      const store = new MemoryStateStore();
+      return Promise.resolve({ store, cleanup: () => store.close() });
+    },
+  },
+];
+
+const T0 = "2024-05-01T10:00:00.000Z";
+const T1 = "2024-05-01T11:00:00.000Z";
+const T2 = "2024-05-01T12:00:00.000Z";
+
+function part(exportName: string, fileName: string, extra: Partial<PartEntry> = {}): PartEntry {
+  return {
+    runId: `${exportName}_20240501T100000.000`,
+    exportName,
+    fileName,
+    rowCount: 10,
+    bytes: 1234,
+    format: "parquet",
+    createdAt: T0,
+    ...extra,
+  };
+}
+
+const fullMetrics: MetricsEntry = {
+  runId: "orders_20240501T100000.000",
+  exportName: "orders",
+  runAt: T0,
+  durationMs: 1500,
+  totalRows: 1_000_000,
+  status: "failed",
+  peakRssMb: 312,
+  errorMessage: "connection reset",
+  tuningProfile: "balanced",
+  format: "parquet",
+  mode: "chunked",
+  filesProduced: 4,
+  bytesWritten: 9_007_199_254, // > 2^32: integers survive the round trip
+  retries: 2,
+  validated: false,
+  schemaChanged: true,
+  filesCommitted: 3,
+  reconciled: true,
+  sourceCount: 1_000_001,
+  qualityPassed: false,
+  pgTempBytesDelta: 0,
+  batchSize: 10000,
+  batchSizeMemoryMb: 64,
+  skipReason: "empty",
+  schemaFingerprint: "abcd1234abcd1234",
+  chunkSize: 50000,
+  parallel: 4,
+  sourceType: "postgres",
+  destinationType: "local",
+  rivetVersion: "0.1.0",
+  longestChunkMs: 800,
+};
+
+type Case = readonly [name: string, body: (store: StateStore) => Promise<void>];
+
+const cases: readonly Case[] = [
+  ["reads no cursor for an export that never advanced", async (s) => {
+    assert.equal(await s.readCursor("orders"), undefined);
+    assert.deepEqual(await s.listCursors(), []);
+  }],
+  ["advances a cursor, overwrites it and lists cursors by export name", async (s) => {
+    await s.advanceCursor({ exportName: "orders", lastCursorValue: "41", lastRunAt: T0 });
+    await s.advanceCursor({ exportName: "orders", lastCursorValue: "42", lastRunAt: T1 });
+    await s.advanceCursor({ exportName: "accounts", lastCursorValue: null, lastRunAt: T2 });
+    assert.deepEqual(await s.readCursor("orders"), {
+      exportName: "orders",
+      lastCursorValue: "42",
+      lastRunAt: T1,
+    });
+    assert.deepEqual((await s.listCursors()).map((c) => [c.exportName, c.lastCursorValue]), [
+      ["accounts", null],
+      ["orders", "42"],
+    ]);
+  }],
+  ["resetExport deletes the cursor and the progression of that export only", async (s) => {
+    await s.advanceCursor({ exportName: "a", lastCursorValue: "1", lastRunAt: T0 });
+    await s.advanceCursor({ exportName: "b", lastCursorValue: "2", lastRunAt: T0 });
+    await s.saveProgression({
+      exportName: "a",
+      boundary: "committed",
+      strategy: "incremental",
+      cursor: "1",
+      runId: "r",
+      at: T0,
+    });
+    assert.equal(await s.resetExport("a"), true);
+    assert.equal(await s.readCursor("a"), undefined);
+    assert.equal(await s.readProgression("a"), undefined);
+    assert.equal((await s.readCursor("b"))?.lastCursorValue, "2");
+    assert.equal(await s.resetExport("a"), false);
+  }],
+  ["lists the file log newest first, filtered by export and limited by last", async (s) => {
+    await s.recordPart(part("orders", "orders_1.parquet", { compression: "zstd" }));
+    await s.recordPart(part("users", "users_1.csv", { format: "csv" }));
+    await s.recordPart(part("orders", "orders_2.parquet", { rowCount: 0, bytes: 0 }));
+    const all = await s.listFiles({ last: 50 });
+    assert.deepEqual(all.map((f) => f.fileName), [
+      "orders_2.parquet",
+      "users_1.csv",
+      "orders_1.parquet",
+    ]);
+    assert.deepEqual(all[2], part("orders", "orders_1.parquet", { compression: "zstd" }));
+    assert.equal("compression" in all[0]!, false);
+    assert.deepEqual(
+      (await s.listFiles({ exportName: "orders", last: 1 })).map((f) => f.fileName),
+      [
+        "orders_2.parquet",
+      ],
+    );
+    assert.deepEqual(await s.listFiles({ exportName: "nobody", last: 10 }), []);
+  }],
+  ["records every metrics column and reads it back unchanged", async (s) => {
+    await s.recordRun(fullMetrics);
+    const minimal: MetricsEntry = {
+      runId: "orders_20240501T110000.000",
+      exportName: "orders",
+      runAt: T1,
+      durationMs: 3,
+      totalRows: 0,
+      status: "success",
+    };
+    await s.recordRun(minimal);
+    await s.recordRun({ ...minimal, exportName: "users", runId: "users_x" });
+    const rows = await s.listMetrics({ exportName: "orders", last: 20 });
+    assert.deepEqual(rows, [minimal, fullMetrics]);
+    assert.deepEqual((await s.listMetrics({ last: 1 })).map((m) => m.runId), ["users_x"]);
+  }],
+  ["saves and replaces the schema baseline of an export", async (s) => {
+    assert.equal(await s.readSchema("orders"), undefined);
+    const columns = [{ name: "id", type: "int64" }, { name: "note", type: "utf8" }];
+    await s.saveSchema({ exportName: "orders", columns, updatedAt: T0 });
+    assert.deepEqual(await s.readSchema("orders"), {
+      exportName: "orders",
+      columns,
+      updatedAt: T0,
+    });
+    await s.saveSchema({ exportName: "orders", columns: [columns[0]!], updatedAt: T1 });
+    assert.deepEqual((await s.readSchema("orders"))?.columns, [columns[0]]);
+  }],
+  ["claims tasks in index order, once each, until none is left", async (s) => {
+    await s.saveChunkPlan({
+      runId: "r1",
+      exportName: "orders",
+      planHash: "h1",
+      maxAttempts: 3,
+      createdAt: T0,
+      tasks: [
+        { startKey: "1", endKey: "100" },
+        { startKey: "101", endKey: "200" },
+        { startKey: "201", endKey: null },
+      ],
+    });
+    const tasks = await s.listChunkTasks("r1");
+    assert.deepEqual(tasks.map((t) => [t.chunkIndex, t.status, t.attempts]), [
+      [0, "pending", 0],
+      [1, "pending", 0],
+      [2, "pending", 0],
+    ]);
+    const first = await s.claimChunk("r1");
+    assert.equal(first?.chunkIndex, 0);
+    assert.equal(first?.status, "running");
+    assert.equal(first?.attempts, 1);
+    assert.equal(first?.startKey, "1");
+    assert.equal((await s.claimChunk("r1"))?.chunkIndex, 1);
+    const last = await s.claimChunk("r1");
+    assert.deepEqual([last?.chunkIndex, last?.startKey, last?.endKey], [2, "201", null]);
+    assert.equal(await s.claimChunk("r1"), undefined);
+    assert.equal(await s.claimChunk("no_such_run"), undefined);
+  }],
+  ["retries a failed task before later pending ones, up to the maximum attempts", async (s) => {
+    await s.saveChunkPlan({
+      runId: "r1",
+      exportName: "orders",
+      planHash: "h1",
+      maxAttempts: 2,
+      tasks: [{ startKey: "a", endKey: "b" }, { startKey: "b", endKey: "c" }],
+    });
+    assert.equal((await s.claimChunk("r1"))?.chunkIndex, 0);
+    await s.failChunk({ runId: "r1", chunkIndex: 0, error: "timeout" });
+    const retry = await s.claimChunk("r1");
+    assert.deepEqual([retry?.chunkIndex, retry?.attempts, retry?.lastError], [0, 2, "timeout"]);
+    await s.failChunk({ runId: "r1", chunkIndex: 0, error: "timeout again" });
+    // attempts == max: task 0 stays failed, task 1 is next.
+    assert.equal((await s.claimChunk("r1"))?.chunkIndex, 1);
+    await s.completeChunk({ runId: "r1", chunkIndex: 1, rowsWritten: 7, fileName: "f1.parquet" });
+    assert.equal(await s.claimChunk("r1"), undefined);
+    const tasks = await s.listChunkTasks("r1");
+    assert.deepEqual(
+      tasks.map((t) => [t.status, t.attempts, t.lastError, t.rowsWritten, t.fileName]),
+      [["failed", 2, "timeout again", undefined, undefined], [
+        "completed",
+        1,
+        undefined,
+        7,
+        "f1.parquet",
+      ]],
+    );
+  }],
+  ["pins a permanent failure so that it is never claimed again", async (s) => {
+    await s.saveChunkPlan({
+      runId: "r1",
+      exportName: "orders",
+      planHash: "h",
+      maxAttempts: 5,
+      tasks: [{ startKey: "1", endKey: "2" }],
+    });
+    await s.claimChunk("r1");
+    await s.failChunk({ runId: "r1", chunkIndex: 0, error: "syntax error", retryable: false });
+    assert.equal(await s.claimChunk("r1"), undefined);
+    assert.equal((await s.listChunkTasks("r1"))[0]?.attempts, 5);
+  }],
+  ["resets running tasks to pending and keeps their attempts", async (s) => {
+    await s.saveChunkPlan({
+      runId: "r1",
+      exportName: "orders",
+      planHash: "h",
+      maxAttempts: 3,
+      tasks: [{ startKey: "1", endKey: "2" }, { startKey: "2", endKey: "3" }, {
+        startKey: "3",
+        endKey: "4",
+      }],
+    });
+    await s.claimChunk("r1");
+    await s.claimChunk("r1");
+    await s.completeChunk({ runId: "r1", chunkIndex: 0, rowsWritten: 1 });
+    assert.equal(await s.resetRunningChunks("r1"), 1);
+    assert.equal(await s.resetRunningChunks("r1"), 0);
+    const tasks = await s.listChunkTasks("r1");
+    assert.deepEqual(tasks.map((t) => [t.status, t.attempts]), [
+      ["completed", 1],
+      ["pending", 1],
+      ["pending", 0],
+    ]);
+    const again = await s.claimChunk("r1");
+    assert.deepEqual([again?.chunkIndex, again?.attempts], [1, 2]);
+  }],
+  ["reopens a completed task for rewrite with a fresh attempt budget", async (s) => {
+    await s.saveChunkPlan({
+      runId: "r1",
+      exportName: "orders",
+      planHash: "h",
+      maxAttempts: 1,
+      tasks: [{ startKey: "1", endKey: "2" }],
+    });
+    await s.claimChunk("r1");
+    await s.completeChunk({ runId: "r1", chunkIndex: 0, rowsWritten: 3, fileName: "x.parquet" });
+    await s.reopenChunk({ runId: "r1", chunkIndex: 0 });
+    const [task] = await s.listChunkTasks("r1");
+    assert.deepEqual([task?.status, task?.attempts, task?.rowsWritten, task?.fileName], [
+      "pending",
+      0,
+      undefined,
+      undefined,
+    ]);
+    assert.equal((await s.claimChunk("r1"))?.chunkIndex, 0);
+  }],
+  ["refuses a second chunk plan while one is in progress, allows it once completed", async (s) => {
+    const plan = {
+      runId: "r1",
+      exportName: "orders",
+      planHash: "h",
+      maxAttempts: 3,
+      createdAt: T0,
+      tasks: [{ startKey: "1", endKey: "2" }],
+    };
+    await s.saveChunkPlan(plan);
+    await assert.rejects(
+      s.saveChunkPlan({ ...plan, runId: "r2", createdAt: T1 }),
+      (e: unknown) =>
+        e instanceof ConfigError && e.code === "state.chunk_run_in_progress" &&
+        e.message.includes("'orders'") && e.message.includes("'r1'"),
+    );
+    assert.equal((await s.latestChunkRun("orders"))?.runId, "r1");
+    // A failed plan left nothing behind.
+    assert.deepEqual(await s.listChunkTasks("r2"), []);
+    await s.saveChunkPlan({ ...plan, exportName: "users", runId: "u1" });
+    await s.completeChunkRun("r1");
+    assert.equal(await s.claimChunk("r1"), undefined, "a completed run hands out nothing");
+    await s.saveChunkPlan({ ...plan, runId: "r2", createdAt: T1, planHash: "h2" });
+    const latest = await s.latestChunkRun("orders");
+    assert.deepEqual(
+      [latest?.runId, latest?.status, latest?.planHash, latest?.maxAttempts, latest?.createdAt],
+      ["r2", "in_progress", "h2", 3, T1],
+    );
+    assert.equal(await s.latestChunkRun("nobody"), undefined);
+  }],
+  ["resetChunks deletes every run and task of one export", async (s) => {
+    const plan = { planHash: "h", maxAttempts: 3, tasks: [{ startKey: "1", endKey: "2" }] };
+    await s.saveChunkPlan({ ...plan, runId: "r1", exportName: "orders", createdAt: T0 });
+    await s.completeChunkRun("r1");
+    await s.saveChunkPlan({ ...plan, runId: "r2", exportName: "orders", createdAt: T1 });
+    await s.saveChunkPlan({ ...plan, runId: "u1", exportName: "users" });
+    assert.equal(await s.resetChunks("orders"), 2);
+    assert.equal(await s.latestChunkRun("orders"), undefined);
+    assert.deepEqual(await s.listChunkTasks("r1"), []);
+    assert.deepEqual(await s.listChunkTasks("r2"), []);
+    assert.equal((await s.listChunkTasks("u1")).length, 1);
+    assert.equal(await s.resetChunks("orders"), 0);
+    // The export may start afresh after a reset.
+    await s.saveChunkPlan({ ...plan, runId: "r3", exportName: "orders" });
+  }],
+  ["rejects updates of a task the run does not have", async (s) => {
+    await s.saveChunkPlan({
+      runId: "r1",
+      exportName: "o",
+      planHash: "h",
+      maxAttempts: 1,
+      tasks: [],
+    });
+    await assert.rejects(
+      s.completeChunk({ runId: "r1", chunkIndex: 0, rowsWritten: 1 }),
+      RangeError,
+    );
+    await assert.rejects(s.failChunk({ runId: "r9", chunkIndex: 0, error: "x" }), RangeError);
+    await assert.rejects(s.reopenChunk({ runId: "r1", chunkIndex: 3 }), RangeError);
+    await assert.rejects(
+      s.saveChunkPlan({ runId: "r2", exportName: "p", planHash: "h", maxAttempts: 0, tasks: [] }),
+      RangeError,
+    );
+  }],
+  ["keeps the committed and verified progression boundaries independently", async (s) => {
+    assert.equal(await s.readProgression("orders"), undefined);
+    const committed = {
+      exportName: "orders",
+      boundary: "committed" as const,
+      strategy: "chunked",
+      chunkIndex: 7,
+      runId: "r1",
+      at: T0,
+    };
+    await s.saveProgression(committed);
+    assert.deepEqual(await s.readProgression("orders"), { exportName: "orders", committed });
+    const verified = {
+      exportName: "orders",
+      boundary: "verified" as const,
+      strategy: "incremental",
+      cursor: "2024-05-01T00:00:00.000000",
+      runId: "r0",
+      at: T1,
+    };
+    await s.saveProgression(verified);
+    const next = { ...committed, chunkIndex: 9, runId: "r2", at: T2 };
+    await s.saveProgression(next);
+    assert.deepEqual(await s.readProgression("orders"), {
+      exportName: "orders",
+      committed: next,
+      verified,
+    });
+  }],
+  ["appends journals, including two for one resumed run, newest first", async (s) => {
+    const journal = { events: [{ type: "RunCompleted", rows: 3, ok: true, note: null }] };
+    await s.appendJournal({ runId: "r1", exportName: "orders", finishedAt: T0, journal });
+    await s.appendJournal({ runId: "u1", exportName: "users", finishedAt: T1, journal: [] });
+    await s.appendJournal({ runId: "r1", exportName: "orders", finishedAt: T2, journal: "again" });
+    assert.deepEqual((await s.listJournal({ last: 5 })).map((j) => j.finishedAt), [T2, T1, T0]);
+    const r1 = await s.listJournal({ exportName: "orders", runId: "r1", last: 5 });
+    assert.deepEqual(r1, [
+      { runId: "r1", exportName: "orders", finishedAt: T2, journal: "again" },
+      { runId: "r1", exportName: "orders", finishedAt: T0, journal },
+    ]);
+    assert.equal((await s.listJournal({ runId: "r1", last: 1 })).length, 1);
+  }],
+  ["saves run aggregates, replacing one with the same id", async (s) => {
+    const aggregate = {
+      id: "agg_20240501T100000",
+      startedAt: T0,
+      finishedAt: T1,
+      durationMs: 3_600_000,
+      configPath: "/etc/rivet/plan.yaml",
+      parallelMode: "sequential" as const,
+      totalExports: 2,
+      successCount: 1,
+      failedCount: 1,
+      skippedCount: 0,
+      totalRows: 10,
+      totalFiles: 1,
+      totalBytes: 100,
+      perExport: [
+        {
+          exportName: "orders",
+          status: "success" as const,
+          runId: "r1",
+          rows: 10,
+          files: 1,
+          bytes: 100,
+          durationMs: 5,
+          mode: "full",
+        },
+        {
+          exportName: "users",
+          status: "failed" as const,
+          runId: "u1",
+          rows: 0,
+          files: 0,
+          bytes: 0,
+          durationMs: 2,
+          mode: "incremental",
+          errorMessage: "boom",
+        },
+      ],
+    };
+    await s.saveRunAggregate(aggregate);
+    const { configPath: _omit, ...noPath } = { ...aggregate, id: "agg_2", finishedAt: T2 };
+    await s.saveRunAggregate(noPath);
+    assert.deepEqual(await s.listRunAggregates({ last: 10 }), [noPath, aggregate]);
+    await s.saveRunAggregate({ ...aggregate, totalRows: 11 });
+    const again = await s.listRunAggregates({ last: 10 });
+    assert.equal(again.length, 2);
+    assert.equal(again[1]?.totalRows, 11);
+  }],
+  ["returns copies, so callers cannot change stored state", async (s) => {
+    await s.saveSchema({
+      exportName: "o",
+      columns: [{ name: "id", type: "int64" }],
+      updatedAt: T0,
+    });
+    const read = await s.readSchema("o");
+    (read!.columns as unknown as { name: string }[])[0]!.name = "mutated";
+    assert.equal((await s.readSchema("o"))?.columns[0]?.name, "id");
+  }],
+  ["rejects calls once closed", async (s) => {
+    await s.close();
+    await assert.rejects(s.readCursor("x"));
+    await assert.rejects(s.recordPart(part("o", "f")));
+    await s.close(); // idempotent
+  }],
+];
+
+for (const impl of impls) {
+  for (const [name, body] of cases) {
+    Deno.test(`${impl.name} ${name}`, async () => {
+      const { store, cleanup } = await impl.open();
+      try {
+        await body(store);
+      } finally {
+        await cleanup();
+      }
+    });
+  }
+}
