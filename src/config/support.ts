@@ -35,7 +35,7 @@ const configGates: readonly Gate<ConfigSpec>[] = [
 ];
 
 const exportGates: readonly Gate<ExportSpec>[] = [
-  { key: "mode", read: (e) => e.mode, supported: ["full"] },
+  { key: "mode", read: (e) => e.mode, supported: ["full", "incremental"] },
   { key: "destination.type", read: (e) => e.destination.kind, supported: ["local", "stdout"] },
   { key: "format", read: (e) => e.format.kind, supported: ["parquet", "csv"] },
   { key: "quality", read: (e) => e.quality === undefined ? undefined : true, supported: [] },

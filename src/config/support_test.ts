@@ -20,10 +20,9 @@ Deno.test("assertSupported accepts everything this release implements", async ()
 Deno.test("assertSupported refuses later-release features naming key, value and export", async () => {
   const cases: [string, string][] = [
     [
-      exp(", mode: incremental, cursor_column: u"),
-      "export 'orders': mode 'incremental' is not supported yet by this version of rivet (supported: full)",
+      exp(", mode: chunked, chunk_column: id"),
+      "export 'orders': mode 'chunked' is not supported yet by this version of rivet (supported: full, incremental)",
     ],
-    [exp(", mode: chunked, chunk_column: id"), "mode 'chunked' is not supported yet"],
     [exp(", mode: time_window, time_column: ts, days_window: 1"), "mode 'time_window'"],
     [exp(", mode: cdc"), "mode 'cdc'"],
     [
@@ -68,7 +67,7 @@ Deno.test("assertSupported refuses later-release features naming key, value and 
 Deno.test("assertSupported checks only the selected exports", async () => {
   const config = await loadYaml(
     `${BASE_SOURCE}exports:\n  - {name: a, table: t, format: csv, destination: {type: stdout}}\n` +
-      "  - {name: b, table: t, mode: incremental, cursor_column: u, format: csv, destination: {type: stdout}}\n",
+      "  - {name: b, table: t, mode: chunked, chunk_column: u, format: csv, destination: {type: stdout}}\n",
   );
   assertSupported(config, [config.exports[0]!]);
   await configErrorOf(() => assertSupported(config, config.exports));

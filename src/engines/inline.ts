@@ -14,6 +14,11 @@ import { checkTlsPolicy, exportSql, mergeTuning, resolveConnection } from "../co
 import { openSource } from "../sources/mod.ts";
 import { createFormat } from "../formats/mod.ts";
 import { openDestination } from "../destinations/mod.ts";
+import { openStateStore } from "../state/mod.ts";
+import type { StateStore } from "../core/state.ts";
+import { dialectOf } from "../plan/dialect.ts";
+import { COALESCED_CURSOR_COLUMN, planIncrementalSql } from "../plan/query.ts";
+import { VERSION } from "../version.ts";
 import { type ExportPlan, runExport } from "../pipeline/run_export.ts";
 import { runId as makeRunId } from "../pipeline/naming.ts";
 import { resolveDestination } from "../plan/placeholders.ts";
@@ -55,9 +60,13 @@ export async function runExports(
 ): Promise<RunResult> {
   const startedAt = new Date();
   const outcomes: Outcome[] = [];
+  // A corrupt or foreign state file stops the run here, before anything is read or written.
+  await using state = await openStateStore(config.dir);
   for (const spec of exports) {
     if (options.signal.aborted) break;
-    outcomes.push(await runOneWithRetries(config, spec, options));
+    const outcome = await runOneWithRetries(config, spec, { ...options, state });
+    await recordMetrics(state, config, spec, outcome, options);
+    outcomes.push(outcome);
   }
   const codes = outcomes.map((o) => o.error?.exitCode ?? 0);
   if (options.signal.aborted) codes.push(130);
@@ -69,10 +78,13 @@ export async function runExports(
   };
 }
 
+/** Options of one export's run: the run's options plus its open state store. */
+type ExportRunOptions = InlineRunOptions & { readonly state: StateStore };
+
 async function runOneWithRetries(
   config: ConfigSpec,
   spec: ExportSpec,
-  options: InlineRunOptions,
+  options: ExportRunOptions,
 ): Promise<Outcome> {
   const tuning = mergeTuning(config.source, spec);
   const ignoredLevel = parquetLevelNotApplied(spec);
@@ -113,7 +125,7 @@ async function runOneWithRetries(
 async function runOne(
   config: ConfigSpec,
   spec: ExportSpec,
-  options: InlineRunOptions,
+  options: ExportRunOptions,
   tuning: ReturnType<typeof mergeTuning>,
 ): Promise<Outcome> {
   const startedAt = new Date();
@@ -133,7 +145,8 @@ async function runOne(
         message,
       });
     }
-    const sql = await exportSql(spec, config.dir, { params: options.params, env });
+    const baseSql = await exportSql(spec, config.dir, { params: options.params, env });
+    const query = await planQuery(config, spec, baseSql, options.state);
     const format = await createFormat(spec.format);
     await using destination = await openDestination(
       resolveDestination(spec.destination, { exportName: spec.name, at: startedAt }),
@@ -147,7 +160,7 @@ async function runOne(
     const plan: ExportPlan = {
       spec,
       runId,
-      sql,
+      ...query,
       tuning,
       startedAt,
       sourceInfo: {
@@ -164,6 +177,7 @@ async function runOne(
       emit: options.emit,
       signal: options.signal,
       rss: () => Deno.memoryUsage().rss,
+      state: options.state,
     });
   } catch (error) {
     // Failures before the pipeline started (connection, plan): same outcome shape.
@@ -210,4 +224,76 @@ export function parquetLevelNotApplied(spec: ExportSpec): string | undefined {
   if (applied === undefined || applied === compressionLevel) return undefined;
   return `export '${spec.name}': ${compression} level ${compressionLevel} is not applied: the ` +
     `Parquet encoder (parquet-wasm 0.8.0) always writes ${compression} level ${applied}`;
+}
+
+/**
+ * The SQL of one run: the base query for `full`, the cursor-bounded query for `incremental`
+ * (reference §3.2), with the column whose last value becomes the next cursor.
+ */
+async function planQuery(
+  config: ConfigSpec,
+  spec: ExportSpec,
+  baseSql: string,
+  state: StateStore,
+): Promise<Pick<ExportPlan, "sql" | "params" | "cursorColumn" | "stripColumns">> {
+  if (spec.mode !== "incremental") return { sql: baseSql };
+  const cursor = await state.readCursor(spec.name);
+  const coalesce = spec.incrementalCursorMode === "coalesce";
+  const planned = planIncrementalSql(baseSql, {
+    dialect: dialectOf(config.source.kind),
+    cursorColumn: spec.cursorColumn!,
+    mode: spec.incrementalCursorMode,
+    ...(spec.cursorFallbackColumn === undefined
+      ? {}
+      : { fallbackColumn: spec.cursorFallbackColumn }),
+    ...(cursor?.lastCursorValue == null ? {} : { lastCursor: cursor.lastCursorValue }),
+  });
+  return {
+    sql: planned.sql,
+    params: planned.params,
+    cursorColumn: coalesce ? COALESCED_CURSOR_COLUMN : spec.cursorColumn!,
+    stripColumns: planned.strippedColumns,
+  };
+}
+
+/** Records the run's metrics row; a failure only warns (the data and exit code are final). */
+async function recordMetrics(
+  state: StateStore,
+  config: ConfigSpec,
+  spec: ExportSpec,
+  o: Outcome,
+  options: InlineRunOptions,
+): Promise<void> {
+  try {
+    await state.recordRun({
+      runId: o.runId,
+      exportName: o.export,
+      runAt: o.startedAt,
+      durationMs: o.durationMs,
+      totalRows: o.rows,
+      status: o.status,
+      peakRssMb: o.peakRssMb,
+      ...(o.error ? { errorMessage: o.error.message } : {}),
+      tuningProfile: o.tuningProfile,
+      format: o.format,
+      mode: o.mode,
+      filesProduced: o.files,
+      bytesWritten: o.bytes,
+      filesCommitted: o.files,
+      batchSize: o.batchSize,
+      ...(o.status === "skipped" ? { skipReason: "empty result (skip_empty)" } : {}),
+      sourceType: config.source.kind,
+      destinationType: spec.destination.kind,
+      rivetVersion: VERSION,
+    });
+  } catch (error) {
+    options.emit({
+      type: "warning",
+      export: spec.name,
+      code: "state.metrics_failed",
+      message: `export '${spec.name}': could not record the run's metrics: ${
+        error instanceof Error ? error.message : String(error)
+      }`,
+    });
+  }
 }

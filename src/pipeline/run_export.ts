@@ -15,6 +15,8 @@ import type { EventSink, ExportStatus, Outcome } from "../core/events.ts";
 import type { BatchEncoder, Format } from "../core/format.ts";
 import type { ColumnInfo, ReadOptions, Source } from "../core/source.ts";
 import type { ExportSpec, TuningPlan } from "../core/spec.ts";
+import type { StateStore } from "../core/state.ts";
+import { lastCursorOf } from "../plan/cursor.ts";
 import { createMd5, createXxh3 } from "../_util/hash.ts";
 import { crashPoint } from "../_util/test_hook.ts";
 import { type ManifestPart, schemaFingerprint, writeManifestAndSuccess } from "./manifest.ts";
@@ -26,6 +28,15 @@ export interface ExportPlan {
   readonly runId: string;
   /** The SQL to run. */
   readonly sql: string;
+  /** Values bound to the SQL's parameters (MySQL cursor values). */
+  readonly params?: readonly (string | number | bigint | boolean | null)[];
+  /**
+   * Incremental mode: the result column whose value in the last row becomes the new cursor,
+   * stored (through `deps.state`) only after every part is committed.
+   */
+  readonly cursorColumn?: string;
+  /** Synthetic result columns read by the pipeline but not written (e.g. the coalesced cursor). */
+  readonly stripColumns?: readonly string[];
   readonly tuning: TuningPlan;
   /** Start of the run: file names and run id derive from it. */
   readonly startedAt: Date;
@@ -48,6 +59,8 @@ export interface PipelineDeps {
   readonly now?: () => Date;
   /** Current resident set size in bytes; sampled after each batch. */
   readonly rss?: () => number;
+  /** Where parts and the cursor are recorded; absent for runs without state (tests, stdout). */
+  readonly state?: StateStore;
 }
 
 /** A part after its encoder finished, before or after its commit. */
@@ -147,6 +160,7 @@ export async function runExport(plan: ExportPlan, deps: PipelineDeps): Promise<O
   let rows = 0;
   let peakRss = deps.rss?.() ?? 0;
   let columns: readonly ColumnInfo[] = [];
+  let lastCursor: string | undefined;
   deps.emit({ type: "export_started", export: spec.name, runId: plan.runId, mode: spec.mode });
 
   const finish = (status: ExportStatus, error?: unknown): Outcome => {
@@ -178,10 +192,12 @@ export async function runExport(plan: ExportPlan, deps: PipelineDeps): Promise<O
 
   try {
     const stream = await deps.source.read(
-      { sql: plan.sql, params: [] },
+      { sql: plan.sql, params: plan.params ?? [] },
       readOptionsFor(plan.tuning, spec, deps.signal),
     );
-    columns = stream.columns;
+    const strip = new Set(plan.stripColumns ?? []);
+    columns = stream.columns.filter((c) => !strip.has(c.name));
+    const keep = strip.size > 0 ? columns.map((c) => c.name) : undefined;
     const reader = stream.batches.getReader();
     try {
       while (true) {
@@ -191,8 +207,12 @@ export async function runExport(plan: ExportPlan, deps: PipelineDeps): Promise<O
         const { value: batch, done } = await reader.read();
         if (done) break;
         if (batch.numRows === 0) continue;
-        if (!open) open = await openPart(staged.length, batch);
-        await open.encoder.write(batch);
+        if (plan.cursorColumn !== undefined) {
+          lastCursor = lastCursorOf(batch, plan.cursorColumn) ?? lastCursor;
+        }
+        const written = keep ? batch.select(keep) : batch;
+        if (!open) open = await openPart(staged.length, written);
+        await open.encoder.write(written);
         rows += batch.numRows;
         if (deps.rss) peakRss = Math.max(peakRss, deps.rss());
         deps.emit({ type: "batch_read", export: spec.name, rows: batch.numRows, totalRows: rows });
@@ -207,7 +227,7 @@ export async function runExport(plan: ExportPlan, deps: PipelineDeps): Promise<O
     } finally {
       reader.releaseLock();
     }
-    crashPoint("after_source_read");
+    await crashPoint("after_source_read");
     if (open) {
       await closePart(open);
       open = undefined;
@@ -230,7 +250,29 @@ export async function runExport(plan: ExportPlan, deps: PipelineDeps): Promise<O
         rows: part.rows,
         bytes: part.size,
       });
-      crashPoint("after_file_write");
+      await crashPoint("after_file_write");
+      await recordPart(part, key);
+      await crashPoint("after_manifest_update");
+    }
+
+    // The cursor moves only once every part is committed (ADR-0001); a failure here is fatal.
+    if (plan.cursorColumn !== undefined && rows > 0) {
+      if (lastCursor === undefined) {
+        deps.emit({
+          type: "warning",
+          export: spec.name,
+          code: "run.no_cursor",
+          message: `export '${spec.name}': cursor column '${plan.cursorColumn}' gave no storable ` +
+            "value (NULL, or a type without a cursor rendering); the next run exports the same rows again",
+        });
+      } else if (deps.state) {
+        await deps.state.advanceCursor({
+          exportName: spec.name,
+          lastCursorValue: lastCursor,
+          lastRunAt: now().toISOString(),
+        });
+        await crashPoint("after_cursor_commit");
+      }
     }
 
     const empty = rows === 0;
@@ -279,6 +321,32 @@ export async function runExport(plan: ExportPlan, deps: PipelineDeps): Promise<O
     } catch (error) {
       await upload.abort(error).catch(() => {});
       throw error;
+    }
+  }
+
+  /** Logs a committed part in the state file log; a failure only warns (reliability I7). */
+  async function recordPart(part: StagedPart, key: string): Promise<void> {
+    if (!deps.state) return;
+    try {
+      await deps.state.recordPart({
+        runId: plan.runId,
+        exportName: spec.name,
+        fileName: key,
+        rowCount: part.rows,
+        bytes: part.size,
+        format: deps.format.kind,
+        compression: deps.format.compressionLabel,
+        createdAt: now().toISOString(),
+      });
+    } catch (error) {
+      deps.emit({
+        type: "warning",
+        export: spec.name,
+        code: "state.file_log_failed",
+        message: `export '${spec.name}': could not record ${key} in the state file log: ${
+          error instanceof Error ? error.message : String(error)
+        }`,
+      });
     }
   }
 

@@ -97,8 +97,9 @@ Deno.test("features of later releases are refused, not ignored", async () => {
 exports:
   - name: orders
     table: orders
-    mode: incremental
-    cursor_column: updated_at
+    mode: time_window
+    time_column: updated_at
+    days_window: 7
     format: csv
     destination: { type: local, path: ${dir}/out }
 `
@@ -106,7 +107,7 @@ exports:
   const res = await runCli(["run", "-c", path]);
   assert.equal(res.code, 1, res.stderr);
   assert.match(res.stderr, /not supported yet/);
-  assert.match(res.stderr, /incremental/);
+  assert.match(res.stderr, /time_window/);
   const flags = await runCli(["run", "-c", path, "--parallel-exports"]);
   assert.equal(flags.code, 1);
   await Deno.remove(dir, { recursive: true });

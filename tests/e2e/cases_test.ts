@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { createXXHash3 } from "hash-wasm";
 import { runCli, spawnCli } from "../_helpers/cli.ts";
 import { BULK_ROWS, type Engine, engines, type EngineServer } from "./_engines.ts";
+import { SqliteStateStore, stateDbPath } from "../../src/state/mod.ts";
 
 const cliPath = new URL("../../cli.ts", import.meta.url).pathname;
 
@@ -325,6 +326,72 @@ ${csvExport("many", `SELECT id, s, at FROM bulk /* ${marker} */ ORDER BY id`, di
       // when the session is killed, whatever the engine's streaming model.
       assert.equal(lines.length, BULK_ROWS + 1);
       assert.equal(new Set(lines.slice(1)).size, BULK_ROWS);
+    },
+  },
+  {
+    name: "incremental: three runs give every row, then none, then exactly the new rows",
+    async run({ db, dir, config }) {
+      await db.sql("CREATE TABLE inc_t AS SELECT id, at FROM bulk WHERE id <= 1000");
+      const cfg = await config(`  - name: inc
+    query: SELECT id, at FROM inc_t
+    mode: incremental
+    cursor_column: at
+    format: csv
+    destination: { type: local, path: ${dir}/out/\${run} }
+`);
+      const ids = async (run: string) => {
+        const files = (await listFiles(`${dir}/out/${run}`)).filter((f) => f.endsWith(".csv"));
+        const lines: string[] = [];
+        for (const f of files) {
+          lines.push(
+            ...(await Deno.readTextFile(`${dir}/out/${run}/${f}`)).trimEnd().split("\n").slice(1),
+          );
+        }
+        return lines.map((l) => Number(l.split(",")[0]));
+      };
+      const cursor = async () => {
+        await using state = await SqliteStateStore.open(stateDbPath(dir));
+        return (await state.readCursor("inc"))?.lastCursorValue;
+      };
+
+      const first = await runCli(["run", "-c", cfg, "-p", "run=1"]);
+      assert.equal(first.code, 0, first.stderr);
+      assert.equal((await ids("1")).length, 1000);
+      assert.equal(await cursor(), "2024-01-01T00:16:40.000000");
+
+      const second = await runCli(["run", "-c", cfg, "-p", "run=2", "--json"]);
+      assert.equal(second.code, 0, second.stderr);
+      assert.equal(JSON.parse(second.stdout).total_rows, 0);
+      assert.deepEqual(await ids("2"), [], "no data file for no new rows");
+      assert.equal(await cursor(), "2024-01-01T00:16:40.000000", "no advance on 0 rows");
+
+      await db.sql(
+        "INSERT INTO inc_t (id, at) VALUES (2001, '2025-01-01 00:00:01'), (2002, '2025-01-01 00:00:02'), " +
+          "(2003, '2025-01-01 00:00:03'), (2004, '2025-01-01 00:00:04'), (2005, '2025-01-01 00:00:05')",
+      );
+      const third = await runCli(["run", "-c", cfg, "-p", "run=3"]);
+      assert.equal(third.code, 0, third.stderr);
+      assert.deepEqual((await ids("3")).sort((a, b) => a - b), [2001, 2002, 2003, 2004, 2005]);
+      assert.equal(await cursor(), "2025-01-01T00:00:05.000000");
+      // The file log holds one row per committed file, with its row count.
+      await using state = await SqliteStateStore.open(stateDbPath(dir));
+      const files = await state.listFiles({ exportName: "inc", last: 10 });
+      assert.deepEqual(files.map((f) => f.rowCount).sort((a, b) => a - b), [5, 1000]);
+      const metrics = await state.listMetrics({ exportName: "inc", last: 10 });
+      assert.deepEqual(metrics.map((m) => m.totalRows).sort((a, b) => a - b), [0, 5, 1000]);
+    },
+  },
+  {
+    name: "a corrupt state file fails the run cleanly, untouched, before anything is written",
+    async run({ dir, config }) {
+      const cfg = await config(csvExport("guarded", "SELECT id FROM bulk WHERE id <= 3", dir));
+      const bytes = crypto.getRandomValues(new Uint8Array(4096));
+      await Deno.writeFile(stateDbPath(dir), bytes);
+      const res = await runCli(["run", "-c", cfg]);
+      assert.equal(res.code, 1, res.stderr);
+      assert.match(res.stderr, /\.rivet_state\.db/);
+      assert.deepEqual(await Deno.readFile(stateDbPath(dir)), bytes, "the file is unchanged");
+      assert.deepEqual(await listFiles(`${dir}/out/guarded`), [], "nothing exported");
     },
   },
   {
