@@ -197,7 +197,9 @@ export async function runExport(plan: ExportPlan, deps: PipelineDeps): Promise<O
     );
     const strip = new Set(plan.stripColumns ?? []);
     columns = stream.columns.filter((c) => !strip.has(c.name));
-    const keep = strip.size > 0 ? columns.map((c) => c.name) : undefined;
+    const keep = strip.size > 0
+      ? stream.schema.fields.map((f) => f.name).filter((name) => !strip.has(name))
+      : undefined;
     const reader = stream.batches.getReader();
     try {
       while (true) {

@@ -6,6 +6,7 @@ import type { RivetEvent } from "../core/events.ts";
 import type { BatchStream, Source } from "../core/source.ts";
 import type { ExportSpec, TuningPlan } from "../core/spec.ts";
 import { createFormat } from "../formats/mod.ts";
+import { MemoryStateStore } from "../state/mod.ts";
 import { type ExportPlan, runExport } from "./run_export.ts";
 
 const schema = new Schema([
@@ -105,8 +106,12 @@ function plan(overrides: Partial<ExportSpec> = {}): ExportPlan {
   };
 }
 
-async function run(p: ExportPlan, source: Source) {
-  const destination = new MemoryDestination();
+async function run(
+  p: ExportPlan,
+  source: Source,
+  options: { destination?: MemoryDestination; state?: MemoryStateStore } = {},
+) {
+  const destination = options.destination ?? new MemoryDestination();
   const events: RivetEvent[] = [];
   const outcome = await runExport(p, {
     source,
@@ -114,6 +119,7 @@ async function run(p: ExportPlan, source: Source) {
     destination,
     emit: (e) => events.push(e),
     signal: new AbortController().signal,
+    ...(options.state ? { state: options.state } : {}),
   });
   return { outcome, destination, events };
 }
@@ -171,4 +177,41 @@ Deno.test("runExport writes no data file for an empty result, and skips it with 
     new TextDecoder().decode(skipped.destination.objects.get("manifest.json")),
   );
   assert.equal(manifest.status, "interrupted");
+});
+
+Deno.test("runExport records each part and advances the cursor after the last commit", async () => {
+  const state = new MemoryStateStore();
+  const p = { ...plan({ maxFileSize: 1000 }), cursorColumn: "name" };
+  const batches = Array.from({ length: 4 }, (_, i) => batch(i * 100, 100));
+  const { outcome } = await run(p, fakeSource(batches), { state });
+  assert.equal(outcome.status, "success");
+  const files = await state.listFiles({ exportName: "t", last: 100 });
+  assert.equal(files.length, outcome.files);
+  assert.equal(files.reduce((n, f) => n + f.rowCount, 0), 400);
+  assert.equal((await state.readCursor("t"))?.lastCursorValue, "n399");
+});
+
+Deno.test("runExport keeps the cursor when a part's commit fails", async () => {
+  const state = new MemoryStateStore();
+  await state.advanceCursor({
+    exportName: "t",
+    lastCursorValue: "old",
+    lastRunAt: "2026-01-01T00:00:00Z",
+  });
+  const destination = new MemoryDestination();
+  destination.failOn = "t_20260102_030405_part1.csv";
+  const p = { ...plan({ maxFileSize: 1000 }), cursorColumn: "name" };
+  const batches = Array.from({ length: 4 }, (_, i) => batch(i * 100, 100));
+  const { outcome } = await run(p, fakeSource(batches), { destination, state });
+  assert.equal(outcome.status, "failed");
+  assert.equal((await state.readCursor("t"))?.lastCursorValue, "old");
+});
+
+Deno.test("runExport strips synthetic columns from the files but reads the cursor from them", async () => {
+  const state = new MemoryStateStore();
+  const p = { ...plan(), cursorColumn: "name", stripColumns: ["name"] };
+  const { outcome, destination } = await run(p, fakeSource([batch(0, 3)]), { state });
+  assert.equal(outcome.status, "success");
+  assert.equal(destination.text("t_20260102_030405.csv"), "id\n0\n1\n2\n");
+  assert.equal((await state.readCursor("t"))?.lastCursorValue, "n2");
 });
