@@ -10,11 +10,13 @@
  *
  * @module
  */
-import { Command, CommanderError, Option } from "commander";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { type ErrorInfo, type ExitCode, toErrorInfo } from "../core/errors.ts";
 import { redact } from "../_util/redact.ts";
 import { type CliIo, processIo } from "./io.ts";
 import { VERSION } from "../version.ts";
+import type { StateFlags } from "./commands/state.ts";
+import type { MetricsFlags } from "./commands/metrics.ts";
 
 /** Options parsed for `rivet run`. */
 export interface RunFlags {
@@ -174,6 +176,79 @@ Examples:
     .action(async (flags: RunFlags) => {
       const { runCommand } = await import("./commands/run.ts");
       exitCode = await runCommand(flags, ctx);
+    });
+
+  // Inspection commands (state *, metrics, journal): command modules load lazily.
+  const positiveInt = (value: string) => {
+    if (!/^[1-9][0-9]*$/.test(value)) throw new InvalidArgumentError("expected a positive integer");
+    return Number(value);
+  };
+  const lastOption = (fallback: number) =>
+    new Option("-l, --last <n>", "show only the newest N rows").default(fallback)
+      .argParser(positiveInt);
+  const configFlag = ["-c, --config <path>", "config file (YAML)"] as const;
+  const state = program.command("state")
+    .description("inspect or reset the state kept in .rivet_state.db next to the config");
+  type StateModule = typeof import("./commands/state.ts");
+  const stateAction =
+    (pick: (m: StateModule) => typeof m.stateShowCommand) => async (flags: StateFlags) => {
+      exitCode = await pick(await import("./commands/state.ts"))(flags, ctx);
+    };
+  state.command("show").description("show the incremental cursors (EXPORT, LAST CURSOR, LAST RUN)")
+    .requiredOption(...configFlag)
+    .action(stateAction((m) => m.stateShowCommand));
+  state.command("reset").description("delete the cursor and progression of one export")
+    .requiredOption(...configFlag)
+    .requiredOption("-e, --export <name>", "the export to reset")
+    .action(stateAction((m) => m.stateResetCommand));
+  state.command("files").description("show the file log, newest first")
+    .requiredOption(...configFlag)
+    .option("-e, --export <name>", "only this export")
+    .addOption(lastOption(50))
+    .action(stateAction((m) => m.stateFilesCommand));
+  state.command("chunks").description("show the checkpointed chunk run of one export")
+    .requiredOption(...configFlag)
+    .requiredOption("-e, --export <name>", "the chunked export")
+    .action(stateAction((m) => m.stateChunksCommand));
+  state.command("reset-chunks")
+    .description("delete checkpointed chunk runs of one export, or every stuck one")
+    .requiredOption(...configFlag)
+    .addOption(
+      new Option("-e, --export <name>", "the chunked export").conflicts("stuckCheckpoints"),
+    )
+    .addOption(
+      new Option("--stuck-checkpoints", "every export whose latest chunk run is in progress")
+        .conflicts("export"),
+    )
+    .addOption(
+      new Option("--failed", "alias of --stuck-checkpoints").hideHelp().conflicts("export"),
+    )
+    .action(async (flags: StateFlags, cmd: Command) => {
+      if ((flags.export === undefined) === !(flags.stuckCheckpoints || flags.failed)) {
+        cmd.error("error: give exactly one of -e NAME and --stuck-checkpoints");
+      }
+      await stateAction((m) => m.stateResetChunksCommand)(flags);
+    });
+  state.command("progression").description("show committed and verified boundaries (advisory)")
+    .requiredOption(...configFlag)
+    .option("-e, --export <name>", "only this export")
+    .action(stateAction((m) => m.stateProgressionCommand));
+  program.command("metrics").description("show the run history, newest first")
+    .requiredOption(...configFlag)
+    .option("-e, --export <name>", "only this export")
+    .addOption(lastOption(20))
+    .action(async (flags: MetricsFlags) => {
+      const { metricsCommand } = await import("./commands/metrics.ts");
+      exitCode = await metricsCommand(flags, ctx);
+    });
+  program.command("journal").description("show the event digest of recent runs (coming later)")
+    .requiredOption(...configFlag)
+    .requiredOption("-e, --export <name>", "the export")
+    .addOption(lastOption(5))
+    .option("--run-id <id>", "only this run")
+    .action(async (flags: MetricsFlags) => {
+      const { journalCommand } = await import("./commands/metrics.ts");
+      exitCode = await journalCommand(flags, ctx);
     });
 
   const onSignal = () => {

@@ -1,0 +1,139 @@
+/**
+ * `rivet metrics`: the run history of `export_metrics`, newest first (rivet-reference.md §1);
+ * and `rivet journal`, not supported yet.
+ *
+ * Layer: cli.
+ *
+ * @module
+ */
+import { ConfigError } from "../../core/errors.ts";
+import type { MetricsEntry } from "../../core/state.ts";
+import { redact } from "../../_util/redact.ts";
+import type { CommandContext } from "../main.ts";
+import { reportError } from "../main.ts";
+import { formatBytes } from "../render/summary.ts";
+import { alignTable } from "../render/table.ts";
+import { loadInspectedConfig, neverRanMessage, openExistingState } from "./state.ts";
+import { selectExports } from "../../config/mod.ts";
+
+/** Options parsed for `rivet metrics` and `rivet journal`. */
+export interface MetricsFlags {
+  readonly config: string;
+  /** `-e NAME`: one export. */
+  readonly export?: string;
+  /** `-l/--last N`: newest runs to show. */
+  readonly last?: number;
+  /** `journal --run-id ID`. */
+  readonly runId?: string;
+}
+
+/** Default of `metrics --last`. */
+export const METRICS_DEFAULT_LAST = 20;
+
+/**
+ * A run duration for humans.
+ *
+ * @param ms Milliseconds.
+ * @returns `850 ms`, `12.34 s` or `3m 05s`.
+ *
+ * @example
+ * ```ts
+ * import { formatRunDuration } from "./metrics.ts";
+ * if (formatRunDuration(185_000) !== "3m 05s") throw new Error();
+ * ```
+ */
+export function formatRunDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(2)} s`;
+  const seconds = Math.round(ms / 1000);
+  return `${Math.floor(seconds / 60)}m ${String(seconds % 60).padStart(2, "0")}s`;
+}
+
+function row(m: MetricsEntry): string[] {
+  return [
+    m.exportName,
+    m.status,
+    String(m.totalRows),
+    formatRunDuration(m.durationMs),
+    m.peakRssMb === undefined ? "-" : `${m.peakRssMb} MB`,
+    m.filesProduced === undefined ? "-" : String(m.filesProduced),
+    m.bytesWritten === undefined ? "-" : formatBytes(m.bytesWritten),
+    m.runId,
+  ];
+}
+
+/** The flags line under each run: retries, validation verdict, schema drift. */
+function flagsLine(m: MetricsEntry): string {
+  const validated = m.validated === undefined ? "-" : m.validated ? "pass" : "FAIL";
+  const schema = m.schemaChanged ? "CHANGED" : "ok";
+  return `  retries=${m.retries ?? 0} validated=${validated} schema=${schema}`;
+}
+
+/**
+ * Runs `rivet metrics [-e NAME] [-l N]`: one table row per run, each followed by an `Error:` line
+ * for a failed run and a flags line.
+ *
+ * @param flags `-c`, `-e`, `--last`.
+ * @param ctx Output.
+ * @returns The exit code.
+ */
+export async function metricsCommand(flags: MetricsFlags, ctx: CommandContext): Promise<number> {
+  try {
+    const config = await loadInspectedConfig(flags, ctx);
+    if (flags.export !== undefined) selectExports(config, [flags.export]);
+    await using state = await openExistingState(config);
+    if (state === undefined) {
+      ctx.io.out(neverRanMessage(config));
+      return 0;
+    }
+    const runs = await state.listMetrics({
+      last: flags.last ?? METRICS_DEFAULT_LAST,
+      ...(flags.export === undefined ? {} : { exportName: flags.export }),
+    });
+    if (runs.length === 0) {
+      ctx.io.out(
+        flags.export === undefined
+          ? "No runs recorded yet\n"
+          : `No runs recorded yet for export '${flags.export}'\n`,
+      );
+      return 0;
+    }
+    const [header, ...lines] = alignTable(
+      ["EXPORT", "STATUS", "ROWS", "DURATION", "RSS", "FILES", "BYTES", "RUN ID"],
+      runs.map(row),
+      { right: [2, 3, 4, 5, 6] },
+    );
+    const out = [header!];
+    runs.forEach((m, i) => {
+      out.push(lines[i]!);
+      if (m.errorMessage !== undefined) {
+        out.push(`  Error: ${redact(m.errorMessage).replace(/\s*\n\s*/g, " ").trim()}`);
+      }
+      out.push(flagsLine(m));
+    });
+    ctx.io.out(out.join("\n") + "\n");
+    return 0;
+  } catch (error) {
+    return reportError(error, ctx);
+  }
+}
+
+/**
+ * Runs `rivet journal`: validates the config, then refuses (the digest is not supported yet).
+ *
+ * @param flags `-c`, `-e`, `--last`, `--run-id`.
+ * @param ctx Output.
+ * @returns The exit code (1).
+ */
+export async function journalCommand(flags: MetricsFlags, ctx: CommandContext): Promise<number> {
+  try {
+    const config = await loadInspectedConfig(flags, ctx);
+    if (flags.export !== undefined) selectExports(config, [flags.export]);
+    throw new ConfigError("'rivet journal' is not supported yet by this version of rivet", {
+      code: "config.not_supported",
+      hint: "use 'rivet metrics' and 'rivet state files' for the run history",
+    });
+  } catch (error) {
+    return reportError(error, ctx);
+  }
+}

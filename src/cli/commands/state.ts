@@ -1,0 +1,350 @@
+/**
+ * `rivet state show|reset|files|chunks|reset-chunks|progression`: read (and reset) the state kept
+ * in `.rivet_state.db` next to the config (rivet-reference.md §1 and §6).
+ *
+ * Every command loads and validates the config first, so a bad `-c` path fails before any state
+ * file is touched. Read-only commands never create the state file: when it does not exist they
+ * say that nothing ran yet.
+ *
+ * Layer: cli.
+ *
+ * @module
+ */
+import type { ConfigSpec } from "../../core/spec.ts";
+import type { ChunkTaskEntry, ProgressionEntry, StateStore } from "../../core/state.ts";
+import { loadConfig, selectExports } from "../../config/mod.ts";
+import { openStateStore, stateDbPath } from "../../state/mod.ts";
+import { redact } from "../../_util/redact.ts";
+import type { CommandContext } from "../main.ts";
+import { reportError } from "../main.ts";
+import { formatBytes } from "../render/summary.ts";
+import { alignTable } from "../render/table.ts";
+
+/** Options parsed for the `state` subcommands. */
+export interface StateFlags {
+  readonly config: string;
+  /** `-e NAME`: one export. */
+  readonly export?: string;
+  /** `-l/--last N`: newest rows to show (`state files`). */
+  readonly last?: number;
+  /** `state reset-chunks --stuck-checkpoints` (alias `--failed`). */
+  readonly stuckCheckpoints?: boolean;
+  readonly failed?: boolean;
+}
+
+/** Default of `state files --last`. */
+export const FILES_DEFAULT_LAST = 50;
+
+/** `alignTable` as text ending with a newline. */
+function table(
+  headers: readonly string[],
+  rows: readonly (readonly string[])[],
+  right: readonly number[] = [],
+): string {
+  return alignTable(headers, rows, { right }).join("\n") + "\n";
+}
+
+/**
+ * Loads and validates the config of an inspection command, printing its warnings.
+ *
+ * @param flags The `-c` path.
+ * @param ctx Output.
+ * @returns The config.
+ */
+export async function loadInspectedConfig(
+  flags: Pick<StateFlags, "config">,
+  ctx: CommandContext,
+): Promise<ConfigSpec> {
+  const config = await loadConfig(flags.config);
+  for (const w of config.warnings) ctx.io.err(`Warning: ${w.message}\n`);
+  return config;
+}
+
+/**
+ * Opens the state store of a config only if its file exists, so that inspecting never creates
+ * one. A corrupt file fails with the store's own error and stays untouched.
+ *
+ * @param config The loaded config.
+ * @returns The open store, or undefined when no state file exists yet.
+ */
+export async function openExistingState(config: ConfigSpec): Promise<StateStore | undefined> {
+  try {
+    await Deno.lstat(stateDbPath(config.dir));
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+  return await openStateStore(config.dir);
+}
+
+/**
+ * The line printed when the state file does not exist.
+ *
+ * @param config The loaded config.
+ * @returns One line with a newline.
+ */
+export function neverRanMessage(config: ConfigSpec): string {
+  return `No state yet: no export of this config has run (no state file at ` +
+    `${stateDbPath(config.dir)})\n`;
+}
+
+/** Validates `-e NAME` against the config (exit 1 listing the known exports). */
+function checkExportName(config: ConfigSpec, name: string | undefined): void {
+  if (name !== undefined) selectExports(config, [name]);
+}
+
+/** Runs a command body, turning a thrown error into its printed message and exit code. */
+async function guarded(
+  ctx: CommandContext,
+  body: () => Promise<number>,
+): Promise<number> {
+  try {
+    return await body();
+  } catch (error) {
+    return reportError(error, ctx);
+  }
+}
+
+/**
+ * `rivet state show`: the incremental cursors (EXPORT, LAST CURSOR, LAST RUN).
+ *
+ * @param flags `-c`.
+ * @param ctx Output.
+ * @returns The exit code.
+ */
+export function stateShowCommand(flags: StateFlags, ctx: CommandContext): Promise<number> {
+  return guarded(ctx, async () => {
+    const config = await loadInspectedConfig(flags, ctx);
+    await using state = await openExistingState(config);
+    if (state === undefined) {
+      ctx.io.out(neverRanMessage(config));
+      return 0;
+    }
+    const cursors = await state.listCursors();
+    if (cursors.length === 0) {
+      ctx.io.out(
+        "No incremental cursor stored: exports have run, but none has advanced a cursor " +
+          "(only incremental exports keep one)\n",
+      );
+      return 0;
+    }
+    ctx.io.out(table(
+      ["EXPORT", "LAST CURSOR", "LAST RUN"],
+      cursors.map((c) => [c.exportName, c.lastCursorValue ?? "-", c.lastRunAt]),
+    ));
+    return 0;
+  });
+}
+
+/**
+ * `rivet state reset -e NAME`: deletes the export's cursor and progression, so that its next
+ * run starts from scratch.
+ *
+ * @param flags `-c`, `-e`.
+ * @param ctx Output.
+ * @returns The exit code.
+ */
+export function stateResetCommand(flags: StateFlags, ctx: CommandContext): Promise<number> {
+  return guarded(ctx, async () => {
+    const config = await loadInspectedConfig(flags, ctx);
+    const name = flags.export!;
+    checkExportName(config, name);
+    await using state = await openExistingState(config);
+    const deleted = state === undefined ? false : await state.resetExport(name);
+    ctx.io.out(
+      deleted
+        ? `Reset export '${name}': cursor and progression deleted; its next run starts from ` +
+          "the beginning\n"
+        : `Nothing to reset for export '${name}': it has no stored cursor or progression\n`,
+    );
+    return 0;
+  });
+}
+
+/**
+ * `rivet state files [-e NAME] [-l N]`: the file log, newest first.
+ *
+ * @param flags `-c`, `-e`, `--last`.
+ * @param ctx Output.
+ * @returns The exit code.
+ */
+export function stateFilesCommand(flags: StateFlags, ctx: CommandContext): Promise<number> {
+  return guarded(ctx, async () => {
+    const config = await loadInspectedConfig(flags, ctx);
+    checkExportName(config, flags.export);
+    await using state = await openExistingState(config);
+    if (state === undefined) {
+      ctx.io.out(neverRanMessage(config));
+      return 0;
+    }
+    const files = await state.listFiles({
+      last: flags.last ?? FILES_DEFAULT_LAST,
+      ...(flags.export === undefined ? {} : { exportName: flags.export }),
+    });
+    if (files.length === 0) {
+      ctx.io.out(
+        flags.export === undefined
+          ? "No files recorded yet\n"
+          : `No files recorded yet for export '${flags.export}'\n`,
+      );
+      return 0;
+    }
+    ctx.io.out(table(
+      ["RUN ID", "FILE", "ROWS", "BYTES", "CREATED"],
+      files.map((
+        f,
+      ) => [f.runId, f.fileName, String(f.rowCount), formatBytes(f.bytes), f.createdAt]),
+      [2, 3],
+    ));
+    return 0;
+  });
+}
+
+function taskRow(t: ChunkTaskEntry): string[] {
+  return [
+    String(t.chunkIndex),
+    t.status,
+    String(t.attempts),
+    t.startKey ?? "-",
+    t.endKey ?? "-",
+    t.rowsWritten === undefined ? "-" : String(t.rowsWritten),
+    t.fileName ?? "-",
+    t.lastError === undefined ? "" : t.lastError.split("\n", 1)[0]!,
+  ];
+}
+
+/**
+ * `rivet state chunks -e NAME`: the newest checkpointed run of an export and its tasks.
+ *
+ * @param flags `-c`, `-e`.
+ * @param ctx Output.
+ * @returns The exit code.
+ */
+export function stateChunksCommand(flags: StateFlags, ctx: CommandContext): Promise<number> {
+  return guarded(ctx, async () => {
+    const config = await loadInspectedConfig(flags, ctx);
+    const name = flags.export!;
+    checkExportName(config, name);
+    await using state = await openExistingState(config);
+    if (state === undefined) {
+      ctx.io.out(neverRanMessage(config));
+      return 0;
+    }
+    const run = await state.latestChunkRun(name);
+    if (run === undefined) {
+      ctx.io.out(`No checkpointed run for export '${name}'\n`);
+      return 0;
+    }
+    const tasks = await state.listChunkTasks(run.runId);
+    const count = (status: string) => tasks.filter((t) => t.status === status).length;
+    ctx.io.out(
+      [
+        `Run:       ${run.runId}`,
+        `Plan hash: ${run.planHash}`,
+        `Status:    ${run.status}`,
+        `Created:   ${run.createdAt}`,
+        `Updated:   ${run.updatedAt}`,
+        `Tasks:     ${tasks.length} (${count("completed")} completed, ${count("failed")} failed, ` +
+        `${count("running")} running, ${count("pending")} pending; max attempts ` +
+        `${run.maxAttempts})`,
+        "",
+      ].map((l) => redact(l)).join("\n") + "\n",
+    );
+    if (tasks.length > 0) {
+      ctx.io.out(table(
+        ["CHUNK", "STATUS", "ATTEMPTS", "START", "END", "ROWS", "FILE", "ERROR"],
+        tasks.map(taskRow),
+        [0, 2, 5],
+      ));
+    }
+    return 0;
+  });
+}
+
+/**
+ * `rivet state reset-chunks (-e NAME | --stuck-checkpoints)`: deletes checkpointed runs.
+ *
+ * @param flags `-c` and exactly one of `-e` and `--stuck-checkpoints` (main.ts enforces it).
+ * @param ctx Output.
+ * @returns The exit code.
+ */
+export function stateResetChunksCommand(
+  flags: StateFlags,
+  ctx: CommandContext,
+): Promise<number> {
+  return guarded(ctx, async () => {
+    const config = await loadInspectedConfig(flags, ctx);
+    checkExportName(config, flags.export);
+    await using state = await openExistingState(config);
+    if (flags.export !== undefined) {
+      const runs = state === undefined ? 0 : await state.resetChunks(flags.export);
+      ctx.io.out(
+        runs === 0
+          ? `Nothing to reset for export '${flags.export}': it has no checkpointed run\n`
+          : `Deleted ${runs} checkpointed run${runs === 1 ? "" : "s"} of export ` +
+            `'${flags.export}'\n`,
+      );
+      return 0;
+    }
+    const reset: string[] = [];
+    for (const exp of config.exports) {
+      if (state === undefined) break;
+      const run = await state.latestChunkRun(exp.name);
+      if (run?.status !== "in_progress") continue;
+      await state.resetChunks(exp.name);
+      reset.push(`Deleted stuck checkpointed run '${run.runId}' of export '${exp.name}'`);
+    }
+    ctx.io.out(
+      reset.length === 0
+        ? "No stuck checkpointed run: nothing to reset\n"
+        : reset.map((l) => redact(l)).join("\n") + "\n",
+    );
+    return 0;
+  });
+}
+
+function boundary(p: ProgressionEntry | undefined): [string, string, string] {
+  if (p === undefined) return ["-", "-", "-"];
+  const where = p.cursor ?? (p.chunkIndex === undefined ? "-" : `chunk ${p.chunkIndex}`);
+  return [p.strategy, where, p.at];
+}
+
+/**
+ * `rivet state progression [-e NAME]`: the last committed and verified boundaries (advisory).
+ *
+ * @param flags `-c`, `-e`.
+ * @param ctx Output.
+ * @returns The exit code.
+ */
+export function stateProgressionCommand(
+  flags: StateFlags,
+  ctx: CommandContext,
+): Promise<number> {
+  return guarded(ctx, async () => {
+    const config = await loadInspectedConfig(flags, ctx);
+    const exports = selectExports(config, flags.export === undefined ? [] : [flags.export]);
+    await using state = await openExistingState(config);
+    if (state === undefined) {
+      ctx.io.out(neverRanMessage(config));
+      return 0;
+    }
+    const rows: string[][] = [];
+    for (const exp of exports) {
+      const p = await state.readProgression(exp.name);
+      if (p === undefined) continue;
+      const [commMode, committed, committedAt] = boundary(p.committed);
+      const [veriMode, verified] = boundary(p.verified);
+      rows.push([exp.name, commMode, committed, committedAt, veriMode, verified]);
+    }
+    if (rows.length === 0) {
+      ctx.io.out("No progression recorded yet\n");
+      return 0;
+    }
+    ctx.io.out(table(
+      ["EXPORT", "COMM MODE", "COMMITTED", "COMMITTED AT", "VERI MODE", "VERIFIED"],
+      rows,
+    ));
+    ctx.io.out("Advisory only: the next run starts from the cursor of 'rivet state show'\n");
+    return 0;
+  });
+}
