@@ -66,8 +66,8 @@ function check<T>(gates: readonly Gate<T>[], subject: T, where: string): void {
 }
 
 /**
- * Refuses features this release does not implement yet: non-PostgreSQL sources, modes other
- * than `full`, cloud destinations, quality gates, meta columns, notifications, parallel exports,
+ * Refuses features this release does not implement yet: the SQL Server source, modes other
+ * than `full` and `incremental`, cloud destinations, quality gates, meta columns, notifications, parallel exports,
  * `partition_by` and `verify: content`.
  *
  * @param config The loaded config (source-level and top-level keys).
@@ -79,9 +79,9 @@ function check<T>(gates: readonly Gate<T>[], subject: T, where: string): void {
  * import { assertSupported } from "./support.ts";
  * import type { ConfigSpec, ExportSpec } from "../core/spec.ts";
  * const config = { source: { kind: "postgres" }, parallelExports: false } as ConfigSpec;
- * const exp = { name: "o", mode: "incremental" } as ExportSpec;
+ * const exp = { name: "o", mode: "chunked" } as ExportSpec;
  * try { assertSupported(config, [exp]); throw new Error("accepted"); } catch (e) {
- *   if (!(e as Error).message.includes("mode 'incremental' is not supported yet")) throw e;
+ *   if (!(e as Error).message.includes("mode 'chunked' is not supported yet")) throw e;
  * }
  * ```
  */
