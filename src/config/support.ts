@@ -35,7 +35,7 @@ const configGates: readonly Gate<ConfigSpec>[] = [
 ];
 
 const exportGates: readonly Gate<ExportSpec>[] = [
-  { key: "mode", read: (e) => e.mode, supported: ["full", "incremental"] },
+  { key: "mode", read: (e) => e.mode, supported: ["full", "incremental", "time_window"] },
   { key: "destination.type", read: (e) => e.destination.kind, supported: ["local", "stdout"] },
   { key: "format", read: (e) => e.format.kind, supported: ["parquet", "csv"] },
   { key: "quality", read: (e) => e.quality === undefined ? undefined : true, supported: [] },
@@ -67,7 +67,7 @@ function check<T>(gates: readonly Gate<T>[], subject: T, where: string): void {
 
 /**
  * Refuses features this release does not implement yet: the SQL Server source, modes other
- * than `full` and `incremental`, cloud destinations, quality gates, meta columns, notifications, parallel exports,
+ * than `full`, `incremental` and `time_window`, cloud destinations, quality gates, meta columns, notifications, parallel exports,
  * `partition_by` and `verify: content`.
  *
  * @param config The loaded config (source-level and top-level keys).

@@ -17,7 +17,7 @@ import { openDestination } from "../destinations/mod.ts";
 import { openStateStore } from "../state/mod.ts";
 import type { StateStore } from "../core/state.ts";
 import { dialectOf } from "../plan/dialect.ts";
-import { COALESCED_CURSOR_COLUMN, planIncrementalSql } from "../plan/query.ts";
+import { COALESCED_CURSOR_COLUMN, planIncrementalSql, planTimeWindowSql } from "../plan/query.ts";
 import { VERSION } from "../version.ts";
 import { type ExportPlan, runExport } from "../pipeline/run_export.ts";
 import { runId as makeRunId } from "../pipeline/naming.ts";
@@ -146,7 +146,7 @@ async function runOne(
       });
     }
     const baseSql = await exportSql(spec, config.dir, { params: options.params, env });
-    const query = await planQuery(config, spec, baseSql, options.state);
+    const query = await planQuery(config, spec, baseSql, options.state, startedAt);
     const format = await createFormat(spec.format);
     await using destination = await openDestination(
       resolveDestination(spec.destination, { exportName: spec.name, at: startedAt }),
@@ -227,15 +227,28 @@ export function parquetLevelNotApplied(spec: ExportSpec): string | undefined {
 }
 
 /**
- * The SQL of one run: the base query for `full`, the cursor-bounded query for `incremental`
- * (reference §3.2), with the column whose last value becomes the next cursor.
+ * The SQL of one run: the base query for `full`, the window from midnight `days_window` days ago
+ * for `time_window` (§3.5), the cursor-bounded query for `incremental` (§3.2) with the column
+ * whose last value becomes the next cursor.
  */
 async function planQuery(
   config: ConfigSpec,
   spec: ExportSpec,
   baseSql: string,
   state: StateStore,
+  startedAt: Date,
 ): Promise<Pick<ExportPlan, "sql" | "params" | "cursorColumn" | "stripColumns">> {
+  if (spec.mode === "time_window") {
+    // Stateless and overlapping by design (§3.5): UTC today − days_window, from midnight.
+    const planned = planTimeWindowSql(baseSql, {
+      dialect: dialectOf(config.source.kind),
+      timeColumn: spec.timeColumn!,
+      type: spec.timeColumnType,
+      daysWindow: spec.daysWindow!,
+      now: startedAt,
+    });
+    return { sql: planned.sql, params: planned.params };
+  }
   if (spec.mode !== "incremental") return { sql: baseSql };
   const cursor = await state.readCursor(spec.name);
   const coalesce = spec.incrementalCursorMode === "coalesce";

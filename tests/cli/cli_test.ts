@@ -97,9 +97,8 @@ Deno.test("features of later releases are refused, not ignored", async () => {
 exports:
   - name: orders
     table: orders
-    mode: time_window
-    time_column: updated_at
-    days_window: 7
+    mode: chunked
+    chunk_column: id
     format: csv
     destination: { type: local, path: ${dir}/out }
 `
@@ -107,7 +106,7 @@ exports:
   const res = await runCli(["run", "-c", path]);
   assert.equal(res.code, 1, res.stderr);
   assert.match(res.stderr, /not supported yet/);
-  assert.match(res.stderr, /time_window/);
+  assert.match(res.stderr, /chunked/);
   const flags = await runCli(["run", "-c", path, "--parallel-exports"]);
   assert.equal(flags.code, 1);
   await Deno.remove(dir, { recursive: true });

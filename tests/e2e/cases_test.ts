@@ -382,6 +382,37 @@ ${csvExport("many", `SELECT id, s, at FROM bulk /* ${marker} */ ORDER BY id`, di
     },
   },
   {
+    name: "time_window exports exactly the rows since midnight days_window days ago (UTC)",
+    async run({ db, dir, config }) {
+      const day = (offset: number) => {
+        const d = new Date(Date.now() + offset * 86_400_000);
+        return d.toISOString().slice(0, 10);
+      };
+      // 7 days ago at 00:00 is inside the window, the second before it is not.
+      await db.sql(
+        `CREATE TABLE tw_t (id int, at ${db.type === "postgres" ? "timestamp" : "datetime(6)"})`,
+      );
+      await db.sql(
+        `INSERT INTO tw_t VALUES (1, '${day(-10)} 12:00:00'), (2, '${day(-8)} 23:59:59'), ` +
+          `(3, '${day(-7)} 00:00:00'), (4, '${day(-3)} 08:00:00'), (5, '${day(0)} 00:00:01')`,
+      );
+      const cfg = await config(`  - name: tw
+    query: SELECT id, at FROM tw_t
+    mode: time_window
+    time_column: at
+    days_window: 7
+    format: csv
+    destination: { type: local, path: ${dir}/out }
+`);
+      const res = await runCli(["run", "-c", cfg]);
+      assert.equal(res.code, 0, res.stderr);
+      const data = (await listFiles(`${dir}/out`)).filter((f) => f.endsWith(".csv"));
+      const ids = (await Deno.readTextFile(`${dir}/out/${data[0]}`)).trimEnd().split("\n").slice(1)
+        .map((l) => Number(l.split(",")[0])).sort();
+      assert.deepEqual(ids, [3, 4, 5]);
+    },
+  },
+  {
     name: "a corrupt state file fails the run cleanly, untouched, before anything is written",
     async run({ dir, config }) {
       const cfg = await config(csvExport("guarded", "SELECT id FROM bulk WHERE id <= 3", dir));
