@@ -10,13 +10,14 @@
  */
 import type { RecordBatch } from "../core/arrow.ts";
 import type { Destination, ObjectMeta, Upload } from "../core/destination.ts";
-import { InterruptedError, toErrorInfo } from "../core/errors.ts";
+import { InterruptedError, SchemaDriftError, toErrorInfo } from "../core/errors.ts";
 import type { EventSink, ExportStatus, Outcome } from "../core/events.ts";
 import type { BatchEncoder, Format } from "../core/format.ts";
 import type { ColumnInfo, ReadOptions, Source } from "../core/source.ts";
 import type { ExportSpec, TuningPlan } from "../core/spec.ts";
 import type { StateStore } from "../core/state.ts";
 import { lastCursorOf } from "../plan/cursor.ts";
+import { describeDrift, schemaDrift } from "./schema_drift.ts";
 import { createMd5, createXxh3 } from "../_util/hash.ts";
 import { crashPoint } from "../_util/test_hook.ts";
 import { type ManifestPart, schemaFingerprint, writeManifestAndSuccess } from "./manifest.ts";
@@ -200,6 +201,33 @@ export async function runExport(plan: ExportPlan, deps: PipelineDeps): Promise<O
     const keep = strip.size > 0
       ? stream.schema.fields.map((f) => f.name).filter((name) => !strip.has(name))
       : undefined;
+    // Drift is judged from the result's metadata, before the first write.
+    const current = columnTypes(columns);
+    const baseline = deps.state ? await deps.state.readSchema(spec.name) : undefined;
+    const drift = baseline ? schemaDrift(baseline.columns, current) : undefined;
+    if (drift && spec.onSchemaDrift === "fail") {
+      await stream.batches.cancel().catch(() => {});
+      throw new SchemaDriftError(
+        `export '${spec.name}': the result's columns changed since the last run: ${
+          describeDrift(drift)
+        }`,
+        {
+          code: "schema.drift",
+          hint: "review the change, then set on_schema_drift: warn (or continue) for one run to " +
+            "accept it as the new baseline",
+        },
+      );
+    }
+    if (drift && spec.onSchemaDrift === "warn") {
+      deps.emit({
+        type: "warning",
+        export: spec.name,
+        code: "schema.drift",
+        message: `export '${spec.name}': schema changed since the last run: ${
+          describeDrift(drift)
+        }`,
+      });
+    }
     const reader = stream.batches.getReader();
     try {
       while (true) {
@@ -274,6 +302,25 @@ export async function runExport(plan: ExportPlan, deps: PipelineDeps): Promise<O
           lastRunAt: now().toISOString(),
         });
         await crashPoint("after_cursor_commit");
+      }
+    }
+
+    if (deps.state && (baseline === undefined || drift)) {
+      try {
+        await deps.state.saveSchema({
+          exportName: spec.name,
+          columns: current,
+          updatedAt: now().toISOString(),
+        });
+      } catch (error) {
+        deps.emit({
+          type: "warning",
+          export: spec.name,
+          code: "state.schema_failed",
+          message: `export '${spec.name}': could not store the schema baseline: ${
+            error instanceof Error ? error.message : String(error)
+          }`,
+        });
       }
     }
 

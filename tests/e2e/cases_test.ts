@@ -413,6 +413,48 @@ ${csvExport("many", `SELECT id, s, at FROM bulk /* ${marker} */ ORDER BY id`, di
     },
   },
   {
+    name: "schema drift with on_schema_drift: fail exits 4 before writing; warn accepts it",
+    async run({ db, dir, config }) {
+      await db.sql("CREATE TABLE drift_t (id int, v int)");
+      await db.sql("INSERT INTO drift_t VALUES (1, 10), (2, 20), (3, 30)");
+      const cfg = await config(`  - name: drift
+    query: SELECT * FROM drift_t
+    mode: incremental
+    cursor_column: id
+    on_schema_drift: \${policy}
+    format: csv
+    destination: { type: local, path: ${dir}/out/\${run} }
+`);
+      const cursor = async () => {
+        await using state = await SqliteStateStore.open(stateDbPath(dir));
+        return (await state.readCursor("drift"))?.lastCursorValue;
+      };
+      const first = await runCli(["run", "-c", cfg, "-p", "policy=fail", "-p", "run=1"]);
+      assert.equal(first.code, 0, first.stderr);
+      assert.equal(await cursor(), "3");
+
+      await db.sql("ALTER TABLE drift_t ADD COLUMN extra int");
+      await db.sql("INSERT INTO drift_t VALUES (4, 40, 400)");
+      for (const run of ["2", "3"]) {
+        const res = await runCli(["run", "-c", cfg, "-p", "policy=fail", "-p", `run=${run}`]);
+        assert.equal(res.code, 4, res.stderr);
+        assert.match(res.stderr, /extra/);
+        assert.deepEqual(await listFiles(`${dir}/out/${run}`), [], "nothing written");
+        assert.equal(await cursor(), "3", "cursor not advanced");
+      }
+
+      const accepted = await runCli(["run", "-c", cfg, "-p", "policy=warn", "-p", "run=4"]);
+      assert.equal(accepted.code, 0, accepted.stderr);
+      assert.match(accepted.stderr, /Warning: .*schema changed.*extra/);
+      const data = (await listFiles(`${dir}/out/4`)).filter((f) => f.endsWith(".csv"));
+      assert.equal(await Deno.readTextFile(`${dir}/out/4/${data[0]}`), "id,v,extra\n4,40,400\n");
+      assert.equal(await cursor(), "4");
+      // The new baseline holds: the same columns again are no drift, even under fail.
+      const again = await runCli(["run", "-c", cfg, "-p", "policy=fail", "-p", "run=5"]);
+      assert.equal(again.code, 0, again.stderr);
+    },
+  },
+  {
     name: "a corrupt state file fails the run cleanly, untouched, before anything is written",
     async run({ dir, config }) {
       const cfg = await config(csvExport("guarded", "SELECT id FROM bulk WHERE id <= 3", dir));
