@@ -455,6 +455,94 @@ ${csvExport("many", `SELECT id, s, at FROM bulk /* ${marker} */ ORDER BY id`, di
     },
   },
   {
+    name: "crash points B1–B3: after each crash, a re-run loses no row and state never runs ahead",
+    async run({ db, dir }) {
+      await db.sql("CREATE TABLE crash_t AS SELECT id, n FROM bulk WHERE id <= 500");
+      const cfg = `${dir}/plan.yaml`;
+      const outOf = (point: string, run: number) => `${dir}/out/${point}/${run}`;
+      await Deno.writeTextFile(
+        cfg,
+        `source:
+  type: ${db.type}
+  url_env: DB_URL
+exports:
+  - name: crash
+    query: SELECT id, n FROM crash_t
+    mode: incremental
+    cursor_column: id
+    format: csv
+    destination: { type: local, path: ${dir}/out/\${point}/\${run} }
+`,
+      );
+      const run = (point: string, n: number, crash?: string) =>
+        spawnCli(["run", "-c", cfg, "-p", `point=${point}`, "-p", `run=${n}`], {
+          env: { DB_URL: db.url, ...(crash ? { RIVET_TEST_CRASH_AT: crash } : {}) },
+        });
+      const idsIn = async (path: string) => {
+        const out: number[] = [];
+        for (const f of (await listFiles(path)).filter((f) => f.endsWith(".csv"))) {
+          const lines = (await Deno.readTextFile(`${path}/${f}`)).trimEnd().split("\n").slice(1);
+          out.push(...lines.map((l) => Number(l.split(",")[0])));
+        }
+        return out;
+      };
+      const state = async () => {
+        await using s = await SqliteStateStore.open(stateDbPath(dir));
+        return {
+          cursor: (await s.readCursor("crash"))?.lastCursorValue,
+          files: (await s.listFiles({ exportName: "crash", last: 100 })).length,
+        };
+      };
+      const reset = async () => {
+        await using s = await SqliteStateStore.open(stateDbPath(dir));
+        await s.resetExport("crash");
+      };
+      const all = Array.from({ length: 500 }, (_, i) => i + 1);
+
+      // B1: crash after the read, before anything is finalized.
+      await reset();
+      const filesBefore = (await state()).files;
+      assert.equal((await run("b1", 1, "after_source_read")).code, 86);
+      // A kill may leave the dot-prefixed staging file (reliability.md §1.1), never a data file.
+      assert.deepEqual(
+        (await listFiles(outOf("b1", 1))).filter((f) => !f.startsWith(".")),
+        [],
+        "no data file",
+      );
+      assert.deepEqual(await state(), { cursor: undefined, files: filesBefore });
+      assert.equal((await run("b1", 2)).code, 0);
+      assert.deepEqual((await idsIn(outOf("b1", 2))).sort((a, b) => a - b), all);
+
+      // B2: crash after the file is committed, before the file log.
+      await reset();
+      const b2Before = (await state()).files;
+      assert.equal((await run("b2", 1, "after_file_write")).code, 86);
+      assert.equal((await idsIn(outOf("b2", 1))).length, 500, "the committed file is whole");
+      assert.deepEqual(await state(), { cursor: undefined, files: b2Before });
+      assert.equal((await run("b2", 2)).code, 0);
+      assert.equal((await idsIn(outOf("b2", 2))).length, 500, "re-exported: at least once");
+      assert.deepEqual(await state(), { cursor: "500", files: b2Before + 1 });
+
+      // B3a: crash after the file log, before the cursor.
+      await reset();
+      const b3Before = (await state()).files;
+      assert.equal((await run("b3a", 1, "after_manifest_update")).code, 86);
+      assert.deepEqual(await state(), { cursor: undefined, files: b3Before + 1 });
+      assert.equal((await run("b3a", 2)).code, 0);
+      assert.equal(
+        new Set([...await idsIn(outOf("b3a", 1)), ...await idsIn(outOf("b3a", 2))]).size,
+        500,
+      );
+
+      // B3b: crash right after the cursor commit: the next run adds nothing.
+      await reset();
+      assert.equal((await run("b3b", 1, "after_cursor_commit")).code, 86);
+      assert.equal((await state()).cursor, "500");
+      assert.equal((await run("b3b", 2)).code, 0);
+      assert.deepEqual(await idsIn(outOf("b3b", 2)), [], "no duplicate file");
+    },
+  },
+  {
     name: "a corrupt state file fails the run cleanly, untouched, before anything is written",
     async run({ dir, config }) {
       const cfg = await config(csvExport("guarded", "SELECT id FROM bulk WHERE id <= 3", dir));
