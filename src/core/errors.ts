@@ -141,6 +141,10 @@ export interface ErrorInfo {
   readonly message: string;
   readonly exitCode: ExitCode;
   readonly hint?: string;
+  /** PostgreSQL SQLSTATE of a server error, for retry classes. */
+  readonly sqlstate?: string;
+  /** MySQL/MariaDB error number of a server error, for retry classes. */
+  readonly errno?: number;
 }
 
 /**
@@ -175,12 +179,16 @@ export function worstExitCode(codes: Iterable<ExitCode>): ExitCode {
  */
 export function toErrorInfo(error: unknown): ErrorInfo {
   if (error instanceof RivetError) {
+    // Driver codes ride along when a source attached them (e.g. PgTransientError.sqlstate).
+    const { sqlstate, errno } = error as { sqlstate?: unknown; errno?: unknown };
     return {
       name: error.name,
       code: error.code,
       message: error.message,
       exitCode: error.exitCode,
       ...(error.hint === undefined ? {} : { hint: error.hint }),
+      ...(typeof sqlstate === "string" ? { sqlstate } : {}),
+      ...(typeof errno === "number" ? { errno } : {}),
     };
   }
   const err = error instanceof Error ? error : new Error(String(error));

@@ -20,6 +20,7 @@ import { dialectOf } from "../plan/dialect.ts";
 import { COALESCED_CURSOR_COLUMN, planIncrementalSql, planTimeWindowSql } from "../plan/query.ts";
 import { VERSION } from "../version.ts";
 import { type ExportPlan, runExport } from "../pipeline/run_export.ts";
+import { retryDelayMs } from "../pipeline/retry.ts";
 import { runId as makeRunId } from "../pipeline/naming.ts";
 import { resolveDestination } from "../plan/placeholders.ts";
 import { sleep } from "../_util/abort.ts";
@@ -110,7 +111,7 @@ async function runOneWithRetries(
       return outcome;
     }
     attempt += 1;
-    const delayMs = tuning.retryBackoffMs * 2 ** (attempt - 1);
+    const delayMs = retryDelayMs(outcome.error!, { attempt, backoffMs: tuning.retryBackoffMs });
     options.emit({
       type: "warning",
       export: spec.name,
