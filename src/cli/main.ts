@@ -241,7 +241,7 @@ Examples:
       const { metricsCommand } = await import("./commands/metrics.ts");
       exitCode = await metricsCommand(flags, ctx);
     });
-  program.command("journal").description("show the event digest of recent runs (coming later)")
+  program.command("journal").description("show the event digest of an export's recent runs")
     .requiredOption(...configFlag)
     .requiredOption("-e, --export <name>", "the export")
     .addOption(lastOption(5))

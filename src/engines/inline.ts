@@ -8,7 +8,8 @@
  * @module
  */
 import { type ExitCode, InterruptedError, toErrorInfo, worstExitCode } from "../core/errors.ts";
-import type { EventSink, Outcome } from "../core/events.ts";
+import type { EventSink, Outcome, RivetEvent } from "../core/events.ts";
+import { redact } from "../_util/redact.ts";
 import type { ConfigSpec, ExportSpec } from "../core/spec.ts";
 import { checkTlsPolicy, exportSql, mergeTuning, resolveConnection } from "../config/mod.ts";
 import { openSource } from "../sources/mod.ts";
@@ -65,8 +66,15 @@ export async function runExports(
   await using state = await openStateStore(config.dir);
   for (const spec of exports) {
     if (options.signal.aborted) break;
-    const outcome = await runOneWithRetries(config, spec, { ...options, state });
+    const journal: JournalEvent[] = [];
+    const emit = (event: RivetEvent) => {
+      const entry = journalEventOf(event);
+      if (entry) journal.push(entry);
+      options.emit(event);
+    };
+    const outcome = await runOneWithRetries(config, spec, { ...options, emit, state });
     await recordMetrics(state, config, spec, outcome, options);
+    await recordJournal(state, outcome, journal, options);
     outcomes.push(outcome);
   }
   const codes = outcomes.map((o) => o.error?.exitCode ?? 0);
@@ -306,6 +314,73 @@ async function recordMetrics(
       export: spec.name,
       code: "state.metrics_failed",
       message: `export '${spec.name}': could not record the run's metrics: ${
+        error instanceof Error ? error.message : String(error)
+      }`,
+    });
+  }
+}
+
+/** One line of a run's journal (reference §6 journal events), JSON-safe and redacted. */
+export interface JournalEvent {
+  readonly event: "file_written" | "retry_attempted" | "schema_changed" | "warning";
+  readonly at: string;
+  readonly key?: string;
+  readonly rows?: number;
+  readonly bytes?: number;
+  readonly code?: string;
+  readonly message?: string;
+}
+
+/**
+ * The journal line of a run event, or undefined for events the journal does not keep.
+ *
+ * @param event A run event.
+ * @returns The journal line.
+ */
+export function journalEventOf(event: RivetEvent): JournalEvent | undefined {
+  const at = new Date().toISOString();
+  if (event.type === "part_committed") {
+    return { event: "file_written", at, key: event.key, rows: event.rows, bytes: event.bytes };
+  }
+  if (event.type !== "warning") return undefined;
+  const message = redact(event.message);
+  if (event.code === "run.retrying") return { event: "retry_attempted", at, message };
+  if (event.code === "schema.drift") return { event: "schema_changed", at, message };
+  return { event: "warning", at, code: event.code, message };
+}
+
+/** Stores the run's journal next to its metrics; a failure only warns. */
+async function recordJournal(
+  state: StateStore,
+  o: Outcome,
+  events: readonly JournalEvent[],
+  options: InlineRunOptions,
+): Promise<void> {
+  try {
+    await state.appendJournal({
+      runId: o.runId,
+      exportName: o.export,
+      finishedAt: o.finishedAt,
+      journal: {
+        events,
+        completed: {
+          status: o.status,
+          mode: o.mode,
+          rows: o.rows,
+          files: o.files,
+          bytes: o.bytes,
+          durationMs: o.durationMs,
+          retries: events.filter((e) => e.event === "retry_attempted").length,
+          ...(o.error ? { error: redact(o.error.message) } : {}),
+        },
+      },
+    });
+  } catch (error) {
+    options.emit({
+      type: "warning",
+      export: o.export,
+      code: "state.journal_failed",
+      message: `export '${o.export}': could not record the run's journal: ${
         error instanceof Error ? error.message : String(error)
       }`,
     });

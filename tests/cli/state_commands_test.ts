@@ -330,12 +330,73 @@ Deno.test("state chunks, reset-chunks and progression read the checkpoint tables
   assert.equal(gone.stdout, "No checkpointed run for export 'orders'\n");
 });
 
-Deno.test("journal is refused as not supported yet, after validating the config", async () => {
+Deno.test("journal prints one digest per run, newest first, without creating a state file", async () => {
   await using f = await fixture();
-  const res = await runCli(["journal", "-c", f.config, "-e", "orders"]);
-  assert.equal(res.code, 1);
-  assert.match(res.stderr, /^Error: 'rivet journal' is not supported yet/);
+  const empty = await runCli(["journal", "-c", f.config, "-e", "orders"]);
+  assert.equal(empty.code, 0, empty.stderr);
+  assert.match(empty.stdout, /^No state yet/);
   await assert.rejects(Deno.lstat(f.db), Deno.errors.NotFound);
+
+  {
+    await using state = await SqliteStateStore.open(f.db);
+    await state.appendJournal({
+      runId: "orders_r1",
+      exportName: "orders",
+      finishedAt: "2024-03-01T10:05:00.000Z",
+      journal: {
+        events: [
+          { event: "file_written", at: "x", key: "orders_1.parquet", rows: 10, bytes: 2048 },
+          { event: "retry_attempted", at: "x", message: "connection lost; retry 1/3 in 2000 ms" },
+        ],
+        completed: {
+          status: "success",
+          rows: 10,
+          files: 1,
+          bytes: 2048,
+          durationMs: 1250,
+          retries: 1,
+        },
+      },
+    });
+    await state.appendJournal({
+      runId: "orders_r2",
+      exportName: "orders",
+      finishedAt: "2024-03-02T10:05:00.000Z",
+      journal: {
+        events: [{ event: "schema_changed", at: "x", message: "added extra" }],
+        completed: {
+          status: "failed",
+          rows: 0,
+          files: 0,
+          bytes: 0,
+          durationMs: 80,
+          retries: 0,
+          error: "export 'orders': columns changed\nsecond line",
+        },
+      },
+    });
+  }
+  const res = await runCli(["journal", "-c", f.config, "-e", "orders"]);
+  assert.equal(res.code, 0, res.stderr);
+  assert.equal(
+    res.stdout,
+    [
+      "✗ orders_r2  failed  80 ms  files=0 rows=0 bytes=0 B retries=0",
+      "  schema: added extra",
+      "  error: export 'orders': columns changed",
+      "✓ orders_r1  success  1.25 s  files=1 rows=10 bytes=2.0 KiB retries=1",
+      "  retry: connection lost; retry 1/3 in 2000 ms",
+      "",
+    ].join("\n"),
+  );
+  const one = await runCli(["journal", "-c", f.config, "-e", "orders", "--run-id", "orders_r1"]);
+  assert.match(one.stdout, /^✓ orders_r1/);
+  assert.ok(!one.stdout.includes("orders_r2"));
+  const last = await runCli(["journal", "-c", f.config, "-e", "orders", "-l", "1"]);
+  assert.match(last.stdout, /^✗ orders_r2/);
+  assert.ok(!last.stdout.includes("orders_r1"));
+  const unknown = await runCli(["journal", "-c", f.config, "-e", "nope"]);
+  assert.equal(unknown.code, 1);
 });
 
 Deno.test("a bad config path exits 1 and creates no state file", async () => {

@@ -379,6 +379,23 @@ ${csvExport("many", `SELECT id, s, at FROM bulk /* ${marker} */ ORDER BY id`, di
       assert.deepEqual(files.map((f) => f.rowCount).sort((a, b) => a - b), [5, 1000]);
       const metrics = await state.listMetrics({ exportName: "inc", last: 10 });
       assert.deepEqual(metrics.map((m) => m.totalRows).sort((a, b) => a - b), [0, 5, 1000]);
+      // Each run left a journal; the newest records its one file of 5 rows.
+      const journals = await state.listJournal({ exportName: "inc", last: 10 });
+      assert.equal(journals.length, 3);
+      const newest = journals[0]!.journal as {
+        events: { event: string; rows?: number }[];
+        completed: { status: string; rows: number };
+      };
+      assert.deepEqual(newest.completed.status, "success");
+      assert.deepEqual(newest.events.filter((e) => e.event === "file_written").map((e) => e.rows), [
+        5,
+      ]);
+      // Inspection commands take no --param: the config's ${run} comes from the environment.
+      Deno.env.set("run", "x");
+      const journal = await runCli(["journal", "-c", cfg, "-e", "inc"]);
+      Deno.env.delete("run");
+      assert.equal(journal.code, 0, journal.stderr);
+      assert.match(journal.stdout, /^✓ inc_\S+ {2}success .* files=1 rows=5 /);
     },
   },
   {

@@ -6,7 +6,6 @@
  *
  * @module
  */
-import { ConfigError } from "../../core/errors.ts";
 import type { MetricsEntry } from "../../core/state.ts";
 import { redact } from "../../_util/redact.ts";
 import type { CommandContext } from "../main.ts";
@@ -128,12 +127,64 @@ export async function metricsCommand(flags: MetricsFlags, ctx: CommandContext): 
 export async function journalCommand(flags: MetricsFlags, ctx: CommandContext): Promise<number> {
   try {
     const config = await loadInspectedConfig(flags, ctx);
-    if (flags.export !== undefined) selectExports(config, [flags.export]);
-    throw new ConfigError("'rivet journal' is not supported yet by this version of rivet", {
-      code: "config.not_supported",
-      hint: "use 'rivet metrics' and 'rivet state files' for the run history",
+    const [exp] = selectExports(config, [flags.export!]);
+    await using state = await openExistingState(config);
+    if (!state) {
+      ctx.io.out(`${neverRanMessage(config)}\n`);
+      return 0;
+    }
+    const entries = await state.listJournal({
+      exportName: exp!.name,
+      last: flags.last ?? 5,
+      ...(flags.runId === undefined ? {} : { runId: flags.runId }),
     });
+    if (entries.length === 0) {
+      ctx.io.out(`No journal recorded yet for export '${exp!.name}'\n`);
+      return 0;
+    }
+    ctx.io.out(entries.map((e) => renderJournal(e.runId, e.journal)).join(""));
+    return 0;
   } catch (error) {
     return reportError(error, ctx);
   }
+}
+
+/** Shape of a journal as `rivet run` stores it (see `engines/inline.ts`). */
+interface StoredJournal {
+  readonly events?: readonly { event: string; message?: string; key?: string }[];
+  readonly completed?: {
+    status?: string;
+    rows?: number;
+    files?: number;
+    bytes?: number;
+    durationMs?: number;
+    retries?: number;
+    error?: string;
+  };
+}
+
+/**
+ * One run's digest: a status mark with the run id and totals, then its schema changes,
+ * retries, warnings and the first line of its error.
+ *
+ * @param runId The run.
+ * @param journal The stored journal.
+ * @returns Lines ending with a newline.
+ */
+export function renderJournal(runId: string, journal: unknown): string {
+  const j = (journal ?? {}) as StoredJournal;
+  const c = j.completed ?? {};
+  const mark = c.status === "success" ? "✓" : c.status === "failed" ? "✗" : "•";
+  const lines = [
+    `${mark} ${runId}  ${c.status ?? "?"}  ${formatRunDuration(c.durationMs ?? 0)}  ` +
+    `files=${c.files ?? 0} rows=${c.rows ?? 0} bytes=${formatBytes(c.bytes ?? 0)} ` +
+    `retries=${c.retries ?? 0}`,
+  ];
+  for (const e of j.events ?? []) {
+    if (e.event === "schema_changed") lines.push(`  schema: ${e.message ?? ""}`);
+    else if (e.event === "retry_attempted") lines.push(`  retry: ${e.message ?? ""}`);
+    else if (e.event === "warning") lines.push(`  warning: ${e.message ?? ""}`);
+  }
+  if (c.error) lines.push(`  error: ${c.error.split("\n")[0]}`);
+  return redact(lines.join("\n")) + "\n";
 }
