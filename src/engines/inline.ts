@@ -13,7 +13,7 @@ import { redact } from "../_util/redact.ts";
 import type { ConfigSpec, ExportSpec } from "../core/spec.ts";
 import { checkTlsPolicy, exportSql, mergeTuning, resolveConnection } from "../config/mod.ts";
 import { openSource } from "../sources/mod.ts";
-import { createFormat } from "../formats/mod.ts";
+import { createFormat, parquetLevelNotApplied } from "../formats/mod.ts";
 import { openDestination } from "../destinations/mod.ts";
 import { openStateStore } from "../state/mod.ts";
 import type { StateStore } from "../core/state.ts";
@@ -96,13 +96,13 @@ async function runOneWithRetries(
   options: ExportRunOptions,
 ): Promise<Outcome> {
   const tuning = mergeTuning(config.source, spec);
-  const ignoredLevel = parquetLevelNotApplied(spec);
+  const ignoredLevel = parquetLevelNotApplied(spec.format);
   if (ignoredLevel) {
     options.emit({
       type: "warning",
       export: spec.name,
       code: "format.level_not_applied",
-      message: ignoredLevel,
+      message: `export '${spec.name}': ${ignoredLevel}`,
     });
   }
   let attempt = 0;
@@ -214,25 +214,6 @@ async function runOne(
       error: toErrorInfo(failure),
     };
   }
-}
-
-/** Levels parquet-wasm 0.8.0 applies; it has no setting for another level. */
-const appliedParquetLevels: Partial<Record<string, number>> = { zstd: 1, gzip: 6 };
-
-/**
- * A warning when the export asks for a Parquet compression level the encoder cannot apply, so
- * the setting is never silently ignored.
- *
- * @param spec The export.
- * @returns The warning text, or undefined.
- */
-export function parquetLevelNotApplied(spec: ExportSpec): string | undefined {
-  const { kind, compression, compressionLevel } = spec.format;
-  if (kind !== "parquet" || compressionLevel === undefined) return undefined;
-  const applied = appliedParquetLevels[compression];
-  if (applied === undefined || applied === compressionLevel) return undefined;
-  return `export '${spec.name}': ${compression} level ${compressionLevel} is not applied: the ` +
-    `Parquet encoder (parquet-wasm 0.8.0) always writes ${compression} level ${applied}`;
 }
 
 /**

@@ -23,6 +23,7 @@ export {
   LIBRARY_DEFAULT_ROW_GROUP_ROWS,
   loadParquetWasm,
   ParquetFormat,
+  parquetLevelNotApplied,
   parquetWasmMemoryBytes,
   planRowGroups,
   type RowGroupPlan,

@@ -472,3 +472,29 @@ export async function createParquetFormat(
   await loadParquetWasm(options.wasmModule);
   return new ParquetFormat(spec);
 }
+
+/** Levels parquet-wasm 0.8.0 applies; it has no setting for another level. */
+const appliedLevels: Partial<Record<Compression, number>> = { zstd: 1, gzip: 6 };
+
+/**
+ * Why a requested compression level will not be applied, so the setting is never silently
+ * ignored: parquet-wasm 0.8.0 always writes zstd level 1 and gzip level 6.
+ *
+ * @param spec The export's format block.
+ * @returns The warning text, or undefined when the level is applied or none was asked for.
+ *
+ * @example
+ * ```ts
+ * import { parquetLevelNotApplied } from "./parquet.ts";
+ * const text = parquetLevelNotApplied({ kind: "parquet", compression: "zstd", compressionLevel: 9 });
+ * if (!text?.includes("level 1")) throw new Error(text);
+ * ```
+ */
+export function parquetLevelNotApplied(spec: FormatSpec): string | undefined {
+  const { kind, compression, compressionLevel } = spec;
+  if (kind !== "parquet" || compressionLevel === undefined) return undefined;
+  const applied = appliedLevels[compression];
+  if (applied === undefined || applied === compressionLevel) return undefined;
+  return `${compression} level ${compressionLevel} is not applied: the Parquet encoder ` +
+    `(parquet-wasm 0.8.0) always writes ${compression} level ${applied}`;
+}
