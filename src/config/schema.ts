@@ -11,6 +11,7 @@ import { ConfigError } from "../core/errors.ts";
 import type {
   CompressionProfile,
   DestinationKind,
+  DestinationSpec,
   ExportMode,
   FormatKind,
   SourceKind,
@@ -201,24 +202,10 @@ export interface RawSource {
   readonly tls?: RawTls;
 }
 
-/** `exports[].destination` as written. */
-export interface RawDestination {
-  readonly type: DestinationKind;
-  readonly path?: string;
-  readonly prefix?: string;
-  readonly bucket?: string;
-  readonly region?: string;
-  readonly endpoint?: string;
-  readonly credentialsFile?: string;
-  readonly accessKeyEnv?: string;
-  readonly secretKeyEnv?: string;
-  readonly sessionTokenEnv?: string;
-  readonly awsProfile?: string;
-  readonly accountName?: string;
-  readonly accountKeyEnv?: string;
-  readonly sasTokenEnv?: string;
-  readonly allowAnonymous?: boolean;
-}
+/** `exports[].destination` as written: the spec's keys, with `type` and `allow_anonymous` unset by default. */
+export type RawDestination =
+  & Omit<DestinationSpec, "kind" | "allowAnonymous">
+  & { readonly type: DestinationKind; readonly allowAnonymous?: boolean };
 
 /** One `exports[]` entry as written. */
 export interface RawExport {
