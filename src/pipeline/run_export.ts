@@ -160,7 +160,6 @@ export async function runExport(plan: ExportPlan, deps: PipelineDeps): Promise<O
   let open: OpenPart | undefined;
   let rows = 0;
   let peakRss = deps.rss?.() ?? 0;
-  let columns: readonly ColumnInfo[] = [];
   let lastCursor: string | undefined;
   deps.emit({ type: "export_started", export: spec.name, runId: plan.runId, mode: spec.mode });
 
@@ -197,7 +196,7 @@ export async function runExport(plan: ExportPlan, deps: PipelineDeps): Promise<O
       readOptionsFor(plan.tuning, spec, deps.signal),
     );
     const strip = new Set(plan.stripColumns ?? []);
-    columns = stream.columns.filter((c) => !strip.has(c.name));
+    const columns = stream.columns.filter((c) => !strip.has(c.name));
     const keep = strip.size > 0
       ? stream.schema.fields.map((f) => f.name).filter((name) => !strip.has(name))
       : undefined;
@@ -337,7 +336,7 @@ export async function runExport(plan: ExportPlan, deps: PipelineDeps): Promise<O
         destination: { kind: deps.destination.kind, uri: deps.destination.uri },
         format: deps.format.kind,
         compression: deps.format.compressionLabel,
-        schemaFingerprint: await schemaFingerprint(columnTypes(columns)),
+        schemaFingerprint: await schemaFingerprint(current),
         parts: staged.map((p, i): ManifestPart => ({
           partId: i + 1,
           path: p.committed?.key ?? "",
