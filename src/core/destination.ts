@@ -55,6 +55,27 @@ export interface Destination extends AsyncDisposable {
   readonly uri: string;
   /** Starts writing the object at `key`. Keys are validated (no absolute path, `..`, NUL). */
   create(key: string, options?: CreateOptions): Promise<Upload>;
-  /** Lists objects whose key starts with `prefix`. */
+  /**
+   * Lists committed objects whose key starts with `prefix`, in key order. Staging objects
+   * (temp files, multipart uploads in progress) are never listed as objects.
+   */
   list(prefix: string, options?: SignalOptions): AsyncIterable<ObjectMeta>;
+  /**
+   * Metadata of the object at `key` (size, md5 when cheap), or undefined when there is none.
+   * Never follows a staging file.
+   */
+  stat(key: string, options?: SignalOptions): Promise<ObjectMeta | undefined>;
+  /**
+   * Streams the bytes of the committed object at `key`. Rejects with a PermanentError (code
+   * `destination.not_found`) when absent. The caller must read the stream to its end or cancel
+   * it, which releases the underlying handle.
+   */
+  read(key: string, options?: SignalOptions): Promise<ReadableStream<Uint8Array>>;
+  /**
+   * Moves a committed object to `to` without ever overwriting (quarantine:
+   * `_quarantine/<run_id>/<name>`). Parent folders of `to` are created. Rejects with
+   * PermanentError code `destination.exists` when `to` exists, `destination.not_found` when
+   * `from` is absent.
+   */
+  move(from: string, to: string, options?: SignalOptions): Promise<void>;
 }

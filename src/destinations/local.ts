@@ -15,7 +15,7 @@ import type {
   ObjectMeta,
   Upload,
 } from "../core/destination.ts";
-import { PermanentError, RivetError } from "../core/errors.ts";
+import { ConfigError, PermanentError, RivetError } from "../core/errors.ts";
 import type { DestinationSpec, SignalOptions } from "../core/spec.ts";
 import { crashPoint } from "../_util/test_hook.ts";
 import { checkKey, isStagingName } from "./_keys.ts";
@@ -126,17 +126,24 @@ export class LocalDestination implements Destination {
   }
 
   /**
-   * Lists committed files under the root whose key starts with `prefix`, recursively, skipping
-   * staging files and symlinks (rivet never writes either as an object).
+   * Lists committed files under the root whose key starts with `prefix`, recursively, in key
+   * order. Only regular files are objects: staging files (`.<name>.tmp`, an upload in progress
+   * or left by a killed run) are never listed, and symlinks (to files or folders, including a
+   * symlinked folder on the path of `prefix`) are skipped, never followed: rivet writes neither.
    *
    * @param prefix Key prefix, e.g. `""`, `orders_` or `_quarantine/`.
    * @param options An abort signal.
    * @returns Objects with key and size (no MD5: a local file has none to report).
+   * @throws {ConfigError} `destination.bad_key` when the folder part of `prefix` leaves the root.
    */
   async *list(prefix: string, options: SignalOptions = {}): AsyncIterable<ObjectMeta> {
     const slash = prefix.lastIndexOf("/");
     const start = slash > 0 ? prefix.slice(0, slash) : "";
-    if (start !== "") checkKey(start);
+    if (start !== "") {
+      checkKey(start);
+      const folder = await this.#folder(start.split("/"), { key: prefix, onSymlink: "skip" });
+      if (folder === undefined) return;
+    }
     yield* this.#walk(start, prefix, options.signal);
   }
 
@@ -167,6 +174,185 @@ export class LocalDestination implements Destination {
         yield { key, size: info.size };
       }
     }
+  }
+
+  /**
+   * Size of the committed file at `key`, without following links. A staging name
+   * (`.<name>.tmp`) is not an object.
+   *
+   * @param key Object key relative to the root, validated like {@linkcode create}'s.
+   * @param options An abort signal.
+   * @returns Key and size (no MD5), or undefined when no file, or only a staging file, is there.
+   * @throws {ConfigError} `destination.bad_key` for an absolute key, `..`, NUL or backslash.
+   * @throws {PermanentError} `destination.symlink` when the key or one of its folders is a
+   *   symlink; `destination.not_a_file` when the key names a folder or a special file.
+   */
+  async stat(key: string, options: SignalOptions = {}): Promise<ObjectMeta | undefined> {
+    checkKey(key);
+    options.signal?.throwIfAborted();
+    const found = await this.#object(key);
+    return found === undefined ? undefined : { key, size: found.info.size };
+  }
+
+  /**
+   * Streams the committed file at `key`. The file is opened only after `lstat` showed a regular
+   * file, and the opened handle must be that same file (device and inode), so a link swapped in
+   * between cannot redirect the read outside the root.
+   *
+   * @param key Object key relative to the root, validated like {@linkcode create}'s.
+   * @param options An abort signal, checked before each chunk.
+   * @returns The bytes; read to the end or cancel the stream to close the file.
+   * @throws {ConfigError} `destination.bad_key` for an absolute key, `..`, NUL or backslash.
+   * @throws {PermanentError} `destination.not_found`, `destination.symlink`,
+   *   `destination.not_a_file` or `destination.read_failed`.
+   */
+  async read(key: string, options: SignalOptions = {}): Promise<ReadableStream<Uint8Array>> {
+    checkKey(key);
+    options.signal?.throwIfAborted();
+    const found = await this.#object(key);
+    if (found === undefined) throw notFound(key, join(this.root, key));
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(found.path, { read: true });
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) throw notFound(key, found.path);
+      throw ioFailed(found.path, "open", error, "read");
+    }
+    try {
+      const opened = await file.stat();
+      if (!sameFile(opened, found.info)) throw symlinkRefused(key, found.path);
+    } catch (error) {
+      file.close();
+      if (error instanceof RivetError) throw error;
+      throw ioFailed(found.path, "open", error, "read");
+    }
+    return abortable(file.readable, options.signal);
+  }
+
+  /**
+   * Moves the committed file at `from` to `to`, never replacing a file at `to` (hard link, then
+   * unlink of `from`), then fsyncs both folders. Missing folders of `to` are created one by one,
+   * and none of them, nor `from`, may be a symlink: the file never leaves the root.
+   *
+   * @param from Key of the committed object, validated like {@linkcode create}'s.
+   * @param to New key, e.g. `_quarantine/<run_id>/<name>`; not a staging name.
+   * @param options An abort signal, checked before any change.
+   * @throws {ConfigError} `destination.bad_key` for a bad key, or a staging name as `to`.
+   * @throws {PermanentError} `destination.not_found` when `from` is absent;
+   *   `destination.exists` when `to` exists (both files are left untouched);
+   *   `destination.symlink`, `destination.not_a_file` or `destination.write_failed`.
+   */
+  async move(from: string, to: string, options: SignalOptions = {}): Promise<void> {
+    checkKey(from);
+    checkKey(to);
+    const toParts = join(to).split("/");
+    if (isStagingName(toParts[toParts.length - 1]!)) {
+      throw new ConfigError(
+        `Destination key ${JSON.stringify(to)} is not allowed as a move target: it is a staging ` +
+          "name that listings skip; use a name that does not start with '.' and end with '.tmp'",
+        { code: "destination.bad_key" },
+      );
+    }
+    options.signal?.throwIfAborted();
+    const source = await this.#object(from);
+    if (source === undefined) throw notFound(from, join(this.root, from));
+    const folder = await this.#folder(toParts.slice(0, -1), { key: to, onSymlink: "throw" }, {
+      create: true,
+    });
+    const target = join(folder!, toParts[toParts.length - 1]!);
+    options.signal?.throwIfAborted();
+    let how: "linked" | "renamed";
+    try {
+      how = await placeNoClobber(source.path, target);
+    } catch (error) {
+      if (error instanceof RivetError) throw error;
+      if (error instanceof Deno.errors.NotFound) throw notFound(from, source.path);
+      throw ioFailed(target, "move the file to", error, "write");
+    }
+    if (how === "linked") {
+      try {
+        await Deno.remove(source.path);
+      } catch (error) {
+        // Leaving the object under both names would make a resumed run see it again; drop the
+        // new link (same inode, no data lost) so the move is all or nothing.
+        await Deno.remove(target).catch(() => {});
+        throw ioFailed(source.path, "remove the moved file", error, "write");
+      }
+    }
+    await syncDir(dirname(target));
+    if (dirname(target) !== dirname(source.path)) await syncDir(dirname(source.path));
+  }
+
+  /**
+   * The regular file at `key`, checked with `lstat` from the root down.
+   *
+   * @returns Its path and lstat info, or undefined when it is absent or a staging name.
+   */
+  async #object(key: string): Promise<{ path: string; info: Deno.FileInfo } | undefined> {
+    const parts = join(key).split("/");
+    const name = parts[parts.length - 1]!;
+    if (isStagingName(name)) return undefined;
+    const folder = await this.#folder(parts.slice(0, -1), { key, onSymlink: "throw" });
+    if (folder === undefined) return undefined;
+    const path = join(folder, name);
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.lstat(path);
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw ioFailed(path, "inspect", error, "read");
+    }
+    if (info.isSymlink) throw symlinkRefused(key, path);
+    if (!info.isFile) throw notAFile(key, path);
+    return { path, info };
+  }
+
+  /**
+   * Walks the folders `parts` below the root with `lstat`, so that no symlinked folder is ever
+   * entered (a symlinked folder planted in the output could otherwise lead outside it).
+   *
+   * @returns The folder's path, or undefined when it is missing (or a symlink, with `skip`).
+   */
+  async #folder(
+    parts: readonly string[],
+    on: { readonly key: string; readonly onSymlink: "throw" | "skip" },
+    options: { readonly create?: boolean } = {},
+  ): Promise<string | undefined> {
+    let dir = this.root;
+    for (const part of parts) {
+      dir = join(dir, part);
+      let info: Deno.FileInfo | undefined;
+      try {
+        info = await Deno.lstat(dir);
+      } catch (error) {
+        if (!isMissing(error)) throw ioFailed(dir, "inspect", error, "read");
+      }
+      if (info === undefined && options.create === true) {
+        try {
+          await Deno.mkdir(dir);
+        } catch (error) {
+          if (!(error instanceof Deno.errors.AlreadyExists)) {
+            throw ioFailed(dir, "create the folder", error, "write");
+          }
+        }
+        // Looks again: a concurrent creator may have put a link, not a folder, there.
+        try {
+          info = await Deno.lstat(dir);
+        } catch (error) {
+          throw ioFailed(dir, "create the folder", error, "write");
+        }
+      }
+      if (info === undefined) return undefined;
+      if (info.isSymlink) {
+        if (on.onSymlink === "skip") return undefined;
+        throw symlinkRefused(on.key, dir);
+      }
+      if (!info.isDirectory) {
+        if (options.create === true) throw notAFile(on.key, dir, "folder");
+        return undefined;
+      }
+    }
+    return dir;
   }
 
   /** Aborts every upload that was neither committed nor aborted. */
@@ -297,29 +483,40 @@ class LocalUpload implements Upload, AsyncDisposable {
 }
 
 /**
- * Moves the staged file to its final name unless that name exists. A hard link fails atomically
- * with EEXIST, which a check-then-rename cannot promise; file systems without hard links fall
- * back to the check.
+ * Moves the staged file to its final name unless that name exists. A leftover staging link is
+ * harmless (the next create of this key unlinks it, listings skip it), so unlinking is best
+ * effort.
  */
 async function moveNoClobber(from: string, to: string): Promise<void> {
+  if (await placeNoClobber(from, to) === "renamed") return;
+  try {
+    await Deno.remove(from);
+  } catch { /* committed under its final name already: see above */ }
+}
+
+/**
+ * Gives `from` the name `to` unless that name exists. A hard link fails atomically with EEXIST,
+ * which a check-then-rename cannot promise; file systems without hard links fall back to the
+ * check. `link(2)` never follows a symlink at `from`.
+ *
+ * @returns `linked` when `from` still has to be unlinked, `renamed` when it is gone already.
+ * @throws {PermanentError} `destination.exists` when `to` exists.
+ */
+async function placeNoClobber(from: string, to: string): Promise<"linked" | "renamed"> {
   try {
     await Deno.link(from, to);
+    return "linked";
   } catch (error) {
     if (error instanceof Deno.errors.AlreadyExists) throw exists(to);
+    if (error instanceof Deno.errors.NotFound) throw error;
     try {
       await Deno.lstat(to);
     } catch (statError) {
       if (!(statError instanceof Deno.errors.NotFound)) throw statError;
       await Deno.rename(from, to);
-      return;
+      return "renamed";
     }
     throw exists(to);
-  }
-  try {
-    await Deno.remove(from);
-  } catch {
-    // The object is committed under its final name; a leftover staging link is harmless (the
-    // next create of this key unlinks it) and listings skip it.
   }
 }
 
@@ -336,6 +533,63 @@ async function syncDir(dir: string): Promise<void> {
   } catch { /* see above */ }
 }
 
+/** Whether two infos describe the same file (where the platform reports inodes). */
+function sameFile(a: Deno.FileInfo, b: Deno.FileInfo): boolean {
+  if (a.ino === null || b.ino === null || a.dev === null || b.dev === null) return a.isFile;
+  return a.ino === b.ino && a.dev === b.dev;
+}
+
+function isMissing(error: unknown): boolean {
+  return error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory;
+}
+
+/** Stops the file stream between chunks once `signal` aborts, closing the file. */
+function abortable(
+  bytes: ReadableStream<Uint8Array>,
+  signal: AbortSignal | undefined,
+): ReadableStream<Uint8Array> {
+  if (signal === undefined) return bytes;
+  const reader = bytes.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (signal.aborted) {
+        await reader.cancel(signal.reason);
+        controller.error(signal.reason);
+        return;
+      }
+      const { value, done } = await reader.read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    cancel: (reason) => reader.cancel(reason),
+  }, { highWaterMark: 0 });
+}
+
+function notFound(key: string, path: string): PermanentError {
+  return new PermanentError(
+    `Local destination has no object at key '${key}' ('${path}'); check the key, or list the ` +
+      "destination to see what it holds",
+    { code: "destination.not_found" },
+  );
+}
+
+function symlinkRefused(key: string, path: string): PermanentError {
+  return new PermanentError(
+    `Local destination refuses key '${key}': '${path}' is a symlink (or was replaced by one ` +
+      "while being opened), and rivet never follows links in its output folder; remove the " +
+      "link or move the real file into the destination",
+    { code: "destination.symlink" },
+  );
+}
+
+function notAFile(key: string, path: string, wanted = "regular file"): PermanentError {
+  return new PermanentError(
+    `Local destination key '${key}' needs '${path}' to be a ${wanted}, but it is something ` +
+      "else; remove or rename it, or choose another key",
+    { code: "destination.not_a_file" },
+  );
+}
+
 function exists(path: string): PermanentError {
   return new PermanentError(
     `Local destination refuses to overwrite the committed file '${path}'; remove it or ` +
@@ -344,14 +598,24 @@ function exists(path: string): PermanentError {
   );
 }
 
+function writeFailed(path: string, action: string, cause: unknown): PermanentError {
+  return ioFailed(path, action, cause, "write");
+}
+
 /**
  * A local I/O failure as a permanent error naming the path, with a remedy per errno.
  *
  * @param path The file or folder involved.
- * @param action What rivet was doing (`write`, `commit`, `create the folder`, …).
+ * @param action What rivet was doing (`write`, `commit`, `create the folder`, `open`, …).
  * @param cause The underlying error.
+ * @param direction `write` gives `destination.write_failed`, `read` `destination.read_failed`.
  */
-function writeFailed(path: string, action: string, cause: unknown): PermanentError {
+function ioFailed(
+  path: string,
+  action: string,
+  cause: unknown,
+  direction: "read" | "write",
+): PermanentError {
   const code = (cause as { code?: unknown } | null)?.code;
   let why: string;
   let remedy: string;
@@ -365,16 +629,16 @@ function writeFailed(path: string, action: string, cause: unknown): PermanentErr
     code === "EACCES" || code === "EPERM" || cause instanceof Deno.errors.PermissionDenied
   ) {
     why = "permission denied";
-    remedy = "make the folder writable by this user or choose another destination path";
+    remedy = `make the folder ${direction}able by this user or choose another destination path`;
   } else if (cause instanceof Deno.errors.NotCapable) {
-    why = "Deno write permission is missing";
-    remedy = "grant --allow-write for the destination path";
+    why = `Deno ${direction} permission is missing`;
+    remedy = `grant --allow-${direction} for the destination path`;
   } else {
     why = cause instanceof Error ? cause.message : String(cause);
     remedy = "check the destination path";
   }
   return new PermanentError(`Local destination could not ${action} '${path}': ${why}; ${remedy}`, {
-    code: "destination.write_failed",
+    code: `destination.${direction}_failed`,
     cause,
   });
 }

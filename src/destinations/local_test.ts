@@ -350,3 +350,274 @@ await upload.commit();
     await Deno.remove(base, { recursive: true });
   }
 });
+
+async function commitText(dest: Destination, key: string, body: string | Uint8Array) {
+  const upload = await dest.create(key);
+  await ReadableStream.from([typeof body === "string" ? bytes(body) : body]).pipeTo(
+    upload.writable,
+  );
+  return await upload.commit();
+}
+
+async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+/** The error a promise rejects with, or undefined when it resolves. */
+async function failure(promise: Promise<unknown>): Promise<unknown> {
+  return await promise.then(() => undefined, (e: unknown) => e);
+}
+
+function assertCode(
+  error: unknown,
+  type: typeof ConfigError | typeof PermanentError,
+  code: string,
+) {
+  assert.ok(error instanceof type, `expected ${type.name} ${code}, got ${String(error)}`);
+  assert.equal(error.code, code, String(error));
+}
+
+Deno.test("stat reports a committed file and undefined for a missing file, folder or staging file", async () => {
+  const base = await tempDir();
+  try {
+    const dest = await LocalDestination.open({}, { baseDir: base });
+    await commitText(dest, "sub/a.csv", "id\n1\n");
+    assert.deepEqual(await dest.stat("sub/a.csv"), { key: "sub/a.csv", size: 5 });
+    assert.equal(await dest.stat("sub/b.csv"), undefined);
+    assert.equal(await dest.stat("nope/a.csv"), undefined, "a missing folder is no object");
+    assert.equal(await dest.stat("sub/a.csv/x"), undefined, "a file is no folder");
+    const pending = await dest.create("pending.csv");
+    await pending.writable.getWriter().write(bytes("half"));
+    assert.equal(await dest.stat("pending.csv"), undefined, "a staging file is not followed");
+    assert.equal(await dest.stat(".pending.csv.tmp"), undefined, "a staging name is no object");
+    await pending.abort();
+    assertCode(await failure(dest.stat("sub")), PermanentError, "destination.not_a_file");
+    const aborted = new AbortController();
+    aborted.abort(new Error("stop"));
+    await assert.rejects(dest.stat("sub/a.csv", { signal: aborted.signal }), /stop/);
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});
+
+Deno.test("stat, read and move refuse a symlink at the key, and the outside canary is untouched", async () => {
+  const base = await tempDir();
+  try {
+    const dest = await LocalDestination.open({ path: "out" }, { baseDir: base });
+    const canary = join(base, "canary.txt");
+    await Deno.writeTextFile(canary, "secret");
+    await Deno.symlink(canary, join(dest.root, "leak.csv"));
+    await commitText(dest, "inside.csv", "in");
+    await Deno.symlink(join(dest.root, "inside.csv"), join(dest.root, "alias.csv"));
+
+    for (const key of ["leak.csv", "alias.csv"]) {
+      assertCode(await failure(dest.stat(key)), PermanentError, "destination.symlink");
+      assertCode(await failure(dest.read(key)), PermanentError, "destination.symlink");
+      assertCode(
+        await failure(dest.move(key, `_quarantine/r1/${key}`)),
+        PermanentError,
+        "destination.symlink",
+      );
+    }
+    const error = await failure(dest.stat("leak.csv"));
+    assert.ok(error instanceof PermanentError && error.message.includes("leak.csv"));
+    assert.equal(await Deno.readTextFile(canary), "secret");
+    assert.ok((await Deno.lstat(join(dest.root, "leak.csv"))).isSymlink, "the link stays");
+    assert.deepEqual(await names(dest.root), ["alias.csv", "inside.csv", "leak.csv"]);
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});
+
+Deno.test("a symlinked folder on the key's path is never entered by stat, read, move or list", async () => {
+  const base = await tempDir();
+  try {
+    const dest = await LocalDestination.open({ path: "out" }, { baseDir: base });
+    const outside = join(base, "outside");
+    await Deno.mkdir(outside);
+    await Deno.writeTextFile(join(outside, "secret.csv"), "secret");
+    await Deno.symlink(outside, join(dest.root, "sub"));
+    await commitText(dest, "mine.csv", "mine");
+
+    assertCode(await failure(dest.stat("sub/secret.csv")), PermanentError, "destination.symlink");
+    assertCode(await failure(dest.read("sub/secret.csv")), PermanentError, "destination.symlink");
+    assertCode(
+      await failure(dest.move("sub/secret.csv", "taken.csv")),
+      PermanentError,
+      "destination.symlink",
+    );
+    // A planted `_quarantine` link must not carry the quarantined file out of the root.
+    await Deno.symlink(outside, join(dest.root, "_quarantine"));
+    assertCode(
+      await failure(dest.move("mine.csv", "_quarantine/r1/mine.csv")),
+      PermanentError,
+      "destination.symlink",
+    );
+    assert.deepEqual(await names(outside), ["secret.csv"], "nothing was created outside");
+    assert.equal(await Deno.readTextFile(join(dest.root, "mine.csv")), "mine");
+    assert.deepEqual(await collect(dest, "sub/"), []);
+    assert.deepEqual(await collect(dest, "_quarantine/r1/"), []);
+    assert.deepEqual((await collect(dest, "")).map((m) => m.key), ["mine.csv"]);
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});
+
+Deno.test("read streams back the exact bytes of a committed object", async () => {
+  const base = await tempDir();
+  try {
+    const dest = await LocalDestination.open({}, { baseDir: base });
+    // Several read chunks, every byte value.
+    const body = new Uint8Array(300_000);
+    for (let i = 0; i < body.length; i++) body[i] = (i * 7 + (i >> 8)) & 0xff;
+    await commitText(dest, "p/x.parquet", body);
+    assert.deepEqual(await readAll(await dest.read("p/x.parquet")), body);
+    assert.deepEqual(await readAll(await dest.read("p/./x.parquet")), body);
+
+    const empty = await commitText(dest, "empty.csv", new Uint8Array(0));
+    assert.equal(empty.size, 0);
+    assert.equal((await readAll(await dest.read("empty.csv"))).length, 0);
+
+    const missing = await failure(dest.read("p/y.parquet"));
+    assertCode(missing, PermanentError, "destination.not_found");
+    assert.match((missing as Error).message, /p\/y\.parquet/);
+    assertCode(await failure(dest.read(".p.tmp")), PermanentError, "destination.not_found");
+    assertCode(await failure(dest.read("p")), PermanentError, "destination.not_a_file");
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});
+
+Deno.test("an abort signal stops a read between chunks and closes the file", async () => {
+  const base = await tempDir();
+  try {
+    const dest = await LocalDestination.open({}, { baseDir: base });
+    await commitText(dest, "big.bin", new Uint8Array(1 << 20));
+    const controller = new AbortController();
+    const reader = (await dest.read("big.bin", { signal: controller.signal })).getReader();
+    const first = await reader.read();
+    assert.equal(first.done, false);
+    controller.abort(new Error("cancelled by the run"));
+    await assert.rejects(
+      (async () => {
+        while (!(await reader.read()).done) { /* drain */ }
+      })(),
+      /cancelled by the run/,
+    );
+    const opened = await failure(dest.read("big.bin", { signal: controller.signal }));
+    assert.match(String(opened), /cancelled by the run/);
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});
+
+Deno.test("move into _quarantine/<run_id>/ creates the folders, removes the source and keeps the content", async () => {
+  const base = await tempDir();
+  try {
+    const dest = await LocalDestination.open({}, { baseDir: base });
+    await commitText(dest, "x.parquet", "PAR1 body PAR1");
+    await commitText(dest, "keep.parquet", "other");
+    await dest.move("x.parquet", "_quarantine/r1/x.parquet");
+    assert.equal(await dest.stat("x.parquet"), undefined);
+    assert.deepEqual(await names(base), ["_quarantine", "keep.parquet"]);
+    assert.equal(await Deno.readTextFile(join(base, "_quarantine/r1/x.parquet")), "PAR1 body PAR1");
+    assert.equal((await Deno.stat(join(base, "_quarantine/r1/x.parquet"))).nlink, 1);
+    assert.deepEqual(await collect(dest, "_quarantine/"), [
+      { key: "_quarantine/r1/x.parquet", size: 14 },
+    ]);
+    // A second run quarantines into its own folder beside the first.
+    await commitText(dest, "x.parquet", "again");
+    await dest.move("x.parquet", "_quarantine/r2/x.parquet");
+    assert.deepEqual(await names(join(base, "_quarantine")), ["r1", "r2"]);
+    assert.equal(await Deno.readTextFile(join(base, "keep.parquet")), "other");
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});
+
+Deno.test("move never overwrites: an existing target leaves both files untouched", async () => {
+  const base = await tempDir();
+  try {
+    const dest = await LocalDestination.open({}, { baseDir: base });
+    await commitText(dest, "x.parquet", "new");
+    await commitText(dest, "_quarantine/r1/x.parquet", "old");
+    const error = await failure(dest.move("x.parquet", "_quarantine/r1/x.parquet"));
+    assertCode(error, PermanentError, "destination.exists");
+    assert.match((error as Error).message, /_quarantine\/r1\/x\.parquet/);
+    assert.equal(await Deno.readTextFile(join(base, "x.parquet")), "new");
+    assert.equal(await Deno.readTextFile(join(base, "_quarantine/r1/x.parquet")), "old");
+    assert.equal((await Deno.stat(join(base, "x.parquet"))).nlink, 1);
+    assertCode(
+      await failure(dest.move("x.parquet", "x.parquet")),
+      PermanentError,
+      "destination.exists",
+    );
+    // A link planted at the target counts as existing and is not followed.
+    const canary = join(base, "canary.txt");
+    await Deno.writeTextFile(canary, "canary");
+    await Deno.symlink(canary, join(base, "_quarantine/r1/y.parquet"));
+    assertCode(
+      await failure(dest.move("x.parquet", "_quarantine/r1/y.parquet")),
+      PermanentError,
+      "destination.exists",
+    );
+    assert.equal(await Deno.readTextFile(canary), "canary");
+    assert.equal(await Deno.readTextFile(join(base, "x.parquet")), "new");
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});
+
+Deno.test("move of a missing key rejects with destination.not_found and creates nothing", async () => {
+  const base = await tempDir();
+  try {
+    const dest = await LocalDestination.open({}, { baseDir: base });
+    const error = await failure(dest.move("gone.parquet", "_quarantine/r1/gone.parquet"));
+    assertCode(error, PermanentError, "destination.not_found");
+    assert.match((error as Error).message, /gone\.parquet/);
+    assert.deepEqual(await names(base), []);
+    const pending = await dest.create("pending.csv");
+    assertCode(
+      await failure(dest.move(".pending.csv.tmp", "q/p.csv")),
+      PermanentError,
+      "destination.not_found",
+    );
+    await pending.abort();
+    assertCode(await failure(dest.move("a", "b")), PermanentError, "destination.not_found");
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});
+
+Deno.test("stat, read and move refuse keys that leave the root, and move refuses staging targets", async () => {
+  const base = await tempDir();
+  try {
+    const dest = await LocalDestination.open({ path: "out" }, { baseDir: base });
+    await commitText(dest, "ok.csv", "ok");
+    await Deno.writeTextFile(join(base, "outside.csv"), "outside");
+    for (
+      const key of ["/etc/passwd", "../outside.csv", "a/../../outside.csv", "a\0b", "a\\b", ""]
+    ) {
+      const label = JSON.stringify(key);
+      assertCode(await failure(dest.stat(key)), ConfigError, "destination.bad_key");
+      assertCode(await failure(dest.read(key)), ConfigError, "destination.bad_key");
+      assertCode(await failure(dest.move(key, "q/x.csv")), ConfigError, "destination.bad_key");
+      assertCode(
+        await failure(dest.move("ok.csv", key)),
+        ConfigError,
+        "destination.bad_key",
+      );
+      assert.equal(await Deno.readTextFile(join(dest.root, "ok.csv")), "ok", label);
+    }
+    assertCode(
+      await failure(dest.move("ok.csv", "q/.ok.csv.tmp")),
+      ConfigError,
+      "destination.bad_key",
+    );
+    assert.deepEqual(await names(dest.root), ["ok.csv"], "no folder was created");
+    assert.deepEqual(await names(base), ["out", "outside.csv"]);
+    assert.equal(await Deno.readTextFile(join(base, "outside.csv")), "outside");
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});

@@ -13,6 +13,7 @@ import type {
   ObjectMeta,
   Upload,
 } from "../core/destination.ts";
+import { PermanentError } from "../core/errors.ts";
 import type { SignalOptions } from "../core/spec.ts";
 import { checkKey } from "./_keys.ts";
 
@@ -84,8 +85,60 @@ export class StdoutDestination implements Destination {
    */
   async *list(_prefix: string, _options?: SignalOptions): AsyncIterable<ObjectMeta> {}
 
+  /**
+   * Resolves undefined: stdout keeps no objects, so no key ever has one.
+   *
+   * @param key Validated like every key, otherwise unused.
+   * @param _options Ignored.
+   * @returns Always undefined.
+   * @throws {ConfigError} `destination.bad_key` for an absolute key, `..`, NUL or backslash.
+   */
+  // deno-lint-ignore require-await
+  async stat(key: string, _options?: SignalOptions): Promise<ObjectMeta | undefined> {
+    checkKey(key);
+    return undefined;
+  }
+
+  /**
+   * Always rejects: bytes sent to stdout cannot be read back.
+   *
+   * @param key The object asked for, validated like every key.
+   * @param _options Ignored.
+   * @throws {ConfigError} `destination.bad_key` for an absolute key, `..`, NUL or backslash.
+   * @throws {PermanentError} `destination.unsupported` for any valid key.
+   */
+  // deno-lint-ignore require-await
+  async read(key: string, _options?: SignalOptions): Promise<ReadableStream<Uint8Array>> {
+    checkKey(key);
+    throw unsupported(`read '${key}'`);
+  }
+
+  /**
+   * Always rejects: stdout keeps no object to move (nor a folder to quarantine into).
+   *
+   * @param from The object asked for, validated like every key.
+   * @param to Its new key, validated like every key.
+   * @param _options Ignored.
+   * @throws {ConfigError} `destination.bad_key` for an absolute key, `..`, NUL or backslash.
+   * @throws {PermanentError} `destination.unsupported` for any valid keys.
+   */
+  // deno-lint-ignore require-await
+  async move(from: string, to: string, _options?: SignalOptions): Promise<void> {
+    checkKey(from);
+    checkKey(to);
+    throw unsupported(`move '${from}' to '${to}'`);
+  }
+
   /** Nothing to release: stdout stays open for the process. */
   async [Symbol.asyncDispose](): Promise<void> {}
+}
+
+function unsupported(action: string): PermanentError {
+  return new PermanentError(
+    `Stdout destination cannot ${action}: stdout keeps no objects; write to a local or cloud ` +
+      "destination to read, validate or quarantine its output",
+    { code: "destination.unsupported" },
+  );
 }
 
 interface Turn {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ConfigError } from "../core/errors.ts";
+import { ConfigError, PermanentError } from "../core/errors.ts";
 import { StdoutDestination } from "./stdout.ts";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
@@ -83,4 +83,31 @@ console.log("still open");`;
   }).output();
   assert.equal(new TextDecoder().decode(out.stderr), "");
   assert.equal(new TextDecoder().decode(out.stdout), "a\nb\nstill open\n");
+});
+
+Deno.test("stdout has no objects: stat resolves undefined, read and move are unsupported", async () => {
+  const { sink, text } = memorySink();
+  const dest = new StdoutDestination(sink);
+  const upload = await dest.create("a.csv");
+  await ReadableStream.from([bytes("sent")]).pipeTo(upload.writable);
+  await upload.commit();
+  assert.equal(await dest.stat("a.csv"), undefined, "even a part just sent has no object");
+  for (
+    const attempt of [() => dest.read("a.csv"), () => dest.move("a.csv", "_quarantine/r1/a.csv")]
+  ) {
+    const error = await attempt().then(() => undefined, (e: unknown) => e);
+    assert.ok(error instanceof PermanentError, String(error));
+    assert.equal(error.code, "destination.unsupported");
+    assert.match(error.message, /stdout keeps no objects/);
+    assert.match(error.message, /a\.csv/);
+  }
+  assert.equal(text(), "sent");
+  for (
+    const attempt of [() => dest.stat("../x"), () => dest.read("/x"), () => dest.move("a", "../b")]
+  ) {
+    await assert.rejects(
+      attempt(),
+      (e: unknown) => e instanceof ConfigError && e.code === "destination.bad_key",
+    );
+  }
 });

@@ -1,11 +1,18 @@
 /**
  * An in-memory destination for pipeline and manifest unit tests, with the local destination's
  * rules: nothing is visible before `commit`, a committed object is never overwritten unless
- * `overwrite` was asked for, `commit(finalKey)` renames.
+ * `overwrite` was asked for, `commit(finalKey)` renames, `move` never overwrites.
  *
  * @module
  */
 import type { CreateOptions, Destination, ObjectMeta, Upload } from "../../src/core/destination.ts";
+import { PermanentError } from "../../src/core/errors.ts";
+
+function notFound(key: string): PermanentError {
+  return new PermanentError(`Memory destination has no object at '${key}'; check the key`, {
+    code: "destination.not_found",
+  });
+}
 
 /** Records objects, commit order and staging, and can fail a chosen commit. */
 export class MemoryDestination implements Destination {
@@ -25,6 +32,8 @@ export class MemoryDestination implements Destination {
   readonly overwriteFlags: boolean[] = [];
   /** Uploads created and neither committed nor aborted. */
   staging = 0;
+  /** `[from, to]` of each successful `move`, in order. */
+  readonly moves: [string, string][] = [];
   /** A key whose commit fails. */
   failOn: string | undefined;
 
@@ -68,7 +77,41 @@ export class MemoryDestination implements Destination {
     return new TextDecoder().decode(this.objects.get(key));
   }
 
-  async *list(): AsyncIterable<ObjectMeta> {}
+  /** Committed objects whose key starts with `prefix`, in key order (staging never shows). */
+  async *list(prefix: string): AsyncIterable<ObjectMeta> {
+    const keys = [...this.objects.keys()].filter((k) => k.startsWith(prefix)).sort();
+    for (const key of keys) yield { key, size: this.objects.get(key)!.length };
+  }
+
+  /** Key and size of a committed object, or undefined. */
+  stat(key: string): Promise<ObjectMeta | undefined> {
+    const bytes = this.objects.get(key);
+    return Promise.resolve(bytes === undefined ? undefined : { key, size: bytes.length });
+  }
+
+  /** The committed bytes of `key` as one chunk; `destination.not_found` when absent. */
+  read(key: string): Promise<ReadableStream<Uint8Array>> {
+    const bytes = this.objects.get(key);
+    if (bytes === undefined) return Promise.reject(notFound(key));
+    return Promise.resolve(ReadableStream.from([bytes.slice()]));
+  }
+
+  /** Renames a committed object, never overwriting; records the move in {@linkcode moves}. */
+  move(from: string, to: string): Promise<void> {
+    const bytes = this.objects.get(from);
+    if (bytes === undefined) return Promise.reject(notFound(from));
+    if (this.objects.has(to)) {
+      return Promise.reject(
+        new PermanentError(`Memory destination refuses to overwrite '${to}'; use another key`, {
+          code: "destination.exists",
+        }),
+      );
+    }
+    this.objects.delete(from);
+    this.objects.set(to, bytes);
+    this.moves.push([from, to]);
+    return Promise.resolve();
+  }
 
   [Symbol.asyncDispose](): Promise<void> {
     return Promise.resolve();
