@@ -36,6 +36,12 @@ export interface CursorEntry {
   readonly lastRunAt: string;
 }
 
+/**
+ * Whether a file log row still describes a live part: `quarantined` once `--resume` moved the
+ * object to `_quarantine/<run_id>/` (the row is kept as history, never deleted).
+ */
+export type PartStatus = "committed" | "quarantined";
+
 /** One committed part in the file log (`file_log`). */
 export interface PartEntry {
   readonly runId: string;
@@ -49,6 +55,26 @@ export interface PartEntry {
   /** Compression codec, when the format has one. */
   readonly compression?: string;
   readonly createdAt: string;
+  /** `xxh3:<16 lowercase hex>` of the part's bytes, the manifest's `content_fingerprint`. */
+  readonly contentFingerprint?: string;
+  /** Base64 MD5 of the part's bytes, the manifest's `content_md5`. */
+  readonly contentMd5?: string;
+  /** The chunk the part belongs to, for chunked runs. */
+  readonly chunkIndex?: number;
+  /** 0-based index of the part within its chunk (or its export, unchunked) when parts rotate. */
+  readonly partIndex?: number;
+  /**
+   * Absent means `committed`: rows written before schema v2, or recorded without a status, read
+   * back without one.
+   */
+  readonly status?: PartStatus;
+}
+
+/** Parts of one run that `--resume` quarantined, by file name. */
+export interface QuarantinedPartsEntry {
+  readonly runId: string;
+  /** Object keys as recorded in the file log (duplicates are harmless). */
+  readonly fileNames: readonly string[];
 }
 
 /** Selects rows of a history table, newest first. */
@@ -272,6 +298,20 @@ export interface StateStore extends AsyncDisposable {
   recordPart(entry: PartEntry): Promise<void>;
   /** File log rows, newest first. */
   listFiles(options: ListOptions): Promise<PartEntry[]>;
+  /**
+   * The file log rows of one run, oldest first (a resumed run rebuilds its manifest from them).
+   * Quarantined rows are included, with their status.
+   */
+  listRunParts(runId: string): Promise<PartEntry[]>;
+  /**
+   * Marks the file log rows of one run whose file names are listed as `quarantined` (`--resume`
+   * moved those parts aside); the rows stay as history. Every row of the run with a listed name
+   * that is not quarantined yet is marked, so call it before the chunk is rewritten under the
+   * same name.
+   *
+   * @returns How many rows were newly marked (rows already quarantined are not counted).
+   */
+  markPartsQuarantined(entry: QuarantinedPartsEntry): Promise<number>;
 
   /** Appends the metrics row of one export run. */
   recordRun(entry: MetricsEntry): Promise<void>;
@@ -302,6 +342,9 @@ export interface StateStore extends AsyncDisposable {
   failChunk(entry: ChunkFailedEntry): Promise<void>;
   /**
    * Puts a task back to `pending` with 0 attempts (resume found its part missing or drifted).
+   * A `completed` run goes back to `in_progress` in the same transaction, so that the task can
+   * be claimed (`--resume --force` after a completed run); that throws `ConfigError`
+   * `state.chunk_run_in_progress` if the export has another run in progress.
    */
   reopenChunk(entry: ChunkRefEntry): Promise<void>;
   /**
@@ -310,7 +353,11 @@ export interface StateStore extends AsyncDisposable {
    * @returns How many tasks were reset.
    */
   resetRunningChunks(runId: string): Promise<number>;
-  /** Marks a run `completed` once every task is. */
+  /**
+   * Marks a run `completed` once every task is (idempotent). Throws `RangeError` when the run is
+   * unknown or a task is not `completed`: the caller fails the run with resume hints instead
+   * (§3.7), so a completed run never hides unfinished checkpoints.
+   */
   completeChunkRun(runId: string): Promise<void>;
   /** The newest checkpointed run of an export, whatever its status. */
   latestChunkRun(exportName: string): Promise<ChunkRunEntry | undefined>;

@@ -25,3 +25,23 @@ export function chunkRunInProgress(exportName: string, runId: string): ConfigErr
 export function unknownChunk(entry: ChunkRefEntry): RangeError {
   return new RangeError(`No chunk task ${entry.chunkIndex} in run '${entry.runId}'`);
 }
+
+/** A chunk run update naming a run that does not exist: a programmer error. */
+export function unknownChunkRun(runId: string): RangeError {
+  return new RangeError(`No chunk run '${runId}'`);
+}
+
+/** A second plan under a run id already used: a programmer error (run ids carry a timestamp). */
+export function chunkRunExists(runId: string): RangeError {
+  return new RangeError(`Chunk run '${runId}' already exists`);
+}
+
+/** `completeChunkRun` while tasks are unfinished: the caller must check first (§3.7). */
+export function chunkRunIncomplete(runId: string, unfinished: readonly number[]): RangeError {
+  const shown = unfinished.slice(0, 10).join(", ");
+  const more = unfinished.length > 10 ? ", …" : "";
+  return new RangeError(
+    `Chunk run '${runId}' cannot be completed: ${unfinished.length} task(s) not completed ` +
+      `(${shown}${more})`,
+  );
+}

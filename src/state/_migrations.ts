@@ -17,7 +17,8 @@ export interface Migration {
 
 /**
  * The migration ladder. Append only: never edit a released migration. v1 holds every table
- * issue 4 needs; later tables (`export_shape`, `export_harm`) come as v2, v3, …
+ * issue 4 needs; v2 adds what `--resume` needs to rebuild and verify a manifest from the file
+ * log; later tables (`export_shape`, `export_harm`) come as v3, v4, …
  */
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -153,6 +154,19 @@ export const MIGRATIONS: readonly Migration[] = [
       );
       CREATE INDEX idx_run_aggregate_finished ON run_aggregate(finished_at DESC);
       PRAGMA application_id = ${STATE_APPLICATION_ID};
+    `,
+  },
+  {
+    version: 2,
+    // Nullable columns only, so rows of a v1 file stay valid as they are: NULL reads back as an
+    // absent field, and a NULL status means committed.
+    sql: `
+      ALTER TABLE file_log ADD COLUMN content_fingerprint TEXT;
+      ALTER TABLE file_log ADD COLUMN content_md5 TEXT;
+      ALTER TABLE file_log ADD COLUMN chunk_index INTEGER;
+      ALTER TABLE file_log ADD COLUMN part_index INTEGER;
+      ALTER TABLE file_log ADD COLUMN status TEXT
+        CHECK (status IS NULL OR status IN ('committed', 'quarantined'));
     `,
   },
 ];

@@ -20,11 +20,18 @@ import type {
   MetricsEntry,
   PartEntry,
   ProgressionEntry,
+  QuarantinedPartsEntry,
   RunAggregateEntry,
   SchemaEntry,
   StateStore,
 } from "../core/state.ts";
-import { chunkRunInProgress, unknownChunk } from "./_errors.ts";
+import {
+  chunkRunExists,
+  chunkRunIncomplete,
+  chunkRunInProgress,
+  unknownChunk,
+  unknownChunkRun,
+} from "./_errors.ts";
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -135,6 +142,31 @@ export class MemoryStateStore implements StateStore {
     return attempt(() => (this.#open(), newestFirst(this.#files, options)));
   }
 
+  /** {@inheritDoc StateStore.listRunParts} */
+  listRunParts(runId: string): Promise<PartEntry[]> {
+    return attempt(() => {
+      this.#open();
+      return this.#files.filter((f) => f.runId === runId).map(copy);
+    });
+  }
+
+  /** {@inheritDoc StateStore.markPartsQuarantined} */
+  markPartsQuarantined(entry: QuarantinedPartsEntry): Promise<number> {
+    return attempt(() => {
+      this.#open();
+      const names = new Set(entry.fileNames);
+      let n = 0;
+      this.#files = this.#files.map((f) => {
+        if (f.runId !== entry.runId || !names.has(f.fileName) || f.status === "quarantined") {
+          return f;
+        }
+        n++;
+        return { ...f, status: "quarantined" };
+      });
+      return n;
+    });
+  }
+
   /** {@inheritDoc StateStore.recordRun} */
   recordRun(entry: MetricsEntry): Promise<void> {
     return attempt(() => {
@@ -173,9 +205,7 @@ export class MemoryStateStore implements StateStore {
         r.exportName === entry.exportName && r.status === "in_progress"
       );
       if (running !== undefined) throw chunkRunInProgress(entry.exportName, running.runId);
-      if (this.#tasks.has(entry.runId)) {
-        throw new RangeError(`Chunk run '${entry.runId}' already exists`);
-      }
+      if (this.#tasks.has(entry.runId)) throw chunkRunExists(entry.runId);
       const at = entry.createdAt ?? new Date().toISOString();
       this.#runs.push({
         runId: entry.runId,
@@ -253,12 +283,23 @@ export class MemoryStateStore implements StateStore {
     return attempt(() => {
       this.#open();
       const task = this.#task(entry);
+      const run = this.#runs.find((r) => r.runId === entry.runId)!;
+      const at = new Date().toISOString();
+      if (run.status !== "in_progress") {
+        // Checked before any change, as the SQLite transaction would roll back.
+        const other = this.#runs.find((r) =>
+          r.exportName === run.exportName && r.status === "in_progress"
+        );
+        if (other !== undefined) throw chunkRunInProgress(run.exportName, other.runId);
+        run.status = "in_progress";
+        run.updatedAt = at;
+      }
       task.status = "pending";
       task.attempts = 0;
       delete task.rowsWritten;
       delete task.fileName;
       delete task.lastError;
-      task.updatedAt = new Date().toISOString();
+      task.updatedAt = at;
     });
   }
 
@@ -282,7 +323,11 @@ export class MemoryStateStore implements StateStore {
     return attempt(() => {
       this.#open();
       const run = this.#runs.find((r) => r.runId === runId);
-      if (run === undefined) return;
+      if (run === undefined) throw unknownChunkRun(runId);
+      const unfinished = (this.#tasks.get(runId) ?? []).filter((t) => t.status !== "completed")
+        .map((t) => t.chunkIndex);
+      if (unfinished.length > 0) throw chunkRunIncomplete(runId, unfinished);
+      if (run.status === "completed") return;
       run.status = "completed";
       run.updatedAt = new Date().toISOString();
     });

@@ -27,12 +27,19 @@ import type {
   PartEntry,
   ProgressionBoundary,
   ProgressionEntry,
+  QuarantinedPartsEntry,
   RunAggregateEntry,
   SchemaEntry,
   StateStore,
 } from "../core/state.ts";
 import { crashPoint } from "../_util/test_hook.ts";
-import { chunkRunInProgress, unknownChunk } from "./_errors.ts";
+import {
+  chunkRunExists,
+  chunkRunIncomplete,
+  chunkRunInProgress,
+  unknownChunk,
+  unknownChunkRun,
+} from "./_errors.ts";
 import { MIGRATIONS, STATE_APPLICATION_ID, STATE_SCHEMA_VERSION } from "./_migrations.ts";
 
 export { STATE_APPLICATION_ID, STATE_SCHEMA_VERSION };
@@ -415,7 +422,8 @@ export class SqliteStateStore implements StateStore {
     return attempt(() => {
       this.#conn.prepare(
         `INSERT INTO file_log (run_id, export_name, file_name, row_count, bytes, format,
-           compression, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+           compression, created_at, content_fingerprint, content_md5, chunk_index, part_index,
+           status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ).run(
         entry.runId,
         entry.exportName,
@@ -425,27 +433,45 @@ export class SqliteStateStore implements StateStore {
         entry.format,
         entry.compression ?? null,
         entry.createdAt,
+        entry.contentFingerprint ?? null,
+        entry.contentMd5 ?? null,
+        entry.chunkIndex ?? null,
+        entry.partIndex ?? null,
+        entry.status ?? null,
       );
     });
   }
 
   /** {@inheritDoc StateStore.listFiles} */
   listFiles(options: ListOptions): Promise<PartEntry[]> {
+    return attempt(() => this.#history("file_log", options).map(partFromRow));
+  }
+
+  /** {@inheritDoc StateStore.listRunParts} */
+  listRunParts(runId: string): Promise<PartEntry[]> {
+    // idx_file_log_run holds rowids in order, so this reads the index without a sort.
     return attempt(() =>
-      this.#history("file_log", options).map((row) => {
-        const out: Record<string, unknown> = {
-          runId: text(row, "run_id"),
-          exportName: text(row, "export_name"),
-          fileName: text(row, "file_name"),
-          rowCount: num(row, "row_count"),
-          bytes: num(row, "bytes"),
-          format: text(row, "format"),
-          createdAt: text(row, "created_at"),
-        };
-        setIfPresent(out, "compression", row.compression);
-        return out as unknown as PartEntry;
-      })
+      (this.#conn.prepare("SELECT * FROM file_log WHERE run_id = ? ORDER BY id").all(
+        runId,
+      ) as Row[]).map(partFromRow)
     );
+  }
+
+  /** {@inheritDoc StateStore.markPartsQuarantined} */
+  markPartsQuarantined(entry: QuarantinedPartsEntry): Promise<number> {
+    // One statement, so the marking is atomic; the names travel as one JSON parameter, which
+    // has no bound-variable limit.
+    return attempt(() => {
+      const db = this.#conn;
+      if (entry.fileNames.length === 0) return 0;
+      return Number(
+        db.prepare(
+          `UPDATE file_log SET status = 'quarantined'
+           WHERE run_id = ? AND (status IS NULL OR status <> 'quarantined')
+             AND file_name IN (SELECT value FROM json_each(?))`,
+        ).run(entry.runId, JSON.stringify(entry.fileNames)).changes,
+      );
+    });
   }
 
   /** Newest-first rows of an id-ordered history table. */
@@ -535,6 +561,9 @@ export class SqliteStateStore implements StateStore {
       if (running !== undefined) {
         throw chunkRunInProgress(entry.exportName, text(running, "run_id"));
       }
+      if (db.prepare("SELECT 1 FROM chunk_run WHERE run_id = ?").get(entry.runId) !== undefined) {
+        throw chunkRunExists(entry.runId);
+      }
       db.prepare(
         `INSERT INTO chunk_run (run_id, export_name, plan_hash, status, max_chunk_attempts,
            created_at, updated_at) VALUES (?, ?, ?, 'in_progress', ?, ?, ?)`,
@@ -569,14 +598,22 @@ export class SqliteStateStore implements StateStore {
   }
 
   /** {@inheritDoc StateStore.completeChunk} */
-  completeChunk(entry: ChunkDoneEntry): Promise<void> {
-    return attempt(() => {
-      const result = this.#conn.prepare(
+  async completeChunk(entry: ChunkDoneEntry): Promise<void> {
+    const db = this.#conn;
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      const result = db.prepare(
         `UPDATE chunk_task SET status = 'completed', rows_written = ?, file_name = ?,
            last_error = NULL, updated_at = ? WHERE run_id = ? AND chunk_index = ?`,
       ).run(entry.rowsWritten, entry.fileName ?? null, nowIso(), entry.runId, entry.chunkIndex);
       if (Number(result.changes) === 0) throw unknownChunk(entry);
-    });
+      // A kill here must leave the task running (reliability.md §1.4, "mid state write").
+      await crashPoint("in_state_write");
+      db.exec("COMMIT");
+    } catch (error) {
+      if (db.isTransaction) db.exec("ROLLBACK");
+      throw error;
+    }
   }
 
   /** {@inheritDoc StateStore.failChunk} */
@@ -598,13 +635,27 @@ export class SqliteStateStore implements StateStore {
 
   /** {@inheritDoc StateStore.reopenChunk} */
   reopenChunk(entry: ChunkRefEntry): Promise<void> {
-    return attempt(() => {
-      const result = this.#conn.prepare(
+    const at = nowIso();
+    return this.#write((db) => {
+      const result = db.prepare(
         `UPDATE chunk_task SET status = 'pending', attempts = 0, rows_written = NULL,
            file_name = NULL, last_error = NULL, updated_at = ?
          WHERE run_id = ? AND chunk_index = ?`,
-      ).run(nowIso(), entry.runId, entry.chunkIndex);
+      ).run(at, entry.runId, entry.chunkIndex);
       if (Number(result.changes) === 0) throw unknownChunk(entry);
+      const run = db.prepare("SELECT export_name, status FROM chunk_run WHERE run_id = ?").get(
+        entry.runId,
+      ) as Row;
+      if (text(run, "status") === "in_progress") return;
+      // A completed run hands out nothing: reopen it too, unless the export has moved on to
+      // another run in progress (the one-in-progress index would refuse it anyway).
+      const exportName = text(run, "export_name");
+      const other = db.prepare(
+        "SELECT run_id FROM chunk_run WHERE export_name = ? AND status = 'in_progress'",
+      ).get(exportName) as Row | undefined;
+      if (other !== undefined) throw chunkRunInProgress(exportName, text(other, "run_id"));
+      db.prepare("UPDATE chunk_run SET status = 'in_progress', updated_at = ? WHERE run_id = ?")
+        .run(at, entry.runId);
     });
   }
 
@@ -622,10 +673,20 @@ export class SqliteStateStore implements StateStore {
 
   /** {@inheritDoc StateStore.completeChunkRun} */
   completeChunkRun(runId: string): Promise<void> {
-    return attempt(() => {
-      this.#conn.prepare(
-        "UPDATE chunk_run SET status = 'completed', updated_at = ? WHERE run_id = ?",
-      ).run(nowIso(), runId);
+    const at = nowIso();
+    // Check and mark under one write lock, so no task can change in between.
+    return this.#write((db) => {
+      const run = db.prepare("SELECT 1 FROM chunk_run WHERE run_id = ?").get(runId);
+      if (run === undefined) throw unknownChunkRun(runId);
+      const unfinished = (db.prepare(
+        `SELECT chunk_index FROM chunk_task WHERE run_id = ? AND status <> 'completed'
+         ORDER BY chunk_index`,
+      ).all(runId) as Row[]).map((row) => num(row, "chunk_index"));
+      if (unfinished.length > 0) throw chunkRunIncomplete(runId, unfinished);
+      db.prepare(
+        `UPDATE chunk_run SET status = 'completed', updated_at = ?
+         WHERE run_id = ? AND status <> 'completed'`,
+      ).run(at, runId);
     });
   }
 
@@ -839,7 +900,11 @@ function migrate(db: DatabaseSync, path: string): void {
         db.exec("COMMIT");
         continue;
       }
-      db.exec(migration.sql);
+      try {
+        db.exec(migration.sql);
+      } catch (error) {
+        throw migrationError(path, { from: current, to: migration.version }, error);
+      }
       db.prepare("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)").run(
         migration.version,
         nowIso(),
@@ -852,6 +917,25 @@ function migrate(db: DatabaseSync, path: string): void {
   }
 }
 
+function migrationError(
+  path: string,
+  versions: { readonly from: number; readonly to: number },
+  cause: unknown,
+): ConfigError {
+  const why = cause instanceof Error ? cause.message : String(cause);
+  return new ConfigError(
+    `State file '${path}' could not be migrated from schema version ${versions.from} to ` +
+      `${versions.to} (${why}); it was left at version ${versions.from}: move it aside to ` +
+      "start with empty state",
+    {
+      code: "state.migration_failed",
+      cause,
+      hint: `keep a copy of '${path}' for a bug report, then rename it; every migration is ` +
+        "atomic, so the file is exactly as the older rivet left it",
+    },
+  );
+}
+
 function currentVersion(db: DatabaseSync): number {
   const table = db.prepare(
     "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'",
@@ -859,6 +943,25 @@ function currentVersion(db: DatabaseSync): number {
   if (table === undefined) return 0;
   const row = db.prepare("SELECT MAX(version) AS v FROM schema_version").get() as Row;
   return row.v === null ? 0 : num(row, "v");
+}
+
+function partFromRow(row: Row): PartEntry {
+  const out: Record<string, unknown> = {
+    runId: text(row, "run_id"),
+    exportName: text(row, "export_name"),
+    fileName: text(row, "file_name"),
+    rowCount: num(row, "row_count"),
+    bytes: num(row, "bytes"),
+    format: text(row, "format"),
+    createdAt: text(row, "created_at"),
+  };
+  setIfPresent(out, "compression", row.compression);
+  setIfPresent(out, "contentFingerprint", row.content_fingerprint);
+  setIfPresent(out, "contentMd5", row.content_md5);
+  setIfPresent(out, "chunkIndex", row.chunk_index, "int");
+  setIfPresent(out, "partIndex", row.part_index, "int");
+  setIfPresent(out, "status", row.status);
+  return out as unknown as PartEntry;
 }
 
 function cursorFromRow(row: Row): CursorEntry {

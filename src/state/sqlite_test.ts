@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { ConfigError } from "../core/errors.ts";
 import { CRASH_EXIT_CODE } from "../_util/test_hook.ts";
+import { MIGRATIONS } from "./_migrations.ts";
 import { openStateStore } from "./open.ts";
 import {
   SqliteStateStore,
@@ -57,11 +58,65 @@ async function seededStateFile(dir: string): Promise<string> {
   return path;
 }
 
+const V2_FILE_LOG_COLUMNS = [
+  "content_fingerprint",
+  "content_md5",
+  "chunk_index",
+  "part_index",
+  "status",
+];
+
+function fileLogColumns(db: DatabaseSync): string[] {
+  return db.prepare("PRAGMA table_info(file_log)").all().map((r) => String(r.name));
+}
+
+function schemaVersions(path: string): number[] {
+  const db = new DatabaseSync(path, { readOnly: true });
+  try {
+    return db.prepare("SELECT version FROM schema_version ORDER BY version").all()
+      .map((r) => Number(r.version));
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * Writes a state file as the v1-only build did (WAL, migration v1 and its version row), holding
+ * a file log row, a cursor and a checkpointed run in progress.
+ */
+function writeV1StateFile(path: string): void {
+  const v1 = MIGRATIONS.find((m) => m.version === 1)!;
+  const db = new DatabaseSync(path);
+  try {
+    db.exec("PRAGMA journal_mode = WAL");
+    db.exec("BEGIN IMMEDIATE");
+    db.exec(v1.sql);
+    db.prepare("INSERT INTO schema_version (version, applied_at) VALUES (1, ?)").run(T0);
+    db.exec("COMMIT");
+    db.prepare(
+      `INSERT INTO file_log (run_id, export_name, file_name, row_count, bytes, format,
+         compression, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run("orders_r1", "orders", "orders_c0.parquet", 10, 1234, "parquet", "zstd", T0);
+    db.prepare("INSERT INTO export_state VALUES ('orders', '42', ?)").run(T0);
+    db.prepare(
+      `INSERT INTO chunk_run VALUES ('orders_r1', 'orders', 'h', 'in_progress', 3, ?, ?)`,
+    ).run(T0, T0);
+    db.prepare(
+      `INSERT INTO chunk_task (run_id, chunk_index, start_key, end_key, status, attempts,
+         rows_written, file_name, updated_at)
+       VALUES ('orders_r1', 0, '1', '10', 'completed', 1, 10, 'orders_c0.parquet', ?),
+              ('orders_r1', 1, '10', NULL, 'running', 1, NULL, NULL, ?)`,
+    ).run(T0, T0);
+  } finally {
+    db.close();
+  }
+}
+
 Deno.test("stateDbPath puts .rivet_state.db in the config directory", () => {
   assert.equal(stateDbPath("/srv/rivet"), "/srv/rivet/.rivet_state.db");
 });
 
-Deno.test("SqliteStateStore creates the file with mode 0600, WAL journal and schema v1", async () => {
+Deno.test("SqliteStateStore creates the file with mode 0600, WAL journal and the current schema", async () => {
   await withDir(async (dir) => {
     const path = stateDbPath(dir);
     {
@@ -77,8 +132,10 @@ Deno.test("SqliteStateStore creates the file with mode 0600, WAL journal and sch
     try {
       assert.equal(db.prepare("PRAGMA journal_mode").get()?.journal_mode, "wal");
       assert.equal(db.prepare("PRAGMA application_id").get()?.application_id, STATE_APPLICATION_ID);
-      const versions = db.prepare("SELECT version FROM schema_version").all();
-      assert.deepEqual(versions.map((r) => r.version), [1]);
+      const versions = db.prepare("SELECT version FROM schema_version ORDER BY version").all();
+      assert.deepEqual(versions.map((r) => r.version), [1, 2]);
+      assert.equal(STATE_SCHEMA_VERSION, 2);
+      assert.deepEqual(fileLogColumns(db).slice(-5), V2_FILE_LOG_COLUMNS);
       const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all()
         .map((r) => String(r.name));
       for (
@@ -126,7 +183,10 @@ Deno.test("SqliteStateStore migrations are idempotent and rows survive a re-open
     }
     const db = new DatabaseSync(path, { readOnly: true });
     try {
-      assert.equal(db.prepare("SELECT COUNT(*) AS n FROM schema_version").get()?.n, 1);
+      assert.equal(
+        db.prepare("SELECT COUNT(*) AS n FROM schema_version").get()?.n,
+        MIGRATIONS.length,
+      );
     } finally {
       db.close();
     }
@@ -339,5 +399,132 @@ Deno.test("SqliteStateStore keeps the previous cursor when killed mid state writ
       lastCursorValue: "1",
       lastRunAt: T0,
     });
+  });
+});
+
+Deno.test("SqliteStateStore migrates a v1 state file in place and keeps its rows", async () => {
+  await withDir(async (dir) => {
+    const path = stateDbPath(dir);
+    writeV1StateFile(path);
+    assert.deepEqual(schemaVersions(path), [1]);
+    const legacy = {
+      runId: "orders_r1",
+      exportName: "orders",
+      fileName: "orders_c0.parquet",
+      rowCount: 10,
+      bytes: 1234,
+      format: "parquet",
+      compression: "zstd",
+      createdAt: T0,
+    };
+    {
+      await using state = await SqliteStateStore.open(path);
+      // The v1 row reads back as it was: the new fields are absent, not null.
+      assert.deepEqual(await state.listFiles({ last: 10 }), [legacy]);
+      assert.deepEqual(await state.listRunParts("orders_r1"), [legacy]);
+      assert.equal((await state.readCursor("orders"))?.lastCursorValue, "42");
+      assert.deepEqual(
+        (await state.listChunkTasks("orders_r1")).map((t) => [t.status, t.fileName]),
+        [["completed", "orders_c0.parquet"], ["running", undefined]],
+      );
+      // The migrated file takes the new fields and the resume calls.
+      const next = {
+        ...legacy,
+        fileName: "orders_c1.parquet",
+        contentFingerprint: "xxh3:0123456789abcdef",
+        contentMd5: "1B2M2Y8AsgTpgAmY7PhCfg==",
+        chunkIndex: 1,
+        partIndex: 0,
+      };
+      await state.recordPart(next);
+      assert.equal(
+        await state.markPartsQuarantined({ runId: "orders_r1", fileNames: [legacy.fileName] }),
+        1,
+      );
+      assert.deepEqual(await state.listRunParts("orders_r1"), [
+        { ...legacy, status: "quarantined" },
+        next,
+      ]);
+      assert.equal(await state.resetRunningChunks("orders_r1"), 1);
+    }
+    assert.deepEqual(schemaVersions(path), [1, 2]);
+    const db = new DatabaseSync(path, { readOnly: true });
+    try {
+      assert.equal(db.prepare("PRAGMA application_id").get()?.application_id, STATE_APPLICATION_ID);
+      assert.deepEqual(fileLogColumns(db).slice(-5), V2_FILE_LOG_COLUMNS);
+      assert.equal(db.prepare("SELECT COUNT(*) AS n FROM file_log").get()?.n, 2);
+    } finally {
+      db.close();
+    }
+    // Opening again applies nothing twice.
+    (await SqliteStateStore.open(path)).close();
+    assert.deepEqual(schemaVersions(path), [1, 2]);
+  });
+});
+
+Deno.test("SqliteStateStore rolls a failed migration back and leaves the file at v1", async () => {
+  await withDir(async (dir) => {
+    const path = stateDbPath(dir);
+    writeV1StateFile(path);
+    // A hand-added column makes the second statement of v2 fail after the first succeeded.
+    const db = new DatabaseSync(path);
+    db.exec("ALTER TABLE file_log ADD COLUMN content_md5 TEXT");
+    db.close();
+    await assert.rejects(SqliteStateStore.open(path), (e: unknown) => {
+      assert.ok(e instanceof ConfigError, `expected ConfigError, got ${e}`);
+      assert.equal(e.code, "state.migration_failed");
+      assert.ok(e.message.includes(path), e.message);
+      assert.match(e.message, /from schema version 1 to 2 \(duplicate column name: content_md5\)/);
+      assert.match(e.message, /move it aside/);
+      return true;
+    });
+    assert.deepEqual(schemaVersions(path), [1]);
+    const after = new DatabaseSync(path, { readOnly: true });
+    try {
+      const columns = fileLogColumns(after);
+      assert.ok(!columns.includes("content_fingerprint"), "the first ALTER was rolled back");
+      assert.equal(after.prepare("SELECT COUNT(*) AS n FROM file_log").get()?.n, 1);
+    } finally {
+      after.close();
+    }
+  });
+});
+
+Deno.test("SqliteStateStore refuses a part status outside committed and quarantined", async () => {
+  await withDir(async (dir) => {
+    const path = stateDbPath(dir);
+    (await SqliteStateStore.open(path)).close();
+    const db = new DatabaseSync(path);
+    try {
+      assert.throws(
+        () =>
+          db.exec(
+            `INSERT INTO file_log (run_id, export_name, file_name, row_count, bytes, format,
+               created_at, status) VALUES ('r', 'e', 'f', 1, 1, 'csv', 'now', 'deleted')`,
+          ),
+        /CHECK constraint failed/,
+      );
+    } finally {
+      db.close();
+    }
+  });
+});
+
+Deno.test("SqliteStateStore quarantines more file names than SQLite binds parameters", async () => {
+  await withDir(async (dir) => {
+    await using state = await SqliteStateStore.open(stateDbPath(dir));
+    for (let i = 0; i < 3; i++) {
+      await state.recordPart({
+        runId: "r",
+        exportName: "e",
+        fileName: `p${i}.csv`,
+        rowCount: 1,
+        bytes: 1,
+        format: "csv",
+        createdAt: T0,
+      });
+    }
+    const names = Array.from({ length: 40_000 }, (_, i) => `p${i}.csv`);
+    assert.equal(await state.markPartsQuarantined({ runId: "r", fileNames: names }), 3);
   });
 });

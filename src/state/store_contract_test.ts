@@ -89,6 +89,26 @@ const fullMetrics: MetricsEntry = {
 
 type Case = readonly [name: string, body: (store: StateStore) => Promise<void>];
 
+/** Claims and completes every task of a run, as a successful chunked run does. */
+async function finishTasks(s: StateStore, runId: string): Promise<void> {
+  for (let task = await s.claimChunk(runId); task; task = await s.claimChunk(runId)) {
+    await s.completeChunk({ runId, chunkIndex: task.chunkIndex, rowsWritten: 1 });
+  }
+}
+
+/** A part of a chunked run carrying every resume field. */
+function resumePart(fileName: string, chunkIndex: number, partIndex: number): PartEntry {
+  return part("orders", fileName, {
+    runId: "r1",
+    contentFingerprint: `xxh3:${chunkIndex.toString(16).padStart(8, "0")}${
+      partIndex.toString(16).padStart(8, "0")
+    }`,
+    contentMd5: "1B2M2Y8AsgTpgAmY7PhCfg==",
+    chunkIndex,
+    partIndex,
+  });
+}
+
 const cases: readonly Case[] = [
   ["reads no cursor for an export that never advanced", async (s) => {
     assert.equal(await s.readCursor("orders"), undefined);
@@ -144,6 +164,72 @@ const cases: readonly Case[] = [
       ],
     );
     assert.deepEqual(await s.listFiles({ exportName: "nobody", last: 10 }), []);
+  }],
+  ["records the resume fields of a part and reads them back unchanged", async (s) => {
+    const full = { ...resumePart("orders_c3_p1.parquet", 3, 1), status: "committed" as const };
+    await s.recordPart(full);
+    await s.recordPart(resumePart("orders_c0_p0.parquet", 0, 0));
+    const [newest, oldest] = await s.listFiles({ exportName: "orders", last: 10 });
+    assert.deepEqual(oldest, full);
+    assert.equal(newest?.chunkIndex, 0, "0 is a value, not an absent field");
+    assert.equal(newest?.partIndex, 0);
+    assert.equal("status" in newest!, false, "no status recorded, none read back");
+    // A part without the optional fields reads back without them.
+    await s.recordPart(part("orders", "plain.parquet", { runId: "r2" }));
+    const [plain] = await s.listRunParts("r2");
+    for (const field of ["contentFingerprint", "contentMd5", "chunkIndex", "partIndex", "status"]) {
+      assert.equal(field in plain!, false, field);
+    }
+  }],
+  ["lists the parts of one run oldest first, whatever their export", async (s) => {
+    await s.recordPart(resumePart("c0.parquet", 0, 0));
+    await s.recordPart(part("orders", "other_run.parquet", { runId: "r0" }));
+    await s.recordPart(resumePart("c2.parquet", 2, 0));
+    await s.recordPart(resumePart("c1.parquet", 1, 0));
+    await s.recordPart(resumePart("c1_b.parquet", 1, 1));
+    const parts = await s.listRunParts("r1");
+    assert.deepEqual(parts.map((p) => [p.fileName, p.chunkIndex, p.partIndex]), [
+      ["c0.parquet", 0, 0],
+      ["c2.parquet", 2, 0],
+      ["c1.parquet", 1, 0],
+      ["c1_b.parquet", 1, 1],
+    ]);
+    assert.deepEqual(parts[1], resumePart("c2.parquet", 2, 0));
+    assert.deepEqual(await s.listRunParts("no_such_run"), []);
+  }],
+  ["marks the listed parts of one run quarantined and keeps them as history", async (s) => {
+    await s.recordPart(resumePart("c0.parquet", 0, 0));
+    await s.recordPart(resumePart("c1.parquet", 1, 0));
+    await s.recordPart(resumePart("c2.parquet", 2, 0));
+    // Same name in another run: not that run's part.
+    await s.recordPart(part("orders", "c1.parquet", { runId: "r0" }));
+    const marked = await s.markPartsQuarantined({
+      runId: "r1",
+      fileNames: ["c1.parquet", "c2.parquet", "c2.parquet", "never_logged.parquet"],
+    });
+    assert.equal(marked, 2);
+    assert.deepEqual((await s.listRunParts("r1")).map((p) => [p.fileName, p.status]), [
+      ["c0.parquet", undefined],
+      ["c1.parquet", "quarantined"],
+      ["c2.parquet", "quarantined"],
+    ]);
+    assert.equal((await s.listRunParts("r0"))[0]?.status, undefined);
+    assert.equal(
+      (await s.listFiles({ exportName: "orders", last: 10 })).filter((p) =>
+        p.status === "quarantined"
+      ).length,
+      2,
+      "listFiles shows the status too",
+    );
+    // Already quarantined rows are not counted again; an empty list changes nothing.
+    assert.equal(await s.markPartsQuarantined({ runId: "r1", fileNames: ["c1.parquet"] }), 0);
+    assert.equal(await s.markPartsQuarantined({ runId: "r1", fileNames: [] }), 0);
+    // The chunk rewritten under the same name is a new, committed row beside the old one.
+    await s.recordPart({ ...resumePart("c1.parquet", 1, 0), status: "committed" });
+    assert.deepEqual(
+      (await s.listRunParts("r1")).filter((p) => p.fileName === "c1.parquet").map((p) => p.status),
+      ["quarantined", "committed"],
+    );
   }],
   ["records every metrics column and reads it back unchanged", async (s) => {
     await s.recordRun(fullMetrics);
@@ -290,6 +376,93 @@ const cases: readonly Case[] = [
     ]);
     assert.equal((await s.claimChunk("r1"))?.chunkIndex, 0);
   }],
+  ["completes a run only once every task is, and only a run that exists", async (s) => {
+    await s.saveChunkPlan({
+      runId: "r1",
+      exportName: "orders",
+      planHash: "h",
+      maxAttempts: 1,
+      tasks: [{ startKey: "1", endKey: "2" }, { startKey: "2", endKey: "3" }, {
+        startKey: "3",
+        endKey: "4",
+      }],
+    });
+    await s.claimChunk("r1");
+    await s.completeChunk({ runId: "r1", chunkIndex: 0, rowsWritten: 1 });
+    await s.claimChunk("r1");
+    await s.failChunk({ runId: "r1", chunkIndex: 1, error: "boom" });
+    await assert.rejects(
+      s.completeChunkRun("r1"),
+      (e: unknown) =>
+        e instanceof RangeError && /2 task\(s\) not completed \(1, 2\)/.test(e.message),
+    );
+    assert.equal((await s.latestChunkRun("orders"))?.status, "in_progress", "nothing changed");
+    await assert.rejects(s.completeChunkRun("no_such_run"), RangeError);
+    await s.reopenChunk({ runId: "r1", chunkIndex: 1 });
+    await finishTasks(s, "r1");
+    await s.completeChunkRun("r1");
+    const done = await s.latestChunkRun("orders");
+    assert.equal(done?.status, "completed");
+    await s.completeChunkRun("r1"); // idempotent
+    assert.deepEqual(await s.latestChunkRun("orders"), done);
+    // A plan without tasks has nothing left to do.
+    await s.saveChunkPlan({
+      runId: "e1",
+      exportName: "empty",
+      planHash: "h",
+      maxAttempts: 1,
+      tasks: [],
+    });
+    await s.completeChunkRun("e1");
+    assert.equal((await s.latestChunkRun("empty"))?.status, "completed");
+  }],
+  ["reopening a task of a completed run puts the run back in progress", async (s) => {
+    const plan = {
+      exportName: "orders",
+      planHash: "h",
+      maxAttempts: 1,
+      tasks: [{ startKey: "1", endKey: "2" }, { startKey: "2", endKey: "3" }],
+    };
+    await s.saveChunkPlan({ ...plan, runId: "r1", createdAt: T0 });
+    await finishTasks(s, "r1");
+    await s.completeChunkRun("r1");
+    assert.equal(await s.claimChunk("r1"), undefined);
+    // --resume --force found part 1 missing: the task must be claimable again.
+    await s.reopenChunk({ runId: "r1", chunkIndex: 1 });
+    assert.equal((await s.latestChunkRun("orders"))?.status, "in_progress");
+    const again = await s.claimChunk("r1");
+    assert.deepEqual([again?.chunkIndex, again?.attempts], [1, 1]);
+    await s.completeChunk({ runId: "r1", chunkIndex: 1, rowsWritten: 1 });
+    await s.completeChunkRun("r1");
+    // Once the export has a newer run in progress, the old one stays closed and unchanged.
+    await s.saveChunkPlan({ ...plan, runId: "r2", createdAt: T1 });
+    await assert.rejects(
+      s.reopenChunk({ runId: "r1", chunkIndex: 0 }),
+      (e: unknown) => e instanceof ConfigError && e.code === "state.chunk_run_in_progress",
+    );
+    assert.deepEqual((await s.listChunkTasks("r1")).map((t) => t.status), [
+      "completed",
+      "completed",
+    ]);
+    assert.equal(await s.claimChunk("r1"), undefined);
+  }],
+  ["refuses a second plan under a run id already used", async (s) => {
+    const plan = {
+      runId: "r1",
+      exportName: "orders",
+      planHash: "h",
+      maxAttempts: 1,
+      tasks: [{ startKey: "1", endKey: "2" }],
+    };
+    await s.saveChunkPlan(plan);
+    await finishTasks(s, "r1");
+    await s.completeChunkRun("r1");
+    await assert.rejects(
+      s.saveChunkPlan({ ...plan, tasks: [] }),
+      (e: unknown) => e instanceof RangeError && e.message.includes("'r1' already exists"),
+    );
+    assert.equal((await s.listChunkTasks("r1")).length, 1, "the first plan is intact");
+  }],
   ["refuses a second chunk plan while one is in progress, allows it once completed", async (s) => {
     const plan = {
       runId: "r1",
@@ -310,6 +483,7 @@ const cases: readonly Case[] = [
     // A failed plan left nothing behind.
     assert.deepEqual(await s.listChunkTasks("r2"), []);
     await s.saveChunkPlan({ ...plan, exportName: "users", runId: "u1" });
+    await finishTasks(s, "r1");
     await s.completeChunkRun("r1");
     assert.equal(await s.claimChunk("r1"), undefined, "a completed run hands out nothing");
     await s.saveChunkPlan({ ...plan, runId: "r2", createdAt: T1, planHash: "h2" });
@@ -323,6 +497,7 @@ const cases: readonly Case[] = [
   ["resetChunks deletes every run and task of one export", async (s) => {
     const plan = { planHash: "h", maxAttempts: 3, tasks: [{ startKey: "1", endKey: "2" }] };
     await s.saveChunkPlan({ ...plan, runId: "r1", exportName: "orders", createdAt: T0 });
+    await finishTasks(s, "r1");
     await s.completeChunkRun("r1");
     await s.saveChunkPlan({ ...plan, runId: "r2", exportName: "orders", createdAt: T1 });
     await s.saveChunkPlan({ ...plan, runId: "u1", exportName: "users" });
@@ -458,6 +633,8 @@ const cases: readonly Case[] = [
     await s.close();
     await assert.rejects(s.readCursor("x"));
     await assert.rejects(s.recordPart(part("o", "f")));
+    await assert.rejects(s.listRunParts("r"));
+    await assert.rejects(s.markPartsQuarantined({ runId: "r", fileNames: [] }));
     await s.close(); // idempotent
   }],
 ];
