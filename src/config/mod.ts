@@ -30,3 +30,4 @@ export type { QueryTextOptions } from "./query_file.ts";
 export { selectExports } from "./select.ts";
 export { assertSupported } from "./support.ts";
 export { COMPRESSION_PROFILES, DEFAULT_PORTS } from "./build.ts";
+export { planChecks } from "./plan_checks.ts";

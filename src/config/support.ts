@@ -35,7 +35,11 @@ const configGates: readonly Gate<ConfigSpec>[] = [
 ];
 
 const exportGates: readonly Gate<ExportSpec>[] = [
-  { key: "mode", read: (e) => e.mode, supported: ["full", "incremental", "time_window"] },
+  {
+    key: "mode",
+    read: (e) => e.mode,
+    supported: ["full", "incremental", "time_window", "chunked"],
+  },
   { key: "destination.type", read: (e) => e.destination.kind, supported: ["local", "stdout"] },
   { key: "format", read: (e) => e.format.kind, supported: ["parquet", "csv"] },
   { key: "quality", read: (e) => e.quality === undefined ? undefined : true, supported: [] },
@@ -45,7 +49,6 @@ const exportGates: readonly Gate<ExportSpec>[] = [
     supported: [],
   },
   { key: "meta_columns.row_hash", read: (e) => e.metaColumns.rowHash || undefined, supported: [] },
-  { key: "partition_by", read: (e) => e.partitionBy, supported: [] },
   { key: "verify", read: (e) => e.verify, supported: ["size"] },
 ];
 
@@ -66,9 +69,9 @@ function check<T>(gates: readonly Gate<T>[], subject: T, where: string): void {
 }
 
 /**
- * Refuses features this release does not implement yet: the SQL Server source, modes other
- * than `full`, `incremental` and `time_window`, cloud destinations, quality gates, meta columns, notifications, parallel exports,
- * `partition_by` and `verify: content`.
+ * Refuses features this release does not implement yet: the SQL Server source, `cdc` mode, cloud
+ * destinations, quality gates, meta columns, notifications, parallel exports and
+ * `verify: content`.
  *
  * @param config The loaded config (source-level and top-level keys).
  * @param exports The exports about to run.
@@ -79,9 +82,9 @@ function check<T>(gates: readonly Gate<T>[], subject: T, where: string): void {
  * import { assertSupported } from "./support.ts";
  * import type { ConfigSpec, ExportSpec } from "../core/spec.ts";
  * const config = { source: { kind: "postgres" }, parallelExports: false } as ConfigSpec;
- * const exp = { name: "o", mode: "chunked" } as ExportSpec;
+ * const exp = { name: "o", mode: "cdc" } as ExportSpec;
  * try { assertSupported(config, [exp]); throw new Error("accepted"); } catch (e) {
- *   if (!(e as Error).message.includes("mode 'chunked' is not supported yet")) throw e;
+ *   if (!(e as Error).message.includes("mode 'cdc' is not supported yet")) throw e;
  * }
  * ```
  */

@@ -22,8 +22,16 @@ import { COALESCED_CURSOR_COLUMN, planIncrementalSql, planTimeWindowSql } from "
 import { VERSION } from "../version.ts";
 import { type ExportPlan, runExport } from "../pipeline/run_export.ts";
 import { retryDelayMs } from "../pipeline/retry.ts";
-import { runId as makeRunId } from "../pipeline/naming.ts";
-import { resolveDestination } from "../plan/placeholders.ts";
+import { runId as makeRunId, runStartOf } from "../pipeline/naming.ts";
+import { runChunkedExport } from "../pipeline/run_chunked.ts";
+import { MANIFEST_KEY, SUCCESS_KEY } from "../pipeline/manifest.ts";
+import { probeRows } from "../pipeline/probe.ts";
+import type { Destination } from "../core/destination.ts";
+import type { ChunkRunEntry } from "../core/state.ts";
+import { ConfigError, DataIntegrityError } from "../core/errors.ts";
+import { minMaxSql } from "../plan/chunks.ts";
+import { partitionNullCountSql, planPartitions } from "../plan/partition.ts";
+import { resolveDestination, withPartition } from "../plan/placeholders.ts";
 import { sleep } from "../_util/abort.ts";
 
 /** Options of {@linkcode runExports}. */
@@ -36,6 +44,10 @@ export interface InlineRunOptions {
   readonly cwd: string;
   /** Environment lookup. */
   readonly env?: (name: string) => string | undefined;
+  /** `--resume`: continue checkpointed chunked runs (and pass the `_SUCCESS` gate). */
+  readonly resume?: boolean;
+  /** `--force`: with `--resume`, go on although the destination holds `_SUCCESS`. */
+  readonly force?: boolean;
 }
 
 /** What a run did. */
@@ -64,8 +76,21 @@ export async function runExports(
   const outcomes: Outcome[] = [];
   // A corrupt or foreign state file stops the run here, before anything is read or written.
   await using state = await openStateStore(config.dir);
-  for (const spec of exports) {
+  const queue: ExportSpec[] = [...exports];
+  while (queue.length > 0) {
+    const spec = queue.shift()!;
     if (options.signal.aborted) break;
+    if (spec.partitionBy !== undefined) {
+      // The parent becomes one ordinary export per calendar bucket (§3.6), run in its place.
+      const expanded = await expandPartitions(config, spec, options);
+      if (Array.isArray(expanded)) {
+        queue.unshift(...expanded);
+        continue;
+      }
+      options.emit({ type: "export_finished", outcome: expanded });
+      outcomes.push(expanded);
+      continue;
+    }
     const journal: JournalEvent[] = [];
     const emit = (event: RivetEvent) => {
       const entry = journalEventOf(event);
@@ -114,9 +139,14 @@ async function runOneWithRetries(
       outcome.error.code !== "source.connection_refused";
     // Single-query exports commit parts only after a complete read, so a transient failure never
     // leaves a committed part behind and the whole export can be retried on a new connection.
-    if (!transient || outcome.files > 0 || attempt >= tuning.maxRetries || options.signal.aborted) {
-      options.emit({ type: "export_finished", outcome });
-      return outcome;
+    // Chunked exports retry each chunk themselves and are never retried whole.
+    if (
+      !transient || outcome.files > 0 || spec.mode === "chunked" ||
+      attempt >= tuning.maxRetries || options.signal.aborted
+    ) {
+      const guarded = duplicateGuard(outcome);
+      options.emit({ type: "export_finished", outcome: guarded });
+      return guarded;
     }
     attempt += 1;
     const delayMs = retryDelayMs(outcome.error!, { attempt, backoffMs: tuning.retryBackoffMs });
@@ -137,8 +167,8 @@ async function runOne(
   options: ExportRunOptions,
   tuning: ReturnType<typeof mergeTuning>,
 ): Promise<Outcome> {
-  const startedAt = new Date();
-  const runId = makeRunId(spec.name, startedAt);
+  let startedAt = new Date();
+  let runId = makeRunId(spec.name, startedAt);
   const env = options.env ?? ((name: string) => Deno.env.get(name));
   try {
     const connection = await resolveConnection(config.source, {
@@ -155,21 +185,26 @@ async function runOne(
       });
     }
     const baseSql = await exportSql(spec, config.dir, { params: options.params, env });
-    const query = await planQuery(config, spec, baseSql, options.state, startedAt);
+    const resumeRun = await checkpointGate(spec, options);
+    if (resumeRun) {
+      startedAt = runStartOf(resumeRun.runId) ?? startedAt;
+      runId = resumeRun.runId;
+    }
     const format = await createFormat(spec.format);
     await using destination = await openDestination(
       resolveDestination(spec.destination, { exportName: spec.name, at: startedAt }),
       { baseDir: options.cwd },
     );
-    await using source = await openSource(config.source, connection, {
-      signal: options.signal,
-      onWarning: (w) =>
-        options.emit({ type: "warning", export: spec.name, code: w.code, message: w.message }),
-    });
-    const plan: ExportPlan = {
+    await successGate(spec, destination, options);
+    const openOwnSource = () =>
+      openSource(config.source, connection, {
+        signal: options.signal,
+        onWarning: (w) =>
+          options.emit({ type: "warning", export: spec.name, code: w.code, message: w.message }),
+      });
+    const common = {
       spec,
       runId,
-      ...query,
       tuning,
       startedAt,
       sourceInfo: {
@@ -179,41 +214,69 @@ async function runOne(
           : {}),
       },
     };
-    return await runExport(plan, {
-      source,
+    const deps = {
       format,
       destination,
       emit: options.emit,
       signal: options.signal,
       rss: () => Deno.memoryUsage().rss,
       state: options.state,
-    });
+    };
+    if (spec.mode === "chunked") {
+      return await runChunkedExport(
+        {
+          ...common,
+          baseSql,
+          sourceKind: config.source.kind,
+          ...(resumeRun ? { resumeRun } : {}),
+        },
+        { ...deps, connect: openOwnSource },
+      );
+    }
+    const query = await planQuery(config, spec, baseSql, options.state, startedAt);
+    await using source = await openOwnSource();
+    const plan: ExportPlan = { ...common, ...query };
+    return await runExport(plan, { ...deps, source });
   } catch (error) {
     // Failures before the pipeline started (connection, plan): same outcome shape.
-    const failure = options.signal.aborted
-      ? new InterruptedError("interrupted before it finished")
-      : error;
-    const now = new Date();
-    return {
-      export: spec.name,
-      runId,
-      status: "failed",
-      mode: spec.mode,
-      rows: 0,
-      files: 0,
-      bytes: 0,
-      durationMs: now.getTime() - startedAt.getTime(),
-      startedAt: startedAt.toISOString(),
-      finishedAt: now.toISOString(),
-      output: "",
-      compression: spec.format.compression,
-      format: spec.format.kind,
-      peakRssMb: Math.round(Deno.memoryUsage().rss / 1024 / 1024),
-      tuningProfile: tuning.profileLabel,
-      batchSize: tuning.batchSize,
-      error: toErrorInfo(failure),
-    };
+    return failedOutcome(spec, { tuning, startedAt, runId, error, signal: options.signal });
   }
+}
+
+/** The outcome of an export that failed before its pipeline started. */
+function failedOutcome(
+  spec: ExportSpec,
+  facts: {
+    tuning: ReturnType<typeof mergeTuning>;
+    startedAt: Date;
+    runId: string;
+    error: unknown;
+    signal: AbortSignal;
+  },
+): Outcome {
+  const failure = facts.signal.aborted
+    ? new InterruptedError("interrupted before it finished")
+    : facts.error;
+  const now = new Date();
+  return {
+    export: spec.name,
+    runId: facts.runId,
+    status: "failed",
+    mode: spec.mode,
+    rows: 0,
+    files: 0,
+    bytes: 0,
+    durationMs: now.getTime() - facts.startedAt.getTime(),
+    startedAt: facts.startedAt.toISOString(),
+    finishedAt: now.toISOString(),
+    output: "",
+    compression: spec.format.compression,
+    format: spec.format.kind,
+    peakRssMb: Math.round(Deno.memoryUsage().rss / 1024 / 1024),
+    tuningProfile: facts.tuning.profileLabel,
+    batchSize: facts.tuning.batchSize,
+    error: toErrorInfo(failure),
+  };
 }
 
 /**
@@ -364,6 +427,167 @@ async function recordJournal(
       message: `export '${o.export}': could not record the run's journal: ${
         error instanceof Error ? error.message : String(error)
       }`,
+    });
+  }
+}
+
+/**
+ * The duplicate guard (§8.3): a transient failure after files were committed is not retried
+ * (a retry would write their rows twice) and exits 3 instead of 2.
+ */
+function duplicateGuard(outcome: Outcome): Outcome {
+  const error = outcome.error;
+  if (!error || error.exitCode !== 2 || outcome.files === 0) return outcome;
+  const guarded = new DataIntegrityError(error.message, {
+    code: "run.duplicate_guard",
+    hint: `${outcome.files} file(s) were already committed and are kept, so the export was not ` +
+      "retried (a retry would duplicate their rows); dedupe by content_fingerprint or clean the " +
+      "destination before re-running, or use chunk_checkpoint: true and --resume",
+  });
+  return { ...outcome, error: toErrorInfo(guarded) };
+}
+
+/**
+ * The checkpoint gate of a chunked export (§3.7): a fresh run is refused while an earlier one is
+ * in progress; `--resume` needs a checkpointed run to continue and returns it.
+ */
+async function checkpointGate(
+  spec: ExportSpec,
+  options: ExportRunOptions,
+): Promise<ChunkRunEntry | undefined> {
+  if (spec.mode !== "chunked" || !spec.chunkCheckpoint) return undefined;
+  const latest = await options.state.latestChunkRun(spec.name);
+  if (!options.resume) {
+    if (latest?.status === "in_progress") {
+      const tasks = await options.state.listChunkTasks(latest.runId);
+      const done = tasks.filter((t) => t.status === "completed").length;
+      throw new ConfigError(
+        `export '${spec.name}': checkpointed run ${latest.runId} is still in progress ` +
+          `(${done} of ${tasks.length} chunks completed)`,
+        {
+          code: "state.chunk_run_in_progress",
+          hint: `continue it with 'rivet run -c <config> -e ${spec.name} --resume', or discard ` +
+            `it with 'rivet state reset-chunks -c <config> -e ${spec.name}'`,
+        },
+      );
+    }
+    return undefined;
+  }
+  if (!latest) {
+    throw new ConfigError(
+      `export '${spec.name}': --resume needs an in-progress checkpoint, and this export has no ` +
+        "checkpointed run",
+      {
+        code: "resume.nothing_to_resume",
+        hint: "run it once without --resume; chunk_checkpoint: true then records its chunks",
+      },
+    );
+  }
+  return latest;
+}
+
+/**
+ * The `_SUCCESS` gate (§3.7): `--resume` into a prefix that already holds `_SUCCESS` is refused
+ * unless `--force`; a fresh run into a prefix with an earlier manifest only warns, since its
+ * new files will sit next to the old ones.
+ */
+async function successGate(
+  spec: ExportSpec,
+  destination: Destination,
+  options: ExportRunOptions,
+): Promise<void> {
+  if (!destination.capabilities.persistent) return;
+  const success = await destination.stat(SUCCESS_KEY, { signal: options.signal });
+  if (options.resume) {
+    if (success && !options.force) {
+      throw new ConfigError(
+        `export '${spec.name}': ${destination.uri} already holds _SUCCESS: the run there completed`,
+        {
+          code: "resume.already_complete",
+          hint: "add --force to re-verify the parts and resume anyway, or run without --resume " +
+            "for a new run",
+        },
+      );
+    }
+    return;
+  }
+  const manifest = success ?? await destination.stat(MANIFEST_KEY, { signal: options.signal });
+  if (manifest) {
+    options.emit({
+      type: "warning",
+      export: spec.name,
+      code: "run.prefix_not_empty",
+      message:
+        `export '${spec.name}': ${destination.uri} already holds ${
+          success ? "_SUCCESS" : "manifest.json"
+        } of an earlier run; this run adds its files next to the old ones and its manifest lists ` +
+        "only the new files (readers that glob the folder will count both runs)",
+    });
+  }
+}
+
+/**
+ * Expands a `partition_by` export into one child per calendar bucket between the column's min
+ * and max, plus a NULL bucket (§3.6). Returns the children, or the parent's failed outcome when
+ * the probes fail.
+ */
+async function expandPartitions(
+  config: ConfigSpec,
+  spec: ExportSpec,
+  options: InlineRunOptions,
+): Promise<ExportSpec[] | Outcome> {
+  const startedAt = new Date();
+  const env = options.env ?? ((name: string) => Deno.env.get(name));
+  const tuning = mergeTuning(config.source, spec);
+  try {
+    const connection = await resolveConnection(config.source, {
+      configDir: config.dir,
+      env,
+      exportName: spec.name,
+    });
+    const baseSql = await exportSql(spec, config.dir, { params: options.params, env });
+    const dialect = dialectOf(config.source.kind);
+    const column = spec.partitionBy!;
+    await using source = await openSource(config.source, connection, { signal: options.signal });
+    const probe = { signal: options.signal, statementTimeoutS: tuning.statementTimeoutS };
+    const bounds = minMaxSql(baseSql, { dialect, column });
+    const min = (await probeRows(source, bounds.min, probe))[0]?.[0];
+    const max = (await probeRows(source, bounds.max, probe))[0]?.[0];
+    const nulls = (await probeRows(
+      source,
+      partitionNullCountSql(baseSql, { dialect, column }),
+      probe,
+    ))[0]?.[0];
+    const children = planPartitions(baseSql, {
+      dialect,
+      parentName: spec.name,
+      column,
+      min,
+      max,
+      granularity: spec.partitionGranularity,
+      hasNulls: nulls !== undefined && nulls !== "0",
+    });
+    options.emit({
+      type: "warning",
+      export: spec.name,
+      code: "partition.expanded",
+      message: `export '${spec.name}': partition_by ${column} (${spec.partitionGranularity}) ` +
+        `gives ${children.length} partition export(s)`,
+    });
+    const { partitionBy: _dropped, ...rest } = spec;
+    return children.map((child): ExportSpec => ({
+      ...rest,
+      name: child.name,
+      query: { kind: "query", sql: child.sql },
+      destination: withPartition(spec.destination, child.partition),
+    }));
+  } catch (error) {
+    return failedOutcome(spec, {
+      tuning,
+      startedAt,
+      runId: makeRunId(spec.name, startedAt),
+      error,
+      signal: options.signal,
     });
   }
 }

@@ -8,6 +8,7 @@
  */
 import type { Destination, ObjectMeta } from "../core/destination.ts";
 import { xxh3Hex } from "../_util/hash.ts";
+import { crashPoint } from "../_util/test_hook.ts";
 
 /** Version of the manifest JSON shape; field removals or type changes bump it. */
 export const MANIFEST_VERSION = 1;
@@ -266,6 +267,7 @@ export async function writeManifestAndSuccess(
   }
   const written = await put(dest, MANIFEST_KEY, manifest.bytes);
   if (finalStatus !== "success") return { manifest: written };
+  await crashPoint("before_success_marker");
   const success = await put(dest, SUCCESS_KEY, await successBody(manifest.bytes));
   return { manifest: written, success };
 }

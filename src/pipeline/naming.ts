@@ -72,3 +72,109 @@ export function partName(
     ? `${base}_part${options.index}.${options.extension}`
     : `${base}.${options.extension}`;
 }
+
+/**
+ * 16 random lowercase hex digits: the collision guard of chunk file names (a re-run or resume in
+ * the same second never produces a name that exists).
+ *
+ * @returns The digits.
+ */
+export function randomHex16(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(8));
+  let hex = "";
+  for (const b of bytes) hex += b.toString(16).padStart(2, "0");
+  return hex;
+}
+
+/**
+ * Name of a chunk's file (reference §4.3): `<export>_<stamp>_chunk<idx>_<16 hex>.<ext>`, with
+ * `_p<i>` before the extension when `max_file_size` rotated the chunk into several parts.
+ *
+ * @param exportName The export.
+ * @param options Run start, extension, chunk index, random digits, part index and whether the
+ *   chunk has several parts.
+ * @returns The object name.
+ *
+ * @example
+ * ```ts
+ * import { chunkName } from "./naming.ts";
+ * const at = new Date("2026-01-02T03:04:05Z");
+ * const name = chunkName("o", { at, extension: "csv", chunk: 3, hex: "00ff00ff00ff00ff", part: 1, split: true });
+ * if (name !== "o_20260102_030405_chunk3_00ff00ff00ff00ff_p1.csv") throw new Error(name);
+ * ```
+ */
+export function chunkName(
+  exportName: string,
+  options: {
+    at: Date;
+    extension: string;
+    chunk: number;
+    hex: string;
+    part: number;
+    split: boolean;
+  },
+): string {
+  const rotated = options.split ? `_p${options.part}` : "";
+  return `${
+    chunkFilePrefix(exportName, options.at)
+  }${options.chunk}_${options.hex}${rotated}.${options.extension}`;
+}
+
+/**
+ * The name prefix shared by every chunk file of one run (`<export>_<stamp>_chunk`): a resume
+ * finds the run's untracked files by it.
+ *
+ * @param exportName The export.
+ * @param at The run's start.
+ * @returns The prefix.
+ */
+export function chunkFilePrefix(exportName: string, at: Date): string {
+  return `${exportName}_${fileStamp(at)}_chunk`;
+}
+
+/**
+ * Name of a keyset page's file (reference §4.3): `<export>_<stamp>_keyset<page>.<ext>`, with
+ * `_p<i>` when the page was rotated into several parts.
+ *
+ * @param exportName The export.
+ * @param options Run start, extension, page, part index and whether the page has several parts.
+ * @returns The object name.
+ */
+export function keysetName(
+  exportName: string,
+  options: { at: Date; extension: string; page: number; part: number; split: boolean },
+): string {
+  const rotated = options.split ? `_p${options.part}` : "";
+  return `${exportName}_${
+    fileStamp(options.at)
+  }_keyset${options.page}${rotated}.${options.extension}`;
+}
+
+/**
+ * The start time encoded in a run id (`<export>_<YYYYMMDD>T<HHMMSS>.<ms>`), so that a resumed
+ * run keeps its file stamps and `{date}` folder.
+ *
+ * @param runIdText A run id from {@linkcode runId}.
+ * @returns The instant, or undefined when the id has another shape.
+ *
+ * @example
+ * ```ts
+ * import { runId, runStartOf } from "./naming.ts";
+ * const at = new Date("2026-01-02T03:04:05.078Z");
+ * if (runStartOf(runId("my_export", at))?.getTime() !== at.getTime()) throw new Error();
+ * ```
+ */
+export function runStartOf(runIdText: string): Date | undefined {
+  const m = /_(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})\.(\d{3})$/.exec(runIdText);
+  if (!m) return undefined;
+  const [y, mo, d, h, mi, s, ms] = m.slice(1).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  return new Date(Date.UTC(y, mo - 1, d, h, mi, s, ms));
+}

@@ -8,20 +8,25 @@
  *
  * @module
  */
-import type { RecordBatch } from "../core/arrow.ts";
-import type { Destination, ObjectMeta, Upload } from "../core/destination.ts";
+import type { Destination } from "../core/destination.ts";
 import { InterruptedError, SchemaDriftError, toErrorInfo } from "../core/errors.ts";
 import type { EventSink, ExportStatus, Outcome } from "../core/events.ts";
-import type { BatchEncoder, Format } from "../core/format.ts";
-import type { ColumnInfo, ReadOptions, Source } from "../core/source.ts";
+import type { Format } from "../core/format.ts";
+import type { ColumnInfo, Source } from "../core/source.ts";
 import type { ExportSpec, TuningPlan } from "../core/spec.ts";
 import type { StateStore } from "../core/state.ts";
-import { lastCursorOf } from "../plan/cursor.ts";
 import { describeDrift, schemaDrift } from "./schema_drift.ts";
-import { createMd5, createXxh3 } from "../_util/hash.ts";
 import { crashPoint } from "../_util/test_hook.ts";
-import { type ManifestPart, schemaFingerprint, writeManifestAndSuccess } from "./manifest.ts";
+import {
+  type ManifestPart,
+  schemaFingerprint,
+  UNKNOWN_SCHEMA_FINGERPRINT,
+  writeManifestAndSuccess,
+} from "./manifest.ts";
 import { partName } from "./naming.ts";
+import { abortUncommitted, readStatement, type StagedPart } from "./part_writer.ts";
+
+export { readOptionsFor } from "./part_writer.ts";
 
 /** Everything decided before the export runs. */
 export interface ExportPlan {
@@ -64,85 +69,6 @@ export interface PipelineDeps {
   readonly state?: StateStore;
 }
 
-/** A part after its encoder finished, before or after its commit. */
-interface StagedPart {
-  readonly index: number;
-  readonly upload: Upload;
-  readonly rows: number;
-  readonly size: number;
-  readonly xxh3: string;
-  readonly md5: string;
-  committed?: ObjectMeta;
-}
-
-/** A part being written. */
-interface OpenPart {
-  readonly index: number;
-  readonly upload: Upload;
-  readonly encoder: BatchEncoder;
-  readonly digest: () => { size: number; xxh3: string; md5: string };
-}
-
-/** Bytes of one fetch: the tuning's memory target, or a default sized for bounded memory. */
-const defaultBatchMemoryMb = 32;
-
-/**
- * Read options for the source, from the tuning plan and the export's `columns:` overrides.
- *
- * @param tuning The merged tuning.
- * @param spec The export.
- * @param signal Cancels the read.
- * @returns The options.
- */
-export function readOptionsFor(
-  tuning: TuningPlan,
-  spec: ExportSpec,
-  signal?: AbortSignal,
-): ReadOptions {
-  return {
-    batchSize: tuning.batchSize,
-    batchMemoryBytes: (tuning.batchSizeMemoryMb ?? defaultBatchMemoryMb) * 1024 * 1024,
-    statementTimeoutS: tuning.statementTimeoutS,
-    lockTimeoutS: tuning.lockTimeoutS,
-    throttleMs: tuning.throttleMs,
-    maxValueMb: tuning.maxValueMb,
-    columnOverrides: spec.columns,
-    ...(signal ? { signal } : {}),
-  };
-}
-
-async function hashingSink(
-  target: WritableStream<Uint8Array>,
-): Promise<{ sink: WritableStream<Uint8Array>; digest: OpenPart["digest"] }> {
-  const xxh3 = await createXxh3();
-  const md5 = await createMd5();
-  let size = 0;
-  const writer = target.getWriter();
-  const sink = new WritableStream<Uint8Array>({
-    async write(chunk) {
-      xxh3.update(chunk);
-      md5.update(chunk);
-      size += chunk.byteLength;
-      await writer.ready;
-      await writer.write(chunk);
-    },
-    async close() {
-      await writer.close();
-    },
-    async abort(reason) {
-      await writer.abort(reason);
-    },
-  });
-  return { sink, digest: () => ({ size, xxh3: xxh3.digest(), md5: md5.digest() }) };
-}
-
-function columnTypes(columns: readonly ColumnInfo[]): { name: string; type: string }[] {
-  return columns.map((c) => ({
-    name: c.name,
-    type: c.arrowType ? String(c.arrowType) : "unsupported",
-  }));
-}
-
 /**
  * Runs one export to completion and describes what it did. Never throws for an export failure:
  * the failure is in `outcome.error`, so a multi-export run goes on with the next export.
@@ -156,111 +82,47 @@ export async function runExport(plan: ExportPlan, deps: PipelineDeps): Promise<O
   const { spec } = plan;
   const started = now();
   const ext = deps.format.extension;
-  const staged: StagedPart[] = [];
-  let open: OpenPart | undefined;
+  let staged: StagedPart[] = [];
   let rows = 0;
   let peakRss = deps.rss?.() ?? 0;
-  let lastCursor: string | undefined;
   deps.emit({ type: "export_started", export: spec.name, runId: plan.runId, mode: spec.mode });
-
-  const finish = (status: ExportStatus, error?: unknown): Outcome => {
-    const finished = now();
-    const committed = staged.filter((p) => p.committed);
-    return {
-      export: spec.name,
-      runId: plan.runId,
+  const finish = (status: ExportStatus, error?: unknown): Outcome =>
+    outcomeOf(plan, deps, {
       status,
-      mode: spec.mode,
+      started,
+      finished: now(),
       rows,
-      files: committed.length,
-      bytes: committed.reduce((sum, p) => sum + p.size, 0),
-      durationMs: finished.getTime() - started.getTime(),
-      startedAt: started.toISOString(),
-      finishedAt: finished.toISOString(),
-      output: deps.destination.uri,
-      compression: deps.format.compressionLabel,
-      format: deps.format.kind,
-      peakRssMb: Math.round(peakRss / 1024 / 1024),
-      tuningProfile: plan.tuning.profileLabel,
-      batchSize: plan.tuning.batchSize,
-      ...(error === undefined ? {} : { error: toErrorInfo(error) }),
-    };
-  };
-
-  const stagingKey = (index: number) =>
-    partName(spec.name, { at: plan.startedAt, extension: ext, index, split: true });
+      committed: staged.filter((p) => p.committed).map((p) => ({ size: p.size })),
+      peakRss,
+      error,
+    });
 
   try {
-    const stream = await deps.source.read(
-      { sql: plan.sql, params: plan.params ?? [] },
-      readOptionsFor(plan.tuning, spec, deps.signal),
+    const drift = await driftGuard(spec, deps);
+    const result = await readStatement(
+      {
+        sql: plan.sql,
+        params: plan.params ?? [],
+        ...(plan.cursorColumn === undefined ? {} : { cursorColumn: plan.cursorColumn }),
+        ...(plan.stripColumns === undefined ? {} : { stripColumns: plan.stripColumns }),
+      },
+      {
+        spec,
+        tuning: plan.tuning,
+        source: deps.source,
+        format: deps.format,
+        destination: deps.destination,
+        emit: deps.emit,
+        signal: deps.signal,
+        stagingKey: (index) =>
+          partName(spec.name, { at: plan.startedAt, extension: ext, index, split: true }),
+        ...(deps.rss ? { rss: deps.rss } : {}),
+        onColumns: drift.check,
+      },
     );
-    const strip = new Set(plan.stripColumns ?? []);
-    const columns = stream.columns.filter((c) => !strip.has(c.name));
-    const keep = strip.size > 0
-      ? stream.schema.fields.map((f) => f.name).filter((name) => !strip.has(name))
-      : undefined;
-    // Drift is judged from the result's metadata, before the first write.
-    const current = columnTypes(columns);
-    const baseline = deps.state ? await deps.state.readSchema(spec.name) : undefined;
-    const drift = baseline ? schemaDrift(baseline.columns, current) : undefined;
-    if (drift && spec.onSchemaDrift === "fail") {
-      await stream.batches.cancel().catch(() => {});
-      throw new SchemaDriftError(
-        `export '${spec.name}': the result's columns changed since the last run: ${
-          describeDrift(drift)
-        }`,
-        {
-          code: "schema.drift",
-          hint: "review the change, then set on_schema_drift: warn (or continue) for one run to " +
-            "accept it as the new baseline",
-        },
-      );
-    }
-    if (drift && spec.onSchemaDrift === "warn") {
-      deps.emit({
-        type: "warning",
-        export: spec.name,
-        code: "schema.drift",
-        message: `export '${spec.name}': schema changed since the last run: ${
-          describeDrift(drift)
-        }`,
-      });
-    }
-    const reader = stream.batches.getReader();
-    try {
-      while (true) {
-        if (deps.signal.aborted) {
-          throw new InterruptedError("interrupted before it finished");
-        }
-        const { value: batch, done } = await reader.read();
-        if (done) break;
-        if (batch.numRows === 0) continue;
-        if (plan.cursorColumn !== undefined) {
-          lastCursor = lastCursorOf(batch, plan.cursorColumn) ?? lastCursor;
-        }
-        const written = keep ? batch.select(keep) : batch;
-        if (!open) open = await openPart(staged.length, written);
-        await open.encoder.write(written);
-        rows += batch.numRows;
-        if (deps.rss) peakRss = Math.max(peakRss, deps.rss());
-        deps.emit({ type: "batch_read", export: spec.name, rows: batch.numRows, totalRows: rows });
-        if (spec.maxFileSize !== undefined && open.encoder.bytesWritten >= spec.maxFileSize) {
-          await closePart(open);
-          open = undefined;
-        }
-      }
-    } catch (error) {
-      await reader.cancel(error).catch(() => {});
-      throw error;
-    } finally {
-      reader.releaseLock();
-    }
-    await crashPoint("after_source_read");
-    if (open) {
-      await closePart(open);
-      open = undefined;
-    }
+    staged = result.staged;
+    rows = result.rows;
+    peakRss = Math.max(peakRss, result.peakRss);
 
     // Commit every part only after the whole read succeeded: a failed read leaves nothing.
     const split = staged.length > 1;
@@ -280,13 +142,13 @@ export async function runExport(plan: ExportPlan, deps: PipelineDeps): Promise<O
         bytes: part.size,
       });
       await crashPoint("after_file_write");
-      await recordPart(part, key);
+      await recordPart(plan, deps, { part, key });
       await crashPoint("after_manifest_update");
     }
 
     // The cursor moves only once every part is committed (ADR-0001); a failure here is fatal.
     if (plan.cursorColumn !== undefined && rows > 0) {
-      if (lastCursor === undefined) {
+      if (result.lastCursor === undefined) {
         deps.emit({
           type: "warning",
           export: spec.name,
@@ -297,19 +159,150 @@ export async function runExport(plan: ExportPlan, deps: PipelineDeps): Promise<O
       } else if (deps.state) {
         await deps.state.advanceCursor({
           exportName: spec.name,
-          lastCursorValue: lastCursor,
+          lastCursorValue: result.lastCursor,
           lastRunAt: now().toISOString(),
         });
         await crashPoint("after_cursor_commit");
       }
     }
 
-    if (deps.state && (baseline === undefined || drift)) {
+    await drift.saveBaseline(now());
+    const status: ExportStatus = rows === 0 && spec.skipEmpty ? "skipped" : "success";
+    await writeRunManifest(plan, deps, {
+      status,
+      startedAt: started,
+      finishedAt: now(),
+      columns: drift.columns(),
+      parts: staged.map((p) => ({
+        path: p.committed?.key ?? "",
+        rows: p.rows,
+        sizeBytes: p.size,
+        contentFingerprint: `xxh3:${p.xxh3}`,
+        contentMd5: p.md5,
+      })),
+    });
+    return finish(status);
+  } catch (error) {
+    await abortUncommitted(staged, error);
+    // Whatever the source reported (a cancelled statement, a closed socket), the cause was the
+    // operator's interrupt.
+    const failure = deps.signal.aborted
+      ? new InterruptedError("interrupted before it finished")
+      : error;
+    return finish("failed", failure);
+  }
+}
+
+/** What an outcome needs beyond the plan. */
+export interface OutcomeFacts {
+  readonly status: ExportStatus;
+  readonly started: Date;
+  readonly finished: Date;
+  readonly rows: number;
+  /** Committed parts (their sizes). */
+  readonly committed: readonly { readonly size: number }[];
+  readonly peakRss: number;
+  readonly error?: unknown;
+}
+
+/**
+ * The outcome of an export run, from its plan and what it did.
+ *
+ * @param plan The export's plan.
+ * @param deps Its collaborators (format and destination labels).
+ * @param facts Status, times, rows, committed parts, RSS and error.
+ * @returns The outcome.
+ */
+export function outcomeOf(
+  plan: Pick<ExportPlan, "spec" | "runId" | "tuning">,
+  deps: Pick<PipelineDeps, "format" | "destination">,
+  facts: OutcomeFacts,
+): Outcome {
+  const { spec } = plan;
+  return {
+    export: spec.name,
+    runId: plan.runId,
+    status: facts.status,
+    mode: spec.mode,
+    rows: facts.rows,
+    files: facts.committed.length,
+    bytes: facts.committed.reduce((sum, p) => sum + p.size, 0),
+    durationMs: facts.finished.getTime() - facts.started.getTime(),
+    startedAt: facts.started.toISOString(),
+    finishedAt: facts.finished.toISOString(),
+    output: deps.destination.uri,
+    compression: deps.format.compressionLabel,
+    format: deps.format.kind,
+    peakRssMb: Math.round(facts.peakRss / 1024 / 1024),
+    tuningProfile: plan.tuning.profileLabel,
+    batchSize: plan.tuning.batchSize,
+    ...(facts.error === undefined ? {} : { error: toErrorInfo(facts.error) }),
+  };
+}
+
+/** The schema drift check of one export run (§9.2) and its baseline update. */
+export interface DriftGuard {
+  /** Judges the result's columns before the first write; throws `SchemaDriftError` on `fail`. */
+  readonly check: (columns: readonly ColumnInfo[]) => void;
+  /** The columns seen by the first `check`, as the baseline stores them. */
+  readonly columns: () => { name: string; type: string }[];
+  /** Stores the new baseline when there was none or it drifted; a failure only warns. */
+  readonly saveBaseline: (at: Date) => Promise<void>;
+}
+
+/**
+ * The drift guard of an export: reads the stored baseline once, then checks the first result's
+ * columns against it.
+ *
+ * @param spec The export.
+ * @param deps State store and event sink.
+ * @returns The guard.
+ */
+export async function driftGuard(
+  spec: ExportSpec,
+  deps: Pick<PipelineDeps, "state" | "emit">,
+): Promise<DriftGuard> {
+  const baseline = deps.state ? await deps.state.readSchema(spec.name) : undefined;
+  let current: { name: string; type: string }[] | undefined;
+  let drifted = false;
+  return {
+    check(columns) {
+      if (current !== undefined) return;
+      current = columnTypes(columns);
+      const drift = baseline ? schemaDrift(baseline.columns, current) : undefined;
+      if (!drift) return;
+      drifted = true;
+      if (spec.onSchemaDrift === "fail") {
+        throw new SchemaDriftError(
+          `export '${spec.name}': the result's columns changed since the last run: ${
+            describeDrift(drift)
+          }`,
+          {
+            code: "schema.drift",
+            hint: "review the change, then set on_schema_drift: warn (or continue) for one run " +
+              "to accept it as the new baseline",
+          },
+        );
+      }
+      if (spec.onSchemaDrift === "warn") {
+        deps.emit({
+          type: "warning",
+          export: spec.name,
+          code: "schema.drift",
+          message: `export '${spec.name}': schema changed since the last run: ${
+            describeDrift(drift)
+          }`,
+        });
+      }
+    },
+    columns: () => current ?? [],
+    async saveBaseline(at) {
+      if (!deps.state || current === undefined || (baseline !== undefined && !drifted)) return;
       try {
         await deps.state.saveSchema({
           exportName: spec.name,
           columns: current,
-          updatedAt: now().toISOString(),
+          updatedAt: at.toISOString(),
         });
       } catch (error) {
         deps.emit({
@@ -321,93 +314,117 @@ export async function runExport(plan: ExportPlan, deps: PipelineDeps): Promise<O
           }`,
         });
       }
-    }
+    },
+  };
+}
 
-    const empty = rows === 0;
-    const status: ExportStatus = empty && spec.skipEmpty ? "skipped" : "success";
-    if (deps.destination.capabilities.persistent) {
-      await writeManifestAndSuccess(deps.destination, {
-        runId: plan.runId,
-        exportName: spec.name,
-        startedAt: started.toISOString(),
-        finishedAt: now().toISOString(),
-        status: status === "skipped" ? "interrupted" : "success",
-        source: plan.sourceInfo,
-        destination: { kind: deps.destination.kind, uri: deps.destination.uri },
-        format: deps.format.kind,
-        compression: deps.format.compressionLabel,
-        schemaFingerprint: await schemaFingerprint(current),
-        parts: staged.map((p, i): ManifestPart => ({
-          partId: i + 1,
-          path: p.committed?.key ?? "",
-          rows: p.rows,
-          sizeBytes: p.size,
-          contentFingerprint: `xxh3:${p.xxh3}`,
-          contentMd5: p.md5,
-          status: "committed",
-        })),
-      });
-    }
-    return finish(status);
+/**
+ * Logs a committed part in the state file log; a failure only warns (reliability I7).
+ *
+ * @param plan The export's plan.
+ * @param deps State, format and event sink.
+ * @param entry The part, its committed key and, for chunks, the chunk and part indexes.
+ */
+export async function recordPart(
+  plan: Pick<ExportPlan, "spec" | "runId">,
+  deps: Pick<PipelineDeps, "state" | "format" | "emit" | "now">,
+  entry: {
+    part: Pick<StagedPart, "rows" | "size" | "xxh3" | "md5" | "index">;
+    key: string;
+    chunkIndex?: number;
+  },
+): Promise<void> {
+  if (!deps.state) return;
+  const now = deps.now ?? (() => new Date());
+  const { part, key } = entry;
+  try {
+    await deps.state.recordPart({
+      runId: plan.runId,
+      exportName: plan.spec.name,
+      fileName: key,
+      rowCount: part.rows,
+      bytes: part.size,
+      format: deps.format.kind,
+      compression: deps.format.compressionLabel,
+      createdAt: now().toISOString(),
+      contentFingerprint: `xxh3:${part.xxh3}`,
+      contentMd5: part.md5,
+      partIndex: part.index,
+      ...(entry.chunkIndex === undefined ? {} : { chunkIndex: entry.chunkIndex }),
+    });
   } catch (error) {
-    if (open) await open.encoder.abort(error).catch(() => {});
-    for (const part of staged) if (!part.committed) await part.upload.abort(error).catch(() => {});
-    // Whatever the source reported (a cancelled statement, a closed socket), the cause was the
-    // operator's interrupt.
-    const failure = deps.signal.aborted
-      ? new InterruptedError("interrupted before it finished")
-      : error;
-    return finish("failed", failure);
-  }
-
-  async function openPart(index: number, first: RecordBatch): Promise<OpenPart> {
-    const upload = await deps.destination.create(stagingKey(index), { signal: deps.signal });
-    try {
-      const { sink, digest } = await hashingSink(upload.writable);
-      const encoder = deps.format.createEncoder(first.schema, sink);
-      return { index, upload, encoder, digest };
-    } catch (error) {
-      await upload.abort(error).catch(() => {});
-      throw error;
-    }
-  }
-
-  /** Logs a committed part in the state file log; a failure only warns (reliability I7). */
-  async function recordPart(part: StagedPart, key: string): Promise<void> {
-    if (!deps.state) return;
-    try {
-      await deps.state.recordPart({
-        runId: plan.runId,
-        exportName: spec.name,
-        fileName: key,
-        rowCount: part.rows,
-        bytes: part.size,
-        format: deps.format.kind,
-        compression: deps.format.compressionLabel,
-        createdAt: now().toISOString(),
-      });
-    } catch (error) {
-      deps.emit({
-        type: "warning",
-        export: spec.name,
-        code: "state.file_log_failed",
-        message: `export '${spec.name}': could not record ${key} in the state file log: ${
-          error instanceof Error ? error.message : String(error)
-        }`,
-      });
-    }
-  }
-
-  async function closePart(part: OpenPart): Promise<void> {
-    await part.encoder.close();
-    const { size, xxh3, md5 } = part.digest();
-    staged.push({
-      index: part.index,
-      upload: part.upload,
-      rows: part.encoder.rowsWritten,
-      size,
-      xxh3,
-      md5,
+    deps.emit({
+      type: "warning",
+      export: plan.spec.name,
+      code: "state.file_log_failed",
+      message: `export '${plan.spec.name}': could not record ${key} in the state file log: ${
+        error instanceof Error ? error.message : String(error)
+      }`,
     });
   }
+}
+
+/** A committed part as the manifest lists it. */
+export interface RunPart {
+  readonly path: string;
+  readonly rows: number;
+  readonly sizeBytes: number;
+  /** `xxh3:<16 hex>`. */
+  readonly contentFingerprint: string;
+  readonly contentMd5: string;
+}
+
+/**
+ * Writes `manifest.json` then, on success, `_SUCCESS` (persistent destinations only).
+ *
+ * @param plan The export's plan.
+ * @param deps Destination and format.
+ * @param facts Status, times, columns and parts.
+ */
+export async function writeRunManifest(
+  plan: Pick<ExportPlan, "spec" | "runId" | "sourceInfo">,
+  deps: Pick<PipelineDeps, "destination" | "format">,
+  facts: {
+    status: ExportStatus | "failed";
+    startedAt: Date;
+    finishedAt: Date;
+    columns: readonly { name: string; type: string }[];
+    parts: readonly RunPart[];
+  },
+): Promise<void> {
+  if (!deps.destination.capabilities.persistent) return;
+  await writeManifestAndSuccess(deps.destination, {
+    runId: plan.runId,
+    exportName: plan.spec.name,
+    startedAt: facts.startedAt.toISOString(),
+    finishedAt: facts.finishedAt.toISOString(),
+    status: facts.status === "skipped"
+      ? "interrupted"
+      : facts.status === "failed"
+      ? "failed"
+      : "success",
+    source: plan.sourceInfo,
+    destination: { kind: deps.destination.kind, uri: deps.destination.uri },
+    format: deps.format.kind,
+    compression: deps.format.compressionLabel,
+    schemaFingerprint: facts.columns.length > 0
+      ? await schemaFingerprint(facts.columns)
+      : UNKNOWN_SCHEMA_FINGERPRINT,
+    parts: facts.parts.map((p, i): ManifestPart => ({
+      partId: i + 1,
+      path: p.path,
+      rows: p.rows,
+      sizeBytes: p.sizeBytes,
+      contentFingerprint: p.contentFingerprint,
+      contentMd5: p.contentMd5,
+      status: "committed",
+    })),
+  });
+}
+
+function columnTypes(columns: readonly ColumnInfo[]): { name: string; type: string }[] {
+  return columns.map((c) => ({
+    name: c.name,
+    type: c.arrowType ? String(c.arrowType) : "unsupported",
+  }));
 }

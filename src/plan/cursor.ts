@@ -171,23 +171,42 @@ function readsRawBuffer(type: DataType): boolean {
  */
 export function lastCursorOf(batch: RecordBatch, column: string): string | undefined {
   const index = batch.schema.fields.findIndex((f) => f.name === column);
-  const vector = index < 0 ? null : batch.getChildAt(index);
-  if (vector === null) {
+  if (index < 0 || batch.getChildAt(index) === null) {
     throw new PermanentError(
       `Cursor column '${column}' is not in the query result; select it in the query or fix cursor_column`,
       { code: "plan.cursor_column_missing" },
     );
   }
+  for (let row = batch.numRows - 1; row >= 0; row--) {
+    const text = renderCellAt(batch, index, row);
+    if (text !== undefined) return text;
+  }
+  return undefined;
+}
+
+/**
+ * The cursor rendering (§3.2) of one cell, or undefined for NULL and types without a rendering.
+ * Used by the boundary probes of chunked and partitioned exports as well as by cursors.
+ *
+ * @param batch A record batch.
+ * @param columnIndex The column's position.
+ * @param row The row.
+ * @returns The rendered value.
+ */
+export function renderCellAt(
+  batch: RecordBatch,
+  columnIndex: number,
+  row: number,
+): string | undefined {
+  const vector = batch.getChildAt(columnIndex);
+  if (vector === null || row < 0 || row >= vector.length || !vector.isValid(row)) return undefined;
   const type = vector.type as DataType;
-  for (let row = vector.length - 1; row >= 0; row--) {
-    if (!vector.isValid(row)) continue;
-    if (!readsRawBuffer(type)) return renderCursor(vector.get(row), type);
-    // Vector.get() converts timestamps to float milliseconds; the buffer keeps the exact ticks.
-    let offset = row;
-    for (const data of vector.data) {
-      if (offset < data.length) return renderCursor(data.values[offset], type);
-      offset -= data.length;
-    }
+  if (!readsRawBuffer(type)) return renderCursor(vector.get(row), type);
+  // Vector.get() converts timestamps to float milliseconds; the buffer keeps the exact ticks.
+  let offset = row;
+  for (const data of vector.data) {
+    if (offset < data.length) return renderCursor(data.values[offset], type);
+    offset -= data.length;
   }
   return undefined;
 }

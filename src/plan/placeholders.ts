@@ -54,3 +54,38 @@ export function resolveDestination(
     ...(spec.prefix === undefined ? {} : { prefix: fillPlaceholders(spec.prefix, values) }),
   };
 }
+
+/**
+ * A partition child's destination: `{partition}` in `path`/`prefix` becomes the child's
+ * `<column>=<label>` segment (reference §3.6).
+ *
+ * @param spec The parent's destination.
+ * @param partition The child's segment, e.g. `created=2024-01` or
+ *   `created=__HIVE_DEFAULT_PARTITION__`.
+ * @returns The child's destination.
+ *
+ * @example
+ * ```ts
+ * import { withPartition } from "./placeholders.ts";
+ * const d = withPartition({ kind: "local", path: "out/{partition}", allowAnonymous: false }, "d=2024");
+ * if (d.path !== "out/d=2024") throw new Error(d.path);
+ * ```
+ */
+export function withPartition(spec: DestinationSpec, partition: string): DestinationSpec {
+  const fill = (text: string) => text.replaceAll("{partition}", partition);
+  return {
+    ...spec,
+    ...(spec.path === undefined ? {} : { path: fill(spec.path) }),
+    ...(spec.prefix === undefined ? {} : { prefix: fill(spec.prefix) }),
+  };
+}
+
+/**
+ * Whether a destination names the `{partition}` token (required with `partition_by`).
+ *
+ * @param spec A destination.
+ * @returns True when `path` or `prefix` contains `{partition}`.
+ */
+export function hasPartitionToken(spec: DestinationSpec): boolean {
+  return (spec.path ?? "").includes("{partition}") || (spec.prefix ?? "").includes("{partition}");
+}

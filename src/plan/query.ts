@@ -143,7 +143,15 @@ export interface KeysetPageOptions {
   readonly lastKey?: string;
   /** Page size (`chunk_size`). */
   readonly limit: number;
+  /**
+   * The key column is an integer type: `lastKey` is inlined as a number literal (MySQL compares
+   * a string parameter with a BIGINT as a double, which loses keys above 2^53).
+   */
+  readonly integerKey?: boolean;
 }
+
+/** An integer's decimal text: safe to inline as a number literal. */
+const INTEGER_TEXT = /^-?\d{1,20}$/;
 
 /**
  * One keyset (seek) page (reference §3.4):
@@ -157,8 +165,11 @@ export interface KeysetPageOptions {
 export function planKeysetPageSql(base: string, options: KeysetPageOptions): PlannedSql {
   const { dialect } = options;
   const key = quoteIdent(dialect, options.keyColumn);
+  // An integer key is inlined as a number literal (digits only: nothing to escape).
   const value = options.lastKey === undefined
     ? undefined
+    : options.integerKey && INTEGER_TEXT.test(options.lastKey)
+    ? { sql: options.lastKey, params: [] }
     : cursorValueSql(dialect, options.lastKey);
   const where = value === undefined ? "" : ` WHERE ${key} > ${value.sql}`;
   return {

@@ -107,6 +107,21 @@ Deno.test("planKeysetPageSql pages with LIMIT, or OFFSET/FETCH on SQL Server", (
     params: ["7"],
     strippedColumns: [],
   });
+  // An integer key is inlined as a number literal, exact beyond 2^53.
+  assert.deepEqual(
+    planKeysetPageSql(Q, {
+      dialect: my,
+      keyColumn: "k",
+      limit: 2,
+      lastKey: "9007199254740993",
+      integerKey: true,
+    }),
+    {
+      sql: `SELECT * FROM (${Q}) AS _rivet WHERE \`k\` > 9007199254740993 ORDER BY \`k\` LIMIT 2`,
+      params: [],
+      strippedColumns: [],
+    },
+  );
   assert.equal(
     planKeysetPageSql(Q, { dialect: ms, keyColumn: "k", limit: 2 }).sql,
     `SELECT * FROM (${Q}) AS _rivet ORDER BY [k] OFFSET 0 ROWS FETCH NEXT 2 ROWS ONLY`,

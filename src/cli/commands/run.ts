@@ -7,7 +7,7 @@
  */
 import { ConfigError } from "../../core/errors.ts";
 import type { RivetEvent } from "../../core/events.ts";
-import { assertSupported, loadConfig, selectExports } from "../../config/mod.ts";
+import { assertSupported, loadConfig, planChecks, selectExports } from "../../config/mod.ts";
 import { runExports } from "../../engines/inline.ts";
 import type { CommandContext, RunFlags } from "../main.ts";
 import { formatErrors, reportError } from "../main.ts";
@@ -65,9 +65,10 @@ export async function runCommand(flags: RunFlags, ctx: CommandContext): Promise<
       );
     }
     assertSupported(config, exports);
-    if (flags.resume) {
-      io.err("Warning: --resume has no effect: no export uses checkpointed chunked mode\n");
-    } else if (flags.force) {
+    for (const w of planChecks(exports, { resume: flags.resume === true }).warnings) {
+      io.err(`Warning: ${w}\n`);
+    }
+    if (flags.force && !flags.resume) {
       io.err("Warning: --force without --resume is a no-op\n");
     }
     if (flags.json && exports.some((e) => e.destination.kind === "stdout")) {
@@ -89,6 +90,8 @@ export async function runCommand(flags: RunFlags, ctx: CommandContext): Promise<
       signal: ctx.signal,
       params,
       cwd: Deno.cwd(),
+      resume: flags.resume === true,
+      force: flags.force === true,
     });
 
     const aggregate = aggregateJson(result, { configPath: config.path });

@@ -1,0 +1,306 @@
+/**
+ * Reads one statement into staged parts: batches stream from the source into the format's
+ * encoder, whose bytes go (hashed on the way) into destination uploads that are not yet visible.
+ * A part rotates when the encoder reports `max_file_size` bytes. Every mode uses it: a
+ * single-query export reads one statement, a chunked export one per chunk, a keyset export one
+ * per page. Committing is the caller's move, so each mode keeps its own commit order.
+ *
+ * Layer: pipeline. Imports core/, plan/, _util/ only.
+ *
+ * @module
+ */
+import type { RecordBatch } from "../core/arrow.ts";
+import type { Destination, ObjectMeta, Upload } from "../core/destination.ts";
+import { InterruptedError, PermanentError } from "../core/errors.ts";
+import type { EventSink } from "../core/events.ts";
+import type { BatchEncoder, Format } from "../core/format.ts";
+import type { ColumnInfo, ReadOptions, ReadRequest, Source } from "../core/source.ts";
+import type { ExportSpec, TuningPlan } from "../core/spec.ts";
+import { lastCursorOf } from "../plan/cursor.ts";
+import { createMd5, createXxh3 } from "../_util/hash.ts";
+import { crashPoint } from "../_util/test_hook.ts";
+
+/** A part after its encoder finished, before or after its commit. */
+export interface StagedPart {
+  /** 0-based position among the statement's parts. */
+  readonly index: number;
+  readonly upload: Upload;
+  readonly rows: number;
+  readonly size: number;
+  /** 16 lowercase hex digits. */
+  readonly xxh3: string;
+  /** Base64. */
+  readonly md5: string;
+  committed?: ObjectMeta;
+}
+
+/** One statement to read. */
+export interface StatementRequest extends ReadRequest {
+  /** The result column whose last non-NULL value is reported as `lastCursor`. */
+  readonly cursorColumn?: string;
+  /** Synthetic result columns read but not written (coalesced cursor, dense ordinal). */
+  readonly stripColumns?: readonly string[];
+}
+
+/** What one statement produced. */
+export interface StatementResult {
+  /** Encoded parts, not yet committed (empty when the result had no row). */
+  readonly staged: StagedPart[];
+  readonly rows: number;
+  /** Rendering of the cursor column's last non-NULL value, when asked for. */
+  readonly lastCursor?: string;
+  /** The written columns (synthetic ones removed), as the source described them. */
+  readonly columns: readonly ColumnInfo[];
+  /** Highest RSS sampled, bytes. */
+  readonly peakRss: number;
+}
+
+/** Collaborators and settings of {@linkcode readStatement}. */
+export interface StatementContext {
+  readonly spec: ExportSpec;
+  readonly tuning: TuningPlan;
+  readonly source: Source;
+  readonly format: Format;
+  readonly destination: Destination;
+  readonly emit: EventSink;
+  readonly signal: AbortSignal;
+  /** Staging key of part `index` (renamed at commit). */
+  readonly stagingKey: (index: number) => string;
+  /** Resident set size in bytes, sampled after each batch. */
+  readonly rss?: () => number;
+  /** Rows counted before this statement (for `batch_read` totals across chunks). */
+  readonly rowsBefore?: number;
+  /**
+   * Called once the result's columns are known, before anything is written: the schema drift
+   * check throws from here to stop the export with nothing written.
+   */
+  readonly onColumns?: (columns: readonly ColumnInfo[]) => Promise<void> | void;
+}
+
+/** An open part. */
+interface OpenPart {
+  readonly index: number;
+  readonly upload: Upload;
+  readonly encoder: BatchEncoder;
+  readonly digest: () => { size: number; xxh3: string; md5: string };
+}
+
+/** Bytes of one fetch: the tuning's memory target, or a default sized for bounded memory. */
+const defaultBatchMemoryMb = 32;
+
+/**
+ * Read options for the source, from the tuning plan and the export's `columns:` overrides.
+ *
+ * @param tuning The merged tuning.
+ * @param spec The export.
+ * @param signal Cancels the read.
+ * @returns The options.
+ */
+export function readOptionsFor(
+  tuning: TuningPlan,
+  spec: Pick<ExportSpec, "columns">,
+  signal?: AbortSignal,
+): ReadOptions {
+  return {
+    batchSize: tuning.batchSize,
+    batchMemoryBytes: (tuning.batchSizeMemoryMb ?? defaultBatchMemoryMb) * 1024 * 1024,
+    statementTimeoutS: tuning.statementTimeoutS,
+    lockTimeoutS: tuning.lockTimeoutS,
+    throttleMs: tuning.throttleMs,
+    maxValueMb: tuning.maxValueMb,
+    columnOverrides: spec.columns,
+    ...(signal ? { signal } : {}),
+  };
+}
+
+/**
+ * Bytes held by a batch's buffers (values, offsets, validity), children included: the measure
+ * `max_batch_memory_mb` compares against.
+ *
+ * @param batch A record batch.
+ * @returns Its size in bytes.
+ */
+export function batchBytes(batch: RecordBatch): number {
+  return batch.data.byteLength;
+}
+
+async function hashingSink(
+  target: WritableStream<Uint8Array>,
+): Promise<{ sink: WritableStream<Uint8Array>; digest: OpenPart["digest"] }> {
+  const xxh3 = await createXxh3();
+  const md5 = await createMd5();
+  let size = 0;
+  const writer = target.getWriter();
+  const sink = new WritableStream<Uint8Array>({
+    async write(chunk) {
+      xxh3.update(chunk);
+      md5.update(chunk);
+      size += chunk.byteLength;
+      await writer.ready;
+      await writer.write(chunk);
+    },
+    async close() {
+      await writer.close();
+    },
+    async abort(reason) {
+      await writer.abort(reason);
+    },
+  });
+  return { sink, digest: () => ({ size, xxh3: xxh3.digest(), md5: md5.digest() }) };
+}
+
+/**
+ * Aborts the uploads of parts that were never committed. Idempotent, never throws.
+ *
+ * @param staged Parts of a statement.
+ * @param reason Why.
+ */
+export async function abortUncommitted(staged: readonly StagedPart[], reason: unknown) {
+  for (const part of staged) if (!part.committed) await part.upload.abort(reason).catch(() => {});
+}
+
+/**
+ * Reads one statement to its end into staged (uncommitted) parts. On any failure every upload
+ * it opened is aborted before the error propagates, so nothing of the statement stays visible.
+ *
+ * @param request SQL, parameters, cursor column and synthetic columns.
+ * @param ctx Source, format, destination, settings.
+ * @returns The staged parts, row count, last cursor and columns.
+ */
+export async function readStatement(
+  request: StatementRequest,
+  ctx: StatementContext,
+): Promise<StatementResult> {
+  const { spec, tuning } = ctx;
+  const staged: StagedPart[] = [];
+  let open: OpenPart | undefined;
+  let rows = 0;
+  let peakRss = ctx.rss?.() ?? 0;
+  let lastCursor: string | undefined;
+  let memoryWarned = false;
+  const maxBatchBytes = tuning.maxBatchMemoryMb === undefined
+    ? undefined
+    : tuning.maxBatchMemoryMb * 1024 * 1024;
+  try {
+    const stream = await ctx.source.read(
+      { sql: request.sql, params: request.params },
+      readOptionsFor(tuning, spec, ctx.signal),
+    );
+    const strip = new Set(request.stripColumns ?? []);
+    const columns = stream.columns.filter((c) => !strip.has(c.name));
+    const keep = strip.size > 0
+      ? stream.schema.fields.map((f) => f.name).filter((name) => !strip.has(name))
+      : undefined;
+    const reader = stream.batches.getReader();
+    try {
+      if (ctx.onColumns) await ctx.onColumns(columns);
+      while (true) {
+        if (ctx.signal.aborted) throw new InterruptedError("interrupted before it finished");
+        const { value: batch, done } = await reader.read();
+        if (done) break;
+        if (batch.numRows === 0) continue;
+        if (maxBatchBytes !== undefined) {
+          const bytes = batchBytes(batch);
+          if (bytes > maxBatchBytes) {
+            const advice = batchAdvice(batch, bytes, maxBatchBytes);
+            if (tuning.onBatchMemoryExceeded === "fail") {
+              throw new PermanentError(
+                `export '${spec.name}': a batch of ${batch.numRows} rows took ${mb(bytes)} MB, ` +
+                  `above max_batch_memory_mb (${tuning.maxBatchMemoryMb})`,
+                { code: "tuning.batch_memory_exceeded", hint: advice },
+              );
+            }
+            if (!memoryWarned) {
+              memoryWarned = true;
+              ctx.emit({
+                type: "warning",
+                export: spec.name,
+                code: "tuning.batch_memory_exceeded",
+                message: `export '${spec.name}': a batch of ${batch.numRows} rows took ${
+                  mb(bytes)
+                } MB, above max_batch_memory_mb (${tuning.maxBatchMemoryMb}); ${advice}`,
+              });
+            }
+          }
+        }
+        if (request.cursorColumn !== undefined) {
+          lastCursor = lastCursorOf(batch, request.cursorColumn) ?? lastCursor;
+        }
+        const written = keep ? batch.select(keep) : batch;
+        if (!open) open = await openPart(staged.length, written);
+        await open.encoder.write(written);
+        rows += batch.numRows;
+        if (ctx.rss) peakRss = Math.max(peakRss, ctx.rss());
+        ctx.emit({
+          type: "batch_read",
+          export: spec.name,
+          rows: batch.numRows,
+          totalRows: (ctx.rowsBefore ?? 0) + rows,
+        });
+        if (spec.maxFileSize !== undefined && open.encoder.bytesWritten >= spec.maxFileSize) {
+          await closePart(open);
+          open = undefined;
+        }
+      }
+    } catch (error) {
+      await reader.cancel(error).catch(() => {});
+      throw error;
+    } finally {
+      reader.releaseLock();
+    }
+    await crashPoint("after_source_read");
+    if (open) {
+      await closePart(open);
+      open = undefined;
+    }
+    return {
+      staged,
+      rows,
+      ...(lastCursor === undefined ? {} : { lastCursor }),
+      columns,
+      peakRss,
+    };
+  } catch (error) {
+    if (open) {
+      await open.encoder.abort(error).catch(() => {});
+      await open.upload.abort(error).catch(() => {});
+    }
+    await abortUncommitted(staged, error);
+    throw error;
+  }
+
+  async function openPart(index: number, first: RecordBatch): Promise<OpenPart> {
+    const upload = await ctx.destination.create(ctx.stagingKey(index), { signal: ctx.signal });
+    try {
+      const { sink, digest } = await hashingSink(upload.writable);
+      const encoder = ctx.format.createEncoder(first.schema, sink);
+      return { index, upload, encoder, digest };
+    } catch (error) {
+      await upload.abort(error).catch(() => {});
+      throw error;
+    }
+  }
+
+  async function closePart(part: OpenPart): Promise<void> {
+    await part.encoder.close();
+    const { size, xxh3, md5 } = part.digest();
+    staged.push({
+      index: part.index,
+      upload: part.upload,
+      rows: part.encoder.rowsWritten,
+      size,
+      xxh3,
+      md5,
+    });
+  }
+}
+
+function mb(bytes: number): string {
+  return (bytes / 1024 / 1024).toFixed(1);
+}
+
+function batchAdvice(batch: RecordBatch, bytes: number, limit: number): string {
+  const perRow = Math.max(1, bytes / batch.numRows);
+  const rows = Math.max(1, Math.floor(limit / perRow));
+  return `set tuning.batch_size to about ${rows} (or batch_size_memory_mb) to stay under it`;
+}

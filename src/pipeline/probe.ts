@@ -1,0 +1,83 @@
+/**
+ * Small catalog and boundary probes (min/max, NULL counts, primary keys) run through the same
+ * `Source.read` as data, so they share its connection, timeouts and type mapping. Values come
+ * back in the cursor rendering of §3.2: integers as decimal text, dates `YYYY-MM-DD`,
+ * timestamps `YYYY-MM-DDTHH:MM:SS.ffffff`.
+ *
+ * Layer: pipeline. Imports core/, plan/, _util/ only.
+ *
+ * @module
+ */
+import type { Source } from "../core/source.ts";
+import { renderCellAt } from "../plan/cursor.ts";
+
+/** Settings of a probe. */
+export interface ProbeOptions {
+  readonly signal?: AbortSignal;
+  /** Statement timeout in seconds (0 = none). */
+  readonly statementTimeoutS?: number;
+  /** Keep at most this many rows (default 1000). */
+  readonly maxRows?: number;
+}
+
+/**
+ * Runs a probe and returns its rows, each cell rendered as text (undefined for NULL or a type
+ * without a rendering).
+ *
+ * @param source An open source.
+ * @param sql The probe statement.
+ * @param options Signal, timeout, row limit.
+ * @returns The rows.
+ */
+export async function probeRows(
+  source: Source,
+  sql: string,
+  options: ProbeOptions = {},
+): Promise<(string | undefined)[][]> {
+  const maxRows = options.maxRows ?? 1000;
+  const stream = await source.read({ sql, params: [] }, {
+    batchSize: Math.max(100, maxRows),
+    batchMemoryBytes: 4 * 1024 * 1024,
+    statementTimeoutS: options.statementTimeoutS ?? 0,
+    lockTimeoutS: 0,
+    throttleMs: 0,
+    maxValueMb: 0,
+    columnOverrides: {},
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  const rows: (string | undefined)[][] = [];
+  const reader = stream.batches.getReader();
+  try {
+    // Probes return a handful of rows: read to the end, so the source closes its statement
+    // the normal way, and keep the first `maxRows`.
+    while (true) {
+      const { value: batch, done } = await reader.read();
+      if (done) break;
+      for (let r = 0; r < batch.numRows && rows.length < maxRows; r++) {
+        const row: (string | undefined)[] = [];
+        for (let c = 0; c < batch.numCols; c++) row.push(renderCellAt(batch, c, r));
+        rows.push(row);
+      }
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  return rows;
+}
+
+/**
+ * The first cell of a one-row probe, rendered as text; undefined for NULL or no row.
+ *
+ * @param source An open source.
+ * @param sql The probe statement.
+ * @param options Signal and timeout.
+ * @returns The value.
+ */
+export async function probeScalar(
+  source: Source,
+  sql: string,
+  options: ProbeOptions = {},
+): Promise<string | undefined> {
+  const rows = await probeRows(source, sql, { ...options, maxRows: 1 });
+  return rows[0]?.[0];
+}
