@@ -54,6 +54,11 @@ export interface ReadOptions extends SignalOptions {
   readonly maxValueMb: number;
   /** `columns:` overrides, name → type string. */
   readonly columnOverrides: Readonly<Record<string, string>>;
+  /**
+   * A live ceiling on rows per batch that the caller may lower while the read runs
+   * (`on_batch_memory_exceeded: auto_shrink`); sources read it before sizing each fetch.
+   */
+  readonly rowCap?: { value: number };
 }
 
 /** A query to run. */

@@ -10,7 +10,7 @@
 import { type ExitCode, InterruptedError, toErrorInfo, worstExitCode } from "../core/errors.ts";
 import type { EventSink, Outcome, RivetEvent } from "../core/events.ts";
 import { redact } from "../_util/redact.ts";
-import type { ConfigSpec, ExportSpec } from "../core/spec.ts";
+import type { ConfigSpec, ExportSpec, SourceKind } from "../core/spec.ts";
 import { checkTlsPolicy, exportSql, mergeTuning, resolveConnection } from "../config/mod.ts";
 import { openSource } from "../sources/mod.ts";
 import { createFormat, parquetLevelNotApplied } from "../formats/mod.ts";
@@ -25,7 +25,9 @@ import { retryDelayMs } from "../pipeline/retry.ts";
 import { runId as makeRunId, runStartOf } from "../pipeline/naming.ts";
 import { runChunkedExport } from "../pipeline/run_chunked.ts";
 import { MANIFEST_KEY, SUCCESS_KEY } from "../pipeline/manifest.ts";
-import { probeRows } from "../pipeline/probe.ts";
+import { probeRows, probeScalar } from "../pipeline/probe.ts";
+import { pressureSql } from "../plan/catalog.ts";
+import type { Source } from "../core/source.ts";
 import type { Destination } from "../core/destination.ts";
 import type { ChunkRunEntry } from "../core/state.ts";
 import { ConfigError, DataIntegrityError } from "../core/errors.ts";
@@ -214,6 +216,9 @@ async function runOne(
           : {}),
       },
     };
+    await using sampler = tuning.adaptive
+      ? pressureSampler(openOwnSource, config.source.kind)
+      : undefined;
     const deps = {
       format,
       destination,
@@ -221,6 +226,7 @@ async function runOne(
       signal: options.signal,
       rss: () => Deno.memoryUsage().rss,
       state: options.state,
+      ...(sampler ? { pressure: sampler.sample } : {}),
     };
     if (spec.mode === "chunked") {
       return await runChunkedExport(
@@ -590,4 +596,32 @@ async function expandPartitions(
       signal: options.signal,
     });
   }
+}
+
+/**
+ * The `adaptive` pressure sampler: a second connection, opened at the first sample, that reads
+ * the write-pressure counter. Any failure turns sampling off (the batch size then stays put).
+ */
+function pressureSampler(
+  connect: () => Promise<Source>,
+  kind: SourceKind,
+): AsyncDisposable & { sample: () => Promise<number | undefined> } {
+  let source: Source | undefined;
+  let broken = false;
+  return {
+    async sample() {
+      if (broken) return undefined;
+      try {
+        source ??= await connect();
+        const value = await probeScalar(source, pressureSql(kind), { statementTimeoutS: 5 });
+        return value === undefined ? undefined : Number(value);
+      } catch {
+        broken = true;
+        return undefined;
+      }
+    },
+    async [Symbol.asyncDispose]() {
+      await source?.[Symbol.asyncDispose]();
+    },
+  };
 }

@@ -75,6 +75,35 @@ export interface StatementContext {
    * check throws from here to stop the export with nothing written.
    */
   readonly onColumns?: (columns: readonly ColumnInfo[]) => Promise<void> | void;
+  /**
+   * `adaptive: true`: reads the source's write-pressure counter (PG `checkpoints_req`, MySQL
+   * `Innodb_log_waits`) on a second connection; undefined when it cannot be read.
+   */
+  readonly pressure?: () => Promise<number | undefined>;
+}
+
+/** Batches between two pressure samples of `adaptive` (reference §8.2). */
+export const ADAPTIVE_SAMPLE_EVERY = 10;
+
+/**
+ * The next row ceiling of `adaptive` (reference §8.2): ×0.75 (not below 500) when the pressure
+ * counter rose since the last sample, else ×1.25 (not above the configured batch size).
+ *
+ * @param current The current ceiling.
+ * @param options The configured batch size and whether pressure rose.
+ * @returns The new ceiling.
+ *
+ * @example
+ * ```ts
+ * import { adaptRowCap } from "./part_writer.ts";
+ * if (adaptRowCap(10_000, { base: 10_000, rising: true }) !== 7_500) throw new Error();
+ * if (adaptRowCap(600, { base: 10_000, rising: true }) !== 500) throw new Error();
+ * if (adaptRowCap(9_000, { base: 10_000, rising: false }) !== 10_000) throw new Error();
+ * ```
+ */
+export function adaptRowCap(current: number, options: { base: number; rising: boolean }): number {
+  if (options.rising) return Math.max(Math.min(500, options.base), Math.floor(current * 0.75));
+  return Math.min(options.base, Math.floor(current * 1.25));
 }
 
 /** An open part. */
@@ -178,13 +207,16 @@ export async function readStatement(
   let peakRss = ctx.rss?.() ?? 0;
   let lastCursor: string | undefined;
   let memoryWarned = false;
+  const rowCap = { value: tuning.batchSize };
+  let batches = 0;
+  let lastPressure = ctx.pressure ? await ctx.pressure() : undefined;
   const maxBatchBytes = tuning.maxBatchMemoryMb === undefined
     ? undefined
     : tuning.maxBatchMemoryMb * 1024 * 1024;
   try {
     const stream = await ctx.source.read(
       { sql: request.sql, params: request.params },
-      readOptionsFor(tuning, spec, ctx.signal),
+      { ...readOptionsFor(tuning, spec, ctx.signal), rowCap },
     );
     const strip = new Set(request.stripColumns ?? []);
     const columns = stream.columns.filter((c) => !strip.has(c.name));
@@ -210,7 +242,23 @@ export async function readStatement(
                 { code: "tuning.batch_memory_exceeded", hint: advice },
               );
             }
-            if (!memoryWarned) {
+            if (tuning.onBatchMemoryExceeded === "auto_shrink") {
+              // Halve the next batches until they fit (the one in hand is already in memory).
+              const fit = Math.max(1, Math.floor(batch.numRows / 2));
+              if (fit < rowCap.value) {
+                rowCap.value = fit;
+                ctx.emit({
+                  type: "warning",
+                  export: spec.name,
+                  code: "tuning.batch_shrunk",
+                  message:
+                    `export '${spec.name}': a batch of ${batch.numRows} rows took ${
+                      mb(bytes)
+                    } MB, above max_batch_memory_mb (${tuning.maxBatchMemoryMb}); next batches ` +
+                    `hold at most ${fit} rows`,
+                });
+              }
+            } else if (!memoryWarned) {
               memoryWarned = true;
               ctx.emit({
                 type: "warning",
@@ -222,6 +270,17 @@ export async function readStatement(
               });
             }
           }
+        }
+        batches += 1;
+        if (ctx.pressure && batches % ADAPTIVE_SAMPLE_EVERY === 0) {
+          const pressure = await ctx.pressure();
+          if (pressure !== undefined && lastPressure !== undefined) {
+            rowCap.value = adaptRowCap(rowCap.value, {
+              base: tuning.batchSize,
+              rising: pressure > lastPressure,
+            });
+          }
+          lastPressure = pressure ?? lastPressure;
         }
         if (request.cursorColumn !== undefined) {
           lastCursor = lastCursorOf(batch, request.cursorColumn) ?? lastCursor;

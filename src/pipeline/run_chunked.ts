@@ -319,6 +319,7 @@ export async function runChunkedExport(
             signal: deps.signal,
             stagingKey: (index) => name(index, true),
             ...(deps.rss ? { rss: deps.rss } : {}),
+            ...(deps.pressure ? { pressure: deps.pressure } : {}),
             rowsBefore: rows,
             onColumns: drift!.check,
           },
@@ -348,7 +349,9 @@ export async function runChunkedExport(
             rows: part.rows,
             bytes: part.size,
           });
+          await crashPoint("after_file_write");
           await recordPart(plan, deps, { part, key, chunkIndex: unit.chunkIndex });
+          await crashPoint("after_manifest_update");
         }
         rows += result.rows;
         const cursorType = result.columns.find((c) => c.name === statement.cursorColumn)?.arrowType;

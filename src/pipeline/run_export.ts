@@ -67,6 +67,8 @@ export interface PipelineDeps {
   readonly rss?: () => number;
   /** Where parts and the cursor are recorded; absent for runs without state (tests, stdout). */
   readonly state?: StateStore;
+  /** The write-pressure sampler of `adaptive: true` (see `StatementContext.pressure`). */
+  readonly pressure?: () => Promise<number | undefined>;
 }
 
 /**
@@ -117,6 +119,7 @@ export async function runExport(plan: ExportPlan, deps: PipelineDeps): Promise<O
         stagingKey: (index) =>
           partName(spec.name, { at: plan.startedAt, extension: ext, index, split: true }),
         ...(deps.rss ? { rss: deps.rss } : {}),
+        ...(deps.pressure ? { pressure: deps.pressure } : {}),
         onColumns: drift.check,
       },
     );

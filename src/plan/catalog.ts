@@ -137,3 +137,18 @@ export function chunkSizeFromMemory(memoryMb: number, avgRowBytes: number | unde
   const size = Math.floor(memoryMb * 1024 * 1024 / perRow);
   return Math.min(5_000_000, Math.max(10_000, size));
 }
+
+/**
+ * The write-pressure counter `adaptive` samples (reference §8.2): PostgreSQL's requested
+ * checkpoints, MariaDB/MySQL's InnoDB log waits. A cumulative counter: rising means pressure.
+ *
+ * @param kind The source engine.
+ * @returns A one-value probe.
+ */
+export function pressureSql(kind: SourceKind): string {
+  if (kind === "mysql") {
+    return "SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM information_schema.GLOBAL_STATUS " +
+      "WHERE VARIABLE_NAME = 'INNODB_LOG_WAITS'";
+  }
+  return "SELECT checkpoints_req FROM pg_stat_bgwriter";
+}

@@ -573,6 +573,31 @@ exports:
     },
   },
   {
+    name: "max_batch_memory_mb: fail stops the export, auto_shrink halves the batches and finishes",
+    async run({ dir, config }) {
+      const exp = (policy: string) =>
+        csvExport(
+          policy,
+          "SELECT id, s FROM bulk",
+          dir,
+          `    tuning: { batch_size: 100000, max_batch_memory_mb: 1, on_batch_memory_exceeded: ${policy} }\n`,
+        );
+      const cfg = await config(exp("fail") + exp("auto_shrink"));
+      const failed = await runCli(["run", "-c", cfg, "-e", "fail"]);
+      assert.equal(failed.code, 1, failed.stderr);
+      assert.match(failed.stderr, /above max_batch_memory_mb \(1\)/);
+      assert.match(failed.stderr, /batch_size to about \d+/);
+      assert.deepEqual(await listFiles(`${dir}/out/fail`), [], "nothing written");
+      const shrunk = await runCli(["run", "-c", cfg, "-e", "auto_shrink"]);
+      assert.equal(shrunk.code, 0, shrunk.stderr);
+      assert.match(shrunk.stderr, /next batches hold at most \d+ rows/);
+      const data = (await listFiles(`${dir}/out/auto_shrink`)).filter((f) => f.endsWith(".csv"));
+      const lines = (await Deno.readTextFile(`${dir}/out/auto_shrink/${data[0]}`)).trimEnd()
+        .split("\n");
+      assert.equal(lines.length, BULK_ROWS + 1, "every row exported");
+    },
+  },
+  {
     name: "SIGINT cancels the running query, writes nothing and exits 130",
     async run({ db, dir }) {
       const marker = "rivet_sigint";

@@ -190,7 +190,10 @@ export async function readQuery(
   const cutBatch = () => {
     const d = decoder!;
     const rows = d.rows;
-    batchRows = nextBatchRows(d.byteSize() / rows, limits);
+    batchRows = Math.max(
+      1,
+      Math.min(nextBatchRows(d.byteSize() / rows, limits), options.rowCap?.value ?? Infinity),
+    );
     ready.push(d.finish());
     d.reset(batchRows);
   };

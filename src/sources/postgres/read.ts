@@ -287,7 +287,15 @@ export async function readQuery(
       if (aborted) signal?.throwIfAborted();
       const rows = decoder.rows;
       probed = true;
-      if (rows > 0) nextSize = nextFetchSize(decoder.byteSize() / rows, limits);
+      if (rows > 0) {
+        nextSize = Math.max(
+          1,
+          Math.min(
+            nextFetchSize(decoder.byteSize() / rows, limits),
+            options.rowCap?.value ?? Infinity,
+          ),
+        );
+      }
       if (rows < size) exhausted = true;
       conn.compactBuffer();
       if (rows > 0) controller.enqueue(decoder.finish());
