@@ -353,6 +353,7 @@ async function recordMetrics(
       bytesWritten: o.bytes,
       filesCommitted: o.files,
       batchSize: o.batchSize,
+      ...(spec.mode === "chunked" ? { chunkSize: spec.chunkSize, parallel: spec.parallel } : {}),
       ...(o.status === "skipped" ? { skipReason: "empty result (skip_empty)" } : {}),
       sourceType: config.source.kind,
       destinationType: spec.destination.kind,

@@ -44,12 +44,12 @@ import { chunkFilePrefix, chunkName, keysetName, partName, randomHex16 } from ".
 import { abortUncommitted, readStatement, type StagedPart } from "./part_writer.ts";
 import { retryDelayMs } from "./retry.ts";
 import {
+  commitPart,
   type DriftGuard,
   driftGuard,
   type ExportPlan,
   outcomeOf,
   type PipelineDeps,
-  recordPart,
   type RunPart,
   writeRunManifest,
 } from "./run_export.ts";
@@ -330,7 +330,7 @@ export async function runChunkedExport(
         const keys: string[] = [];
         for (const part of staged) {
           const key = name(part.index, split);
-          part.committed = await part.upload.commit(key);
+          await commitPart(plan, deps, { part, key, chunkIndex: unit.chunkIndex });
           committedNow += 1;
           keys.push(key);
           files.push({
@@ -342,16 +342,6 @@ export async function runChunkedExport(
             chunkIndex: unit.chunkIndex,
             partIndex: part.index,
           });
-          deps.emit({
-            type: "part_committed",
-            export: spec.name,
-            key,
-            rows: part.rows,
-            bytes: part.size,
-          });
-          await crashPoint("after_file_write");
-          await recordPart(plan, deps, { part, key, chunkIndex: unit.chunkIndex });
-          await crashPoint("after_manifest_update");
         }
         rows += result.rows;
         const cursorType = result.columns.find((c) => c.name === statement.cursorColumn)?.arrowType;

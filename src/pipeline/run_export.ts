@@ -136,17 +136,7 @@ export async function runExport(plan: ExportPlan, deps: PipelineDeps): Promise<O
         index: part.index,
         split,
       });
-      part.committed = await part.upload.commit(key);
-      deps.emit({
-        type: "part_committed",
-        export: spec.name,
-        key,
-        rows: part.rows,
-        bytes: part.size,
-      });
-      await crashPoint("after_file_write");
-      await recordPart(plan, deps, { part, key });
-      await crashPoint("after_manifest_update");
+      await commitPart(plan, deps, { part, key });
     }
 
     // The cursor moves only once every part is committed (ADR-0001); a failure here is fatal.
@@ -319,6 +309,33 @@ export async function driftGuard(
       }
     },
   };
+}
+
+/**
+ * Commits one staged part under its final key, then logs it (write order I2: visible object
+ * first, file log second), with the crash points between the steps.
+ *
+ * @param plan The export's plan.
+ * @param deps Destination-side collaborators.
+ * @param entry The part, its final key and, for chunks, the chunk index.
+ */
+export async function commitPart(
+  plan: Pick<ExportPlan, "spec" | "runId">,
+  deps: Pick<PipelineDeps, "state" | "format" | "emit" | "now">,
+  entry: { part: StagedPart; key: string; chunkIndex?: number },
+): Promise<void> {
+  const { part, key } = entry;
+  part.committed = await part.upload.commit(key);
+  deps.emit({
+    type: "part_committed",
+    export: plan.spec.name,
+    key,
+    rows: part.rows,
+    bytes: part.size,
+  });
+  await crashPoint("after_file_write");
+  await recordPart(plan, deps, entry);
+  await crashPoint("after_manifest_update");
 }
 
 /**

@@ -172,7 +172,7 @@ const cases: Case[] = [
     async run({ db, dir, config, rivet }) {
       await db.sql("CREATE TABLE small_t (id int PRIMARY KEY, v int)");
       await db.sql("INSERT INTO small_t SELECT id, n FROM bulk WHERE id <= 30");
-      await db.sql(db.type === "postgres" ? "ANALYZE small_t" : "ANALYZE TABLE small_t");
+      await db.sql(db.type === "postgres" ? "ANALYZE small_t, ck" : "ANALYZE TABLE small_t, ck");
       const cfg = await config(chunked("small", dir, "    table: small_t\n    chunk_size: 1000\n"));
       const res = await rivet(["run", "-c", cfg]);
       assert.equal(res.code, 0, res.stderr);
@@ -181,6 +181,16 @@ const cases: Case[] = [
       assert.equal(data.length, 1);
       assert.match(data[0]!, /^small_\d{8}_\d{6}\.csv$/);
       assert.equal((await csvIds(`${dir}/out/small`)).length, 30);
+      // chunk_size_memory_mb sizes chunks from the catalog's row width (at least 10,000 rows), so
+      // ck's 2,000 rows fit in one and the export runs as one query too.
+      const sized = await config(
+        chunked("sized", dir, "    table: ck\n    chunk_column: id\n    chunk_size_memory_mb: 1\n"),
+      );
+      const bySize = await rivet(["run", "-c", sized]);
+      assert.equal(bySize.code, 0, bySize.stderr);
+      const size = Number(/within one chunk of (\d+)/.exec(bySize.stderr)?.[1]);
+      assert.ok(size >= 10_000 && size <= 5_000_000, bySize.stderr);
+      assert.equal((await csvIds(`${dir}/out/sized`)).length, CK_ROWS);
     },
   },
   {
