@@ -60,6 +60,12 @@ export function crashPoint(name: string): Promise<void> | undefined {
   if (hooks === null) return undefined;
   if (hooks.crashAt === name) {
     console.error(`rivet: test hook: crashing at ${name}`);
+    if (crashHandler) {
+      // In a worker, Deno.exit ends only the worker: the handler asks the main thread to end
+      // the process, and this thread never goes on.
+      crashHandler(name);
+      return new Promise(() => {});
+    }
     Deno.exit(CRASH_EXIT_CODE);
   }
   if (hooks.blockAt === name) {
@@ -67,6 +73,18 @@ export function crashPoint(name: string): Promise<void> | undefined {
     return new Promise((resolve) => setTimeout(resolve, hooks?.blockMs ?? 0));
   }
   return undefined;
+}
+
+let crashHandler: ((point: string) => void) | undefined;
+
+/**
+ * Replaces the process exit of a crash point (worker threads: `Deno.exit` there ends only the
+ * worker, so the handler tells the main thread to exit with {@linkcode CRASH_EXIT_CODE}).
+ *
+ * @param handler Called with the point's name; the crashing thread then never resumes.
+ */
+export function setCrashHandler(handler: (point: string) => void): void {
+  crashHandler = handler;
 }
 
 /** Forgets the cached environment so unit tests can change it. Not for production use. */

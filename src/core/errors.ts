@@ -194,3 +194,29 @@ export function toErrorInfo(error: unknown): ErrorInfo {
   const err = error instanceof Error ? error : new Error(String(error));
   return { name: err.name, code: "internal.unexpected", message: err.message, exitCode: 1 };
 }
+
+/**
+ * Rebuilds an error from its {@linkcode ErrorInfo}, e.g. one a worker posted: `toErrorInfo` of
+ * the result gives the same info back.
+ *
+ * @param info The error's description.
+ * @returns A `RivetError` carrying the same code, class, hint and driver codes.
+ *
+ * @example
+ * ```ts
+ * import { errorFromInfo, toErrorInfo, TransientError } from "./errors.ts";
+ * const info = toErrorInfo(new TransientError("lost", { code: "source.lost" }));
+ * if (toErrorInfo(errorFromInfo(info)).exitCode !== 2) throw new Error();
+ * ```
+ */
+export function errorFromInfo(info: ErrorInfo): RivetError {
+  const error = new RivetError(info.message, {
+    code: info.code,
+    exitCode: info.exitCode,
+    ...(info.hint === undefined ? {} : { hint: info.hint }),
+  });
+  error.name = info.name;
+  if (info.sqlstate !== undefined) Object.assign(error, { sqlstate: info.sqlstate });
+  if (info.errno !== undefined) Object.assign(error, { errno: info.errno });
+  return error;
+}

@@ -67,6 +67,39 @@ export type RivetEvent =
     readonly code: string;
     readonly message: string;
   }
+  | {
+    /** A chunked export knows how many chunks it will run (keyset pages: unknown, 0). */
+    readonly type: "chunks_planned";
+    readonly export: string;
+    readonly total: number;
+    /** Chunks already completed by an earlier attempt (`--resume`). */
+    readonly done: number;
+  }
+  | {
+    readonly type: "chunk_started";
+    readonly export: string;
+    readonly chunk: number;
+    /** 1 for the first claim. */
+    readonly attempt: number;
+  }
+  | {
+    readonly type: "chunk_completed";
+    readonly export: string;
+    readonly chunk: number;
+    readonly rows: number;
+    readonly files: number;
+    readonly durationMs: number;
+  }
+  | {
+    readonly type: "chunk_failed";
+    readonly export: string;
+    readonly chunk: number;
+    readonly attempt: number;
+    /** Redacted. */
+    readonly message: string;
+    /** Whether the chunk may be claimed again in this run. */
+    readonly willRetry: boolean;
+  }
   | { readonly type: "export_finished"; readonly outcome: Outcome }
   | {
     readonly type: "run_finished";

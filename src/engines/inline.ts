@@ -78,40 +78,75 @@ export async function runExports(
   const outcomes: Outcome[] = [];
   // A corrupt or foreign state file stops the run here, before anything is read or written.
   await using state = await openStateStore(config.dir);
-  const queue: ExportSpec[] = [...exports];
-  while (queue.length > 0) {
-    const spec = queue.shift()!;
+  for (const spec of exports) {
     if (options.signal.aborted) break;
-    if (spec.partitionBy !== undefined) {
-      // The parent becomes one ordinary export per calendar bucket (§3.6), run in its place.
-      const expanded = await expandPartitions(config, spec, options);
-      if (Array.isArray(expanded)) {
-        queue.unshift(...expanded);
-        continue;
-      }
-      options.emit({ type: "export_finished", outcome: expanded });
-      outcomes.push(expanded);
-      continue;
-    }
-    const journal: JournalEvent[] = [];
-    const emit = (event: RivetEvent) => {
-      const entry = journalEventOf(event);
-      if (entry) journal.push(entry);
-      options.emit(event);
-    };
-    const outcome = await runOneWithRetries(config, spec, { ...options, emit, state });
-    await recordMetrics(state, config, spec, outcome, options);
-    await recordJournal(state, outcome, journal, options);
-    outcomes.push(outcome);
+    outcomes.push(...await runExportWithState(config, spec, { ...options, state }));
   }
+  return runResult(outcomes, { startedAt, signal: options.signal });
+}
+
+/**
+ * The result of a run from its outcomes: the exit code is the most serious class among them,
+ * 130 when the run was interrupted.
+ *
+ * @param outcomes Every export's outcome.
+ * @param facts Start of the run and its abort signal.
+ * @returns The run result.
+ */
+export function runResult(
+  outcomes: readonly Outcome[],
+  facts: { startedAt: Date; signal: AbortSignal },
+): RunResult {
   const codes = outcomes.map((o) => o.error?.exitCode ?? 0);
-  if (options.signal.aborted) codes.push(130);
+  if (facts.signal.aborted) codes.push(130);
   return {
     exitCode: worstExitCode(codes),
     outcomes,
-    startedAt: startedAt.toISOString(),
+    startedAt: facts.startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
   };
+}
+
+/**
+ * Runs one export from the config with an open state store: expands `partition_by` into its
+ * children (run one after the other), retries transient failures, and records metrics and the
+ * journal. Engines that run exports concurrently call it once per export.
+ *
+ * @param config The loaded config.
+ * @param spec The export.
+ * @param options The run's options and the open state store.
+ * @returns One outcome, or one per partition.
+ */
+export async function runExportWithState(
+  config: ConfigSpec,
+  spec: ExportSpec,
+  options: InlineRunOptions & { readonly state: StateStore },
+): Promise<Outcome[]> {
+  const { state } = options;
+  if (spec.partitionBy !== undefined) {
+    // The parent becomes one ordinary export per calendar bucket (§3.6), run in its place.
+    const expanded = await expandPartitions(config, spec, options);
+    if (!Array.isArray(expanded)) {
+      options.emit({ type: "export_finished", outcome: expanded });
+      return [expanded];
+    }
+    const outcomes: Outcome[] = [];
+    for (const child of expanded) {
+      if (options.signal.aborted) break;
+      outcomes.push(...await runExportWithState(config, child, options));
+    }
+    return outcomes;
+  }
+  const journal: JournalEvent[] = [];
+  const emit = (event: RivetEvent) => {
+    const entry = journalEventOf(event);
+    if (entry) journal.push(entry);
+    options.emit(event);
+  };
+  const outcome = await runOneWithRetries(config, spec, { ...options, emit, state });
+  await recordMetrics(state, config, spec, outcome, options);
+  await recordJournal(state, outcome, journal, options);
+  return [outcome];
 }
 
 /** Options of one export's run: the run's options plus its open state store. */

@@ -17,10 +17,11 @@
  */
 import {
   DataIntegrityError,
+  errorFromInfo,
+  type ErrorInfo,
   InterruptedError,
   PermanentError,
   RivetError,
-  toErrorInfo,
   TransientError,
 } from "../core/errors.ts";
 import type { ExportStatus, Outcome } from "../core/events.ts";
@@ -30,6 +31,7 @@ import type { ChunkBoundsEntry, ChunkRunEntry, PartEntry } from "../core/state.t
 import { planKeysetPageSql } from "../plan/query.ts";
 import { dialectOf } from "../plan/dialect.ts";
 import { sleep } from "../_util/abort.ts";
+import { runChunkUnit, type UnitContext, type UnitResult, type UnitSpec } from "./chunk_unit.ts";
 import { createXxh3 } from "../_util/hash.ts";
 import { redact } from "../_util/redact.ts";
 import { crashPoint } from "../_util/test_hook.ts";
@@ -40,16 +42,14 @@ import {
   resolveChunking,
   type WindowedChunking,
 } from "./chunk_plan.ts";
-import { chunkFilePrefix, chunkName, keysetName, partName, randomHex16 } from "./naming.ts";
-import { abortUncommitted, readStatement, type StagedPart } from "./part_writer.ts";
-import { retryDelayMs } from "./retry.ts";
+import { chunkFilePrefix } from "./naming.ts";
 import {
-  commitPart,
   type DriftGuard,
   driftGuard,
   type ExportPlan,
   outcomeOf,
   type PipelineDeps,
+  recordPart,
   type RunPart,
   writeRunManifest,
 } from "./run_export.ts";
@@ -68,10 +68,23 @@ export interface ChunkedExportPlan extends Omit<ExportPlan, "sql" | "params"> {
   readonly resumeRun?: ChunkRunEntry;
 }
 
+/** Runs chunk units, possibly several at once and elsewhere (the worker engine). */
+export interface ChunkExecutor extends AsyncDisposable {
+  /** How many units may run at once. */
+  readonly size: number;
+  /** Runs one unit; never rejects for a unit failure (see `UnitResult.failure`). */
+  run(unit: UnitSpec): Promise<UnitResult>;
+}
+
 /** Collaborators of a chunked run: a source per connection instead of one open source. */
 export interface ChunkedDeps extends Omit<PipelineDeps, "source"> {
   /** Opens a new connection (the first, and a fresh one after a transient failure). */
   readonly connect: () => Promise<Source>;
+  /**
+   * Starts `size` parallel chunk runners (the Web Worker engine) for an export with
+   * `parallel > 1`; without it, chunks run one by one in this thread.
+   */
+  readonly parallelExecutor?: (size: number) => Promise<ChunkExecutor>;
 }
 
 /** One committed file of the run, as the manifest and the summary count it. */
@@ -83,7 +96,14 @@ interface CommittedFile extends RunPart {
 /** Why a chunk stopped. */
 interface ChunkFailure {
   readonly chunkIndex: number;
-  readonly error: unknown;
+  readonly error: ErrorInfo | undefined;
+}
+
+/** One chunk to run: its index, bounds and claim number. */
+interface ChunkTask {
+  readonly chunkIndex: number;
+  readonly bounds: ChunkBoundsEntry;
+  readonly attempt: number;
 }
 
 /**
@@ -101,7 +121,6 @@ export async function runChunkedExport(
   const now = deps.now ?? (() => new Date());
   const { spec, tuning } = plan;
   const started = now();
-  const ext = deps.format.extension;
   const files: CommittedFile[] = [];
   let rows = 0;
   let peakRss = deps.rss?.() ?? 0;
@@ -134,6 +153,26 @@ export async function runChunkedExport(
     });
 
   let drift: DriftGuard | undefined;
+  const unitContext = (): UnitContext => ({
+    spec,
+    tuning,
+    startedAt: plan.startedAt,
+    format: deps.format,
+    destination: deps.destination,
+    emit: deps.emit,
+    signal: deps.signal,
+    connection,
+    dropConnection,
+    ...(deps.rss ? { rss: deps.rss } : {}),
+    ...(deps.pressure ? { pressure: deps.pressure } : {}),
+    ...(drift ? { onColumns: drift.check } : {}),
+  });
+  const inlineExecutor: ChunkExecutor = {
+    size: 1,
+    run: (unit) => runChunkUnit(unit, unitContext()),
+    [Symbol.asyncDispose]: () => Promise.resolve(),
+  };
+  let executor: ChunkExecutor = inlineExecutor;
   try {
     drift = await driftGuard(spec, deps);
     const ctx = {
@@ -152,33 +191,33 @@ export async function runChunkedExport(
         code: "chunk.downgraded",
         message: `export '${spec.name}': running as one snapshot query: ${chunking.reason}`,
       });
-      await runUnit({ sql: plan.baseSql, params: [] }, { chunkIndex: 0, naming: "single" });
+      const result = await executor.run({
+        chunkIndex: 0,
+        naming: "single",
+        sql: plan.baseSql,
+        params: [],
+      });
+      await absorb(result);
+      if (result.failure) {
+        throw chunkError({ chunkIndex: 0, error: result.failure }, {
+          checkpointed: false,
+          total: 1,
+          unit: "query",
+        });
+      }
     } else if (chunking.kind === "keyset") {
-      if (spec.chunkCheckpoint) {
+      if (spec.chunkCheckpoint || spec.parallel > 1) {
         deps.emit({
           type: "warning",
           export: spec.name,
-          code: "chunk.keyset_no_checkpoint",
+          code: "chunk.keyset_sequential",
           message: `export '${spec.name}': keyset paging runs sequentially without checkpoints; ` +
             "chunk_checkpoint and parallel are ignored",
         });
       }
       await runKeyset(chunking);
-    } else if (spec.chunkCheckpoint) {
-      await runCheckpointed(chunking, ctx);
     } else {
-      const tasks = await planWindows(spec, chunking, ctx);
-      let failure: ChunkFailure | undefined;
-      for (const [index, bounds] of tasks.entries()) {
-        if (deps.signal.aborted) break;
-        await memoryPause();
-        const result = await runChunk(chunking, index, bounds);
-        if (result.failure) {
-          failure = result.failure;
-          break;
-        }
-      }
-      if (failure) throw chunkError(failure, { checkpointed: false, total: tasks.length });
+      await runWindows(chunking, ctx);
     }
     if (deps.signal.aborted) throw new InterruptedError("interrupted before it finished");
 
@@ -210,7 +249,251 @@ export async function runChunkedExport(
     }
     return finish("failed", failure);
   } finally {
+    if (executor !== inlineExecutor) {
+      try {
+        await executor[Symbol.asyncDispose]();
+      } catch {
+        // Workers that cannot be closed are terminated by their pool.
+      }
+    }
     await dropConnection();
+  }
+
+  /** Takes a unit's committed parts into the run: totals, file list and the file log. */
+  async function absorb(result: UnitResult): Promise<void> {
+    rows += result.rows;
+    peakRss = Math.max(peakRss, result.peakRss);
+    for (const part of result.parts) {
+      files.push({
+        path: part.key,
+        rows: part.rows,
+        sizeBytes: part.size,
+        contentFingerprint: `xxh3:${part.xxh3}`,
+        contentMd5: part.md5,
+        chunkIndex: result.chunkIndex,
+        partIndex: part.partIndex,
+      });
+      await recordPart(plan, deps, {
+        part: { ...part, index: part.partIndex },
+        key: part.key,
+        chunkIndex: result.chunkIndex,
+      });
+      await crashPoint("after_manifest_update");
+    }
+  }
+
+  /**
+   * Runs the windows: planned fresh (checkpointed runs store them as tasks) or, on `--resume`,
+   * the stored tasks after reconciliation. Up to `executor.size` chunks run at once; this thread
+   * alone writes state.
+   */
+  async function runWindows(
+    chunking: WindowedChunking,
+    ctx: Parameters<typeof planWindows>[2],
+  ): Promise<void> {
+    const state = spec.chunkCheckpoint ? deps.state : undefined;
+    if (spec.chunkCheckpoint && !state) throw new TypeError("chunk_checkpoint needs a state store");
+    const { runId } = plan;
+    let planned: ChunkBoundsEntry[] | undefined;
+    if (state && plan.resumeRun) {
+      if (plan.resumeRun.planHash !== chunking.planHash) {
+        throw new PermanentError(
+          `export '${spec.name}': the plan changed since run ${runId} started (base query, ` +
+            "chunk column or chunk shape), so its chunks would not line up",
+          {
+            code: "resume.plan_changed",
+            hint: `restore the plan of that run and resume, or discard it with ` +
+              `'rivet state reset-chunks -e ${spec.name}' and run without --resume`,
+          },
+        );
+      }
+      await reconcileResume();
+    } else {
+      planned = await planWindows(spec, chunking, ctx);
+      if (state) {
+        await state.saveChunkPlan({
+          runId,
+          exportName: spec.name,
+          planHash: chunking.planHash,
+          maxAttempts: spec.chunkMaxAttempts ?? tuning.maxRetries + 1,
+          tasks: planned,
+          createdAt: plan.startedAt.toISOString(),
+        });
+      }
+    }
+    const stored = state ? await state.listChunkTasks(runId) : [];
+    const total = planned?.length ?? stored.length;
+    deps.emit({
+      type: "chunks_planned",
+      export: spec.name,
+      total,
+      done: stored.filter((t) => t.status === "completed").length,
+    });
+    if (spec.parallel > 1 && deps.parallelExecutor && total > 1) {
+      // Workers do not see the state store: the drift check runs here, on the result's
+      // columns, before any worker writes.
+      const probe = await connection();
+      const stream = await probe.read(
+        { sql: `SELECT * FROM (${plan.baseSql}) AS _rivet_cols WHERE 1 = 0`, params: [] },
+        {
+          batchSize: 1,
+          batchMemoryBytes: 1 << 20,
+          statementTimeoutS: tuning.statementTimeoutS,
+          lockTimeoutS: 0,
+          throttleMs: 0,
+          maxValueMb: 0,
+          columnOverrides: spec.columns,
+          signal: deps.signal,
+        },
+      );
+      await stream.batches.cancel().catch(() => {});
+      drift!.check(stream.columns);
+      executor = await deps.parallelExecutor(Math.min(spec.parallel, total));
+    }
+    let cursor = 0;
+    const next = async (): Promise<ChunkTask | undefined> => {
+      await memoryPause();
+      if (state) {
+        const task = await state.claimChunk(runId);
+        return task && { chunkIndex: task.chunkIndex, bounds: task, attempt: task.attempts };
+      }
+      if (cursor >= planned!.length) return undefined;
+      const chunkIndex = cursor++;
+      return { chunkIndex, bounds: planned![chunkIndex]!, attempt: 1 };
+    };
+    let stop = false;
+    let lastFailure: ChunkFailure | undefined;
+    const inflight = new Set<Promise<void>>();
+    const handle = async (task: ChunkTask): Promise<void> => {
+      const statement = chunkStatement(plan.baseSql, chunking, task.bounds, plan.sourceKind);
+      deps.emit({
+        type: "chunk_started",
+        export: spec.name,
+        chunk: task.chunkIndex,
+        attempt: task.attempt,
+      });
+      const result = await executor.run({
+        chunkIndex: task.chunkIndex,
+        naming: "chunk",
+        sql: statement.sql,
+        params: statement.params,
+        stripColumns: statement.strippedColumns,
+        rowsBefore: rows,
+      });
+      await absorb(result);
+      if (!result.failure) {
+        await crashPoint(`after_chunk_file:${task.chunkIndex}`);
+        if (state) {
+          await state.completeChunk({
+            runId,
+            chunkIndex: task.chunkIndex,
+            rowsWritten: result.rows,
+            ...(result.parts[0] === undefined ? {} : { fileName: result.parts[0].key }),
+          });
+          await crashPoint(`after_chunk_complete:${task.chunkIndex}`);
+        }
+        deps.emit({
+          type: "chunk_completed",
+          export: spec.name,
+          chunk: task.chunkIndex,
+          rows: result.rows,
+          files: result.parts.length,
+          durationMs: result.durationMs,
+        });
+        return;
+      }
+      const info = result.failure;
+      if (deps.signal.aborted) {
+        // An interrupt is not the chunk's fault: give the attempt back.
+        if (state) await state.reopenChunk({ runId, chunkIndex: task.chunkIndex });
+        stop = true;
+        return;
+      }
+      lastFailure = { chunkIndex: task.chunkIndex, error: info };
+      const retryable = info.exitCode === 2;
+      if (state) {
+        // Parts a failed chunk managed to commit would be written again by its next claim.
+        const orphans = result.parts.map((p) => p.key);
+        for (const key of orphans) await quarantineObject(key, "its chunk failed and runs again");
+        if (orphans.length > 0) await state.markPartsQuarantined({ runId, fileNames: orphans });
+        await state.failChunk({
+          runId,
+          chunkIndex: task.chunkIndex,
+          error: redact(info.message),
+          retryable,
+        });
+      }
+      deps.emit({
+        type: "chunk_failed",
+        export: spec.name,
+        chunk: task.chunkIndex,
+        attempt: task.attempt,
+        message: redact(info.message),
+        willRetry: state !== undefined && retryable,
+      });
+      deps.emit({
+        type: "warning",
+        export: spec.name,
+        code: "chunk.failed",
+        message: `export '${spec.name}': chunk ${task.chunkIndex} failed (attempt ` +
+          `${task.attempt}): ${info.message}`,
+      });
+      // Without checkpoints the run stops at the first failure; a permanent error (syntax,
+      // privilege, type) would fail every chunk, so it stops a checkpointed run too.
+      if (!state || !retryable) stop = true;
+    };
+    let crashed: unknown;
+    while (!stop && !deps.signal.aborted) {
+      while (inflight.size < executor.size && !stop && !deps.signal.aborted) {
+        const task = await next();
+        if (!task) break;
+        const running: Promise<void> = handle(task).catch((error) => {
+          crashed ??= error;
+          stop = true;
+        }).finally(() => inflight.delete(running));
+        inflight.add(running);
+      }
+      if (inflight.size === 0) break;
+      await Promise.race(inflight);
+    }
+    await Promise.all(inflight);
+    if (crashed !== undefined) throw crashed;
+    if (deps.signal.aborted) return;
+    if (!state) {
+      if (lastFailure) throw chunkError(lastFailure, { checkpointed: false, total });
+      return;
+    }
+    const tasks = await state.listChunkTasks(runId);
+    const open = tasks.filter((t) => t.status !== "completed");
+    priorParts = await state.listRunParts(runId);
+    if (open.length > 0) {
+      throw chunkError(lastFailure ?? { chunkIndex: open[0]!.chunkIndex, error: undefined }, {
+        checkpointed: true,
+        total: tasks.length,
+        open: open.length,
+      });
+    }
+    await state.completeChunkRun(runId);
+    const last = tasks.at(-1);
+    try {
+      await state.saveProgression({
+        exportName: spec.name,
+        boundary: "committed",
+        strategy: "chunked",
+        ...(last ? { chunkIndex: last.chunkIndex } : {}),
+        runId,
+        at: now().toISOString(),
+      });
+    } catch (error) {
+      deps.emit({
+        type: "warning",
+        export: spec.name,
+        code: "state.progression_failed",
+        message: `export '${spec.name}': could not record the progression: ${
+          error instanceof Error ? error.message : String(error)
+        }`,
+      });
+    }
   }
 
   /** The run's parts: those of earlier attempts (resume) and this process's, by chunk. */
@@ -255,141 +538,6 @@ export async function runChunkedExport(
     await sleep(5_000, deps.signal);
   }
 
-  /**
-   * Reads one statement and commits its parts. Transient failures before any commit are
-   * retried on a new connection up to `max_retries`; the returned failure is the last error.
-   */
-  async function runUnit(
-    statement: { sql: string; params: readonly (string | number | bigint | boolean | null)[] } & {
-      stripColumns?: readonly string[];
-      cursorColumn?: string;
-    },
-    unit: { chunkIndex: number; naming: "chunk" | "keyset" | "single" },
-  ): Promise<
-    {
-      rows: number;
-      keys: string[];
-      lastCursor?: string;
-      keyIsInteger?: boolean;
-      failure?: ChunkFailure;
-    }
-  > {
-    const hex = randomHex16();
-    const name = (part: number, split: boolean) => {
-      if (unit.naming === "chunk") {
-        return chunkName(spec.name, {
-          at: plan.startedAt,
-          extension: ext,
-          chunk: unit.chunkIndex,
-          hex,
-          part,
-          split,
-        });
-      }
-      if (unit.naming === "keyset") {
-        return keysetName(spec.name, {
-          at: plan.startedAt,
-          extension: ext,
-          page: unit.chunkIndex,
-          part,
-          split,
-        });
-      }
-      return partName(spec.name, { at: plan.startedAt, extension: ext, index: part, split });
-    };
-    let attempt = 0;
-    while (true) {
-      let staged: StagedPart[] = [];
-      let committedNow = 0;
-      try {
-        const result = await readStatement(
-          {
-            sql: statement.sql,
-            params: statement.params,
-            ...(statement.stripColumns ? { stripColumns: statement.stripColumns } : {}),
-            ...(statement.cursorColumn ? { cursorColumn: statement.cursorColumn } : {}),
-          },
-          {
-            spec,
-            tuning,
-            source: await connection(),
-            format: deps.format,
-            destination: deps.destination,
-            emit: deps.emit,
-            signal: deps.signal,
-            stagingKey: (index) => name(index, true),
-            ...(deps.rss ? { rss: deps.rss } : {}),
-            ...(deps.pressure ? { pressure: deps.pressure } : {}),
-            rowsBefore: rows,
-            onColumns: drift!.check,
-          },
-        );
-        staged = result.staged;
-        peakRss = Math.max(peakRss, result.peakRss);
-        const split = staged.length > 1;
-        const keys: string[] = [];
-        for (const part of staged) {
-          const key = name(part.index, split);
-          await commitPart(plan, deps, { part, key, chunkIndex: unit.chunkIndex });
-          committedNow += 1;
-          keys.push(key);
-          files.push({
-            path: key,
-            rows: part.rows,
-            sizeBytes: part.size,
-            contentFingerprint: `xxh3:${part.xxh3}`,
-            contentMd5: part.md5,
-            chunkIndex: unit.chunkIndex,
-            partIndex: part.index,
-          });
-        }
-        rows += result.rows;
-        const cursorType = result.columns.find((c) => c.name === statement.cursorColumn)?.arrowType;
-        return {
-          rows: result.rows,
-          keys,
-          keyIsInteger: /^u?int\d+$/i.test(String(cursorType)),
-          ...(result.lastCursor === undefined ? {} : { lastCursor: result.lastCursor }),
-        };
-      } catch (error) {
-        await abortUncommitted(staged, error);
-        const info = toErrorInfo(error);
-        const transient = info.exitCode === 2 && info.code !== "source.connection_refused";
-        if (transient) await dropConnection();
-        if (
-          !transient || committedNow > 0 || attempt >= tuning.maxRetries || deps.signal.aborted
-        ) {
-          return { rows: 0, keys: [], failure: { chunkIndex: unit.chunkIndex, error } };
-        }
-        attempt += 1;
-        const delayMs = retryDelayMs(info, { attempt, backoffMs: tuning.retryBackoffMs });
-        deps.emit({
-          type: "warning",
-          export: spec.name,
-          code: "run.retrying",
-          message: `export '${spec.name}': chunk ${unit.chunkIndex}: ${info.message}; retry ` +
-            `${attempt}/${tuning.maxRetries} in ${delayMs} ms`,
-        });
-        await sleep(delayMs, deps.signal);
-      }
-    }
-  }
-
-  /** One window: read, commit, file log, then the `after_chunk_file` crash point. */
-  async function runChunk(
-    chunking: WindowedChunking,
-    index: number,
-    bounds: ChunkBoundsEntry,
-  ): Promise<{ rows: number; keys: string[]; failure?: ChunkFailure }> {
-    const statement = chunkStatement(plan.baseSql, chunking, bounds, plan.sourceKind);
-    const result = await runUnit(
-      { sql: statement.sql, params: statement.params, stripColumns: statement.strippedColumns },
-      { chunkIndex: index, naming: "chunk" },
-    );
-    if (!result.failure) await crashPoint(`after_chunk_file:${index}`);
-    return result;
-  }
-
   async function runKeyset(chunking: Extract<Chunking, { kind: "keyset" }>): Promise<void> {
     const dialect = dialectOf(plan.sourceKind);
     let lastKey: string | undefined;
@@ -404,17 +552,21 @@ export async function runChunkedExport(
         ...(lastKey === undefined ? {} : { lastKey }),
         integerKey,
       });
-      const statement = planned;
-      const result = await runUnit(
-        {
-          sql: statement.sql,
-          params: statement.params,
-          cursorColumn: chunking.keyColumn,
-        },
-        { chunkIndex: page, naming: "keyset" },
-      );
+      const result = await executor.run({
+        chunkIndex: page,
+        naming: "keyset",
+        sql: planned.sql,
+        params: planned.params,
+        cursorColumn: chunking.keyColumn,
+        rowsBefore: rows,
+      });
+      await absorb(result);
       if (result.failure) {
-        throw chunkError(result.failure, { checkpointed: false, total: page + 1, unit: "page" });
+        throw chunkError({ chunkIndex: page, error: result.failure }, {
+          checkpointed: false,
+          total: page + 1,
+          unit: "page",
+        });
       }
       if (result.rows < chunking.pageSize) return;
       if (result.lastCursor === undefined) {
@@ -429,111 +581,6 @@ export async function runChunkedExport(
       }
       lastKey = result.lastCursor;
       integerKey = result.keyIsInteger === true;
-    }
-  }
-
-  async function runCheckpointed(
-    chunking: WindowedChunking,
-    ctx: Parameters<typeof planWindows>[2],
-  ): Promise<void> {
-    const state = deps.state;
-    if (!state) throw new TypeError("chunk_checkpoint needs a state store");
-    const { runId } = plan;
-    if (plan.resumeRun) {
-      if (plan.resumeRun.planHash !== chunking.planHash) {
-        throw new PermanentError(
-          `export '${spec.name}': the plan changed since run ${runId} started (base query, ` +
-            "chunk column or chunk shape), so its chunks would not line up",
-          {
-            code: "resume.plan_changed",
-            hint: `restore the plan of that run and resume, or discard it with ` +
-              `'rivet state reset-chunks -e ${spec.name}' and run without --resume`,
-          },
-        );
-      }
-      await reconcileResume();
-    } else {
-      const tasks = await planWindows(spec, chunking, ctx);
-      await state.saveChunkPlan({
-        runId,
-        exportName: spec.name,
-        planHash: chunking.planHash,
-        maxAttempts: spec.chunkMaxAttempts ?? tuning.maxRetries + 1,
-        tasks,
-        createdAt: plan.startedAt.toISOString(),
-      });
-    }
-    let lastFailure: ChunkFailure | undefined;
-    while (!deps.signal.aborted) {
-      await memoryPause();
-      const task = await state.claimChunk(runId);
-      if (!task) break;
-      const result = await runChunk(chunking, task.chunkIndex, task);
-      if (result.failure) {
-        const interrupted = deps.signal.aborted;
-        if (interrupted) {
-          // An interrupt is not the chunk's fault: give the attempt back.
-          await state.reopenChunk({ runId, chunkIndex: task.chunkIndex });
-          break;
-        }
-        lastFailure = result.failure;
-        const info = toErrorInfo(result.failure.error);
-        await state.failChunk({
-          runId,
-          chunkIndex: task.chunkIndex,
-          error: redact(info.message),
-          retryable: info.exitCode === 2,
-        });
-        deps.emit({
-          type: "warning",
-          export: spec.name,
-          code: "chunk.failed",
-          message: `export '${spec.name}': chunk ${task.chunkIndex} failed (attempt ` +
-            `${task.attempts}): ${info.message}`,
-        });
-        // A permanent error (syntax, privilege, type) would fail every chunk: stop here.
-        if (info.exitCode !== 2) break;
-        continue;
-      }
-      await state.completeChunk({
-        runId,
-        chunkIndex: task.chunkIndex,
-        rowsWritten: result.rows,
-        ...(result.keys[0] === undefined ? {} : { fileName: result.keys[0] }),
-      });
-      await crashPoint(`after_chunk_complete:${task.chunkIndex}`);
-    }
-    if (deps.signal.aborted) return;
-    const tasks = await state.listChunkTasks(runId);
-    const open = tasks.filter((t) => t.status !== "completed");
-    priorParts = await state.listRunParts(runId);
-    if (open.length > 0) {
-      throw chunkError(lastFailure ?? { chunkIndex: open[0]!.chunkIndex, error: undefined }, {
-        checkpointed: true,
-        total: tasks.length,
-        open: open.length,
-      });
-    }
-    await state.completeChunkRun(runId);
-    const last = tasks.at(-1);
-    try {
-      await state.saveProgression({
-        exportName: spec.name,
-        boundary: "committed",
-        strategy: "chunked",
-        ...(last ? { chunkIndex: last.chunkIndex } : {}),
-        runId,
-        at: now().toISOString(),
-      });
-    } catch (error) {
-      deps.emit({
-        type: "warning",
-        export: spec.name,
-        code: "state.progression_failed",
-        message: `export '${spec.name}': could not record the progression: ${
-          error instanceof Error ? error.message : String(error)
-        }`,
-      });
     }
   }
 
@@ -660,7 +707,7 @@ export async function runChunkedExport(
     info: { checkpointed: boolean; total: number; open?: number; unit?: string },
   ): RivetError {
     const unit = info.unit ?? "chunk";
-    const cause = failure.error === undefined ? undefined : toErrorInfo(failure.error);
+    const cause = failure.error;
     const what = cause ? `: ${cause.message}` : "";
     if (info.checkpointed) {
       const message = `export '${spec.name}': ${info.open} of ${info.total} chunks did not ` +
@@ -682,7 +729,7 @@ export async function runChunkedExport(
           "chunk_checkpoint: true so that --resume continues where it stopped",
       });
     }
-    if (failure.error instanceof RivetError) return failure.error;
-    return new PermanentError(message, { code: cause?.code ?? "chunk.failed" });
+    if (cause) return errorFromInfo(cause);
+    return new PermanentError(message, { code: "chunk.failed" });
   }
 }
