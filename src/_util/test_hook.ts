@@ -87,6 +87,17 @@ export function setCrashHandler(handler: (point: string) => void): void {
   crashHandler = handler;
 }
 
+/**
+ * Makes `point` this thread's crash point whatever the environment says (the worker engine
+ * uses it to crash one chosen worker: `RIVET_TEST_CRASH_AT=worker:<point>`).
+ *
+ * @param point The crash point's name.
+ */
+export function overrideCrashAt(point: string): void {
+  if (hooks === undefined) hooks = loadHooks();
+  hooks = { crashAt: point, blockAt: hooks?.blockAt, blockMs: hooks?.blockMs ?? 10000 };
+}
+
 /** Forgets the cached environment so unit tests can change it. Not for production use. */
 export function resetTestHooks(): void {
   hooks = undefined;

@@ -24,6 +24,7 @@ import { type ExportPlan, runExport } from "../pipeline/run_export.ts";
 import { retryDelayMs } from "../pipeline/retry.ts";
 import { runId as makeRunId, runStartOf } from "../pipeline/naming.ts";
 import { runChunkedExport } from "../pipeline/run_chunked.ts";
+import { startChunkWorkers } from "./workers.ts";
 import { MANIFEST_KEY, SUCCESS_KEY } from "../pipeline/manifest.ts";
 import { probeRows, probeScalar } from "../pipeline/probe.ts";
 import { pressureSql } from "../plan/catalog.ts";
@@ -228,10 +229,11 @@ async function runOne(
       runId = resumeRun.runId;
     }
     const format = await createFormat(spec.format);
-    await using destination = await openDestination(
-      resolveDestination(spec.destination, { exportName: spec.name, at: startedAt }),
-      { baseDir: options.cwd },
-    );
+    const destinationSpec = resolveDestination(spec.destination, {
+      exportName: spec.name,
+      at: startedAt,
+    });
+    await using destination = await openDestination(destinationSpec, { baseDir: options.cwd });
     await successGate(spec, destination, options);
     const openOwnSource = () =>
       openSource(config.source, connection, {
@@ -271,7 +273,24 @@ async function runOne(
           sourceKind: config.source.kind,
           ...(resumeRun ? { resumeRun } : {}),
         },
-        { ...deps, connect: openOwnSource },
+        {
+          ...deps,
+          connect: openOwnSource,
+          parallelExecutor: (size) =>
+            startChunkWorkers(size, {
+              source: config.source,
+              connection,
+              spec,
+              tuning,
+              startedAt,
+              destination: destinationSpec,
+              baseDir: options.cwd,
+              configDir: config.dir,
+              emit: options.emit,
+              signal: options.signal,
+              env,
+            }),
+        },
       );
     }
     const query = await planQuery(config, spec, baseSql, options.state, startedAt);

@@ -68,6 +68,9 @@ export interface ChunkedExportPlan extends Omit<ExportPlan, "sql" | "params"> {
   readonly resumeRun?: ChunkRunEntry;
 }
 
+/** Error code of a unit whose runner died (the worker engine's crashed worker). */
+export const WORKER_CRASHED = "engine.worker_crashed";
+
 /** Runs chunk units, possibly several at once and elsewhere (the worker engine). */
 export interface ChunkExecutor extends AsyncDisposable {
   /** How many units may run at once. */
@@ -372,14 +375,22 @@ export async function runChunkedExport(
         chunk: task.chunkIndex,
         attempt: task.attempt,
       });
-      const result = await executor.run({
+      const unit: UnitSpec = {
         chunkIndex: task.chunkIndex,
         naming: "chunk",
         sql: statement.sql,
         params: statement.params,
         stripColumns: statement.strippedColumns,
         rowsBefore: rows,
-      });
+      };
+      let result = await executor.run(unit);
+      // A runner that died mid-chunk (a crashed worker) is not the chunk's fault: whatever it
+      // committed without reporting is moved aside, and the chunk runs again on a new runner.
+      for (let crash = 1; result.failure?.code === WORKER_CRASHED; crash++) {
+        await quarantineOrphans(task.chunkIndex);
+        if (crash > tuning.maxRetries || deps.signal.aborted) break;
+        result = await executor.run(unit);
+      }
       await absorb(result);
       if (!result.failure) {
         await crashPoint(`after_chunk_file:${task.chunkIndex}`);
@@ -670,6 +681,22 @@ export async function runChunkedExport(
     }
     for (const chunkIndex of reopen) await state.reopenChunk({ runId, chunkIndex });
     priorParts = (await state.listRunParts(runId)).filter((p) => p.status !== "quarantined");
+  }
+
+  /** Moves aside the files of chunk `index` that this run never recorded. */
+  async function quarantineOrphans(index: number): Promise<void> {
+    const prefix = `${chunkFilePrefix(spec.name, plan.startedAt)}${index}_`;
+    const known = new Set([...files.map((f) => f.path), ...priorParts.map((p) => p.fileName)]);
+    const orphans: string[] = [];
+    for await (const object of deps.destination.list("", { signal: deps.signal })) {
+      if (object.key.startsWith("_quarantine/") || known.has(object.key)) continue;
+      if (object.key.slice(object.key.lastIndexOf("/") + 1).startsWith(prefix)) {
+        orphans.push(object.key);
+      }
+    }
+    for (const key of orphans) {
+      await quarantineObject(key, "its runner crashed before reporting it");
+    }
   }
 
   async function quarantineObject(key: string, why: string): Promise<void> {

@@ -400,7 +400,10 @@ export class SqliteStateStore implements StateStore {
            last_run_at = excluded.last_run_at`,
       ).run(entry.exportName, entry.lastCursorValue, entry.lastRunAt);
       // A kill here must leave the previous cursor (reliability.md §1.4, "mid state write").
-      await crashPoint("in_state_write");
+      // No await unless a test hook is armed: concurrent callers (the worker engine's chunk
+      // loop) must never see this transaction open across a yield.
+      const hook = crashPoint("in_state_write");
+      if (hook) await hook;
       db.exec("COMMIT");
     } catch (error) {
       if (db.isTransaction) db.exec("ROLLBACK");
@@ -608,7 +611,10 @@ export class SqliteStateStore implements StateStore {
       ).run(entry.rowsWritten, entry.fileName ?? null, nowIso(), entry.runId, entry.chunkIndex);
       if (Number(result.changes) === 0) throw unknownChunk(entry);
       // A kill here must leave the task running (reliability.md §1.4, "mid state write").
-      await crashPoint("in_state_write");
+      // No await unless a test hook is armed: concurrent callers (the worker engine's chunk
+      // loop) must never see this transaction open across a yield.
+      const hook = crashPoint("in_state_write");
+      if (hook) await hook;
       db.exec("COMMIT");
     } catch (error) {
       if (db.isTransaction) db.exec("ROLLBACK");

@@ -1,0 +1,151 @@
+/**
+ * Entry of a chunk worker of the Web Worker engine (`workers.ts`). A worker holds one database
+ * connection and runs chunk units the main thread posts to it: read, encode, commit, then report
+ * the committed parts. It never touches the state store and never posts Arrow data: only events
+ * and part records cross the boundary. It runs with the permissions the pool gave it (the source
+ * host, the output folder); parquet-wasm arrives as a compiled `WebAssembly.Module` because the
+ * worker may not read the package's files.
+ *
+ * Protocol (main → worker): `init`, then `run` (one at a time), `abort`, `close`.
+ * (worker → main): `ready` | `init_failed`, `event`, `result`, `crash` (a test crash point),
+ * `closed`.
+ *
+ * Layer: engines (a worker's composition root).
+ *
+ * @module
+ */
+/// <reference lib="deno.worker" />
+import { type ErrorInfo, toErrorInfo } from "../core/errors.ts";
+import type { Destination } from "../core/destination.ts";
+import type { RivetEvent } from "../core/events.ts";
+import type { ConnectionInfo, Source } from "../core/source.ts";
+import type { DestinationSpec, ExportSpec, SourceSpec, TuningPlan } from "../core/spec.ts";
+import { overrideCrashAt, setCrashHandler } from "../_util/test_hook.ts";
+import { runChunkUnit, type UnitResult, type UnitSpec } from "../pipeline/chunk_unit.ts";
+import { openSource } from "../sources/mod.ts";
+import { createFormat } from "../formats/mod.ts";
+import { openDestination } from "../destinations/mod.ts";
+
+/** The first message: everything the worker needs to rebuild its collaborators. */
+export interface ChunkWorkerInit {
+  readonly type: "init";
+  readonly source: SourceSpec;
+  readonly connection: ConnectionInfo;
+  readonly spec: ExportSpec;
+  readonly tuning: TuningPlan;
+  /** Run start (file stamps), epoch ms. */
+  readonly startedAtMs: number;
+  /** The export's destination with placeholders already resolved. */
+  readonly destination: DestinationSpec;
+  /** Base of relative local paths. */
+  readonly baseDir: string;
+  readonly wasmModule?: WebAssembly.Module;
+  /** Test only: this worker throws an uncaught error at that crash point (a crashed worker). */
+  readonly crashWorkerAt?: string;
+}
+
+/** Messages the main thread posts. */
+export type ChunkWorkerRequest =
+  | ChunkWorkerInit
+  | { readonly type: "run"; readonly unit: UnitSpec }
+  | { readonly type: "abort" }
+  | { readonly type: "close" };
+
+/** Messages the worker posts. */
+export type ChunkWorkerReply =
+  | { readonly type: "ready" }
+  | { readonly type: "init_failed"; readonly error: ErrorInfo }
+  | { readonly type: "event"; readonly event: RivetEvent }
+  | { readonly type: "result"; readonly result: UnitResult }
+  | { readonly type: "crash"; readonly point: string }
+  | { readonly type: "closed" };
+
+const post = (reply: ChunkWorkerReply) => self.postMessage(reply);
+const abort = new AbortController();
+let context: Parameters<typeof runChunkUnit>[1] | undefined;
+let source: Source | undefined;
+let destination: (Destination & AsyncDisposable) | undefined;
+
+async function init(message: ChunkWorkerInit): Promise<void> {
+  const crashAt = message.crashWorkerAt;
+  setCrashHandler((point) => {
+    if (point === crashAt) {
+      // An uncaught error ends this worker the way a crash would; the pool sees `error`.
+      setTimeout(() => {
+        throw new Error(`injected worker crash at ${point}`);
+      });
+      return;
+    }
+    post({ type: "crash", point });
+  });
+  if (crashAt !== undefined) overrideCrashAt(crashAt);
+  const format = await createFormat(message.spec.format, {
+    ...(message.wasmModule ? { wasmModule: message.wasmModule } : {}),
+  });
+  destination = await openDestination(message.destination, { baseDir: message.baseDir });
+  const emit = (event: RivetEvent) => post({ type: "event", event });
+  const connect = () =>
+    openSource(message.source, message.connection, {
+      signal: abort.signal,
+      onWarning: (w) =>
+        emit({ type: "warning", export: message.spec.name, code: w.code, message: w.message }),
+    });
+  context = {
+    spec: message.spec,
+    tuning: message.tuning,
+    startedAt: new Date(message.startedAtMs),
+    format,
+    destination,
+    emit,
+    signal: abort.signal,
+    connection: async () => {
+      source ??= await connect();
+      return source;
+    },
+    dropConnection: async () => {
+      const s = source;
+      source = undefined;
+      try {
+        await s?.[Symbol.asyncDispose]();
+      } catch {
+        // Already broken.
+      }
+    },
+    rss: () => Deno.memoryUsage().rss,
+  };
+}
+
+async function close(): Promise<void> {
+  try {
+    await source?.[Symbol.asyncDispose]();
+    await destination?.[Symbol.asyncDispose]();
+  } finally {
+    post({ type: "closed" });
+    self.close();
+  }
+}
+
+self.onmessage = async (event: MessageEvent<ChunkWorkerRequest>) => {
+  const message = event.data;
+  switch (message.type) {
+    case "init":
+      try {
+        await init(message);
+        post({ type: "ready" });
+      } catch (error) {
+        post({ type: "init_failed", error: toErrorInfo(error) });
+      }
+      return;
+    case "run": {
+      const result = await runChunkUnit(message.unit, context!);
+      post({ type: "result", result });
+      return;
+    }
+    case "abort":
+      abort.abort(new DOMException("interrupted", "AbortError"));
+      return;
+    case "close":
+      await close();
+      return;
+  }
+};

@@ -1,0 +1,249 @@
+/**
+ * The Web Worker engine of chunked exports (`parallel: N`): N workers, each with its own database
+ * connection, run the chunk units the main thread hands out; the main thread stays the only
+ * writer of state (ADR-0009). Arrow data never crosses the boundary: a worker reads, encodes and
+ * commits its chunk and reports events and the committed parts.
+ *
+ * Each worker runs with permissions narrowed to its chunk's needs: network access to the source
+ * host only, read and write on the output folder only (plus the CA file), the test-hook
+ * variables only, and no subprocess, FFI or system access. parquet-wasm is compiled here and
+ * posted as a `WebAssembly.Module`, since the worker may not read the package's files.
+ *
+ * Layer: engines.
+ *
+ * @module
+ */
+import { isAbsolute, resolve } from "node:path";
+import { type ErrorInfo, toErrorInfo, TransientError } from "../core/errors.ts";
+import type { EventSink } from "../core/events.ts";
+import type { ConnectionInfo } from "../core/source.ts";
+import type { DestinationSpec, ExportSpec, SourceSpec, TuningPlan } from "../core/spec.ts";
+import type { UnitResult, UnitSpec } from "../pipeline/chunk_unit.ts";
+import { type ChunkExecutor, WORKER_CRASHED } from "../pipeline/run_chunked.ts";
+import { compileParquetWasm } from "../formats/mod.ts";
+import { CRASH_EXIT_CODE } from "../_util/test_hook.ts";
+import type { ChunkWorkerInit, ChunkWorkerReply, ChunkWorkerRequest } from "./chunk_worker.ts";
+
+/** What the pool needs to start workers for one export. */
+export interface WorkerPoolOptions {
+  readonly source: SourceSpec;
+  readonly connection: ConnectionInfo;
+  readonly spec: ExportSpec;
+  readonly tuning: TuningPlan;
+  readonly startedAt: Date;
+  /** The export's destination, placeholders resolved. */
+  readonly destination: DestinationSpec;
+  /** Base of relative local paths (the CWD). */
+  readonly baseDir: string;
+  /** The config's folder (relative `ca_file` paths). */
+  readonly configDir: string;
+  readonly emit: EventSink;
+  readonly signal: AbortSignal;
+  /** Environment lookup (test hooks). */
+  readonly env?: (name: string) => string | undefined;
+}
+
+/** Environment variables a worker may read: the test hooks only. */
+const WORKER_ENV = ["RIVET_TEST_CRASH_AT", "RIVET_TEST_BLOCK_AT", "RIVET_TEST_BLOCK_MS"];
+
+/**
+ * The permissions of a chunk worker: the source's host and port (or its Unix socket folder), the
+ * output folder, the CA file, the test-hook variables, nothing else.
+ *
+ * @param options The export's source, connection and destination.
+ * @returns Options for `new Worker(…, { deno: { permissions } })`.
+ */
+export function chunkWorkerPermissions(
+  options: Pick<
+    WorkerPoolOptions,
+    "connection" | "destination" | "baseDir" | "source" | "configDir"
+  >,
+): Deno.PermissionOptionsObject {
+  const { connection, destination } = options;
+  const socket = connection.host.startsWith("/");
+  const output = destination.kind === "local"
+    ? [resolve(options.baseDir, destination.path ?? destination.prefix ?? ".")]
+    : [];
+  const ca = options.source.tls?.caFile;
+  const caPath = ca === undefined ? [] : [isAbsolute(ca) ? ca : resolve(options.configDir, ca)];
+  return {
+    net: socket ? false : [`${connection.host}:${connection.port}`],
+    read: [...output, ...caPath, ...(socket ? [connection.host] : [])],
+    write: [...output, ...(socket ? [connection.host] : [])],
+    env: WORKER_ENV,
+    run: false,
+    ffi: false,
+    sys: false,
+    import: false,
+  };
+}
+
+interface Slot {
+  worker: Worker | undefined;
+  pending: ((reply: UnitResult) => void) | undefined;
+  unit: UnitSpec | undefined;
+}
+
+/**
+ * Starts a pool of `size` chunk workers for one export (workers start on first use and are
+ * replaced when one crashes).
+ *
+ * @param size Number of workers (`parallel`, at most the number of chunks).
+ * @param options Source, connection, export, destination, events and signal.
+ * @returns The executor the chunk loop runs units on; dispose it to close every worker.
+ */
+export async function startChunkWorkers(
+  size: number,
+  options: WorkerPoolOptions,
+): Promise<ChunkExecutor> {
+  const wasmModule = options.spec.format.kind === "parquet"
+    ? await compileParquetWasm()
+    : undefined;
+  const permissions = chunkWorkerPermissions(options);
+  const env = options.env ?? ((name: string) => Deno.env.get(name));
+  // `RIVET_TEST_CRASH_AT=worker:<point>` crashes the first worker (only) at that point.
+  const crashSpec = env("RIVET_TEST_CRASH_AT");
+  let crashWorkerAt = crashSpec?.startsWith("worker:") ? crashSpec.slice(7) : undefined;
+  const slots: Slot[] = Array.from({ length: size }, () => ({
+    worker: undefined,
+    pending: undefined,
+    unit: undefined,
+  }));
+  let spawned = 0;
+
+  const failure = (unit: UnitSpec, info: ErrorInfo): UnitResult => ({
+    chunkIndex: unit.chunkIndex,
+    rows: 0,
+    parts: [],
+    peakRss: 0,
+    durationMs: 0,
+    failure: info,
+  });
+
+  const onAbort = () => {
+    for (const slot of slots) slot.worker?.postMessage({ type: "abort" } as ChunkWorkerRequest);
+  };
+  options.signal.addEventListener("abort", onAbort, { once: true });
+
+  async function spawn(slot: Slot, index: number): Promise<Worker> {
+    const worker = new Worker(new URL("./chunk_worker.ts", import.meta.url), {
+      type: "module",
+      name: `rivet-chunk-${index}`,
+      deno: { permissions },
+    });
+    const init: ChunkWorkerInit = {
+      type: "init",
+      source: options.source,
+      connection: options.connection,
+      spec: options.spec,
+      tuning: options.tuning,
+      startedAtMs: options.startedAt.getTime(),
+      destination: options.destination,
+      baseDir: options.baseDir,
+      ...(wasmModule ? { wasmModule } : {}),
+      ...(crashWorkerAt !== undefined && spawned === 0 ? { crashWorkerAt } : {}),
+    };
+    spawned += 1;
+    if (init.crashWorkerAt !== undefined) crashWorkerAt = undefined;
+    const ready = new Promise<void>((resolveReady, rejectReady) => {
+      worker.onmessage = (event: MessageEvent<ChunkWorkerReply>) => {
+        const reply = event.data;
+        switch (reply.type) {
+          case "ready":
+            resolveReady();
+            return;
+          case "init_failed":
+            rejectReady(reply.error);
+            return;
+          case "event":
+            options.emit(reply.event);
+            return;
+          case "result": {
+            const done = slot.pending;
+            slot.pending = undefined;
+            slot.unit = undefined;
+            done?.(reply.result);
+            return;
+          }
+          case "crash":
+            // A test crash point inside the worker: end the whole process as a kill would.
+            console.error(`rivet: test hook: worker crashed the process at ${reply.point}`);
+            Deno.exit(CRASH_EXIT_CODE);
+            return;
+          case "closed":
+            return;
+        }
+      };
+      worker.onerror = (event: ErrorEvent) => {
+        // Handled here: an unhandled worker error would end the main thread too.
+        event.preventDefault();
+        worker.terminate();
+        if (slot.worker === worker) slot.worker = undefined;
+        const message = `chunk worker ${index} crashed: ${event.message}`;
+        options.emit({
+          type: "warning",
+          export: options.spec.name,
+          code: WORKER_CRASHED,
+          message: `export '${options.spec.name}': ${message}; it is replaced`,
+        });
+        const info = toErrorInfo(new TransientError(message, { code: WORKER_CRASHED }));
+        rejectReady(info);
+        const done = slot.pending;
+        const unit = slot.unit;
+        slot.pending = undefined;
+        slot.unit = undefined;
+        if (done && unit) done(failure(unit, info));
+      };
+    });
+    worker.postMessage(init);
+    await ready;
+    return worker;
+  }
+
+  return {
+    size,
+    async run(unit: UnitSpec): Promise<UnitResult> {
+      const index = slots.findIndex((s) => s.unit === undefined);
+      const slot = slots[index];
+      if (!slot) throw new Error("chunk worker pool: more units than workers");
+      // Taken before any await, so a concurrent run() never picks the same slot.
+      slot.unit = unit;
+      try {
+        slot.worker ??= await spawn(slot, index);
+      } catch (error) {
+        slot.worker?.terminate();
+        slot.worker = undefined;
+        slot.unit = undefined;
+        return failure(unit, isErrorInfo(error) ? error : toErrorInfo(error));
+      }
+      return await new Promise<UnitResult>((done) => {
+        slot.pending = done;
+        slot.worker!.postMessage({ type: "run", unit } as ChunkWorkerRequest);
+      });
+    },
+    async [Symbol.asyncDispose]() {
+      options.signal.removeEventListener("abort", onAbort);
+      await Promise.all(slots.map(async (slot) => {
+        const worker = slot.worker;
+        slot.worker = undefined;
+        if (!worker) return;
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const closed = new Promise<void>((done) => {
+          worker.addEventListener("message", (event) => {
+            if ((event as MessageEvent<ChunkWorkerReply>).data.type === "closed") done();
+          });
+          // A worker stuck in a read is not waited for: terminate() ends it below.
+          timer = setTimeout(done, 2_000);
+        });
+        worker.postMessage({ type: "close" } as ChunkWorkerRequest);
+        await closed;
+        clearTimeout(timer);
+        worker.terminate();
+      }));
+    },
+  };
+}
+
+function isErrorInfo(value: unknown): value is ErrorInfo {
+  return typeof value === "object" && value !== null && "exitCode" in value && "code" in value;
+}
