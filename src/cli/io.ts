@@ -16,6 +16,11 @@ export interface CliIo {
   readonly err: (text: string) => void;
   /** Whether stderr is a terminal (colours, live progress). */
   readonly errIsTerminal: boolean;
+  /**
+   * Stderr without redaction, for the live progress block's ANSI escapes (which `err` strips).
+   * The caller redacts every text it interpolates. Absent: no live progress, plain lines only.
+   */
+  readonly errRaw?: (text: string) => void;
 }
 
 const encoder = new TextEncoder();
@@ -35,5 +40,6 @@ export function processIo(): CliIo {
     out: (text) => writeAll(Deno.stdout, text),
     err: (text) => writeAll(Deno.stderr, redact(text)),
     errIsTerminal: Deno.stderr.isTerminal(),
+    errRaw: (text) => writeAll(Deno.stderr, text),
   };
 }

@@ -31,6 +31,13 @@ export interface RunFlags {
   readonly force?: boolean;
   readonly parallelExports?: boolean;
   readonly parallelExportProcesses?: boolean;
+  /**
+   * Hidden: this process is a `--parallel-export-processes` child (human output off); `worker`
+   * also runs its export in a permission-narrowed worker (the compiled binary's isolation).
+   */
+  readonly processChild?: "flags" | "worker";
+  /** `--events ndjson`: every run event as one JSON line on stdout. */
+  readonly events?: "ndjson";
 }
 
 /** Context every command gets. */
@@ -150,6 +157,10 @@ export async function main(
     .option("-p, --param <key=value>", "value for ${key} in the config (repeatable)", collect)
     .option("--json", "print the run summary as JSON on stdout")
     .option("--summary-output <path>", "write the run summary JSON to a file")
+    .addOption(
+      new Option("--events <format>", "print every run event on stdout, one JSON line each")
+        .choices(["ndjson"]),
+    )
     .option(
       "--validate",
       "re-read parts and verify the destination after the run (coming later)",
@@ -157,10 +168,14 @@ export async function main(
     .option("--reconcile", "compare source COUNT(*) with exported rows (coming later)")
     .option("--resume", "resume an interrupted checkpointed chunked run")
     .option("--force", "with --resume: resume even if _SUCCESS exists")
-    .option("--parallel-exports", "run exports concurrently in this process (coming later)")
+    .option("--parallel-exports", "run the exports concurrently in this process")
     .option(
       "--parallel-export-processes",
-      "run each export in its own child process (coming later)",
+      "run each export in its own child process, with only the permissions it needs",
+    )
+    .addOption(
+      new Option("--process-child <isolation>", "internal: run as a process-mode child")
+        .choices(["flags", "worker"]).hideHelp(),
     )
     .addOption(
       new Option("--json-errors", "on failure, print one JSON object on stderr").hideHelp(),

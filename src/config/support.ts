@@ -26,12 +26,6 @@ const configGates: readonly Gate<ConfigSpec>[] = [
     read: (c) => c.notifications === undefined ? undefined : true,
     supported: [],
   },
-  { key: "parallel_exports", read: (c) => c.parallelExports || undefined, supported: [] },
-  {
-    key: "parallel_export_processes",
-    read: (c) => c.parallelExportProcesses || undefined,
-    supported: [],
-  },
 ];
 
 const exportGates: readonly Gate<ExportSpec>[] = [
@@ -70,8 +64,7 @@ function check<T>(gates: readonly Gate<T>[], subject: T, where: string): void {
 
 /**
  * Refuses features this release does not implement yet: the SQL Server source, `cdc` mode, cloud
- * destinations, quality gates, meta columns, notifications, parallel exports and
- * `verify: content`.
+ * destinations, quality gates, meta columns, notifications and `verify: content`.
  *
  * @param config The loaded config (source-level and top-level keys).
  * @param exports The exports about to run.

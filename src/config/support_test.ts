@@ -12,8 +12,11 @@ Deno.test("assertSupported accepts everything this release implements", async ()
       "     on_schema_drift: fail, shape_drift_warn_factor: 0, source_group: g, reconcile_required: true,\n" +
       "     target: bq, columns: {x: int8}, tuning: {batch_size: 10}, parquet: {row_group_strategy: auto},\n" +
       "     destination: {type: local, path: ./out}}\n" +
-      "  - {name: b, query: SELECT 1, format: csv, destination: {type: stdout}}\n",
+      "  - {name: b, query: SELECT 1, format: csv, destination: {type: stdout}}\n" +
+      "parallel_exports: true\nparallel_export_processes: true\n",
   );
+  assert.equal(config.parallelExports, true);
+  assert.equal(config.parallelExportProcesses, true);
   assertSupported(config, config.exports);
 });
 
@@ -42,11 +45,6 @@ Deno.test("assertSupported refuses later-release features naming key, value and 
     [
       `${exp("")}notifications: {slack: {webhook_url_env: S}}\n`,
       "notifications is not supported yet",
-    ],
-    [`${exp("")}parallel_exports: true\n`, "parallel_exports is not supported yet"],
-    [
-      `${exp("")}parallel_export_processes: true\n`,
-      "parallel_export_processes is not supported yet",
     ],
     [
       exp("").replace("type: postgres", "type: mssql"),

@@ -5,13 +5,18 @@
  *
  * @module
  */
-import { ConfigError } from "../../core/errors.ts";
-import type { RivetEvent } from "../../core/events.ts";
+import { ConfigError, type ExitCode, toErrorInfo } from "../../core/errors.ts";
+import type { EventSink, Outcome, RivetEvent } from "../../core/events.ts";
 import { assertSupported, loadConfig, planChecks, selectExports } from "../../config/mod.ts";
 import { runExports } from "../../engines/inline.ts";
+import { runExportsConcurrently, selectParallelMode } from "../../engines/concurrent.ts";
+import { runExportsInProcesses } from "../../engines/subprocess.ts";
+import { runExportsInWorkers } from "../../engines/export_worker.ts";
 import type { CommandContext, RunFlags } from "../main.ts";
 import { formatErrors, reportError } from "../main.ts";
-import { aggregateJson, renderOutcome, writeRunReports } from "../render/summary.ts";
+import { aggregateJson, writeRunReports } from "../render/summary.ts";
+import { eventToNdjson, ndjsonEventStream } from "../render/ndjson.ts";
+import { createProgressRenderer } from "../render/progress.ts";
 
 /**
  * Parses `-p KEY=VALUE` flags.
@@ -38,11 +43,17 @@ export function parseParams(values: readonly string[]): Record<string, string> {
  * Runs `rivet run`.
  *
  * @param flags Parsed flags.
- * @param ctx Output and abort signal.
+ * @param outerCtx Output and abort signal.
  * @returns The exit code.
  */
-export async function runCommand(flags: RunFlags, ctx: CommandContext): Promise<number> {
+export async function runCommand(flags: RunFlags, outerCtx: CommandContext): Promise<number> {
+  // A process-mode child reports through its events, which its parent draws: its own human
+  // output is off, and its stderr keeps only what escapes them (errors before the run, panics).
+  const ctx = flags.processChild
+    ? { ...outerCtx, io: { ...outerCtx.io, err: () => {}, errIsTerminal: false } }
+    : outerCtx;
   const { io } = ctx;
+  let run: RunEvents | undefined;
   try {
     const params = parseParams(flags.param ?? []);
     const config = await loadConfig(flags.config, { params });
@@ -52,8 +63,6 @@ export async function runCommand(flags: RunFlags, ctx: CommandContext): Promise<
       [
         ["--validate", flags.validate],
         ["--reconcile", flags.reconcile],
-        ["--parallel-exports", flags.parallelExports],
-        ["--parallel-export-processes", flags.parallelExportProcesses],
       ] as const
     ).filter(([, on]) => on).map(([name]) => name);
     if (unsupportedFlags.length > 0) {
@@ -63,6 +72,15 @@ export async function runCommand(flags: RunFlags, ctx: CommandContext): Promise<
         } not supported yet by this version of rivet`,
         { code: "config.not_supported", hint: "drop the flag; see the README's supported list" },
       );
+    }
+    const parallel = selectParallelMode(config, {
+      parallelExportsFlag: flags.parallelExports === true,
+      parallelProcessesFlag: flags.parallelExportProcesses === true,
+      exportSelected: (flags.export ?? []).length > 0,
+      exportCount: exports.length,
+    });
+    if (parallel.ignoredFlag) {
+      io.err("Warning: parallel flags are ignored with --export or fewer than 2 exports\n");
     }
     assertSupported(config, exports);
     for (const w of planChecks(exports, { resume: flags.resume === true }).warnings) {
@@ -80,21 +98,53 @@ export async function runCommand(flags: RunFlags, ctx: CommandContext): Promise<
         },
       );
     }
+    if (flags.events !== undefined) {
+      if (flags.json) {
+        throw new ConfigError("--events ndjson cannot be combined with --json: both use stdout", {
+          code: "cli.events_with_json",
+          hint: "drop --json and use --summary-output PATH for the summary",
+        });
+      }
+      const onStdout = exports.find((e) => e.destination.kind === "stdout");
+      if (onStdout) {
+        throw new ConfigError(
+          `--events ndjson cannot be combined with export '${onStdout.name}', whose destination ` +
+            "is stdout: both use stdout",
+          {
+            code: "cli.events_with_stdout",
+            hint: "write that export to a local or cloud destination, or drop --events",
+          },
+        );
+      }
+    }
 
-    const emit = (event: RivetEvent) => {
-      if (event.type === "warning") io.err(`Warning: ${event.message}\n`);
-      else if (event.type === "export_finished") io.err(renderOutcome(event.outcome));
-    };
-    const result = await runExports(config, exports, {
+    run = startRunEvents(flags, ctx, exports.map((e) => e.name));
+    const emit = run.emit;
+    const engine = {
       emit,
       signal: ctx.signal,
       params,
       cwd: Deno.cwd(),
       resume: flags.resume === true,
       force: flags.force === true,
-    });
+    };
+    const result = flags.processChild === "worker"
+      ? await runExportsInWorkers(config, exports, { ...engine, configPath: config.path })
+      : parallel.mode === "parallel-processes"
+      ? await runExportsInProcesses(config, exports, {
+        ...engine,
+        configPath: config.path,
+        decodeEvents: ndjsonEventStream,
+      })
+      : parallel.mode === "parallel-threads"
+      ? await runExportsConcurrently(config, exports, engine)
+      : await runExports(config, exports, engine);
+    run.finish(result.exitCode, result.outcomes);
 
-    const aggregate = aggregateJson(result, { configPath: config.path });
+    const aggregate = aggregateJson(result, {
+      configPath: config.path,
+      parallelMode: parallel.mode,
+    });
     const text = JSON.stringify(aggregate, null, 2) + "\n";
     if (flags.json) io.out(text);
     if (flags.summaryOutput) await Deno.writeTextFile(flags.summaryOutput, text, { mode: 0o600 });
@@ -109,6 +159,65 @@ export async function runCommand(flags: RunFlags, ctx: CommandContext): Promise<
     }
     return result.exitCode;
   } catch (error) {
-    return reportError(error, ctx);
+    // The live block ends before the error prints; an event reader still gets run_finished.
+    run?.finish(toErrorInfo(error).exitCode, []);
+    return reportError(error, outerCtx);
   }
+}
+
+/** The run's event sink and its end. */
+interface RunEvents {
+  readonly emit: EventSink;
+  /** Closes the progress renderer and, with `--events`, writes `run_finished`. Idempotent. */
+  readonly finish: (exitCode: ExitCode, outcomes: readonly Outcome[]) => void;
+}
+
+/**
+ * Starts the run's event sink: the progress renderer owns stderr (live on a terminal), and with
+ * `--events ndjson` every event also goes to stdout as one line, opened by `run_started`.
+ */
+function startRunEvents(
+  flags: RunFlags,
+  ctx: CommandContext,
+  exports: readonly string[],
+): RunEvents {
+  const { io } = ctx;
+  const tty = io.errIsTerminal && io.errRaw !== undefined;
+  let columns: number | undefined;
+  try {
+    if (tty) columns = Deno.consoleSize().columns;
+  } catch {
+    // Not a console after all (e.g. redirected meanwhile): keep the default width.
+  }
+  const renderer = createProgressRenderer({
+    tty,
+    write: tty && io.errRaw ? io.errRaw : io.err,
+    ...(columns ? { columns } : {}),
+  });
+  let ndjson = flags.events === "ndjson";
+  const out = (event: RivetEvent) => {
+    if (!ndjson) return;
+    try {
+      io.out(eventToNdjson(event));
+    } catch {
+      // The reader went away (broken pipe): stop the stream, never the export.
+      ndjson = false;
+    }
+  };
+  const at = new Date().toISOString();
+  const runId = `run_${at.replace(/[-:]/g, "").replace("Z", "")}`;
+  out({ type: "run_started", runId, exports, at });
+  let finished = false;
+  return {
+    emit: (event) => {
+      out(event);
+      renderer.emit(event);
+    },
+    finish: (exitCode, outcomes) => {
+      if (finished) return;
+      finished = true;
+      renderer.close();
+      out({ type: "run_finished", runId, exitCode, outcomes });
+    },
+  };
 }

@@ -67,7 +67,8 @@ export interface RunAggregate {
   readonly finished_at: string;
   readonly duration_ms: number;
   readonly config_path: string;
-  readonly parallel_mode: "sequential";
+  /** How the exports ran: one after the other, concurrently in-process, or in child processes. */
+  readonly parallel_mode: "sequential" | "parallel-threads" | "parallel-processes";
   readonly exit_code: number;
   readonly total_exports: number;
   readonly success_count: number;
@@ -93,7 +94,7 @@ export interface RunAggregate {
  * Builds the aggregate JSON of a run.
  *
  * @param result Outcomes and times of the run.
- * @param options The config path.
+ * @param options The config path and how the exports ran (default `sequential`).
  * @returns The aggregate, ready for `JSON.stringify`.
  */
 export function aggregateJson(
@@ -103,7 +104,10 @@ export function aggregateJson(
     readonly finishedAt: string;
     readonly exitCode: number;
   },
-  options: { configPath: string },
+  options: {
+    configPath: string;
+    parallelMode?: "sequential" | "parallel-threads" | "parallel-processes";
+  },
 ): RunAggregate {
   const { outcomes } = result;
   const count = (status: string) => outcomes.filter((o) => o.status === status).length;
@@ -115,7 +119,7 @@ export function aggregateJson(
     finished_at: result.finishedAt,
     duration_ms: new Date(result.finishedAt).getTime() - started.getTime(),
     config_path: options.configPath,
-    parallel_mode: "sequential",
+    parallel_mode: options.parallelMode ?? "sequential",
     exit_code: result.exitCode,
     total_exports: outcomes.length,
     success_count: count("success"),

@@ -1,0 +1,200 @@
+/**
+ * `--parallel-exports`: every selected export at once, in this process (reference §10: one lane
+ * per export, all started together). Each export keeps its own retries, metrics and journal
+ * (`runExportWithState`); a failing export does not stop the others; the exit code is the most
+ * serious class among them.
+ *
+ * One state store serves every lane, behind a queue that runs one state call at a time: SQLite
+ * calls are synchronous, but two of the store's transactions yield between `BEGIN` and `COMMIT`
+ * (the `in_state_write` crash point), and a second lane's `BEGIN` on the same connection in that
+ * gap would fail and roll back the first lane's transaction. Separate connections are no way out
+ * in one thread: the second would wait synchronously on the first's lock, which then could
+ * never be released.
+ *
+ * Exports with a stdout destination share one lane, one after the other, so their bytes never
+ * interleave.
+ *
+ * Layer: engines.
+ *
+ * @module
+ */
+import type { ConfigSpec, ExportSpec } from "../core/spec.ts";
+import type { Outcome } from "../core/events.ts";
+import type { StateStore } from "../core/state.ts";
+import { ConfigError, toErrorInfo } from "../core/errors.ts";
+import { mergeTuning } from "../config/mod.ts";
+import { runId as makeRunId } from "../pipeline/naming.ts";
+import { openStateStore } from "../state/mod.ts";
+import { type InlineRunOptions, runExportWithState, type RunResult, runResult } from "./inline.ts";
+
+/** How a run spreads its exports (the aggregate's `parallel_mode`). */
+export type ParallelMode = "sequential" | "parallel-threads" | "parallel-processes";
+
+/** Inputs of {@linkcode selectParallelMode}. */
+export interface ParallelChoice {
+  /** `--parallel-exports` was given. */
+  readonly parallelExportsFlag: boolean;
+  /** `--parallel-export-processes` was given. */
+  readonly parallelProcessesFlag: boolean;
+  /** `-e/--export` was given. */
+  readonly exportSelected: boolean;
+  /** How many exports will run. */
+  readonly exportCount: number;
+}
+
+/**
+ * Picks the engine of a run (reference §1 `run`, §2.2): the two flags are mutually exclusive;
+ * a flag or the matching config key turns its mode on, and `parallel_export_processes` wins when
+ * both keys are set; any parallel mode is ignored with `--export` or with fewer than 2 exports.
+ *
+ * @param config `parallel_exports` / `parallel_export_processes` of the config.
+ * @param choice The flags and the selection.
+ * @returns The mode, and whether a parallel flag given on the command line is being ignored.
+ * @throws {ConfigError} `cli.parallel_flags_conflict` when both flags are given.
+ *
+ * @example
+ * ```ts
+ * import { selectParallelMode } from "./concurrent.ts";
+ * const { mode } = selectParallelMode(
+ *   { parallelExports: true, parallelExportProcesses: true },
+ *   { parallelExportsFlag: false, parallelProcessesFlag: false, exportSelected: false, exportCount: 3 },
+ * );
+ * if (mode !== "parallel-processes") throw new Error(mode);
+ * ```
+ */
+export function selectParallelMode(
+  config: Pick<ConfigSpec, "parallelExports" | "parallelExportProcesses">,
+  choice: ParallelChoice,
+): { mode: ParallelMode; ignoredFlag: boolean } {
+  if (choice.parallelExportsFlag && choice.parallelProcessesFlag) {
+    throw new ConfigError(
+      "--parallel-exports and --parallel-export-processes are mutually exclusive",
+      {
+        code: "cli.parallel_flags_conflict",
+        hint: "pass one of them: threads share this process, processes isolate each export",
+      },
+    );
+  }
+  const wanted: ParallelMode =
+    choice.parallelProcessesFlag || (!choice.parallelExportsFlag && config.parallelExportProcesses)
+      ? "parallel-processes"
+      : choice.parallelExportsFlag || config.parallelExports
+      ? "parallel-threads"
+      : "sequential";
+  if (wanted !== "sequential" && (choice.exportSelected || choice.exportCount < 2)) {
+    return {
+      mode: "sequential",
+      ignoredFlag: choice.parallelExportsFlag || choice.parallelProcessesFlag,
+    };
+  }
+  return { mode: wanted, ignoredFlag: false };
+}
+
+/**
+ * Runs every export concurrently in this process and waits for all of them.
+ *
+ * @param config The loaded config.
+ * @param exports The exports; outcomes come back in this order.
+ * @param options Event sink, abort signal, params, base directory, resume flags.
+ * @returns Outcomes (one per export, or one per partition) and the exit code.
+ */
+export async function runExportsConcurrently(
+  config: ConfigSpec,
+  exports: readonly ExportSpec[],
+  options: InlineRunOptions,
+): Promise<RunResult> {
+  const startedAt = new Date();
+  // A corrupt or foreign state file stops the run here, before anything is read or written.
+  await using store = await openStateStore(config.dir);
+  const state = serializedState(store);
+  const run = (spec: ExportSpec) => {
+    const started = new Date();
+    // runExportWithState turns failures into outcomes; anything escaping it still fails alone.
+    return runExportWithState(config, spec, { ...options, state }).catch((error) => {
+      const outcome = failedOutcome(config, spec, { error, startedAt: started });
+      options.emit({ type: "export_finished", outcome });
+      return [outcome];
+    });
+  };
+  const stdoutLane = exports.filter((e) => e.destination.kind === "stdout");
+  const lanes = new Map<string, Promise<Outcome[]>>();
+  for (const spec of exports) {
+    if (spec.destination.kind !== "stdout") lanes.set(spec.name, run(spec));
+  }
+  const sequential = (async () => {
+    const out = new Map<string, Outcome[]>();
+    for (const spec of stdoutLane) {
+      if (options.signal.aborted) break;
+      out.set(spec.name, await run(spec));
+    }
+    return out;
+  })();
+  const stdoutOutcomes = await sequential;
+  const outcomes: Outcome[] = [];
+  for (const spec of exports) {
+    outcomes.push(...(lanes.has(spec.name) ? await lanes.get(spec.name)! : []));
+    outcomes.push(...(stdoutOutcomes.get(spec.name) ?? []));
+  }
+  return runResult(outcomes, { startedAt, signal: options.signal });
+}
+
+/**
+ * A view of `store` whose calls run one at a time, in call order. Each call starts when the
+ * previous one settled, so no two transactions share the connection.
+ *
+ * @param store The open store (disposed by its owner, not through the view).
+ * @returns The serialized view.
+ */
+export function serializedState(store: StateStore): StateStore {
+  let tail: Promise<unknown> = Promise.resolve();
+  return new Proxy(store, {
+    get(target, property) {
+      const value = Reflect.get(target, property, target);
+      if (typeof value !== "function") return value;
+      return (...args: unknown[]) => {
+        const call = tail.then(() => value.apply(target, args));
+        // The queue goes on whatever this call did; the caller sees its own result or error.
+        tail = call.catch(() => {});
+        return call;
+      };
+    },
+  });
+}
+
+/**
+ * The outcome of an export that failed outside its own pipeline (an engine-level failure such
+ * as a child process that died before reporting), in the shape every other outcome has.
+ *
+ * @param config The config (for the tuning label and batch size).
+ * @param spec The export.
+ * @param facts The error, when the export started, its run id when one is known, and its peak
+ *   RSS when it is not this process's (a dead child's is unknown: 0).
+ * @returns A `failed` outcome with no rows, files or bytes.
+ */
+export function failedOutcome(
+  config: ConfigSpec,
+  spec: ExportSpec,
+  facts: { error: unknown; startedAt: Date; runId?: string; peakRssMb?: number },
+): Outcome {
+  const tuning = mergeTuning(config.source, spec);
+  const now = new Date();
+  return {
+    export: spec.name,
+    runId: facts.runId ?? makeRunId(spec.name, facts.startedAt),
+    status: "failed",
+    mode: spec.mode,
+    rows: 0,
+    files: 0,
+    bytes: 0,
+    durationMs: now.getTime() - facts.startedAt.getTime(),
+    startedAt: facts.startedAt.toISOString(),
+    finishedAt: now.toISOString(),
+    output: "",
+    compression: spec.format.compression,
+    format: spec.format.kind,
+    peakRssMb: facts.peakRssMb ?? Math.round(Deno.memoryUsage().rss / 1024 / 1024),
+    tuningProfile: tuning.profileLabel,
+    batchSize: tuning.batchSize,
+    error: toErrorInfo(facts.error),
+  };
+}

@@ -1,0 +1,216 @@
+/**
+ * Runs exports in Web Workers whose `deno.permissions` allow only what each export needs
+ * (`permissions.ts`). A compiled binary takes no `--allow-*` flags at run time, so this is how
+ * its process-mode children (`rivet run … --export-worker`) narrow themselves: the child's main
+ * thread keeps the binary's broad grants and does nothing but relay; the export runs in the
+ * worker, where any other host, path or variable is refused with `NotCapable`.
+ *
+ * This module is both sides. Imported, it is the host: {@linkcode runExportsInWorkers}. As a
+ * worker's entry (`new Worker(new URL("./export_worker.ts", import.meta.url))`), it loads the
+ * config, runs the one export it is told to and posts every event back. The host compiles the
+ * Parquet wasm module and posts it, so the worker needs no read access to the package.
+ *
+ * Protocol (structured-clone messages):
+ * - host → worker: `start` (config path, export name, params, cwd, resume flags, wasm module),
+ *   then possibly `abort`;
+ * - worker → host: `event` (a run event), `done` (the outcomes), `failed` (an error before the
+ *   export ran), `crash` (a crash hook fired: the host ends the process as the hook would),
+ *   `exited` (the worker called `Deno.exit`, which ends only the worker: a chunk pool does so
+ *   when one of its own workers hits a crash hook; the host then ends the process the same way).
+ *
+ * A `deno compile` binary must `--include` this file (the worker graph is not followed) and be
+ * compiled with `--unstable-worker-options`.
+ *
+ * Layer: engines.
+ *
+ * @module
+ */
+import { type ErrorInfo, RivetError, toErrorInfo } from "../core/errors.ts";
+import type { Outcome, RivetEvent } from "../core/events.ts";
+import type { ConfigSpec, ExportSpec } from "../core/spec.ts";
+import { loadConfig, selectExports } from "../config/mod.ts";
+import { compileParquetWasm, loadParquetWasm } from "../formats/mod.ts";
+import { CRASH_EXIT_CODE, setCrashHandler } from "../_util/test_hook.ts";
+import { type InlineRunOptions, runExports, type RunResult, runResult } from "./inline.ts";
+import { failedOutcome } from "./concurrent.ts";
+import { exportPermissions, toWorkerPermissions } from "./permissions.ts";
+
+/** Host → worker: run one export. */
+interface StartMessage {
+  readonly type: "start";
+  readonly configPath: string;
+  readonly exportName: string;
+  readonly params: Readonly<Record<string, string>>;
+  readonly cwd: string;
+  readonly resume: boolean;
+  readonly force: boolean;
+  readonly wasm?: WebAssembly.Module;
+}
+
+/** Worker → host. */
+type WorkerMessage =
+  | { readonly type: "event"; readonly event: RivetEvent }
+  | { readonly type: "done"; readonly outcomes: readonly Outcome[] }
+  | { readonly type: "failed"; readonly error: ErrorInfo }
+  | { readonly type: "crash"; readonly point: string }
+  | { readonly type: "exited" };
+
+/** Options of {@linkcode runExportsInWorkers}. */
+export interface WorkerRunOptions extends InlineRunOptions {
+  /** The config file the worker loads again (absolute). */
+  readonly configPath: string;
+}
+
+/**
+ * Runs the exports one after the other, each in its own permission-narrowed worker. Needs
+ * `--unstable-worker-options`, and permissions at least as broad as every export's.
+ *
+ * @param config The loaded config.
+ * @param exports The exports (a process-mode child has exactly one).
+ * @param options Event sink, abort signal, params, base directory, resume flags, config path.
+ * @returns Outcomes and the most serious exit class among them.
+ */
+export async function runExportsInWorkers(
+  config: ConfigSpec,
+  exports: readonly ExportSpec[],
+  options: WorkerRunOptions,
+): Promise<RunResult> {
+  const startedAt = new Date();
+  const outcomes: Outcome[] = [];
+  let wasm: WebAssembly.Module | undefined;
+  for (const spec of exports) {
+    if (options.signal.aborted) break;
+    const started = new Date();
+    try {
+      if (spec.format.kind === "parquet") wasm ??= await compileParquetWasm();
+      outcomes.push(...await runInWorker(config, spec, { ...options, wasm }));
+    } catch (error) {
+      const outcome = failedOutcome(config, spec, { error, startedAt: started });
+      options.emit({ type: "export_finished", outcome });
+      outcomes.push(outcome);
+    }
+  }
+  return runResult(outcomes, { startedAt, signal: options.signal });
+}
+
+async function runInWorker(
+  config: ConfigSpec,
+  spec: ExportSpec,
+  options: WorkerRunOptions & { wasm: WebAssembly.Module | undefined },
+): Promise<Outcome[]> {
+  const env = options.env ?? ((name: string) => Deno.env.get(name));
+  const permissions = await exportPermissions(config, spec, {
+    cwd: options.cwd,
+    env,
+    params: options.params,
+  });
+  const worker = new Worker(new URL("./export_worker.ts", import.meta.url), {
+    type: "module",
+    name: `rivet-export-${spec.name}`,
+    deno: { permissions: toWorkerPermissions(permissions) },
+  });
+  const onAbort = () => worker.postMessage({ type: "abort" });
+  try {
+    let settled = false;
+    return await new Promise<Outcome[]>((resolve, reject) => {
+      worker.onmessage = (e: MessageEvent<WorkerMessage>) => {
+        const message = e.data;
+        if (message.type === "event") options.emit(message.event);
+        else if (message.type === "done") {
+          settled = true;
+          resolve([...message.outcomes]);
+        } else if (message.type === "failed") {
+          settled = true;
+          reject(errorFromInfo(message.error));
+        } else if (message.type === "crash" || (message.type === "exited" && !settled)) {
+          console.error(`rivet: test hook: export worker ended the process (${message.type})`);
+          Deno.exit(CRASH_EXIT_CODE);
+        }
+      };
+      worker.onerror = (e: ErrorEvent) => {
+        e.preventDefault();
+        reject(
+          new RivetError(`its worker failed: ${e.message}`, {
+            code: "run.worker_failed",
+            exitCode: 1,
+          }),
+        );
+      };
+      worker.onmessageerror = () =>
+        reject(
+          new RivetError("its worker sent an unreadable message", {
+            code: "run.worker_failed",
+            exitCode: 1,
+          }),
+        );
+      const start: StartMessage = {
+        type: "start",
+        configPath: options.configPath,
+        exportName: spec.name,
+        params: options.params,
+        cwd: options.cwd,
+        resume: options.resume === true,
+        force: options.force === true,
+        ...(options.wasm ? { wasm: options.wasm } : {}),
+      };
+      worker.postMessage(start);
+      options.signal.addEventListener("abort", onAbort, { once: true });
+      if (options.signal.aborted) onAbort();
+    });
+  } finally {
+    options.signal.removeEventListener("abort", onAbort);
+    worker.terminate();
+  }
+}
+
+function errorFromInfo(info: ErrorInfo): RivetError {
+  return new RivetError(info.message, {
+    code: info.code,
+    exitCode: info.exitCode,
+    ...(info.hint === undefined ? {} : { hint: info.hint }),
+  });
+}
+
+/** The worker side: runs the export it is told to and reports back. */
+function serveAsWorker(scope: {
+  postMessage(message: WorkerMessage): void;
+  onmessage: ((e: MessageEvent) => void) | null;
+}): void {
+  const controller = new AbortController();
+  const post = (message: WorkerMessage) => scope.postMessage(message);
+  // A crash hook must end the whole process, which only the host thread can do.
+  setCrashHandler((point) => post({ type: "crash", point }));
+  // `Deno.exit` here ends only this worker, silently for the host: say so on the way out.
+  globalThis.addEventListener("unload", () => post({ type: "exited" }));
+  scope.onmessage = async (e: MessageEvent<StartMessage | { type: "abort" }>) => {
+    const message = e.data;
+    if (message.type === "abort") {
+      controller.abort();
+      return;
+    }
+    try {
+      if (message.wasm) await loadParquetWasm(message.wasm);
+      const config = await loadConfig(message.configPath, { params: message.params });
+      const selected = selectExports(config, [message.exportName]);
+      const result = await runExports(config, selected, {
+        emit: (event) => post({ type: "event", event }),
+        signal: controller.signal,
+        params: message.params,
+        cwd: message.cwd,
+        resume: message.resume,
+        force: message.force,
+      });
+      post({ type: "done", outcomes: result.outcomes });
+    } catch (error) {
+      post({ type: "failed", error: toErrorInfo(error) });
+    }
+  };
+}
+
+// Serve only as a worker's entry module, never when a worker merely imports this file.
+// deno-lint-ignore no-explicit-any
+const workerScope = (globalThis as any).WorkerGlobalScope;
+if (import.meta.main && workerScope !== undefined && globalThis instanceof workerScope) {
+  // deno-lint-ignore no-explicit-any
+  serveAsWorker(globalThis as any);
+}

@@ -1,0 +1,361 @@
+/**
+ * The permissions one export needs, and their two renderings: `--allow-*` flags for a child
+ * `deno run` process and `deno.permissions` for a Web Worker (the compiled binary, which takes no
+ * permission flags, narrows inside a worker instead). Everything not listed is denied: a child
+ * exporting `orders` to `./out/orders` can reach its database and write its folder, nothing else.
+ *
+ * What an export touches, and why each entry is here:
+ * - net: the source `host:port` as written (the sources connect by that name, and Deno checks the
+ *   name, not the address it resolves to), or read and write on a Unix socket folder; a
+ *   destination `endpoint` when one is set;
+ * - read: the config folder (the config file, `query_file`s, the state database, `.rivet/`; the
+ *   query-file check resolves the folder's real path, so the folder itself must be readable), a
+ *   `url_file` and a TLS `ca_file` wherever they are (`ca_file` both against the working directory
+ *   and the config folder), the local destination folder (listing and
+ *   resume reconciliation), parquet-wasm's `.wasm` file (the Parquet writer reads it with
+ *   `Deno.readFile` when it is not handed a compiled module), and rivet's own code: `src/` and
+ *   the npm package folder (a Web Worker loads its module graph under the process's read
+ *   permission, unlike the main thread, so chunk workers and the export worker need them);
+ * - write: the local destination folder (relative paths resolve against the working directory,
+ *   as `openDestination` does; the static part before a `{date}` placeholder, which is only known
+ *   when the export starts), the state database with its `-wal`/`-shm`/`-journal` files and the
+ *   `.rivet/` reports folder (both next to the config);
+ * - env: `url_env`, `password_env`, every `${NAME}` of the config and the `query_file` that is not
+ *   a `--param` (the child loads and substitutes them again), the two variables the YAML parser
+ *   reads (`LOG_TOKENS`, `LOG_STREAM`), and the `RIVET_TEST_*` fault-injection hooks.
+ *
+ * Layer: engines.
+ *
+ * @module
+ */
+import { dirname, isAbsolute, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { ConfigError } from "../core/errors.ts";
+import type { ConnectionInfo } from "../core/source.ts";
+import type { ConfigSpec, ExportSpec } from "../core/spec.ts";
+import { resolveConnection } from "../config/mod.ts";
+import { fillPlaceholders } from "../plan/placeholders.ts";
+
+/** What one export may touch. Lists are sorted and free of duplicates; empty means none. */
+export interface ExportPermissions {
+  /** `host:port` entries (`[v6]:port` for IPv6 literals). */
+  readonly net: readonly string[];
+  /** Absolute paths (a folder covers everything below it). */
+  readonly read: readonly string[];
+  /** Absolute paths (a folder covers everything below it). */
+  readonly write: readonly string[];
+  /** Variable names; a trailing `*` matches a prefix (`RIVET_TEST_*`). */
+  readonly env: readonly string[];
+}
+
+/** Context of {@linkcode exportPermissions}. */
+export interface PermissionContext {
+  /** Working directory the export's relative local paths resolve against. */
+  readonly cwd: string;
+  /** Environment lookup, to resolve `url_env` / `password_env` when no connection is given. */
+  readonly env: (name: string) => string | undefined;
+  /** The resolved source connection; resolved from the config when omitted. */
+  readonly connection?: ConnectionInfo;
+  /** `--param` values: a `${NAME}` they fill needs no environment access. */
+  readonly params?: Readonly<Record<string, string>>;
+}
+
+/** State database file name next to the config (see `state/sqlite.ts`). */
+const STATE_DB_FILE = ".rivet_state.db";
+/** Variables the YAML parser (npm:yaml) reads while parsing (ENVIRONMENT.md §1). */
+const YAML_ENV = ["LOG_STREAM", "LOG_TOKENS"];
+/**
+ * Fault-injection hooks (`_util/test_hook.ts`); reading them unset costs nothing. Exact names, not
+ * a `RIVET_TEST_*` pattern, so a chunk worker granted these names stays within its parent's grant.
+ */
+const TEST_HOOK_ENV = ["RIVET_TEST_BLOCK_AT", "RIVET_TEST_BLOCK_MS", "RIVET_TEST_CRASH_AT"];
+// Same shape as config/substitute.ts: anything up to the closing brace on the same line.
+const placeholder = /\$\{([^}\n]*)\}/g;
+
+/**
+ * The permissions one export needs to run on its own (in a child process or a worker).
+ *
+ * Reads the config file and the export's `query_file` (for their `${NAME}` placeholders) and
+ * resolves real paths, so the caller needs the access the export itself will get.
+ *
+ * @param config The loaded config.
+ * @param spec The export.
+ * @param ctx Working directory, environment, and optionally the resolved connection and params.
+ * @returns Sorted, de-duplicated lists.
+ * @throws {ConfigError} When the connection cannot be resolved (e.g. `url_env` unset).
+ *
+ * @example
+ * ```ts ignore
+ * import { exportPermissions, toDenoFlags } from "./permissions.ts";
+ * const perms = await exportPermissions(config, config.exports[0], {
+ *   cwd: Deno.cwd(),
+ *   env: (n) => Deno.env.get(n),
+ * });
+ * console.log(toDenoFlags(perms)); // ["--allow-net=db:5432", "--allow-read=…", …]
+ * ```
+ */
+export async function exportPermissions(
+  config: ConfigSpec,
+  spec: ExportSpec,
+  ctx: PermissionContext,
+): Promise<ExportPermissions> {
+  const connection = ctx.connection ?? await resolveConnection(config.source, {
+    configDir: config.dir,
+    env: ctx.env,
+    exportName: spec.name,
+  });
+  const net = new Set<string>();
+  const read = new Set<string>();
+  const write = new Set<string>();
+  const env = new Set<string>([...YAML_ENV, ...TEST_HOOK_ENV]);
+  if (connection.host.startsWith("/")) {
+    // A Unix socket folder (PostgreSQL's `host=/run/postgresql`): connecting needs read and write.
+    await addWithRealPath(read, connection.host);
+    await addWithRealPath(write, connection.host);
+  } else {
+    net.add(hostPort(connection.host, connection.port));
+  }
+
+  const endpoint = spec.destination.endpoint;
+  if (endpoint !== undefined) net.add(endpointHostPort(endpoint));
+
+  await addWithRealPath(read, config.dir);
+  const c = config.source.connection;
+  if (c.form === "url_file") await addWithRealPath(read, resolve(config.dir, c.path));
+  if (c.form === "url_env") env.add(c.env);
+  if (c.form === "structured" && c.passwordEnv !== undefined) env.add(c.passwordEnv);
+  const caFile = config.source.tls?.caFile;
+  if (caFile !== undefined) {
+    // The sources open it as written (relative to the working directory); chunk workers resolve
+    // it against the config folder: grant both, so either reading stays within the grant.
+    await addWithRealPath(read, resolve(ctx.cwd, caFile));
+    await addWithRealPath(read, resolve(config.dir, caFile));
+  }
+
+  const stateDb = resolve(config.dir, STATE_DB_FILE);
+  for (const suffix of ["", "-wal", "-shm", "-journal"]) write.add(stateDb + suffix);
+  write.add(resolve(config.dir, ".rivet"));
+
+  const root = localRoot(spec, ctx.cwd);
+  if (root !== undefined) {
+    await addWithRealPath(read, root);
+    await addWithRealPath(write, root);
+  }
+  if (spec.format.kind === "parquet") {
+    const wasm = parquetWasmPath();
+    if (wasm !== undefined) await addWithRealPath(read, wasm);
+  }
+  // A worker loads its modules under the process's read permission (the main thread's static
+  // graph is not checked): the chunk workers and the export worker need rivet's code and npm
+  // packages readable.
+  for (const folder of codeFolders()) read.add(folder);
+
+  const params = ctx.params ?? {};
+  const texts = [await readOptional(config.path)];
+  if (spec.query.kind === "query_file") {
+    texts.push(await readOptional(resolve(config.dir, spec.query.path)));
+  }
+  for (const text of texts) {
+    for (const name of placeholderNames(text)) if (!Object.hasOwn(params, name)) env.add(name);
+  }
+
+  return {
+    net: [...net].sort(),
+    read: [...read].sort(),
+    write: [...write].sort(),
+    env: [...env].sort(),
+  };
+}
+
+/**
+ * The folder a local destination writes below: `path`, else `prefix`, else `.`, resolved against
+ * `cwd` with `{export}`/`{table}` filled in and cut before the first `{date}` (the date is the
+ * export's start, known only then). Undefined for non-local destinations.
+ *
+ * @param spec The export.
+ * @param cwd Base directory of relative paths.
+ * @returns An absolute folder, or undefined.
+ *
+ * @example
+ * ```ts
+ * import { localRoot } from "./permissions.ts";
+ * const spec = { name: "orders", destination: { kind: "local", path: "out/{export}/{date}" } };
+ * // deno-lint-ignore no-explicit-any
+ * if (localRoot(spec as any, "/w") !== "/w/out/orders") throw new Error();
+ * ```
+ */
+export function localRoot(spec: ExportSpec, cwd: string): string | undefined {
+  if (spec.destination.kind !== "local") return undefined;
+  const written = spec.destination.path ?? spec.destination.prefix ?? ".";
+  // {date} is the only token that varies; a fixed date keeps the others from being cut.
+  const filled = fillPlaceholders(written.replaceAll("{date}", "\0"), {
+    exportName: spec.name,
+    at: new Date(0),
+  });
+  const cut = filled.indexOf("\0");
+  if (cut < 0) return resolve(cwd, filled);
+  const head = filled.slice(0, cut);
+  // `out/orders_{date}` cuts mid-name: the folder that holds the varying name is `out`.
+  const folder = head === "" || head.endsWith("/") ? head : dirname(head);
+  return resolve(cwd, folder === "" ? "." : folder);
+}
+
+/**
+ * `--allow-*` flags for `deno run`. An empty list gives no flag (that permission stays denied).
+ *
+ * @param p The permissions.
+ * @returns Flags such as `--allow-net=127.0.0.1:5432`.
+ * @throws {ConfigError} `permissions.comma_in_entry` when an entry holds a comma, which the
+ *   flag syntax cannot express.
+ *
+ * @example
+ * ```ts
+ * import { toDenoFlags } from "./permissions.ts";
+ * const flags = toDenoFlags({ net: ["db:5432"], read: [], write: ["/out"], env: ["A", "B"] });
+ * if (flags.join(" ") !== "--allow-net=db:5432 --allow-write=/out --allow-env=A,B") {
+ *   throw new Error(flags.join(" "));
+ * }
+ * ```
+ */
+export function toDenoFlags(p: ExportPermissions): string[] {
+  const flags: string[] = [];
+  for (const kind of ["net", "read", "write", "env"] as const) {
+    const list = p[kind];
+    if (list.length === 0) continue;
+    for (const entry of list) {
+      if (entry.includes(",")) {
+        throw new ConfigError(
+          `the ${kind} permission entry '${entry}' contains a comma, which Deno's --allow-${kind} ` +
+            "flag cannot express",
+          {
+            code: "permissions.comma_in_entry",
+            hint: "rename the folder or variable, or run without --parallel-export-processes",
+          },
+        );
+      }
+    }
+    flags.push(`--allow-${kind}=${list.join(",")}`);
+  }
+  return flags;
+}
+
+/**
+ * `deno.permissions` of a Web Worker that may do what the export needs and nothing else
+ * (`run`, `ffi`, `sys` and `import` denied). The worker's parent must hold at least these
+ * permissions, or `new Worker` throws `NotCapable`.
+ *
+ * @param p The permissions.
+ * @returns Options for `new Worker(url, { type: "module", deno: { permissions } })`.
+ *
+ * @example
+ * ```ts
+ * import { toWorkerPermissions } from "./permissions.ts";
+ * const w = toWorkerPermissions({ net: ["db:5432"], read: [], write: [], env: [] });
+ * if (w.read !== false || w.run !== false || (w.net as string[])[0] !== "db:5432") throw new Error();
+ * ```
+ */
+export function toWorkerPermissions(p: ExportPermissions): Deno.PermissionOptionsObject {
+  const list = (entries: readonly string[]) => entries.length === 0 ? false : [...entries];
+  return {
+    net: list(p.net),
+    read: list(p.read),
+    write: list(p.write),
+    env: list(p.env),
+    run: false,
+    ffi: false,
+    sys: false,
+    import: false,
+  };
+}
+
+/**
+ * Whether an environment variable name is covered by a permission list (exact, or a `PREFIX*`
+ * entry), as Deno matches `--allow-env`.
+ *
+ * @param name The variable.
+ * @param allowed The list.
+ * @returns True when the export may read it.
+ */
+export function envAllowed(name: string, allowed: readonly string[]): boolean {
+  return allowed.some((entry) =>
+    entry.endsWith("*") ? name.startsWith(entry.slice(0, -1)) : name === entry
+  );
+}
+
+/** `host:port`, bracketing IPv6 literals as Deno's net permission expects. */
+function hostPort(host: string, port: number): string {
+  return host.includes(":") && !host.startsWith("[") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** The `host:port` of a destination endpoint URL (default port by scheme). */
+function endpointHostPort(endpoint: string): string {
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch (cause) {
+    throw new ConfigError(`destination.endpoint '${endpoint}' is not a URL`, {
+      code: "config.invalid_url",
+      cause,
+      hint: "write it as http(s)://host[:port]",
+    });
+  }
+  const port = url.port !== "" ? Number(url.port) : url.protocol === "http:" ? 80 : 443;
+  return hostPort(url.hostname, port);
+}
+
+/** `${NAME}` names in a text, trimmed, empty ones dropped. */
+function placeholderNames(text: string): string[] {
+  return [...text.matchAll(placeholder)].map((m) => m[1]!.trim()).filter((n) => n !== "");
+}
+
+/** Adds a path and, when it differs and exists, its real path (Deno checks the path it is given). */
+async function addWithRealPath(into: Set<string>, path: string): Promise<void> {
+  const absolute = isAbsolute(path) ? path : resolve(path);
+  into.add(absolute);
+  try {
+    into.add(await Deno.realPath(absolute));
+  } catch {
+    // Not created yet (an output folder): the written path is the one the export will use.
+  }
+}
+
+async function readOptional(path: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch {
+    // The export itself reports a missing or unreadable file with its own message.
+    return "";
+  }
+}
+
+/**
+ * rivet's `src/` folder and the folder its npm packages load from (`node_modules`, or the npm
+ * cache of `DENO_DIR`), when they are local files (not in a compiled binary's embedded folder,
+ * which a binary reads under its baked-in grants).
+ */
+function codeFolders(): string[] {
+  const folders: string[] = [];
+  const src = new URL("../", import.meta.url);
+  if (src.protocol === "file:") folders.push(fileURLToPath(src).replace(/\/$/, ""));
+  const wasm = parquetWasmPath();
+  if (wasm !== undefined) {
+    for (const marker of ["/node_modules/", "/registry.npmjs.org/"]) {
+      const at = wasm.indexOf(marker);
+      if (at >= 0) {
+        folders.push(wasm.slice(0, at + marker.length - 1));
+        break;
+      }
+    }
+  }
+  return folders;
+}
+
+/** Local path of parquet-wasm's `.wasm` (the file `formats/_wasm.ts` reads), if it is a file. */
+function parquetWasmPath(): string | undefined {
+  try {
+    const url = new URL(import.meta.resolve("parquet-wasm/esm/parquet_wasm_bg.wasm"));
+    return url.protocol === "file:" ? fileURLToPath(url) : undefined;
+  } catch {
+    return undefined;
+  }
+}
