@@ -1,28 +1,28 @@
 /**
  * Packages rivet as standalone binaries with `deno compile`, one per target, each with a
- * `.sha256` beside it.
+ * `<binary>.sha256` beside it in `sha256sum` format.
  *
  * ```sh
- * deno run -A scripts/compile.ts                       # host target
- * deno run -A scripts/compile.ts --target all          # the four release targets
- * deno run -A scripts/compile.ts --target aarch64-apple-darwin --out-dir dist
+ * deno run -A scripts/compile.ts                                  # host target, dist/rivet-<host>
+ * deno run -A scripts/compile.ts --target all                     # the four release targets
+ * deno run -A scripts/compile.ts --target aarch64-apple-darwin --output build/rivet
  * ```
  *
- * Options: `--target <triple|all>` (repeatable; default the host), `--entry <file>` (default
- * `cli.ts`), `--out-dir <dir>` (default `dist`).
+ * Options: `--target <triple|all>` (repeatable; default the host), `--output <file>` (one target
+ * only; default `<out-dir>/rivet-<target>`), `--out-dir <dir>` (default `dist`), `--entry <file>`
+ * (default `cli.ts`). stdout gets one `sha256sum` line per binary; everything else goes to stderr.
  *
  * `deno compile` downloads the `denort` runtime for the target from Deno's release server. Where
- * that server is unreachable, set `DENORT_BIN` to a local denort (it is passed through the
- * environment unchanged). The full `deno` binary can stand in to check the packaging step, but
- * the result then behaves like `deno`, not like rivet (ENVIRONMENT.md §10).
+ * that server is unreachable, set `DENORT_BIN` to a local denort (passed through the environment
+ * unchanged). The full `deno` binary can stand in to check the packaging step, but the result
+ * then behaves like `deno`, not like rivet (ENVIRONMENT.md §10).
  *
  * @module
  */
-import { createHash } from "node:crypto";
-import { basename, isAbsolute, join, resolve } from "node:path";
+import { basename, dirname, isAbsolute, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
-/** Release targets (`deno compile --target` triples). */
+/** Release targets (`deno compile --target` triples), in release-matrix order. */
 export const TARGETS = [
   "x86_64-unknown-linux-gnu",
   "aarch64-unknown-linux-gnu",
@@ -34,26 +34,66 @@ export const TARGETS = [
 export type Target = (typeof TARGETS)[number];
 
 /**
- * Worker entry modules. `new Worker(new URL(...))` is not followed by the module graph, so each
- * must be passed with `--include` or the binary lacks it (ENVIRONMENT.md §10). Listed here before
- * they exist; only existing files are included.
+ * Worker entry modules, relative to the repository root. `new Worker(new URL(...))` is not
+ * followed by the module graph, so each must be passed with `--include` or the binary lacks it
+ * and fails only when the worker starts (ENVIRONMENT.md §10); its own imports then follow.
+ * - `chunk_worker.ts`: one chunk pipeline of the Web Worker engine (`parallel: N`).
+ * - `export_worker.ts`: in a compiled binary, a `--parallel-export-processes` child runs its
+ *   export inside a worker whose permissions are narrowed to that export, because the child
+ *   process itself cannot be started with narrower `--allow-*` flags (ENVIRONMENT.md §7).
+ *
+ * A missing entry is an error, never a silent skip: the binary would build and then fail at run
+ * time.
  */
-export const workerEntries: readonly string[] = ["src/engines/_worker_main.ts"];
+export const WORKER_ENTRIES: readonly string[] = [
+  "src/engines/chunk_worker.ts",
+  "src/engines/export_worker.ts",
+];
+
+/**
+ * parquet-wasm's module, which `src/formats/_wasm.ts` reads with `Deno.readFile` (so it is data,
+ * not part of the module graph). Today the whole `node_modules` tree is embedded anyway and the
+ * bytes are deduplicated, so naming it costs nothing; it keeps the Parquet writer in the binary
+ * if the packaging ever switches to `--exclude-unused-npm` or `--bundle`, which only keep what
+ * the graph reaches.
+ */
+export const PARQUET_WASM_SPECIFIER = "parquet-wasm/esm/parquet_wasm_bg.wasm";
+
+/**
+ * Unstable features baked into the binary. Workers get narrowed permissions through
+ * `new Worker(url, { deno: { permissions } })`, which Deno gates behind this flag; without it the
+ * first such worker aborts the process (ENVIRONMENT.md §6).
+ */
+export const UNSTABLE_FLAGS: readonly string[] = ["--unstable-worker-options"];
 
 /**
  * Permissions baked into the binary. A compiled binary takes no `--allow-*` flags at run time, so
- * they are fixed here: net (database and object stores), read/write (config, state, outputs),
- * env (`RIVET_*`, `${VAR}` placeholders, `*_env` credentials; tedious and the Azure SDK need
- * unrestricted env), sys (os release for the cloud SDKs, memory figures), run (the subprocess
- * engine re-runs the binary itself). Hosts and paths are only known per config, so they cannot
- * be narrowed at compile time; workers narrow them at run time instead.
+ * the ceiling is fixed here, and workers narrow it per export at run time (a worker can never get
+ * more than this).
+ *
+ * - `--allow-net`: database hosts (and later object stores) come from the config, unknown now.
+ * - `--allow-read` / `--allow-write`: config, `query_file`, TLS files, the state database beside
+ *   the config, outputs under any configured path.
+ * - `--allow-env`: `${VAR}` placeholders, `url_env` / `password_env` and `RIVET_*` name arbitrary
+ *   variables, and yaml reads `LOG_TOKENS` / `LOG_STREAM`; a name list cannot cover that.
+ * - `--allow-run`, unscoped: `--parallel-export-processes` re-runs the binary itself
+ *   (`Deno.execPath()`). Deno could scope it only to a path or a PATH-resolved name fixed now,
+ *   but where the binary is installed, and under which name, is known only at run time (`./rivet`,
+ *   a renamed file, a path not on PATH), so a scoped grant would make the flag fail wherever the
+ *   binary was moved. Children are narrowed by their export worker instead.
+ * - No `--allow-sys`: nothing in the binary's graph calls a sys-gated API. rivet uses
+ *   `Deno.memoryUsage()` (ungated); `node:os` is not imported by rivet nor by the npm packages
+ *   the graph reaches (apache-arrow, commander, hash-wasm, mysql2, parquet-wasm, yaml).
+ *   `tests/compiled/compile_test.ts` scans the graph and fails if a gated call appears, e.g.
+ *   `Deno.hostname()`, `Deno.osRelease()`, `Deno.systemMemoryInfo()` or `os.cpus()`; then add
+ *   `--allow-sys=<those names>` here.
+ * - No `--allow-ffi` (nor `-A`): no native libraries are loaded; `node:sqlite` is built in.
  */
-export const permissionFlags: readonly string[] = [
+export const PERMISSION_FLAGS: readonly string[] = [
   "--allow-net",
   "--allow-read",
   "--allow-write",
   "--allow-env",
-  "--allow-sys",
   "--allow-run",
 ];
 
@@ -61,20 +101,28 @@ export const permissionFlags: readonly string[] = [
 export interface CompileOptions {
   /** Targets to build; defaults to the host. */
   readonly targets?: readonly string[];
-  /** Entry module; defaults to `cli.ts` at the repository root. */
-  readonly entry?: string;
+  /** Output file; only with a single target. Defaults to `<outDir>/rivet-<target>`. */
+  readonly output?: string;
   /** Output folder; defaults to `dist` at the repository root. */
   readonly outDir?: string;
-  /** Repository root (where `deno.json` and `deno.lock` are). */
+  /** Entry module; defaults to `cli.ts` at the repository root. */
+  readonly entry?: string;
+  /** Repository root (where `deno.json`, `deno.lock` and the worker entries are). */
   readonly root?: string;
 }
 
 /** One produced binary. */
 export interface CompiledBinary {
+  /** Target triple. */
   readonly target: string;
+  /** Absolute path of the binary. */
   readonly path: string;
+  /** SHA-256 of the binary, lowercase hex. */
   readonly sha256: string;
+  /** Size in bytes. */
   readonly bytes: number;
+  /** The `deno` arguments used. */
+  readonly args: readonly string[];
 }
 
 const repoRoot = fileURLToPath(new URL("../", import.meta.url));
@@ -82,8 +130,18 @@ const repoRoot = fileURLToPath(new URL("../", import.meta.url));
 /**
  * The `deno compile` arguments for one target.
  *
+ * @example
+ * ```ts
+ * const args = compileArgs("aarch64-apple-darwin", {
+ *   entry: "cli.ts",
+ *   output: "dist/rivet-aarch64-apple-darwin",
+ *   includes: ["src/engines/chunk_worker.ts"],
+ * });
+ * if (!args.includes("--unstable-worker-options")) throw new Error("flag missing");
+ * ```
+ *
  * @param target Target triple.
- * @param options Entry, output path and the worker files that exist.
+ * @param options Entry, output path and the files to `--include`.
  * @returns Arguments after `deno`.
  */
 export function compileArgs(
@@ -99,13 +157,44 @@ export function compileArgs(
     "--frozen",
     "--target",
     target,
-    "--unstable-worker-options",
-    ...permissionFlags,
+    ...UNSTABLE_FLAGS,
+    ...PERMISSION_FLAGS,
     ...options.includes.flatMap((file) => ["--include", file]),
     "--output",
     options.output,
     options.entry,
   ];
+}
+
+/**
+ * SHA-256 of a file through Web Crypto (the binary, ~150 MB, is read whole).
+ *
+ * @param path File to hash.
+ * @returns Lowercase hex digest.
+ */
+export async function sha256File(path: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", await Deno.readFile(path));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * The files every binary must embed: the worker entries and parquet-wasm's module.
+ *
+ * @param root Repository root.
+ * @returns Absolute paths, each checked to exist.
+ */
+export async function requiredIncludes(root: string = repoRoot): Promise<string[]> {
+  const files = WORKER_ENTRIES.map((file) => resolve(root, file));
+  files.push(fileURLToPath(import.meta.resolve(PARQUET_WASM_SPECIFIER)));
+  for (const file of files) {
+    if (!(await exists(file))) {
+      throw new Error(
+        `Cannot package rivet: '${file}' does not exist; a binary without it fails at run time, ` +
+          "so add the file (or run `deno install --frozen` for node_modules) before compiling",
+      );
+    }
+  }
+  return files;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -118,33 +207,30 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-async function sha256File(path: string): Promise<string> {
-  const hash = createHash("sha256");
-  using file = await Deno.open(path, { read: true });
-  for await (const chunk of file.readable) hash.update(chunk);
-  return hash.digest("hex");
-}
-
 /**
- * Builds one binary per target and writes `<binary>.sha256` (`sha256sum` format) beside each.
+ * Builds one binary per target, writes `<binary>.sha256` (`sha256sum` format) beside each and
+ * prints that line on stdout.
  *
- * @param options Targets, entry, output folder.
+ * @param options Targets, output, entry.
  * @returns The binaries built.
  */
 export async function compile(options: CompileOptions = {}): Promise<CompiledBinary[]> {
   const root = options.root ?? repoRoot;
-  const targets = options.targets?.length ? options.targets : [Deno.build.target];
+  const targets = options.targets?.length ? [...new Set(options.targets)] : [Deno.build.target];
   for (const target of targets) {
     if (!(TARGETS as readonly string[]).includes(target)) {
       throw new Error(`Unknown target '${target}'; use one of ${TARGETS.join(", ")} or 'all'`);
     }
   }
+  if (options.output !== undefined && targets.length > 1) {
+    throw new Error(
+      `--output names one file but ${targets.length} targets were asked for; use --out-dir`,
+    );
+  }
   const entry = resolve(root, options.entry ?? "cli.ts");
   if (!(await exists(entry))) throw new Error(`Entry module '${entry}' does not exist`);
+  const includes = await requiredIncludes(root);
   const outDir = resolve(root, options.outDir ?? "dist");
-  await Deno.mkdir(outDir, { recursive: true });
-  const includes: string[] = [];
-  for (const file of workerEntries) if (await exists(join(root, file))) includes.push(file);
 
   const denort = Deno.env.get("DENORT_BIN");
   if (denort) {
@@ -155,52 +241,65 @@ export async function compile(options: CompileOptions = {}): Promise<CompiledBin
   }
   const built: CompiledBinary[] = [];
   for (const target of targets) {
-    const output = join(outDir, `rivet-${target}`);
+    const output = options.output === undefined
+      ? resolve(outDir, `rivet-${target}`)
+      : resolve(root, options.output);
+    await Deno.mkdir(dirname(output), { recursive: true });
     const args = compileArgs(target, { entry, output, includes });
     console.error(`deno ${args.join(" ")}`);
-    const status = await new Deno.Command(Deno.execPath(), {
+    // deno compile prints its embedded-files tree on stdout; keep stdout for the checksums.
+    const child = new Deno.Command(Deno.execPath(), {
       args,
       cwd: root,
       stdin: "null",
-      stdout: "inherit",
+      stdout: "piped",
       stderr: "inherit",
-    }).spawn().status;
+    }).spawn();
+    await child.stdout.pipeTo(Deno.stderr.writable, { preventClose: true });
+    const status = await child.status;
     if (!status.success) throw new Error(`deno compile failed for ${target} (exit ${status.code})`);
     const sha256 = await sha256File(output);
-    await Deno.writeTextFile(`${output}.sha256`, `${sha256}  ${basename(output)}\n`);
+    const line = `${sha256}  ${basename(output)}\n`;
+    await Deno.writeTextFile(`${output}.sha256`, line);
     const { size } = await Deno.stat(output);
-    built.push({ target, path: output, sha256, bytes: size });
-    console.error(`built ${output} (${(size / 1048576).toFixed(1)} MiB, sha256 ${sha256})`);
+    built.push({ target, path: output, sha256, bytes: size, args });
+    console.error(`built ${output} (${(size / 1048576).toFixed(1)} MiB)`);
+    await Deno.stdout.write(new TextEncoder().encode(line));
   }
   return built;
 }
 
-function parseArgs(args: readonly string[]): CompileOptions {
+/**
+ * Parses the command line of this script.
+ *
+ * @param args Arguments after the script name.
+ * @returns Compile options; relative paths are resolved against the current directory.
+ */
+export function parseArgs(args: readonly string[]): CompileOptions {
   const targets: string[] = [];
-  let entry: string | undefined;
-  let outDir: string | undefined;
+  const paths: { entry?: string; outDir?: string; output?: string } = {};
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
-    const [flag, inline] = arg.includes("=") ? arg.split(/=(.*)/s, 2) : [arg, undefined];
+    const eq = arg.indexOf("=");
+    const flag = arg.startsWith("--") && eq > 0 ? arg.slice(0, eq) : arg;
+    const inline = flag === arg ? undefined : arg.slice(eq + 1);
     const value = () => {
       const v = inline ?? args[++i];
-      if (v === undefined) throw new Error(`${flag} needs a value`);
+      if (v === undefined || v === "") throw new Error(`${flag} needs a value`);
       return v;
     };
+    const cwdRelative = (p: string) => isAbsolute(p) ? p : resolve(Deno.cwd(), p);
     if (flag === "--target") {
       const v = value();
       targets.push(...(v === "all" ? TARGETS : [v]));
-    } else if (flag === "--entry") entry = value();
-    else if (flag === "--out-dir") outDir = value();
-    else throw new Error(`Unknown option '${arg}'; use --target, --entry or --out-dir`);
+    } else if (flag === "--entry") paths.entry = cwdRelative(value());
+    else if (flag === "--out-dir") paths.outDir = cwdRelative(value());
+    else if (flag === "--output" || flag === "-o") paths.output = cwdRelative(value());
+    else {
+      throw new Error(`Unknown option '${arg}'; use --target, --output, --out-dir or --entry`);
+    }
   }
-  const cwdRelative = (p: string | undefined) =>
-    p === undefined || isAbsolute(p) ? p : resolve(Deno.cwd(), p);
-  return {
-    targets,
-    ...(entry === undefined ? {} : { entry: cwdRelative(entry)! }),
-    ...(outDir === undefined ? {} : { outDir: cwdRelative(outDir)! }),
-  };
+  return { targets, ...paths };
 }
 
 if (import.meta.main) {

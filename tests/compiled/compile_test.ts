@@ -1,24 +1,49 @@
 /**
  * The packaging step of `scripts/compile.ts` works offline: with `DENORT_BIN` pointing at the
- * real deno binary (no denort download), it produces an executable and its checksum. The binary
- * is not run as rivet: with deno standing in for denort it behaves like deno (ENVIRONMENT.md §10).
+ * real deno binary (no denort download), it compiles the real `cli.ts` with every worker entry
+ * and parquet-wasm embedded, the worker option and permissions baked in, and a checksum file
+ * `sha256sum` accepts. The binary is not run as rivet: with deno standing in for denort it
+ * behaves like deno (ENVIRONMENT.md §10); the release workflow's smoke test runs the real one.
  *
  * @module
  */
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
-import { join } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { compileArgs, permissionFlags, TARGETS, workerEntries } from "../../scripts/compile.ts";
+import {
+  compile,
+  compileArgs,
+  PARQUET_WASM_SPECIFIER,
+  parseArgs,
+  PERMISSION_FLAGS,
+  TARGETS,
+  UNSTABLE_FLAGS,
+  WORKER_ENTRIES,
+} from "../../scripts/compile.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const script = join(root, "scripts", "compile.ts");
+const wasmPath = fileURLToPath(import.meta.resolve(PARQUET_WASM_SPECIFIER));
+const decoder = new TextDecoder();
 
-Deno.test("compileArgs pins the lock, the worker option, permissions and includes", () => {
+function runScript(args: string[], env: Record<string, string> = {}) {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", script, ...args],
+    cwd: root,
+    env: { NO_COLOR: "1", ...env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+}
+
+Deno.test("compileArgs pins the lock, bakes the worker option and permissions, includes each file", () => {
   const args = compileArgs("aarch64-apple-darwin", {
     entry: "cli.ts",
     output: "dist/rivet-aarch64-apple-darwin",
-    includes: ["src/engines/_worker_main.ts"],
+    includes: ["src/engines/chunk_worker.ts", "src/engines/export_worker.ts"],
   });
   assert.deepEqual(args, [
     "compile",
@@ -26,66 +51,207 @@ Deno.test("compileArgs pins the lock, the worker option, permissions and include
     "--target",
     "aarch64-apple-darwin",
     "--unstable-worker-options",
-    ...permissionFlags,
+    "--allow-net",
+    "--allow-read",
+    "--allow-write",
+    "--allow-env",
+    "--allow-run",
     "--include",
-    "src/engines/_worker_main.ts",
+    "src/engines/chunk_worker.ts",
+    "--include",
+    "src/engines/export_worker.ts",
     "--output",
     "dist/rivet-aarch64-apple-darwin",
     "cli.ts",
   ]);
-  assert.ok(!permissionFlags.includes("--allow-all") && !permissionFlags.includes("-A"));
-  assert.ok(workerEntries.includes("src/engines/_worker_main.ts"));
-  assert.equal(TARGETS.length, 4);
+  assert.deepEqual(UNSTABLE_FLAGS, ["--unstable-worker-options"]);
+  for (const banned of ["-A", "--allow-all", "--allow-ffi", "--allow-sys"]) {
+    assert.ok(!PERMISSION_FLAGS.some((f) => f.startsWith(banned)), `${banned} is not baked in`);
+  }
+  assert.deepEqual(WORKER_ENTRIES, ["src/engines/chunk_worker.ts", "src/engines/export_worker.ts"]);
+  assert.deepEqual(TARGETS, [
+    "x86_64-unknown-linux-gnu",
+    "aarch64-unknown-linux-gnu",
+    "x86_64-apple-darwin",
+    "aarch64-apple-darwin",
+  ]);
 });
 
-Deno.test("scripts/compile.ts packages an executable and its sha256 with DENORT_BIN set", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "rivet_compile_test_" });
-  try {
-    // A tiny entry: cli.ts may not exist yet, and the packaging step is what is under test.
-    const entry = join(dir, "entry.ts");
-    await Deno.writeTextFile(entry, 'console.log("tiny entry");\n');
-    const outDir = join(dir, "dist");
+Deno.test("parseArgs expands 'all', resolves paths against the cwd and rejects unknown options", () => {
+  const opts = parseArgs(["--target", "all", "--out-dir=out/bin", "--entry", "/abs/cli.ts"]);
+  assert.deepEqual(opts.targets, [...TARGETS]);
+  assert.equal(opts.outDir, resolve(Deno.cwd(), "out/bin"));
+  assert.equal(opts.entry, "/abs/cli.ts");
+  assert.equal(parseArgs(["--output", "/x/rivet"]).output, "/x/rivet");
+  assert.throws(() => parseArgs(["--frobnicate"]), /Unknown option '--frobnicate'/);
+  assert.throws(() => parseArgs(["--target"]), /--target needs a value/);
+});
+
+Deno.test("WORKER_ENTRIES lists every worker module that src/ starts", async () => {
+  // A worker URL is not followed by the module graph: an entry missing from WORKER_ENTRIES is
+  // left out of the binary, which then fails only when that worker starts.
+  const workerUrl =
+    /new Worker\(\s*(?:new URL\(\s*["']([^"']+)["']\s*,\s*import\.meta\.url|import\.meta\.resolve\(\s*["']([^"']+)["'])/g;
+  const started = new Set<string>();
+  const walk = async (dir: string): Promise<void> => {
+    for await (const e of Deno.readDir(dir)) {
+      const path = join(dir, e.name);
+      if (e.isDirectory) await walk(path);
+      else if (e.name.endsWith(".ts") && !e.name.endsWith("_test.ts")) {
+        for (const m of (await Deno.readTextFile(path)).matchAll(workerUrl)) {
+          started.add(relative(root, resolve(dirname(path), m[1] ?? m[2]!)));
+        }
+      }
+    }
+  };
+  await walk(join(root, "src"));
+  assert.ok(started.size > 0, "src/ starts workers");
+  assert.deepEqual([...started].sort(), [...WORKER_ENTRIES].sort());
+});
+
+Deno.test("the binary's module graph calls no sys-gated API, so no --allow-sys is baked in", async () => {
+  // Deno APIs behind --allow-sys, and node:os (cpus, userInfo, hostname, totalmem... are gated).
+  const gatedDeno =
+    /\bDeno\.(hostname|osRelease|osUptime|loadavg|networkInterfaces|systemMemoryInfo|uid|gid)\b/;
+  const importsOs = /(?:require\(\s*|from\s+|import\(\s*)["'](?:node:)?os["']/;
+  const findings: string[] = [];
+  const packages = new Set<string>();
+  let npmIndex: Record<string, { dependencies: string[]; localPath?: string }> = {};
+  for (const entry of ["cli.ts", ...WORKER_ENTRIES]) {
     const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", script, "--entry", entry, "--out-dir", outDir],
+      args: ["info", "--json", entry],
       cwd: root,
-      env: { DENORT_BIN: Deno.execPath() },
       stdout: "piped",
       stderr: "piped",
     }).output();
-    const stderr = new TextDecoder().decode(out.stderr);
-    assert.equal(out.code, 0, stderr);
-    assert.match(stderr, /note: DENORT_BIN=/);
-    assert.match(stderr, /--frozen/);
-    const binary = join(outDir, `rivet-${Deno.build.target}`);
-    const info = await Deno.stat(binary);
-    assert.ok(info.isFile);
-    assert.ok(info.size > 1_000_000, `binary is ${info.size} bytes`);
-    assert.ok((info.mode! & 0o111) !== 0, "binary is executable");
-    const expected = createHash("sha256").update(await Deno.readFile(binary)).digest("hex");
-    assert.equal(
-      await Deno.readTextFile(`${binary}.sha256`),
-      `${expected}  rivet-${Deno.build.target}\n`,
+    assert.equal(out.code, 0, `deno info ${entry}: ${decoder.decode(out.stderr)}`);
+    const info = JSON.parse(decoder.decode(out.stdout)) as {
+      modules: {
+        specifier: string;
+        npmPackage?: string;
+        local?: string;
+        error?: string;
+      }[];
+      npmPackages: typeof npmIndex;
+    };
+    const broken = info.modules.filter((m) => m.error).map((m) => `${m.specifier}: ${m.error}`);
+    assert.deepEqual(broken, [], `the graph of ${entry} resolves`);
+    npmIndex = info.npmPackages;
+    for (const mod of info.modules) {
+      if (mod.specifier === "node:os") findings.push(`${entry} reaches node:os`);
+      if (mod.npmPackage) packages.add(mod.npmPackage);
+      if (mod.specifier.startsWith("file:") && mod.local) {
+        const text = await Deno.readTextFile(mod.local);
+        if (gatedDeno.test(text) || importsOs.test(text)) findings.push(mod.local);
+      }
+    }
+  }
+  // npm packages are not expanded by deno info: scan the reachable closure's JavaScript.
+  const pending = [...packages];
+  while (pending.length) {
+    const id = pending.pop()!;
+    const pkg = npmIndex[id];
+    assert.ok(pkg, `npm package ${id} is in deno info's index`);
+    for (const dep of pkg.dependencies) {
+      if (packages.has(dep) || !npmIndex[dep]) continue;
+      packages.add(dep);
+      pending.push(dep);
+    }
+  }
+  assert.ok([...packages].some((p) => p.startsWith("parquet-wasm@")), "graph reaches npm code");
+  for (const id of packages) {
+    const dir = npmIndex[id]!.localPath;
+    assert.ok(dir, `npm package ${id} has a local path (deno install --frozen)`);
+    const walk = async (path: string): Promise<void> => {
+      for await (const e of Deno.readDir(path)) {
+        const child = join(path, e.name);
+        if (e.isDirectory && e.name !== "node_modules") await walk(child);
+        else if (e.isFile && /\.[cm]?js$/.test(e.name)) {
+          if (importsOs.test(await Deno.readTextFile(child))) findings.push(child);
+        }
+      }
+    };
+    await walk(dir);
+  }
+  assert.deepEqual(
+    findings,
+    [],
+    "these modules call sys-gated APIs: add the matching --allow-sys=<names> to PERMISSION_FLAGS",
+  );
+});
+
+Deno.test("compile refuses to package when a worker entry is missing, naming the file", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "rivet_compile_missing_" });
+  try {
+    await Deno.writeTextFile(join(dir, "cli.ts"), 'console.log("tiny");\n');
+    await assert.rejects(
+      compile({ root: dir, outDir: join(dir, "dist") }),
+      (e: Error) =>
+        e.message.includes(join(dir, WORKER_ENTRIES[0]!)) && /fails at run/.test(e.message),
     );
+    await assert.rejects(Deno.stat(join(dir, "dist")), Deno.errors.NotFound);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });
 
-Deno.test("scripts/compile.ts refuses an unknown target before compiling anything", async () => {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      script,
-      "--target",
-      "riscv64-unknown-linux-gnu",
-      "--out-dir",
-      "/nonexistent/x",
-    ],
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.equal(out.code, 1);
-  assert.match(new TextDecoder().decode(out.stderr), /Unknown target 'riscv64-unknown-linux-gnu'/);
+Deno.test("scripts/compile.ts refuses bad targets and --output with several targets before compiling", async () => {
+  const unknown = await runScript([
+    "--target",
+    "riscv64-unknown-linux-gnu",
+    "--out-dir",
+    "/nonexistent/x",
+  ]);
+  assert.equal(unknown.code, 1);
+  assert.match(decoder.decode(unknown.stderr), /Unknown target 'riscv64-unknown-linux-gnu'/);
+  const several = await runScript(["--target", "all", "--output", "/nonexistent/x/rivet"]);
+  assert.equal(several.code, 1);
+  assert.match(decoder.decode(several.stderr), /--output names one file but 4 targets/);
+});
+
+Deno.test("scripts/compile.ts packages cli.ts with the workers and parquet-wasm, and a sha256sum file", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "rivet_compile_test_" });
+  try {
+    const binary = join(dir, "bin", "rivet-test");
+    const out = await runScript(["--output", binary], { DENORT_BIN: Deno.execPath() });
+    const stderr = decoder.decode(out.stderr);
+    assert.equal(out.code, 0, stderr);
+    assert.match(stderr, /note: DENORT_BIN=/);
+
+    // The arguments actually passed to deno compile, as echoed by the script.
+    const line = stderr.split("\n").find((l) => l.startsWith("deno compile "));
+    assert.ok(line, stderr);
+    const args = line.slice("deno ".length).split(" ");
+    assert.equal(args.at(-1), join(root, "cli.ts"));
+    assert.equal(args[args.indexOf("--target") + 1], Deno.build.target);
+    assert.equal(args[args.indexOf("--output") + 1], binary);
+    for (const flag of ["--frozen", ...UNSTABLE_FLAGS, ...PERMISSION_FLAGS]) {
+      assert.ok(args.includes(flag), `${flag} passed`);
+    }
+    const included = args.flatMap((a, i) => (a === "--include" ? [args[i + 1]] : []));
+    assert.deepEqual(included, [...WORKER_ENTRIES.map((f) => join(root, f)), wasmPath]);
+
+    const info = await Deno.stat(binary);
+    assert.ok(info.isFile && info.size > 10_000_000, `binary is ${info.size} bytes`);
+    assert.ok((info.mode! & 0o111) !== 0, "binary is executable");
+    const bytes = await Deno.readFile(binary);
+    const wasm = await Deno.readFile(wasmPath);
+    // Native substring search over the ~150 MB binary; the wasm is stored uncompressed.
+    const haystack = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    assert.ok(haystack.indexOf(wasm.subarray(0, 65536)) >= 0, "parquet-wasm bytes embedded");
+
+    const expected = createHash("sha256").update(bytes).digest("hex");
+    const sumLine = `${expected}  rivet-test\n`;
+    assert.equal(await Deno.readTextFile(`${binary}.sha256`), sumLine);
+    assert.equal(decoder.decode(out.stdout), sumLine, "stdout carries only the checksum line");
+    const check = await new Deno.Command("sha256sum", {
+      args: ["-c", "rivet-test.sha256"],
+      cwd: join(dir, "bin"),
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(decoder.decode(check.stdout), "rivet-test: OK\n", decoder.decode(check.stderr));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
