@@ -1,6 +1,6 @@
 /**
  * `deno task bench [--engines postgres,mysql] [--rows N] [--mysql-rows N] [--runs 3]
- * [--small-rows N] [--json] [--no-cache]`: rivet against the database floor on the `narrow`
+ * [--small-rows N] [--no-parallel] [--json] [--no-cache]`: rivet against the database floor on the `narrow`
  * fixture (PERFORMANCE.md), for each engine in turn.
  *
  * For each round (at least 3, the order rotating so that no command always runs first) it times,
@@ -13,7 +13,9 @@
  * with the targets (PostgreSQL: Parquet ≤ 2.5×, CSV ≤ 2×, RSS ≤ 256 MB; MySQL: the same ratios,
  * RSS ≤ 300 MB). A second, smaller table size (`--small-rows`, default 1M, read through a
  * `WHERE id <= N` query) shows that peak RSS does not grow with the table. `--json` prints the
- * same figures as JSON on stdout.
+ * same figures as JSON on stdout. Then (unless `--no-parallel`) the parallel engines: a chunked
+ * Parquet export with `parallel: 1` against `parallel: 2`, and the subprocess engine's
+ * per-child start-up cost (`_bench_parallel.ts`).
  *
  * PostgreSQL keeps its data in `.bench/pgdata` between runs (`--no-cache`: a throwaway cluster),
  * so the 10M-row table is loaded once; MariaDB is always a throwaway server, loaded each run
@@ -28,6 +30,7 @@ import { parseArgs } from "node:util";
 import { type BenchEngine, measureProcess, median, sizeOfFiles } from "./_bench_measure.ts";
 import { pgEngine, startBenchPg } from "./_bench_pg.ts";
 import { startBenchMysql } from "./_bench_mysql.ts";
+import { benchParallel, type ParallelReport, renderParallel } from "./_bench_parallel.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 const CACHE_DIR = `${ROOT}/.bench/pgdata`;
@@ -334,6 +337,8 @@ interface EngineResult {
   readonly version: string;
   /** Why rivet was not timed (it could not read this engine), if so. */
   readonly rivetError?: string;
+  /** The parallel engines' figures, unless `--no-parallel`. */
+  readonly parallel?: ParallelReport;
 }
 
 /**
@@ -342,7 +347,7 @@ interface EngineResult {
  */
 async function benchEngine(
   engine: BenchEngine,
-  options: { rows: number; smallRows: number; runs: number },
+  options: { rows: number; smallRows: number; runs: number; parallel: boolean },
 ): Promise<EngineResult> {
   const { rows, smallRows, runs } = options;
   const load = await engine.ensureNarrow(rows);
@@ -375,10 +380,18 @@ async function benchEngine(
     );
     results.push(...await benchSize(engine, { rows: smallRows, tableRows: rows, runs, floorOnly }));
   }
+  let parallel: ParallelReport | undefined;
+  if (options.parallel && !floorOnly) {
+    log(
+      `Timing ${runs} rounds of ${engine.name} parallel engines (chunked 1 vs 2, child start-up)…`,
+    );
+    parallel = await benchParallel(engine, { rows, runs, root: ROOT, log });
+  }
   return {
     rows: results,
     version: engine.version,
     ...(rivetError === undefined ? {} : { rivetError }),
+    ...(parallel ? { parallel } : {}),
   };
 }
 
@@ -391,6 +404,7 @@ async function main(args: string[]): Promise<number> {
       "mysql-rows": { type: "string" },
       runs: { type: "string" },
       "small-rows": { type: "string" },
+      "no-parallel": { type: "boolean", default: false },
       json: { type: "boolean", default: false },
       "no-cache": { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
@@ -400,7 +414,7 @@ async function main(args: string[]): Promise<number> {
     console.log(
       "deno task bench [--engines postgres,mysql (both)] [--rows N (10000000)] " +
         "[--mysql-rows N (= --rows)] [--runs N (3)] [--small-rows N (1000000, 0 = skip)] " +
-        "[--json] [--no-cache (PostgreSQL; MariaDB is always throwaway)]",
+        "[--no-parallel] [--json] [--no-cache (PostgreSQL; MariaDB is always throwaway)]",
     );
     return 0;
   }
@@ -415,11 +429,14 @@ async function main(args: string[]): Promise<number> {
   const results: BenchRow[] = [];
   const versions: Partial<Record<EngineName, string>> = {};
   const rivetErrors: Partial<Record<EngineName, string>> = {};
+  const parallel: ParallelReport[] = [];
   for (const name of engines) {
+    const options = { rows, smallRows, runs, parallel: !values["no-parallel"] };
     const result = name === "postgres"
-      ? await benchPostgres({ rows, smallRows, runs, noCache: values["no-cache"] })
-      : await benchMysql({ rows: mysqlRows, smallRows, runs });
+      ? await benchPostgres({ ...options, noCache: values["no-cache"] })
+      : await benchMysql({ ...options, rows: mysqlRows });
     results.push(...result.rows);
+    if (result.parallel) parallel.push(result.parallel);
     versions[name] = result.version;
     if (result.rivetError !== undefined) rivetErrors[name] = result.rivetError;
   }
@@ -438,6 +455,7 @@ async function main(args: string[]): Promise<number> {
     at: new Date().toISOString(),
     ...(Object.keys(rivetErrors).length === 0 ? {} : { rivetErrors }),
     results,
+    ...(parallel.length === 0 ? {} : { parallel }),
   };
   if (values.json) {
     console.log(JSON.stringify(report, null, 2));
@@ -451,6 +469,7 @@ async function main(args: string[]): Promise<number> {
         `Deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} CPUs\n`,
     );
     console.log(renderTable(results));
+    if (parallel.length > 0) console.log(`\n${renderParallel(parallel)}`);
     for (const [name, error] of Object.entries(rivetErrors)) {
       console.log(`\n${name}: rivet was not timed, its probe run failed: ${firstLine(error)}`);
     }
@@ -465,7 +484,7 @@ function firstLine(message: string): string {
 }
 
 async function benchPostgres(
-  options: { rows: number; smallRows: number; runs: number; noCache: boolean },
+  options: { rows: number; smallRows: number; runs: number; parallel: boolean; noCache: boolean },
 ): Promise<EngineResult> {
   log(`Starting PostgreSQL (${options.noCache ? "throwaway" : `cached in ${CACHE_DIR}`})…`);
   await using engine = pgEngine(
@@ -479,7 +498,7 @@ async function benchPostgres(
 }
 
 async function benchMysql(
-  options: { rows: number; smallRows: number; runs: number },
+  options: { rows: number; smallRows: number; runs: number; parallel: boolean },
 ): Promise<EngineResult> {
   log("Starting MariaDB (throwaway)…");
   await using engine = await startBenchMysql();
