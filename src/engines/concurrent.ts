@@ -21,11 +21,17 @@
 import type { ConfigSpec, ExportSpec } from "../core/spec.ts";
 import type { Outcome } from "../core/events.ts";
 import type { StateStore } from "../core/state.ts";
-import { ConfigError, toErrorInfo } from "../core/errors.ts";
+import { ConfigError } from "../core/errors.ts";
 import { mergeTuning } from "../config/mod.ts";
 import { runId as makeRunId } from "../pipeline/naming.ts";
 import { openStateStore } from "../state/mod.ts";
-import { type InlineRunOptions, runExportWithState, type RunResult, runResult } from "./inline.ts";
+import {
+  failedOutcome as inlineFailedOutcome,
+  type InlineRunOptions,
+  runExportWithState,
+  type RunResult,
+  runResult,
+} from "./inline.ts";
 
 /** How a run spreads its exports (the aggregate's `parallel_mode`). */
 export type ParallelMode = "sequential" | "parallel-threads" | "parallel-processes";
@@ -176,25 +182,11 @@ export function failedOutcome(
   spec: ExportSpec,
   facts: { error: unknown; startedAt: Date; runId?: string; peakRssMb?: number },
 ): Outcome {
-  const tuning = mergeTuning(config.source, spec);
-  const now = new Date();
-  return {
-    export: spec.name,
+  return inlineFailedOutcome(spec, {
+    tuning: mergeTuning(config.source, spec),
+    startedAt: facts.startedAt,
     runId: facts.runId ?? makeRunId(spec.name, facts.startedAt),
-    status: "failed",
-    mode: spec.mode,
-    rows: 0,
-    files: 0,
-    bytes: 0,
-    durationMs: now.getTime() - facts.startedAt.getTime(),
-    startedAt: facts.startedAt.toISOString(),
-    finishedAt: now.toISOString(),
-    output: "",
-    compression: spec.format.compression,
-    format: spec.format.kind,
-    peakRssMb: facts.peakRssMb ?? Math.round(Deno.memoryUsage().rss / 1024 / 1024),
-    tuningProfile: tuning.profileLabel,
-    batchSize: tuning.batchSize,
-    error: toErrorInfo(facts.error),
-  };
+    error: facts.error,
+    ...(facts.peakRssMb === undefined ? {} : { peakRssMb: facts.peakRssMb }),
+  });
 }

@@ -303,18 +303,27 @@ async function runOne(
   }
 }
 
-/** The outcome of an export that failed before its pipeline started. */
-function failedOutcome(
+/**
+ * The outcome of an export that failed before (or outside) its pipeline: connection, plan, a
+ * child process that died.
+ *
+ * @param spec The export.
+ * @param facts Tuning, start, run id, the error, and the run's signal (an aborted run reports
+ *   the interrupt whatever the error).
+ * @returns The failed outcome.
+ */
+export function failedOutcome(
   spec: ExportSpec,
   facts: {
     tuning: ReturnType<typeof mergeTuning>;
     startedAt: Date;
     runId: string;
     error: unknown;
-    signal: AbortSignal;
+    signal?: AbortSignal;
+    peakRssMb?: number;
   },
 ): Outcome {
-  const failure = facts.signal.aborted
+  const failure = facts.signal?.aborted
     ? new InterruptedError("interrupted before it finished")
     : facts.error;
   const now = new Date();
@@ -332,7 +341,7 @@ function failedOutcome(
     output: "",
     compression: spec.format.compression,
     format: spec.format.kind,
-    peakRssMb: Math.round(Deno.memoryUsage().rss / 1024 / 1024),
+    peakRssMb: facts.peakRssMb ?? Math.round(Deno.memoryUsage().rss / 1024 / 1024),
     tuningProfile: facts.tuning.profileLabel,
     batchSize: facts.tuning.batchSize,
     error: toErrorInfo(failure),
@@ -382,13 +391,21 @@ async function planQuery(
   };
 }
 
-/** Records the run's metrics row; a failure only warns (the data and exit code are final). */
-async function recordMetrics(
+/**
+ * Records the run's metrics row; a failure only warns (the data and exit code are final).
+ *
+ * @param state The open state store.
+ * @param config The config (source type).
+ * @param spec The export.
+ * @param o Its outcome.
+ * @param options Where the warning goes.
+ */
+export async function recordMetrics(
   state: StateStore,
   config: ConfigSpec,
   spec: ExportSpec,
   o: Outcome,
-  options: InlineRunOptions,
+  options: Pick<InlineRunOptions, "emit">,
 ): Promise<void> {
   try {
     await state.recordRun({
@@ -399,7 +416,7 @@ async function recordMetrics(
       totalRows: o.rows,
       status: o.status,
       peakRssMb: o.peakRssMb,
-      ...(o.error ? { errorMessage: o.error.message } : {}),
+      ...(o.error ? { errorMessage: redact(o.error.message) } : {}),
       tuningProfile: o.tuningProfile,
       format: o.format,
       mode: o.mode,
@@ -454,12 +471,19 @@ export function journalEventOf(event: RivetEvent): JournalEvent | undefined {
   return { event: "warning", at, code: event.code, message };
 }
 
-/** Stores the run's journal next to its metrics; a failure only warns. */
-async function recordJournal(
+/**
+ * Stores the run's journal next to its metrics; a failure only warns.
+ *
+ * @param state The open state store.
+ * @param o The outcome.
+ * @param events The run's journal events.
+ * @param options Where the warning goes.
+ */
+export async function recordJournal(
   state: StateStore,
   o: Outcome,
   events: readonly JournalEvent[],
-  options: InlineRunOptions,
+  options: Pick<InlineRunOptions, "emit">,
 ): Promise<void> {
   try {
     await state.appendJournal({

@@ -57,8 +57,14 @@ import type { StateStore } from "../core/state.ts";
 import type { ConfigSpec, ExportSpec } from "../core/spec.ts";
 import { redact } from "../_util/redact.ts";
 import { openStateStore } from "../state/mod.ts";
-import { VERSION } from "../version.ts";
-import { type InlineRunOptions, runExportWithState, type RunResult, runResult } from "./inline.ts";
+import {
+  type InlineRunOptions,
+  recordJournal,
+  recordMetrics,
+  runExportWithState,
+  type RunResult,
+  runResult,
+} from "./inline.ts";
 import { failedOutcome, serializedState } from "./concurrent.ts";
 import {
   envAllowed,
@@ -407,55 +413,8 @@ async function recordFailure(
   o: Outcome,
   emit: EventSink,
 ): Promise<void> {
-  const message = redact(o.error?.message ?? "failed");
-  try {
-    await state.recordRun({
-      runId: o.runId,
-      exportName: o.export,
-      runAt: o.startedAt,
-      durationMs: o.durationMs,
-      totalRows: 0,
-      status: "failed",
-      errorMessage: message,
-      tuningProfile: o.tuningProfile,
-      format: o.format,
-      mode: o.mode,
-      filesProduced: 0,
-      bytesWritten: 0,
-      filesCommitted: 0,
-      batchSize: o.batchSize,
-      sourceType: config.source.kind,
-      destinationType: spec.destination.kind,
-      rivetVersion: VERSION,
-    });
-    await state.appendJournal({
-      runId: o.runId,
-      exportName: o.export,
-      finishedAt: o.finishedAt,
-      journal: {
-        events: [],
-        completed: {
-          status: "failed",
-          mode: o.mode,
-          rows: 0,
-          files: 0,
-          bytes: 0,
-          durationMs: o.durationMs,
-          retries: 0,
-          error: message,
-        },
-      },
-    });
-  } catch (error) {
-    emit({
-      type: "warning",
-      export: spec.name,
-      code: "state.metrics_failed",
-      message: `export '${spec.name}': could not record the failed run of its child: ${
-        error instanceof Error ? error.message : String(error)
-      }`,
-    });
-  }
+  await recordMetrics(state, config, spec, o, { emit });
+  await recordJournal(state, o, [], { emit });
 }
 
 function isOwn(spec: ExportSpec): (o: Outcome) => boolean {
