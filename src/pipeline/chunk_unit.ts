@@ -142,7 +142,8 @@ export async function runChunkUnit(unit: UnitSpec, ctx: UnitContext): Promise<Un
           destination: ctx.destination,
           emit: ctx.emit,
           signal: ctx.signal,
-          stagingKey: (index) => name(index, true),
+          // One part unless max_file_size rotates: its final name is known now.
+          stagingKey: (index) => name(index, spec.maxFileSize !== undefined),
           ...(ctx.rss ? { rss: ctx.rss } : {}),
           ...(ctx.pressure ? { pressure: ctx.pressure } : {}),
           rowsBefore: unit.rowsBefore ?? 0,

@@ -116,8 +116,15 @@ export async function runExport(plan: ExportPlan, deps: PipelineDeps): Promise<O
         destination: deps.destination,
         emit: deps.emit,
         signal: deps.signal,
+        // Without max_file_size there is one part whose final name is known now: object stores
+        // then write it in place instead of copying it at commit.
         stagingKey: (index) =>
-          partName(spec.name, { at: plan.startedAt, extension: ext, index, split: true }),
+          partName(spec.name, {
+            at: plan.startedAt,
+            extension: ext,
+            index,
+            split: spec.maxFileSize !== undefined,
+          }),
         ...(deps.rss ? { rss: deps.rss } : {}),
         ...(deps.pressure ? { pressure: deps.pressure } : {}),
         onColumns: drift.check,
