@@ -17,6 +17,8 @@ import { type CliIo, processIo } from "./io.ts";
 import { VERSION } from "../version.ts";
 import type { StateFlags } from "./commands/state.ts";
 import type { MetricsFlags } from "./commands/metrics.ts";
+import type { DoctorFlags } from "./commands/doctor.ts";
+import type { ValidateFlags } from "./commands/validate.ts";
 
 /** Options parsed for `rivet run`. */
 export interface RunFlags {
@@ -53,7 +55,7 @@ const collect = (value: string, previous: string[] | undefined) => [...(previous
 const epilogue = `
 Getting started:
   1. rivet init -o rivet.yaml     scaffold a config from a live database (coming later)
-  2. rivet doctor -c rivet.yaml   check credentials and destinations (coming later)
+  2. rivet doctor -c rivet.yaml   check credentials and destinations
   3. rivet check -c rivet.yaml    preview the plan (coming later)
   4. rivet run -c rivet.yaml      export
 
@@ -264,6 +266,44 @@ Examples:
     .action(async (flags: MetricsFlags) => {
       const { journalCommand } = await import("./commands/metrics.ts");
       exitCode = await journalCommand(flags, ctx);
+    });
+
+  program.command("doctor")
+    .description("check the config, the source login (SELECT 1) and each destination (probe)")
+    .requiredOption(...configFlag)
+    .option("-p, --param <key=value>", "value for ${key} in the config (repeatable)", collect)
+    .action(async (flags: DoctorFlags) => {
+      const { doctorCommand } = await import("./commands/doctor.ts");
+      exitCode = await doctorCommand(flags, ctx);
+    });
+  program.command("validate")
+    .description("verify each export's output against its manifest.json and _SUCCESS")
+    .requiredOption(...configFlag)
+    .option("-e, --export <name>", "only this export (repeatable)", collect)
+    .option("-p, --param <key=value>", "value for ${key} in the config (repeatable)", collect)
+    .addOption(
+      new Option("--format <format>", "report layout").choices(["pretty", "json"])
+        .default("pretty"),
+    )
+    .option("-o, --output <path>", "write the JSON report to a file (needs --format json)")
+    .option("--date <yyyy-mm-dd>", "the day {date} stands for in the path (default today, UTC)")
+    .option("--run-id <id>", "the value of {run_id} in the path")
+    .option("--prefix <path>", "validate this folder/prefix instead (one export)")
+    .option("--size-only", "verify: size exports: check sizes without reading the parts back")
+    .addHelpText(
+      "after",
+      `
+Exit codes: 0 every export passed (or has no manifest: legacy output), 3 something was verified
+wrong (missing part, size, content fingerprint, _SUCCESS, inconsistent manifest), 1 config error.
+
+Examples:
+  rivet validate -c rivet.yaml
+  rivet validate -c rivet.yaml -e orders --date 2026-01-31
+  rivet validate -c rivet.yaml --format json -o validate.json`,
+    )
+    .action(async (flags: ValidateFlags) => {
+      const { validateCommand } = await import("./commands/validate.ts");
+      exitCode = await validateCommand(flags, ctx);
     });
 
   const onSignal = () => {

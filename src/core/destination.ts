@@ -78,4 +78,10 @@ export interface Destination extends AsyncDisposable {
    * `from` is absent.
    */
   move(from: string, to: string, options?: SignalOptions): Promise<void>;
+  /**
+   * Deletes a committed object; used by doctor's probe; destinations that cannot delete omit it.
+   * Resolves once nothing is committed at `key`: an absent key is not an error (object stores
+   * delete idempotently). Never touches a staging object, never follows a link.
+   */
+  remove?(key: string, options?: SignalOptions): Promise<void>;
 }

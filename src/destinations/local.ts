@@ -284,6 +284,33 @@ export class LocalDestination implements Destination {
   }
 
   /**
+   * Deletes the committed file at `key` (doctor's probe), then fsyncs its folder. The file is
+   * found like {@linkcode stat} finds it: a symlink at the key or on its folders is refused, not
+   * removed, and a staging name is no object, so an upload in progress is never touched.
+   *
+   * @param key Object key relative to the root, validated like {@linkcode create}'s.
+   * @param options An abort signal, checked before the change.
+   * @throws {ConfigError} `destination.bad_key` for an absolute key, `..`, NUL or backslash.
+   * @throws {PermanentError} `destination.symlink`, `destination.not_a_file` or
+   *   `destination.write_failed` (e.g. a read-only folder).
+   */
+  async remove(key: string, options: SignalOptions = {}): Promise<void> {
+    checkKey(key);
+    options.signal?.throwIfAborted();
+    const found = await this.#object(key);
+    if (found === undefined) return;
+    options.signal?.throwIfAborted();
+    try {
+      // unlink(2) removes a name, never what a link planted meanwhile points to.
+      await Deno.remove(found.path);
+    } catch (error) {
+      if (isMissing(error)) return;
+      throw ioFailed(found.path, "remove", error, "write");
+    }
+    await syncDir(dirname(found.path));
+  }
+
+  /**
    * The regular file at `key`, checked with `lstat` from the root down.
    *
    * @returns Its path and lstat info, or undefined when it is absent or a staging name.

@@ -1,7 +1,8 @@
 /**
  * An in-memory destination for pipeline and manifest unit tests, with the local destination's
  * rules: nothing is visible before `commit`, a committed object is never overwritten unless
- * `overwrite` was asked for, `commit(finalKey)` renames, `move` never overwrites.
+ * `overwrite` was asked for, `commit(finalKey)` renames, `move` never overwrites, `remove` of an
+ * absent key is no error.
  *
  * @module
  */
@@ -34,6 +35,8 @@ export class MemoryDestination implements Destination {
   staging = 0;
   /** `[from, to]` of each successful `move`, in order. */
   readonly moves: [string, string][] = [];
+  /** Keys deleted by `remove`, in order. */
+  readonly removes: string[] = [];
   /** A key whose commit fails. */
   failOn: string | undefined;
 
@@ -110,6 +113,12 @@ export class MemoryDestination implements Destination {
     this.objects.delete(from);
     this.objects.set(to, bytes);
     this.moves.push([from, to]);
+    return Promise.resolve();
+  }
+
+  /** Deletes a committed object (absent is fine); records the key in {@linkcode removes}. */
+  remove(key: string): Promise<void> {
+    if (this.objects.delete(key)) this.removes.push(key);
     return Promise.resolve();
   }
 
