@@ -34,7 +34,11 @@ const exportGates: readonly Gate<ExportSpec>[] = [
     read: (e) => e.mode,
     supported: ["full", "incremental", "time_window", "chunked"],
   },
-  { key: "destination.type", read: (e) => e.destination.kind, supported: ["local", "stdout"] },
+  {
+    key: "destination.type",
+    read: (e) => e.destination.kind,
+    supported: ["local", "stdout", "s3", "gcs", "azure"],
+  },
   { key: "format", read: (e) => e.format.kind, supported: ["parquet", "csv"] },
   { key: "quality", read: (e) => e.quality === undefined ? undefined : true, supported: [] },
   {
@@ -43,7 +47,6 @@ const exportGates: readonly Gate<ExportSpec>[] = [
     supported: [],
   },
   { key: "meta_columns.row_hash", read: (e) => e.metaColumns.rowHash || undefined, supported: [] },
-  { key: "verify", read: (e) => e.verify, supported: ["size"] },
 ];
 
 function check<T>(gates: readonly Gate<T>[], subject: T, where: string): void {
@@ -63,8 +66,8 @@ function check<T>(gates: readonly Gate<T>[], subject: T, where: string): void {
 }
 
 /**
- * Refuses features this release does not implement yet: the SQL Server source, `cdc` mode, cloud
- * destinations, quality gates, meta columns, notifications and `verify: content`.
+ * Refuses features this release does not implement yet: the SQL Server source, `cdc` mode,
+ * quality gates, meta columns and notifications.
  *
  * @param config The loaded config (source-level and top-level keys).
  * @param exports The exports about to run.

@@ -6,7 +6,6 @@
  * @module
  */
 import type { Destination } from "../core/destination.ts";
-import { ConfigError } from "../core/errors.ts";
 import type { DestinationSpec } from "../core/spec.ts";
 import { LocalDestination } from "./local.ts";
 import { StdoutDestination } from "./stdout.ts";
@@ -15,6 +14,12 @@ import { StdoutDestination } from "./stdout.ts";
 export interface OpenDestinationOptions {
   /** Folder a relative local `path`/`prefix` is resolved against: the process CWD. */
   readonly baseDir: string;
+  /** Environment lookup for credentials (`*_env` keys); the process environment by default. */
+  readonly env?: (name: string) => string | undefined;
+  /** Cancels the opening requests. */
+  readonly signal?: AbortSignal;
+  /** Receives warnings raised while opening (e.g. a SAS token close to its expiry). */
+  readonly warn?: (message: string) => void;
 }
 
 /**
@@ -23,7 +28,6 @@ export interface OpenDestinationOptions {
  * @param spec The validated `destination:` block.
  * @param options Where relative local paths start.
  * @returns The destination; dispose it when the export ends.
- * @throws {ConfigError} `config.not_supported` for `s3`, `gcs` and `azure` (a later release).
  *
  * @example
  * ```ts
@@ -44,14 +48,27 @@ export function openDestination(
     case "stdout":
       return Promise.resolve(new StdoutDestination());
     case "s3":
+      // Loaded on demand: the AWS SDK is large, and local runs never need it.
+      return import("./s3.ts").then(({ S3Destination }) =>
+        S3Destination.open(spec, {
+          env: options.env ?? ((name) => Deno.env.get(name)),
+          ...(options.signal ? { signal: options.signal } : {}),
+        })
+      );
     case "gcs":
+      return import("./gcs.ts").then(({ GcsDestination }) =>
+        GcsDestination.open(spec, {
+          env: options.env ?? ((name) => Deno.env.get(name)),
+          ...(options.signal ? { signal: options.signal } : {}),
+        })
+      );
     case "azure":
-      return Promise.reject(
-        new ConfigError(
-          `Destination type '${spec.kind}' is not supported in this release; use 'local' or ` +
-            "'stdout'",
-          { code: "config.not_supported" },
-        ),
+      return import("./azure.ts").then(({ AzureDestination }) =>
+        AzureDestination.open(spec, {
+          env: options.env ?? ((name) => Deno.env.get(name)),
+          ...(options.signal ? { signal: options.signal } : {}),
+          ...(options.warn ? { warn: options.warn } : {}),
+        })
       );
   }
 }

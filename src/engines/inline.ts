@@ -233,7 +233,13 @@ async function runOne(
       exportName: spec.name,
       at: startedAt,
     });
-    await using destination = await openDestination(destinationSpec, { baseDir: options.cwd });
+    await using destination = await openDestination(destinationSpec, {
+      baseDir: options.cwd,
+      env,
+      signal: options.signal,
+      warn: (message) =>
+        options.emit({ type: "warning", export: spec.name, code: "destination.warning", message }),
+    });
     await successGate(spec, destination, options);
     const openOwnSource = () =>
       openSource(config.source, connection, {

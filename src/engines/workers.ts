@@ -66,16 +66,60 @@ export function chunkWorkerPermissions(
     : [];
   const ca = options.source.tls?.caFile;
   const caPath = ca === undefined ? [] : [isAbsolute(ca) ? ca : resolve(options.configDir, ca)];
+  const cloud = storeHosts(destination);
   return {
-    net: socket ? false : [`${connection.host}:${connection.port}`],
+    net: socket && cloud.length === 0
+      ? false
+      : [...(socket ? [] : [`${connection.host}:${connection.port}`]), ...cloud],
     read: [...output, ...caPath, ...(socket ? [connection.host] : [])],
     write: [...output, ...(socket ? [connection.host] : [])],
-    env: WORKER_ENV,
+    // The cloud SDKs read their own variables (AWS_*, proxies, the Azure SDK enumerates the
+    // environment) and the OS release for their user agent.
+    env: cloud.length > 0 ? true : WORKER_ENV,
     run: false,
     ffi: false,
-    sys: false,
+    sys: cloud.length > 0 ? ["osRelease"] : false,
     import: false,
   };
+}
+
+/**
+ * The hosts a cloud destination talks to: its `endpoint`, else the store's public hosts and the
+ * credential endpoints of the default chains.
+ *
+ * @param destination The export's destination.
+ * @returns Hosts for `--allow-net`, empty for local and stdout.
+ */
+export function storeHosts(destination: DestinationSpec): string[] {
+  if (destination.kind === "local" || destination.kind === "stdout") return [];
+  if (destination.endpoint !== undefined) {
+    try {
+      return [new URL(destination.endpoint).host];
+    } catch {
+      return [];
+    }
+  }
+  const metadata = ["169.254.169.254", "169.254.170.2"];
+  if (destination.kind === "s3") {
+    const region = destination.region ?? "us-east-1";
+    return [
+      `${destination.bucket}.s3.${region}.amazonaws.com`,
+      `s3.${region}.amazonaws.com`,
+      "s3.amazonaws.com",
+      `sts.${region}.amazonaws.com`,
+      "sts.amazonaws.com",
+      ...metadata,
+    ];
+  }
+  if (destination.kind === "gcs") {
+    return [
+      "storage.googleapis.com",
+      "oauth2.googleapis.com",
+      "metadata.google.internal",
+      ...metadata,
+    ];
+  }
+  return [`${destination.accountName}.blob.core.windows.net`];
 }
 
 interface Slot {

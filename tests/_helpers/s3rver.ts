@@ -1,0 +1,122 @@
+/**
+ * Starts an s3rver (S3 emulator, Node) on a free loopback port with a fresh data folder and one
+ * bucket, for tests of the S3 destination. The program comes from `emulatorBin("s3rver")`.
+ *
+ * s3rver checks SigV4 signatures against its one built-in account (`S3RVER`/`S3RVER`), so bad
+ * credentials get a real 403. It does not implement AbortMultipartUpload, ListMultipartUploads,
+ * UploadPartCopy, conditional PUTs or Content-MD5 checks; {@linkcode S3rver.pendingUploads}
+ * reads its data folder instead to show multipart uploads that were started and never completed
+ * (on s3rver an aborted upload stays there too, since abort is not implemented).
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { emulatorBin, freePort, waitForPort } from "./emulators.ts";
+
+/** Options of {@linkcode startS3rver}. */
+export interface StartS3rverOptions {
+  /** Bucket created at start-up; default `rivet-test`. */
+  readonly bucket?: string;
+}
+
+/** A running s3rver. Dispose it (or call `close`) to stop it and delete its data. */
+export interface S3rver extends AsyncDisposable {
+  /** Loopback port it listens on. */
+  readonly port: number;
+  /** `http://127.0.0.1:<port>`: use it as `endpoint` (path-style). */
+  readonly endpoint: string;
+  /** The bucket created at start-up. */
+  readonly bucket: string;
+  /** Its data folder (deleted by `close`). */
+  readonly dir: string;
+  /** The access key id s3rver accepts. */
+  readonly accessKeyId: string;
+  /** The secret key s3rver accepts. */
+  readonly secretAccessKey: string;
+  /**
+   * Multipart uploads started in `bucket` and neither completed nor removed, read from the data
+   * folder (s3rver has no ListMultipartUploads).
+   */
+  pendingUploads(): Promise<string[]>;
+  /** Stops the process and removes the data folder. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts s3rver: `-d <tempdir> -a 127.0.0.1 -p <free port> --configure-bucket <bucket> -s`.
+ *
+ * @param options The bucket to create.
+ * @returns The running emulator, reachable once this resolves.
+ *
+ * @example
+ * ```ts ignore
+ * import { startS3rver } from "./s3rver.ts";
+ * await using s3 = await startS3rver();
+ * console.log(s3.endpoint, s3.bucket);
+ * ```
+ */
+export async function startS3rver(options: StartS3rverOptions = {}): Promise<S3rver> {
+  const bucket = options.bucket ?? "rivet-test";
+  const bin = await emulatorBin("s3rver");
+  const dir = await Deno.makeTempDir({ prefix: "rivet_s3rver_" });
+  const port = freePort();
+  const child = new Deno.Command(bin, {
+    args: ["-d", dir, "-a", "127.0.0.1", "-p", String(port), "--configure-bucket", bucket, "-s"],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  // Drains stderr so a chatty failure cannot block the child; kept for the start-up error.
+  let stderr = "";
+  const drained = (async () => {
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+      if (stderr.length < 64_000) stderr += chunk;
+    }
+  })();
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    try {
+      child.kill("SIGTERM");
+    } catch { /* exited already */ }
+    await child.status;
+    await drained.catch(() => {});
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  };
+  try {
+    await Promise.race([
+      waitForPort(port, 30_000),
+      child.status.then((s) => {
+        throw new Error(`s3rver exited with code ${s.code} before listening: ${stderr}`);
+      }),
+    ]);
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return {
+    port,
+    endpoint: `http://127.0.0.1:${port}`,
+    bucket,
+    dir,
+    accessKeyId: "S3RVER",
+    secretAccessKey: "S3RVER",
+    pendingUploads: () => pendingUploads(dir, bucket),
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
+
+/** Upload ids under s3rver's `<dir>/<bucket>/._S3rver_uploads/<id>` folders. */
+async function pendingUploads(dir: string, bucket: string): Promise<string[]> {
+  const found: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(join(dir, bucket, "._S3rver_uploads"))) {
+      if (entry.isDirectory) found.push(entry.name);
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  return found.sort();
+}
