@@ -15,7 +15,8 @@
  * `WHERE id <= N` query) shows that peak RSS does not grow with the table. `--json` prints the
  * same figures as JSON on stdout. Then (unless `--no-parallel`) the parallel engines: a chunked
  * Parquet export with `parallel: 1` against `parallel: 2`, and the subprocess engine's
- * per-child start-up cost (`_bench_parallel.ts`).
+ * per-child start-up cost (`_bench_parallel.ts`). With `--s3`, a ~1 GB CSV export streamed to
+ * s3rver: throughput and peak RSS (`_bench_s3.ts`).
  *
  * PostgreSQL keeps its data in `.bench/pgdata` between runs (`--no-cache`: a throwaway cluster),
  * so the 10M-row table is loaded once; MariaDB is always a throwaway server, loaded each run
@@ -31,6 +32,7 @@ import { type BenchEngine, measureProcess, median, sizeOfFiles } from "./_bench_
 import { pgEngine, startBenchPg } from "./_bench_pg.ts";
 import { startBenchMysql } from "./_bench_mysql.ts";
 import { benchParallel, type ParallelReport, renderParallel } from "./_bench_parallel.ts";
+import { benchS3, type S3BenchReport } from "./_bench_s3.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 const CACHE_DIR = `${ROOT}/.bench/pgdata`;
@@ -339,6 +341,8 @@ interface EngineResult {
   readonly rivetError?: string;
   /** The parallel engines' figures, unless `--no-parallel`. */
   readonly parallel?: ParallelReport;
+  /** The 1 GB upload to s3rver, with `--s3`. */
+  readonly s3?: S3BenchReport;
 }
 
 /**
@@ -347,7 +351,7 @@ interface EngineResult {
  */
 async function benchEngine(
   engine: BenchEngine,
-  options: { rows: number; smallRows: number; runs: number; parallel: boolean },
+  options: { rows: number; smallRows: number; runs: number; parallel: boolean; s3: boolean },
 ): Promise<EngineResult> {
   const { rows, smallRows, runs } = options;
   const load = await engine.ensureNarrow(rows);
@@ -387,11 +391,17 @@ async function benchEngine(
     );
     parallel = await benchParallel(engine, { rows, runs, root: ROOT, log });
   }
+  let s3: S3BenchReport | undefined;
+  if (options.s3 && !floorOnly) {
+    log(`Timing ${runs} rounds of ${engine.name} → s3rver (CSV, narrow twice)…`);
+    s3 = await benchS3(engine, { rows, runs, root: ROOT, log });
+  }
   return {
     rows: results,
     version: engine.version,
     ...(rivetError === undefined ? {} : { rivetError }),
     ...(parallel ? { parallel } : {}),
+    ...(s3 ? { s3 } : {}),
   };
 }
 
@@ -405,6 +415,7 @@ async function main(args: string[]): Promise<number> {
       runs: { type: "string" },
       "small-rows": { type: "string" },
       "no-parallel": { type: "boolean", default: false },
+      s3: { type: "boolean", default: false },
       json: { type: "boolean", default: false },
       "no-cache": { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
@@ -414,7 +425,7 @@ async function main(args: string[]): Promise<number> {
     console.log(
       "deno task bench [--engines postgres,mysql (both)] [--rows N (10000000)] " +
         "[--mysql-rows N (= --rows)] [--runs N (3)] [--small-rows N (1000000, 0 = skip)] " +
-        "[--no-parallel] [--json] [--no-cache (PostgreSQL; MariaDB is always throwaway)]",
+        "[--no-parallel] [--s3 (1 GB CSV to s3rver)] [--json] [--no-cache (PostgreSQL; MariaDB is always throwaway)]",
     );
     return 0;
   }
@@ -430,13 +441,15 @@ async function main(args: string[]): Promise<number> {
   const versions: Partial<Record<EngineName, string>> = {};
   const rivetErrors: Partial<Record<EngineName, string>> = {};
   const parallel: ParallelReport[] = [];
+  const s3Reports: S3BenchReport[] = [];
   for (const name of engines) {
-    const options = { rows, smallRows, runs, parallel: !values["no-parallel"] };
+    const options = { rows, smallRows, runs, parallel: !values["no-parallel"], s3: values.s3 };
     const result = name === "postgres"
       ? await benchPostgres({ ...options, noCache: values["no-cache"] })
       : await benchMysql({ ...options, rows: mysqlRows });
     results.push(...result.rows);
     if (result.parallel) parallel.push(result.parallel);
+    if (result.s3) s3Reports.push(result.s3);
     versions[name] = result.version;
     if (result.rivetError !== undefined) rivetErrors[name] = result.rivetError;
   }
@@ -456,6 +469,7 @@ async function main(args: string[]): Promise<number> {
     ...(Object.keys(rivetErrors).length === 0 ? {} : { rivetErrors }),
     results,
     ...(parallel.length === 0 ? {} : { parallel }),
+    ...(s3Reports.length === 0 ? {} : { s3: s3Reports }),
   };
   if (values.json) {
     console.log(JSON.stringify(report, null, 2));
@@ -470,6 +484,15 @@ async function main(args: string[]): Promise<number> {
     );
     console.log(renderTable(results));
     if (parallel.length > 0) console.log(`\n${renderParallel(parallel)}`);
+    for (const r of s3Reports) {
+      console.log(
+        `\n${r.engine} → s3rver, CSV ${(r.outputBytes / 1024 ** 3).toFixed(2)} GiB ` +
+          `(${fmtRows(r.rows)} rows): ${
+            r.wallSeconds.toFixed(2)
+          } s, ${r.megabytesPerSecond} MiB/s, ` +
+          `peak RSS ${r.peakRssMb} MB (target ≤ ${r.targetRssMb} MB: ${r.verdict})`,
+      );
+    }
     for (const [name, error] of Object.entries(rivetErrors)) {
       console.log(`\n${name}: rivet was not timed, its probe run failed: ${firstLine(error)}`);
     }
@@ -484,7 +507,14 @@ function firstLine(message: string): string {
 }
 
 async function benchPostgres(
-  options: { rows: number; smallRows: number; runs: number; parallel: boolean; noCache: boolean },
+  options: {
+    rows: number;
+    smallRows: number;
+    runs: number;
+    parallel: boolean;
+    s3: boolean;
+    noCache: boolean;
+  },
 ): Promise<EngineResult> {
   log(`Starting PostgreSQL (${options.noCache ? "throwaway" : `cached in ${CACHE_DIR}`})…`);
   await using engine = pgEngine(
@@ -498,7 +528,7 @@ async function benchPostgres(
 }
 
 async function benchMysql(
-  options: { rows: number; smallRows: number; runs: number; parallel: boolean },
+  options: { rows: number; smallRows: number; runs: number; parallel: boolean; s3: boolean },
 ): Promise<EngineResult> {
   log("Starting MariaDB (throwaway)…");
   await using engine = await startBenchMysql();

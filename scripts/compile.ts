@@ -81,12 +81,12 @@ export const UNSTABLE_FLAGS: readonly string[] = ["--unstable-worker-options"];
  *   but where the binary is installed, and under which name, is known only at run time (`./rivet`,
  *   a renamed file, a path not on PATH), so a scoped grant would make the flag fail wherever the
  *   binary was moved. Children are narrowed by their export worker instead.
- * - No `--allow-sys`: nothing in the binary's graph calls a sys-gated API. rivet uses
- *   `Deno.memoryUsage()` (ungated); `node:os` is not imported by rivet nor by the npm packages
- *   the graph reaches (apache-arrow, commander, hash-wasm, mysql2, parquet-wasm, yaml).
- *   `tests/compiled/compile_test.ts` scans the graph and fails if a gated call appears, e.g.
- *   `Deno.hostname()`, `Deno.osRelease()`, `Deno.systemMemoryInfo()` or `os.cpus()`; then add
- *   `--allow-sys=<those names>` here.
+ * - `--allow-sys` scoped to what the cloud SDKs read through `node:os` (rivet's own code calls no
+ *   sys-gated API; it uses the ungated `Deno.memoryUsage()`): `osRelease` (the AWS, Azure and
+ *   GCS user agents), `homedir` (AWS shared config, gcloud credentials), `hostname` and
+ *   `networkInterfaces` (gcp-metadata's "am I on GCE" check), `userInfo` (home directory
+ *   fallbacks). `tests/compiled/compile_test.ts` scans the graph: rivet's own modules must reach
+ *   no sys-gated API, and this list must stay.
  * - No `--allow-ffi` (nor `-A`): no native libraries are loaded; `node:sqlite` is built in.
  */
 export const PERMISSION_FLAGS: readonly string[] = [
@@ -95,6 +95,7 @@ export const PERMISSION_FLAGS: readonly string[] = [
   "--allow-write",
   "--allow-env",
   "--allow-run",
+  "--allow-sys=osRelease,homedir,hostname,networkInterfaces,userInfo",
 ];
 
 /** Options of {@linkcode compile}. */

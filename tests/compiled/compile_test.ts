@@ -56,6 +56,7 @@ Deno.test("compileArgs pins the lock, bakes the worker option and permissions, i
     "--allow-write",
     "--allow-env",
     "--allow-run",
+    "--allow-sys=osRelease,homedir,hostname,networkInterfaces,userInfo",
     "--include",
     "src/engines/chunk_worker.ts",
     "--include",
@@ -65,9 +66,11 @@ Deno.test("compileArgs pins the lock, bakes the worker option and permissions, i
     "cli.ts",
   ]);
   assert.deepEqual(UNSTABLE_FLAGS, ["--unstable-worker-options"]);
-  for (const banned of ["-A", "--allow-all", "--allow-ffi", "--allow-sys"]) {
+  for (const banned of ["-A", "--allow-all", "--allow-ffi"]) {
     assert.ok(!PERMISSION_FLAGS.some((f) => f.startsWith(banned)), `${banned} is not baked in`);
   }
+  // System information only by name, never the whole category.
+  assert.ok(!PERMISSION_FLAGS.includes("--allow-sys"), "--allow-sys is scoped");
   assert.deepEqual(WORKER_ENTRIES, ["src/engines/chunk_worker.ts", "src/engines/export_worker.ts"]);
   assert.deepEqual(TARGETS, [
     "x86_64-unknown-linux-gnu",
@@ -109,7 +112,7 @@ Deno.test("WORKER_ENTRIES lists every worker module that src/ starts", async () 
   assert.deepEqual([...started].sort(), [...WORKER_ENTRIES].sort());
 });
 
-Deno.test("the binary's module graph calls no sys-gated API, so no --allow-sys is baked in", async () => {
+Deno.test("only the cloud SDKs reach sys-gated APIs, and --allow-sys names what they read", async () => {
   // Deno APIs behind --allow-sys, and node:os (cpus, userInfo, hostname, totalmem... are gated).
   const gatedDeno =
     /\bDeno\.(hostname|osRelease|osUptime|loadavg|networkInterfaces|systemMemoryInfo|uid|gid)\b/;
@@ -173,10 +176,17 @@ Deno.test("the binary's module graph calls no sys-gated API, so no --allow-sys i
     };
     await walk(dir);
   }
-  assert.deepEqual(
-    findings,
-    [],
-    "these modules call sys-gated APIs: add the matching --allow-sys=<names> to PERMISSION_FLAGS",
+  // rivet's own modules never reach a sys-gated API; npm code that does is the cloud SDKs' (user
+  // agents, home directories, the GCE check), which the baked --allow-sys list covers.
+  const own = findings.filter((f) => !f.includes("/node_modules/"));
+  assert.deepEqual(own, [], "rivet's own modules must not call sys-gated APIs");
+  const cloud =
+    /(@aws-sdk|@smithy|@azure|@typespec|google-auth-library|gcp-metadata|@google-cloud)/;
+  const foreign = findings.filter((f) => f.includes("/node_modules/") && !cloud.test(f));
+  assert.deepEqual(foreign, [], "only the cloud SDKs may reach node:os");
+  assert.ok(
+    PERMISSION_FLAGS.includes("--allow-sys=osRelease,homedir,hostname,networkInterfaces,userInfo"),
+    "the binary grants the sys names the cloud SDKs read",
   );
 });
 
