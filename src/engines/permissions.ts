@@ -32,7 +32,7 @@ import { dirname, isAbsolute, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ConfigError } from "../core/errors.ts";
 import type { ConnectionInfo } from "../core/source.ts";
-import type { ConfigSpec, ExportSpec } from "../core/spec.ts";
+import type { ConfigSpec, DestinationSpec, ExportSpec } from "../core/spec.ts";
 import { resolveConnection } from "../config/mod.ts";
 import { fillPlaceholders } from "../plan/placeholders.ts";
 
@@ -46,7 +46,40 @@ export interface ExportPermissions {
   readonly write: readonly string[];
   /** Variable names; a trailing `*` matches a prefix (`RIVET_TEST_*`). */
   readonly env: readonly string[];
+  /** Every variable (the Azure SDK enumerates the environment); `env` is then informative. */
+  readonly allEnv?: boolean;
+  /** `--allow-sys` names (the cloud SDKs' user agents and home lookups). */
+  readonly sys?: readonly string[];
 }
+
+/**
+ * The environment variables each cloud SDK reads on its own (ENVIRONMENT.md §9, measured): S3
+ * and GCS as lists, Azure needs every variable.
+ */
+const CLOUD_ENV: Readonly<Record<"s3" | "gcs", readonly string[]>> = {
+  s3: ["AWS_*", "HOME", "USERPROFILE", "HOMEPATH", "HOMEDRIVE", "_X_AMZN_TRACE_ID"],
+  gcs: [
+    "GOOGLE_*",
+    "GCE_METADATA_*",
+    "CLOUDSDK_CONFIG",
+    "TEENY_REQUEST_WARN_CONCURRENT_REQUESTS",
+    "DEBUG",
+    "READABLE_STREAM",
+    "STORAGE_EMULATOR_HOST",
+    "FUNCTION_NAME",
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "HOME",
+    "APPDATA",
+  ],
+};
+
+/** `--allow-sys` names the cloud SDKs need (their user agents, home-directory lookups). */
+const CLOUD_SYS = ["osRelease", "homedir", "hostname", "networkInterfaces", "userInfo"];
 
 /** Context of {@linkcode exportPermissions}. */
 export interface PermissionContext {
@@ -116,8 +149,26 @@ export async function exportPermissions(
     net.add(hostPort(connection.host, connection.port));
   }
 
-  const endpoint = spec.destination.endpoint;
-  if (endpoint !== undefined) net.add(endpointHostPort(endpoint));
+  const d = spec.destination;
+  for (const host of storeHosts(d)) net.add(host);
+  const cloud = d.kind === "s3" || d.kind === "gcs" || d.kind === "azure";
+  if (cloud) {
+    for (
+      const name of [
+        d.accessKeyEnv,
+        d.secretKeyEnv,
+        d.sessionTokenEnv,
+        d.accountKeyEnv,
+        d.sasTokenEnv,
+      ]
+    ) {
+      if (name !== undefined) env.add(name);
+    }
+    if (d.kind !== "azure") { for (const name of CLOUD_ENV[d.kind]) env.add(name); }
+    if (d.credentialsFile !== undefined) {
+      await addWithRealPath(read, resolve(config.dir, d.credentialsFile));
+    }
+  }
 
   await addWithRealPath(read, config.dir);
   const c = config.source.connection;
@@ -164,7 +215,59 @@ export async function exportPermissions(
     read: [...read].sort(),
     write: [...write].sort(),
     env: [...env].sort(),
+    ...(d.kind === "azure" ? { allEnv: true } : {}),
+    ...(cloud ? { sys: CLOUD_SYS } : {}),
   };
+}
+
+/**
+ * The environment a cloud destination reads: its `*_env` keys and its SDK's own variables, or
+ * `true` (every variable) for Azure.
+ *
+ * @param d The export's destination.
+ * @returns Variable names (`PREFIX*` allowed), `true`, or an empty list for local and stdout.
+ */
+export function cloudEnv(d: DestinationSpec): string[] | true {
+  if (d.kind === "azure") return true;
+  if (d.kind !== "s3" && d.kind !== "gcs") return [];
+  const names = [d.accessKeyEnv, d.secretKeyEnv, d.sessionTokenEnv, d.accountKeyEnv, d.sasTokenEnv]
+    .filter((n): n is string => n !== undefined);
+  return [...names, ...CLOUD_ENV[d.kind]];
+}
+
+/**
+ * The hosts a cloud destination talks to: its `endpoint`, else the store's public hosts and the
+ * credential endpoints of the default chains.
+ *
+ * @param destination The export's destination.
+ * @returns Hosts for `--allow-net`, empty for local and stdout.
+ */
+export function storeHosts(destination: DestinationSpec): string[] {
+  // An endpoint is the only host, whatever the type (an invalid one fails in the config check).
+  if (destination.endpoint !== undefined) return [endpointHostPort(destination.endpoint)];
+  if (destination.kind === "local" || destination.kind === "stdout") return [];
+  const metadata = ["169.254.169.254", "169.254.170.2"];
+  if (destination.kind === "s3") {
+    const region = destination.region ?? "us-east-1";
+    return [
+      `${destination.bucket}.s3.${region}.amazonaws.com`,
+      `s3.${region}.amazonaws.com`,
+      "s3.amazonaws.com",
+      `sts.${region}.amazonaws.com`,
+      "sts.amazonaws.com",
+      ...metadata,
+    ];
+  }
+  if (destination.kind === "gcs") {
+    return [
+      "storage.googleapis.com",
+      "oauth2.googleapis.com",
+      "sts.googleapis.com",
+      "metadata.google.internal",
+      ...metadata,
+    ];
+  }
+  return [`${destination.accountName}.blob.core.windows.net`];
 }
 
 /**
@@ -234,8 +337,11 @@ export function toDenoFlags(p: ExportPermissions): string[] {
         );
       }
     }
-    flags.push(`--allow-${kind}=${list.join(",")}`);
+    if (kind === "env" && p.allEnv) flags.push("--allow-env");
+    else flags.push(`--allow-${kind}=${list.join(",")}`);
   }
+  if (p.allEnv && p.env.length === 0) flags.push("--allow-env");
+  if (p.sys && p.sys.length > 0) flags.push(`--allow-sys=${p.sys.join(",")}`);
   return flags;
 }
 
@@ -260,10 +366,12 @@ export function toWorkerPermissions(p: ExportPermissions): Deno.PermissionOption
     net: list(p.net),
     read: list(p.read),
     write: list(p.write),
-    env: list(p.env),
+    env: p.allEnv ? true : list(p.env),
     run: false,
     ffi: false,
-    sys: false,
+    sys: p.sys && p.sys.length > 0
+      ? [...p.sys] as Exclude<Deno.PermissionOptionsObject["sys"], boolean | "inherit" | undefined>
+      : false,
     import: false,
   };
 }

@@ -256,7 +256,9 @@ function childEnv(
 ): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [name, value] of Object.entries(parentEnv)) {
-    if (RUNTIME_ENV.includes(name) || envAllowed(name, permissions.env)) env[name] = value;
+    if (permissions.allEnv || RUNTIME_ENV.includes(name) || envAllowed(name, permissions.env)) {
+      env[name] = value;
+    }
   }
   return env;
 }

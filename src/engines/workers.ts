@@ -22,6 +22,7 @@ import type { UnitResult, UnitSpec } from "../pipeline/chunk_unit.ts";
 import { type ChunkExecutor, WORKER_CRASHED } from "../pipeline/run_chunked.ts";
 import { compileParquetWasm } from "../formats/mod.ts";
 import { CRASH_EXIT_CODE } from "../_util/test_hook.ts";
+import { cloudEnv, storeHosts } from "./permissions.ts";
 import type { ChunkWorkerInit, ChunkWorkerReply, ChunkWorkerRequest } from "./chunk_worker.ts";
 
 /** What the pool needs to start workers for one export. */
@@ -45,6 +46,12 @@ export interface WorkerPoolOptions {
 
 /** Environment variables a worker may read: the test hooks only. */
 const WORKER_ENV = ["RIVET_TEST_CRASH_AT", "RIVET_TEST_BLOCK_AT", "RIVET_TEST_BLOCK_MS"];
+
+/** The variables a chunk worker may read: the test hooks, plus its cloud SDK's. */
+function cloudEnvFor(destination: DestinationSpec): string[] | true {
+  const names = cloudEnv(destination);
+  return names === true ? true : [...WORKER_ENV, ...names];
+}
 
 /**
  * The permissions of a chunk worker: the source's host and port (or its Unix socket folder), the
@@ -75,51 +82,12 @@ export function chunkWorkerPermissions(
     write: [...output, ...(socket ? [connection.host] : [])],
     // The cloud SDKs read their own variables (AWS_*, proxies, the Azure SDK enumerates the
     // environment) and the OS release for their user agent.
-    env: cloud.length > 0 ? true : WORKER_ENV,
+    env: cloudEnvFor(destination),
     run: false,
     ffi: false,
     sys: cloud.length > 0 ? ["osRelease"] : false,
     import: false,
   };
-}
-
-/**
- * The hosts a cloud destination talks to: its `endpoint`, else the store's public hosts and the
- * credential endpoints of the default chains.
- *
- * @param destination The export's destination.
- * @returns Hosts for `--allow-net`, empty for local and stdout.
- */
-export function storeHosts(destination: DestinationSpec): string[] {
-  if (destination.kind === "local" || destination.kind === "stdout") return [];
-  if (destination.endpoint !== undefined) {
-    try {
-      return [new URL(destination.endpoint).host];
-    } catch {
-      return [];
-    }
-  }
-  const metadata = ["169.254.169.254", "169.254.170.2"];
-  if (destination.kind === "s3") {
-    const region = destination.region ?? "us-east-1";
-    return [
-      `${destination.bucket}.s3.${region}.amazonaws.com`,
-      `s3.${region}.amazonaws.com`,
-      "s3.amazonaws.com",
-      `sts.${region}.amazonaws.com`,
-      "sts.amazonaws.com",
-      ...metadata,
-    ];
-  }
-  if (destination.kind === "gcs") {
-    return [
-      "storage.googleapis.com",
-      "oauth2.googleapis.com",
-      "metadata.google.internal",
-      ...metadata,
-    ];
-  }
-  return [`${destination.accountName}.blob.core.windows.net`];
 }
 
 interface Slot {

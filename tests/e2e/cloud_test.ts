@@ -138,6 +138,17 @@ exports:
       },
     );
 
+    await t.step("--parallel-export-processes: each child writes to the store", async () => {
+      const procCfg = `${dir}/proc.yaml`;
+      await Deno.writeTextFile(
+        procCfg,
+        (await Deno.readTextFile(cfg)).replaceAll('prefix: "', 'prefix: "proc/'),
+      );
+      const res = await rivet(["run", "-c", procCfg, "--parallel-export-processes"]);
+      assert.equal(res.code, 0, res.stderr);
+      assert.deepEqual(await csvIds("proc/full/"), ALL);
+      assert.deepEqual(await csvIds("proc/chunks/"), ALL);
+    });
     await t.step(
       "a bucket that does not exist fails cleanly, naming it, secret unseen",
       async () => {
