@@ -17,7 +17,8 @@ const ROWS = 2_000;
 const ALL = Array.from({ length: ROWS }, (_, i) => i + 1);
 
 Deno.test({
-  name: "s3 (s3rver): every mode, chunk workers, crash + resume, validate",
+  name:
+    "s3 (s3rver): full (split), incremental, chunked with workers, time_window, child processes, crash + resume, validate",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn(t) {
@@ -64,6 +65,13 @@ exports:
     chunk_checkpoint: true
     format: csv
     destination: ${dest("chunks/")}
+  - name: tw
+    query: SELECT id, s, now() AS at FROM ev
+    mode: time_window
+    time_column: at
+    days_window: 1
+    format: csv
+    destination: ${dest("tw/")}
 `,
     );
     const rivet = (args: string[], extra: Record<string, string> = {}) =>
@@ -99,6 +107,7 @@ exports:
       assert.ok(!res.stderr.includes(s3.secretAccessKey) || s3.secretAccessKey.length < 6);
       assert.deepEqual(await csvIds("full/"), ALL);
       assert.deepEqual(await csvIds("chunks/"), ALL);
+      assert.deepEqual(await csvIds("tw/"), ALL);
       await using full = await open("full/");
       const keys = (await Array.fromAsync(full.list(""))).map((o) => o.key);
       assert.ok(keys.filter((k) => /_part\d+\.csv$/.test(k)).length > 1, "split into parts");
@@ -171,7 +180,7 @@ exports:
 });
 
 Deno.test({
-  name: "gcs (in-repo emulator): split full export and chunk workers, validated",
+  name: "gcs (in-repo emulator): full (split), chunk workers, incremental, time_window, validated",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -204,13 +213,26 @@ exports:
     parallel: 2
     format: csv
     destination: ${dest("chunks/")}
+  - name: inc
+    query: SELECT id, s FROM ev
+    mode: incremental
+    cursor_column: id
+    format: csv
+    destination: ${dest("inc/")}
+  - name: tw
+    query: SELECT id, s, now() AS at FROM ev
+    mode: time_window
+    time_column: at
+    days_window: 1
+    format: csv
+    destination: ${dest("tw/")}
 `,
     );
     const res = await spawnCli(["run", "-c", cfg], { env: { DB_URL: pg.url } });
     assert.equal(res.code, 0, res.stderr);
     const validated = await spawnCli(["validate", "-c", cfg], { env: { DB_URL: pg.url } });
     assert.equal(validated.code, 0, validated.stdout + validated.stderr);
-    for (const prefix of ["full/", "chunks/"]) {
+    for (const prefix of ["full/", "chunks/", "inc/", "tw/"]) {
       await using d = await GcsDestination.open(
         { kind: "gcs", bucket: "rivet-gcs", prefix, endpoint: gcs.url, allowAnonymous: true },
         { env: () => undefined },
@@ -232,7 +254,7 @@ exports:
 });
 
 Deno.test({
-  name: "azure (Azurite): A9 incremental with account_name + account_key_env, key never shown",
+  name: "azure (Azurite): A9 incremental twice, full Parquet, chunk workers; key never shown",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -257,12 +279,24 @@ exports:
     cursor_column: id
     format: csv
     destination: { type: azure, bucket: rivet, prefix: "inc/", account_name: ${azurite.accountName}, account_key_env: AZ_KEY, endpoint: "${azurite.endpoint()}" }
+  - name: full
+    table: ev
+    format: parquet
+    destination: { type: azure, bucket: rivet, prefix: "full/", account_name: ${azurite.accountName}, account_key_env: AZ_KEY, endpoint: "${azurite.endpoint()}" }
+  - name: chunks
+    table: ev
+    mode: chunked
+    chunk_column: id
+    chunk_size: 700
+    parallel: 2
+    format: csv
+    destination: { type: azure, bucket: rivet, prefix: "chunks/", account_name: ${azurite.accountName}, account_key_env: AZ_KEY, endpoint: "${azurite.endpoint()}" }
 `,
     );
     const env = { DB_URL: pg.url, AZ_KEY: azurite.accountKey };
     const first = await spawnCli(["run", "-c", cfg], { env });
     assert.equal(first.code, 0, first.stderr);
-    const second = await spawnCli(["run", "-c", cfg], { env });
+    const second = await spawnCli(["run", "-c", cfg, "-e", "inc"], { env });
     assert.equal(second.code, 0, second.stderr);
     for (const out of [first, second]) {
       assert.ok(!(out.stdout + out.stderr).includes(azurite.accountKey), "the key never shows");
@@ -287,6 +321,25 @@ exports:
     const text = await new Response(await d.read(data[0]!)).text();
     const ids = text.trimEnd().split("\n").slice(1).map((l) => Number(l.split(",")[0]));
     assert.deepEqual(ids.sort((a, b) => a - b), ALL);
+    await using chunks = await AzureDestination.open(
+      {
+        kind: "azure",
+        bucket: "rivet",
+        prefix: "chunks/",
+        accountName: azurite.accountName,
+        accountKeyEnv: "AZ_KEY",
+        endpoint: azurite.endpoint(),
+        allowAnonymous: false,
+      },
+      { env: (name) => (env as Record<string, string>)[name] },
+    );
+    const chunkIds: number[] = [];
+    for await (const o of chunks.list("")) {
+      if (!o.key.endsWith(".csv")) continue;
+      const body = await new Response(await chunks.read(o.key)).text();
+      chunkIds.push(...body.trimEnd().split("\n").slice(1).map((l) => Number(l.split(",")[0])));
+    }
+    assert.deepEqual(chunkIds.sort((a, b) => a - b), ALL);
     await Deno.remove(dir, { recursive: true });
   },
 });
