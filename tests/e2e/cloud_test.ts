@@ -114,6 +114,12 @@ exports:
       assert.ok(keys.includes("manifest.json") && keys.includes("_SUCCESS"));
       const validated = await rivet(["validate", "-c", cfg]);
       assert.equal(validated.code, 0, validated.stdout + validated.stderr);
+      // doctor writes and removes its probe at each distinct store prefix.
+      const doctor = await rivet(["doctor", "-c", cfg]);
+      assert.equal(doctor.code, 0, doctor.stdout + doctor.stderr);
+      assert.match(doctor.stdout, /\[OK\] destination: s3:\/\/rivet-e2e\/full\//);
+      await using probe = await open("full/");
+      assert.equal(await probe.stat(".rivet_doctor_probe"), undefined, "the probe is gone");
       // The second incremental run exports nothing new.
       const again = await rivet(["run", "-c", cfg, "-e", "inc"]);
       assert.equal(again.code, 0, again.stderr);
