@@ -58,8 +58,6 @@ export interface UnitResult {
   readonly lastCursor?: string;
   /** The cursor column is an integer type (keyset bounds are then inlined as numbers). */
   readonly keyIsInteger?: boolean;
-  /** `name`/`type` of the written columns, for the drift baseline. */
-  readonly columns?: readonly { name: string; type: string }[];
   readonly peakRss: number;
   readonly durationMs: number;
   /** Set when the unit failed after its retries. */
@@ -84,19 +82,6 @@ export interface UnitContext {
   readonly pressure?: () => Promise<number | undefined>;
   /** Judges the result's columns before the first write (schema drift). */
   readonly onColumns?: (columns: readonly ColumnInfo[]) => Promise<void> | void;
-}
-
-/**
- * The `name`/`type` labels of columns as the drift baseline stores them.
- *
- * @param columns Result columns.
- * @returns The labels.
- */
-export function columnLabels(columns: readonly ColumnInfo[]): { name: string; type: string }[] {
-  return columns.map((c) => ({
-    name: c.name,
-    type: c.arrowType ? String(c.arrowType) : "unsupported",
-  }));
 }
 
 /**
@@ -180,7 +165,6 @@ export async function runChunkUnit(unit: UnitSpec, ctx: UnitContext): Promise<Un
         parts,
         ...(result.lastCursor === undefined ? {} : { lastCursor: result.lastCursor }),
         keyIsInteger: /^u?int\d+$/i.test(String(cursorType)),
-        columns: columnLabels(result.columns),
         peakRss,
         durationMs: Date.now() - started,
       };
