@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { Source } from "../core/source.ts";
+import type { ColumnInfo, ReadOptions, Source } from "../core/source.ts";
 import { renderCellAt } from "../plan/cursor.ts";
 
 /** Settings of a probe. */
@@ -18,6 +18,45 @@ export interface ProbeOptions {
   readonly statementTimeoutS?: number;
   /** Keep at most this many rows (default 1000). */
   readonly maxRows?: number;
+  /** `columns:` overrides, so that probed columns are typed as the export's are. */
+  readonly columnOverrides?: Readonly<Record<string, string>>;
+}
+
+/** Read options of a probe: small batches, no throttle, the probe's own timeout. */
+function probeReadOptions(options: ProbeOptions, batchSize: number): ReadOptions {
+  return {
+    batchSize,
+    batchMemoryBytes: 4 * 1024 * 1024,
+    statementTimeoutS: options.statementTimeoutS ?? 0,
+    lockTimeoutS: 0,
+    throttleMs: 0,
+    maxValueMb: 0,
+    columnOverrides: options.columnOverrides ?? {},
+    ...(options.signal ? { signal: options.signal } : {}),
+  };
+}
+
+/**
+ * The columns a query returns, read from a statement that returns no row
+ * (`SELECT * FROM (<q>) AS _rivet_cols WHERE 1 = 0`): the drift check of the worker engine,
+ * which must judge the columns before any worker writes.
+ *
+ * @param source An open source.
+ * @param baseSql The export's base query.
+ * @param options Signal, timeout and the export's `columns:` overrides.
+ * @returns The columns as the source maps them.
+ */
+export async function probeColumns(
+  source: Source,
+  baseSql: string,
+  options: ProbeOptions = {},
+): Promise<readonly ColumnInfo[]> {
+  const stream = await source.read(
+    { sql: `SELECT * FROM (${baseSql}) AS _rivet_cols WHERE 1 = 0`, params: [] },
+    probeReadOptions(options, 1),
+  );
+  await stream.batches.cancel().catch(() => {});
+  return stream.columns;
 }
 
 /**
@@ -35,16 +74,10 @@ export async function probeRows(
   options: ProbeOptions = {},
 ): Promise<(string | undefined)[][]> {
   const maxRows = options.maxRows ?? 1000;
-  const stream = await source.read({ sql, params: [] }, {
-    batchSize: Math.max(100, maxRows),
-    batchMemoryBytes: 4 * 1024 * 1024,
-    statementTimeoutS: options.statementTimeoutS ?? 0,
-    lockTimeoutS: 0,
-    throttleMs: 0,
-    maxValueMb: 0,
-    columnOverrides: {},
-    ...(options.signal ? { signal: options.signal } : {}),
-  });
+  const stream = await source.read(
+    { sql, params: [] },
+    probeReadOptions(options, Math.max(100, maxRows)),
+  );
   const rows: (string | undefined)[][] = [];
   const reader = stream.batches.getReader();
   try {

@@ -43,6 +43,7 @@ import {
   type WindowedChunking,
 } from "./chunk_plan.ts";
 import { chunkFilePrefix } from "./naming.ts";
+import { probeColumns } from "./probe.ts";
 import {
   type DriftGuard,
   driftGuard,
@@ -335,22 +336,13 @@ export async function runChunkedExport(
     if (spec.parallel > 1 && deps.parallelExecutor && total > 1) {
       // Workers do not see the state store: the drift check runs here, on the result's
       // columns, before any worker writes.
-      const probe = await connection();
-      const stream = await probe.read(
-        { sql: `SELECT * FROM (${plan.baseSql}) AS _rivet_cols WHERE 1 = 0`, params: [] },
-        {
-          batchSize: 1,
-          batchMemoryBytes: 1 << 20,
-          statementTimeoutS: tuning.statementTimeoutS,
-          lockTimeoutS: 0,
-          throttleMs: 0,
-          maxValueMb: 0,
-          columnOverrides: spec.columns,
+      drift!.check(
+        await probeColumns(await connection(), plan.baseSql, {
           signal: deps.signal,
-        },
+          statementTimeoutS: tuning.statementTimeoutS,
+          columnOverrides: spec.columns,
+        }),
       );
-      await stream.batches.cancel().catch(() => {});
-      drift!.check(stream.columns);
       executor = await deps.parallelExecutor(Math.min(spec.parallel, total));
     }
     let cursor = 0;
