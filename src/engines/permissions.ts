@@ -101,7 +101,7 @@ const YAML_ENV = ["LOG_STREAM", "LOG_TOKENS"];
  * Fault-injection hooks (`_util/test_hook.ts`); reading them unset costs nothing. Exact names, not
  * a `RIVET_TEST_*` pattern, so a chunk worker granted these names stays within its parent's grant.
  */
-const TEST_HOOK_ENV = ["RIVET_TEST_BLOCK_AT", "RIVET_TEST_BLOCK_MS", "RIVET_TEST_CRASH_AT"];
+export const TEST_HOOK_ENV = ["RIVET_TEST_BLOCK_AT", "RIVET_TEST_BLOCK_MS", "RIVET_TEST_CRASH_AT"];
 // Same shape as config/substitute.ts: anything up to the closing brace on the same line.
 const placeholder = /\$\{([^}\n]*)\}/g;
 

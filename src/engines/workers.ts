@@ -22,7 +22,7 @@ import type { UnitResult, UnitSpec } from "../pipeline/chunk_unit.ts";
 import { type ChunkExecutor, WORKER_CRASHED } from "../pipeline/run_chunked.ts";
 import { compileParquetWasm } from "../formats/mod.ts";
 import { CRASH_EXIT_CODE } from "../_util/test_hook.ts";
-import { cloudEnv, storeHosts } from "./permissions.ts";
+import { cloudEnv, storeHosts, TEST_HOOK_ENV } from "./permissions.ts";
 import type { ChunkWorkerInit, ChunkWorkerReply, ChunkWorkerRequest } from "./chunk_worker.ts";
 
 /** What the pool needs to start workers for one export. */
@@ -44,13 +44,10 @@ export interface WorkerPoolOptions {
   readonly env?: (name: string) => string | undefined;
 }
 
-/** Environment variables a worker may read: the test hooks only. */
-const WORKER_ENV = ["RIVET_TEST_CRASH_AT", "RIVET_TEST_BLOCK_AT", "RIVET_TEST_BLOCK_MS"];
-
 /** The variables a chunk worker may read: the test hooks, plus its cloud SDK's. */
 function cloudEnvFor(destination: DestinationSpec): string[] | true {
   const names = cloudEnv(destination);
-  return names === true ? true : [...WORKER_ENV, ...names];
+  return names === true ? true : [...TEST_HOOK_ENV, ...names];
 }
 
 /**
