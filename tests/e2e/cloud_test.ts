@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { spawnCli } from "../_helpers/cli.ts";
 import { startPostgres } from "../_helpers/pg_server.ts";
 import { startS3rver } from "../_helpers/s3rver.ts";
+import type { Destination } from "../../src/core/destination.ts";
 import { S3Destination } from "../../src/destinations/s3.ts";
 import { GcsDestination } from "../../src/destinations/gcs.ts";
 import { startGcsServer } from "../_helpers/gcs_server.ts";
@@ -15,6 +16,22 @@ import { startAzurite } from "../_helpers/azurite.ts";
 
 const ROWS = 2_000;
 const ALL = Array.from({ length: ROWS }, (_, i) => i + 1);
+
+/**
+ * The first-column ids of every CSV object at a destination (quarantine excluded), sorted, and
+ * every key listed, read back through the destination itself.
+ */
+async function csvIdsAt(d: Destination): Promise<{ ids: number[]; keys: string[] }> {
+  const ids: number[] = [];
+  const keys: string[] = [];
+  for await (const o of d.list("")) {
+    keys.push(o.key);
+    if (!o.key.endsWith(".csv") || o.key.startsWith("_quarantine/")) continue;
+    const text = await new Response(await d.read(o.key)).text();
+    ids.push(...text.trimEnd().split("\n").slice(1).map((l) => Number(l.split(",")[0])));
+  }
+  return { ids: ids.sort((a, b) => a - b), keys };
+}
 
 Deno.test({
   name:
@@ -92,13 +109,7 @@ exports:
       );
     const csvIds = async (prefix: string) => {
       await using d = await open(prefix);
-      const ids: number[] = [];
-      for await (const o of d.list("")) {
-        if (!o.key.endsWith(".csv") || o.key.startsWith("_quarantine/")) continue;
-        const text = await new Response(await d.read(o.key)).text();
-        ids.push(...text.trimEnd().split("\n").slice(1).map((l) => Number(l.split(",")[0])));
-      }
-      return ids.sort((a, b) => a - b);
+      return (await csvIdsAt(d)).ids;
     };
 
     await t.step("full (split), incremental and chunked with workers land complete", async () => {
@@ -243,15 +254,8 @@ exports:
         { kind: "gcs", bucket: "rivet-gcs", prefix, endpoint: gcs.url, allowAnonymous: true },
         { env: () => undefined },
       );
-      const ids: number[] = [];
-      const keys: string[] = [];
-      for await (const o of d.list("")) {
-        keys.push(o.key);
-        if (!o.key.endsWith(".csv")) continue;
-        const text = await new Response(await d.read(o.key)).text();
-        ids.push(...text.trimEnd().split("\n").slice(1).map((l) => Number(l.split(",")[0])));
-      }
-      assert.deepEqual(ids.sort((a, b) => a - b), ALL, prefix);
+      const { ids, keys } = await csvIdsAt(d);
+      assert.deepEqual(ids, ALL, prefix);
       assert.ok(keys.includes("_SUCCESS"), prefix);
       if (prefix === "full/") assert.ok(keys.filter((k) => k.endsWith(".csv")).length > 1);
     }
@@ -321,12 +325,13 @@ exports:
       },
       { env: (name) => (env as Record<string, string>)[name] },
     );
-    const data: string[] = [];
-    for await (const o of d.list("")) if (o.key.endsWith(".csv")) data.push(o.key);
-    assert.equal(data.length, 1, "the second run found no new rows and wrote no file");
-    const text = await new Response(await d.read(data[0]!)).text();
-    const ids = text.trimEnd().split("\n").slice(1).map((l) => Number(l.split(",")[0]));
-    assert.deepEqual(ids.sort((a, b) => a - b), ALL);
+    const incremental = await csvIdsAt(d);
+    assert.equal(
+      incremental.keys.filter((k) => k.endsWith(".csv")).length,
+      1,
+      "the second run found no new rows and wrote no file",
+    );
+    assert.deepEqual(incremental.ids, ALL);
     await using chunks = await AzureDestination.open(
       {
         kind: "azure",
@@ -339,13 +344,7 @@ exports:
       },
       { env: (name) => (env as Record<string, string>)[name] },
     );
-    const chunkIds: number[] = [];
-    for await (const o of chunks.list("")) {
-      if (!o.key.endsWith(".csv")) continue;
-      const body = await new Response(await chunks.read(o.key)).text();
-      chunkIds.push(...body.trimEnd().split("\n").slice(1).map((l) => Number(l.split(",")[0])));
-    }
-    assert.deepEqual(chunkIds.sort((a, b) => a - b), ALL);
+    assert.deepEqual((await csvIdsAt(chunks)).ids, ALL);
     await Deno.remove(dir, { recursive: true });
   },
 });
