@@ -5,6 +5,8 @@ const ALLOCATE_200MB = `
   const a = new Uint8Array(200 * 1024 * 1024);
   for (let i = 0; i < a.length; i += 4096) a[i] = 1;
   console.error("child says hi");
+  // Stay alive a moment at the peak: the /proc poller samples every 25 ms and must see it.
+  await new Promise((r) => setTimeout(r, 300));
   Deno.exit(3);
 `;
 
