@@ -25,7 +25,8 @@
  *
  * @module
  */
-import { type ErrorInfo, RivetError, toErrorInfo } from "../core/errors.ts";
+import { type ErrorInfo, PermanentError, RivetError, toErrorInfo } from "../core/errors.ts";
+import { deniedPermission, PERMISSION_DENIED } from "../core/denied_permission.ts";
 import type { Outcome, RivetEvent } from "../core/events.ts";
 import type { ConfigSpec, ExportSpec } from "../core/spec.ts";
 import { loadConfig, selectExports } from "../config/mod.ts";
@@ -129,11 +130,15 @@ async function runInWorker(
       };
       worker.onerror = (e: ErrorEvent) => {
         e.preventDefault();
+        // A Deno refusal crosses as text: still the one-line "rivet needs --allow-…" error.
+        const denied = deniedPermission(e.message);
         reject(
-          new RivetError(`its worker failed: ${e.message}`, {
-            code: "run.worker_failed",
-            exitCode: 1,
-          }),
+          denied
+            ? new PermanentError(denied.message, { code: PERMISSION_DENIED })
+            : new RivetError(`its worker failed: ${e.message}`, {
+              code: "run.worker_failed",
+              exitCode: 1,
+            }),
         );
       };
       worker.onmessageerror = () =>
