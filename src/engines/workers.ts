@@ -26,6 +26,7 @@ import { compileParquetWasm } from "../formats/mod.ts";
 import { CRASH_EXIT_CODE } from "../_util/test_hook.ts";
 import { cloudEnv, storeHosts, TEST_HOOK_ENV } from "./permissions.ts";
 import type { ChunkWorkerInit, ChunkWorkerReply, ChunkWorkerRequest } from "./chunk_worker.ts";
+import { isParentGone } from "./parent_watch.ts";
 
 /** What the pool needs to start workers for one export. */
 export interface WorkerPoolOptions {
@@ -208,7 +209,11 @@ export async function startChunkWorkers(
   });
 
   const onAbort = () => {
-    for (const slot of slots) slot.worker?.postMessage({ type: "abort" } as ChunkWorkerRequest);
+    // A process-mode child whose parent is gone: each worker also revokes its own write grant.
+    const seal = isParentGone(options.signal.reason);
+    for (const slot of slots) {
+      slot.worker?.postMessage({ type: "abort", seal } as ChunkWorkerRequest);
+    }
   };
   options.signal.addEventListener("abort", onAbort, { once: true });
 
