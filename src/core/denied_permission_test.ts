@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { deniedPermission } from "./denied_permission.ts";
-import { toErrorInfo, TransientError } from "./errors.ts";
+import { DataIntegrityError, PermanentError, toErrorInfo, TransientError } from "./errors.ts";
 
 const refusal = (message: string) => Object.assign(new Error(message), { name: "NotCapable" });
 
@@ -63,4 +63,16 @@ Deno.test("toErrorInfo: a refusal is permanent (exit 1, never retried), even wra
   });
   assert.equal(toErrorInfo(wrapped).exitCode, 1);
   assert.equal(toErrorInfo(new TransientError("lost", { code: "source.lost" })).exitCode, 2);
+  // A layer's own wording of the refusal gives way to the one line naming the flag.
+  const worded = new PermanentError("S3 destination could not inspect '_SUCCESS': " + raw.message, {
+    code: "destination.failed",
+    cause: raw,
+  });
+  assert.equal(toErrorInfo(worded).message, info.message);
+  // The duplicate guard's class is about rows already committed: it stays.
+  const guard = new DataIntegrityError("killed after committing", {
+    code: "run.duplicate_guard",
+    cause: raw,
+  });
+  assert.equal(toErrorInfo(guard).exitCode, 3);
 });

@@ -181,8 +181,9 @@ export function worstExitCode(codes: Iterable<ExitCode>): ExitCode {
  * @returns Its JSON-safe description (message not yet redacted).
  */
 export function toErrorInfo(error: unknown): ErrorInfo {
-  // A Deno sandbox refusal is permanent however a layer wrapped it: never retried, one line.
-  const denied = error instanceof RivetError && error.exitCode !== 2
+  // A Deno sandbox refusal is permanent however a layer wrapped it (as transient too): never
+  // retried, one line naming the flag. Integrity, drift and interruption keep their class.
+  const denied = error instanceof RivetError && error.exitCode !== 1 && error.exitCode !== 2
     ? undefined
     : deniedPermission(error);
   if (denied) {

@@ -262,6 +262,13 @@ Deno.test({
           assert.deepEqual(ids.sort((a, b) => a - b), ALL, prefix);
         }
         assert.deepEqual(await Array.fromAsync(Deno.readDir(f.cwd)), [], "nothing in the cwd");
+
+        // The store's client without its --allow-sys: the same one line, whatever layer saw it.
+        const res2 = await deno([...withoutGrant(argv, "--allow-sys"), "-e", "full"], f.cwd, env);
+        assert.equal(res2.code, 1, res2.stderr);
+        const errors = errorLines(res2);
+        assert.equal(errors.length, 1, res2.stderr);
+        assert.match(errors[0]!, /rivet needs --allow-sys=osRelease \(Deno refused/);
       },
     );
 
@@ -289,6 +296,12 @@ Deno.test({
           export: "cs",
           drop: (s) => withoutGrant(s.argv, "--allow-write", s.cfg),
           flag: (s) => `--allow-write=${s.cfg}`,
+        },
+        {
+          what: "the output folder not writable",
+          export: "cs",
+          drop: (s) => withoutGrant(s.argv, "--allow-write", s.out),
+          flag: (s) => `--allow-write=${s.out}/cs`,
         },
         {
           what: "rivet's folder not readable, chunk workers",
