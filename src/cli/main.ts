@@ -107,7 +107,9 @@ export function reportError(
  * Runs the CLI.
  *
  * @param args Command-line arguments (without the program name).
- * @param options Output sinks and abort signal; defaults to the process's.
+ * @param options Output sinks and abort signal; defaults to the process's. SIGINT/SIGTERM are
+ *   handled unless a signal is given, or also then with `handleSignals: true` (a process-mode
+ *   child passes the signal that fires when its parent is gone).
  * @returns The exit code.
  *
  * @example Print the version
@@ -118,7 +120,7 @@ export function reportError(
  */
 export async function main(
   args: readonly string[],
-  options: { io?: CliIo; signal?: AbortSignal } = {},
+  options: { io?: CliIo; signal?: AbortSignal; handleSignals?: boolean } = {},
 ): Promise<number> {
   const io = options.io ?? processIo();
   // --json-errors is global and valid before or after the subcommand.
@@ -315,7 +317,7 @@ Examples:
     controller.abort();
   };
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
-  const installSignals = options.signal === undefined;
+  const installSignals = options.handleSignals ?? options.signal === undefined;
   if (installSignals) { for (const s of signals) Deno.addSignalListener(s, onSignal); }
   try {
     await program.parseAsync([...argv], { from: "user" });

@@ -2,11 +2,13 @@
  * YAML text → a small position-aware tree, with syntax errors that name line and column and
  * never echo the source line (it may hold a password).
  *
- * Layer: config. The only file importing the `yaml` package.
+ * Layer: config. The only file importing the `yaml` package (with `_yaml_env.ts`).
  *
  * @module
  */
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
+import { isAlias, isMap, isScalar, isSeq, LineCounter } from "yaml";
+// npm:yaml's parseDocument with its debug variables hidden (no --allow-env needed for them).
+import { parseDocument } from "./_yaml_env.ts";
 import type { Document, Node as YamlNode } from "yaml";
 import { ConfigError } from "../core/errors.ts";
 

@@ -10,6 +10,8 @@
  * @module
  */
 
+import { deniedPermission, PERMISSION_DENIED } from "./denied_permission.ts";
+
 /** Process exit code of a rivet command. */
 export type ExitCode = 0 | 1 | 2 | 3 | 4 | 130;
 
@@ -172,12 +174,26 @@ export function worstExitCode(codes: Iterable<ExitCode>): ExitCode {
 }
 
 /**
- * Converts any thrown value to {@linkcode ErrorInfo}. Non-rivet errors are exit 1.
+ * Converts any thrown value to {@linkcode ErrorInfo}. Non-rivet errors are exit 1; a Deno
+ * permission refusal (`NotCapable`) becomes `permission.denied` naming the flag to add.
  *
  * @param error The thrown value.
  * @returns Its JSON-safe description (message not yet redacted).
  */
 export function toErrorInfo(error: unknown): ErrorInfo {
+  // A Deno sandbox refusal is permanent however a layer wrapped it (as transient too): never
+  // retried, one line naming the flag. Integrity, drift and interruption keep their class.
+  const denied = error instanceof RivetError && error.exitCode !== 1 && error.exitCode !== 2
+    ? undefined
+    : deniedPermission(error);
+  if (denied) {
+    return {
+      name: "PermanentError",
+      code: PERMISSION_DENIED,
+      message: denied.message,
+      exitCode: 1,
+    };
+  }
   if (error instanceof RivetError) {
     // Driver codes ride along when a source attached them (e.g. PgTransientError.sqlstate).
     const { sqlstate, errno } = error as { sqlstate?: unknown; errno?: unknown };

@@ -25,6 +25,7 @@ import { runChunkUnit, type UnitResult, type UnitSpec } from "../pipeline/chunk_
 import { openSource } from "../sources/mod.ts";
 import { createFormat } from "../formats/mod.ts";
 import { openDestination } from "../destinations/mod.ts";
+import { ParentGone, sealWrites } from "./parent_watch.ts";
 
 /** The first message: everything the worker needs to rebuild its collaborators. */
 export interface ChunkWorkerInit {
@@ -48,7 +49,8 @@ export interface ChunkWorkerInit {
 export type ChunkWorkerRequest =
   | ChunkWorkerInit
   | { readonly type: "run"; readonly unit: UnitSpec }
-  | { readonly type: "abort" }
+  /** `seal`: the process's parent is gone; revoke this worker's write grant first. */
+  | { readonly type: "abort"; readonly seal?: boolean }
   | { readonly type: "close" };
 
 /** Messages the worker posts. */
@@ -142,7 +144,10 @@ self.onmessage = async (event: MessageEvent<ChunkWorkerRequest>) => {
       return;
     }
     case "abort":
-      abort.abort(new DOMException("interrupted", "AbortError"));
+      if (message.seal) {
+        sealWrites();
+        abort.abort(new ParentGone());
+      } else abort.abort(new DOMException("interrupted", "AbortError"));
       return;
     case "close":
       await close();

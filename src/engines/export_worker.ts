@@ -12,7 +12,8 @@
  *
  * Protocol (structured-clone messages):
  * - host → worker: `start` (config path, export name, params, cwd, resume flags, wasm module),
- *   then possibly `abort`;
+ *   then possibly `abort` (with `seal` when the process's parent is gone: the worker revokes its
+ *   write grant first, see `parent_watch.ts`);
  * - worker → host: `event` (a run event), `done` (the outcomes), `failed` (an error before the
  *   export ran), `crash` (a crash hook fired: the host ends the process as the hook would),
  *   `exited` (the worker called `Deno.exit`, which ends only the worker: a chunk pool does so
@@ -25,7 +26,8 @@
  *
  * @module
  */
-import { type ErrorInfo, RivetError, toErrorInfo } from "../core/errors.ts";
+import { type ErrorInfo, PermanentError, RivetError, toErrorInfo } from "../core/errors.ts";
+import { deniedPermission, PERMISSION_DENIED } from "../core/denied_permission.ts";
 import type { Outcome, RivetEvent } from "../core/events.ts";
 import type { ConfigSpec, ExportSpec } from "../core/spec.ts";
 import { loadConfig, selectExports } from "../config/mod.ts";
@@ -34,6 +36,7 @@ import { CRASH_EXIT_CODE, setCrashHandler } from "../_util/test_hook.ts";
 import { type InlineRunOptions, runExports, type RunResult, runResult } from "./inline.ts";
 import { failedOutcome } from "./concurrent.ts";
 import { exportPermissions, toWorkerPermissions } from "./permissions.ts";
+import { isParentGone, ParentGone, sealWrites } from "./parent_watch.ts";
 
 /** Host → worker: run one export. */
 interface StartMessage {
@@ -45,6 +48,12 @@ interface StartMessage {
   readonly resume: boolean;
   readonly force: boolean;
   readonly wasm?: WebAssembly.Module;
+}
+
+/** Host → worker: stop; `seal` when the process's parent is gone (revoke write first). */
+interface AbortMessage {
+  readonly type: "abort";
+  readonly seal?: boolean;
 }
 
 /** Worker → host. */
@@ -109,7 +118,8 @@ async function runInWorker(
     name: `rivet-export-${spec.name}`,
     deno: { permissions: toWorkerPermissions(permissions) },
   });
-  const onAbort = () => worker.postMessage({ type: "abort" });
+  const onAbort = () =>
+    worker.postMessage({ type: "abort", seal: isParentGone(options.signal.reason) });
   try {
     let settled = false;
     return await new Promise<Outcome[]>((resolve, reject) => {
@@ -129,11 +139,15 @@ async function runInWorker(
       };
       worker.onerror = (e: ErrorEvent) => {
         e.preventDefault();
+        // A Deno refusal crosses as text: still the one-line "rivet needs --allow-…" error.
+        const denied = deniedPermission(e.message);
         reject(
-          new RivetError(`its worker failed: ${e.message}`, {
-            code: "run.worker_failed",
-            exitCode: 1,
-          }),
+          denied
+            ? new PermanentError(denied.message, { code: PERMISSION_DENIED })
+            : new RivetError(`its worker failed: ${e.message}`, {
+              code: "run.worker_failed",
+              exitCode: 1,
+            }),
         );
       };
       worker.onmessageerror = () =>
@@ -182,10 +196,13 @@ function serveAsWorker(scope: {
   setCrashHandler((point) => post({ type: "crash", point }));
   // `Deno.exit` here ends only this worker, silently for the host: say so on the way out.
   globalThis.addEventListener("unload", () => post({ type: "exited" }));
-  scope.onmessage = async (e: MessageEvent<StartMessage | { type: "abort" }>) => {
+  scope.onmessage = async (e: MessageEvent<StartMessage | AbortMessage>) => {
     const message = e.data;
     if (message.type === "abort") {
-      controller.abort();
+      // The process's parent is gone: nothing may be written from here on, and the export's
+      // chunk workers are told the same through the abort reason.
+      if (message.seal) sealWrites();
+      controller.abort(message.seal ? new ParentGone() : undefined);
       return;
     }
     try {

@@ -21,8 +21,9 @@
  *   when the export starts), the state database with its `-wal`/`-shm`/`-journal` files and the
  *   `.rivet/` reports folder (both next to the config);
  * - env: `url_env`, `password_env`, every `${NAME}` of the config and the `query_file` that is not
- *   a `--param` (the child loads and substitutes them again), the two variables the YAML parser
- *   reads (`LOG_TOKENS`, `LOG_STREAM`), and the `RIVET_TEST_*` fault-injection hooks.
+ *   a `--param` (the child loads and substitutes them again), and the `RIVET_TEST_*`
+ *   fault-injection hooks. (The YAML parser's own debug variables are never read: see
+ *   `config/_yaml_env.ts`.)
  *
  * Layer: engines.
  *
@@ -95,8 +96,6 @@ export interface PermissionContext {
 
 /** State database file name next to the config (see `state/sqlite.ts`). */
 const STATE_DB_FILE = ".rivet_state.db";
-/** Variables the YAML parser (npm:yaml) reads while parsing (ENVIRONMENT.md §1). */
-const YAML_ENV = ["LOG_STREAM", "LOG_TOKENS"];
 /**
  * Fault-injection hooks (`_util/test_hook.ts`); reading them unset costs nothing. Exact names, not
  * a `RIVET_TEST_*` pattern, so a chunk worker granted these names stays within its parent's grant.
@@ -140,7 +139,7 @@ export async function exportPermissions(
   const net = new Set<string>();
   const read = new Set<string>();
   const write = new Set<string>();
-  const env = new Set<string>([...YAML_ENV, ...TEST_HOOK_ENV]);
+  const env = new Set<string>(TEST_HOOK_ENV);
   if (connection.host.startsWith("/")) {
     // A Unix socket folder (PostgreSQL's `host=/run/postgresql`): connecting needs read and write.
     await addWithRealPath(read, connection.host);

@@ -12,7 +12,10 @@
  *   export in a Web Worker whose `deno.permissions` are the same narrow lists
  *   (`export_worker.ts`).
  * Each child gets a cleared environment holding only the runtime's own variables and those its
- * export may read, stdin closed, stdout and stderr piped.
+ * export may read, stdout and stderr piped, and on stdin a pipe the parent never writes to: when
+ * the parent dies, however it dies, the pipe ends and the child seals its writes, cancels its
+ * queries and exits within a second (`parent_watch.ts`), so a SIGKILLed parent leaves no child
+ * holding database sessions or committing files.
  *
  * A child reports on stdout as NDJSON run events (the public `--events ndjson` stream); the parent
  * forwards them to its own sink as they arrive, so progress is live and an orchestrator reading
@@ -549,14 +552,17 @@ class ChildSet implements AsyncDisposable {
     globalThis.addEventListener("unload", this.#onUnload);
   }
 
-  /** Starts a child (stdin closed, stdout and stderr piped, environment cleared). */
+  /**
+   * Starts a child (stdout and stderr piped, environment cleared). Its stdin is a pipe this
+   * process holds open and never writes: its end is how the child learns that the parent died.
+   */
   spawn(command: ChildCommand, cwd: string): Deno.ChildProcess {
     const child = new Deno.Command(command.program, {
       args: [...command.args],
       cwd,
       env: { ...command.env },
       clearEnv: true,
-      stdin: "null",
+      stdin: "piped",
       stdout: "piped",
       stderr: "piped",
     }).spawn();
@@ -566,9 +572,12 @@ class ChildSet implements AsyncDisposable {
     return child;
   }
 
-  /** Stops following a child that exited. */
+  /** Stops following a child that exited, and closes the pipe on its stdin. */
   forget(child: Deno.ChildProcess): void {
     this.#live.delete(child);
+    child.stdin.close().catch(() => {
+      // The child is gone, and the pipe with it.
+    });
   }
 
   /** SIGKILLs one child. */

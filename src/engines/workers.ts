@@ -13,8 +13,10 @@
  *
  * @module
  */
-import { isAbsolute, resolve } from "node:path";
-import { type ErrorInfo, toErrorInfo, TransientError } from "../core/errors.ts";
+import { dirname, isAbsolute, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type ErrorInfo, PermanentError, toErrorInfo, TransientError } from "../core/errors.ts";
+import { deniedPermission, PERMISSION_DENIED } from "../core/denied_permission.ts";
 import type { EventSink } from "../core/events.ts";
 import type { ConnectionInfo } from "../core/source.ts";
 import type { DestinationSpec, ExportSpec, SourceSpec, TuningPlan } from "../core/spec.ts";
@@ -24,6 +26,7 @@ import { compileParquetWasm } from "../formats/mod.ts";
 import { CRASH_EXIT_CODE } from "../_util/test_hook.ts";
 import { cloudEnv, storeHosts, TEST_HOOK_ENV } from "./permissions.ts";
 import type { ChunkWorkerInit, ChunkWorkerReply, ChunkWorkerRequest } from "./chunk_worker.ts";
+import { isParentGone } from "./parent_watch.ts";
 
 /** What the pool needs to start workers for one export. */
 export interface WorkerPoolOptions {
@@ -87,6 +90,76 @@ export function chunkWorkerPermissions(
   };
 }
 
+/** The worker's entry module (a local file under `deno run`, embedded in a compiled binary). */
+const WORKER_ENTRY = new URL("./chunk_worker.ts", import.meta.url);
+
+/** Whether this thread holds a permission (never prompts: a query, not a request). */
+function granted(descriptor: Deno.PermissionDescriptor): boolean {
+  try {
+    return Deno.permissions.querySync(descriptor).state === "granted";
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Fits the workers' permissions within this thread's, or says which flag is missing.
+ *
+ * A worker can never hold more than the thread that starts it (`new Worker` then throws a bare
+ * `NotCapable: Can't escalate parent thread permissions`), and it loads its module graph under
+ * this thread's read permission. Under a narrowed `deno run` every grant the chunks need is
+ * therefore checked here first, so a missing one ends the export with the flag to add instead of
+ * a worker that fails at start, is replaced and fails again. The test-hook variables are
+ * optional: dropped when not granted.
+ *
+ * @param permissions What each chunk worker needs ({@linkcode chunkWorkerPermissions}).
+ * @param parallel The export's `parallel`, named in the message.
+ * @returns The same permissions without ungranted optional variables.
+ * @throws {PermanentError} `permission.denied` naming the first flag to add.
+ */
+export function fitWorkerPermissions(
+  permissions: Deno.PermissionOptionsObject,
+  parallel: number,
+): Deno.PermissionOptionsObject {
+  const why = `the chunk workers of 'parallel: ${parallel}'`;
+  const need = (flag: string, reason: string): never => {
+    throw new PermanentError(`rivet needs ${flag} (${why} ${reason})`, {
+      code: PERMISSION_DENIED,
+    });
+  };
+  if (WORKER_ENTRY.protocol === "file:") {
+    const entry = fileURLToPath(WORKER_ENTRY);
+    if (!granted({ name: "read", path: entry })) {
+      need(`--allow-read=${dirname(dirname(entry))}`, "load rivet's code from it");
+    }
+  }
+  const list = (value: unknown): string[] => Array.isArray(value) ? value as string[] : [];
+  for (const host of list(permissions.net)) {
+    if (!granted({ name: "net", host })) need(`--allow-net=${host}`, "connect to it");
+  }
+  for (const path of list(permissions.read)) {
+    if (!granted({ name: "read", path })) need(`--allow-read=${path}`, "read it");
+  }
+  for (const path of list(permissions.write)) {
+    if (!granted({ name: "write", path })) need(`--allow-write=${path}`, "write it");
+  }
+  for (const kind of list(permissions.sys)) {
+    const descriptor = { name: "sys", kind } as Deno.SysPermissionDescriptor;
+    if (!granted(descriptor)) {
+      need(`--allow-sys=${kind}`, "need it for the object store's client");
+    }
+  }
+  let env = permissions.env ?? false;
+  if (env === true && !granted({ name: "env" })) {
+    need("--allow-env", "run the Azure client, which reads the whole environment");
+  }
+  if (Array.isArray(env)) {
+    env = env.filter((variable) => granted({ name: "env", variable }));
+    if (env.length === 0) env = false;
+  }
+  return { ...permissions, env };
+}
+
 interface Slot {
   worker: Worker | undefined;
   pending: ((reply: UnitResult) => void) | undefined;
@@ -108,10 +181,16 @@ export async function startChunkWorkers(
   const wasmModule = options.spec.format.kind === "parquet"
     ? await compileParquetWasm()
     : undefined;
-  const permissions = chunkWorkerPermissions(options);
+  const permissions = fitWorkerPermissions(chunkWorkerPermissions(options), size);
   const env = options.env ?? ((name: string) => Deno.env.get(name));
-  // `RIVET_TEST_CRASH_AT=worker:<point>` crashes the first worker (only) at that point.
-  const crashSpec = env("RIVET_TEST_CRASH_AT");
+  // `RIVET_TEST_CRASH_AT=worker:<point>` crashes the first worker (only) at that point. A test
+  // hook only: unreadable (a narrowed --allow-env) means unset.
+  let crashSpec: string | undefined;
+  try {
+    crashSpec = env("RIVET_TEST_CRASH_AT");
+  } catch {
+    crashSpec = undefined;
+  }
   let crashWorkerAt = crashSpec?.startsWith("worker:") ? crashSpec.slice(7) : undefined;
   const slots: Slot[] = Array.from({ length: size }, () => ({
     worker: undefined,
@@ -130,12 +209,16 @@ export async function startChunkWorkers(
   });
 
   const onAbort = () => {
-    for (const slot of slots) slot.worker?.postMessage({ type: "abort" } as ChunkWorkerRequest);
+    // A process-mode child whose parent is gone: each worker also revokes its own write grant.
+    const seal = isParentGone(options.signal.reason);
+    for (const slot of slots) {
+      slot.worker?.postMessage({ type: "abort", seal } as ChunkWorkerRequest);
+    }
   };
   options.signal.addEventListener("abort", onAbort, { once: true });
 
   async function spawn(slot: Slot, index: number): Promise<Worker> {
-    const worker = new Worker(new URL("./chunk_worker.ts", import.meta.url), {
+    const worker = new Worker(WORKER_ENTRY, {
       type: "module",
       name: `rivet-chunk-${index}`,
       deno: { permissions },
@@ -188,6 +271,19 @@ export async function startChunkWorkers(
         event.preventDefault();
         worker.terminate();
         if (slot.worker === worker) slot.worker = undefined;
+        // A permission Deno refused inside the worker (its error crosses as text only) is no
+        // crash: a new worker would be refused the same, so the chunk fails for good.
+        const denied = deniedPermission(event.message);
+        if (denied) {
+          const info = toErrorInfo(new PermanentError(denied.message, { code: PERMISSION_DENIED }));
+          rejectReady(info);
+          const done = slot.pending;
+          const unit = slot.unit;
+          slot.pending = undefined;
+          slot.unit = undefined;
+          if (done && unit) done(failure(unit, info));
+          return;
+        }
         const message = `chunk worker ${index} crashed: ${event.message}`;
         options.emit({
           type: "warning",

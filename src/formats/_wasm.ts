@@ -14,6 +14,7 @@
  */
 import { initSync, wasmMemory } from "parquet-wasm/esm";
 import { PermanentError } from "../core/errors.ts";
+import { deniedPermission, PERMISSION_DENIED } from "../core/denied_permission.ts";
 
 let loaded: Promise<WebAssembly.Module> | undefined;
 let ready = false;
@@ -28,6 +29,9 @@ export async function compileParquetWasm(): Promise<WebAssembly.Module> {
   try {
     return await WebAssembly.compile(await Deno.readFile(url));
   } catch (cause) {
+    // A narrowed `deno run` without read access to the package: name the flag, in one line.
+    const denied = deniedPermission(cause);
+    if (denied) throw new PermanentError(denied.message, { code: PERMISSION_DENIED, cause });
     throw new PermanentError(
       `Cannot load the Parquet writer (${url.pathname}): ${(cause as Error).message}; ` +
         `grant read access to that file, or pass a compiled module to loadParquetWasm`,
