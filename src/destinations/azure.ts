@@ -36,6 +36,7 @@ import {
 import type { DestinationSpec, SignalOptions } from "../core/spec.ts";
 import { sleep } from "../_util/abort.ts";
 import { redact, registerSecret } from "../_util/redact.ts";
+import { crashPoint } from "../_util/test_hook.ts";
 import { checkKey } from "./_keys.ts";
 
 /** Bytes buffered before a block is staged; at most one more block is in flight meanwhile. */
@@ -1248,8 +1249,10 @@ class AzureUpload implements Upload {
         await this.#settle();
         await this.#commitBlocks(md5);
         if (target !== key) {
+          await crashPoint("before_commit_rename");
           await store.copy(key, target, { overwrite, expect: { size: this.#size, md5 }, signal });
           this.#committedAt = target;
+          await crashPoint("after_commit_copy");
           // The object is complete at its final key: a leftover staging name only warrants a
           // warning (it is a full copy), not a failed commit.
           await store.remove(key, { signal }).catch((error) => {

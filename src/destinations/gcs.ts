@@ -27,6 +27,7 @@ import type { DestinationSpec, SignalOptions } from "../core/spec.ts";
 import { sleep } from "../_util/abort.ts";
 import { createMd5, type Hasher } from "../_util/hash.ts";
 import { redact, registerSecret } from "../_util/redact.ts";
+import { crashPoint } from "../_util/test_hook.ts";
 import { checkKey } from "./_keys.ts";
 
 /** Retry policy of each request (a chunk is re-sent, never the whole object). */
@@ -1110,12 +1111,14 @@ class GcsUpload implements Upload {
       if (object.name !== finalName) {
         const renameOp: Op = { ...this.#op, action: `rename '${api.uri(this.#init.key)}' to` };
         try {
+          await crashPoint("before_commit_rename");
           await api.copy(object.name, finalName, {
             overwrite: this.#init.overwrite,
             expectMd5: md5,
             op: { ...renameOp, target: api.uri(key) },
             signal,
           });
+          await crashPoint("after_commit_copy");
         } finally {
           await api.remove(object.name, renameOp, { generation: object.generation, signal });
         }

@@ -41,6 +41,7 @@ import {
 } from "../core/errors.ts";
 import type { DestinationSpec, SignalOptions } from "../core/spec.ts";
 import { redact, registerSecret } from "../_util/redact.ts";
+import { crashPoint } from "../_util/test_hook.ts";
 import { checkKey } from "./_keys.ts";
 
 /** Options of {@linkcode S3Destination.open}. */
@@ -785,6 +786,7 @@ class S3Upload implements Upload, AsyncDisposable {
       throw checksumMismatch(ctx, this.#objectKey, `ETag ${etag}, expected ${expected[0]}`);
     }
     if (renamed) {
+      await crashPoint("before_commit_rename");
       await copyObject(ctx, {
         from: this.#key,
         to: key,
@@ -793,6 +795,7 @@ class S3Upload implements Upload, AsyncDisposable {
         signal: this.#signal,
       });
       this.#copiedTo = s3ObjectKey(ctx.prefix, key);
+      await crashPoint("after_commit_copy");
       // If this delete fails, abort() removes both copies: a commit is all or nothing.
       await deleteObject(ctx, this.#objectKey, this.#signal);
     }
