@@ -847,7 +847,7 @@ export class GcsDestination implements Destination {
         });
       },
       removeSource: () =>
-        api.remove(fromName, { ...op, action: "delete the moved object" }, {
+        api.remove(fromName, { ...op, action: "delete the moved object", target: api.uri(from) }, {
           generation: source.generation,
           signal: options.signal,
         }),
