@@ -6,6 +6,8 @@
  *   with a zero-byte one (a kill right after the staging file was opened) the next run of that
  *   export removes both and says how many, and leaves every other file alone (another export's
  *   staging file, dot files that are not rivet's, data files);
+ * - the same kill inside a checkpointed chunked run: `--resume` removes the staging file and
+ *   finishes with every row once;
  * - a run that crashed after committing one part of two leaves a data file no manifest lists:
  *   the next plain run reports it by name and leaves it, while the files of an earlier
  *   successful run (listed in its manifest, then in the state's file log) are neither reported
@@ -190,6 +192,63 @@ exports:
       assert.equal(third.code, 0, third.stderr);
       assert.match(third.stderr, new RegExp(`listed in no manifest[^\\n]*${orphan}`));
       assert.match(third.stderr, /export 'orders': 1 object\(s\) named like/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "--resume removes the staging file of the chunk a kill interrupted and ends with every row once",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await using pg = await startPostgres();
+    await pg.psql(
+      `CREATE TABLE t AS SELECT i::int8 AS id, md5(i::text) AS s FROM generate_series(1, 2000) i;
+       ALTER TABLE t ADD PRIMARY KEY (id);`,
+    );
+    const dir = await Deno.makeTempDir({ prefix: "rivet_leftovers_resume_" });
+    try {
+      const out = join(dir, "out");
+      const cfg = join(dir, "plan.yaml");
+      await Deno.writeTextFile(
+        cfg,
+        `source:
+  type: postgres
+  url_env: DB_URL
+exports:
+  - name: ev
+    table: t
+    mode: chunked
+    chunk_column: id
+    chunk_size: 500
+    chunk_checkpoint: true
+    format: csv
+    destination: { type: local, path: ${out} }
+`,
+      );
+      const env = { DB_URL: pg.url };
+      await killWhileBlocked(["run", "-c", cfg, "-e", "ev"], env, "before_commit_rename");
+      const staged = (await names(out)).filter((n) => n.endsWith(".tmp"));
+      assert.equal(staged.length, 1, `the killed chunk's staging file: ${await names(out)}`);
+
+      const res = await spawnCli(["run", "-c", cfg, "-e", "ev", "--resume"], { env });
+      assert.equal(res.code, 0, res.stderr);
+      assert.match(
+        res.stderr,
+        /export 'ev': removed 1 staging object\(s\) left by an interrupted run/,
+      );
+      const after = await names(out);
+      assert.deepEqual(after.filter((n) => n.endsWith(".tmp")), [], "no staging file left");
+      const ids: number[] = [];
+      for (const name of after.filter((n) => n.endsWith(".csv"))) {
+        const text = await Deno.readTextFile(join(out, name));
+        ids.push(...text.trimEnd().split("\n").slice(1).map((l) => Number(l.split(",")[0])));
+      }
+      assert.deepEqual(ids.sort((a, b) => a - b), Array.from({ length: 2000 }, (_, i) => i + 1));
+      assert.ok(after.includes("_SUCCESS"));
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
