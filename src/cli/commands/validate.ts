@@ -957,9 +957,18 @@ export function renderValidateJson(reports: readonly ExportValidation[]): string
   return redact(JSON.stringify(doc, null, 2)) + "\n";
 }
 
-/** The state store next to the config when its file exists (undefined otherwise, or unusable). */
+/**
+ * The state store next to the config when its file exists and may be opened without a
+ * permission prompt (a narrowed `deno run` without write access to the config folder validates
+ * by the stamps instead); undefined otherwise, or when it is unusable.
+ */
 async function openExistingState(configDir: string): Promise<StateStore | undefined> {
   try {
+    for (const name of ["read", "write"] as const) {
+      if ((await Deno.permissions.query({ name, path: configDir })).state !== "granted") {
+        return undefined;
+      }
+    }
     if (!(await Deno.stat(stateDbPath(configDir))).isFile) return undefined;
     return await openStateStore(configDir);
   } catch {
