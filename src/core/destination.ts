@@ -45,6 +45,27 @@ export interface CreateOptions extends SignalOptions {
    * (`manifest.json`, `_SUCCESS`): a committed data part is never overwritten.
    */
   readonly overwrite?: boolean;
+  /**
+   * The key is provisional: `commit(finalKey)` may name another one (part 0 of an output split
+   * by `max_file_size` keeps the unsplit name when no second part follows). A store that
+   * cannot rename then stages the bytes under the hidden staging name of the key
+   * (`.<name>.tmp` in its folder) instead of the key itself, so no object ever carries a data
+   * name before its commit and a crash leaves only a staging object, which listings skip and
+   * {@linkcode Destination.removeStaging} clears.
+   */
+  readonly provisional?: boolean;
+}
+
+/**
+ * A staging object: the hidden `.<name>.tmp` of an upload in progress, or one that a killed run
+ * left behind (a partial local file, or a complete object staged for a renaming commit).
+ */
+export interface StagingObject {
+  /** The staging key itself (`dir/.<name>.tmp`). */
+  readonly key: string;
+  /** The key the staged bytes were meant for (`dir/<name>`). */
+  readonly finalKey: string;
+  readonly size: number;
 }
 
 /** A place to write export output. */
@@ -78,6 +99,19 @@ export interface Destination extends AsyncDisposable {
    * `from` is absent.
    */
   move(from: string, to: string, options?: SignalOptions): Promise<void>;
+  /**
+   * Lists the staging objects whose final key starts with `prefix`, in the folder of `prefix`
+   * only (rivet writes its files at the destination root). Destinations without staging omit it.
+   */
+  listStaging?(prefix: string, options?: SignalOptions): AsyncIterable<StagingObject>;
+  /**
+   * Deletes the staging object at `key` (a key {@linkcode listStaging} reported). Refuses a key
+   * that is not a staging name (`destination.bad_key`), so no committed object is ever removed
+   * through it; an absent key is not an error. Nothing checks that no upload still writes to
+   * it: callers sweep only the staging names of their own export, which has one writer at a
+   * time.
+   */
+  removeStaging?(key: string, options?: SignalOptions): Promise<void>;
   /**
    * Deletes a committed object; used by doctor's probe; destinations that cannot delete omit it.
    * Resolves once nothing is committed at `key`: an absent key is not an error (object stores

@@ -47,3 +47,64 @@ function keyProblem(key: string): string | undefined {
 export function isStagingName(name: string): boolean {
   return name.startsWith(".") && name.endsWith(".tmp") && name.length > 5;
 }
+
+/**
+ * The staging key of `key`: `.<name>.tmp` in the same folder (the local destination's temp file,
+ * and the hidden name the object stores stage a provisional upload under).
+ *
+ * @param key A key relative to the destination root.
+ * @returns The staging key.
+ *
+ * @example
+ * ```ts
+ * import { stagingKeyOf } from "./_keys.ts";
+ * if (stagingKeyOf("a/b.csv") !== "a/.b.csv.tmp") throw new Error();
+ * ```
+ */
+export function stagingKeyOf(key: string): string {
+  const slash = key.lastIndexOf("/");
+  return `${key.slice(0, slash + 1)}.${key.slice(slash + 1)}.tmp`;
+}
+
+/**
+ * The final key a staging key stands for, or undefined when `key` is no staging name.
+ *
+ * @param key A key relative to the destination root.
+ * @returns `dir/<name>` for `dir/.<name>.tmp`.
+ */
+export function finalKeyOfStaging(key: string): string | undefined {
+  const slash = key.lastIndexOf("/");
+  const name = key.slice(slash + 1);
+  if (!isStagingName(name)) return undefined;
+  return `${key.slice(0, slash + 1)}${name.slice(1, -4)}`;
+}
+
+/**
+ * Whether the last component of a key is a staging name.
+ *
+ * @param key A key relative to the destination root.
+ * @returns True for `dir/.<name>.tmp`.
+ */
+export function isStagingKey(key: string): boolean {
+  return isStagingName(key.slice(key.lastIndexOf("/") + 1));
+}
+
+/**
+ * Checks that `key` is a valid staging key, for `removeStaging`.
+ *
+ * @param key The key.
+ * @param store The destination's name, for the message.
+ * @returns The key.
+ * @throws {ConfigError} `destination.bad_key` when it is no valid key or no staging name.
+ */
+export function checkStagingKey(key: string, store: string): string {
+  checkKey(key);
+  if (!isStagingKey(key)) {
+    throw new ConfigError(
+      `${store} destination refuses to remove ${JSON.stringify(key)} as a staging object: its ` +
+        "name is not '.<name>.tmp'; committed objects are never removed this way",
+      { code: "destination.bad_key" },
+    );
+  }
+  return key;
+}

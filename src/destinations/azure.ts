@@ -24,6 +24,7 @@ import type {
   Destination,
   DestinationCapabilities,
   ObjectMeta,
+  StagingObject,
   Upload,
 } from "../core/destination.ts";
 import {
@@ -36,7 +37,15 @@ import {
 import type { DestinationSpec, SignalOptions } from "../core/spec.ts";
 import { sleep } from "../_util/abort.ts";
 import { redact, registerSecret } from "../_util/redact.ts";
-import { checkKey } from "./_keys.ts";
+import { crashPoint } from "../_util/test_hook.ts";
+import {
+  checkKey,
+  checkStagingKey,
+  finalKeyOfStaging,
+  isStagingKey,
+  stagingKeyOf,
+} from "./_keys.ts";
+import { consoleWarn, type DestinationWarn, moveByCopy } from "./_cloud.ts";
 
 /** Bytes buffered before a block is staged; at most one more block is in flight meanwhile. */
 export const AZURE_BLOCK_SIZE = 8 * 1024 * 1024;
@@ -72,8 +81,11 @@ export interface AzureDestinationOptions {
   readonly signal?: AbortSignal;
   /** The clock of the SAS expiry check; default `new Date()`. */
   readonly now?: () => Date;
-  /** Receives warnings (SAS close to expiry, retried requests); default `console.warn`. */
-  readonly warn?: (message: string) => void;
+  /**
+   * Receives warnings (SAS close to expiry, retried requests with code
+   * `destination.retrying`); default `console.warn`.
+   */
+  readonly warn?: DestinationWarn;
   /** Retry policy; the reference's (5 retries, 200 ms to 10 s jittered) by default. */
   readonly retry?: AzureRetryOptions;
 }
@@ -194,8 +206,13 @@ interface Retry {
  *   committed size. An object smaller than one block is one `Put Blob` at commit, its MD5
  *   compared with the service's. Uncommitted blocks are invisible to list/stat/read.
  * - `commit(finalKey)` with another key: a single-request object goes straight to `finalKey`; a
- *   staged one is committed at the create key, copied server-side to `finalKey` and the create
- *   key deleted (for that short window the object is visible under both names).
+ *   staged one is committed where its blocks were staged, copied server-side to `finalKey` and
+ *   deleted there. An upload created with `provisional` stages its blocks on the hidden staging
+ *   name `.<name>.tmp` instead of the create key, so no blob has a data name before its commit:
+ *   a crash before the copy leaves only the staging blob (never listed; the next run of the
+ *   export removes it), a crash after it the complete blob at its final name (which the next
+ *   run reports, listed in no manifest). A staging blob that cannot be deleted after the copy
+ *   is a warning (`destination.staging_left`).
  * - `abort()` discards what it staged: Azurite deletes uncommitted blocks with the (never
  *   committed) blob; Azure keeps them invisible until its garbage collection (7 days).
  * - Every request is retried on 5xx, 408, 429, timeouts and dropped connections (5 retries,
@@ -276,7 +293,7 @@ export class AzureDestination implements Destination {
         client: service.getContainerClient(place.container),
         place,
         retry,
-        warn: options.warn ?? ((message) => console.warn(message)),
+        warn: options.warn ?? consoleWarn,
         signal: options.signal,
       });
       return Promise.resolve(new AzureDestination(place, store));
@@ -302,7 +319,9 @@ export class AzureDestination implements Destination {
     }
     const upload = new AzureUpload({
       store: this.#store,
-      key,
+      key: options.provisional === true ? stagingKeyOf(key) : key,
+      hidden: options.provisional === true,
+      createKey: key,
       overwrite: options.overwrite === true,
       signal: options.signal,
       onDone: (u) => this.#open.delete(u),
@@ -323,6 +342,44 @@ export class AzureDestination implements Destination {
    * @throws {TransientError} `destination.unavailable` once retries are spent.
    */
   async *list(prefix: string, options: SignalOptions = {}): AsyncIterable<ObjectMeta> {
+    for await (const object of this.#listAll(prefix, options)) {
+      if (!isStagingKey(object.key)) yield object;
+    }
+  }
+
+  /**
+   * Lists the staging blobs (`.<name>.tmp`, see the class doc) in the folder of `prefix` whose
+   * final key starts with `prefix`: complete blobs a killed renaming commit left. Uncommitted
+   * blocks are not blobs and are not listed.
+   *
+   * @param prefix Final-key prefix relative to the destination root, e.g. `orders_`.
+   * @param options An abort signal.
+   * @returns Staging key, final key and size of each.
+   */
+  async *listStaging(prefix: string, options: SignalOptions = {}): AsyncIterable<StagingObject> {
+    const slash = prefix.lastIndexOf("/");
+    const folder = prefix.slice(0, slash + 1);
+    for await (const object of this.#listAll(`${folder}.${prefix.slice(slash + 1)}`, options)) {
+      if (object.key.indexOf("/", folder.length) >= 0) continue;
+      const finalKey = finalKeyOfStaging(object.key);
+      if (finalKey?.startsWith(prefix)) yield { key: object.key, finalKey, size: object.size };
+    }
+  }
+
+  /**
+   * Deletes a staging blob (see {@linkcode listStaging}); an absent blob is no error.
+   *
+   * @param key A staging key, `dir/.<name>.tmp`.
+   * @param options An abort signal.
+   * @throws {ConfigError} `destination.bad_key` for a key that is not a staging name.
+   */
+  async removeStaging(key: string, options: SignalOptions = {}): Promise<void> {
+    checkStagingKey(key, "Azure");
+    await this.#store.remove(key, { ...(options.signal ? { signal: options.signal } : {}) });
+  }
+
+  /** Every blob under `prefix`, staging names included. */
+  async *#listAll(prefix: string, options: SignalOptions): AsyncIterable<ObjectMeta> {
     const store = this.#store;
     const root = store.place.prefix;
     let marker: string | undefined;
@@ -416,8 +473,8 @@ export class AzureDestination implements Destination {
 
   /**
    * Moves a committed blob: server-side copy to `to` with `If-None-Match: *`, size and MD5 of the
-   * copy checked, then `from` deleted. If `from` cannot be deleted, the copy is removed again so
-   * the move is all or nothing.
+   * copy checked, then `from` deleted. All or nothing: if the delete fails while `from` is still
+   * there, the copy is deleted again (see `moveByCopy`).
    *
    * @param from Key of the committed object.
    * @param to New key, e.g. `_quarantine/<run_id>/<name>`.
@@ -425,7 +482,7 @@ export class AzureDestination implements Destination {
    * @throws {ConfigError} `destination.bad_key`.
    * @throws {PermanentError} `destination.not_found` when `from` is absent, `destination.exists`
    *   when `to` exists (both untouched), `destination.bucket_not_found`,
-   *   `destination.auth_failed`.
+   *   `destination.auth_failed`, `destination.move_incomplete` when both names may hold it.
    * @throws {DataIntegrityError} `destination.checksum_mismatch` when the copy differs.
    */
   async move(from: string, to: string, options: SignalOptions = {}): Promise<void> {
@@ -435,13 +492,15 @@ export class AzureDestination implements Destination {
     const source = await store.head(from, options.signal);
     if (source === undefined) throw store.notFound(from);
     if (await store.head(to, options.signal) !== undefined) throw store.exists(to);
-    await store.copy(from, to, { overwrite: false, expect: source, signal: options.signal });
-    try {
-      await store.remove(from, { signal: options.signal });
-    } catch (error) {
-      await store.remove(to, { cleanup: true }).catch(() => {});
-      throw error;
-    }
+    await moveByCopy({
+      from: `${store.place.uri}${from}`,
+      to: `${store.place.uri}${to}`,
+      copy: () =>
+        store.copy(from, to, { overwrite: false, expect: source, signal: options.signal }),
+      removeSource: () => store.remove(from, { signal: options.signal }),
+      sourceExists: async () => (await store.head(from)) !== undefined,
+      removeCopy: () => store.remove(to, { cleanup: true }),
+    });
   }
 
   /**
@@ -753,7 +812,7 @@ interface StoreInit {
   readonly client: ContainerClient;
   readonly place: Place;
   readonly retry: Retry;
-  readonly warn: (message: string) => void;
+  readonly warn: DestinationWarn;
   readonly signal: AbortSignal | undefined;
 }
 
@@ -762,7 +821,7 @@ class Store {
   readonly client: ContainerClient;
   readonly place: Place;
   readonly retry: Retry;
-  readonly warn: (message: string) => void;
+  readonly warn: DestinationWarn;
   readonly #signal: AbortSignal | undefined;
 
   constructor(init: StoreInit) {
@@ -828,6 +887,7 @@ class Store {
             `Azure ${what.op} of '${what.key}' in ${this.place.uri} failed (${
               timedOut ? `no answer in ${this.retry.attemptTimeoutMs} ms` : describe(error)
             }); retry ${attempt + 1}/${retries} in ${delay} ms`,
+            "destination.retrying",
           );
         }
         await sleep(delay, outer);
@@ -1097,7 +1157,12 @@ function backoff(attempt: number, retry: Retry): number {
 
 interface UploadInit {
   readonly store: Store;
+  /** Where the blocks are staged: the create key, or its staging key (`hidden`). */
   readonly key: string;
+  /** `key` is the hidden staging key of the create key (`CreateOptions.provisional`). */
+  readonly hidden: boolean;
+  /** The key given to `create`: where `commit()` without a key makes the blob visible. */
+  readonly createKey: string;
   readonly overwrite: boolean;
   readonly signal: AbortSignal | undefined;
   readonly onDone: (upload: AzureUpload) => void;
@@ -1168,8 +1233,11 @@ class AzureUpload implements Upload {
   /** Waits for the block in flight, then sends the current buffer as the next block. */
   async #stageBuffer(): Promise<void> {
     await this.#settle();
-    const { store, key, overwrite, signal } = this.#init;
-    if (this.#blocks.length === 0 && !overwrite && await store.head(key, signal) !== undefined) {
+    const { store, key, overwrite, hidden, signal } = this.#init;
+    if (
+      this.#blocks.length === 0 && !overwrite && !hidden &&
+      await store.head(key, signal) !== undefined
+    ) {
       // Blocks staged on a committed blob could not be discarded without touching it: refuse
       // before staging any (commit checks again, and its conditional write closes the race).
       throw store.exists(key);
@@ -1232,7 +1300,7 @@ class AzureUpload implements Upload {
       }
       await this.writable.close();
     }
-    const target = finalKey === undefined ? this.#init.key : checkKey(finalKey);
+    const target = finalKey === undefined ? this.#init.createKey : checkKey(finalKey);
     const { store, key, overwrite, signal } = this.#init;
     this.#state = "committing";
     let md5 = "";
@@ -1248,8 +1316,10 @@ class AzureUpload implements Upload {
         await this.#settle();
         await this.#commitBlocks(md5);
         if (target !== key) {
+          await crashPoint("before_commit_rename");
           await store.copy(key, target, { overwrite, expect: { size: this.#size, md5 }, signal });
           this.#committedAt = target;
+          await crashPoint("after_commit_copy");
           // The object is complete at its final key: a leftover staging name only warrants a
           // warning (it is a full copy), not a failed commit.
           await store.remove(key, { signal }).catch((error) => {
@@ -1257,7 +1327,10 @@ class AzureUpload implements Upload {
               `Azure destination ${store.place.uri}: could not delete the staging object '${key}' ` +
                 `after copying it to '${target}' (${
                   error instanceof Error ? error.message : String(error)
-                }); delete it by hand`,
+                }); ${
+                  this.#init.hidden ? "the next run of the export removes it" : "delete it by hand"
+                }`,
+              "destination.staging_left",
             );
           });
         }
@@ -1309,9 +1382,11 @@ class AzureUpload implements Upload {
     }
   }
 
-  /** `Put Block List` at the create key, then a check of the committed size and MD5. */
+  /** `Put Block List` at the staging key, then a check of the committed size and MD5. */
   async #commitBlocks(md5: string): Promise<void> {
-    const { store, key, overwrite, signal } = this.#init;
+    const { store, key, signal } = this.#init;
+    // A staging blob of the same name can only be a killed run's leftover: replace it.
+    const overwrite = this.#init.overwrite || this.#init.hidden;
     const digest = Uint8Array.from(atob(md5), (c) => c.charCodeAt(0));
     const blob = store.blob(key);
     let attempts = 0;

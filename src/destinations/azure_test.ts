@@ -118,6 +118,8 @@ interface Fixture {
   readonly azurite: Azurite;
   readonly service: BlobServiceClientType;
   readonly warnings: string[];
+  /** The code of each warning, in the same order. */
+  readonly codes: (string | undefined)[];
   /** A fresh container for one step. */
   container(): Promise<ContainerClient>;
   /** Opens a destination on `container` with the dev account key from `AZ_KEY`. */
@@ -136,11 +138,13 @@ function fixture(azurite: Azurite): Fixture {
     new StorageSharedKeyCredential(azurite.accountName, azurite.accountKey),
   );
   const warnings: string[] = [];
+  const codes: (string | undefined)[] = [];
   const env: Record<string, string> = { AZ_KEY: azurite.accountKey };
   return {
     azurite,
     service,
     warnings,
+    codes,
     async container() {
       const client = service.getContainerClient(`rivet-${++containers}`);
       await client.create();
@@ -158,7 +162,10 @@ function fixture(azurite: Azurite): Fixture {
         }, spec),
         {
           env: (name) => env[name],
-          warn: (message) => warnings.push(message),
+          warn: (message, code) => {
+            warnings.push(message);
+            codes.push(code);
+          },
           retry: { baseDelayMs: 20, maxDelayMs: 200 },
           ...options,
         },
@@ -439,6 +446,33 @@ Deno.test(
       assert.equal(await blockList(container, "out/u_part0.parquet"), undefined);
     });
 
+    await t.step(
+      "a provisional upload stages its blocks on a hidden name; staging blobs are listed apart",
+      async () => {
+        const container = await f.container();
+        await using dest = await f.open(container.containerName, { prefix: "pv/" });
+        const big = bytes(9 * MiB, 8);
+        const upload = await dest.create("v_part0.csv", { provisional: true });
+        await write(upload, big, 1 * MiB);
+        assert.deepEqual(await blobNames(container), [], "nothing visible before the commit");
+        assert.deepEqual(await upload.commit("v.csv"), {
+          key: "v.csv",
+          size: big.length,
+          md5: md5(big),
+        });
+        assert.deepEqual(await blobNames(container), ["pv/v.csv"]);
+        // A complete staging blob a killed commit left: hidden from list, found and removed.
+        await container.getBlockBlobClient("pv/.w_1.csv.tmp").upload("x", 1);
+        assert.deepEqual((await collect(dest.list(""))).map((o) => o.key), ["v.csv"]);
+        assert.deepEqual(await collect(dest.listStaging("w_")), [
+          { key: ".w_1.csv.tmp", finalKey: "w_1.csv", size: 1 },
+        ]);
+        await rejects(dest.removeStaging("v.csv"), "destination.bad_key");
+        await dest.removeStaging(".w_1.csv.tmp");
+        assert.deepEqual(await blobNames(container), ["pv/v.csv"]);
+      },
+    );
+
     await t.step("a committed object is never overwritten unless overwrite is set", async () => {
       const container = await f.container();
       await using dest = await f.open(container.containerName);
@@ -695,6 +729,7 @@ Deno.test(
       // Cut the first connection that carries 3 MiB: mid-body of the first block.
       await using proxy = startFaultProxy(azurite.port, { cutAt: 3 * MiB });
       f.warnings.length = 0;
+      f.codes.length = 0;
       await using dest = await f.open(container.containerName, {
         endpoint: `http://127.0.0.1:${proxy.port}/${azurite.accountName}`,
       });
@@ -705,6 +740,7 @@ Deno.test(
       assert.equal(proxy.faults, 1);
       assert.equal(f.warnings.length, 1, f.warnings.join("\n"));
       assert.match(f.warnings[0]!, /upload of block 1 of 'cut\.bin'.*retry 1\/5/);
+      assert.equal(f.codes.at(-1), "destination.retrying", "counted as a retry by the journal");
       assert.deepEqual(meta, { key: "cut.bin", size: data.length, md5: md5(data) });
       const direct = await f.open(container.containerName);
       assert.deepEqual(await readAll(await direct.read("cut.bin")), data);

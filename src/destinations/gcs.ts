@@ -14,6 +14,7 @@ import type {
   Destination,
   DestinationCapabilities,
   ObjectMeta,
+  StagingObject,
   Upload,
 } from "../core/destination.ts";
 import {
@@ -27,7 +28,15 @@ import type { DestinationSpec, SignalOptions } from "../core/spec.ts";
 import { sleep } from "../_util/abort.ts";
 import { createMd5, type Hasher } from "../_util/hash.ts";
 import { redact, registerSecret } from "../_util/redact.ts";
-import { checkKey } from "./_keys.ts";
+import { crashPoint } from "../_util/test_hook.ts";
+import {
+  checkKey,
+  checkStagingKey,
+  finalKeyOfStaging,
+  isStagingKey,
+  stagingKeyOf,
+} from "./_keys.ts";
+import { consoleWarn, type DestinationWarn, moveByCopy, retryMessage } from "./_cloud.ts";
 
 /** Retry policy of each request (a chunk is re-sent, never the whole object). */
 export interface GcsRetryOptions {
@@ -61,6 +70,8 @@ export interface GcsDestinationOptions {
    * the chunk and the answer) before it is abandoned and retried; default 5 minutes.
    */
   readonly requestTimeoutMs?: number;
+  /** Receives warnings (a request about to be retried); default `console.warn`. */
+  readonly warn?: DestinationWarn;
 }
 
 const capabilities: DestinationCapabilities = {
@@ -160,6 +171,7 @@ class GcsApi {
   readonly maxDelayMs: number;
   readonly chunkSize: number;
   readonly requestTimeoutMs: number;
+  readonly warn: DestinationWarn;
   #lastToken: string | undefined;
 
   constructor(init: {
@@ -170,6 +182,7 @@ class GcsApi {
     retry: GcsRetryOptions;
     chunkSize: number;
     requestTimeoutMs: number;
+    warn: DestinationWarn;
   }) {
     this.storage = init.storage;
     this.bucketName = init.bucket;
@@ -184,6 +197,7 @@ class GcsApi {
     this.maxDelayMs = init.retry.maxDelayMs ?? 10_000;
     this.chunkSize = init.chunkSize;
     this.requestTimeoutMs = init.requestTimeoutMs;
+    this.warn = init.warn;
   }
 
   /** `gs://bucket/<prefix><key>`. */
@@ -258,7 +272,20 @@ class GcsApi {
         if (error instanceof RivetError) throw error;
         if (!isTransient(error) || n >= this.retries) throw this.failure(error, op, n + 1);
         const base = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** n);
-        await sleep(Math.min(this.maxDelayMs, base * (1 + Math.random())), signal);
+        const wait = Math.min(this.maxDelayMs, base * (1 + Math.random()));
+        this.warn(
+          retryMessage({
+            store: "GCS",
+            action: op.action,
+            target: op.target,
+            reason: reasonOf(error),
+            retry: n + 1,
+            of: this.retries,
+            delayMs: wait,
+          }),
+          "destination.retrying",
+        );
+        await sleep(wait, signal);
       }
     }
   }
@@ -481,9 +508,16 @@ class GcsApi {
  * `destination.checksum_mismatch`. `abort()` cancels the session.
  *
  * **Commit under another name.** When `commit(finalKey)` names another key and a session is
- * open (objects over 8 MiB), the object is finalised at the create key, copied to `finalKey`
- * server-side (without overwriting), then deleted at the create key: for that short window it
- * is visible under both names. Smaller objects go straight to `finalKey`.
+ * open (objects over 8 MiB), the object is finalised where it was streamed, copied to
+ * `finalKey` server-side (without overwriting, MD5 checked), then deleted there. Smaller objects
+ * go straight to `finalKey`. An upload created with `provisional` streams to the hidden staging
+ * name `.<name>.tmp` instead of the create key, so no object has a data name before its
+ * commit: a crash before the copy leaves only the staging object (never listed; the next run of
+ * the export removes it), a crash after it leaves the complete object at its final name (which
+ * the next run reports, listed in no manifest). A failed copy deletes the finalised object and
+ * fails the commit; once the copy is there, a staging object that cannot be deleted is a
+ * warning (`destination.staging_left`), while without `provisional` the copy is deleted again
+ * and the commit fails, so the object is under exactly one name.
  *
  * **Failures** become RivetErrors: a missing bucket `destination.bucket_not_found`, 401/403 and
  * credential errors `destination.auth_failed`, 5xx/408/429, network errors and requests
@@ -608,6 +642,7 @@ export class GcsDestination implements Destination {
         retry: options.retry ?? {},
         chunkSize,
         requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+        warn: options.warn ?? consoleWarn,
       }),
     );
   }
@@ -622,12 +657,15 @@ export class GcsDestination implements Destination {
    * @throws {ConfigError} `destination.bad_key` for an absolute key, `..`, NUL or backslash.
    */
   async create(key: string, options: CreateOptions = {}): Promise<Upload> {
-    const name = gcsObjectName(this.#api.prefix, key);
+    checkKey(key);
+    const hidden = options.provisional === true;
+    const name = gcsObjectName(this.#api.prefix, hidden ? stagingKeyOf(key) : key);
     options.signal?.throwIfAborted();
     const upload = new GcsUpload({
       api: this.#api,
       key,
       name,
+      hidden,
       md5: await createMd5(),
       overwrite: options.overwrite === true,
       signal: options.signal,
@@ -651,6 +689,13 @@ export class GcsDestination implements Destination {
    * @throws {TransientError} `destination.unavailable` after the retries.
    */
   async *list(prefix: string, options: SignalOptions = {}): AsyncIterable<ObjectMeta> {
+    for await (const object of this.#listAll(prefix, options)) {
+      if (!isStagingKey(object.key)) yield object;
+    }
+  }
+
+  /** Every object under `prefix`, staging names included. */
+  async *#listAll(prefix: string, options: SignalOptions): AsyncIterable<ObjectMeta> {
     const api = this.#api;
     const full = api.prefix + prefix;
     const op: Op = {
@@ -678,6 +723,42 @@ export class GcsDestination implements Destination {
       }
       pageToken = page?.nextPageToken || undefined;
     } while (pageToken !== undefined);
+  }
+
+  /**
+   * Lists the staging objects (`.<name>.tmp`, see the class doc) in the folder of `prefix`
+   * whose final key starts with `prefix`: complete objects a killed renaming commit left.
+   * Resumable sessions are not objects and are not listed.
+   *
+   * @param prefix Final-key prefix relative to the destination root, e.g. `orders_`.
+   * @param options A signal.
+   * @returns Staging key, final key and size of each.
+   */
+  async *listStaging(prefix: string, options: SignalOptions = {}): AsyncIterable<StagingObject> {
+    const slash = prefix.lastIndexOf("/");
+    const folder = prefix.slice(0, slash + 1);
+    for await (const object of this.#listAll(`${folder}.${prefix.slice(slash + 1)}`, options)) {
+      if (object.key.indexOf("/", folder.length) >= 0) continue;
+      const finalKey = finalKeyOfStaging(object.key);
+      if (finalKey?.startsWith(prefix)) yield { key: object.key, finalKey, size: object.size };
+    }
+  }
+
+  /**
+   * Deletes a staging object (see {@linkcode listStaging}); an absent key is no error.
+   *
+   * @param key A staging key, `dir/.<name>.tmp`.
+   * @param options A signal.
+   * @throws {ConfigError} `destination.bad_key` for a key that is not a staging name.
+   */
+  async removeStaging(key: string, options: SignalOptions = {}): Promise<void> {
+    checkStagingKey(key, "GCS");
+    const api = this.#api;
+    await api.remove(gcsObjectName(api.prefix, key), {
+      action: "delete the staging object",
+      target: api.uri(key),
+      direction: "write",
+    }, { signal: options.signal });
   }
 
   /**
@@ -728,13 +809,17 @@ export class GcsDestination implements Destination {
 
   /**
    * Moves a committed object: server-side copy (refused when `to` exists), MD5 check, then
-   * delete of `from` (that generation only).
+   * delete of `from` (that generation only). All or nothing: if the delete fails while `from` is
+   * still there, the copy is deleted again (see `moveByCopy`).
    *
    * @param from Key of the committed object.
    * @param to New key, e.g. `_quarantine/<run_id>/<name>`.
    * @param options A signal.
    * @throws {PermanentError} `destination.not_found` when `from` is absent;
-   *   `destination.exists` when `to` exists.
+   *   `destination.exists` when `to` exists; `destination.move_incomplete` when both names may
+   *   hold the object.
+   * @throws {DataIntegrityError} `destination.checksum_mismatch` when the copy differs (it is
+   *   deleted).
    */
   async move(from: string, to: string, options: SignalOptions = {}): Promise<void> {
     const api = this.#api;
@@ -748,15 +833,33 @@ export class GcsDestination implements Destination {
     const source = await api.meta(fromName, op, options.signal);
     if (source === undefined) throw notFound(api.uri(from));
     if (await api.meta(toName, op, options.signal) !== undefined) throw exists(api.uri(to));
-    await api.copy(fromName, toName, {
-      overwrite: false,
-      expectMd5: source.md5Hash,
-      op,
-      signal: options.signal,
-    });
-    await api.remove(fromName, { ...op, action: "delete the moved object" }, {
-      generation: source.generation,
-      signal: options.signal,
+    let copied: GcsObject | undefined;
+    const cleanup = () => AbortSignal.timeout(CLEANUP_TIMEOUT_MS);
+    await moveByCopy({
+      from: api.uri(from),
+      to: api.uri(to),
+      copy: async () => {
+        copied = await api.copy(fromName, toName, {
+          overwrite: false,
+          expectMd5: source.md5Hash,
+          op,
+          signal: options.signal,
+        });
+      },
+      removeSource: () =>
+        api.remove(fromName, { ...op, action: "delete the moved object", target: api.uri(from) }, {
+          generation: source.generation,
+          signal: options.signal,
+        }),
+      sourceExists: async () => {
+        const now = await api.meta(fromName, op, cleanup());
+        return now !== undefined && String(now.generation) === String(source.generation);
+      },
+      removeCopy: () =>
+        api.remove(toName, { ...op, action: "delete the copy of" }, {
+          generation: copied?.generation,
+          signal: cleanup(),
+        }),
     });
   }
 
@@ -784,7 +887,10 @@ export class GcsDestination implements Destination {
 interface GcsUploadInit {
   readonly api: GcsApi;
   readonly key: string;
+  /** Object name the bytes are streamed to: the key's, or its staging name's. */
   readonly name: string;
+  /** `name` is the hidden staging name of `key` (`CreateOptions.provisional`). */
+  readonly hidden: boolean;
   readonly md5: Hasher;
   readonly overwrite: boolean;
   readonly signal: AbortSignal | undefined;
@@ -910,7 +1016,10 @@ class GcsUpload implements Upload {
     const [uri] = await api.client(this.#op, () =>
       api.bucket.file(name).createResumableUpload({
         metadata: { contentType: contentTypeOf(name) },
-        ...(this.#init.overwrite ? {} : { preconditionOpts: { ifGenerationMatch: 0 } }),
+        // A staging object of the same name can only be a killed run's leftover: replace it.
+        ...(this.#init.overwrite || this.#init.hidden
+          ? {}
+          : { preconditionOpts: { ifGenerationMatch: 0 } }),
       }), this.#signal);
     return uri;
   }
@@ -1107,19 +1216,7 @@ class GcsUpload implements Upload {
         this.#session = undefined;
       }
       await this.#verify(object, total, md5);
-      if (object.name !== finalName) {
-        const renameOp: Op = { ...this.#op, action: `rename '${api.uri(this.#init.key)}' to` };
-        try {
-          await api.copy(object.name, finalName, {
-            overwrite: this.#init.overwrite,
-            expectMd5: md5,
-            op: { ...renameOp, target: api.uri(key) },
-            signal,
-          });
-        } finally {
-          await api.remove(object.name, renameOp, { generation: object.generation, signal });
-        }
-      }
+      if (object.name !== finalName) await this.#rename(object, finalName, key, md5);
       this.#state = "committed";
       this.#release();
       this.#init.onDone(this);
@@ -1127,6 +1224,51 @@ class GcsUpload implements Upload {
     } catch (error) {
       this.#state = "open";
       await this.abort(error);
+      throw error;
+    }
+  }
+
+  /**
+   * Copies the finalised `object` to `finalName`, then deletes it. A failed copy deletes the
+   * object (nothing is visible); a failed delete after the copy deletes the copy again unless
+   * the object was staged under a hidden name, which only warrants a warning.
+   */
+  async #rename(object: GcsObject, finalName: string, key: string, md5: string): Promise<void> {
+    const api = this.#init.api;
+    const signal = this.#signal;
+    const renameOp: Op = { ...this.#op, action: `rename '${api.uri(this.#init.key)}' to` };
+    const cleanup = () => AbortSignal.timeout(CLEANUP_TIMEOUT_MS);
+    const dropStaged = () =>
+      api.remove(object.name, renameOp, { generation: object.generation, signal: cleanup() });
+    await crashPoint("before_commit_rename");
+    let copy: GcsObject;
+    try {
+      copy = await api.copy(object.name, finalName, {
+        overwrite: this.#init.overwrite,
+        expectMd5: md5,
+        op: { ...renameOp, target: api.uri(key) },
+        signal,
+      });
+    } catch (error) {
+      await dropStaged().catch(() => {});
+      throw error;
+    }
+    await crashPoint("after_commit_copy");
+    try {
+      await api.remove(object.name, renameOp, { generation: object.generation, signal });
+    } catch (error) {
+      if (this.#init.hidden) {
+        api.warn(
+          `GCS destination could not delete the staging object ` +
+            `'${api.uri(relative(api.prefix, object.name))}' after copying it to ` +
+            `'${api.uri(key)}' (${reasonOf(error)}); the next run of the export removes it`,
+          "destination.staging_left",
+        );
+        return;
+      }
+      await api.remove(finalName, renameOp, { generation: copy.generation, signal: cleanup() })
+        .catch(() => {});
+      await dropStaged().catch(() => {});
       throw error;
     }
   }
@@ -1416,6 +1558,13 @@ function isNetworkFailure(error: unknown): boolean {
     return true;
   }
   return e?.cause !== undefined && e.cause !== error && isNetworkFailure(e.cause);
+}
+
+/** A short account of a failed request for a retry warning, without secrets or query strings. */
+function reasonOf(error: unknown): string {
+  const status = error instanceof HttpStatusError ? error.status : statusOf(error);
+  const detail = clean(messageOf(error)).slice(0, 200);
+  return status === undefined ? detail : `HTTP ${status}: ${detail}`;
 }
 
 function isTransient(error: unknown): boolean {

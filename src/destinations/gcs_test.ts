@@ -66,7 +66,7 @@ function open(
 ): Promise<GcsDestination> {
   return GcsDestination.open(
     { kind: "gcs", bucket: BUCKET, endpoint, allowAnonymous: true, ...spec },
-    { env: noEnv, retry: { baseDelayMs: 5, maxDelayMs: 50 }, ...options },
+    { env: noEnv, retry: { baseDelayMs: 5, maxDelayMs: 50 }, warn: () => {}, ...options },
   );
 }
 
@@ -283,6 +283,74 @@ Deno.test("commit under another key: small objects go straight there, large ones
   assert.equal(rewrite.query.ifGenerationMatch, "0");
 });
 
+Deno.test("a provisional upload streams to a hidden staging name that no listing shows", async () => {
+  await using gcs = await server();
+  await using dest = await open(gcs.url, { prefix: "r/" }, { chunkSize: 256 * 1024 });
+  const data = bytesOf(MiB + 5, 12);
+  const upload = await dest.create("v_part0.csv", { provisional: true });
+  await write(upload, data, 100_000);
+  const start = gcs.requests.find((r) => r.route === "upload.start")!;
+  assert.equal(start.query.name, "r/.v_part0.csv.tmp", "the session is opened on the hidden name");
+  assert.equal(start.query.ifGenerationMatch, undefined, "a stale staging object is replaced");
+  assert.deepEqual(await upload.commit("v.csv"), {
+    key: "v.csv",
+    size: data.length,
+    md5: md5(data),
+  });
+  assert.deepEqual(gcs.names(BUCKET), ["r/v.csv"], "staged, copied, and the staging object gone");
+
+  // Without a rename, commit() makes it visible at the create key.
+  const same = await dest.create("w_part0.csv", { provisional: true });
+  await write(same, data, 100_000);
+  await same.commit();
+  assert.deepEqual(gcs.names(BUCKET), ["r/v.csv", "r/w_part0.csv"]);
+});
+
+Deno.test("staging objects are listed and removed only through listStaging/removeStaging", async () => {
+  await using gcs = await server();
+  await using dest = await open(gcs.url, { prefix: "s/" });
+  for (const name of ["s/.o_1.csv.tmp", "s/.p_1.csv.tmp", "s/o_1.csv", "s/sub/.o_2.csv.tmp"]) {
+    gcs.putObject(BUCKET, name, text(name));
+  }
+  assert.deepEqual((await collect(dest)).map((o) => o.key), ["o_1.csv"], "staging names hidden");
+  assert.deepEqual(await Array.fromAsync(dest.listStaging("o_")), [
+    { key: ".o_1.csv.tmp", finalKey: "o_1.csv", size: "s/.o_1.csv.tmp".length },
+  ]);
+  await assert.rejects(dest.removeStaging("o_1.csv"), isCode("destination.bad_key"));
+  await dest.removeStaging(".o_1.csv.tmp");
+  await dest.removeStaging(".o_1.csv.tmp");
+  assert.deepEqual(gcs.names(BUCKET), ["s/.p_1.csv.tmp", "s/o_1.csv", "s/sub/.o_2.csv.tmp"]);
+});
+
+Deno.test("a renaming commit whose staged object cannot be deleted leaves one name, or warns for a hidden one", async () => {
+  await using gcs = await server();
+  const warnings: { message: string; code: string | undefined }[] = [];
+  await using dest = await open(gcs.url, { prefix: "k/" }, {
+    chunkSize: 256 * 1024,
+    warn: (message, code) => void warnings.push({ message, code }),
+  });
+  const data = bytesOf(MiB, 13);
+  // Not provisional: the object was finalised under a data name, which must not stay twice.
+  const plain = await dest.create("a_part0.csv");
+  await write(plain, data, 100_000);
+  gcs.inject({ route: "object.delete", status: 403 });
+  await assert.rejects(plain.commit("a.csv"), isCode("destination.auth_failed"));
+  assert.deepEqual(gcs.names(BUCKET), [], "neither the copy nor the finalised object stays");
+
+  // Provisional: the copy stands, the staging object stays hidden for the next run to remove.
+  const hidden = await dest.create("b_part0.csv", { provisional: true });
+  await write(hidden, data, 100_000);
+  gcs.inject({ route: "object.delete", status: 403 });
+  assert.equal((await hidden.commit("b.csv")).key, "b.csv");
+  assert.deepEqual(gcs.names(BUCKET), ["k/.b_part0.csv.tmp", "k/b.csv"]);
+  assert.deepEqual((await collect(dest)).map((o) => o.key), ["b.csv"]);
+  assert.deepEqual(warnings.map((w) => w.code), ["destination.staging_left"]);
+  assert.match(
+    warnings[0]!.message,
+    /could not delete the staging object 'gs:\/\/rivet-test\/k\/\.b_part0\.csv\.tmp'/,
+  );
+});
+
 Deno.test("commit refuses to overwrite an existing object unless overwrite is set", async () => {
   await using gcs = await server();
   gcs.putObject(BUCKET, "d/a.csv", text("old\n"));
@@ -362,6 +430,56 @@ Deno.test("stat, read, move and remove behave like the local destination", async
   await dest.remove("taken.csv");
   await dest.remove("taken.csv");
   assert.deepEqual(gcs.names(BUCKET), ["m/_quarantine/run1/a.csv"]);
+});
+
+Deno.test("move is all or nothing: a source that cannot be deleted keeps its name, the copy goes", async () => {
+  await using gcs = await server();
+  await using dest = await open(gcs.url, { prefix: "m/" });
+  gcs.putObject(BUCKET, "m/a.csv", text("alpha\n"));
+  gcs.inject({ route: "object.delete", status: 403 });
+  await assert.rejects(
+    dest.move("a.csv", "_quarantine/r/a.csv"),
+    isCode("destination.auth_failed", PermanentError),
+  );
+  assert.deepEqual(gcs.names(BUCKET), ["m/a.csv"], "exactly one name holds the object");
+  assert.deepEqual(await readAll(dest, "a.csv"), text("alpha\n"));
+});
+
+Deno.test("move whose source delete took effect but whose answers were lost keeps the copy", async () => {
+  await using gcs = await server();
+  await using dest = await open(gcs.url, { prefix: "m/" });
+  gcs.putObject(BUCKET, "m/a.csv", text("alpha\n"));
+  // The delete happens, its reply is lost, and every retry meets a 503.
+  gcs.inject({ route: "object.delete", kind: "cut_after" });
+  gcs.inject({ route: "object.delete", nth: 2, times: 10, status: 503 });
+  await dest.move("a.csv", "_quarantine/r/a.csv");
+  assert.deepEqual(gcs.names(BUCKET), ["m/_quarantine/r/a.csv"]);
+  assert.deepEqual(await readAll(dest, "_quarantine/r/a.csv"), text("alpha\n"));
+});
+
+Deno.test("every retried request warns with code destination.retrying, naming no session URL", async () => {
+  await using gcs = await server();
+  const warnings: { message: string; code: string | undefined }[] = [];
+  await using dest = await open(gcs.url, {}, {
+    chunkSize: 256 * 1024,
+    warn: (message, code) => void warnings.push({ message, code }),
+  });
+  gcs.inject({ route: "upload.chunk", nth: 2, status: 503 });
+  gcs.inject({ route: "object.list", status: 502 });
+  const upload = await dest.create("retry.bin");
+  await write(upload, bytesOf(MiB, 14), 60_000);
+  await upload.commit();
+  await collect(dest);
+  assert.deepEqual(warnings.map((w) => w.code), ["destination.retrying", "destination.retrying"]);
+  assert.match(
+    warnings[0]!.message,
+    /^GCS upload 'gs:\/\/rivet-test\/retry\.bin' failed \(HTTP 503: Injected failure\); retry 1\/5 in \d+ ms$/,
+  );
+  assert.match(
+    warnings[1]!.message,
+    /^GCS list objects under 'gs:\/\/rivet-test\/' failed \(HTTP 502[^)]*\); retry 1\/5 in \d+ ms$/,
+  );
+  assert.ok(warnings.every((w) => !w.message.includes("upload_id")), "no session URL");
 });
 
 Deno.test("keys with spaces, reserved URL characters and non-ASCII round-trip on every path", async () => {

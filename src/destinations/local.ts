@@ -13,12 +13,13 @@ import type {
   Destination,
   DestinationCapabilities,
   ObjectMeta,
+  StagingObject,
   Upload,
 } from "../core/destination.ts";
 import { ConfigError, PermanentError, RivetError } from "../core/errors.ts";
 import type { DestinationSpec, SignalOptions } from "../core/spec.ts";
 import { crashPoint } from "../_util/test_hook.ts";
-import { checkKey, isStagingName } from "./_keys.ts";
+import { checkKey, checkStagingKey, isStagingName } from "./_keys.ts";
 
 /** Options of {@linkcode LocalDestination.open}. */
 export interface LocalDestinationOptions {
@@ -308,6 +309,88 @@ export class LocalDestination implements Destination {
       throw ioFailed(found.path, "remove", error, "write");
     }
     await syncDir(dirname(found.path));
+  }
+
+  /**
+   * Lists the staging files (`.<name>.tmp`) in the folder of `prefix` whose final name starts
+   * with `prefix`: uploads in progress, or files that a killed run left (empty, partial, or
+   * complete but never renamed). Symlinked folders are not entered; a staging name that is a
+   * symlink is listed (size 0) so that it can be removed, never followed.
+   *
+   * @param prefix Final-key prefix, e.g. `orders_`.
+   * @param options An abort signal.
+   * @returns Staging key, final key and size of each.
+   */
+  async *listStaging(prefix: string, options: SignalOptions = {}): AsyncIterable<StagingObject> {
+    const slash = prefix.lastIndexOf("/");
+    const folderKey = slash >= 0 ? prefix.slice(0, slash) : "";
+    let dir = this.root;
+    if (folderKey !== "") {
+      checkKey(folderKey);
+      const folder = await this.#folder(folderKey.split("/"), {
+        key: prefix,
+        onSymlink: "skip",
+      });
+      if (folder === undefined) return;
+      dir = folder;
+    }
+    options.signal?.throwIfAborted();
+    const entries: Deno.DirEntry[] = [];
+    try {
+      for await (const entry of Deno.readDir(dir)) entries.push(entry);
+    } catch (error) {
+      if (isMissing(error)) return;
+      throw ioFailed(dir, "list the folder", error, "read");
+    }
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const base = folderKey === "" ? "" : `${folderKey}/`;
+    for (const entry of entries) {
+      if (entry.isDirectory || !isStagingName(entry.name)) continue;
+      const finalKey = base + entry.name.slice(1, -4);
+      if (!finalKey.startsWith(prefix)) continue;
+      let size = 0;
+      try {
+        const info = await Deno.lstat(join(dir, entry.name));
+        size = info.isFile ? info.size : 0;
+      } catch (error) {
+        if (isMissing(error)) continue;
+        throw ioFailed(join(dir, entry.name), "inspect", error, "read");
+      }
+      yield { key: base + entry.name, finalKey, size };
+    }
+  }
+
+  /**
+   * Removes a staging file (its name: a symlink there is unlinked, its target untouched), then
+   * fsyncs its folder. A folder on the way that is a symlink is not entered.
+   *
+   * @param key A staging key, `dir/.<name>.tmp`.
+   * @param options An abort signal, checked before the change.
+   * @throws {ConfigError} `destination.bad_key` for a key that is not a staging name.
+   * @throws {PermanentError} `destination.not_a_file` for a folder, `destination.write_failed`.
+   */
+  async removeStaging(key: string, options: SignalOptions = {}): Promise<void> {
+    checkStagingKey(key, "Local");
+    options.signal?.throwIfAborted();
+    const parts = key.split("/");
+    const dir = await this.#folder(parts.slice(0, -1), { key, onSymlink: "skip" });
+    if (dir === undefined) return;
+    const path = join(dir, parts[parts.length - 1]!);
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.lstat(path);
+    } catch (error) {
+      if (isMissing(error)) return;
+      throw ioFailed(path, "inspect", error, "read");
+    }
+    if (info.isDirectory) throw notAFile(key, path);
+    try {
+      await Deno.remove(path);
+    } catch (error) {
+      if (isMissing(error)) return;
+      throw ioFailed(path, "remove", error, "write");
+    }
+    await syncDir(dir);
   }
 
   /**

@@ -9,6 +9,7 @@ import type { Destination } from "../core/destination.ts";
 import type { DestinationSpec } from "../core/spec.ts";
 import { LocalDestination } from "./local.ts";
 import { StdoutDestination } from "./stdout.ts";
+import type { DestinationWarn } from "./_cloud.ts";
 
 /** Options of {@linkcode openDestination}. */
 export interface OpenDestinationOptions {
@@ -18,8 +19,12 @@ export interface OpenDestinationOptions {
   readonly env?: (name: string) => string | undefined;
   /** Cancels the opening requests. */
   readonly signal?: AbortSignal;
-  /** Receives warnings raised while opening (e.g. a SAS token close to its expiry). */
-  readonly warn?: (message: string) => void;
+  /**
+   * Receives the warnings of the destination, with a code: `destination.retrying` for each
+   * request an object store retries, `destination.staging_left`, else `destination.warning`
+   * (e.g. a SAS token close to its expiry). Messages do not name the export. Default: stderr.
+   */
+  readonly warn?: DestinationWarn;
 }
 
 /**
@@ -53,6 +58,7 @@ export function openDestination(
         S3Destination.open(spec, {
           env: options.env ?? ((name) => Deno.env.get(name)),
           ...(options.signal ? { signal: options.signal } : {}),
+          ...(options.warn ? { warn: options.warn } : {}),
         })
       );
     case "gcs":
@@ -60,6 +66,7 @@ export function openDestination(
         GcsDestination.open(spec, {
           env: options.env ?? ((name) => Deno.env.get(name)),
           ...(options.signal ? { signal: options.signal } : {}),
+          ...(options.warn ? { warn: options.warn } : {}),
         })
       );
     case "azure":

@@ -30,6 +30,7 @@ import type {
   Destination,
   DestinationCapabilities,
   ObjectMeta,
+  StagingObject,
   Upload,
 } from "../core/destination.ts";
 import {
@@ -41,7 +42,15 @@ import {
 } from "../core/errors.ts";
 import type { DestinationSpec, SignalOptions } from "../core/spec.ts";
 import { redact, registerSecret } from "../_util/redact.ts";
-import { checkKey } from "./_keys.ts";
+import { crashPoint } from "../_util/test_hook.ts";
+import {
+  checkKey,
+  checkStagingKey,
+  finalKeyOfStaging,
+  isStagingKey,
+  stagingKeyOf,
+} from "./_keys.ts";
+import { consoleWarn, type DestinationWarn, moveByCopy, retryMessage } from "./_cloud.ts";
 
 /** Options of {@linkcode S3Destination.open}. */
 export interface S3DestinationOptions {
@@ -53,6 +62,8 @@ export interface S3DestinationOptions {
   readonly env: (name: string) => string | undefined;
   /** Cancels opening. */
   readonly signal?: AbortSignal;
+  /** Receives warnings (a request about to be retried); default `console.warn`. */
+  readonly warn?: DestinationWarn;
 }
 
 const capabilities: DestinationCapabilities = {
@@ -121,6 +132,8 @@ interface S3Context {
   bucketSeen: boolean;
   /** Cleared when the store refuses `If-None-Match` on writes (501). */
   conditionalWrites: boolean;
+  /** Where retries and left-over staging objects are reported. */
+  readonly warn: DestinationWarn;
 }
 
 /**
@@ -146,11 +159,16 @@ interface S3Context {
  * a HeadObject first, then a conditional write (`If-None-Match: *`) where the store supports it.
  *
  * **Renaming commit.** `commit(finalKey)` with a key other than the create key writes small
- * objects straight to `finalKey`; a multipart object is completed at the create key, copied
- * server-side to `finalKey` and deleted at the create key. Between the completion and the
- * delete (one copy's time) the object is also visible at the create key; a crash in that
- * window leaves it there, unlisted in any manifest. A failure in that window (copy or delete)
- * deletes both copies, best effort, and fails the commit.
+ * objects straight to `finalKey`; a multipart object is completed where it was streamed, copied
+ * server-side to `finalKey` (without overwriting) and deleted there. An upload created with
+ * `provisional` streams to the hidden staging key `.<name>.tmp` instead of the create key, so
+ * no object ever has a data name before its commit: a crash before the copy leaves only the
+ * staging object (never listed; the next run of the export removes it), a crash after the copy
+ * leaves the complete object at its final name and the staging one (the next run reports the
+ * first, listed in no manifest, and removes the second). A failed copy deletes the staged
+ * object and fails the commit; once the copy is there, a staging object that cannot be deleted
+ * is a warning (`destination.staging_left`). Without `provisional`, a failed delete of the
+ * create key deletes both copies and fails the commit.
  *
  * **Abort.** `abort` cancels requests in flight and sends AbortMultipartUpload. Stores that
  * ignore it (s3rver) or a crash leave invisible parts behind: give real buckets an
@@ -165,8 +183,9 @@ interface S3Context {
  * path-style addressing (MinIO, s3rver); `region` defaults to `us-east-1` and redirects to the
  * bucket's region are followed.
  *
- * **Listing.** `list` and `stat` report the MD5 only for plain 32-hex ETags (single-part
- * uploads; s3rver also for multipart ones). `stat` leaves it out for SSE-KMS/SSE-C objects;
+ * **Listing.** `list` never lists staging keys (`.<name>.tmp`); `listStaging` does. `list` and
+ * `stat` report the MD5 only for plain 32-hex ETags (single-part uploads; s3rver also for
+ * multipart ones). `stat` leaves it out for SSE-KMS/SSE-C objects;
  * `list` cannot tell them apart, so in a KMS-encrypted bucket its MD5s are not content MD5s.
  * Objects whose relative key is not a valid rivet key (a folder marker ending in `/`, a `/`
  * right after a prefix without one) are skipped.
@@ -242,6 +261,7 @@ export class S3Destination implements Destination {
     }
     const upload = new S3Upload(this.#ctx, key, {
       overwrite: options.overwrite === true,
+      provisional: options.provisional === true,
       signal: options.signal,
       onDone: (u) => this.#open.delete(u),
     });
@@ -260,38 +280,41 @@ export class S3Destination implements Destination {
    * @throws {TransientError} `destination.unavailable` after the retries.
    */
   async *list(prefix: string, options: SignalOptions = {}): AsyncIterable<ObjectMeta> {
-    const ctx = this.#ctx;
-    const root = ctx.prefix;
-    let token: string | undefined;
-    do {
-      const out = await send(
-        ctx,
-        (o) =>
-          ctx.client.send(
-            new ListObjectsV2Command({
-              Bucket: ctx.bucket,
-              Prefix: root + prefix,
-              ...(token === undefined ? {} : { ContinuationToken: token }),
-            }),
-            o,
-          ),
-        { signal: options.signal, action: "list", key: root + prefix },
-      );
-      ctx.bucketSeen = true;
-      for (const object of out.Contents ?? []) {
-        const full = object.Key;
-        if (full === undefined || !full.startsWith(root)) continue;
-        const key = full.slice(root.length);
-        try {
-          checkKey(key);
-        } catch {
-          continue; // not an object rivet could have written (see the class comment)
-        }
-        const md5 = md5FromEtag(object.ETag);
-        yield { key, size: object.Size ?? 0, ...(md5 === undefined ? {} : { md5 }) };
-      }
-      token = out.IsTruncated === true ? out.NextContinuationToken : undefined;
-    } while (token !== undefined);
+    for await (const object of listRaw(this.#ctx, prefix, options.signal)) {
+      if (!isStagingKey(object.key)) yield object;
+    }
+  }
+
+  /**
+   * Lists the staging objects (`.<name>.tmp`, see the class doc) in the folder of `prefix`
+   * whose final key starts with `prefix`: complete objects a killed renaming commit left.
+   * Multipart uploads in progress are not objects and are not listed.
+   *
+   * @param prefix Final-key prefix relative to the destination root, e.g. `orders_`.
+   * @param options An abort signal.
+   * @returns Staging key, final key and size of each.
+   */
+  async *listStaging(prefix: string, options: SignalOptions = {}): AsyncIterable<StagingObject> {
+    const slash = prefix.lastIndexOf("/");
+    const folder = prefix.slice(0, slash + 1);
+    const raw = `${folder}.${prefix.slice(slash + 1)}`;
+    for await (const object of listRaw(this.#ctx, raw, options.signal)) {
+      if (object.key.indexOf("/", folder.length) >= 0) continue;
+      const finalKey = finalKeyOfStaging(object.key);
+      if (finalKey?.startsWith(prefix)) yield { key: object.key, finalKey, size: object.size };
+    }
+  }
+
+  /**
+   * Deletes a staging object (see {@linkcode listStaging}); an absent key is no error.
+   *
+   * @param key A staging key, `dir/.<name>.tmp`.
+   * @param options An abort signal.
+   * @throws {ConfigError} `destination.bad_key` for a key that is not a staging name.
+   */
+  async removeStaging(key: string, options: SignalOptions = {}): Promise<void> {
+    checkStagingKey(key, "S3");
+    await deleteObject(this.#ctx, s3ObjectKey(this.#ctx.prefix, key), options.signal);
   }
 
   /**
@@ -357,15 +380,18 @@ export class S3Destination implements Destination {
   }
 
   /**
-   * Moves a committed object: server-side copy to `to` (conditional on `to` being absent), then
-   * delete of `from`. If the delete fails, the copy is deleted again so the move is all or
-   * nothing.
+   * Moves a committed object: server-side copy to `to` (conditional on `to` being absent), a
+   * check of the copy's size, then delete of `from`. All or nothing: if the delete fails while
+   * `from` is still there, the copy is deleted again (see `moveByCopy`).
    *
    * @param from Key of the committed object.
    * @param to New key, e.g. `_quarantine/<run_id>/<name>`.
    * @param options An abort signal.
    * @throws {PermanentError} `destination.not_found` when `from` is absent;
-   *   `destination.exists` when `to` exists (both objects untouched).
+   *   `destination.exists` when `to` exists (both objects untouched);
+   *   `destination.move_incomplete` when both names may hold the object.
+   * @throws {DataIntegrityError} `destination.checksum_mismatch` when the copy has another size
+   *   (the copy is deleted).
    */
   async move(from: string, to: string, options: SignalOptions = {}): Promise<void> {
     checkKey(from);
@@ -375,14 +401,28 @@ export class S3Destination implements Destination {
     const source = await head(ctx, from, signal);
     if (source === undefined) throw notFound(ctx, from);
     if (await head(ctx, to, signal) !== undefined) throw exists(ctx, to);
-    await copyObject(ctx, { from, to, size: source.size, overwrite: false, signal });
-    try {
-      await deleteObject(ctx, s3ObjectKey(ctx.prefix, from), signal);
-    } catch (error) {
-      await deleteObject(ctx, s3ObjectKey(ctx.prefix, to), AbortSignal.timeout(CLEANUP_TIMEOUT_MS))
-        .catch(() => {});
-      throw error;
-    }
+    const fromKey = s3ObjectKey(ctx.prefix, from);
+    const toKey = s3ObjectKey(ctx.prefix, to);
+    const cleanup = () => AbortSignal.timeout(CLEANUP_TIMEOUT_MS);
+    await moveByCopy({
+      from: `s3://${ctx.bucket}/${fromKey}`,
+      to: `s3://${ctx.bucket}/${toKey}`,
+      copy: async () => {
+        await copyObject(ctx, { from, to, size: source.size, overwrite: false, signal });
+        const copied = await head(ctx, to, signal);
+        if (copied?.size !== source.size) {
+          await deleteObject(ctx, toKey, cleanup()).catch(() => {});
+          throw checksumMismatch(
+            ctx,
+            toKey,
+            `copy of ${copied?.size ?? "no"} bytes, source ${source.size}`,
+          );
+        }
+      },
+      removeSource: () => deleteObject(ctx, fromKey, signal),
+      sourceExists: async () => (await head(ctx, from, cleanup())) !== undefined,
+      removeCopy: () => deleteObject(ctx, toKey, cleanup()),
+    });
   }
 
   /**
@@ -479,6 +519,7 @@ function buildContext(spec: DestinationSpec, options: S3DestinationOptions): S3C
     authHint,
     bucketSeen: false,
     conditionalWrites: true,
+    warn: options.warn ?? consoleWarn,
   };
 }
 
@@ -496,6 +537,8 @@ function readEnv(options: S3DestinationOptions, name: string, key: string): stri
 
 interface S3UploadInit {
   readonly overwrite: boolean;
+  /** Stream to the staging key of `key` (see `CreateOptions.provisional`). */
+  readonly provisional: boolean;
   readonly signal: AbortSignal | undefined;
   readonly onDone: (upload: S3Upload) => void;
 }
@@ -505,6 +548,8 @@ class S3Upload implements Upload, AsyncDisposable {
   readonly writable: WritableStream<Uint8Array>;
   readonly #ctx: S3Context;
   readonly #key: string;
+  /** Where the bytes are streamed: the create key, or its staging key when provisional. */
+  readonly #stageKey: string;
   readonly #objectKey: string;
   readonly #init: S3UploadInit;
   /** Aborted by `abort()`: cancels requests in flight. */
@@ -531,7 +576,8 @@ class S3Upload implements Upload, AsyncDisposable {
   constructor(ctx: S3Context, key: string, init: S3UploadInit) {
     this.#ctx = ctx;
     this.#key = key;
-    this.#objectKey = s3ObjectKey(ctx.prefix, key);
+    this.#stageKey = init.provisional ? stagingKeyOf(key) : key;
+    this.#objectKey = s3ObjectKey(ctx.prefix, this.#stageKey);
     this.#init = init;
     this.#signal = init.signal === undefined
       ? this.#controller.signal
@@ -736,12 +782,15 @@ class S3Upload implements Upload, AsyncDisposable {
     if (this.#fill > 0) await this.#flushPart();
     await this.#drain();
     const overwrite = this.#init.overwrite;
-    const renamed = key !== this.#key;
+    const staged = this.#stageKey;
+    const hidden = staged !== this.#key;
+    const renamed = key !== staged;
     if (!overwrite && await head(ctx, key, this.#signal) !== undefined) throw exists(ctx, key);
-    if (renamed && await head(ctx, this.#key, this.#signal) !== undefined) {
-      throw exists(ctx, this.#key);
+    if (renamed && !hidden && await head(ctx, staged, this.#signal) !== undefined) {
+      throw exists(ctx, staged);
     }
-    const conditional = !overwrite || renamed;
+    // A staging object of the same name can only be a killed run's leftover: replace it.
+    const conditional = !hidden && (!overwrite || renamed);
     const composite = createHash("md5");
     for (const digest of this.#partMd5s) composite.update(digest);
     const expected = [`${composite.digest("hex")}-${this.#partCount}`, md5.toString("hex")];
@@ -772,7 +821,7 @@ class S3Upload implements Upload, AsyncDisposable {
       // its own first attempt: accept it when the object there is ours.
       const ours = (isExists(error) || nameOf(error) === "NoSuchUpload") &&
         await this.#isOurs(this.#objectKey, expected);
-      if (!ours) throw isExists(error) ? exists(ctx, this.#key) : error;
+      if (!ours) throw isExists(error) ? exists(ctx, staged) : error;
     }
     this.#uploadId = undefined;
     this.#completedAt = this.#objectKey;
@@ -785,16 +834,29 @@ class S3Upload implements Upload, AsyncDisposable {
       throw checksumMismatch(ctx, this.#objectKey, `ETag ${etag}, expected ${expected[0]}`);
     }
     if (renamed) {
+      await crashPoint("before_commit_rename");
       await copyObject(ctx, {
-        from: this.#key,
+        from: staged,
         to: key,
         size: this.#size,
         overwrite,
         signal: this.#signal,
       });
       this.#copiedTo = s3ObjectKey(ctx.prefix, key);
-      // If this delete fails, abort() removes both copies: a commit is all or nothing.
-      await deleteObject(ctx, this.#objectKey, this.#signal);
+      await crashPoint("after_commit_copy");
+      try {
+        await deleteObject(ctx, this.#objectKey, this.#signal);
+      } catch (error) {
+        // Without a staging name, abort() removes both copies: a commit is all or nothing. A
+        // staging object is no data: the commit stands, and the next run removes it.
+        if (!hidden) throw error;
+        ctx.warn(
+          `S3 destination could not delete the staging object '${this.#where()}' after copying ` +
+            `it to 's3://${ctx.bucket}/${this.#copiedTo}' (${reasonOf(error)}); the next run of ` +
+            "the export removes it",
+          "destination.staging_left",
+        );
+      }
     }
     this.#completedAt = this.#copiedTo = undefined;
   }
@@ -858,6 +920,48 @@ class S3Upload implements Upload, AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.abort();
   }
+}
+
+/**
+ * Every object whose key (relative to the destination root) starts with `prefix`, staging keys
+ * included; keys that are no valid rivet key are skipped (see the class doc).
+ */
+async function* listRaw(
+  ctx: S3Context,
+  prefix: string,
+  signal: AbortSignal | undefined,
+): AsyncIterable<ObjectMeta> {
+  const root = ctx.prefix;
+  let token: string | undefined;
+  do {
+    const out = await send(
+      ctx,
+      (o) =>
+        ctx.client.send(
+          new ListObjectsV2Command({
+            Bucket: ctx.bucket,
+            Prefix: root + prefix,
+            ...(token === undefined ? {} : { ContinuationToken: token }),
+          }),
+          o,
+        ),
+      { signal, action: "list", key: root + prefix },
+    );
+    ctx.bucketSeen = true;
+    for (const object of out.Contents ?? []) {
+      const full = object.Key;
+      if (full === undefined || !full.startsWith(root)) continue;
+      const key = full.slice(root.length);
+      try {
+        checkKey(key);
+      } catch {
+        continue; // not an object rivet could have written (see the class comment)
+      }
+      const md5 = md5FromEtag(object.ETag);
+      yield { key, size: object.Size ?? 0, ...(md5 === undefined ? {} : { md5 }) };
+    }
+    token = out.IsTruncated === true ? out.NextContinuationToken : undefined;
+  } while (token !== undefined);
 }
 
 /** HeadObject of a rivet key: metadata, or undefined for a missing object in an existing bucket. */
@@ -1074,7 +1178,20 @@ async function send<T>(
       const mapped = classify(ctx, error, options);
       if (!(mapped instanceof TransientError) || attempt >= MAX_RETRIES) throw mapped;
       const delay = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
-      await sleep(Math.min(BACKOFF_CAP_MS, delay * (1 + Math.random())), signal);
+      const wait = Math.min(BACKOFF_CAP_MS, delay * (1 + Math.random()));
+      ctx.warn(
+        retryMessage({
+          store: "S3",
+          action: options.action,
+          target: `s3://${ctx.bucket}/${options.key}`,
+          reason: reasonOf(error),
+          retry: attempt + 1,
+          of: MAX_RETRIES,
+          delayMs: wait,
+        }),
+        "destination.retrying",
+      );
+      await sleep(wait, signal);
     }
   }
 }
@@ -1170,6 +1287,19 @@ function statusOf(error: unknown): number | undefined {
   const status = (error as { $metadata?: { httpStatusCode?: unknown } } | null)?.$metadata
     ?.httpStatusCode;
   return typeof status === "number" ? status : undefined;
+}
+
+/** A short account of a failed request for a retry warning: status and code, or the network error. */
+function reasonOf(error: unknown): string {
+  const status = statusOf(error);
+  const name = nameOf(error);
+  if (status !== undefined) {
+    return `HTTP ${status}${name === undefined || name === "UnknownError" ? "" : ` ${name}`}`;
+  }
+  const code = (error as { code?: unknown } | null)?.code;
+  const line = (error instanceof Error ? error.message : String(error)).split("\n")[0]!
+    .slice(0, 200);
+  return redact(typeof code === "string" && !line.includes(code) ? `${code}: ${line}` : line);
 }
 
 function isExists(error: unknown): boolean {

@@ -84,8 +84,19 @@ async function init(message: ChunkWorkerInit): Promise<void> {
   const format = await createFormat(message.spec.format, {
     ...(message.wasmModule ? { wasmModule: message.wasmModule } : {}),
   });
-  destination = await openDestination(message.destination, { baseDir: message.baseDir });
   const emit = (event: RivetEvent) => post({ type: "event", event });
+  const name = message.spec.name;
+  destination = await openDestination(message.destination, {
+    baseDir: message.baseDir,
+    // Store retries and leftovers reach the run's journal and display like the main thread's.
+    warn: (text, code) =>
+      emit({
+        type: "warning",
+        export: name,
+        code: code ?? "destination.warning",
+        message: `export '${name}': ${text}`,
+      }),
+  });
   const connect = () =>
     openSource(message.source, message.connection, {
       signal: abort.signal,

@@ -24,6 +24,7 @@ import { type ExportPlan, runExport } from "../pipeline/run_export.ts";
 import { retryDelayMs } from "../pipeline/retry.ts";
 import { runId as makeRunId, runStartOf } from "../pipeline/naming.ts";
 import { runChunkedExport } from "../pipeline/run_chunked.ts";
+import { sweepLeftovers } from "../pipeline/leftovers.ts";
 import { startChunkWorkers } from "./workers.ts";
 import { MANIFEST_KEY, SUCCESS_KEY } from "../pipeline/manifest.ts";
 import { probeRows, probeScalar } from "../pipeline/probe.ts";
@@ -237,10 +238,22 @@ async function runOne(
       baseDir: options.cwd,
       env,
       signal: options.signal,
-      warn: (message) =>
-        options.emit({ type: "warning", export: spec.name, code: "destination.warning", message }),
+      warn: (message, code) =>
+        options.emit({
+          type: "warning",
+          export: spec.name,
+          code: code ?? "destination.warning",
+          message: `export '${spec.name}': ${message}`,
+        }),
     });
     await successGate(spec, destination, options);
+    await sweepLeftovers(destination, {
+      exportName: spec.name,
+      state: options.state,
+      emit: options.emit,
+      signal: options.signal,
+      ...(resumeRun ? { resumeRunId: resumeRun.runId } : {}),
+    });
     const openOwnSource = () =>
       openSource(config.source, connection, {
         signal: options.signal,
@@ -472,7 +485,9 @@ export function journalEventOf(event: RivetEvent): JournalEvent | undefined {
   }
   if (event.type !== "warning") return undefined;
   const message = redact(event.message);
-  if (event.code === "run.retrying") return { event: "retry_attempted", at, message };
+  if (event.code === "run.retrying" || event.code === "destination.retrying") {
+    return { event: "retry_attempted", at, message };
+  }
   if (event.code === "schema.drift") return { event: "schema_changed", at, message };
   return { event: "warning", at, code: event.code, message };
 }

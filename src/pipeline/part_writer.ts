@@ -329,7 +329,13 @@ export async function readStatement(
   }
 
   async function openPart(index: number, first: RecordBatch): Promise<OpenPart> {
-    const upload = await ctx.destination.create(ctx.stagingKey(index), { signal: ctx.signal });
+    // With max_file_size, part 0 keeps the unsplit name unless a second part follows: its
+    // final name is known only at commit, so stores that cannot rename stage it hidden.
+    const provisional = spec.maxFileSize !== undefined && index === 0;
+    const upload = await ctx.destination.create(ctx.stagingKey(index), {
+      signal: ctx.signal,
+      ...(provisional ? { provisional } : {}),
+    });
     try {
       const { sink, digest } = await hashingSink(upload.writable);
       const encoder = ctx.format.createEncoder(first.schema, sink);

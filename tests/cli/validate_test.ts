@@ -2,8 +2,8 @@
  * `rivet validate` against the real output of `rivet run` on a live PostgreSQL: the clean run
  * passes, then each corruption of a copy of the output (checked with `--prefix`) is caught with
  * exit 3: a missing part, a size change, a flipped byte of the same size, an edited or missing
- * `_SUCCESS`, an inconsistent manifest; a folder without manifest is legacy (exit 0) unless it
- * holds `_SUCCESS`.
+ * `_SUCCESS`, an inconsistent manifest; a folder without manifest is a crashed export (exit 3)
+ * when it holds the export's data files, else legacy (exit 0) unless it holds `_SUCCESS`.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -351,31 +351,50 @@ exports:
         assert.match(failedRun.stdout, /problem: manifest.json records a failed run/);
       });
 
-      await t.step("no manifest is legacy output (exit 0) unless _SUCCESS is there", async () => {
-        const legacy = await corrupt("legacy", async (copy) => {
-          await Deno.remove(join(copy, MANIFEST_KEY));
-          await Deno.remove(join(copy, SUCCESS_KEY));
-        });
-        assert.equal(legacy.code, 0, legacy.stdout);
-        assert.match(legacy.stdout, /status: {4}NO MANIFEST\n/);
-        assert.match(
-          legacy.stdout,
-          new RegExp(
-            `note: no manifest.json: legacy output, ${manifest.parts.length} object\\(s\\) not verified`,
-          ),
-        );
-        const orphan = await corrupt(
-          "orphan_success",
-          (copy) => Deno.remove(join(copy, MANIFEST_KEY)),
-        );
-        assert.equal(orphan.code, 3, orphan.stdout);
-        assert.match(orphan.stdout, /status: {4}FAILED/);
-        assert.match(
-          orphan.stdout,
-          /_SUCCESS: {2}present without manifest.json\n {2}manifest: {2}missing/,
-        );
-        assert.match(orphan.stdout, /problem: _SUCCESS exists but manifest.json does not/);
-      });
+      await t.step(
+        "no manifest: a crashed export (exit 3) when its files are there, else legacy (exit 0)",
+        async () => {
+          const crashed = await corrupt("legacy", async (copy) => {
+            await Deno.remove(join(copy, MANIFEST_KEY));
+            await Deno.remove(join(copy, SUCCESS_KEY));
+          });
+          assert.equal(crashed.code, 3, crashed.stdout);
+          assert.match(crashed.stdout, /status: {4}FAILED\n/);
+          assert.match(
+            crashed.stdout,
+            new RegExp(
+              `problem: no manifest.json, but ${manifest.parts.length} data file\\(s\\) of ` +
+                "export 'orders' are here",
+            ),
+          );
+          const legacy = await corrupt("legacy_foreign", async (copy) => {
+            for (const part of manifest.parts) {
+              await Deno.rename(join(copy, part.path), join(copy, `old_${part.path}`));
+            }
+            await Deno.remove(join(copy, MANIFEST_KEY));
+            await Deno.remove(join(copy, SUCCESS_KEY));
+          });
+          assert.equal(legacy.code, 0, legacy.stdout);
+          assert.match(legacy.stdout, /status: {4}NO MANIFEST\n/);
+          assert.match(
+            legacy.stdout,
+            new RegExp(
+              `note: no manifest.json: legacy output, ${manifest.parts.length} object\\(s\\) not verified`,
+            ),
+          );
+          const orphan = await corrupt(
+            "orphan_success",
+            (copy) => Deno.remove(join(copy, MANIFEST_KEY)),
+          );
+          assert.equal(orphan.code, 3, orphan.stdout);
+          assert.match(orphan.stdout, /status: {4}FAILED/);
+          assert.match(
+            orphan.stdout,
+            /_SUCCESS: {2}present without manifest.json\n {2}manifest: {2}missing/,
+          );
+          assert.match(orphan.stdout, /problem: _SUCCESS exists but manifest.json does not/);
+        },
+      );
 
       await t.step("objects the manifest does not list are an advisory note", async () => {
         const res = await corrupt("extra", async (copy) => {

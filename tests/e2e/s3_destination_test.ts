@@ -7,7 +7,12 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { GetObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import {
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from "@aws-sdk/client-s3";
 import type { Destination, ObjectMeta } from "../../src/core/destination.ts";
 import type { DestinationSpec } from "../../src/core/spec.ts";
 import { RivetError } from "../../src/core/errors.ts";
@@ -370,6 +375,39 @@ Deno.test("commit refuses an existing object unless overwrite was asked for", op
   }
 });
 
+Deno.test(
+  "a provisional multipart upload is completed under a hidden staging key, then renamed",
+  opts,
+  async () => {
+    await using s3 = await startS3rver();
+    await using dest = await open(s3, { prefix: "p/" });
+    const data = pseudoRandom(9 * MiB, 41);
+    const upload = await dest.create("t_part0.csv", { provisional: true });
+    await chunked(data).pipeTo(upload.writable);
+    assert.deepEqual(await rawKeys(s3), [], "nothing visible before the commit");
+    const meta = await upload.commit("t.csv");
+    assert.deepEqual(meta, { key: "t.csv", size: data.length, md5: md5b64(data) });
+    assert.deepEqual(await rawKeys(s3), ["p/t.csv"], "the staging object is gone");
+
+    // What a kill between the completion and the copy leaves: hidden, removable.
+    const client = rawClient(s3);
+    try {
+      for (const key of ["p/.u_1.csv.tmp", "p/.v_1.csv.tmp", "p/sub/.u_2.csv.tmp"]) {
+        await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: "x" }));
+      }
+    } finally {
+      client.destroy();
+    }
+    assert.deepEqual((await collect(dest, "")).map((m) => m.key), ["t.csv"]);
+    assert.deepEqual(await Array.fromAsync(dest.listStaging("u_")), [
+      { key: ".u_1.csv.tmp", finalKey: "u_1.csv", size: 1 },
+    ]);
+    await assert.rejects(dest.removeStaging("t.csv"), hasCode("destination.bad_key"));
+    await dest.removeStaging(".u_1.csv.tmp");
+    assert.deepEqual(await rawKeys(s3), ["p/.v_1.csv.tmp", "p/sub/.u_2.csv.tmp", "p/t.csv"]);
+  },
+);
+
 Deno.test("list, stat, read and move work on committed objects only", opts, async () => {
   await using s3 = await startS3rver();
   await using dest = await open(s3, { prefix: "root/" });
@@ -535,15 +573,24 @@ Deno.test(
       maxCuts: 1,
     });
     await using dest = await open(s3);
+    const warnings: { message: string; code: string | undefined }[] = [];
     const viaProxy = await S3Destination.open(
       spec(s3, { endpoint: `http://127.0.0.1:${proxy.port}` }),
       {
         env: envOf(s3),
+        warn: (message, code) => void warnings.push({ message, code }),
       },
     );
     const data = pseudoRandom(20 * MiB, 61);
     const meta = await put(viaProxy, "r.bin", data);
     assert.equal(proxy.cuts, 1);
+    // The retry is not silent: one warning, with the code the run journal counts.
+    assert.deepEqual(warnings.map((w) => w.code), ["destination.retrying"]);
+    assert.match(
+      warnings[0]!.message,
+      /^S3 upload part \d of 's3:\/\/[^']+\/r\.bin' failed \([^)]+\); retry 1\/5 in \d+ ms$/,
+    );
+    assert.ok(!warnings[0]!.message.includes(s3.secretAccessKey));
     assert.ok(proxy.connections >= 2, `${proxy.connections} connections`);
     assert.deepEqual(meta, { key: "r.bin", size: data.length, md5: md5b64(data) });
     assert.equal(md5b64(await rawGet(s3, "r.bin")), md5b64(data));

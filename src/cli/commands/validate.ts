@@ -14,13 +14,21 @@
  *   (size and store MD5 only: no download);
  * - `_SUCCESS` holds `successBody(manifest bytes)` when the run succeeded, and is absent
  *   otherwise;
- * - objects that the manifest does not list are advisory notes, never failures (an incremental
- *   export keeps its earlier runs' files there).
+ * - a data file of this export (`<export>_<YYYYMMDD>_<HHMMSS>[_…].<parquet|csv>` at the root)
+ *   that the manifest does not list fails (`object.unlisted`) unless a successful run committed
+ *   it: the state's file log next to the config vouches for the files of every run whose
+ *   metrics say success, so an incremental export's earlier files pass. Without a state file
+ *   (validate run from elsewhere) the stamps decide: a file newer than the manifest's run was
+ *   left by a run that never wrote its manifest and fails, an older one is advisory;
+ * - every other object the manifest does not list is an advisory note, never a failure.
  *
- * No `manifest.json` at all: legacy output, `NO MANIFEST`, exit 0, unless `_SUCCESS` exists
- * (a marker without its manifest fails). A manifest of a failed run fails (its output is
- * incomplete); one of a skipped run (`skip_empty`, status `interrupted`) passes. stdout and
- * `partition_by` exports are skipped with a note (validate one partition with `--prefix`).
+ * No `manifest.json`: when data files of this export are there, a run crashed before writing
+ * it (or it was removed): FAILED (`run.no_manifest`), the files listed, exit 3. With none (an
+ * empty folder, or only other files) there is nothing to validate: `NO MANIFEST`, exit 0, as
+ * the reference treats output without a manifest, unless `_SUCCESS` exists (a marker without
+ * its manifest fails). A manifest of a failed run fails (its output is incomplete); one of a
+ * skipped run (`skip_empty`, status `interrupted`) passes. stdout and `partition_by` exports
+ * are skipped with a note (validate one partition with `--prefix`).
  *
  * Exit: 3 when anything was verified wrong, else the class of an error that stopped a check
  * (1 config, 2 transient), else 0. Validate never writes to the destination; for a local
@@ -38,6 +46,10 @@ import { loadConfig, selectExports } from "../../config/mod.ts";
 import { openDestination } from "../../destinations/mod.ts";
 import { hasPartitionToken, resolveDestination } from "../../plan/placeholders.ts";
 import { MANIFEST_KEY, SUCCESS_KEY, successBody } from "../../pipeline/manifest.ts";
+import { dataFileStamp, filesOfSuccessfulRuns } from "../../pipeline/leftovers.ts";
+import { fileStamp, runStartOf } from "../../pipeline/naming.ts";
+import { openStateStore, stateDbPath } from "../../state/mod.ts";
+import type { StateStore } from "../../core/state.ts";
 import { createXxh3 } from "../../_util/hash.ts";
 import { redact } from "../../_util/redact.ts";
 import type { CommandContext } from "../main.ts";
@@ -123,6 +135,11 @@ export interface VerifyDestinationOptions {
   readonly exportName: string;
   /** Read every part back and compare its xxh3 fingerprint. */
   readonly readContent: boolean;
+  /**
+   * The files successful runs of the export committed (the state's file log): they pass when
+   * the manifest does not list them. Undefined without a state file: the stamps decide then.
+   */
+  readonly committedByRuns?: ReadonlySet<string>;
   /** Cancels the reads. */
   readonly signal?: AbortSignal;
 }
@@ -484,11 +501,21 @@ export async function verifyDestination(
   const listed = await listAll(dest, io);
   if (manifestStat.meta === undefined && manifestStat.problem === undefined) {
     const others = listed.filter((m) => m.key !== SUCCESS_KEY);
+    const ours = others.map((m) => m.key).filter((k) =>
+      dataFileStamp(options.exportName, k) !== undefined
+    );
     if (successStat.meta !== undefined) {
       problems.push({
         code: "success.without_manifest",
         message: "_SUCCESS exists but manifest.json does not: the marker vouches for nothing; " +
           "re-run the export",
+      });
+    } else if (ours.length > 0) {
+      problems.push({
+        code: "run.no_manifest",
+        message: `no manifest.json, but ${ours.length} data file(s) of export ` +
+          `'${options.exportName}' are here (a run that did not finish?): ${names(ours)}; ` +
+          "re-run the export, then move these aside (e.g. into _quarantine/) or delete them",
       });
     } else if (problems.length === 0) {
       notes.push(
@@ -616,6 +643,29 @@ export async function verifyDestination(
   if (quarantine.length > 0) {
     notes.push(`${quarantine.length} object(s) under _quarantine/ (moved aside by a resume)`);
   }
+  // Data files of this export that nothing vouches for: an interrupted run's output.
+  const runStart = parsed?.runId === undefined ? undefined : runStartOf(parsed.runId);
+  const manifestStamp = parsed?.exportName === options.exportName && runStart !== undefined
+    ? fileStamp(runStart)
+    : undefined;
+  const unlisted = unknown.filter((k) => {
+    const stamp = dataFileStamp(options.exportName, k);
+    if (stamp === undefined) return false;
+    if (options.committedByRuns !== undefined) return !options.committedByRuns.has(k);
+    return manifestStamp !== undefined && stamp > manifestStamp;
+  });
+  if (unlisted.length > 0) {
+    problems.push({
+      code: "object.unlisted",
+      message: `${unlisted.length} data file(s) of export '${options.exportName}' are listed in ` +
+        (options.committedByRuns !== undefined
+          ? "no manifest and were committed by no successful run"
+          : "no manifest and are newer than its run") +
+        ` (left by an interrupted run?): ${names(unlisted)}; readers that glob the folder ` +
+        "count their rows: move them aside (e.g. into _quarantine/) or delete them",
+    });
+  }
+  const unlistedSet = new Set(unlisted);
   return {
     ...base,
     status: problems.length > 0 ? "failed" : "passed",
@@ -630,8 +680,14 @@ export async function verifyDestination(
     contentVerified: options.readContent && parts.length > 0,
     problems,
     notes,
-    ...extras(unknown.filter((k) => !k.startsWith("_quarantine/"))),
+    ...extras(unknown.filter((k) => !k.startsWith("_quarantine/") && !unlistedSet.has(k))),
   };
+}
+
+/** Up to ten keys, then how many more. */
+function names(keys: readonly string[]): string {
+  const more = keys.length > 10 ? `, … (${keys.length - 10} more)` : "";
+  return keys.slice(0, 10).join(", ") + more;
 }
 
 async function listAll(dest: Destination, io: SignalOptions): Promise<ObjectMeta[]> {
@@ -703,7 +759,11 @@ function placeDestination(exp: ExportSpec, placement: Placement): DestinationSpe
  */
 async function validateExport(
   exp: ExportSpec,
-  options: Placement & { readonly sizeOnly: boolean; readonly signal: AbortSignal },
+  options: Placement & {
+    readonly sizeOnly: boolean;
+    readonly signal: AbortSignal;
+    readonly state: StateStore | undefined;
+  },
 ): Promise<ExportValidation> {
   if (exp.destination.kind === "stdout") {
     return unchecked(exp, "stdout", "skipped", "stdout destination: nothing is kept to validate");
@@ -738,10 +798,14 @@ async function validateExport(
       }
     }
     await using dest = await openDestination(spec, { baseDir: options.cwd });
+    const committedByRuns = options.state === undefined
+      ? undefined
+      : await filesOfSuccessfulRuns(options.state, exp.name);
     return await verifyDestination(dest, {
       exportName: exp.name,
       readContent: exp.verify === "content" || !options.sizeOnly,
       signal: options.signal,
+      ...(committedByRuns === undefined ? {} : { committedByRuns }),
     });
   } catch (error) {
     if (options.signal.aborted) throw error;
@@ -893,6 +957,25 @@ export function renderValidateJson(reports: readonly ExportValidation[]): string
   return redact(JSON.stringify(doc, null, 2)) + "\n";
 }
 
+/**
+ * The state store next to the config when its file exists and may be opened without a
+ * permission prompt (a narrowed `deno run` without write access to the config folder validates
+ * by the stamps instead); undefined otherwise, or when it is unusable.
+ */
+async function openExistingState(configDir: string): Promise<StateStore | undefined> {
+  try {
+    for (const name of ["read", "write"] as const) {
+      if ((await Deno.permissions.query({ name, path: configDir })).state !== "granted") {
+        return undefined;
+      }
+    }
+    if (!(await Deno.stat(stateDbPath(configDir))).isFile) return undefined;
+    return await openStateStore(configDir);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Parses `--date YYYY-MM-DD` as that UTC day. */
 function parseDate(text: string): Date {
   const at = new Date(`${text}T00:00:00Z`);
@@ -948,17 +1031,25 @@ export async function validateCommand(flags: ValidateFlags, ctx: CommandContext)
       );
     }
     const reports: ExportValidation[] = [];
-    for (const exp of exports) {
-      reports.push(
-        await validateExport(exp, {
-          at,
-          runId: flags.runId,
-          prefix: flags.prefix,
-          cwd: Deno.cwd(),
-          sizeOnly: flags.sizeOnly === true,
-          signal: ctx.signal,
-        }),
-      );
+    // The state's file log tells earlier successful runs' files from an interrupted run's;
+    // validate reads an existing state file and never creates one.
+    const state = await openExistingState(config.dir);
+    try {
+      for (const exp of exports) {
+        reports.push(
+          await validateExport(exp, {
+            at,
+            runId: flags.runId,
+            prefix: flags.prefix,
+            cwd: Deno.cwd(),
+            sizeOnly: flags.sizeOnly === true,
+            signal: ctx.signal,
+            state,
+          }),
+        );
+      }
+    } finally {
+      await state?.close();
     }
     if (flags.format === "json") {
       const text = renderValidateJson(reports);
