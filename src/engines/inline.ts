@@ -575,9 +575,7 @@ async function checkpointGate(
       const failed = tasks.filter((t) => t.status === "failed").length;
       throw new ConfigError(
         `export '${spec.name}': checkpointed run ${latest.runId} is still in progress ` +
-          `(${done} of ${tasks.length} chunks completed${
-            failed > 0 ? `, ${failed} failed` : ""
-          }), so a new run would export its rows a second time`,
+          `(${done} of ${tasks.length} chunks completed${failed > 0 ? `, ${failed} failed` : ""})`,
         {
           code: "state.chunk_run_in_progress",
           hint: `continue it with '${

@@ -200,6 +200,8 @@ export async function runChunkedExport(
   /** Marks the checkpointed run completed; runs after the manifest and `_SUCCESS`. */
   let completeCheckpoint: (() => Promise<void>) | undefined;
   let writingManifest = false;
+  /** A checkpointed run exists in the state store (planned, or being resumed). */
+  let checkpointKept = false;
   const resumeHint = rivetCommand("run", spec.name, plan.configPath, " --resume");
   const resetHint = rivetCommand("state reset-chunks", spec.name, plan.configPath);
   try {
@@ -279,11 +281,22 @@ export async function runChunkedExport(
           `${info.message}${isResourceExhausted(info) ? "; free space and run --resume" : ""}`,
         {
           code: info.code,
-          exitCode: info.exitCode === 1 ? 1 : 2,
+          exitCode: info.exitCode,
           hint: `continue with '${resumeHint}' (the committed chunks are kept and checked)`,
           cause: error,
         },
       );
+    } else if (checkpointKept && !(failure instanceof InterruptedError)) {
+      // Any other failure after the chunks were planned (a probe, a state write) leaves the
+      // checkpoint in progress, which blocks the next plain run: say how to go on.
+      const info = toErrorInfo(failure);
+      if (!info.hint?.includes("--resume")) {
+        failure = errorFromInfo({
+          ...info,
+          hint: `${info.hint ? `${info.hint}; ` : ""}the run's checkpoint is kept: continue ` +
+            `with '${resumeHint}', or discard it with '${resetHint}'`,
+        });
+      }
     }
     // The manifest of a failed run lists what was committed, for `--resume` and for readers.
     if (files.length > 0 || priorParts.length > 0) {
@@ -351,10 +364,11 @@ export async function runChunkedExport(
           {
             code: "resume.plan_changed",
             hint: `restore the plan of that run and resume, or discard it with ` +
-              `'rivet state reset-chunks -e ${spec.name}' and run without --resume`,
+              `'${resetHint}' and run without --resume`,
           },
         );
       }
+      checkpointKept = true;
       await reconcileResume();
     } else {
       planned = await planWindows(spec, chunking, ctx);
@@ -367,6 +381,7 @@ export async function runChunkedExport(
           tasks: planned,
           createdAt: plan.startedAt.toISOString(),
         });
+        checkpointKept = true;
       }
     }
     const maxAttempts = plan.resumeRun?.maxAttempts ??
@@ -832,15 +847,16 @@ export async function runChunkedExport(
     if (permanent) {
       const cause = last?.chunkIndex === permanent.chunkIndex ? last.error : undefined;
       const why = cause?.message ?? permanent.lastError ?? "no error recorded";
-      return new PermanentError(
-        `export '${spec.name}': ${counts}; chunk ${permanent.chunkIndex} failed permanently: ` +
-          why,
-        {
-          code: cause?.code ?? "chunk.failed_permanently",
-          hint: `a plain --resume does not retry it: fix the cause, then run '${resumeHint} ` +
-            `--force' (completed chunks are kept), or discard the run with '${resetHint}'`,
-        },
-      );
+      // The cause keeps its class: schema drift stays exit 4, a checksum mismatch exit 3.
+      return errorFromInfo({
+        name: cause?.name ?? "PermanentError",
+        code: cause?.code ?? "chunk.failed_permanently",
+        exitCode: cause?.exitCode ?? 1,
+        message: `export '${spec.name}': ${counts}; chunk ${permanent.chunkIndex} failed ` +
+          `permanently: ${why}`,
+        hint: `a plain --resume does not retry it: fix the cause, then run '${resumeHint} ` +
+          `--force' (completed chunks are kept), or discard the run with '${resetHint}'`,
+      });
     }
     const cause = last?.error;
     if (cause && isResourceExhausted(cause)) {

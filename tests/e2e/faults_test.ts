@@ -336,7 +336,7 @@ const cases: Case[] = [
       assert.equal(first.code, 1, first.stderr);
       assert.match(first.stderr, /division by zero/);
       const chunks = await rivet(["state", "chunks", "-c", cfg, "-e", "perm"]);
-      assert.match(chunks.stdout, /^15\s+failed \(permanent\)\s/m, chunks.stdout);
+      assert.match(chunks.stdout, /^\s*15\s+failed \(permanent\)\s/m, chunks.stdout);
       // item 8: the next plain run names the commands with the real config path.
       const plain = await rivet(["run", "-c", cfg]);
       assert.equal(plain.code, 1, plain.stderr);
@@ -351,6 +351,38 @@ const cases: Case[] = [
       const forced = await rivet(["run", "-c", cfg, "--resume", "--force"]);
       assert.equal(forced.code, 0, forced.stderr);
       assert.deepEqual(await csvIds(out), FT_IDS, "every row exactly once");
+    },
+  },
+  {
+    name: "item 8: a run that fails after planning its chunks says how to go on, with the real -c",
+    only: "postgres",
+    async run({ db, dir, config, rivet }) {
+      await db.sql("CREATE TABLE drift_t AS SELECT id, v FROM ft");
+      const out = `${dir}/out`;
+      const cfg = await config(`  - name: drift
+    query: SELECT * FROM drift_t
+    mode: chunked
+    chunk_column: id
+    chunk_size: 500
+    chunk_checkpoint: true
+    parallel: 2
+    on_schema_drift: fail
+    format: csv
+    destination: { type: local, path: ${out} }
+`);
+      assert.equal((await rivet(["run", "-c", cfg])).code, 0);
+      await db.sql("ALTER TABLE drift_t ADD COLUMN w int");
+      // The drift check of a parallel run comes after the chunks were planned and checkpointed.
+      const drifted = await rivet(["run", "-c", cfg]);
+      assert.equal(drifted.code, 4, drifted.stderr);
+      const resume = `rivet run -c ${cfg} -e drift --resume`;
+      const reset = `rivet state reset-chunks -c ${cfg} -e drift`;
+      assert.ok(drifted.stderr.includes(resume), drifted.stderr);
+      assert.ok(drifted.stderr.includes(reset), drifted.stderr);
+      const blocked = await rivet(["run", "-c", cfg]);
+      assert.equal(blocked.code, 1, blocked.stderr);
+      assert.ok(blocked.stderr.includes(resume) && blocked.stderr.includes(reset), blocked.stderr);
+      assert.doesNotMatch(blocked.stderr, /<config>/);
     },
   },
   {
