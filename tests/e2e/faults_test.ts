@@ -257,6 +257,30 @@ const cases: Case[] = [
     },
   },
   {
+    name: "item 1: a single-query export retried whole rides through the outage too",
+    only: "postgres",
+    async run({ db, dir, config, start }) {
+      const out = `${dir}/out`;
+      const cfg = await config(`  - name: whole
+    query: SELECT id, v FROM ft
+    format: csv
+    tuning: { max_retries: 5, retry_backoff_ms: 400, batch_size: 20, throttle_ms: 40 }
+    destination: { type: local, path: ${out} }
+`);
+      const run = start(["run", "-c", cfg, "--events", "ndjson"]);
+      await run.waitFor(/"type":"batch_read","export":"whole","rows":20,"totalRows":200\b/);
+      await db.down();
+      await new Promise((r) => setTimeout(r, 3_000));
+      await db.up();
+      const res = await run.done();
+      assert.equal(res.code, 0, res.stderr);
+      // Lost mid-read, then refused while the server is down: both retried with backoff.
+      assert.match(res.stderr, /connection refused; retry \d\/5 in \d+ ms/);
+      assert.deepEqual(await csvIds(out), FT_IDS, "every row exactly once");
+      assert.deepEqual(await stagingFiles(out), []);
+    },
+  },
+  {
     name: "item 1: the same outage with parallel: 2 (chunk workers) is ridden through too",
     only: "postgres",
     async run({ db, dir, config, start }) {
@@ -404,6 +428,49 @@ const cases: Case[] = [
         assert.deepEqual(await csvIds(out), FT_IDS, "every row exactly once");
         assert.deepEqual(await stagingFiles(out), []);
         assert.ok((await listAll(out)).includes("_SUCCESS"));
+      } finally {
+        await unmount(out);
+      }
+    },
+  },
+  {
+    name: "item 3: a chunked run whose manifest cannot be written stays resumable, not completed",
+    only: "postgres",
+    async run({ dir, config, start, rivet }) {
+      const out = `${dir}/tmpfs`;
+      await mountTmpfs(out, "1m");
+      try {
+        const cfg = await config(chunkedExport("last_step", out));
+        // Every chunk is committed; while rivet waits there, the disk fills up.
+        const run = start(["run", "-c", cfg], {
+          RIVET_TEST_BLOCK_AT: "after_chunk_complete:19",
+          RIVET_TEST_BLOCK_MS: "2000",
+        });
+        await run.waitFor(/test hook: blocking/);
+        await fillDisk(out);
+        const res = await run.done();
+        assert.equal(res.code, 2, res.stderr);
+        assert.match(
+          res.stderr,
+          /every chunk completed.*disk full at .*free space and run --resume/,
+        );
+        assert.ok(!(await listAll(out)).includes("_SUCCESS"));
+        {
+          await using state = await stateOf(dir);
+          assert.equal((await state.latestChunkRun("last_step"))?.status, "in_progress");
+        }
+        // A plain run would write every chunk a second time: it is refused.
+        const plain = await rivet(["run", "-c", cfg]);
+        assert.equal(plain.code, 1, plain.stderr);
+        assert.match(plain.stderr, /still in progress/);
+        await Deno.remove(`${out}/filler`);
+        const resumed = await rivet(["run", "-c", cfg, "--resume"]);
+        assert.equal(resumed.code, 0, resumed.stderr);
+        assert.deepEqual(await csvIds(out), FT_IDS, "every row exactly once");
+        assert.ok((await listAll(out)).includes("_SUCCESS"));
+        assert.deepEqual(await stagingFiles(out), []);
+        await using state = await stateOf(dir);
+        assert.equal((await state.latestChunkRun("last_step"))?.status, "completed");
       } finally {
         await unmount(out);
       }
