@@ -178,9 +178,9 @@ async function runOneWithRetries(
   while (true) {
     const outcome = await runOne(config, spec, options, tuning, once);
     const error = outcome.error;
-    // A refused connection at the very start fails fast (reference §8.3): nothing listens on
-    // that port, and a scheduler retries exit 2 on its own schedule. A full disk waits for the
-    // operator. Everything else transient is retried with backoff.
+    // A refused connection at the very start fails fast: nothing listens on that port, and a
+    // scheduler retries exit 2 on its own schedule. A full disk waits for the operator.
+    // Everything else transient is retried with backoff.
     const retry = error !== undefined && retriesInRun(error, { underway: reached });
     if (
       error !== undefined && error.code !== "source.connection_refused" &&

@@ -1,8 +1,8 @@
 /**
- * Whether and when to retry a transient failure (reference §8.3): exponential backoff from
- * `retry_backoff_ms`, jittered so that parallel chunks and exports that failed together do not
- * hammer a recovering server in step, plus an extra delay for the error classes that need the
- * server to recover first.
+ * Whether and when to retry a transient failure: exponential backoff from `retry_backoff_ms`,
+ * jittered so that parallel chunks and exports that failed together do not hammer a recovering
+ * server in step, plus an extra delay for the error classes that need the server to recover
+ * first.
  *
  * Layer: pipeline. Imports core/ only.
  *
