@@ -128,8 +128,9 @@ export function planChecks(
   }
   if (options.resume && !exports.some((e) => e.mode === "chunked" && e.chunkCheckpoint)) {
     warnings.push(
-      "--resume: no selected export uses checkpointed chunked mode (chunk_checkpoint: true); " +
-        "the exports run as usual",
+      "--resume: no selected export uses checkpointed chunked mode (chunk_checkpoint: true), " +
+        "so there is nothing to continue: each export runs from the start, and one whose " +
+        "destination already holds _SUCCESS is refused unless --force",
     );
   }
   return { warnings };

@@ -236,3 +236,59 @@ export function errorFromInfo(info: ErrorInfo): RivetError {
   if (info.errno !== undefined) Object.assign(error, { errno: info.errno });
   return error;
 }
+
+/**
+ * Error codes of a local resource that ran out: disk space or quota (`destination.disk_full`) and
+ * file handles (`destination.too_many_open_files`). They are transient (exit 2): the same command
+ * succeeds once the operator has freed the resource, so a checkpointed run stays resumable. They
+ * are not retried within the run: nothing frees a full disk by waiting a few seconds, and more
+ * writes would only fill it further.
+ */
+export const RESOURCE_EXHAUSTED_CODES: readonly ErrorCode[] = [
+  "destination.disk_full",
+  "destination.too_many_open_files",
+];
+
+/**
+ * Whether an error says that a local resource ran out (see {@linkcode RESOURCE_EXHAUSTED_CODES}).
+ *
+ * @param info The error's description.
+ * @returns True for a full disk, an exceeded quota or too many open files.
+ *
+ * @example
+ * ```ts
+ * import { isResourceExhausted } from "./errors.ts";
+ * if (!isResourceExhausted({ code: "destination.disk_full" })) throw new Error();
+ * ```
+ */
+export function isResourceExhausted(info: Pick<ErrorInfo, "code">): boolean {
+  return RESOURCE_EXHAUSTED_CODES.includes(info.code);
+}
+
+/**
+ * Which local resource an operating-system error says ran out: `disk_full` for ENOSPC and EDQUOT,
+ * `too_many_open_files` for EMFILE and ENFILE. Deno reports the errno name as `code`; the
+ * `(os error N)` suffix of the message (Linux numbers) is the fallback.
+ *
+ * @param cause What a file-system call threw.
+ * @returns The resource, or undefined for any other error.
+ *
+ * @example
+ * ```ts
+ * import { resourceErrorKind } from "./errors.ts";
+ * const e = Object.assign(new Error("No space left on device (os error 28)"), { code: "ENOSPC" });
+ * if (resourceErrorKind(e) !== "disk_full") throw new Error();
+ * ```
+ */
+export function resourceErrorKind(
+  cause: unknown,
+): "disk_full" | "too_many_open_files" | undefined {
+  const code = (cause as { code?: unknown } | null | undefined)?.code;
+  if (code === "ENOSPC" || code === "EDQUOT") return "disk_full";
+  if (code === "EMFILE" || code === "ENFILE") return "too_many_open_files";
+  const message = cause instanceof Error ? cause.message : "";
+  const errno = /\(os error (\d+)\)/.exec(message)?.[1];
+  if (errno === "28" || errno === "122") return "disk_full";
+  if (errno === "24" || errno === "23") return "too_many_open_files";
+  return undefined;
+}

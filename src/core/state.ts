@@ -178,11 +178,21 @@ export interface ChunkTaskEntry extends ChunkBoundsEntry {
   /** Claims so far, the current one included. */
   readonly attempts: number;
   readonly lastError?: string;
+  /**
+   * Class of the failure of a `failed` task: `transient` (the run ran out of its retry budget,
+   * or of disk space: `--resume` gives the task a fresh budget) or `permanent` (a deterministic
+   * error: only `--resume --force` or `state reset-chunks` retries it). Absent for other
+   * statuses, and for failures recorded before state schema v3 (treated as transient).
+   */
+  readonly failure?: ChunkFailureClass;
   readonly rowsWritten?: number;
   /** First file the chunk committed. */
   readonly fileName?: string;
   readonly updatedAt: string;
 }
+
+/** Whether a chunk's failure may go away by itself (see `ChunkTaskEntry.failure`). */
+export type ChunkFailureClass = "transient" | "permanent";
 
 /** Names one task of a run. */
 export interface ChunkRefEntry {
@@ -203,8 +213,8 @@ export interface ChunkFailedEntry extends ChunkRefEntry {
   readonly error: string;
   /**
    * False for a permanent error: attempts are pinned to the maximum so that the same run never
-   * claims the task again (a deterministic failure would otherwise burn every attempt).
-   * Defaults to true.
+   * claims the task again (a deterministic failure would otherwise burn every attempt), and the
+   * task's `failure` is `permanent`. Defaults to true (`failure: transient`).
    */
   readonly retryable?: boolean;
 }
@@ -338,10 +348,11 @@ export interface StateStore extends AsyncDisposable {
   claimChunk(runId: string): Promise<ChunkTaskEntry | undefined>;
   /** `running → completed` with the rows written and the first file. */
   completeChunk(entry: ChunkDoneEntry): Promise<void>;
-  /** `running → failed` with the error. */
+  /** `running → failed` with the error and its class (`failure`). */
   failChunk(entry: ChunkFailedEntry): Promise<void>;
   /**
-   * Puts a task back to `pending` with 0 attempts (resume found its part missing or drifted).
+   * Puts a task back to `pending` with 0 attempts and no error (resume found its part missing
+   * or drifted, or gives a failed task a fresh retry budget).
    * A `completed` run goes back to `in_progress` in the same transaction, so that the task can
    * be claimed (`--resume --force` after a completed run); that throws `ConfigError`
    * `state.chunk_run_in_progress` if the export has another run in progress.

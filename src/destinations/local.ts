@@ -16,7 +16,13 @@ import type {
   StagingObject,
   Upload,
 } from "../core/destination.ts";
-import { ConfigError, PermanentError, RivetError } from "../core/errors.ts";
+import {
+  ConfigError,
+  PermanentError,
+  resourceErrorKind,
+  RivetError,
+  TransientError,
+} from "../core/errors.ts";
 import type { DestinationSpec, SignalOptions } from "../core/spec.ts";
 import { crashPoint } from "../_util/test_hook.ts";
 import { checkKey, checkStagingKey, isStagingName } from "./_keys.ts";
@@ -100,6 +106,8 @@ export class LocalDestination implements Destination {
    * @returns The upload; nothing is visible at `key` before `commit()`.
    * @throws {ConfigError} `destination.bad_key` for an absolute key, `..`, NUL or backslash.
    * @throws {PermanentError} `destination.write_failed` when the file cannot be created.
+   * @throws {TransientError} `destination.disk_full` or `destination.too_many_open_files` when
+   *   the file system is full or the process has no file handle left.
    */
   async create(key: string, options: CreateOptions = {}): Promise<Upload> {
     checkKey(key);
@@ -708,12 +716,15 @@ function exists(path: string): PermanentError {
   );
 }
 
-function writeFailed(path: string, action: string, cause: unknown): PermanentError {
+function writeFailed(path: string, action: string, cause: unknown): RivetError {
   return ioFailed(path, action, cause, "write");
 }
 
 /**
- * A local I/O failure as a permanent error naming the path, with a remedy per errno.
+ * A local I/O failure as an error naming the path, with a remedy per errno: a full disk, an
+ * exceeded quota or too many open files is transient (`destination.disk_full`,
+ * `destination.too_many_open_files`: the run is resumable once the resource is freed), anything
+ * else permanent.
  *
  * @param path The file or folder involved.
  * @param action What rivet was doing (`write`, `commit`, `create the folder`, `open`, …).
@@ -725,14 +736,35 @@ function ioFailed(
   action: string,
   cause: unknown,
   direction: "read" | "write",
-): PermanentError {
+): RivetError {
+  const resource = resourceErrorKind(cause);
+  if (resource === "disk_full") {
+    return new TransientError(
+      `disk full at '${dirname(path)}': could not ${action} '${path}' (no space left on the ` +
+        "device, or the disk quota is used up)",
+      {
+        code: "destination.disk_full",
+        hint: "free space on that file system (or choose another destination path), then run " +
+          "again; a checkpointed chunked export continues with --resume",
+        cause,
+      },
+    );
+  }
+  if (resource === "too_many_open_files") {
+    return new TransientError(
+      `too many open files: could not ${action} '${path}'`,
+      {
+        code: "destination.too_many_open_files",
+        hint: "raise the open-file limit (ulimit -n) or run fewer exports at once, then run " +
+          "again; a checkpointed chunked export continues with --resume",
+        cause,
+      },
+    );
+  }
   const code = (cause as { code?: unknown } | null)?.code;
   let why: string;
   let remedy: string;
-  if (code === "ENOSPC" || code === "EDQUOT") {
-    why = "no space left on the device";
-    remedy = "free space or choose another destination path";
-  } else if (code === "EROFS") {
+  if (code === "EROFS") {
     why = "the file system is read-only";
     remedy = "choose a writable destination path";
   } else if (

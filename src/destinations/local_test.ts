@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ConfigError, PermanentError } from "../core/errors.ts";
+import { ConfigError, PermanentError, TransientError } from "../core/errors.ts";
 import type { Destination, ObjectMeta, Upload } from "../core/destination.ts";
 import { LocalDestination } from "./local.ts";
 
@@ -283,15 +283,16 @@ Deno.test("a read-only folder fails with destination.write_failed naming the pat
   if (skipped) console.log(`skipped the read-only case: ${skipped}`);
 });
 
-Deno.test("a full disk fails with destination.write_failed and removes the staged file", async () => {
+Deno.test("a full disk fails with the transient destination.disk_full and removes the staged file", async () => {
   const skipped = await withTmpfs("size=64k", async (dir) => {
     const dest = await LocalDestination.open({}, { baseDir: dir });
     const upload = await dest.create("big.bin");
     const error = await ReadableStream.from([new Uint8Array(1 << 20)]).pipeTo(upload.writable)
       .then(() => undefined, (e: unknown) => e);
-    assert.ok(error instanceof PermanentError);
-    assert.equal(error.code, "destination.write_failed");
-    assert.match(error.message, /no space left/);
+    assert.ok(error instanceof TransientError);
+    assert.equal(error.code, "destination.disk_full");
+    assert.equal(error.exitCode, 2);
+    assert.match(error.message, /^disk full at '.*': .*no space left/);
     assert.ok(error.message.includes(join(dir, ".big.bin.tmp")));
     assert.deepEqual(await names(dir), []);
     await upload.abort();

@@ -21,7 +21,8 @@ import { dialectOf } from "../plan/dialect.ts";
 import { COALESCED_CURSOR_COLUMN, planIncrementalSql, planTimeWindowSql } from "../plan/query.ts";
 import { VERSION } from "../version.ts";
 import { type ExportPlan, runExport } from "../pipeline/run_export.ts";
-import { retryDelayMs } from "../pipeline/retry.ts";
+import { retriesInRun, retryDelayMs } from "../pipeline/retry.ts";
+import { rivetCommand } from "../pipeline/hints.ts";
 import { runId as makeRunId, runStartOf } from "../pipeline/naming.ts";
 import { runChunkedExport } from "../pipeline/run_chunked.ts";
 import { sweepLeftovers } from "../pipeline/leftovers.ts";
@@ -170,20 +171,33 @@ async function runOneWithRetries(
     });
   }
   let attempt = 0;
+  // Whether an attempt got past connecting: from then on the export is underway, and a refused
+  // connection is an outage to ride through rather than a port where nothing listens.
+  let reached = false;
+  // Warnings that belong to the export, not to one attempt (e.g. TLS not enforced).
+  const once = new Set<string>();
   while (true) {
-    const outcome = await runOne(config, spec, options, tuning);
-    // A refused connection fails fast (reference §8.3): nothing listens on that port now, and a
-    // scheduler retries exit 2 on its own schedule.
-    const transient = outcome.error?.exitCode === 2 &&
-      outcome.error.code !== "source.connection_refused";
-    // Single-query exports commit parts only after a complete read, so a transient failure never
-    // leaves a committed part behind and the whole export can be retried on a new connection.
+    const outcome = await runOne(config, spec, options, tuning, once);
+    const error = outcome.error;
+    // A refused connection at the very start fails fast: nothing listens on that port, and a
+    // scheduler retries exit 2 on its own schedule. A full disk waits for the operator.
+    // Everything else transient is retried with backoff.
+    const retry = error !== undefined && retriesInRun(error, { underway: reached });
+    if (
+      error !== undefined && error.code !== "source.connection_refused" &&
+      error.code !== "source.connect_failed"
+    ) reached = true;
+    // Single-query exports withdraw what they committed when they fail, so a transient failure
+    // leaves no committed part behind and the whole export can be retried on a new connection.
     // Chunked exports retry each chunk themselves and are never retried whole.
     if (
-      !transient || outcome.files > 0 || spec.mode === "chunked" ||
+      !retry || outcome.files > 0 || spec.mode === "chunked" ||
       attempt >= tuning.maxRetries || options.signal.aborted
     ) {
-      const guarded = duplicateGuard(outcome);
+      // A checkpointed chunked run keeps its committed chunks for --resume: no duplicate guard.
+      const guarded = spec.mode === "chunked" && spec.chunkCheckpoint
+        ? outcome
+        : duplicateGuard(outcome);
       options.emit({ type: "export_finished", outcome: guarded });
       return guarded;
     }
@@ -205,6 +219,7 @@ async function runOne(
   spec: ExportSpec,
   options: ExportRunOptions,
   tuning: ReturnType<typeof mergeTuning>,
+  warned: Set<string>,
 ): Promise<Outcome> {
   let startedAt = new Date();
   let runId = makeRunId(spec.name, startedAt);
@@ -216,6 +231,9 @@ async function runOne(
       exportName: spec.name,
     });
     for (const message of checkTlsPolicy(connection, config.source.tls).warnings) {
+      // Once per export: a retried attempt resolves the same connection again.
+      if (warned.has(message)) continue;
+      warned.add(message);
       options.emit({
         type: "warning",
         export: spec.name,
@@ -224,7 +242,7 @@ async function runOne(
       });
     }
     const baseSql = await exportSql(spec, config.dir, { params: options.params, env });
-    const resumeRun = await checkpointGate(spec, options);
+    const resumeRun = await checkpointGate(spec, options, config.path);
     if (resumeRun) {
       startedAt = runStartOf(resumeRun.runId) ?? startedAt;
       runId = resumeRun.runId;
@@ -290,7 +308,8 @@ async function runOne(
           ...common,
           baseSql,
           sourceKind: config.source.kind,
-          ...(resumeRun ? { resumeRun } : {}),
+          ...(resumeRun ? { resumeRun, force: options.force === true } : {}),
+          configPath: config.path,
         },
         {
           ...deps,
@@ -560,6 +579,7 @@ function duplicateGuard(outcome: Outcome): Outcome {
 async function checkpointGate(
   spec: ExportSpec,
   options: ExportRunOptions,
+  configPath: string,
 ): Promise<ChunkRunEntry | undefined> {
   if (spec.mode !== "chunked" || !spec.chunkCheckpoint) return undefined;
   const latest = await options.state.latestChunkRun(spec.name);
@@ -567,13 +587,15 @@ async function checkpointGate(
     if (latest?.status === "in_progress") {
       const tasks = await options.state.listChunkTasks(latest.runId);
       const done = tasks.filter((t) => t.status === "completed").length;
+      const failed = tasks.filter((t) => t.status === "failed").length;
       throw new ConfigError(
         `export '${spec.name}': checkpointed run ${latest.runId} is still in progress ` +
-          `(${done} of ${tasks.length} chunks completed)`,
+          `(${done} of ${tasks.length} chunks completed${failed > 0 ? `, ${failed} failed` : ""})`,
         {
           code: "state.chunk_run_in_progress",
-          hint: `continue it with 'rivet run -c <config> -e ${spec.name} --resume', or discard ` +
-            `it with 'rivet state reset-chunks -c <config> -e ${spec.name}'`,
+          hint: `continue it with '${
+            rivetCommand("run", spec.name, configPath, " --resume")
+          }', or discard it with '${rivetCommand("state reset-chunks", spec.name, configPath)}'`,
         },
       );
     }
@@ -606,12 +628,19 @@ async function successGate(
   const success = await destination.stat(SUCCESS_KEY, { signal: options.signal });
   if (options.resume) {
     if (success && !options.force) {
+      const checkpointed = spec.mode === "chunked" && spec.chunkCheckpoint;
       throw new ConfigError(
-        `export '${spec.name}': ${destination.uri} already holds _SUCCESS: the run there completed`,
+        `export '${spec.name}': ${destination.uri} already holds _SUCCESS: the run there ` +
+          `completed${
+            checkpointed ? "" : `, and a ${spec.mode} export has no checkpoint to continue`
+          }`,
         {
           code: "resume.already_complete",
-          hint: "add --force to re-verify the parts and resume anyway, or run without --resume " +
-            "for a new run",
+          hint: checkpointed
+            ? "add --force to re-verify the parts and resume anyway, or run without --resume " +
+              "for a new run"
+            : "run without --resume to export it again (the new files go next to the old " +
+              "ones), or add --force",
         },
       );
     }

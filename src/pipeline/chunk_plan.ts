@@ -133,9 +133,9 @@ export async function resolveChunking(spec: ExportSpec, ctx: ChunkPlanContext): 
         type: "warning",
         export: spec.name,
         code: "chunk.column_auto",
-        message:
-          `export '${spec.name}': chunk_column not set; chunking on the integer primary key ` +
-          `'${column}' of ${tableLabel(table)}`,
+        message: `export '${spec.name}': chunk_column not set; auto-resolved to '${column}' ` +
+          `(the integer primary key of ${tableLabel(table)}); set \`chunk_column:\` ` +
+          "explicitly to choose another column or to pin this one",
       });
     } else {
       const unique = ctx.kind === "mysql"

@@ -1,8 +1,8 @@
 /**
  * One unit of a chunked export — a chunk window, a keyset page, or the single query of a
  * downgraded plan: read its statement, encode it, commit its parts under their final names, and
- * report what was committed. Transient failures before any commit are retried on a new
- * connection. The unit never touches the state store: whoever runs it (the chunk loop in this
+ * report what was committed. Transient failures before any commit (a refused connection
+ * included: the run is underway) are retried on a new connection after a jittered backoff. The unit never touches the state store: whoever runs it (the chunk loop in this
  * thread, or a Web Worker of the worker engine) reports the parts to the main thread, the only
  * writer of state.
  *
@@ -20,7 +20,7 @@ import { sleep } from "../_util/abort.ts";
 import { crashPoint } from "../_util/test_hook.ts";
 import { chunkName, keysetName, partName, randomHex16 } from "./naming.ts";
 import { abortUncommitted, readStatement, type StagedPart } from "./part_writer.ts";
-import { retryDelayMs } from "./retry.ts";
+import { retriesInRun, retryDelayMs } from "./retry.ts";
 
 /** What to run: structured-clone safe, so it can be posted to a worker. */
 export interface UnitSpec {
@@ -35,6 +35,11 @@ export interface UnitSpec {
   readonly cursorColumn?: string;
   /** Rows exported before this unit, for running totals in progress events. */
   readonly rowsBefore?: number;
+  /**
+   * The collision tag of `single` and `keyset` names (another run of the export in the same
+   * second holds the plain names; see `fileNameTag`).
+   */
+  readonly nameTag?: string;
 }
 
 /** A committed part as a unit reports it. */
@@ -101,10 +106,18 @@ export async function runChunkUnit(unit: UnitSpec, ctx: UnitContext): Promise<Un
     if (unit.naming === "chunk") {
       return chunkName(spec.name, { at, extension: ext, chunk: unit.chunkIndex, hex, part, split });
     }
+    const tag = unit.nameTag === undefined ? {} : { tag: unit.nameTag };
     if (unit.naming === "keyset") {
-      return keysetName(spec.name, { at, extension: ext, page: unit.chunkIndex, part, split });
+      return keysetName(spec.name, {
+        at,
+        extension: ext,
+        page: unit.chunkIndex,
+        part,
+        split,
+        ...tag,
+      });
     }
-    return partName(spec.name, { at, extension: ext, index: part, split });
+    return partName(spec.name, { at, extension: ext, index: part, split, ...tag });
   };
   let peakRss = ctx.rss?.() ?? 0;
   let attempt = 0;
@@ -171,10 +184,13 @@ export async function runChunkUnit(unit: UnitSpec, ctx: UnitContext): Promise<Un
     } catch (error) {
       await abortUncommitted(staged, error);
       const info = toErrorInfo(error);
-      const transient = info.exitCode === 2 && info.code !== "source.connection_refused";
-      if (transient) await ctx.dropConnection();
+      // A unit runs only after its export reached the source (the chunk plan was read from it),
+      // so a refused connection here is an outage in the middle of the run: retried like any
+      // other lost connection, with backoff. A full disk is not retried here (see retriesInRun).
+      const retry = retriesInRun(info, { underway: true });
+      if (info.exitCode === 2) await ctx.dropConnection();
       if (
-        !transient || parts.length > 0 || attempt >= tuning.maxRetries || ctx.signal.aborted
+        !retry || parts.length > 0 || attempt >= tuning.maxRetries || ctx.signal.aborted
       ) {
         return {
           chunkIndex: unit.chunkIndex,

@@ -272,6 +272,22 @@ export async function writeManifestAndSuccess(
   return { manifest: written, success };
 }
 
+/**
+ * Writes a small object in one go (staged, then committed over any object at `key`).
+ *
+ * @param dest A persistent destination.
+ * @param key The object's key, e.g. {@linkcode MANIFEST_KEY}.
+ * @param bytes Its whole content.
+ * @returns The committed object.
+ */
+export async function putObject(
+  dest: Destination,
+  key: string,
+  bytes: Uint8Array,
+): Promise<ObjectMeta> {
+  return await put(dest, key, bytes);
+}
+
 async function put(dest: Destination, key: string, bytes: Uint8Array): Promise<ObjectMeta> {
   const upload = await dest.create(key, { overwrite: true });
   try {

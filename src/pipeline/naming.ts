@@ -1,11 +1,13 @@
 /**
  * Run ids and object names (reference §4.3, §6): pure functions of the export name and the run's
- * start time, always in UTC.
+ * start time, always in UTC, plus {@linkcode fileNameTag}, the one look-up at the destination
+ * that keeps the names of two runs in the same second apart.
  *
  * Layer: pipeline. Imports core/ only.
  *
  * @module
  */
+import type { Destination } from "../core/destination.ts";
 
 function pad(value: number, width = 2): string {
   return String(value).padStart(width, "0");
@@ -49,9 +51,12 @@ export function runId(exportName: string, at: Date): string {
 /**
  * Name of a data file of a single-query export: `<export>_<stamp>.<ext>`, or
  * `<export>_<stamp>_part<i>.<ext>` when `max_file_size` split the output into several parts.
+ * With a `tag` (see {@linkcode fileNameTag}) the stamp is followed by `_<tag>`:
+ * `<export>_<stamp>_<tag>.<ext>`.
  *
  * @param exportName The export.
- * @param options Start time, extension, part index and whether the output has several parts.
+ * @param options Start time, extension, part index, whether the output has several parts, and
+ *   the collision tag, if any.
  * @returns The object name.
  *
  * @example
@@ -65,12 +70,42 @@ export function runId(exportName: string, at: Date): string {
  */
 export function partName(
   exportName: string,
-  options: { at: Date; extension: string; index: number; split: boolean },
+  options: { at: Date; extension: string; index: number; split: boolean; tag?: string },
 ): string {
-  const base = `${exportName}_${fileStamp(options.at)}`;
+  const base = `${exportName}_${fileStamp(options.at)}${tagSuffix(options.tag)}`;
   return options.split
     ? `${base}_part${options.index}.${options.extension}`
     : `${base}.${options.extension}`;
+}
+
+function tagSuffix(tag: string | undefined): string {
+  return tag === undefined ? "" : `_${tag}`;
+}
+
+/**
+ * The tag that keeps a run's single-query or keyset file names apart from those of an earlier
+ * run of the same export in the same second (same `<export>_<stamp>`): undefined when the plain
+ * names are free (the usual case: names stay `<export>_<YYYYMMDD>_<HHMMSS>.<ext>`), else 8 random
+ * hex digits. The destination's no-clobber commit still guards the race of two runs at once.
+ *
+ * @param destination Where the run writes.
+ * @param exportName The export.
+ * @param at The run's start.
+ * @param signal Abort signal.
+ * @returns The tag, or undefined.
+ */
+export async function fileNameTag(
+  destination: Pick<Destination, "list">,
+  exportName: string,
+  at: Date,
+  signal?: AbortSignal,
+): Promise<string | undefined> {
+  const base = `${exportName}_${fileStamp(at)}`;
+  for await (const object of destination.list(base, signal ? { signal } : {})) {
+    const rest = object.key.slice(base.length);
+    if (/^(\.|_part\d|_keyset\d)/.test(rest)) return randomHex16().slice(0, 8);
+  }
+  return undefined;
 }
 
 /**
@@ -134,19 +169,28 @@ export function chunkFilePrefix(exportName: string, at: Date): string {
 
 /**
  * Name of a keyset page's file (reference §4.3): `<export>_<stamp>_keyset<page>.<ext>`, with
- * `_p<i>` when the page was rotated into several parts.
+ * `_p<i>` when the page was rotated into several parts and `_<tag>` after the stamp when
+ * {@linkcode fileNameTag} gave one.
  *
  * @param exportName The export.
- * @param options Run start, extension, page, part index and whether the page has several parts.
+ * @param options Run start, extension, page, part index, whether the page has several parts and
+ *   the collision tag, if any.
  * @returns The object name.
  */
 export function keysetName(
   exportName: string,
-  options: { at: Date; extension: string; page: number; part: number; split: boolean },
+  options: {
+    at: Date;
+    extension: string;
+    page: number;
+    part: number;
+    split: boolean;
+    tag?: string;
+  },
 ): string {
   const rotated = options.split ? `_p${options.part}` : "";
-  return `${exportName}_${
-    fileStamp(options.at)
+  return `${exportName}_${fileStamp(options.at)}${
+    tagSuffix(options.tag)
   }_keyset${options.page}${rotated}.${options.extension}`;
 }
 

@@ -1,13 +1,14 @@
 /**
- * How long to wait before retrying a transient failure (reference §8.3, reliability.md §1.6):
- * exponential backoff from `retry_backoff_ms`, plus an extra delay for the error classes that
- * need the server to recover first.
+ * Whether and when to retry a transient failure: exponential backoff from `retry_backoff_ms`,
+ * jittered so that parallel chunks and exports that failed together do not hammer a recovering
+ * server in step, plus an extra delay for the error classes that need the server to recover
+ * first.
  *
- * Layer: pipeline. Pure.
+ * Layer: pipeline. Imports core/ only.
  *
  * @module
  */
-import type { ErrorInfo } from "../core/errors.ts";
+import { type ErrorInfo, isResourceExhausted } from "../core/errors.ts";
 
 /**
  * Extra delay of a transient error's class: +15 s while the server starts, stops or has no free
@@ -40,24 +41,62 @@ export function extraDelayMs(error: ErrorInfo): number {
   return code === "source.server_unavailable" ? 15_000 : 0;
 }
 
+/** Options of {@linkcode retryDelayMs}. */
+export interface RetryDelayOptions {
+  /** 1-based number of the retry about to happen. */
+  readonly attempt: number;
+  /** `retry_backoff_ms`. */
+  readonly backoffMs: number;
+  /** Source of the jitter, a number in [0, 1); `Math.random` when omitted. */
+  readonly random?: () => number;
+}
+
 /**
- * Delay before retry number `attempt` (1-based): `backoffMs × 2^(attempt−1)` plus the class's
- * extra delay.
+ * Delay before retry number `attempt` (1-based): `backoffMs × 2^(attempt−1)`, scaled by a random
+ * factor between 0.75 and 1.25 (jitter), plus the class's extra delay (not jittered: it is the
+ * time a server needs to come back).
  *
  * @param error The failure being retried.
- * @param options Attempt number and `retry_backoff_ms`.
+ * @param options Attempt number, `retry_backoff_ms` and the jitter source.
  * @returns Milliseconds to wait.
  *
  * @example
  * ```ts
  * import { retryDelayMs } from "./retry.ts";
  * const e = { name: "E", code: "source.connection_lost", message: "", exitCode: 2 as const };
- * if (retryDelayMs(e, { attempt: 3, backoffMs: 100 }) !== 400) throw new Error();
+ * if (retryDelayMs(e, { attempt: 3, backoffMs: 100, random: () => 0.5 }) !== 400) throw new Error();
+ * const d = retryDelayMs(e, { attempt: 3, backoffMs: 100 });
+ * if (d < 300 || d > 500) throw new Error();
  * ```
  */
-export function retryDelayMs(
-  error: ErrorInfo,
-  options: { readonly attempt: number; readonly backoffMs: number },
-): number {
-  return options.backoffMs * 2 ** (options.attempt - 1) + extraDelayMs(error);
+export function retryDelayMs(error: ErrorInfo, options: RetryDelayOptions): number {
+  const random = options.random ?? Math.random;
+  const backoff = options.backoffMs * 2 ** (options.attempt - 1);
+  return Math.round(backoff * (0.75 + 0.5 * random())) + extraDelayMs(error);
+}
+
+/**
+ * Whether a failure may be retried within the run that saw it: it must be transient; a full disk
+ * or a lack of file handles waits for the operator instead (the run stays resumable); and a
+ * refused connection is retried only once the run is underway, i.e. after it reached the server
+ * at least once. A refused connection at the very start fails fast (nothing listens there, and
+ * the scheduler retries exit 2 on its own schedule), while one in the middle of a run is an
+ * outage that a few retries ride through.
+ *
+ * @param error The failure.
+ * @param context Whether the run has already reached the source.
+ * @returns True when the failure should be retried after {@linkcode retryDelayMs}.
+ *
+ * @example
+ * ```ts
+ * import { retriesInRun } from "./retry.ts";
+ * const refused = { name: "E", code: "source.connection_refused", message: "", exitCode: 2 as const };
+ * if (retriesInRun(refused, { underway: false }) || !retriesInRun(refused, { underway: true })) {
+ *   throw new Error();
+ * }
+ * ```
+ */
+export function retriesInRun(error: ErrorInfo, context: { readonly underway: boolean }): boolean {
+  if (error.exitCode !== 2 || isResourceExhausted(error)) return false;
+  return context.underway || error.code !== "source.connection_refused";
 }

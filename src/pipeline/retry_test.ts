@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { ErrorInfo } from "../core/errors.ts";
-import { extraDelayMs, retryDelayMs } from "./retry.ts";
+import { extraDelayMs, retriesInRun, retryDelayMs } from "./retry.ts";
 
 const transient = (extra: Partial<ErrorInfo>): ErrorInfo => ({
   name: "TransientError",
@@ -35,10 +35,52 @@ Deno.test("extraDelayMs follows the reference's retry classes for both engines",
 
 Deno.test("retryDelayMs doubles the backoff per attempt and adds the class delay", () => {
   const lost = transient({ code: "source.connection_lost" });
-  assert.deepEqual([1, 2, 3].map((attempt) => retryDelayMs(lost, { attempt, backoffMs: 2000 })), [
-    2000,
-    4000,
-    8000,
-  ]);
-  assert.equal(retryDelayMs(transient({ sqlstate: "40P01" }), { attempt: 1, backoffMs: 50 }), 1050);
+  const middle = () => 0.5;
+  assert.deepEqual(
+    [1, 2, 3].map((attempt) => retryDelayMs(lost, { attempt, backoffMs: 2000, random: middle })),
+    [2000, 4000, 8000],
+  );
+  assert.equal(
+    retryDelayMs(transient({ sqlstate: "40P01" }), { attempt: 1, backoffMs: 50, random: middle }),
+    1050,
+  );
+});
+
+Deno.test("retryDelayMs jitters the backoff by ±25 % but never the class delay", () => {
+  const lost = transient({ code: "source.connection_lost" });
+  assert.equal(retryDelayMs(lost, { attempt: 2, backoffMs: 1000, random: () => 0 }), 1500);
+  assert.equal(retryDelayMs(lost, { attempt: 2, backoffMs: 1000, random: () => 0.999999 }), 2500);
+  const shutdown = transient({ sqlstate: "57P01" });
+  assert.equal(retryDelayMs(shutdown, { attempt: 1, backoffMs: 100, random: () => 0 }), 15_075);
+  // Real randomness: the delays of several parallel retries differ and stay in range.
+  const delays = Array.from(
+    { length: 50 },
+    () => retryDelayMs(lost, { attempt: 1, backoffMs: 1000 }),
+  );
+  assert.ok(delays.every((d) => d >= 750 && d <= 1250), String(delays));
+  assert.ok(new Set(delays).size > 1, "the jitter spreads retries apart");
+});
+
+Deno.test("retriesInRun: transient yes, permanent and resource exhaustion no, refused once underway", () => {
+  const refused = transient({ code: "source.connection_refused" });
+  assert.equal(retriesInRun(refused, { underway: false }), false);
+  assert.equal(retriesInRun(refused, { underway: true }), true);
+  assert.equal(
+    retriesInRun(transient({ code: "source.connection_lost" }), { underway: false }),
+    true,
+  );
+  assert.equal(
+    retriesInRun(transient({ code: "destination.disk_full" }), { underway: true }),
+    false,
+  );
+  assert.equal(
+    retriesInRun(transient({ code: "destination.too_many_open_files" }), { underway: true }),
+    false,
+  );
+  assert.equal(
+    retriesInRun({ ...transient({}), exitCode: 1, code: "source.syntax_error" }, {
+      underway: true,
+    }),
+    false,
+  );
 });

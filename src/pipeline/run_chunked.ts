@@ -7,7 +7,16 @@
  *
  * Write order per chunk: encoder finished → parts committed → file log
  * (`after_chunk_file:<i>`) → task completed (`after_chunk_complete:<i>`); after every chunk:
- * run completed → progression → `manifest.json` (`before_success_marker`) → `_SUCCESS`.
+ * `manifest.json` (`before_success_marker`) → `_SUCCESS` → run completed → progression. The run
+ * stays `in_progress` until its manifest and marker are written, so a run that could not write
+ * them is finished by `--resume`, and no plain run starts beside it.
+ *
+ * A transient chunk failure (a lost or refused connection: the run is underway) is retried
+ * within the unit with backoff; a chunk that still fails is claimed again after another
+ * jittered backoff, up to `chunk_max_attempts` claims. A chunk that runs out of attempts, a
+ * permanent failure and a full disk stop the run: exit 2 with a `--resume` hint for the first and
+ * the last (`--resume` gives transiently failed chunks a fresh budget), exit 1 for a permanent
+ * one (retried only by `--resume --force`).
  *
  * Chunks run one after another here; `parallel` is honoured by the worker engine.
  *
@@ -20,14 +29,16 @@ import {
   errorFromInfo,
   type ErrorInfo,
   InterruptedError,
+  isResourceExhausted,
   PermanentError,
   RivetError,
+  toErrorInfo,
   TransientError,
 } from "../core/errors.ts";
 import type { ExportStatus, Outcome } from "../core/events.ts";
 import type { Source } from "../core/source.ts";
 import type { SourceKind } from "../core/spec.ts";
-import type { ChunkBoundsEntry, ChunkRunEntry, PartEntry } from "../core/state.ts";
+import type { ChunkBoundsEntry, ChunkRunEntry, ChunkTaskEntry, PartEntry } from "../core/state.ts";
 import { planKeysetPageSql } from "../plan/query.ts";
 import { dialectOf } from "../plan/dialect.ts";
 import { sleep } from "../_util/abort.ts";
@@ -42,7 +53,9 @@ import {
   resolveChunking,
   type WindowedChunking,
 } from "./chunk_plan.ts";
-import { chunkFilePrefix } from "./naming.ts";
+import { chunkFilePrefix, fileNameTag } from "./naming.ts";
+import { rivetCommand } from "./hints.ts";
+import { retriesInRun, retryDelayMs } from "./retry.ts";
 import { probeColumns } from "./probe.ts";
 import {
   type DriftGuard,
@@ -67,6 +80,13 @@ export interface ChunkedExportPlan extends Omit<ExportPlan, "sql" | "params"> {
    * undefined for a fresh run.
    */
   readonly resumeRun?: ChunkRunEntry;
+  /**
+   * `--resume --force`: chunks that failed permanently in the resumed run are given a new
+   * budget too (transiently failed chunks always are).
+   */
+  readonly force?: boolean;
+  /** The config file, so that hints print commands that run as they are. */
+  readonly configPath?: string;
 }
 
 /** Error code of a unit whose runner died (the worker engine's crashed worker). */
@@ -177,6 +197,13 @@ export async function runChunkedExport(
     [Symbol.asyncDispose]: () => Promise.resolve(),
   };
   let executor: ChunkExecutor = inlineExecutor;
+  /** Marks the checkpointed run completed; runs after the manifest and `_SUCCESS`. */
+  let completeCheckpoint: (() => Promise<void>) | undefined;
+  let writingManifest = false;
+  /** A checkpointed run exists in the state store (planned, or being resumed). */
+  let checkpointKept = false;
+  const resumeHint = rivetCommand("run", spec.name, plan.configPath, " --resume");
+  const resetHint = rivetCommand("state reset-chunks", spec.name, plan.configPath);
   try {
     drift = await driftGuard(spec, deps);
     const ctx = {
@@ -195,16 +222,17 @@ export async function runChunkedExport(
         code: "chunk.downgraded",
         message: `export '${spec.name}': running as one snapshot query: ${chunking.reason}`,
       });
+      const tag = await fileNameTag(deps.destination, spec.name, plan.startedAt, deps.signal);
       const result = await executor.run({
         chunkIndex: 0,
         naming: "single",
         sql: plan.baseSql,
         params: [],
+        ...(tag === undefined ? {} : { nameTag: tag }),
       });
       await absorb(result);
       if (result.failure) {
         throw chunkError({ chunkIndex: 0, error: result.failure }, {
-          checkpointed: false,
           total: 1,
           unit: "query",
         });
@@ -229,6 +257,7 @@ export async function runChunkedExport(
     const status: ExportStatus = rows === 0 && spec.skipEmpty && priorParts.length === 0
       ? "skipped"
       : "success";
+    writingManifest = true;
     await writeRunManifest(plan, deps, {
       status,
       startedAt: plan.startedAt,
@@ -236,11 +265,39 @@ export async function runChunkedExport(
       columns: drift.columns(),
       parts: manifestParts(),
     });
+    writingManifest = false;
+    await completeCheckpoint?.();
     return finish(status);
   } catch (error) {
-    const failure = deps.signal.aborted && !(error instanceof RivetError && error.exitCode === 3)
+    let failure = deps.signal.aborted && !(error instanceof RivetError && error.exitCode === 3)
       ? new InterruptedError("interrupted before it finished")
       : error;
+    if (writingManifest && spec.chunkCheckpoint && !deps.signal.aborted) {
+      // Every chunk is in; only the manifest or _SUCCESS is missing, and the run stays in
+      // progress: --resume re-verifies the parts and writes them.
+      const info = toErrorInfo(error);
+      failure = new RivetError(
+        `export '${spec.name}': every chunk completed, but the run could not be finished: ` +
+          `${info.message}${isResourceExhausted(info) ? "; free space and run --resume" : ""}`,
+        {
+          code: info.code,
+          exitCode: info.exitCode,
+          hint: `continue with '${resumeHint}' (the committed chunks are kept and checked)`,
+          cause: error,
+        },
+      );
+    } else if (checkpointKept && !(failure instanceof InterruptedError)) {
+      // Any other failure after the chunks were planned (a probe, a state write) leaves the
+      // checkpoint in progress, which blocks the next plain run: say how to go on.
+      const info = toErrorInfo(failure);
+      if (!info.hint?.includes("--resume")) {
+        failure = errorFromInfo({
+          ...info,
+          hint: `${info.hint ? `${info.hint}; ` : ""}the run's checkpoint is kept: continue ` +
+            `with '${resumeHint}', or discard it with '${resetHint}'`,
+        });
+      }
+    }
     // The manifest of a failed run lists what was committed, for `--resume` and for readers.
     if (files.length > 0 || priorParts.length > 0) {
       await writeRunManifest(plan, deps, {
@@ -307,10 +364,11 @@ export async function runChunkedExport(
           {
             code: "resume.plan_changed",
             hint: `restore the plan of that run and resume, or discard it with ` +
-              `'rivet state reset-chunks -e ${spec.name}' and run without --resume`,
+              `'${resetHint}' and run without --resume`,
           },
         );
       }
+      checkpointKept = true;
       await reconcileResume();
     } else {
       planned = await planWindows(spec, chunking, ctx);
@@ -323,8 +381,11 @@ export async function runChunkedExport(
           tasks: planned,
           createdAt: plan.startedAt.toISOString(),
         });
+        checkpointKept = true;
       }
     }
+    const maxAttempts = plan.resumeRun?.maxAttempts ??
+      spec.chunkMaxAttempts ?? tuning.maxRetries + 1;
     const stored = state ? await state.listChunkTasks(runId) : [];
     const total = planned?.length ?? stored.length;
     deps.emit({
@@ -413,7 +474,15 @@ export async function runChunkedExport(
         return;
       }
       lastFailure = { chunkIndex: task.chunkIndex, error: info };
+      // Recorded for --resume: a transient failure (a full disk included) gets a fresh budget
+      // there, a permanent one only with --force.
       const retryable = info.exitCode === 2;
+      // Claimed again in this run: a transient failure that the unit's own retries did not ride
+      // out, while the chunk has attempts left. A permanent failure would fail every time, a
+      // full disk waits for the operator, and a chunk out of attempts means the outage outlasts
+      // the budget: each stops the run.
+      const again = state !== undefined && !stop && retriesInRun(info, { underway: true }) &&
+        task.attempt < maxAttempts;
       if (state) {
         // Parts a failed chunk managed to commit would be written again by its next claim.
         const orphans = result.parts.map((p) => p.key);
@@ -432,18 +501,33 @@ export async function runChunkedExport(
         chunk: task.chunkIndex,
         attempt: task.attempt,
         message: redact(info.message),
-        willRetry: state !== undefined && retryable,
+        willRetry: again,
       });
       deps.emit({
         type: "warning",
         export: spec.name,
         code: "chunk.failed",
         message: `export '${spec.name}': chunk ${task.chunkIndex} failed (attempt ` +
-          `${task.attempt}): ${info.message}`,
+          `${task.attempt}${state ? ` of ${maxAttempts}` : ""}): ${info.message}`,
       });
-      // Without checkpoints the run stops at the first failure; a permanent error (syntax,
-      // privilege, type) would fail every chunk, so it stops a checkpointed run too.
-      if (!state || !retryable) stop = true;
+      if (!again) {
+        stop = true;
+        return;
+      }
+      // The next claim waits too (the lowest failed chunk is claimed first): without the wait,
+      // a source that is down for a few seconds would burn every attempt of every chunk at once.
+      const delayMs = retryDelayMs(info, {
+        attempt: task.attempt,
+        backoffMs: tuning.retryBackoffMs,
+      });
+      deps.emit({
+        type: "warning",
+        export: spec.name,
+        code: "run.retrying",
+        message: `export '${spec.name}': chunk ${task.chunkIndex} runs again (attempt ` +
+          `${task.attempt + 1} of ${maxAttempts}) in ${delayMs} ms`,
+      });
+      await sleep(delayMs, deps.signal);
     };
     let crashed: unknown;
     while (!stop && !deps.signal.aborted) {
@@ -463,40 +547,37 @@ export async function runChunkedExport(
     if (crashed !== undefined) throw crashed;
     if (deps.signal.aborted) return;
     if (!state) {
-      if (lastFailure) throw chunkError(lastFailure, { checkpointed: false, total });
+      if (lastFailure) throw chunkError(lastFailure, { total });
       return;
     }
     const tasks = await state.listChunkTasks(runId);
     const open = tasks.filter((t) => t.status !== "completed");
     priorParts = await state.listRunParts(runId);
-    if (open.length > 0) {
-      throw chunkError(lastFailure ?? { chunkIndex: open[0]!.chunkIndex, error: undefined }, {
-        checkpointed: true,
-        total: tasks.length,
-        open: open.length,
-      });
-    }
-    await state.completeChunkRun(runId);
-    const last = tasks.at(-1);
-    try {
-      await state.saveProgression({
-        exportName: spec.name,
-        boundary: "committed",
-        strategy: "chunked",
-        ...(last ? { chunkIndex: last.chunkIndex } : {}),
-        runId,
-        at: now().toISOString(),
-      });
-    } catch (error) {
-      deps.emit({
-        type: "warning",
-        export: spec.name,
-        code: "state.progression_failed",
-        message: `export '${spec.name}': could not record the progression: ${
-          error instanceof Error ? error.message : String(error)
-        }`,
-      });
-    }
+    if (open.length > 0) throw checkpointError(open, tasks.length, lastFailure);
+    // Completed only once the manifest and _SUCCESS are written (see the module's write order).
+    completeCheckpoint = async () => {
+      await state.completeChunkRun(runId);
+      const last = tasks.at(-1);
+      try {
+        await state.saveProgression({
+          exportName: spec.name,
+          boundary: "committed",
+          strategy: "chunked",
+          ...(last ? { chunkIndex: last.chunkIndex } : {}),
+          runId,
+          at: now().toISOString(),
+        });
+      } catch (error) {
+        deps.emit({
+          type: "warning",
+          export: spec.name,
+          code: "state.progression_failed",
+          message: `export '${spec.name}': could not record the progression: ${
+            error instanceof Error ? error.message : String(error)
+          }`,
+        });
+      }
+    };
   }
 
   /** The run's parts: those of earlier attempts (resume) and this process's, by chunk. */
@@ -543,6 +624,7 @@ export async function runChunkedExport(
 
   async function runKeyset(chunking: Extract<Chunking, { kind: "keyset" }>): Promise<void> {
     const dialect = dialectOf(plan.sourceKind);
+    const tag = await fileNameTag(deps.destination, spec.name, plan.startedAt, deps.signal);
     let lastKey: string | undefined;
     let integerKey = false;
     for (let page = 0;; page++) {
@@ -562,11 +644,11 @@ export async function runChunkedExport(
         params: planned.params,
         cursorColumn: chunking.keyColumn,
         rowsBefore: rows,
+        ...(tag === undefined ? {} : { nameTag: tag }),
       });
       await absorb(result);
       if (result.failure) {
         throw chunkError({ chunkIndex: page, error: result.failure }, {
-          checkpointed: false,
           total: page + 1,
           unit: "page",
         });
@@ -672,6 +754,35 @@ export async function runChunkedExport(
       await state.markPartsQuarantined({ runId, fileNames: [...quarantine.keys()] });
     }
     for (const chunkIndex of reopen) await state.reopenChunk({ runId, chunkIndex });
+    // Chunks that failed get a fresh budget: a transient failure (an outage that outlasted the
+    // retries, a full disk) may be gone now. A permanent one would fail again: only --force
+    // retries it, once the operator says the cause is fixed.
+    let revived = 0;
+    for (const task of tasks) {
+      if (task.status !== "failed" || reopen.has(task.chunkIndex)) continue;
+      if (task.failure === "permanent" && !plan.force) {
+        deps.emit({
+          type: "warning",
+          export: spec.name,
+          code: "resume.failed_permanently",
+          message: `export '${spec.name}': chunk ${task.chunkIndex} failed permanently ` +
+            `(${task.lastError ?? "no error recorded"}) and is not retried; fix the cause and ` +
+            `run '${resumeHint} --force', or discard the run with '${resetHint}'`,
+        });
+        continue;
+      }
+      await state.reopenChunk({ runId, chunkIndex: task.chunkIndex });
+      revived += 1;
+    }
+    if (revived > 0) {
+      deps.emit({
+        type: "warning",
+        export: spec.name,
+        code: "resume.failed_retried",
+        message: `export '${spec.name}': ${revived} failed chunk(s) run again with a fresh ` +
+          "retry budget",
+      });
+    }
     priorParts = (await state.listRunParts(runId)).filter((p) => p.status !== "quarantined");
   }
 
@@ -721,22 +832,57 @@ export async function runChunkedExport(
     return `xxh3:${hasher.digest()}`;
   }
 
+  /**
+   * The error of a checkpointed run that ends with chunks not completed: exit 1 naming
+   * `--resume --force` when a chunk failed permanently, else exit 2 naming `--resume` (with
+   * "free space" first when the disk is full).
+   */
+  function checkpointError(
+    open: readonly ChunkTaskEntry[],
+    total: number,
+    last: ChunkFailure | undefined,
+  ): RivetError {
+    const counts = `${open.length} of ${total} chunks did not complete`;
+    const permanent = open.find((t) => t.status === "failed" && t.failure === "permanent");
+    if (permanent) {
+      const cause = last?.chunkIndex === permanent.chunkIndex ? last.error : undefined;
+      const why = cause?.message ?? permanent.lastError ?? "no error recorded";
+      // The cause keeps its class: schema drift stays exit 4, a checksum mismatch exit 3.
+      return errorFromInfo({
+        name: cause?.name ?? "PermanentError",
+        code: cause?.code ?? "chunk.failed_permanently",
+        exitCode: cause?.exitCode ?? 1,
+        message: `export '${spec.name}': ${counts}; chunk ${permanent.chunkIndex} failed ` +
+          `permanently: ${why}`,
+        hint: `a plain --resume does not retry it: fix the cause, then run '${resumeHint} ` +
+          `--force' (completed chunks are kept), or discard the run with '${resetHint}'`,
+      });
+    }
+    const cause = last?.error;
+    if (cause && isResourceExhausted(cause)) {
+      return new TransientError(
+        `export '${spec.name}': ${cause.message}; free space and run --resume (${counts})`,
+        {
+          code: cause.code,
+          hint: `once space is free, continue with '${resumeHint}' (completed chunks are kept)`,
+        },
+      );
+    }
+    const what = last ? ` (chunk ${last.chunkIndex}${cause ? `: ${cause.message}` : ""})` : "";
+    return new TransientError(`export '${spec.name}': ${counts}${what}`, {
+      code: "chunk.incomplete",
+      hint: `continue with '${resumeHint}' once the source is reachable (completed chunks are ` +
+        `kept, failed ones get a fresh retry budget), or discard the run with '${resetHint}'`,
+    });
+  }
+
   function chunkError(
     failure: ChunkFailure,
-    info: { checkpointed: boolean; total: number; open?: number; unit?: string },
+    info: { total: number; unit?: string },
   ): RivetError {
     const unit = info.unit ?? "chunk";
     const cause = failure.error;
     const what = cause ? `: ${cause.message}` : "";
-    if (info.checkpointed) {
-      const message = `export '${spec.name}': ${info.open} of ${info.total} chunks did not ` +
-        `complete (chunk ${failure.chunkIndex}${what})`;
-      const hint = `resume with 'rivet run --resume -e ${spec.name}' (completed chunks are ` +
-        `kept), or discard the run with 'rivet state reset-chunks -e ${spec.name}'`;
-      return cause?.exitCode === 2
-        ? new TransientError(message, { code: "chunk.incomplete", hint })
-        : new PermanentError(message, { code: cause?.code ?? "chunk.incomplete", hint });
-    }
     const message = `export '${spec.name}': ${unit} ${failure.chunkIndex} failed${what}`;
     if (files.length > 0 && cause?.exitCode === 2) {
       // The duplicate guard (§8.3): earlier chunks are committed, so a whole-export retry would

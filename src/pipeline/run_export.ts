@@ -1,8 +1,8 @@
 /**
- * Runs one export (or, later, one chunk): source → Arrow batches → format → destination, with the
- * fixed write order of ADR-0001: encoder finished, upload committed, part recorded, then the
- * manifest and `_SUCCESS`. Dependencies are injected so that tests can pass real or in-memory
- * parts.
+ * Runs one single-query export: source → Arrow batches → format → destination, with the fixed
+ * write order of ADR-0003: encoder finished, upload committed, part recorded, then the manifest,
+ * `_SUCCESS` and, last, the incremental cursor. Dependencies are injected so that tests can pass
+ * real or in-memory parts.
  *
  * Layer: pipeline. Imports core/, plan/, _util/ only.
  *
@@ -18,12 +18,16 @@ import type { StateStore } from "../core/state.ts";
 import { describeDrift, schemaDrift } from "./schema_drift.ts";
 import { crashPoint } from "../_util/test_hook.ts";
 import {
+  buildManifest,
+  MANIFEST_KEY,
   type ManifestPart,
+  putObject,
   schemaFingerprint,
+  SUCCESS_KEY,
+  successBody,
   UNKNOWN_SCHEMA_FINGERPRINT,
-  writeManifestAndSuccess,
 } from "./manifest.ts";
-import { partName } from "./naming.ts";
+import { fileNameTag, partName } from "./naming.ts";
 import { abortUncommitted, readStatement, type StagedPart } from "./part_writer.ts";
 
 export { readOptionsFor } from "./part_writer.ts";
@@ -75,6 +79,13 @@ export interface PipelineDeps {
  * Runs one export to completion and describes what it did. Never throws for an export failure:
  * the failure is in `outcome.error`, so a multi-export run goes on with the next export.
  *
+ * Write order: parts committed (and logged) → `manifest.json` → `_SUCCESS` → cursor
+ * (`after_cursor_commit`). The cursor moves only once the run is durable and listed, so a failure
+ * or a crash before it exports the same rows again (never skips any). A failure before the
+ * manifest and `_SUCCESS` are in place withdraws the parts this run committed (they are listed
+ * nowhere and their rows are exported again) and puts a replaced manifest back, so the
+ * destination shows the previous run as it was and a retry duplicates nothing.
+ *
  * @param plan The resolved export.
  * @param deps Source, format, destination, event sink and abort signal.
  * @returns The outcome.
@@ -87,6 +98,10 @@ export async function runExport(plan: ExportPlan, deps: PipelineDeps): Promise<O
   let staged: StagedPart[] = [];
   let rows = 0;
   let peakRss = deps.rss?.() ?? 0;
+  /** Past this point the run is durable: nothing is withdrawn any more. */
+  let durable = false;
+  /** The manifest this run replaced, if it wrote one (put back when `_SUCCESS` fails). */
+  let replaced: { previous: Uint8Array | undefined } | undefined;
   deps.emit({ type: "export_started", export: spec.name, runId: plan.runId, mode: spec.mode });
   const finish = (status: ExportStatus, error?: unknown): Outcome =>
     outcomeOf(plan, deps, {
@@ -101,6 +116,17 @@ export async function runExport(plan: ExportPlan, deps: PipelineDeps): Promise<O
 
   try {
     const drift = await driftGuard(spec, deps);
+    // Another run of this export in the same second already holds the plain names: a tag keeps
+    // this run's names apart (file names are never reused).
+    const tag = await fileNameTag(deps.destination, spec.name, plan.startedAt, deps.signal);
+    const nameOf = (index: number, split: boolean) =>
+      partName(spec.name, {
+        at: plan.startedAt,
+        extension: ext,
+        index,
+        split,
+        ...(tag === undefined ? {} : { tag }),
+      });
     const result = await readStatement(
       {
         sql: plan.sql,
@@ -118,13 +144,7 @@ export async function runExport(plan: ExportPlan, deps: PipelineDeps): Promise<O
         signal: deps.signal,
         // Without max_file_size there is one part whose final name is known now: object stores
         // then write it in place instead of copying it at commit.
-        stagingKey: (index) =>
-          partName(spec.name, {
-            at: plan.startedAt,
-            extension: ext,
-            index,
-            split: spec.maxFileSize !== undefined,
-          }),
+        stagingKey: (index) => nameOf(index, spec.maxFileSize !== undefined),
         ...(deps.rss ? { rss: deps.rss } : {}),
         ...(deps.pressure ? { pressure: deps.pressure } : {}),
         onColumns: drift.check,
@@ -137,16 +157,35 @@ export async function runExport(plan: ExportPlan, deps: PipelineDeps): Promise<O
     // Commit every part only after the whole read succeeded: a failed read leaves nothing.
     const split = staged.length > 1;
     for (const part of staged) {
-      const key = partName(spec.name, {
-        at: plan.startedAt,
-        extension: ext,
-        index: part.index,
-        split,
-      });
-      await commitPart(plan, deps, { part, key });
+      await commitPart(plan, deps, { part, key: nameOf(part.index, split) });
     }
 
-    // The cursor moves only once every part is committed (ADR-0001); a failure here is fatal.
+    await drift.saveBaseline(now());
+    const status: ExportStatus = rows === 0 && spec.skipEmpty ? "skipped" : "success";
+    const persistent = deps.destination.capabilities.persistent;
+    // An incremental run without new rows changes nothing at the destination: the previous
+    // run's manifest and _SUCCESS keep describing the data there.
+    const keepPrevious = persistent && rows === 0 && plan.cursorColumn !== undefined &&
+      await deps.destination.stat(MANIFEST_KEY, { signal: deps.signal }) !== undefined;
+    if (persistent && !keepPrevious) {
+      const previous = staged.length > 0 ? await readManifest(deps.destination) : undefined;
+      await writeRunManifest(plan, deps, {
+        status,
+        startedAt: started,
+        finishedAt: now(),
+        columns: drift.columns(),
+        parts: staged.map((p) => ({
+          path: p.committed?.key ?? "",
+          rows: p.rows,
+          sizeBytes: p.size,
+          contentFingerprint: `xxh3:${p.xxh3}`,
+          contentMd5: p.md5,
+        })),
+      }, { onManifest: () => (replaced = { previous }) });
+    }
+    durable = true;
+
+    // The cursor moves only once the parts are listed in a manifest and marked by _SUCCESS.
     if (plan.cursorColumn !== undefined && rows > 0) {
       if (result.lastCursor === undefined) {
         deps.emit({
@@ -165,22 +204,6 @@ export async function runExport(plan: ExportPlan, deps: PipelineDeps): Promise<O
         await crashPoint("after_cursor_commit");
       }
     }
-
-    await drift.saveBaseline(now());
-    const status: ExportStatus = rows === 0 && spec.skipEmpty ? "skipped" : "success";
-    await writeRunManifest(plan, deps, {
-      status,
-      startedAt: started,
-      finishedAt: now(),
-      columns: drift.columns(),
-      parts: staged.map((p) => ({
-        path: p.committed?.key ?? "",
-        rows: p.rows,
-        sizeBytes: p.size,
-        contentFingerprint: `xxh3:${p.xxh3}`,
-        contentMd5: p.md5,
-      })),
-    });
     return finish(status);
   } catch (error) {
     await abortUncommitted(staged, error);
@@ -189,7 +212,67 @@ export async function runExport(plan: ExportPlan, deps: PipelineDeps): Promise<O
     const failure = deps.signal.aborted
       ? new InterruptedError("interrupted before it finished")
       : error;
+    if (!durable) await withdraw(failure);
     return finish("failed", failure);
+  }
+
+  /**
+   * Takes back what a run that failed before it was durable left at the destination: its
+   * committed parts (removed, their file-log rows marked quarantined) and the manifest it wrote
+   * (the previous one is put back, or it is removed). Best effort: what cannot be withdrawn stays
+   * committed and counts as such, so the duplicate guard sees it.
+   */
+  async function withdraw(cause: unknown): Promise<void> {
+    // The operator's interrupt must not stop the cleanup halfway; a hung store must not block it.
+    const signal = AbortSignal.timeout(30_000);
+    const parts = staged.filter((p) => p.committed);
+    const withdrawn: string[] = [];
+    for (const part of parts) {
+      const key = part.committed!.key;
+      try {
+        if (deps.destination.remove) await deps.destination.remove(key, { signal });
+        else await deps.destination.move(key, `_quarantine/${plan.runId}/${key}`, { signal });
+        delete part.committed;
+        withdrawn.push(key);
+      } catch {
+        // Stays committed: reported through the outcome's file count.
+      }
+    }
+    if (withdrawn.length > 0 && deps.state) {
+      await deps.state.markPartsQuarantined({ runId: plan.runId, fileNames: withdrawn })
+        .catch(() => {});
+    }
+    if (replaced !== undefined) {
+      try {
+        if (replaced.previous) await putObject(deps.destination, MANIFEST_KEY, replaced.previous);
+        else await deps.destination.remove?.(MANIFEST_KEY, { signal });
+      } catch {
+        // The manifest lists parts that are gone: validate reports it.
+      }
+    }
+    if (withdrawn.length > 0) {
+      deps.emit({
+        type: "warning",
+        export: spec.name,
+        code: "run.parts_withdrawn",
+        message: `export '${spec.name}': the run failed after committing ${withdrawn.length} ` +
+          `part(s) (${withdrawn.join(", ")}); they were removed again, so the destination ` +
+          `shows the previous run and the cursor did not move${
+            cause instanceof Error ? ` (${cause.message})` : ""
+          }`,
+      });
+    }
+  }
+}
+
+/** The bytes of the destination's current manifest, or undefined when there is none. */
+async function readManifest(destination: Destination): Promise<Uint8Array | undefined> {
+  try {
+    if (await destination.stat(MANIFEST_KEY) === undefined) return undefined;
+    return new Uint8Array(await new Response(await destination.read(MANIFEST_KEY)).arrayBuffer());
+  } catch {
+    // Unreadable: a failed run removes its own manifest instead of restoring this one.
+    return undefined;
   }
 }
 
@@ -407,6 +490,7 @@ export interface RunPart {
  * @param plan The export's plan.
  * @param deps Destination and format.
  * @param facts Status, times, columns and parts.
+ * @param hooks `onManifest` runs once `manifest.json` is committed, before `_SUCCESS`.
  */
 export async function writeRunManifest(
   plan: Pick<ExportPlan, "spec" | "runId" | "sourceInfo">,
@@ -418,18 +502,20 @@ export async function writeRunManifest(
     columns: readonly { name: string; type: string }[];
     parts: readonly RunPart[];
   },
+  hooks: { readonly onManifest?: () => void } = {},
 ): Promise<void> {
   if (!deps.destination.capabilities.persistent) return;
-  await writeManifestAndSuccess(deps.destination, {
+  const status = facts.status === "skipped"
+    ? "interrupted"
+    : facts.status === "failed"
+    ? "failed"
+    : "success";
+  const manifest = await buildManifest({
     runId: plan.runId,
     exportName: plan.spec.name,
     startedAt: facts.startedAt.toISOString(),
     finishedAt: facts.finishedAt.toISOString(),
-    status: facts.status === "skipped"
-      ? "interrupted"
-      : facts.status === "failed"
-      ? "failed"
-      : "success",
+    status,
     source: plan.sourceInfo,
     destination: { kind: deps.destination.kind, uri: deps.destination.uri },
     format: deps.format.kind,
@@ -447,6 +533,11 @@ export async function writeRunManifest(
       status: "committed",
     })),
   });
+  await putObject(deps.destination, MANIFEST_KEY, manifest.bytes);
+  hooks.onManifest?.();
+  if (status !== "success") return;
+  await crashPoint("before_success_marker");
+  await putObject(deps.destination, SUCCESS_KEY, await successBody(manifest.bytes));
 }
 
 function columnTypes(columns: readonly ColumnInfo[]): { name: string; type: string }[] {

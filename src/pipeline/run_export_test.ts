@@ -215,3 +215,105 @@ Deno.test("runExport strips synthetic columns from the files but reads the curso
   assert.equal(destination.text("t_20260102_030405.csv"), "id\n0\n1\n2\n");
   assert.equal((await state.readCursor("t"))?.lastCursorValue, "n2");
 });
+
+/** A previous successful run's manifest and marker, as the destination holds them. */
+async function previousRun(destination: MemoryDestination): Promise<{ m: string; s: string }> {
+  const first = await run(
+    { ...plan(), startedAt: new Date("2026-01-01T00:00:00Z") },
+    fakeSource([batch(0, 2)]),
+    { destination },
+  );
+  assert.equal(first.outcome.status, "success");
+  return { m: destination.text("manifest.json"), s: destination.text("_SUCCESS") };
+}
+
+Deno.test("runExport: a manifest that cannot be written withdraws the parts and keeps the cursor", async () => {
+  const state = new MemoryStateStore();
+  await state.advanceCursor({
+    exportName: "t",
+    lastCursorValue: "old",
+    lastRunAt: "2026-01-01T00:00:00Z",
+  });
+  const destination = new MemoryDestination();
+  const before = await previousRun(destination);
+  destination.failOn = "manifest.json";
+  const p = { ...plan(), cursorColumn: "name" };
+  const { outcome, events } = await run(p, fakeSource([batch(0, 3)]), { destination, state });
+  assert.equal(outcome.status, "failed");
+  assert.equal(outcome.files, 0, "nothing of this run stays committed");
+  assert.equal((await state.readCursor("t"))?.lastCursorValue, "old", "the cursor did not move");
+  assert.deepEqual(destination.removes, ["t_20260102_030405.csv"]);
+  assert.equal(destination.text("manifest.json"), before.m);
+  assert.equal(destination.text("_SUCCESS"), before.s);
+  const parts = await state.listRunParts(p.runId);
+  assert.deepEqual(parts.map((x) => x.status), ["quarantined"], "the file log says withdrawn");
+  assert.ok(events.some((e) => e.type === "warning" && e.code === "run.parts_withdrawn"));
+});
+
+Deno.test("runExport: a _SUCCESS that cannot be written puts the previous manifest back", async () => {
+  const state = new MemoryStateStore();
+  const destination = new MemoryDestination();
+  const before = await previousRun(destination);
+  destination.failOn = "_SUCCESS";
+  const p = { ...plan(), cursorColumn: "name" };
+  const { outcome } = await run(p, fakeSource([batch(0, 3)]), { destination, state });
+  assert.equal(outcome.status, "failed");
+  assert.equal(await state.readCursor("t"), undefined, "the cursor was never written");
+  assert.equal(destination.text("manifest.json"), before.m, "the previous manifest is back");
+  assert.equal(destination.text("_SUCCESS"), before.s);
+  assert.ok(!destination.objects.has("t_20260102_030405.csv"));
+});
+
+Deno.test("runExport writes the cursor only after manifest.json and _SUCCESS", async () => {
+  const state = new MemoryStateStore();
+  const destination = new MemoryDestination();
+  const order: string[] = [];
+  const advance = state.advanceCursor.bind(state);
+  state.advanceCursor = (entry) => {
+    order.push(...destination.commits, "cursor");
+    return advance(entry);
+  };
+  const { outcome } = await run({ ...plan(), cursorColumn: "name" }, fakeSource([batch(0, 3)]), {
+    destination,
+    state,
+  });
+  assert.equal(outcome.status, "success");
+  assert.deepEqual(order, ["t_20260102_030405.csv", "manifest.json", "_SUCCESS", "cursor"]);
+});
+
+Deno.test("runExport: an incremental run without new rows leaves the previous manifest alone", async () => {
+  for (const skipEmpty of [false, true]) {
+    const destination = new MemoryDestination();
+    const before = await previousRun(destination);
+    const commits = destination.commits.length;
+    const p = { ...plan({ skipEmpty }), cursorColumn: "name" };
+    const { outcome } = await run(p, fakeSource([]), { destination });
+    assert.equal(outcome.status, skipEmpty ? "skipped" : "success");
+    assert.equal(destination.commits.length, commits, "nothing written");
+    assert.equal(destination.text("manifest.json"), before.m);
+    assert.equal(destination.text("_SUCCESS"), before.s);
+  }
+  // The first incremental run of an empty source has nothing to keep: it writes the empty
+  // manifest and _SUCCESS, as a full export does.
+  const empty = await run({ ...plan(), cursorColumn: "name" }, fakeSource([]));
+  assert.deepEqual([...empty.destination.objects.keys()], ["manifest.json", "_SUCCESS"]);
+});
+
+Deno.test("runExport tags its file names when a run in the same second holds the plain ones", async () => {
+  const destination = new MemoryDestination();
+  const first = await run(plan(), fakeSource([batch(0, 2)]), { destination });
+  const second = await run(plan(), fakeSource([batch(2, 2)]), { destination });
+  assert.equal(first.outcome.status, "success");
+  assert.equal(second.outcome.status, "success", JSON.stringify(second.outcome.error));
+  const data = [...destination.objects.keys()].filter((k) => k.endsWith(".csv")).sort();
+  assert.equal(data.length, 2);
+  assert.equal(data[0], "t_20260102_030405.csv");
+  assert.match(data[1]!, /^t_20260102_030405_[0-9a-f]{8}\.csv$/);
+  // Split outputs too: `_part0` of the first run is taken, the second run tags its parts.
+  const split = new MemoryDestination();
+  const big = Array.from({ length: 4 }, (_, i) => batch(i * 100, 100));
+  await run(plan({ maxFileSize: 1000 }), fakeSource(big), { destination: split });
+  await run(plan({ maxFileSize: 1000 }), fakeSource(big), { destination: split });
+  const parts = [...split.objects.keys()].filter((k) => k.endsWith(".csv"));
+  assert.ok(parts.some((k) => /^t_20260102_030405_[0-9a-f]{8}_part0\.csv$/.test(k)), String(parts));
+});

@@ -18,7 +18,8 @@ export interface Migration {
 /**
  * The migration ladder. Append only: never edit a released migration. v1 holds every table
  * issue 4 needs; v2 adds what `--resume` needs to rebuild and verify a manifest from the file
- * log; later tables (`export_shape`, `export_harm`) come as v3, v4, …
+ * log; v3 records whether a failed chunk may be retried by a plain `--resume`; later tables
+ * (`export_shape`, `export_harm`) come as v4, v5, …
  */
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -167,6 +168,16 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE file_log ADD COLUMN part_index INTEGER;
       ALTER TABLE file_log ADD COLUMN status TEXT
         CHECK (status IS NULL OR status IN ('committed', 'quarantined'));
+    `,
+  },
+  {
+    version: 3,
+    // The class of a failed task's failure, so that --resume gives a transient failure (an
+    // outage, a full disk) a fresh budget and leaves a permanent one to --force. NULL for rows of
+    // older files: read as transient.
+    sql: `
+      ALTER TABLE chunk_task ADD COLUMN failure TEXT
+        CHECK (failure IS NULL OR failure IN ('transient', 'permanent'));
     `,
   },
 ];

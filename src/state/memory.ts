@@ -244,6 +244,7 @@ export class MemoryStateStore implements StateStore {
       if (task === undefined) return undefined;
       task.status = "running";
       task.attempts += 1;
+      delete task.failure;
       task.updatedAt = new Date().toISOString();
       return copy(task);
     });
@@ -259,6 +260,7 @@ export class MemoryStateStore implements StateStore {
       if (entry.fileName === undefined) delete task.fileName;
       else task.fileName = entry.fileName;
       delete task.lastError;
+      delete task.failure;
       task.updatedAt = new Date().toISOString();
     });
   }
@@ -270,6 +272,7 @@ export class MemoryStateStore implements StateStore {
       const task = this.#task(entry);
       task.status = "failed";
       task.lastError = entry.error;
+      task.failure = entry.retryable === false ? "permanent" : "transient";
       if (entry.retryable === false) {
         const max = this.#runs.find((r) => r.runId === entry.runId)!.maxAttempts;
         task.attempts = Math.max(task.attempts, max);
@@ -299,6 +302,7 @@ export class MemoryStateStore implements StateStore {
       delete task.rowsWritten;
       delete task.fileName;
       delete task.lastError;
+      delete task.failure;
       task.updatedAt = at;
     });
   }

@@ -587,7 +587,8 @@ export class SqliteStateStore implements StateStore {
     // connections serialise here and never pick the same task.
     const row = await this.#write((db) =>
       db.prepare(
-        `UPDATE chunk_task SET status = 'running', attempts = attempts + 1, updated_at = ?
+        `UPDATE chunk_task SET status = 'running', attempts = attempts + 1, failure = NULL,
+           updated_at = ?
          WHERE run_id = ? AND chunk_index = (
            SELECT t.chunk_index FROM chunk_task t JOIN chunk_run r ON r.run_id = t.run_id
            WHERE t.run_id = ? AND r.status = 'in_progress'
@@ -607,7 +608,7 @@ export class SqliteStateStore implements StateStore {
     try {
       const result = db.prepare(
         `UPDATE chunk_task SET status = 'completed', rows_written = ?, file_name = ?,
-           last_error = NULL, updated_at = ? WHERE run_id = ? AND chunk_index = ?`,
+           last_error = NULL, failure = NULL, updated_at = ? WHERE run_id = ? AND chunk_index = ?`,
       ).run(entry.rowsWritten, entry.fileName ?? null, nowIso(), entry.runId, entry.chunkIndex);
       if (Number(result.changes) === 0) throw unknownChunk(entry);
       // A kill here must leave the task running (reliability.md §1.4, "mid state write").
@@ -632,9 +633,15 @@ export class SqliteStateStore implements StateStore {
       : "";
     return attempt(() => {
       const result = this.#conn.prepare(
-        `UPDATE chunk_task SET status = 'failed', last_error = ?, updated_at = ?${pin}
+        `UPDATE chunk_task SET status = 'failed', last_error = ?, failure = ?, updated_at = ?${pin}
          WHERE run_id = ? AND chunk_index = ?`,
-      ).run(entry.error, nowIso(), entry.runId, entry.chunkIndex);
+      ).run(
+        entry.error,
+        entry.retryable === false ? "permanent" : "transient",
+        nowIso(),
+        entry.runId,
+        entry.chunkIndex,
+      );
       if (Number(result.changes) === 0) throw unknownChunk(entry);
     });
   }
@@ -645,7 +652,7 @@ export class SqliteStateStore implements StateStore {
     return this.#write((db) => {
       const result = db.prepare(
         `UPDATE chunk_task SET status = 'pending', attempts = 0, rows_written = NULL,
-           file_name = NULL, last_error = NULL, updated_at = ?
+           file_name = NULL, last_error = NULL, failure = NULL, updated_at = ?
          WHERE run_id = ? AND chunk_index = ?`,
       ).run(at, entry.runId, entry.chunkIndex);
       if (Number(result.changes) === 0) throw unknownChunk(entry);
@@ -989,6 +996,7 @@ function taskFromRow(row: Row): ChunkTaskEntry {
     updatedAt: text(row, "updated_at"),
   };
   setIfPresent(out, "lastError", row.last_error);
+  setIfPresent(out, "failure", row.failure);
   setIfPresent(out, "rowsWritten", row.rows_written, "int");
   setIfPresent(out, "fileName", row.file_name);
   return out as unknown as ChunkTaskEntry;

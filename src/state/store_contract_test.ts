@@ -330,6 +330,38 @@ const cases: readonly Case[] = [
     await s.failChunk({ runId: "r1", chunkIndex: 0, error: "syntax error", retryable: false });
     assert.equal(await s.claimChunk("r1"), undefined);
     assert.equal((await s.listChunkTasks("r1"))[0]?.attempts, 5);
+    assert.equal((await s.listChunkTasks("r1"))[0]?.failure, "permanent");
+  }],
+  ["records the class of a failure and clears it on claim, completion and reopen", async (s) => {
+    await s.saveChunkPlan({
+      runId: "r1",
+      exportName: "orders",
+      planHash: "h",
+      maxAttempts: 2,
+      tasks: [{ startKey: "1", endKey: "2" }, { startKey: "2", endKey: "3" }],
+    });
+    const failure = async () => (await s.listChunkTasks("r1")).map((t) => t.failure);
+    await s.claimChunk("r1");
+    await s.failChunk({ runId: "r1", chunkIndex: 0, error: "connection refused" });
+    assert.deepEqual(await failure(), ["transient", undefined]);
+    await s.claimChunk("r1");
+    assert.deepEqual(await failure(), [undefined, undefined], "a claim starts a new attempt");
+    await s.failChunk({ runId: "r1", chunkIndex: 0, error: "refused again", retryable: true });
+    // The budget is spent: the task is not claimable, but it is known to be transient, and a
+    // reopen (what --resume does) gives it a fresh budget.
+    assert.equal((await s.claimChunk("r1"))?.chunkIndex, 1);
+    await s.failChunk({ runId: "r1", chunkIndex: 1, error: "division by zero", retryable: false });
+    assert.deepEqual(await failure(), ["transient", "permanent"]);
+    assert.equal(await s.claimChunk("r1"), undefined);
+    await s.reopenChunk({ runId: "r1", chunkIndex: 0 });
+    const reopened = (await s.listChunkTasks("r1"))[0]!;
+    assert.deepEqual(
+      [reopened.status, reopened.attempts, reopened.failure, reopened.lastError],
+      ["pending", 0, undefined, undefined],
+    );
+    assert.equal((await s.claimChunk("r1"))?.chunkIndex, 0);
+    await s.completeChunk({ runId: "r1", chunkIndex: 0, rowsWritten: 1 });
+    assert.deepEqual(await failure(), [undefined, "permanent"]);
   }],
   ["resets running tasks to pending and keeps their attempts", async (s) => {
     await s.saveChunkPlan({

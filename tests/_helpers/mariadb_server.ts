@@ -30,6 +30,15 @@ export interface MariaDbServer extends AsyncDisposable {
    * no column names, `--raw`). Throws on error.
    */
   sql(text: string, options?: { database?: string }): Promise<string>;
+  /**
+   * Stops `mariadbd` (SIGTERM, a clean shutdown; SIGKILL with `kill: true`) but keeps its data
+   * folder and port, so that {@linkcode MariaDbServer.startServer} brings the same server back:
+   * an outage as an operator sees it.
+   */
+  stopServer(options?: { kill?: boolean }): Promise<void>;
+  /** Starts the stopped server again on the same port and data folder. */
+  startServer(): Promise<void>;
+  /** Stops the server for good and removes its folder. */
   stop(): Promise<void>;
 }
 
@@ -133,42 +142,55 @@ export async function startMariaDb(options: StartMariaDbOptions = {}): Promise<M
     "--skip-test-db",
   ]);
   const port = freePort();
-  const child = new Deno.Command(mariadbd, {
-    args: [
-      "--no-defaults",
-      `--datadir=${dataDir}`,
-      `--socket=${socket}`,
-      `--pid-file=${dir}/mysqld.pid`,
-      `--port=${port}`,
-      "--bind-address=127.0.0.1",
-      "--user=root",
-      "--skip-log-bin",
-      `--innodb-buffer-pool-size=${options.bufferPool ?? "128M"}`,
-      "--innodb-flush-log-at-trx-commit=0",
-      "--character-set-server=utf8mb4",
-      "--collation-server=utf8mb4_general_ci",
-      "--max-allowed-packet=256M",
-      `--log-error=${log}`,
-      ...(options.args ?? []),
-    ],
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
+  const spawn = () =>
+    new Deno.Command(mariadbd, {
+      args: [
+        "--no-defaults",
+        `--datadir=${dataDir}`,
+        `--socket=${socket}`,
+        `--pid-file=${dir}/mysqld.pid`,
+        `--port=${port}`,
+        "--bind-address=127.0.0.1",
+        "--user=root",
+        "--skip-log-bin",
+        `--innodb-buffer-pool-size=${options.bufferPool ?? "128M"}`,
+        "--innodb-flush-log-at-trx-commit=0",
+        "--character-set-server=utf8mb4",
+        "--collation-server=utf8mb4_general_ci",
+        "--max-allowed-packet=256M",
+        `--log-error=${log}`,
+        ...(options.args ?? []),
+      ],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+  let child: Deno.ChildProcess | undefined = spawn();
+  const stopServer = async (opts: { kill?: boolean } = {}) => {
+    const running = child;
+    child = undefined;
+    if (running === undefined) return;
+    try {
+      running.kill(opts.kill ? "SIGKILL" : "SIGTERM");
+    } catch { /* already gone */ }
+    const timer = setTimeout(() => {
+      try {
+        running.kill("SIGKILL");
+      } catch { /* gone */ }
+    }, 10_000);
+    await running.status;
+    clearTimeout(timer);
+  };
+  const startServer = async () => {
+    if (child !== undefined) return;
+    child = spawn();
+    await waitForSocket(client, socket, child, log);
+  };
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
     stopped = true;
-    try {
-      child.kill("SIGTERM");
-    } catch { /* already gone */ }
-    const timer = setTimeout(() => {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* gone */ }
-    }, 10_000);
-    await child.status;
-    clearTimeout(timer);
+    await stopServer();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   };
   try {
@@ -218,6 +240,8 @@ export async function startMariaDb(options: StartMariaDbOptions = {}): Promise<M
     socket,
     dataDir,
     sql,
+    stopServer,
+    startServer,
     stop,
     [Symbol.asyncDispose]: stop,
   };

@@ -21,6 +21,15 @@ export interface PgServer extends AsyncDisposable {
   readonly dataDir: string;
   /** Runs SQL through psql as the superuser; returns stdout. Throws on error. */
   psql(sql: string, options?: { database?: string }): Promise<string>;
+  /**
+   * Stops the server process (`pg_ctl stop`, `fast` unless told otherwise) but keeps its data
+   * folder and port, so that {@linkcode PgServer.startServer} brings the same cluster back: an
+   * outage as an operator sees it.
+   */
+  stopServer(options?: { mode?: "smart" | "fast" | "immediate" }): Promise<void>;
+  /** Starts the stopped server again on the same port and data folder. */
+  startServer(): Promise<void>;
+  /** Stops the server for good and removes a temporary data folder. */
   stop(): Promise<void>;
 }
 
@@ -150,16 +159,18 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
   const port = freePort();
   // The port is a start option, not a conf line, so a kept cluster never collides with a server
   // that took its old port meanwhile.
-  await run(`${bin}/pg_ctl`, [
-    "-D",
-    dataDir,
-    "-l",
-    `${dataDir}/server.log`,
-    "-o",
-    `-p ${port}`,
-    "-w",
-    "start",
-  ]);
+  const startServer = () =>
+    run(`${bin}/pg_ctl`, [
+      "-D",
+      dataDir,
+      "-l",
+      `${dataDir}/server.log`,
+      "-o",
+      `-p ${port}`,
+      "-w",
+      "start",
+    ]).then(() => {});
+  await startServer();
   const host = "127.0.0.1";
   const psql = (sql: string, opts: { database?: string } = {}) =>
     run("psql", [
@@ -190,18 +201,16 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     );
   }
   let stopped = false;
+  let down = false;
+  const stopServer = async (opts: { mode?: "smart" | "fast" | "immediate" } = {}) => {
+    await run(`${bin}/pg_ctl`, ["-D", dataDir, "-m", opts.mode ?? "fast", "-w", "stop"]);
+    down = true;
+  };
   const stop = async () => {
     if (stopped) return;
     stopped = true;
     try {
-      await run(`${bin}/pg_ctl`, [
-        "-D",
-        dataDir,
-        "-m",
-        persistent ? "fast" : "immediate",
-        "-w",
-        "stop",
-      ]);
+      if (!down) await stopServer({ mode: persistent ? "fast" : "immediate" });
     } finally {
       if (!persistent) await Deno.remove(dataDir, { recursive: true }).catch(() => {});
     }
@@ -215,6 +224,11 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     passwordUser,
     dataDir,
     psql,
+    stopServer,
+    startServer: async () => {
+      await startServer();
+      down = false;
+    },
     stop,
     [Symbol.asyncDispose]: stop,
   };

@@ -203,7 +203,8 @@ export function stateFilesCommand(flags: StateFlags, ctx: CommandContext): Promi
 function taskRow(t: ChunkTaskEntry): string[] {
   return [
     String(t.chunkIndex),
-    t.status,
+    // `failed (permanent)` is retried only by --resume --force; a transient one by --resume.
+    t.status === "failed" ? `failed (${t.failure ?? "transient"})` : t.status,
     String(t.attempts),
     t.startKey ?? "-",
     t.endKey ?? "-",
