@@ -27,6 +27,7 @@ import type { DestinationSpec, SignalOptions } from "../core/spec.ts";
 import { sleep } from "../_util/abort.ts";
 import { createMd5, type Hasher } from "../_util/hash.ts";
 import { redact, registerSecret } from "../_util/redact.ts";
+import { INPUT_LIMITS, readInputText } from "../_util/input_file.ts";
 import { checkKey } from "./_keys.ts";
 
 /** Retry policy of each request (a chunk is re-sent, never the whole object). */
@@ -1229,7 +1230,7 @@ interface Credentials {
 async function readCredentials(path: string, from: string): Promise<Credentials> {
   let text: string;
   try {
-    text = await Deno.readTextFile(path);
+    text = await readInputText(path, { maxBytes: INPUT_LIMITS.secret });
   } catch (error) {
     throw new PermanentError(
       `GCS credentials file '${path}' (from ${from}) could not be read: ${messageOf(error)}; ` +
