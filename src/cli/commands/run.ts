@@ -7,7 +7,7 @@
  */
 import { ConfigError, type ExitCode, toErrorInfo } from "../../core/errors.ts";
 import type { EventSink, Outcome, RivetEvent } from "../../core/events.ts";
-import { assertSupported, loadConfig, planChecks, selectExports } from "../../config/mod.ts";
+import { checkRunnable, loadConfig, selectExports } from "../../config/mod.ts";
 import { runExports } from "../../engines/inline.ts";
 import { runExportsConcurrently, selectParallelMode } from "../../engines/concurrent.ts";
 import { runExportsInProcesses } from "../../engines/subprocess.ts";
@@ -56,7 +56,7 @@ export async function runCommand(flags: RunFlags, outerCtx: CommandContext): Pro
   let run: RunEvents | undefined;
   try {
     const params = parseParams(flags.param ?? []);
-    const config = await loadConfig(flags.config, { params });
+    const config = await loadConfig(flags.config, { params, signal: ctx.signal });
     for (const w of config.warnings) io.err(`Warning: ${w.message}\n`);
     const exports = selectExports(config, flags.export ?? []);
     const unsupportedFlags = (
@@ -82,8 +82,8 @@ export async function runCommand(flags: RunFlags, outerCtx: CommandContext): Pro
     if (parallel.ignoredFlag) {
       io.err("Warning: parallel flags are ignored with --export or fewer than 2 exports\n");
     }
-    assertSupported(config, exports);
-    for (const w of planChecks(exports, { resume: flags.resume === true }).warnings) {
+    // The same judgement as `rivet doctor` and the library's runExports.
+    for (const w of checkRunnable(config, exports, { resume: flags.resume === true }).warnings) {
       io.err(`Warning: ${w}\n`);
     }
     if (flags.force && !flags.resume) {
