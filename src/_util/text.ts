@@ -54,6 +54,25 @@ export function exportPrefix(name: string): string {
   return `export '${name}': `;
 }
 
+/**
+ * Collapses an `export 'x': ` prefix repeated back to back (`export 'x': export 'x': …`) into
+ * one, wherever it occurs in the text: a guard for messages built by layers that each add it.
+ *
+ * @param text Any message.
+ * @returns The message without adjacent repeats of an export prefix.
+ *
+ * @example
+ * ```ts
+ * import { collapseRepeatedExportPrefixes } from "./text.ts";
+ * const out = collapseRepeatedExportPrefixes("export 'o': export 'o': boom");
+ * if (out !== "export 'o': boom") throw new Error(out);
+ * ```
+ */
+export function collapseRepeatedExportPrefixes(text: string): string {
+  // Each match starts at a literal "export '" and the name is bounded: linear in the text.
+  return text.replace(/(export '[^'\n]{1,200}': )\1+/g, "$1");
+}
+
 /** Longest text {@linkcode clip} keeps by default (characters). */
 export const CLIP_CHARS = 8 * 1024;
 

@@ -13,7 +13,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { type ErrorInfo, type ExitCode, toErrorInfo } from "../core/errors.ts";
 import { redact } from "../_util/redact.ts";
-import { clip } from "../_util/text.ts";
+import { clip, collapseRepeatedExportPrefixes } from "../_util/text.ts";
 import { type CliIo, processIo } from "./io.ts";
 import { VERSION } from "../version.ts";
 import type { StateFlags } from "./commands/state.ts";
@@ -80,7 +80,7 @@ export function formatErrors(
   // Clipped after redaction (a cut must never leave half a secret behind): a message may quote a
   // long query or value, and nobody reads 200 KB of an error on a terminal.
   const lines = errors.map((e) => ({
-    message: clip(redact(e.message)),
+    message: clip(redact(collapseRepeatedExportPrefixes(e.message))),
     hint: e.hint === undefined ? undefined : clip(redact(e.hint)),
   }));
   if (options.jsonErrors) {
