@@ -1,60 +1,242 @@
 /**
- * Secret hygiene for every text that leaves the process: URL userinfo, registered secret values
- * (and their percent-encoded forms) and terminal control bytes.
+ * Secret hygiene for every text that leaves the process: credentials where they stand as
+ * credentials, long registered secrets anywhere, and terminal control bytes.
  *
- * Layer: _util. Imports core/ only.
+ * What is masked:
+ * - URL userinfo: `scheme://user:pw@host` becomes `scheme://REDACTED@host`;
+ * - the value of a credential-looking key/value pair, whatever it is: `password=…`, `pwd=…`,
+ *   `secret=…`, `token=…`, `key=…`, `api_key=…`, Azure `AccountKey=…`, SAS `sig=…`,
+ *   `X-Amz-Signature=…`, JSON `"password": "…"`, and `Authorization: Bearer …` headers;
+ * - a registered secret of {@linkcode LONG_SECRET} characters or more, and its percent-encoded
+ *   forms, wherever it appears.
+ *
+ * A shorter registered secret is masked only in those credential positions: masking every
+ * occurrence of, say, `rivet` would turn the path `.rivet/runs` into `.***` and a bucket
+ * `rivet-data` into `***-data`.
+ *
+ * Every pass is a single left-to-right scan (no regex that can backtrack over its own input), so
+ * the cost is linear in the text length, whatever the text and however many secrets are known.
+ *
+ * Layer: _util. Imports nothing from `src/`.
  *
  * @module
  */
 
+/** Registered secrets at least this long are masked anywhere in the text. */
+export const LONG_SECRET = 8;
+
 const registered = new Set<string>();
+// The automaton matching every registered secret; rebuilt when the set changes.
+let automaton: Automaton | undefined;
 
 /**
- * Remembers a secret value so that {@linkcode redact} removes it from any text, including its
- * percent-encoded form. Values shorter than 4 characters are ignored (they would mangle text).
+ * Remembers a secret value. One of {@linkcode LONG_SECRET} characters or more (and its
+ * percent-encoded forms) is then removed from any text; a shorter one is masked only where it
+ * stands as a credential (URL userinfo, `password=`-style pairs), as every value there is.
  *
  * @param value The secret (password, token, URL with credentials).
  */
 export function registerSecret(value: string): void {
-  if (value.length < 4) return;
+  if (value.length < LONG_SECRET || registered.has(value)) return;
   registered.add(value);
   for (const encoded of [encodeURIComponent(value), encodeURI(value)]) {
     if (encoded !== value) registered.add(encoded);
   }
+  automaton = undefined;
 }
 
-// scheme://userinfo@ where userinfo ends at the LAST '@' before '/', '?', '#' or whitespace, so a
-// password holding '@' does not leak. A bare user@host (no scheme) is left alone.
-const urlUserinfo = /([A-Za-z][A-Za-z0-9+.-]*:\/\/)([^\s/?#]*)@/g;
+/** An Aho-Corasick automaton over the registered secrets (UTF-16 code units). */
+interface Automaton {
+  /** Children of each state, by code unit. State 0 is the root. */
+  readonly next: Map<number, number>[];
+  /** Failure link of each state: the longest proper suffix that is also a trie path. */
+  readonly fail: number[];
+  /** Length of the longest secret ending at each state (0 = none). */
+  readonly out: number[];
+}
+
+function buildAutomaton(): Automaton {
+  const next: Map<number, number>[] = [new Map()];
+  const fail = [0];
+  const out = [0];
+  for (const secret of registered) {
+    let state = 0;
+    for (let i = 0; i < secret.length; i++) {
+      const code = secret.charCodeAt(i);
+      let child = next[state]!.get(code);
+      if (child === undefined) {
+        child = next.length;
+        next.push(new Map());
+        fail.push(0);
+        out.push(0);
+        next[state]!.set(code, child);
+      }
+      state = child;
+    }
+    out[state] = Math.max(out[state]!, secret.length);
+  }
+  // Breadth first, so a state's failure target is complete before its children need it.
+  const queue = [...next[0]!.values()];
+  for (let head = 0; head < queue.length; head++) {
+    const state = queue[head]!;
+    for (const [code, child] of next[state]!) {
+      let f = fail[state]!;
+      while (f !== 0 && !next[f]!.has(code)) f = fail[f]!;
+      const target = next[f]!.get(code);
+      fail[child] = target !== undefined && target !== child ? target : 0;
+      out[child] = Math.max(out[child]!, out[fail[child]!]!);
+      queue.push(child);
+    }
+  }
+  return { next, fail, out };
+}
+
+/**
+ * Replaces every stretch covered by registered secrets with `***` in one pass over the text
+ * (Aho-Corasick): linear in the text length whatever the secrets share. Overlapping or adjacent
+ * secrets become a single `***`.
+ */
+function maskLongSecrets(text: string): string {
+  if (registered.size === 0) return text;
+  automaton ??= buildAutomaton();
+  const { next, fail, out } = automaton;
+  // cover[i] > 0 when position i is inside a secret: +1 at a match's start, -1 after its end.
+  let cover: Int32Array | undefined;
+  let state = 0;
+  for (let j = 0; j < text.length; j++) {
+    const code = text.charCodeAt(j);
+    let target = next[state]!.get(code);
+    while (target === undefined && state !== 0) {
+      state = fail[state]!;
+      target = next[state]!.get(code);
+    }
+    state = target ?? 0;
+    const length = out[state]!;
+    if (length > 0) {
+      cover ??= new Int32Array(text.length + 1);
+      cover[j - length + 1]! += 1;
+      cover[j + 1]! -= 1;
+    }
+  }
+  if (cover === undefined) return text;
+  let result = "";
+  let depth = 0;
+  let copied = 0;
+  for (let i = 0; i < text.length; i++) {
+    const was = depth;
+    depth += cover[i]!;
+    if (was === 0 && depth > 0) {
+      result += text.slice(copied, i) + "***";
+    } else if (was > 0 && depth === 0) copied = i;
+  }
+  return depth > 0 ? result : result + text.slice(copied);
+}
 
 // C0 controls except TAB and LF, DEL, C1 controls, and ESC-introduced sequences (CSI, OSC, ...).
+// Each alternative starts at an ESC and its repeated classes exclude ESC, so scans never overlap.
 // deno-lint-ignore no-control-regex
 const escapeSequence = /\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])?/g;
 // deno-lint-ignore no-control-regex
 const controlBytes = /[\x00-\x08\x0b-\x1f\x7f\u0080-\u009f]/g;
 
+const schemeChar = /[A-Za-z0-9+.-]/;
+const letter = /[A-Za-z]/;
+const userinfoStop = /[\s/?#]/;
+
+/**
+ * `scheme://userinfo@` → `scheme://REDACTED@`, where userinfo ends at the LAST `@` before `/`,
+ * `?`, `#` or whitespace (so a password holding `@` does not leak), and the scheme is a letter
+ * followed by letters, digits, `+`, `.` or `-`. A bare `user@host` (no scheme) is left alone.
+ *
+ * Written as a scan from each `://`: the scheme is read backwards and the userinfo forwards,
+ * and neither stretch is read twice, so the cost is linear.
+ */
+function redactUserinfo(text: string): string {
+  let out = "";
+  let copied = 0;
+  let from = 0;
+  for (;;) {
+    const sep = text.indexOf("://", from);
+    if (sep < 0) break;
+    from = sep + 3;
+    // The scheme: a run of scheme characters before "://" holding at least one letter.
+    let start = sep;
+    while (start > copied && schemeChar.test(text[start - 1]!)) start--;
+    let hasLetter = false;
+    for (let i = start; i < sep && !hasLetter; i++) hasLetter = letter.test(text[i]!);
+    if (!hasLetter) continue;
+    let end = from;
+    let lastAt = -1;
+    while (end < text.length && !userinfoStop.test(text[end]!)) {
+      if (text[end] === "@") lastAt = end;
+      end++;
+    }
+    if (lastAt < 0) {
+      // The stretch holds no '/', so the next "://" can only begin at its last character.
+      from = Math.max(from, end - 1);
+      continue;
+    }
+    out += text.slice(copied, from) + "REDACTED";
+    copied = lastAt;
+    from = lastAt + 1;
+  }
+  return copied === 0 ? text : out + text.slice(copied);
+}
+
+// Credential keys whose value is masked whatever it is. Those after `(?<![A-Za-z0-9_])` must be
+// whole words (`key=` but not `partition_key=`); the others may end a longer name
+// (`sslpassword=`, `client_secret=`, `X-Amz-Security-Token=`).
+const credentialKey = "(?:(?<![A-Za-z0-9_])(?:key|sig|pwd|pass)|password|passwd|secret|token|" +
+  "api[_-]?key|access[_-]?key|account[_-]?key|secret[_-]?key|shared[_-]?access[_-]?key|" +
+  "private[_-]?key|signature|credentials?)";
+// `name=value` (URL queries, connection strings, libpq conninfo), or JSON `"name": "value"`.
+const credentialPair = new RegExp(
+  `(${credentialKey}=)(?:"([^"\\n]{0,4096})"|'([^'\\n]{0,4096})'|([^\\s&;,"'<>)\\]}]+))` +
+    `|(${credentialKey}"\\s{0,8}:\\s{0,8}")((?:[^"\\\\\\n]|\\\\.){0,4096})"`,
+  "gi",
+);
+const authorization =
+  /((?:proxy-)?authorization["']?\s{0,8}[:=]\s{0,8}["']?)((?:basic|bearer|digest|token|sharedkey|negotiate)\s{1,8})?([^\s"',;]+)/gi;
+
+function maskPair(
+  _all: string,
+  key: string | undefined,
+  doubleQuoted: string | undefined,
+  singleQuoted: string | undefined,
+  bare: string | undefined,
+  jsonKey: string | undefined,
+  jsonValue: string | undefined,
+): string {
+  if (jsonKey !== undefined) return jsonValue === "" ? `${jsonKey}"` : `${jsonKey}***"`;
+  if (doubleQuoted !== undefined) return `${key}"***"`;
+  if (singleQuoted !== undefined) return `${key}'***'`;
+  return bare === undefined ? _all : `${key}***`;
+}
+
 /**
  * Removes credentials and terminal control sequences from text meant for a log, an error, a
- * report or a notification. Idempotent and UTF-8 safe.
+ * report or a notification. Idempotent, UTF-8 safe, linear in the text length.
  *
  * @param text Any text.
- * @returns The text with `scheme://REDACTED@`, registered secrets as `***`, and no control bytes.
+ * @returns The text with `scheme://REDACTED@`, credential values and long registered secrets as
+ *   `***`, and no control bytes.
  *
  * @example
  * ```ts
  * import { redact } from "./redact.ts";
- * const out = redact("postgresql://app:p@ss@db:5432/x failed");
- * if (out !== "postgresql://REDACTED@db:5432/x failed") throw new Error(out);
+ * const out = redact("postgresql://app:p@ss@db:5432/x failed; password=hunter2");
+ * if (out !== "postgresql://REDACTED@db:5432/x failed; password=***") throw new Error(out);
  * ```
  */
 export function redact(text: string): string {
   let out = text.replace(escapeSequence, "").replace(controlBytes, "");
-  out = out.replace(urlUserinfo, (_m, scheme: string) => `${scheme}REDACTED@`);
-  if (registered.size > 0) {
-    // Longest first, so a secret that contains another is removed whole.
-    for (const secret of [...registered].sort((a, b) => b.length - a.length)) {
-      if (out.includes(secret)) out = out.split(secret).join("***");
-    }
-  }
-  return out;
+  out = redactUserinfo(out);
+  // Known secrets before the pattern rules, which would otherwise cut a registered value (a SAS
+  // token holding `sig=`) so that it no longer matches whole.
+  out = maskLongSecrets(out);
+  out = out.replace(credentialPair, maskPair);
+  return out.replace(
+    authorization,
+    (_m, head: string, scheme: string | undefined) => `${head}${scheme ?? ""}***`,
+  );
 }

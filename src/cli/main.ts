@@ -13,6 +13,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { type ErrorInfo, type ExitCode, toErrorInfo } from "../core/errors.ts";
 import { redact } from "../_util/redact.ts";
+import { clip, collapseRepeatedExportPrefixes } from "../_util/text.ts";
 import { type CliIo, processIo } from "./io.ts";
 import { VERSION } from "../version.ts";
 import type { StateFlags } from "./commands/state.ts";
@@ -76,9 +77,11 @@ export function formatErrors(
   errors: readonly ErrorInfo[],
   options: { jsonErrors: boolean; exitCode: ExitCode },
 ): string {
+  // Clipped after redaction (a cut must never leave half a secret behind): a message may quote a
+  // long query or value, and nobody reads 200 KB of an error on a terminal.
   const lines = errors.map((e) => ({
-    message: redact(e.message),
-    hint: e.hint === undefined ? undefined : redact(e.hint),
+    message: clip(redact(collapseRepeatedExportPrefixes(e.message))),
+    hint: e.hint === undefined ? undefined : clip(redact(e.hint)),
   }));
   if (options.jsonErrors) {
     const error = lines.map((l) => l.hint ? `${l.message}\nHint: ${l.hint}` : l.message).join("\n");

@@ -1,15 +1,23 @@
 /**
  * The config layer's only door to the file system and the process environment, so the rest of
- * `config/` stays pure and testable.
+ * `config/` stays pure and testable. Files are read through `_util/input_file.ts`: regular files
+ * only, each kind with its size cap.
  *
  * Layer: config (private).
  *
  * @module
  */
+import { type ReadInputOptions, readInputText } from "../_util/input_file.ts";
 
-/** Reads a UTF-8 text file. Rejects with the Deno error (e.g. `Deno.errors.NotFound`). */
-export function readText(path: string): Promise<string> {
-  return Deno.readTextFile(path);
+export { INPUT_LIMITS, InputFileError } from "../_util/input_file.ts";
+
+/**
+ * Reads a regular file as UTF-8 text, within a size cap. Rejects with the Deno error for OS
+ * failures (e.g. `Deno.errors.NotFound`) and `InputFileError` for a FIFO, device, directory or
+ * oversized file.
+ */
+export function readInput(path: string, options: ReadInputOptions): Promise<string> {
+  return readInputText(path, options);
 }
 
 /** Resolves symlinks; rejects when the path does not exist. */

@@ -1,5 +1,5 @@
 /**
- * npm:yaml's `parseDocument`, run with the package's own debug switches hidden.
+ * npm:yaml's parser, run with the package's own debug switches hidden.
  *
  * The YAML package (its Node build, which Deno loads) reads `process.env.LOG_TOKENS` for every
  * token and `process.env.LOG_STREAM` for every node while it parses. Under a narrowed
@@ -7,7 +7,7 @@
  * two variables rivet never uses; and where access is granted, a stray `LOG_TOKENS=1` in the
  * environment would print the token stream on stdout, in the middle of an `--events ndjson`
  * stream. While the parse runs, `process.env` is replaced by a view in which those two names are
- * unset and every other name reads through. The parse is synchronous, so no other code of this
+ * unset and every other name reads through. Each call is synchronous, so no other code of this
  * thread ever sees the view (workers have their own `process`).
  *
  * Layer: config (private).
@@ -15,7 +15,6 @@
  * @module
  */
 import process from "node:process";
-import { parseDocument as yamlParseDocument } from "yaml";
 
 /** The variables npm:yaml reads as debug switches. */
 const YAML_DEBUG_ENV = new Set<PropertyKey>(["LOG_TOKENS", "LOG_STREAM"]);
@@ -41,18 +40,3 @@ export function withoutYamlDebugEnv<T>(parse: () => T): T {
     process.env = real;
   }
 }
-
-/**
- * `parseDocument` of npm:yaml, same arguments and result, without reading its debug variables.
- *
- * @example
- * ```ts
- * import { parseDocument } from "./_yaml_env.ts";
- * if (parseDocument("a: 1").toJS().a !== 1) throw new Error();
- * ```
- */
-export const parseDocument: typeof yamlParseDocument =
-  ((...args: unknown[]) =>
-    withoutYamlDebugEnv(() =>
-      (yamlParseDocument as (...a: unknown[]) => unknown)(...args)
-    )) as typeof yamlParseDocument;

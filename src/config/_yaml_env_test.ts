@@ -3,7 +3,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { parseYamlTree } from "./yaml_tree.ts";
 
-Deno.test("the YAML parser's LOG_TOKENS / LOG_STREAM switches are never read", () => {
+Deno.test("the YAML parser's LOG_TOKENS / LOG_STREAM switches are never read", async () => {
   const before = { tokens: Deno.env.get("LOG_TOKENS"), stream: Deno.env.get("LOG_STREAM") };
   const realEnv = process.env;
   const printed: unknown[] = [];
@@ -13,7 +13,7 @@ Deno.test("the YAML parser's LOG_TOKENS / LOG_STREAM switches are never read", (
   console.log = (...args: unknown[]) => printed.push(args);
   console.dir = (...args: unknown[]) => printed.push(args);
   try {
-    const tree = parseYamlTree("source:\n  type: postgres\nexports: []\n");
+    const tree = await parseYamlTree("source:\n  type: postgres\nexports: []\n");
     assert.equal(tree.kind, "map");
   } finally {
     console.log = log;
@@ -37,7 +37,7 @@ Deno.test("a config parses without env access to LOG_TOKENS / LOG_STREAM", async
       script,
       `import { parseYamlTree } from ${
         JSON.stringify(new URL("./yaml_tree.ts", import.meta.url).href)
-      };\nconsole.log(parseYamlTree("a: [1, 2]").kind);\n`,
+      };\nconsole.log((await parseYamlTree("a: [1, 2]")).kind);\n`,
     );
     // No --allow-env at all (and no prompt): the parse must not ask for a variable.
     const out = await new Deno.Command(Deno.execPath(), {

@@ -1,11 +1,19 @@
 /**
  * Validated config as written → `ConfigSpec`: defaults applied, secrets wrapped, compression
- * profile resolved, load-time warnings collected.
+ * profile resolved, relative file paths resolved against the config's folder, load-time warnings
+ * collected.
+ *
+ * One rule for the files a config names (`url_file`, `tls.ca_file`, `credentials_file`): a
+ * relative path starts at the folder holding the config file, resolved once, here, so every
+ * later reader (the sources, the GCS client, child processes and workers, the permission
+ * grants) gets the same absolute path whatever the working directory. (`query_file` follows the
+ * same rule; it stays relative in the spec because it must also stay inside that folder.)
  *
  * Layer: config. Pure, no I/O.
  *
  * @module
  */
+import { resolve } from "node:path";
 import type {
   Compression,
   CompressionProfile,
@@ -47,13 +55,22 @@ export interface BuildContext {
   readonly dir: string;
 }
 
+/** A path a config names, made absolute against the config's folder. */
+function fromConfigDir(path: string, context: BuildContext): string {
+  return resolve(context.dir, path);
+}
+
 function urlHasPassword(url: string): boolean {
   const authority = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/?#]*)/.exec(url)?.[1] ?? "";
   const at = authority.lastIndexOf("@");
   return at >= 0 && authority.slice(0, at).includes(":");
 }
 
-function buildConnection(source: RawSource, warnings: Warning[]): ConnectionSpec {
+function buildConnection(
+  source: RawSource,
+  warnings: Warning[],
+  context: BuildContext,
+): ConnectionSpec {
   if (source.url !== undefined) {
     if (urlHasPassword(source.url)) {
       warnings.push({
@@ -64,7 +81,9 @@ function buildConnection(source: RawSource, warnings: Warning[]): ConnectionSpec
     return { form: "url", url: { secret: source.url } };
   }
   if (source.urlEnv !== undefined) return { form: "url_env", env: source.urlEnv };
-  if (source.urlFile !== undefined) return { form: "url_file", path: source.urlFile };
+  if (source.urlFile !== undefined) {
+    return { form: "url_file", path: fromConfigDir(source.urlFile, context) };
+  }
   if (source.password !== undefined) {
     warnings.push({
       code: "config.plaintext_password",
@@ -82,17 +101,17 @@ function buildConnection(source: RawSource, warnings: Warning[]): ConnectionSpec
   };
 }
 
-function buildSource(source: RawSource, warnings: Warning[]): SourceSpec {
+function buildSource(source: RawSource, warnings: Warning[], context: BuildContext): SourceSpec {
   const tls = source.tls;
   return {
     kind: source.type,
-    connection: buildConnection(source, warnings),
+    connection: buildConnection(source, warnings, context),
     ...(source.environment === undefined ? {} : { environment: source.environment }),
     ...(source.tuning === undefined ? {} : { tuning: source.tuning }),
     ...(tls === undefined ? {} : {
       tls: {
         mode: tls.mode ?? "verify-full",
-        ...(tls.caFile === undefined ? {} : { caFile: tls.caFile }),
+        ...(tls.caFile === undefined ? {} : { caFile: fromConfigDir(tls.caFile, context) }),
         acceptInvalidCerts: tls.acceptInvalidCerts ?? false,
         acceptInvalidHostnames: tls.acceptInvalidHostnames ?? false,
       },
@@ -150,19 +169,26 @@ function buildFormat(exp: RawExport, warnings: Warning[]): FormatSpec {
   };
 }
 
-function buildDestination(exp: RawExport): DestinationSpec {
-  const { type, allowAnonymous, ...rest } = exp.destination;
-  return { kind: type, ...rest, allowAnonymous: allowAnonymous ?? false };
+function buildDestination(exp: RawExport, context: BuildContext): DestinationSpec {
+  const { type, allowAnonymous, credentialsFile, ...rest } = exp.destination;
+  return {
+    kind: type,
+    ...rest,
+    ...(credentialsFile === undefined
+      ? {}
+      : { credentialsFile: fromConfigDir(credentialsFile, context) }),
+    allowAnonymous: allowAnonymous ?? false,
+  };
 }
 
-function buildExport(exp: RawExport, warnings: Warning[]): ExportSpec {
+function buildExport(exp: RawExport, warnings: Warning[], context: BuildContext): ExportSpec {
   return {
     name: exp.name,
     index: exp.index,
     mode: exp.mode ?? "full",
     query: buildQuery(exp),
     format: buildFormat(exp, warnings),
-    destination: buildDestination(exp),
+    destination: buildDestination(exp, context),
     skipEmpty: exp.skipEmpty ?? false,
     verify: exp.verify ?? "size",
     metaColumns: {
@@ -224,8 +250,8 @@ function buildNotifications(config: RawConfig): NotificationsSpec | undefined {
  */
 export function buildConfigSpec(config: RawConfig, context: BuildContext): ConfigSpec {
   const warnings: Warning[] = [];
-  const source = buildSource(config.source, warnings);
-  const exports = config.exports.map((exp) => buildExport(exp, warnings));
+  const source = buildSource(config.source, warnings, context);
+  const exports = config.exports.map((exp) => buildExport(exp, warnings, context));
   const notifications = buildNotifications(config);
   return {
     path: context.path,

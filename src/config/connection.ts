@@ -10,7 +10,7 @@ import { resolve } from "node:path";
 import { ConfigError } from "../core/errors.ts";
 import type { SourceKind, SourceSpec } from "../core/spec.ts";
 import { registerSecret } from "../_util/redact.ts";
-import { isNotFound, processEnv, readText } from "./_fs.ts";
+import { INPUT_LIMITS, InputFileError, isNotFound, processEnv, readInput } from "./_fs.ts";
 import { DEFAULT_PORTS } from "./build.ts";
 import { registerUrlSecrets } from "./secrets.ts";
 
@@ -184,8 +184,15 @@ export async function resolveConnection(
       const path = resolve(options.configDir, c.path);
       let text: string;
       try {
-        text = await readText(path);
+        text = await readInput(path, { maxBytes: INPUT_LIMITS.secret });
       } catch (error) {
+        if (error instanceof InputFileError) {
+          throw new ConfigError(`source.url_file '${c.path}' ${error.message}`, {
+            code: error.code,
+            cause: error,
+            ...(error.hint === undefined ? {} : { hint: error.hint }),
+          });
+        }
         throw new ConfigError(
           `source.url_file '${c.path}' ${isNotFound(error) ? "does not exist" : "cannot be read"}`,
           {

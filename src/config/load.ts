@@ -6,15 +6,16 @@
  * @module
  */
 import { dirname, resolve } from "node:path";
-import { ConfigError } from "../core/errors.ts";
+import { ConfigError, InterruptedError } from "../core/errors.ts";
 import type { ConfigSpec, Warning } from "../core/spec.ts";
 import { redact } from "../_util/redact.ts";
-import { exists, isNotFound, processEnv, readText } from "./_fs.ts";
+import { crashPoint } from "../_util/test_hook.ts";
+import { exists, INPUT_LIMITS, InputFileError, isNotFound, processEnv, readInput } from "./_fs.ts";
 import { buildConfigSpec } from "./build.ts";
 import { runRawChecks } from "./raw_checks.ts";
 import { parseConfigTree } from "./schema.ts";
-import { sweepSecrets } from "./secrets.ts";
-import { substitutePlaceholders, unusedParams } from "./substitute.ts";
+import { sweepSecrets, sweepTreeSecrets } from "./secrets.ts";
+import { substituteTree } from "./substitute.ts";
 import { validateConfig } from "./validate.ts";
 import { parseYamlTree } from "./yaml_tree.ts";
 
@@ -24,19 +25,44 @@ export interface LoadConfigOptions {
   readonly params?: Readonly<Record<string, string>>;
   /** Environment lookup; defaults to the process environment. */
   readonly env?: (name: string) => string | undefined;
+  /** Ctrl-C: the load stops with `InterruptedError` (exit 130) at its next step. */
+  readonly signal?: AbortSignal;
+}
+
+/** Waits for `work` unless `signal` aborts first. */
+async function unlessAborted(
+  work: Promise<void> | undefined,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  if (work !== undefined) {
+    if (signal === undefined) await work;
+    else {
+      let onAbort: (() => void) | undefined;
+      const aborted = new Promise<void>((resolve) => {
+        onAbort = resolve;
+        signal.addEventListener("abort", onAbort, { once: true });
+      });
+      await Promise.race([work, aborted]);
+      signal.removeEventListener("abort", onAbort!);
+    }
+  }
+  if (signal?.aborted) throw new InterruptedError();
 }
 
 /**
  * Loads, substitutes, parses and validates a config file.
  *
- * Order (reference §2.1): read; warn about unused params; `${NAME}` substitution over the raw
- * text; YAML parse with syntax hints; raw pre-checks (misplaced tuning keys, CSV + codec, TLS
- * downgrade); typed parse refusing unknown keys; semantic validation.
+ * Order: read (a regular file of at most 2 MiB); YAML parse with syntax hints, `${NAME}`
+ * placeholders protected so they cannot change the structure; `${NAME}` substitution inside
+ * each scalar value; unused-param warnings; raw pre-checks (misplaced tuning keys, CSV + codec,
+ * TLS downgrade); typed parse refusing unknown keys; semantic validation; relative paths resolved
+ * against the config's folder.
  *
  * @param path Config file path, absolute or relative to the working directory.
- * @param options Params and environment.
+ * @param options Params, environment and abort signal.
  * @returns The validated spec; `warnings` holds unused params and plaintext-password notes.
  * @throws {ConfigError} Exit 1, message prefixed with `config file '<path>': `, secrets redacted.
+ * @throws {InterruptedError} When `signal` aborts during the load.
  *
  * @example
  * ```ts ignore
@@ -51,11 +77,14 @@ export async function loadConfig(
 ): Promise<ConfigSpec> {
   const absolute = resolve(path);
   const dir = dirname(absolute);
+  const { signal } = options;
   try {
+    if (signal?.aborted) throw new InterruptedError();
     let raw: string;
     try {
-      raw = await readText(absolute);
+      raw = await readInput(absolute, { maxBytes: INPUT_LIMITS.config, ...signalOf(options) });
     } catch (error) {
+      if (error instanceof InputFileError || error instanceof InterruptedError) throw error;
       if (isNotFound(error)) {
         throw new ConfigError("file not found", {
           code: "config.not_found",
@@ -69,14 +98,18 @@ export async function loadConfig(
         hint: "check that the path is a readable file",
       });
     }
+    await unlessAborted(crashPoint("config_load"), signal);
+    sweepSecrets(raw);
+    const parsed = await parseYamlTree(raw, signalOf(options));
     const params = options.params ?? {};
-    const warnings: Warning[] = unusedParams(raw, params).map((key) => ({
+    const { tree, used } = substituteTree(parsed, { params, env: options.env ?? processEnv });
+    sweepTreeSecrets(tree);
+    const warnings: Warning[] = Object.keys(params).filter((key) => !used.has(key)).map((
+      key,
+    ) => ({
       code: "config.unused_param",
       message: `--param ${key} is not used: the config has no \${${key}} placeholder`,
     }));
-    const text = substitutePlaceholders(raw, { params, env: options.env ?? processEnv });
-    sweepSecrets(text);
-    const tree = parseYamlTree(text);
     runRawChecks(tree);
     const typed = parseConfigTree(tree);
     validateConfig(typed, { fileExists: (p) => exists(resolve(dir, p)) });
@@ -86,6 +119,10 @@ export async function loadConfig(
     if (error instanceof ConfigError) throw prefixed(path, error);
     throw error;
   }
+}
+
+function signalOf(options: LoadConfigOptions): { signal?: AbortSignal } {
+  return options.signal === undefined ? {} : { signal: options.signal };
 }
 
 function prefixed(path: string, error: ConfigError): ConfigError {

@@ -23,12 +23,13 @@ Deno.test("loadConfig reports a missing file by path with an init hint", async (
   assert.match(error.hint ?? "", /rivet init -o rivet\.yaml/);
 });
 
-Deno.test("loadConfig reports a directory given as config as unreadable", async () => {
+Deno.test("loadConfig refuses a directory given as config: not a regular file", async () => {
   const dir = await tempDirWith({});
   try {
     const error = await loadConfig(dir).catch((e: unknown) => e);
     assert.ok(error instanceof ConfigError);
-    assert.equal(error.code, "config.read_failed");
+    assert.equal(error.code, "config.not_regular_file");
+    assert.match(error.message, /is a directory, not a regular file/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -461,7 +462,8 @@ Deno.test("loadConfig builds notifications and tls blocks with their defaults", 
   );
   assert.deepEqual(config.source.tls, {
     mode: "require",
-    caFile: "ca.pem",
+    // Relative to the config's folder, resolved once at load.
+    caFile: join(config.dir, "ca.pem"),
     acceptInvalidCerts: false,
     acceptInvalidHostnames: false,
   });

@@ -7,10 +7,10 @@
  *
  * @example
  * ```ts ignore
- * import { assertSupported, loadConfig, selectExports } from "./mod.ts";
+ * import { checkRunnable, loadConfig, selectExports } from "./mod.ts";
  * const config = await loadConfig("rivet.yaml");
  * const exports = selectExports(config, []);
- * assertSupported(config, exports);
+ * const { warnings } = checkRunnable(config, exports, { resume: false });
  * ```
  *
  * @module
@@ -28,6 +28,6 @@ export { isLoopbackHost } from "./loopback.ts";
 export { exportSql, readQueryFile } from "./query_file.ts";
 export type { QueryTextOptions } from "./query_file.ts";
 export { selectExports } from "./select.ts";
-export { assertSupported } from "./support.ts";
+export { assertExportSupported, assertSupported, checkRunnable } from "./support.ts";
 export { COMPRESSION_PROFILES, DEFAULT_PORTS } from "./build.ts";
 export { planChecks } from "./plan_checks.ts";

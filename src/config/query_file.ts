@@ -1,6 +1,8 @@
 /**
  * The SQL text of an export: `table:` → `SELECT * FROM …`, `query:` as written, `query_file:`
- * read from under the config directory (symlink escapes refused) with `${}` substitution.
+ * read from under the config directory (symlink escapes refused; a regular file of at most
+ * 4 MiB) with `${}` substitution. A query file is SQL text, not YAML: `${NAME}` values are
+ * spliced into it verbatim, so a value is SQL written by whoever sets the parameter.
  *
  * Layer: config. Files are read through `_fs.ts`.
  *
@@ -9,7 +11,15 @@
 import { resolve, sep } from "node:path";
 import { ConfigError } from "../core/errors.ts";
 import type { ExportSpec } from "../core/spec.ts";
-import { isNotFound, processEnv, readText, realPath } from "./_fs.ts";
+import { exportPrefix, prefixOnce } from "../_util/text.ts";
+import {
+  INPUT_LIMITS,
+  InputFileError,
+  isNotFound,
+  processEnv,
+  readInput,
+  realPath,
+} from "./_fs.ts";
 import { substitutePlaceholders } from "./substitute.ts";
 
 /** Options of {@linkcode readQueryFile} and {@linkcode exportSql}. */
@@ -66,8 +76,15 @@ export async function readQueryFile(
   }
   let text: string;
   try {
-    text = await readText(real);
+    text = await readInput(real, { maxBytes: INPUT_LIMITS.queryFile });
   } catch (error) {
+    if (error instanceof InputFileError) {
+      throw new ConfigError(`export '${exp.name}': query_file '${written}' ${error.message}`, {
+        code: error.code,
+        cause: error,
+        ...(error.hint === undefined ? {} : { hint: error.hint }),
+      });
+    }
     throw new ConfigError(`export '${exp.name}': query_file '${written}' cannot be read`, {
       code: "config.read_failed",
       cause: error,
@@ -78,11 +95,11 @@ export async function readQueryFile(
     return substitutePlaceholders(text, {
       params: options.params ?? {},
       env: options.env ?? processEnv,
-      what: `query_file '${written}' of export '${exp.name}'`,
+      what: `query_file '${written}'`,
     });
   } catch (error) {
     if (error instanceof ConfigError) {
-      throw new ConfigError(`export '${exp.name}': ${error.message}`, {
+      throw new ConfigError(prefixOnce(exportPrefix(exp.name), error.message), {
         code: error.code,
         ...(error.hint === undefined ? {} : { hint: error.hint }),
       });

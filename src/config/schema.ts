@@ -177,6 +177,41 @@ export const ENUMS = {
   notifyOn: ["failure", "schema_change", "degraded"],
 } as const;
 
+/**
+ * Accepted range `[min, max]` of each integer key. Lower bounds keep loops finite (a batch of 0
+ * rows never ends a read); upper bounds keep waits and allocations sane (a backoff beyond about
+ * 24 days overflows the timer and fires at once; `parallel: 100000` would open as many
+ * connections).
+ */
+export const BOUNDS = {
+  port: [1, 65_535],
+  batch_size: [1, 10_000_000],
+  batch_size_memory_mb: [1, 65_536],
+  throttle_ms: [0, 600_000],
+  // PostgreSQL's own limit: INT_MAX milliseconds.
+  statement_timeout_s: [0, 2_147_483],
+  max_retries: [0, 100],
+  retry_backoff_ms: [0, 3_600_000],
+  lock_timeout_s: [0, 2_147_483],
+  memory_threshold_mb: [0, 1_048_576],
+  max_batch_memory_mb: [1, 65_536],
+  min_parallel: [1, 256],
+  max_value_mb: [1, 1_024],
+  chunk_size: [1, Number.MAX_SAFE_INTEGER],
+  chunk_size_memory_mb: [1, 1_048_576],
+  chunk_count: [1, 1_000_000],
+  chunk_by_days: [1, 36_600],
+  parallel: [1, 256],
+  chunk_max_attempts: [1, 100],
+  days_window: [1, 36_600],
+  row_count_min: [0, Number.MAX_SAFE_INTEGER],
+  row_count_max: [0, Number.MAX_SAFE_INTEGER],
+  unique_max_entries: [1, 100_000_000],
+  row_group_rows: [1, 100_000_000],
+  target_row_group_mb: [1, 4_096],
+  max_row_group_mb: [1, 4_096],
+} as const satisfies Record<string, readonly [number, number]>;
+
 /** `source.tls` as written. */
 export interface RawTls {
   readonly mode?: TlsMode;
@@ -397,29 +432,43 @@ class MapReader {
     return node.value;
   }
 
-  int(key: string, min = 0): number | undefined {
+  /** An integer in `[min, max]` (see {@linkcode BOUNDS}). */
+  int(key: string, min = 0, max = Number.MAX_SAFE_INTEGER): number | undefined {
     const node = this.node(key);
     if (node === undefined) return undefined;
     if (node.kind !== "scalar" || typeof node.value !== "number" || !Number.isInteger(node.value)) {
       throw this.typeError(key, node, min >= 0 ? "a non-negative integer" : "an integer");
     }
     if (node.value < min || !Number.isSafeInteger(node.value)) {
-      throw new ConfigError(
-        `${this.key(key)}: invalid value ${node.value}, expected an integer >= ${min}${
-          at(node.pos)
-        }`,
-        { code: "config.invalid_value" },
-      );
+      throw this.rangeError(key, node, `an integer >= ${min}`);
     }
+    if (node.value > max) throw this.rangeError(key, node, `an integer <= ${max}`);
     return node.value;
   }
 
-  num(key: string): number | undefined {
+  /** {@linkcode int} with the bounds of {@linkcode BOUNDS}[`key`]. */
+  bounded(key: keyof typeof BOUNDS): number | undefined {
+    const [min, max] = BOUNDS[key];
+    return this.int(key, min, max);
+  }
+
+  rangeError(key: string, node: TreeNode, expected: string): ConfigError {
+    const value = node.kind === "scalar" ? String(node.value) : describe(node);
+    return new ConfigError(
+      `${this.key(key)}: invalid value ${value}, expected ${expected}${at(node.pos)}`,
+      { code: "config.invalid_value" },
+    );
+  }
+
+  /** A finite number in `[min, max]`. */
+  num(key: string, min = -Infinity, max = Infinity): number | undefined {
     const node = this.node(key);
     if (node === undefined) return undefined;
     if (node.kind !== "scalar" || typeof node.value !== "number" || !Number.isFinite(node.value)) {
       throw this.typeError(key, node, "a number");
     }
+    if (node.value < min) throw this.rangeError(key, node, `a number >= ${min}`);
+    if (node.value > max) throw this.rangeError(key, node, `a number <= ${max}`);
     return node.value;
   }
 
@@ -497,19 +546,19 @@ function parseTuning(parent: MapReader): TuningSpec | undefined {
   if (!r) return undefined;
   return compact({
     profile: r.enumOf("profile", ENUMS.profile),
-    batchSize: r.int("batch_size"),
-    batchSizeMemoryMb: r.int("batch_size_memory_mb"),
-    throttleMs: r.int("throttle_ms"),
-    statementTimeoutS: r.int("statement_timeout_s"),
-    maxRetries: r.int("max_retries"),
-    retryBackoffMs: r.int("retry_backoff_ms"),
-    lockTimeoutS: r.int("lock_timeout_s"),
-    memoryThresholdMb: r.int("memory_threshold_mb"),
-    maxBatchMemoryMb: r.int("max_batch_memory_mb"),
+    batchSize: r.bounded("batch_size"),
+    batchSizeMemoryMb: r.bounded("batch_size_memory_mb"),
+    throttleMs: r.bounded("throttle_ms"),
+    statementTimeoutS: r.bounded("statement_timeout_s"),
+    maxRetries: r.bounded("max_retries"),
+    retryBackoffMs: r.bounded("retry_backoff_ms"),
+    lockTimeoutS: r.bounded("lock_timeout_s"),
+    memoryThresholdMb: r.bounded("memory_threshold_mb"),
+    maxBatchMemoryMb: r.bounded("max_batch_memory_mb"),
     onBatchMemoryExceeded: r.enumOf("on_batch_memory_exceeded", ENUMS.onBatchMemoryExceeded),
     adaptive: r.bool("adaptive"),
-    minParallel: r.int("min_parallel"),
-    maxValueMb: r.int("max_value_mb"),
+    minParallel: r.bounded("min_parallel"),
+    maxValueMb: r.bounded("max_value_mb"),
   });
 }
 
@@ -535,7 +584,7 @@ function parseSource(r: MapReader): RawSource {
     urlEnv: r.str("url_env"),
     urlFile: r.str("url_file"),
     host: r.str("host"),
-    port: r.int("port"),
+    port: r.bounded("port"),
     user: r.str("user"),
     password,
     passwordEnv: r.str("password_env"),
@@ -608,17 +657,18 @@ function parseExport(node: TreeNode, index: number): RawExport {
     incrementalCursorMode: r.enumOf("incremental_cursor_mode", ENUMS.cursorMode),
     chunkColumn: r.str("chunk_column"),
     chunkDense: r.bool("chunk_dense"),
-    chunkSize: r.int("chunk_size"),
-    chunkSizeMemoryMb: r.int("chunk_size_memory_mb"),
-    chunkCount: r.int("chunk_count"),
-    chunkByDays: r.int("chunk_by_days"),
+    // 0 passes here so validate.ts can give the reference's own message for it.
+    chunkSize: r.int("chunk_size", 0, BOUNDS.chunk_size[1]),
+    chunkSizeMemoryMb: r.bounded("chunk_size_memory_mb"),
+    chunkCount: r.int("chunk_count", 0, BOUNDS.chunk_count[1]),
+    chunkByDays: r.int("chunk_by_days", 0, BOUNDS.chunk_by_days[1]),
     chunkByKey: r.str("chunk_by_key"),
-    parallel: r.int("parallel"),
+    parallel: r.int("parallel", 0, BOUNDS.parallel[1]),
     chunkCheckpoint: r.bool("chunk_checkpoint"),
-    chunkMaxAttempts: r.int("chunk_max_attempts"),
+    chunkMaxAttempts: r.bounded("chunk_max_attempts"),
     timeColumn: r.str("time_column"),
     timeColumnType: r.enumOf("time_column_type", ENUMS.timeColumnType),
-    daysWindow: r.int("days_window"),
+    daysWindow: r.bounded("days_window"),
     partitionBy: r.str("partition_by"),
     partitionGranularity: r.enumOf("partition_granularity", ENUMS.granularity),
     format: r.enumValue("format", r.require("format"), ENUMS.format),
@@ -635,16 +685,19 @@ function parseExport(node: TreeNode, index: number): RawExport {
       : undefined,
     quality: quality
       ? compact({
-        rowCountMin: quality.int("row_count_min"),
-        rowCountMax: quality.int("row_count_max"),
+        rowCountMin: quality.bounded("row_count_min"),
+        rowCountMax: quality.bounded("row_count_max"),
         nullRatioMax: quality.dict("null_ratio_max", (column, value) => {
           if (value.kind !== "scalar" || typeof value.value !== "number") {
             throw quality.typeError(`null_ratio_max.${column}`, value, "a number between 0 and 1");
           }
+          if (!(value.value >= 0 && value.value <= 1)) {
+            throw quality.rangeError(`null_ratio_max.${column}`, value, "a number between 0 and 1");
+          }
           return value.value;
         }),
         uniqueColumns,
-        uniqueMaxEntries: quality.int("unique_max_entries"),
+        uniqueMaxEntries: quality.bounded("unique_max_entries"),
       })
       : undefined,
     maxFileSize,
@@ -654,13 +707,13 @@ function parseExport(node: TreeNode, index: number): RawExport {
     columns: r.dict("columns", (column, value) => r.strOf(`columns.${column}`, value)),
     target: r.str("target"),
     onSchemaDrift: r.enumOf("on_schema_drift", ENUMS.onSchemaDrift),
-    shapeDriftWarnFactor: r.num("shape_drift_warn_factor"),
+    shapeDriftWarnFactor: r.num("shape_drift_warn_factor", 0, 1_000_000),
     parquet: parquet
       ? compact({
         rowGroupStrategy: parquet.enumOf("row_group_strategy", ENUMS.rowGroupStrategy),
-        rowGroupRows: parquet.int("row_group_rows", 1),
-        targetRowGroupMb: parquet.int("target_row_group_mb", 1),
-        maxRowGroupMb: parquet.int("max_row_group_mb", 1),
+        rowGroupRows: parquet.bounded("row_group_rows"),
+        targetRowGroupMb: parquet.bounded("target_row_group_mb"),
+        maxRowGroupMb: parquet.bounded("max_row_group_mb"),
       })
       : undefined,
   });

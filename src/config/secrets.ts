@@ -1,12 +1,16 @@
 /**
- * Registers secret values with the redactor as early as possible: before the YAML is parsed (a
- * syntax error must not be the first place a password shows up) and again once each field is read.
+ * Registers secret values with the redactor as early as possible: from the raw text before the
+ * YAML is parsed (a syntax error must not be the first place a password shows up), from the
+ * parsed tree once `${}` values are in, and again once each field is read.
+ *
+ * Every scan here is linear in the text length (a config may hold a 200 KB query literal).
  *
  * Layer: config. Pure apart from the redactor's registry.
  *
  * @module
  */
 import { registerSecret } from "../_util/redact.ts";
+import type { TreeNode } from "./yaml_tree.ts";
 
 /**
  * Registers a URL and its (raw and percent-decoded) password with the redactor.
@@ -30,22 +34,89 @@ export function registerUrlSecrets(url: string): void {
   }
 }
 
-const secretLine = /^[ \t-]*(?:password|webhook_url)[ \t]*:[ \t]*(.+?)[ \t]*$/gm;
-const urlWithUserinfo = /[A-Za-z][A-Za-z0-9+.-]*:\/\/[^\s/?#'"]*@/g;
+const schemeChar = /[A-Za-z0-9+.-]/;
+const urlStop = /[\s/?#'"]/;
+
+/**
+ * The `scheme://userinfo@` heads of the URLs with credentials in a text, found in one pass: the
+ * scheme is read backwards and the userinfo forwards from each `://`.
+ *
+ * @param text Any text.
+ * @returns Each URL head, e.g. `postgresql://app:pw@`.
+ */
+export function urlsWithUserinfo(text: string): string[] {
+  const found: string[] = [];
+  let from = 0;
+  let floor = 0;
+  for (;;) {
+    const sep = text.indexOf("://", from);
+    if (sep < 0) return found;
+    let start = sep;
+    while (start > floor && schemeChar.test(text[start - 1]!)) start--;
+    while (start < sep && !/[A-Za-z]/.test(text[start]!)) start++;
+    let end = sep + 3;
+    let lastAt = -1;
+    while (end < text.length && !urlStop.test(text[end]!)) {
+      if (text[end] === "@") lastAt = end;
+      end++;
+    }
+    if (start < sep && lastAt >= 0) found.push(text.slice(start, lastAt + 1));
+    from = Math.max(sep + 3, end - 1);
+    floor = sep + 3;
+  }
+}
+
+const secretKeys = new Set(["password", "webhook_url"]);
 
 /**
  * Scans raw config text for `password:` / `webhook_url:` values and URLs with credentials, and
  * registers them, so that no later error (YAML syntax, type, validation) can echo them.
  *
- * @param text Raw or substituted YAML text.
+ * @param text Raw YAML text.
  */
 export function sweepSecrets(text: string): void {
-  for (const match of text.matchAll(secretLine)) {
-    let value = match[1]!;
-    const quoted = /^(['"])(.*)\1$/.exec(value);
-    if (quoted) value = quoted[2]!;
-    else value = value.replace(/[ \t]+#.*$/, "");
-    registerSecret(value);
+  for (const line of text.split("\n")) {
+    let i = 0;
+    while (i < line.length && (line[i] === " " || line[i] === "\t" || line[i] === "-")) i++;
+    const colon = line.indexOf(":", i);
+    if (colon < 0) continue;
+    const key = line.slice(i, colon).trim();
+    if (!secretKeys.has(key)) continue;
+    let value = line.slice(colon + 1).trim();
+    const quote = value[0];
+    if ((quote === '"' || quote === "'") && value.length > 1 && value.endsWith(quote)) {
+      value = value.slice(1, -1);
+    } else {
+      const comment = value.search(/[ \t]#/);
+      if (comment >= 0) value = value.slice(0, comment).trimEnd();
+    }
+    // `${NAME}` is a placeholder, not the secret: its value is registered after substitution.
+    if (value !== "" && !value.includes("${")) registerSecret(value);
   }
-  for (const match of text.matchAll(urlWithUserinfo)) registerUrlSecrets(match[0]);
+  for (const url of urlsWithUserinfo(text)) registerUrlSecrets(url);
+}
+
+/**
+ * Registers the secrets of a parsed config once its `${}` values are in: `password` and
+ * `webhook_url` values, and every URL with credentials in any value.
+ *
+ * @param root The substituted tree.
+ */
+export function sweepTreeSecrets(root: TreeNode): void {
+  const seen = new Set<TreeNode>();
+  const walk = (node: TreeNode, key: string | undefined): void => {
+    if (seen.has(node)) return;
+    seen.add(node);
+    if (node.kind === "map") {
+      for (const entry of node.entries) walk(entry.value, entry.key);
+    } else if (node.kind === "seq") {
+      for (const item of node.items) walk(item, undefined);
+    } else if (typeof node.value === "string") {
+      if (key !== undefined && secretKeys.has(key)) registerSecret(node.value);
+      if (node.value.includes("://")) {
+        for (const url of urlsWithUserinfo(node.value)) registerUrlSecrets(url);
+      }
+    }
+  };
+  walk(root, undefined);
 }

@@ -3,12 +3,16 @@
  * release are refused here with one clear message. Each row is one gate: a later release deletes
  * its row.
  *
+ * {@linkcode checkRunnable} is the one judgement of "can these exports run" that `rivet run`,
+ * `rivet doctor` and the library's `runExports` all apply: the gate, then the plan checks.
+ *
  * Layer: config. Pure, no I/O.
  *
  * @module
  */
 import { ConfigError } from "../core/errors.ts";
 import type { ConfigSpec, ExportSpec } from "../core/spec.ts";
+import { planChecks } from "./plan_checks.ts";
 
 /** One gate: the key it reads, the values this release accepts, how to read the key. */
 interface Gate<T> {
@@ -87,4 +91,45 @@ function check<T>(gates: readonly Gate<T>[], subject: T, where: string): void {
 export function assertSupported(config: ConfigSpec, exports: readonly ExportSpec[]): void {
   check(configGates, config, "");
   for (const exp of exports) check(exportGates, exp, `export '${exp.name}': `);
+}
+
+/**
+ * Refuses an export this release cannot run (its mode, destination, format, quality gate or
+ * meta columns), whatever config it came from.
+ *
+ * @param exp The export.
+ * @throws {ConfigError} `config.not_supported` naming the key, its value and the export.
+ */
+export function assertExportSupported(exp: ExportSpec): void {
+  check(exportGates, exp, `export '${exp.name}': `);
+}
+
+/**
+ * Whether the selected exports of a config can run: the support gate of this release, then
+ * the plan checks (key combinations that parse but cannot run together). `rivet run`,
+ * `rivet doctor` and the library's `runExports` call this one function, so they always agree.
+ *
+ * @param config The loaded config.
+ * @param exports The exports about to run (or, for doctor, every export).
+ * @param options Whether the run resumes (`--resume`).
+ * @returns The warnings to show before the run.
+ * @throws {ConfigError} `config.not_supported` or a `plan.*` code.
+ *
+ * @example
+ * ```ts
+ * import { checkRunnable } from "./support.ts";
+ * import type { ConfigSpec, ExportSpec } from "../core/spec.ts";
+ * const config = { source: { kind: "postgres" } } as ConfigSpec;
+ * const exp = { name: "o", mode: "full", destination: { kind: "stdout" }, format: { kind: "csv" },
+ *   metaColumns: { exportedAt: false, rowHash: false } } as unknown as ExportSpec;
+ * if (checkRunnable(config, [exp], { resume: false }).warnings.length !== 0) throw new Error();
+ * ```
+ */
+export function checkRunnable(
+  config: ConfigSpec,
+  exports: readonly ExportSpec[],
+  options: { resume: boolean },
+): { warnings: string[] } {
+  assertSupported(config, exports);
+  return planChecks(exports, options);
 }

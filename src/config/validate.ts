@@ -8,7 +8,10 @@
  */
 import { ConfigError } from "../core/errors.ts";
 import { parseColumnType } from "../core/column_type.ts";
+import { KNOWN_PLACEHOLDERS, unknownPlaceholders } from "../plan/placeholders.ts";
+import { clip } from "../_util/text.ts";
 import { endpointHost, isLoopbackHost } from "./loopback.ts";
+import { suggest } from "./suggest.ts";
 import type { RawConfig, RawExport, RawSource } from "./schema.ts";
 import { parseMaxFileSize } from "./size.ts";
 
@@ -138,19 +141,57 @@ function isAbsolutePath(path: string): boolean {
   return path.startsWith("/") || path.startsWith("\\") || /^[A-Za-z]:/.test(path);
 }
 
-function isSafeName(name: string): boolean {
-  return name.length > 0 && !name.startsWith(".") && !/[/\\\0]/.test(name) &&
-    !name.includes("..");
+/** Longest export name: it becomes part of file names, object keys and state keys. */
+export const EXPORT_NAME_MAX = 128;
+
+// deno-lint-ignore no-control-regex
+const controlChar = /[\x00-\x1f\x7f-\x9f]/;
+// deno-lint-ignore no-control-regex
+const controlChars = /[\x00-\x1f\x7f-\x9f]/g;
+
+/** Shows a name in a message: control characters escaped, long names clipped. */
+function shown(text: string): string {
+  const escaped = text.replace(
+    controlChars,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+  return clip(escaped, 80);
+}
+
+/**
+ * Why an export name is unsafe, or undefined when it is fine. Names are ASCII letters, digits,
+ * `_`, `.` and `-` (safe in file names on every OS, in object keys and in state keys), up to
+ * {@linkcode EXPORT_NAME_MAX} characters, not starting with `.` or `-` and without `..`.
+ */
+function nameProblem(name: string): string | undefined {
+  if (name.length === 0) return "it is empty";
+  if (name.length > EXPORT_NAME_MAX) {
+    return `it is ${name.length} characters long (at most ${EXPORT_NAME_MAX})`;
+  }
+  if (controlChar.test(name)) return "it contains a control character";
+  if (name.includes(":")) {
+    return "it contains ':', which Windows does not allow in file names and which makes a " +
+      "path that starts with the name read as a drive ('c:') or a URL scheme ('s3:')";
+  }
+  const bad = /[^A-Za-z0-9_.-]/.exec(name);
+  if (bad) return `it contains '${bad[0]}', which is not allowed`;
+  if (name.startsWith(".") || name.startsWith("-")) return "it starts with '.' or '-'";
+  if (name.includes("..")) return "it contains '..'";
+  return undefined;
 }
 
 function validateExport(exp: RawExport, source: RawSource, options: ValidateOptions): void {
   const where = `export '${exp.name}'`;
   const mode = exp.mode ?? "full";
-  if (!isSafeName(exp.name)) {
+  const problem = nameProblem(exp.name);
+  if (problem !== undefined) {
     fail(
-      `export name '${exp.name}' (index ${exp.index}) is not safe as a file name`,
+      `export name '${
+        shown(exp.name)
+      }' (index ${exp.index}) is not safe as a file name: ${problem}`,
       "config.unsafe_name",
-      "use a non-empty name without a leading '.', and without '/', '\\', '..' or NUL",
+      "export names may use ASCII letters, digits, '_', '.' and '-' (e.g. orders_2026 or " +
+        "sales.daily), up to 128 characters; use '_' or '-' instead of ':' and spaces",
     );
   }
   const merged = { ...source.tuning, ...exp.tuning };
@@ -246,6 +287,38 @@ function validateDestination(exp: RawExport, where: string, options: ValidateOpt
         "remove endpoint to use the provider's default, or point it at 127.0.0.1",
       );
     }
+  }
+  for (const key of ["path", "prefix", "bucket"] as const) {
+    const value = d[key];
+    if (value !== undefined && controlChar.test(value)) {
+      fail(
+        `${where}: destination.${key} '${shown(value)}' contains a control character`,
+        "config.invalid_value",
+        `write destination.${key} on one line, without control characters`,
+      );
+    }
+  }
+  for (const key of ["path", "prefix"] as const) {
+    const value = d[key];
+    const unknown = value === undefined ? [] : unknownPlaceholders(value);
+    if (unknown.length > 0) {
+      const close = suggest(unknown[0]!, KNOWN_PLACEHOLDERS);
+      fail(
+        `${where}: destination.${key} has unknown placeholder ${
+          unknown.map((u) => `{${shown(u)}}`).join(", ")
+        }`,
+        "config.unknown_placeholder",
+        `known placeholders: ${KNOWN_PLACEHOLDERS.map((k) => `{${k}}`).join(", ")}` +
+          (close === undefined ? "" : `; did you mean {${close}}?`),
+      );
+    }
+  }
+  if (d.type === "local" && d.path !== undefined && d.path.trim() === "") {
+    fail(
+      `${where}: destination.path is empty`,
+      "config.invalid_value",
+      "name the output folder, e.g. `path: ./out`",
+    );
   }
   if (d.type === "local") {
     for (const key of ["path", "prefix"] as const) {

@@ -268,7 +268,9 @@ Deno.test("validate wants credentials_file to exist, relative to the config dir"
   );
   await expectRule(yaml, "config.file_not_found", "credentials_file 'keys/sa.json' does not exist");
   const ok = await loadYaml(yaml, { files: { "keys/sa.json": "{}" } });
-  assert.equal(ok.exports[0]!.destination.credentialsFile, "keys/sa.json");
+  // Resolved once, at load, against the config's folder.
+  const resolved = ok.exports[0]!.destination.credentialsFile ?? "";
+  assert.ok(resolved.startsWith("/") && resolved.endsWith("/keys/sa.json"), resolved);
 });
 
 Deno.test("validate refuses a bad max_file_size naming the export", async () => {

@@ -37,6 +37,7 @@ import {
   stagingKeyOf,
 } from "./_keys.ts";
 import { consoleWarn, type DestinationWarn, moveByCopy, retryMessage } from "./_cloud.ts";
+import { INPUT_LIMITS, readInputText } from "../_util/input_file.ts";
 
 /** Retry policy of each request (a chunk is re-sent, never the whole object). */
 export interface GcsRetryOptions {
@@ -1371,7 +1372,7 @@ interface Credentials {
 async function readCredentials(path: string, from: string): Promise<Credentials> {
   let text: string;
   try {
-    text = await Deno.readTextFile(path);
+    text = await readInputText(path, { maxBytes: INPUT_LIMITS.secret });
   } catch (error) {
     throw new PermanentError(
       `GCS credentials file '${path}' (from ${from}) could not be read: ${messageOf(error)}; ` +

@@ -10,8 +10,8 @@
  *   destination `endpoint` when one is set;
  * - read: the config folder (the config file, `query_file`s, the state database, `.rivet/`; the
  *   query-file check resolves the folder's real path, so the folder itself must be readable), a
- *   `url_file` and a TLS `ca_file` wherever they are (`ca_file` both against the working directory
- *   and the config folder), the local destination folder (listing and
+ *   `url_file` and a TLS `ca_file` wherever they are (relative ones start at the config folder),
+ *   the local destination folder (listing and
  *   resume reconciliation), parquet-wasm's `.wasm` file (the Parquet writer reads it with
  *   `Deno.readFile` when it is not handed a compiled module), and rivet's own code: `src/` and
  *   the npm package folder (a Web Worker loads its module graph under the process's read
@@ -36,6 +36,7 @@ import type { ConnectionInfo } from "../core/source.ts";
 import type { ConfigSpec, DestinationSpec, ExportSpec } from "../core/spec.ts";
 import { resolveConnection } from "../config/mod.ts";
 import { fillPlaceholders } from "../plan/placeholders.ts";
+import { INPUT_LIMITS, readInputText } from "../_util/input_file.ts";
 
 /** What one export may touch. Lists are sorted and free of duplicates; empty means none. */
 export interface ExportPermissions {
@@ -176,9 +177,7 @@ export async function exportPermissions(
   if (c.form === "structured" && c.passwordEnv !== undefined) env.add(c.passwordEnv);
   const caFile = config.source.tls?.caFile;
   if (caFile !== undefined) {
-    // The sources open it as written (relative to the working directory); chunk workers resolve
-    // it against the config folder: grant both, so either reading stays within the grant.
-    await addWithRealPath(read, resolve(ctx.cwd, caFile));
+    // Made absolute against the config folder when the config was built.
     await addWithRealPath(read, resolve(config.dir, caFile));
   }
 
@@ -428,7 +427,8 @@ async function addWithRealPath(into: Set<string>, path: string): Promise<void> {
 
 async function readOptional(path: string): Promise<string> {
   try {
-    return await Deno.readTextFile(path);
+    // The shared reader: a FIFO or device named as a query file must not block here.
+    return await readInputText(path, { maxBytes: INPUT_LIMITS.queryFile });
   } catch {
     // The export itself reports a missing or unreadable file with its own message.
     return "";

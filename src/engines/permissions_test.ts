@@ -88,7 +88,8 @@ Deno.test("exportPermissions covers password_env, url_file, ca_file, an endpoint
   const p = await exportPermissions(t.config, spec, { cwd: "/run/here", env });
   assert.deepEqual(p.net, ["10.0.0.5:5433"]);
   assert.ok(p.env.includes("DB_PASSWORD"));
-  assert.ok(p.read.includes("/run/here/certs/ca.pem"), p.read.join());
+  // A relative ca_file starts at the config folder (resolved at load), never the working dir.
+  assert.ok(!p.read.includes("/run/here/certs/ca.pem"), p.read.join());
   assert.ok(p.read.includes(`${t.dir}/certs/ca.pem`), p.read.join());
 
   const withEndpoint = {

@@ -1,13 +1,39 @@
 /**
  * Destination placeholders (reference §2.6): `{date}` (UTC `YYYY-MM-DD` of the run),
- * `{export}` and `{table}` (both the export name). `{run_id}` and `{partition}` and unknown tokens
- * stay verbatim.
+ * `{export}` and `{table}` (both the export name). `{run_id}` and `{partition}` stay verbatim
+ * here (they are filled while a run writes). Any other `{token}` is refused when the config is
+ * loaded ({@linkcode unknownPlaceholders}), so a typo never becomes a literal folder name.
  *
  * Layer: plan (pure).
  *
  * @module
  */
 import type { DestinationSpec } from "../core/spec.ts";
+
+/** Every placeholder a destination `path` or `prefix` may hold, in the order docs list them. */
+export const KNOWN_PLACEHOLDERS = ["date", "export", "table", "run_id", "partition"] as const;
+
+/**
+ * The `{token}`s of a path or prefix that are not placeholders rivet knows.
+ *
+ * @param template The configured `path` or `prefix`.
+ * @returns Unknown token names, in order of appearance, without duplicates.
+ *
+ * @example
+ * ```ts
+ * import { unknownPlaceholders } from "./placeholders.ts";
+ * const names = unknownPlaceholders("out/{export}/{dat}/{run_id}");
+ * if (names.join() !== "dat") throw new Error(names.join());
+ * ```
+ */
+export function unknownPlaceholders(template: string): string[] {
+  const known: readonly string[] = KNOWN_PLACEHOLDERS;
+  const unknown = new Set<string>();
+  for (const match of template.matchAll(/\{([^{}]*)\}/g)) {
+    if (!known.includes(match[1]!)) unknown.add(match[1]!);
+  }
+  return [...unknown];
+}
 
 /**
  * Substitutes placeholders in one path or prefix.

@@ -19,7 +19,7 @@ import { resolve } from "node:path";
 import type { Destination } from "../../core/destination.ts";
 import { InterruptedError, toErrorInfo, TransientError } from "../../core/errors.ts";
 import type { ConfigSpec, DestinationSpec, SignalOptions } from "../../core/spec.ts";
-import { checkTlsPolicy, loadConfig, resolveConnection } from "../../config/mod.ts";
+import { checkRunnable, checkTlsPolicy, loadConfig, resolveConnection } from "../../config/mod.ts";
 import { openSource } from "../../sources/mod.ts";
 import { openDestination } from "../../destinations/mod.ts";
 import { resolveDestination } from "../../plan/placeholders.ts";
@@ -90,21 +90,25 @@ async function withDeadline<T>(
   }
 }
 
-/** The config check: parse and validate, counting the exports. */
+/**
+ * The config check: parse and validate, then the judgement `rivet run` applies before running
+ * (support gate and plan checks, via the shared `checkRunnable`) over every export.
+ */
 async function checkConfig(
   flags: DoctorFlags,
   ctx: CommandContext,
 ): Promise<{ result: CheckResult; config?: ConfigSpec }> {
   const params = parseParams(flags.param ?? []);
   try {
-    const config = await loadConfig(flags.config, { params });
+    const config = await loadConfig(flags.config, { params, signal: ctx.signal });
+    const { warnings } = checkRunnable(config, config.exports, { resume: false });
     const n = config.exports.length;
     return {
       config,
       result: {
         ok: true,
         line: `config: ${config.path} (${n} export${n === 1 ? "" : "s"})`,
-        notes: config.warnings.map((w) => `config: ${w.message}`),
+        notes: [...config.warnings.map((w) => w.message), ...warnings].map((w) => `config: ${w}`),
       },
     };
   } catch (error) {

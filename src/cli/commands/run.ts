@@ -7,14 +7,20 @@
  */
 import { ConfigError, type ExitCode, toErrorInfo } from "../../core/errors.ts";
 import type { EventSink, Outcome, RivetEvent } from "../../core/events.ts";
-import { assertSupported, loadConfig, planChecks, selectExports } from "../../config/mod.ts";
+import { checkRunnable, loadConfig, selectExports } from "../../config/mod.ts";
+import { exportPrefix, prefixOnce } from "../../_util/text.ts";
 import { runExports } from "../../engines/inline.ts";
 import { runExportsConcurrently, selectParallelMode } from "../../engines/concurrent.ts";
 import { runExportsInProcesses } from "../../engines/subprocess.ts";
 import { runExportsInWorkers } from "../../engines/export_worker.ts";
 import type { CommandContext, RunFlags } from "../main.ts";
 import { formatErrors, reportError } from "../main.ts";
-import { aggregateJson, writeRunReports } from "../render/summary.ts";
+import {
+  aggregateJson,
+  checkOutputPath,
+  writeFileReplacing,
+  writeRunReports,
+} from "../render/summary.ts";
 import { eventToNdjson, ndjsonEventStream } from "../render/ndjson.ts";
 import { createProgressRenderer } from "../render/progress.ts";
 
@@ -56,7 +62,7 @@ export async function runCommand(flags: RunFlags, outerCtx: CommandContext): Pro
   let run: RunEvents | undefined;
   try {
     const params = parseParams(flags.param ?? []);
-    const config = await loadConfig(flags.config, { params });
+    const config = await loadConfig(flags.config, { params, signal: ctx.signal });
     for (const w of config.warnings) io.err(`Warning: ${w.message}\n`);
     const exports = selectExports(config, flags.export ?? []);
     const unsupportedFlags = (
@@ -82,8 +88,8 @@ export async function runCommand(flags: RunFlags, outerCtx: CommandContext): Pro
     if (parallel.ignoredFlag) {
       io.err("Warning: parallel flags are ignored with --export or fewer than 2 exports\n");
     }
-    assertSupported(config, exports);
-    for (const w of planChecks(exports, { resume: flags.resume === true }).warnings) {
+    // The same judgement as `rivet doctor` and the library's runExports.
+    for (const w of checkRunnable(config, exports, { resume: flags.resume === true }).warnings) {
       io.err(`Warning: ${w}\n`);
     }
     if (flags.force && !flags.resume) {
@@ -118,6 +124,8 @@ export async function runCommand(flags: RunFlags, outerCtx: CommandContext): Pro
       }
     }
 
+    if (flags.summaryOutput) await checkOutputPath(flags.summaryOutput, "--summary-output");
+
     run = startRunEvents(flags, ctx, exports.map((e) => e.name));
     const emit = run.emit;
     const engine = {
@@ -147,12 +155,12 @@ export async function runCommand(flags: RunFlags, outerCtx: CommandContext): Pro
     });
     const text = JSON.stringify(aggregate, null, 2) + "\n";
     if (flags.json) io.out(text);
-    if (flags.summaryOutput) await Deno.writeTextFile(flags.summaryOutput, text, { mode: 0o600 });
+    if (flags.summaryOutput) await writeFileReplacing(flags.summaryOutput, text);
     for (const path of await writeRunReports(config.dir, result.outcomes)) {
       io.err(`report: ${path}\n`);
     }
     const failures = result.outcomes.flatMap((o) =>
-      o.error ? [{ ...o.error, message: `export '${o.export}': ${o.error.message}` }] : []
+      o.error ? [{ ...o.error, message: prefixOnce(exportPrefix(o.export), o.error.message) }] : []
     );
     if (failures.length > 0) {
       io.err(formatErrors(failures, { jsonErrors: ctx.jsonErrors, exitCode: result.exitCode }));

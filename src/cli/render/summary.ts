@@ -6,8 +6,19 @@
  *
  * @module
  */
+import { dirname } from "node:path";
+import { ConfigError } from "../../core/errors.ts";
 import type { Outcome } from "../../core/events.ts";
 import { redact } from "../../_util/redact.ts";
+import { clip, collapsePrefix, exportPrefix } from "../../_util/text.ts";
+
+/**
+ * An outcome's error message for display: redacted, one `export 'x':` at most, long texts
+ * clipped (after redaction, so a cut never leaves half a secret behind).
+ */
+function errorText(o: Outcome): string {
+  return clip(redact(collapsePrefix(exportPrefix(o.export), o.error?.message ?? "")));
+}
 
 /**
  * Human size with binary units.
@@ -56,7 +67,7 @@ export function renderOutcome(o: Outcome): string {
     `  output:      ${o.output || "-"}`,
     `  peak RSS:    ${o.peakRssMb} MB`,
   ];
-  if (o.error) lines.push(`  error:       ${o.error.message.split("\n")[0]}`);
+  if (o.error) lines.push(`  error:       ${errorText(o).split("\n")[0]}`);
   return redact(lines.join("\n")) + "\n";
 }
 
@@ -137,7 +148,7 @@ export function aggregateJson(
       bytes: o.bytes,
       duration_ms: o.durationMs,
       mode: o.mode,
-      error_message: o.error ? redact(o.error.message) : null,
+      error_message: o.error ? errorText(o) : null,
     })),
   };
 }
@@ -159,7 +170,7 @@ function outcomeMarkdown(o: Outcome): string {
     `| output | ${o.output} |`,
     `| peak_rss_mb | ${o.peakRssMb} |`,
     ...(o.error
-      ? [`| error | ${o.error.message.replaceAll("|", "\\|").replaceAll("\n", " ")} |`]
+      ? [`| error | ${errorText(o).replaceAll("|", "\\|").replaceAll("\n", " ")} |`]
       : []),
     "",
   ].join("\n");
@@ -184,12 +195,64 @@ export async function writeRunReports(
     try {
       await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
       const json = redact(JSON.stringify(o, null, 2)) + "\n";
-      await Deno.writeTextFile(`${dir}/summary.json`, json, { mode: 0o600 });
-      await Deno.writeTextFile(`${dir}/summary.md`, redact(outcomeMarkdown(o)), { mode: 0o600 });
+      await writeFileReplacing(`${dir}/summary.json`, json);
+      await writeFileReplacing(`${dir}/summary.md`, redact(outcomeMarkdown(o)));
       written.push(`${dir}/summary.json`);
     } catch {
       // Reports are best-effort (reference §4.6): the data and the exit code are already final.
     }
   }
   return written;
+}
+
+/**
+ * Refuses a report path that is a symbolic link (or anything but a regular file), before the run
+ * starts: rivet never writes through a link the path's owner may have planted.
+ *
+ * @param path The `--summary-output` path.
+ * @param flag The flag that named it, for the message.
+ * @throws {ConfigError} `cli.output_symlink` or `cli.output_not_file`.
+ */
+export async function checkOutputPath(path: string, flag: string): Promise<void> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.lstat(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return;
+    throw error;
+  }
+  if (info.isSymlink) {
+    throw new ConfigError(
+      `${flag} '${path}' is a symbolic link; rivet does not write through links`,
+      {
+        code: "cli.output_symlink",
+        hint: `remove the link or give ${flag} another path`,
+      },
+    );
+  }
+  if (!info.isFile) {
+    throw new ConfigError(`${flag} '${path}' exists and is not a regular file`, {
+      code: "cli.output_not_file",
+      hint: `give ${flag} the path of a file`,
+    });
+  }
+}
+
+/**
+ * Writes a whole file readable by its owner only (0600) without following a symbolic link: the
+ * text goes to a new temporary file beside it (created exclusively, so never through a link),
+ * which then replaces the path by rename (a rename replaces a link itself, not its target).
+ *
+ * @param path The file to write.
+ * @param text Its content.
+ */
+export async function writeFileReplacing(path: string, text: string): Promise<void> {
+  const tmp = `${dirname(path)}/.${crypto.randomUUID()}.tmp`;
+  await Deno.writeTextFile(tmp, text, { createNew: true, mode: 0o600 });
+  try {
+    await Deno.rename(tmp, path);
+  } catch (error) {
+    await Deno.remove(tmp).catch(() => {});
+    throw error;
+  }
 }

@@ -23,6 +23,7 @@
 import mysql from "mysql2";
 import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import { ConfigError } from "../../core/errors.ts";
+import { INPUT_LIMITS, readInputText } from "../../_util/input_file.ts";
 import type { ConnectionInfo } from "../../core/source.ts";
 import type { TlsMode, TlsSpec } from "../../core/spec.ts";
 import { classifyMysqlError, type MysqlErrorContext } from "./_errors.ts";
@@ -75,7 +76,7 @@ function rivetTls(config: MysqlConfig): RivetTls | undefined {
 
 async function readCaFile(path: string): Promise<string> {
   try {
-    return await Deno.readTextFile(path);
+    return await readInputText(path, { maxBytes: INPUT_LIMITS.caBundle });
   } catch (error) {
     throw new ConfigError(
       `Cannot read source.tls.ca_file '${path}': ${

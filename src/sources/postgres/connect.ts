@@ -13,6 +13,7 @@
  * @module
  */
 import { ConfigError } from "../../core/errors.ts";
+import { INPUT_LIMITS, readInputText } from "../../_util/input_file.ts";
 import type { TlsSpec } from "../../core/spec.ts";
 import { connectFailed, PgTransientError } from "./_errors.ts";
 import { sslRequest } from "./_messages.ts";
@@ -33,7 +34,7 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
 
 async function readCaFile(path: string): Promise<string[]> {
   try {
-    return [await Deno.readTextFile(path)];
+    return [await readInputText(path, { maxBytes: INPUT_LIMITS.caBundle })];
   } catch (error) {
     throw new ConfigError(
       `Cannot read source.tls.ca_file '${path}': ${

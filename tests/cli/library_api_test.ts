@@ -1,0 +1,85 @@
+/**
+ * The library entry point (`mod.ts`) applies the same gate and plan checks as `rivet run`: a
+ * feature this release does not implement is refused, never run as something else.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { ConfigError, loadConfig, runExports } from "../../mod.ts";
+
+// A closed loopback port: reaching the network would end as a transient failure (exit 2).
+const closedUrl = "postgresql://u@127.0.0.1:9/db";
+
+async function withConfig(body: string, fn: (path: string, dir: string) => Promise<void>) {
+  const dir = await Deno.makeTempDir({ prefix: "rivet_lib_" });
+  try {
+    const path = join(dir, "rivet.yaml");
+    await Deno.writeTextFile(path, body.replaceAll("$DIR", dir));
+    await fn(path, dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+const options = () => ({
+  emit: () => {},
+  signal: new AbortController().signal,
+  params: {},
+  cwd: Deno.cwd(),
+});
+
+Deno.test("mod.ts runExports refuses features that are not supported yet", async () => {
+  const cases: [string, RegExp][] = [
+    ["mode: cdc", /mode 'cdc' is not supported yet/],
+    ["quality: {row_count_min: 1}", /quality is not supported yet/],
+    ["meta_columns: {row_hash: true}", /meta_columns\.row_hash is not supported yet/],
+  ];
+  for (const [keys, message] of cases) {
+    await withConfig(
+      `source:\n  type: postgres\n  url: ${closedUrl}\nexports:\n` +
+        `  - {name: orders, table: orders, format: csv, ${keys}, ` +
+        `destination: {type: local, path: $DIR/out}}\n`,
+      async (path, dir) => {
+        const config = await loadConfig(path);
+        const result = await runExports(config, config.exports, options()).then(
+          (r) => r,
+          (e: unknown) => e,
+        );
+        assert.ok(
+          result instanceof ConfigError,
+          `${keys}: ran instead (${JSON.stringify(result)})`,
+        );
+        assert.equal(result.code, "config.not_supported");
+        assert.match(result.message, message);
+        // Nothing was written.
+        assert.ok(!(await Deno.stat(join(dir, "out")).catch(() => undefined)));
+      },
+    );
+  }
+});
+
+Deno.test("mod.ts runExports applies the plan checks (stdout cannot take a chunked export)", async () => {
+  await withConfig(
+    `source:\n  type: postgres\n  url: ${closedUrl}\nexports:\n` +
+      `  - {name: orders, table: orders, format: csv, mode: chunked, chunk_column: id, ` +
+      `destination: {type: stdout}}\n`,
+    async (path) => {
+      const config = await loadConfig(path);
+      const error = await runExports(config, config.exports, options()).catch((e: unknown) => e);
+      assert.ok(error instanceof ConfigError, String(error));
+      assert.equal(error.code, "plan.stdout_chunked");
+    },
+  );
+});
+
+Deno.test("mod.ts runExports refuses a source type this release cannot read", async () => {
+  await withConfig(
+    `source:\n  type: mssql\n  url: sqlserver://u@127.0.0.1:9/db\nexports:\n` +
+      `  - {name: orders, table: orders, format: csv, destination: {type: local, path: $DIR/out}}\n`,
+    async (path) => {
+      const config = await loadConfig(path);
+      const error = await runExports(config, config.exports, options()).catch((e: unknown) => e);
+      assert.ok(error instanceof ConfigError, String(error));
+      assert.equal(error.code, "config.not_supported");
+    },
+  );
+});
