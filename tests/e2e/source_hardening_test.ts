@@ -137,6 +137,7 @@ Deno.test({
       { query: "TRUNCATE TABLE t", code: "source.not_a_select" },
       { query: "CALL p()", code: "source.not_a_select" },
       { query: "SET SESSION TRANSACTION READ WRITE", code: "source.not_a_select" },
+      { query: "SELECT id INTO @x FROM t LIMIT 1", code: "source.not_a_select" },
       { query: "SELECT id, f() AS x FROM t", code: "source.read_only" },
       { query: "SELECT id FROM t FOR UPDATE", code: "source.read_only" },
       { query: "SELECT id, f() AS x FROM t", code: "source.read_only", extra: CHUNKED },
@@ -194,16 +195,17 @@ Deno.test({
       `CREATE TABLE t (id int PRIMARY KEY, v text);
        INSERT INTO t VALUES (1, 'a'), (2, 'b'), (3, 'c');
        CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS
-         $$ BEGIN DELETE FROM t WHERE id = 3; RETURN 1; END $$;`,
+         $$ BEGIN DELETE FROM t WHERE id = 3; RETURN 1; END $$;
+       CREATE SEQUENCE s;`,
     );
     const dir = await Deno.makeTempDir({ prefix: "rivet_hardening_pg_" });
     Deno.env.set("HARDENING_DB_URL", pg.url);
     const intact = async (what: string) => {
       const state = await pg.psql(
         "SELECT count(*) FROM t; SELECT string_agg(tablename, ',' ORDER BY tablename) " +
-          "FROM pg_tables WHERE schemaname = 'public'",
+          "FROM pg_tables WHERE schemaname = 'public'; SELECT is_called FROM s",
       );
-      assert.deepEqual(state.trim().split("\n"), ["3", "t"], what);
+      assert.deepEqual(state.trim().split("\n"), ["3", "t", "f"], what);
     };
 
     const refusals: Refusal[] = [
@@ -213,6 +215,9 @@ Deno.test({
       { query: "CREATE TABLE t2 (x int)", code: "source.not_a_select" },
       { query: "DROP TABLE t", code: "source.not_a_select" },
       { query: "TRUNCATE t", code: "source.not_a_select" },
+      { query: "SELECT * INTO t2 FROM t", code: "source.not_a_select" },
+      { query: "SELECT id FROM t FOR UPDATE", code: "source.read_only" },
+      { query: "SELECT nextval('s') AS n", code: "source.read_only" },
       {
         query: "WITH d AS (DELETE FROM t RETURNING id) SELECT id FROM d",
         code: "source.read_only",

@@ -64,6 +64,9 @@ export function declareError(
   ) {
     return notASelectError("PostgreSQL", sql, "a read cursor cannot run it");
   }
+  if (fields.code === "42601" && /SELECT \.\.\. INTO is not allowed/.test(fields.message)) {
+    return notASelectError("PostgreSQL", sql, "SELECT … INTO creates a table");
+  }
   return conn.classify({ ...fields, position: String(position) });
 }
 
