@@ -84,10 +84,31 @@ export function statementStart(sql: string): number {
 }
 
 /**
+ * The write or DDL statement that rivet's own wrapping put in a FROM clause: chunked, incremental
+ * and probe reads run `SELECT … FROM (<query>) AS _rivet…`, so a `query: DELETE …` reaches the
+ * server as `FROM (DELETE …` and fails as a syntax error before anything runs. No read has a
+ * subquery starting with these words, so the syntax error is really "not a SELECT".
+ *
+ * @param sql The statement that failed with a syntax error.
+ * @returns The keyword, upper case, or undefined.
+ */
+export function wrappedWrite(sql: string): string | undefined {
+  const m = WRAPPED_WRITE.exec(sql);
+  return m ? m[1]!.toUpperCase() : undefined;
+}
+
+/** Why a wrapped write fails, for {@linkcode notASelectError}. */
+export const WRAPPED_HOW = "rivet reads it as a subquery (`SELECT … FROM (<query>)`), which " +
+  "the server cannot parse";
+
+const WRAPPED_WRITE =
+  /\bFROM\s*\(\s*(DELETE|UPDATE|INSERT|REPLACE|MERGE|CREATE|DROP|ALTER|TRUNCATE|RENAME|GRANT|REVOKE|CALL|SET|DO)\s/i;
+
+/**
  * The refusal of a statement that returns no rows (DELETE, UPDATE, INSERT, DDL, CALL, SET …).
  *
  * @param engine `PostgreSQL` or `MySQL`, for the message.
- * @param sql The statement (only its first keyword is quoted).
+ * @param sql The statement (only a keyword of it is quoted).
  * @param how What established it, e.g. "the server reports no result columns for it".
  * @param ran True when the statement did run (inside the read-only transaction, then rolled
  *   back), false when it was refused before it ran.
@@ -99,12 +120,13 @@ export function notASelectError(
   how: string,
   ran = false,
 ): PermanentError {
-  const keyword = firstKeyword(sql);
+  const keyword = wrappedWrite(sql) ?? firstKeyword(sql);
   const what = ran
     ? `it ran inside rivet's read-only ${engine} transaction, which was rolled back`
     : `nothing was run on ${engine}`;
   return new PermanentError(
-    `The query is not a SELECT${keyword ? ` (it starts with ${keyword})` : ""}: ${how}; ${what}`,
+    `The query is not a read${keyword && keyword !== "SELECT" ? ` (${keyword})` : ""}: ${how}; ` +
+      what,
     { code: "source.not_a_select", hint: ONLY_READS_HINT },
   );
 }

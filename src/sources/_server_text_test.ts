@@ -5,6 +5,7 @@ import {
   MAX_SERVER_TEXT,
   notASelectError,
   statementStart,
+  wrappedWrite,
 } from "./_server_text.ts";
 
 Deno.test("clipServerText keeps short texts and cuts long ones, saying how much", () => {
@@ -39,13 +40,32 @@ Deno.test("firstKeyword and statementStart skip blanks and comments", () => {
   assert.equal(statementStart("/* never closed"), 15);
 });
 
-Deno.test("notASelectError is permanent, names the keyword and the fix", () => {
+Deno.test("notASelectError is permanent, names the statement and the fix", () => {
   const e = notASelectError("MySQL", "DELETE FROM t", "no result columns");
   assert.equal(e.code, "source.not_a_select");
   assert.equal(e.exitCode, 1);
-  assert.match(
+  assert.equal(
     e.message,
-    /^The query is not a SELECT \(it starts with DELETE\): no result columns; nothing was run on MySQL$/,
+    "The query is not a read (DELETE): no result columns; nothing was run on MySQL",
   );
   assert.equal(e.hint, "rivet only reads; use a SELECT");
+  const into = notASelectError("MySQL", "SELECT 1 INTO @x", "no result columns", true);
+  assert.match(into.message, /^The query is not a read: no result columns; it ran inside rivet's/);
+  const wrapped = notASelectError(
+    "PostgreSQL",
+    "SELECT * FROM (drop table t) AS _rivet",
+    "wrapped",
+  );
+  assert.match(wrapped.message, /^The query is not a read \(DROP\): wrapped;/);
+});
+
+Deno.test("wrappedWrite finds a write in rivet's FROM (<query>) wrapping only", () => {
+  assert.equal(wrappedWrite("SELECT MIN(id) FROM (DELETE FROM t) AS _rivet"), "DELETE");
+  assert.equal(wrappedWrite("SELECT * FROM (\n  update t SET v = 1) AS _rivet"), "UPDATE");
+  assert.equal(wrappedWrite("SELECT * FROM (SELECT 1) AS x"), undefined);
+  assert.equal(wrappedWrite("SELECT REPLACE(v, 'a', 'b') FROM t"), undefined);
+  assert.equal(wrappedWrite("SELECT (close - open) AS d FROM (SELECT 1) q"), undefined);
+  const started = performance.now();
+  assert.equal(wrappedWrite(`SELECT ${"FROM ( ".repeat(100_000)}x`), undefined);
+  assert.ok(performance.now() - started < 1000);
 });

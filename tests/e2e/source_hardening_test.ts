@@ -75,6 +75,8 @@ function assertRefused(name: string, refusal: Refusal, out: Outcome): void {
 /** Chunked on two Web Workers, and keyset pages: the other read paths of an export. */
 const CHUNKED = "    mode: chunked\n    chunk_column: id\n    chunk_size: 1\n    parallel: 2\n";
 const KEYSET = "    mode: chunked\n    chunk_by_key: id\n    chunk_size: 1\n";
+/** Incremental reads wrap the query too (`SELECT * FROM (<query>) AS _rivet ORDER BY …`). */
+const INCREMENTAL = "    mode: incremental\n    cursor_column: id\n";
 
 /** Every read path still exports the 3 rows of `t` inside the read-only transaction. */
 async function readsStillWork(dir: string, type: "postgres" | "mysql"): Promise<void> {
@@ -141,6 +143,8 @@ Deno.test({
       { query: "SELECT id, f() AS x FROM t", code: "source.read_only" },
       { query: "SELECT id FROM t FOR UPDATE", code: "source.read_only" },
       { query: "SELECT id, f() AS x FROM t", code: "source.read_only", extra: CHUNKED },
+      { query: "DELETE FROM t", code: "source.not_a_select", extra: CHUNKED },
+      { query: "DROP TABLE t", code: "source.not_a_select", extra: INCREMENTAL },
     ];
     for (const [i, refusal] of refusals.entries()) {
       await t.step(
@@ -224,6 +228,8 @@ Deno.test({
       },
       { query: "SELECT id, f() AS x FROM t", code: "source.read_only" },
       { query: "SELECT id, f() AS x FROM t", code: "source.read_only", extra: CHUNKED },
+      { query: "DELETE FROM t", code: "source.not_a_select", extra: CHUNKED },
+      { query: "DROP TABLE t", code: "source.not_a_select", extra: INCREMENTAL },
     ];
     for (const [i, refusal] of refusals.entries()) {
       await t.step(

@@ -37,7 +37,7 @@ import { classifyMysqlError, type MysqlErrorContext } from "./_errors.ts";
 import { RowDecoder } from "./_row_decoder.ts";
 import { type ColumnPlans, type MysqlField, planColumns } from "./_types.ts";
 import { type MysqlConnection, prepareColumns, runStatement } from "./connect.ts";
-import { notASelectError } from "../_server_text.ts";
+import { notASelectError, WRAPPED_HOW, wrappedWrite } from "../_server_text.ts";
 
 /** Rows of the first batch, used to measure bytes per row. */
 export const PROBE_ROWS = 500;
@@ -214,7 +214,10 @@ export async function readQuery(
       inTransaction = true;
     }
   } catch (error) {
-    refusal = classify(error);
+    const errno = (error as { errno?: unknown } | null)?.errno;
+    refusal = errno === 1064 && wrappedWrite(request.sql) !== undefined
+      ? notASelectError("MySQL", request.sql, WRAPPED_HOW)
+      : classify(error);
   }
   if (refusal !== undefined) {
     try {

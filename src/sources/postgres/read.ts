@@ -26,7 +26,13 @@ import {
   writeParse,
   writeSync,
 } from "./_messages.ts";
-import { firstKeyword, notASelectError, statementStart } from "../_server_text.ts";
+import {
+  firstKeyword,
+  notASelectError,
+  statementStart,
+  WRAPPED_HOW,
+  wrappedWrite,
+} from "../_server_text.ts";
 import { RowDecoder } from "./_row_decoder.ts";
 import { PG_TYPE_LOOKUP_SQL, type PgTypeInfo, planColumns, type TypeLookup } from "./_types.ts";
 import { Msg, type PgConnection } from "./wire.ts";
@@ -52,6 +58,9 @@ export function declareError(
   fields: PgErrorFields,
   sql: string,
 ): RivetError {
+  if (fields.code === "42601" && wrappedWrite(sql) !== undefined) {
+    return notASelectError("PostgreSQL", sql, WRAPPED_HOW);
+  }
   const at = Number(fields.position);
   if (!Number.isInteger(at) || at <= DECLARE_PREFIX.length) return conn.classify(fields);
   const position = at - DECLARE_PREFIX.length;
