@@ -16,6 +16,8 @@
  * - the statement is prepared first, and one the server reports without result columns (DELETE,
  *   UPDATE, INSERT, DDL, CALL, SET, `SELECT … INTO`, MariaDB's `DELETE … RETURNING`) is refused
  *   before it runs, so a statement that could switch the session back to read-write never runs.
+ *   (Wrapped by rivet's chunked or incremental SQL, such a statement is a syntax error instead,
+ *   reported as the same refusal.)
  *
  * mysql2 parses nothing: its per-result row parser is replaced by ours, which decodes each row
  * packet straight into columnar builders. The schema is planned from the column definitions,

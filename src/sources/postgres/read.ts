@@ -4,6 +4,10 @@
  * with binary result columns until a short fetch → `CLOSE` → `COMMIT`; `ROLLBACK` on error or
  * cancel. The schema is known (and unsupported columns refused) before the stream is returned.
  *
+ * rivet only reads: a cursor holds only a query, so `DELETE`, DDL and the like fail at DECLARE
+ * before they run (reported as `source.not_a_select`), and a write from inside a query (a function,
+ * `FOR UPDATE`, `nextval`) is refused by the READ ONLY transaction (`source.read_only`).
+ *
  * Sizing: the first fetch is a 500-row probe; afterwards n = clamp(memory target / measured
  * bytes-per-row, 100, batchSize), and n ≤ 70% of work_mem / max(64, 1.2 × bytes-per-row). Each
  * fetch is one batch. Unless throttled, the next FETCH is sent before the current one is decoded
