@@ -119,7 +119,8 @@ Deno.test({
         "BEGIN DELETE FROM t WHERE id = 3; DELETE FROM m; RETURN 1; END //\nDELIMITER ;\n",
       { database: db.database },
     );
-    const dir = await Deno.makeTempDir({ prefix: "rivet_hardening_my_" });
+    await using tmp = await tempDir("rivet_hardening_my_");
+    const dir = tmp.path;
     Deno.env.set("HARDENING_DB_URL", db.url);
     const intact = async (what: string) => {
       const state = await db.sql(
@@ -202,7 +203,8 @@ Deno.test({
          $$ BEGIN DELETE FROM t WHERE id = 3; RETURN 1; END $$;
        CREATE SEQUENCE s;`,
     );
-    const dir = await Deno.makeTempDir({ prefix: "rivet_hardening_pg_" });
+    await using tmp = await tempDir("rivet_hardening_pg_");
+    const dir = tmp.path;
     Deno.env.set("HARDENING_DB_URL", pg.url);
     const intact = async (what: string) => {
       const state = await pg.psql(
@@ -281,7 +283,8 @@ Deno.test({
     });
 
     await t.step("`rivet run` in a subprocess reports it in seconds, bounded", async () => {
-      const dir = await Deno.makeTempDir({ prefix: "rivet_hardening_long_" });
+      await using tmp = await tempDir("rivet_hardening_long_");
+      const dir = tmp.path;
       // The query sits in a query_file: loading a 200 KB YAML scalar is the config loader's
       // business; this measures connect, error and report.
       await Deno.writeTextFile(`${dir}/q.sql`, query);
@@ -304,6 +307,12 @@ Deno.test({
     });
   },
 });
+
+/** A temporary folder removed when the test is done. */
+async function tempDir(prefix: string): Promise<AsyncDisposable & { path: string }> {
+  const path = await Deno.makeTempDir({ prefix });
+  return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
+}
 
 function spec(kind: "postgres" | "mysql"): SourceSpec {
   return { kind, connection: { form: "url_env", env: "UNUSED" } };
