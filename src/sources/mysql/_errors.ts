@@ -6,6 +6,7 @@
  */
 import { ConfigError, PermanentError, type RivetError, TransientError } from "../../core/errors.ts";
 import type { TlsMode } from "../../core/spec.ts";
+import { clipServerText, ONLY_READS_HINT } from "../_server_text.ts";
 
 const CONNECT_HINT =
   "check that the server is running and that host and port are right and reachable from here, then retry";
@@ -87,9 +88,10 @@ const TRANSIENT_SOCKET = new Set([
 function scrub(text: string, password: string | undefined): string {
   let out = text;
   if (password && password.length > 0) out = out.split(password).join("***");
-  // Server text may carry control characters; keep messages printable on one line.
+  // Server text may carry control characters; keep messages printable on one line. Then cut it
+  // to a few KB (after the password is masked, so a cut never leaves half a password).
   // deno-lint-ignore no-control-regex
-  return out.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, "?").replace(/\s+$/, "");
+  return clipServerText(out.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, "?").trimEnd());
 }
 
 /** A failed TLS upgrade: a rejected certificate is a config problem, anything else transient. */
@@ -196,6 +198,13 @@ export function classifyMysqlError(error: unknown, context: MysqlErrorContext = 
           code: "source.syntax_error",
           ...num,
         },
+      );
+    case 1792:
+      // A write inside rivet's READ ONLY transaction (e.g. a stored function called by the query,
+      // or a locking read).
+      return new MysqlPermanentError(
+        `The query tried to change data and the server refused it${where}: ${text} [${errno}]`,
+        { code: "source.read_only", hint: ONLY_READS_HINT, ...num },
       );
     case 3024:
     case 1969:

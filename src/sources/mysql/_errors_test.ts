@@ -32,6 +32,7 @@ Deno.test("server error numbers map to the reliability §1.6 classes and codes",
     [1213, "source.transient", 2],
     [2006, "source.connection_lost", 2],
     [2013, "source.connection_lost", 2],
+    [1792, "source.read_only", 1],
     [9999, "source.query_failed", 1],
   ];
   for (const [errno, code, exit] of table) {
@@ -121,4 +122,28 @@ Deno.test("access denied over plaintext suggests source.tls for a REQUIRE SSL ac
   const tls = classifyMysqlError(server(1045, "Access denied"), { ...ctx, tlsMode: "verify-full" });
   assert.equal(tls.code, "source.auth_failed");
   assert.ok(!tls.message.includes("REQUIRE SSL"), tls.message);
+});
+
+Deno.test("a write refused by the read-only transaction says rivet only reads", () => {
+  const e = classifyMysqlError(
+    server(1792, "Cannot execute statement in a READ ONLY transaction"),
+    ctx,
+  );
+  assert.equal(e.code, "source.read_only");
+  assert.equal(e.hint, "rivet only reads; use a SELECT");
+  assert.match(e.message, /^The query tried to change data and the server refused it on db:3306/);
+});
+
+Deno.test("a long error text is cut to 4 KB, in linear time, password masked first", () => {
+  // The password sits across the cut: masked before cutting, so no half of it survives.
+  const text = `${"x".repeat(4090)}hunter2-S3CR3T${" ".repeat(100_000)}y${"z".repeat(200_000)}`;
+  const started = performance.now();
+  const e = classifyMysqlError(server(9999, text), ctx);
+  assert.ok(performance.now() - started < 1000, "classification took over a second");
+  assert.ok(e.message.length < 4096 + 200, String(e.message.length));
+  assert.ok(!e.message.includes("hunter2"), e.message.slice(4000));
+  assert.match(e.message, /… \[truncated 299,998 characters\] \[9999\]$/);
+  // A long run of trailing blanks is trimmed without backtracking.
+  const blanks = classifyMysqlError(server(9999, `a${" \t".repeat(200_000)}b `), ctx);
+  assert.match(blanks.message, /\[truncated/);
 });

@@ -37,6 +37,10 @@ export interface MysqlConnection {
   /** Upgrades the socket to TLS (mysql2 internal, called by the handshake command). */
   startTLS?: (onSecure: (err?: Error) => void) => void;
   execute(options: Record<string, unknown>): MysqlCommand;
+  prepare(
+    options: Record<string, unknown>,
+    cb: (err: unknown, statement: { readonly columns?: readonly unknown[] }) => void,
+  ): unknown;
   query(options: Record<string, unknown>, cb: (err: unknown, rows: unknown) => void): unknown;
   unprepare(sql: string): unknown;
   pause(): void;
@@ -231,6 +235,24 @@ export function connectMysql(
 export function runStatement(conn: MysqlConnection, sql: string): Promise<unknown> {
   return new Promise((resolve, reject) => {
     conn.query({ sql }, (err, rows) => (err ? reject(err) : resolve(rows)));
+  });
+}
+
+/**
+ * Prepares a statement without running it, and tells how many result columns the server reports
+ * for it: 0 for anything that returns no rows (DELETE, UPDATE, INSERT, DDL, CALL, SET, …). mysql2
+ * keeps the statement in its cache, so the `execute` that follows does not prepare it again.
+ *
+ * @param conn An idle connection.
+ * @param sql The statement.
+ * @returns Its number of result columns.
+ */
+export function prepareColumns(conn: MysqlConnection, sql: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    conn.prepare(
+      { sql },
+      (err, statement) => (err ? reject(err) : resolve(statement.columns?.length ?? 0)),
+    );
   });
 }
 

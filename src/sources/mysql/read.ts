@@ -1,8 +1,23 @@
 /**
  * One read, reference §3.0: `SET time_zone = '+00:00'` (plus the statement timeout when > 0:
- * MySQL `max_execution_time` in ms, MariaDB `max_statement_time` in s) → one streaming
- * binary-protocol statement (prepared, no server cursor) → session variables back to their
- * defaults, on success, failure and cancel alike.
+ * MySQL `max_execution_time` in ms, MariaDB `max_statement_time` in s) → the statement is
+ * prepared, and refused unless it returns rows → `START TRANSACTION READ ONLY, WITH CONSISTENT
+ * SNAPSHOT` in a session set to `TRANSACTION READ ONLY` → one streaming binary-protocol statement
+ * (no server cursor) → `COMMIT` (`ROLLBACK` on failure or cancel) → session variables back to
+ * their defaults, on success, failure and cancel alike.
+ *
+ * Why three guards against a query that writes (`query: DELETE FROM t` must never run):
+ * - the read-only transaction makes the server refuse any change to a table (error 1792), also
+ *   from a stored function called by a SELECT, on every engine (InnoDB, MyISAM, Aria);
+ * - DDL (`DROP`, `CREATE`, `TRUNCATE`, `ALTER`, `RENAME`) commits the open transaction implicitly
+ *   and then runs outside it, so a read-only transaction alone does not stop it; the session's
+ *   access mode does (`SET SESSION TRANSACTION READ ONLY`: MariaDB 10.11 refuses DDL with 1792
+ *   under it). It is set before every read and left on: the connection only ever reads;
+ * - the statement is prepared first, and one the server reports without result columns (DELETE,
+ *   UPDATE, INSERT, DDL, CALL, SET, `SELECT … INTO`, MariaDB's `DELETE … RETURNING`) is refused
+ *   before it runs, so a statement that could switch the session back to read-write never runs.
+ *   (Wrapped by rivet's chunked or incremental SQL, such a statement is a syntax error instead,
+ *   reported as the same refusal.)
  *
  * mysql2 parses nothing: its per-result row parser is replaced by ours, which decodes each row
  * packet straight into columnar builders. The schema is planned from the column definitions,
@@ -23,7 +38,8 @@ import type { Warning } from "../../core/spec.ts";
 import { classifyMysqlError, type MysqlErrorContext } from "./_errors.ts";
 import { RowDecoder } from "./_row_decoder.ts";
 import { type ColumnPlans, type MysqlField, planColumns } from "./_types.ts";
-import { type MysqlConnection, runStatement } from "./connect.ts";
+import { type MysqlConnection, prepareColumns, runStatement } from "./connect.ts";
+import { notASelectError, WRAPPED_HOW, wrappedWrite } from "../_server_text.ts";
 
 /** Rows of the first batch, used to measure bytes per row. */
 export const PROBE_ROWS = 500;
@@ -89,6 +105,11 @@ export function sessionStatements(
   return { setup: "SET time_zone = '+00:00'", reset: "SET time_zone = DEFAULT" };
 }
 
+/** Puts the session in read-only mode: DDL is refused too, not only DML (module comment). */
+export const READ_ONLY_SESSION = "SET SESSION TRANSACTION READ ONLY";
+/** Opens the read's transaction; MySQL 5.6.5+ and MariaDB accept both characteristics together. */
+export const START_READ_ONLY = "START TRANSACTION READ ONLY, WITH CONSISTENT SNAPSHOT";
+
 /** What a read needs from the source besides the connection. */
 export interface ReadContext {
   readonly flavour: MysqlFlavour;
@@ -139,6 +160,14 @@ export async function readQuery(
 
   let finished = false;
   let broken = false;
+  let aborted = false;
+  // Registered only once the statement is under way (below), when `notify` and `stop` exist; a
+  // read refused before that removes a listener that was never added, which is harmless.
+  const onAbort = () => {
+    aborted = true;
+    notify();
+    void stop();
+  };
   const done = () => {
     if (finished) return;
     finished = true;
@@ -149,10 +178,18 @@ export async function readQuery(
     broken = true;
     context.markBroken();
   };
-  /** Resets the session; a failure there makes the connection unusable, not the read. */
-  const resetSession = async () => {
+  let inTransaction = false;
+  /**
+   * Ends the transaction and resets the session; a failure there makes the connection unusable,
+   * not the read.
+   */
+  const resetSession = async (commit = false) => {
     if (broken) return;
     try {
+      if (inTransaction) {
+        inTransaction = false;
+        await runStatement(conn, commit ? "COMMIT" : "ROLLBACK");
+      }
       await runStatement(conn, session.reset);
     } catch {
       breakConnection();
@@ -164,6 +201,33 @@ export async function readQuery(
   } catch (error) {
     done();
     throw classify(error);
+  }
+  let refusal: unknown;
+  try {
+    if (await prepareColumns(conn, request.sql) === 0) {
+      refusal = notASelectError(
+        "MySQL",
+        request.sql,
+        "the server reports no result columns for it",
+      );
+    } else {
+      await runStatement(conn, READ_ONLY_SESSION);
+      await runStatement(conn, START_READ_ONLY);
+      inTransaction = true;
+    }
+  } catch (error) {
+    const errno = (error as { errno?: unknown } | null)?.errno;
+    refusal = errno === 1064 && wrappedWrite(request.sql) !== undefined
+      ? notASelectError("MySQL", request.sql, WRAPPED_HOW)
+      : classify(error);
+  }
+  if (refusal !== undefined) {
+    try {
+      if (!broken) conn.unprepare(request.sql);
+    } catch { /* statement cache only */ }
+    await resetSession();
+    done();
+    throw refusal;
   }
 
   // State shared by the driver callbacks and the stream.
@@ -261,7 +325,32 @@ export async function readQuery(
   // Plan synchronously in the `fields` callback: the rows of a small result follow in the same
   // socket chunk, before any promise continuation could run.
   let planError: unknown;
-  const onFields = (fields: readonly MysqlField[]) => {
+  const onFields = (fields: readonly MysqlField[] | undefined) => {
+    if (plans !== undefined || planError !== undefined) {
+      // A second result (the closing status of a multi-result statement) or result set: the
+      // prepare check lets no such statement through; refuse rather than mix two schemas.
+      if (fields !== undefined) {
+        decodeError ??= notASelectError(
+          "MySQL",
+          request.sql,
+          "it returned more than one result",
+          true,
+        );
+        discard = true;
+      }
+      return;
+    }
+    if (fields === undefined) {
+      // An OK packet (affected rows) instead of a result set.
+      planError = notASelectError(
+        "MySQL",
+        request.sql,
+        "the server answered with a row count",
+        true,
+      );
+      discard = true;
+      return;
+    }
     try {
       plans = planColumns(fields, options.columnOverrides);
       decoder = new RowDecoder(plans.schema, plans.plans, {
@@ -274,7 +363,7 @@ export async function readQuery(
     }
   };
   const fieldsKnown = new Promise<boolean>((resolve) => {
-    cmd.on("fields", (fields: readonly MysqlField[]) => {
+    cmd.on("fields", (fields: readonly MysqlField[] | undefined) => {
       onFields(fields);
       resolve(true);
     });
@@ -304,18 +393,13 @@ export async function readQuery(
     return stopping;
   };
 
-  let aborted = false;
-  const onAbort = () => {
-    aborted = true;
-    notify();
-    void stop();
-  };
   signal?.addEventListener("abort", onAbort, { once: true });
 
   let closing: Promise<void> | undefined;
-  const closeOut = (): Promise<void> => (closing ??= closeOnce());
-  const closeOnce = async (): Promise<void> => {
-    await resetSession();
+  /** Ends the read once; `commit` after a statement that completed without error. */
+  const closeOut = (commit = false): Promise<void> => (closing ??= closeOnce(commit));
+  const closeOnce = async (commit: boolean): Promise<void> => {
+    await resetSession(commit);
     try {
       if (!broken) conn.unprepare(request.sql);
     } catch { /* statement cache only */ }
@@ -347,7 +431,7 @@ export async function readQuery(
   if (planError !== undefined) await fail(planError);
   if (!hasFields) {
     if (driverError !== undefined) await fail(classify(driverError));
-    onFields([]); // a statement without a result set: an empty schema
+    await fail(notASelectError("MySQL", request.sql, "the server sent no result set", true));
   }
 
   let busy: Promise<unknown> = Promise.resolve();
@@ -374,7 +458,7 @@ export async function readQuery(
           await fail(e);
         }
         if (decoder!.rows > 0) controller.enqueue(decoder!.finish());
-        await closeOut();
+        await closeOut(true);
         controller.close();
         return;
       }

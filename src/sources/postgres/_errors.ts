@@ -5,6 +5,7 @@
  * @module
  */
 import { ConfigError, PermanentError, type RivetError, TransientError } from "../../core/errors.ts";
+import { ONLY_READS_HINT } from "../_server_text.ts";
 import type { PgErrorFields } from "./_messages.ts";
 
 const DOCTOR_HINT =
@@ -100,6 +101,16 @@ export function classifyPgError(fields: PgErrorFields, context: PgErrorContext =
     return new PgTransientError(
       `PostgreSQL reported a transient failure${where}: ${serverText(fields)} [${s}]; retry later`,
       { code: "source.transient", ...common },
+    );
+  }
+  if (s === "25006" || (s === "0A000" && /data-modifying/i.test(fields.message))) {
+    // 25006: a write inside rivet's READ ONLY transaction (e.g. a function called by the query);
+    // 0A000: a data-modifying WITH, which a cursor refuses before anything runs.
+    const context = fields.where ? ` (in ${fields.where.replace(/\s+/g, " ")})` : "";
+    return new PgPermanentError(
+      `The query tried to change data and PostgreSQL refused it${where}: ` +
+        `${serverText(fields)}${context}`,
+      { code: "source.read_only", sqlstate: s, hint: ONLY_READS_HINT },
     );
   }
   if (s === "42501") {

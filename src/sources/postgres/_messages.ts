@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { clipServerText } from "../_server_text.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -196,20 +197,27 @@ export interface PgErrorFields {
   readonly detail?: string;
   readonly hint?: string;
   readonly position?: string;
+  /** Context: the call stack of the error inside functions (the `W` field). */
+  readonly where?: string;
   readonly schema?: string;
   readonly table?: string;
   readonly column?: string;
   readonly constraint?: string;
 }
 
-/** Parses the body of an ErrorResponse/NoticeResponse (after the 5-byte header). */
+/**
+ * Parses the body of an ErrorResponse/NoticeResponse (after the 5-byte header). Every text field
+ * is cut to a few KB (`clipServerText`): a server error may quote a whole literal of
+ * the query, and nothing downstream should carry hundreds of kilobytes per error.
+ */
 export function parseErrorFields(buf: Uint8Array, start: number, end: number): PgErrorFields {
   const raw: Record<string, string> = {};
   let p = start;
   while (p < end && buf[p] !== 0) {
     const code = String.fromCharCode(buf[p]!);
-    const zero = buf.indexOf(0, p + 1);
-    raw[code] = decoder.decode(buf.subarray(p + 1, zero));
+    let zero = buf.indexOf(0, p + 1);
+    if (zero < 0 || zero > end) zero = end;
+    raw[code] = clipServerText(decoder.decode(buf.subarray(p + 1, zero)));
     p = zero + 1;
   }
   const opt = (k: string, name: string) => raw[k] === undefined ? {} : { [name]: raw[k] };
@@ -220,6 +228,7 @@ export function parseErrorFields(buf: Uint8Array, start: number, end: number): P
     ...opt("D", "detail"),
     ...opt("H", "hint"),
     ...opt("P", "position"),
+    ...opt("W", "where"),
     ...opt("s", "schema"),
     ...opt("t", "table"),
     ...opt("c", "column"),

@@ -4,6 +4,10 @@
  * with binary result columns until a short fetch → `CLOSE` → `COMMIT`; `ROLLBACK` on error or
  * cancel. The schema is known (and unsupported columns refused) before the stream is returned.
  *
+ * rivet only reads: a cursor holds only a query, so `DELETE`, DDL and the like fail at DECLARE
+ * before they run (reported as `source.not_a_select`), and a write from inside a query (a function,
+ * `FOR UPDATE`, `nextval`) is refused by the READ ONLY transaction (`source.read_only`).
+ *
  * Sizing: the first fetch is a 500-row probe; afterwards n = clamp(memory target / measured
  * bytes-per-row, 100, batchSize), and n ≤ 70% of work_mem / max(64, 1.2 × bytes-per-row). Each
  * fetch is one batch. Unless throttled, the next FETCH is sent before the current one is decoded
@@ -13,6 +17,7 @@
  */
 import { sleep } from "../../_util/abort.ts";
 import type { RecordBatch } from "../../core/arrow.ts";
+import type { RivetError } from "../../core/errors.ts";
 import type { BatchStream, ReadOptions, ReadRequest } from "../../core/source.ts";
 import {
   MessageWriter,
@@ -25,6 +30,13 @@ import {
   writeParse,
   writeSync,
 } from "./_messages.ts";
+import {
+  firstKeyword,
+  notASelectError,
+  statementStart,
+  WRAPPED_HOW,
+  wrappedWrite,
+} from "../_server_text.ts";
 import { RowDecoder } from "./_row_decoder.ts";
 import { PG_TYPE_LOOKUP_SQL, type PgTypeInfo, planColumns, type TypeLookup } from "./_types.ts";
 import { Msg, type PgConnection } from "./wire.ts";
@@ -32,6 +44,55 @@ import { Msg, type PgConnection } from "./wire.ts";
 /** Rows of the first fetch, used to measure bytes per row. */
 export const PROBE_ROWS = 500;
 const CURSOR = "_rivet";
+/** What the user's query is wrapped in; server positions count from its first character. */
+const DECLARE_PREFIX = `DECLARE ${CURSOR} NO SCROLL CURSOR FOR `;
+
+/**
+ * The rivet error of a failed DECLARE: positions are moved back into the user's query, and a
+ * statement a cursor cannot hold (DELETE, UPDATE, INSERT, DDL, …; the parser stops at its first
+ * word) is reported as not being a SELECT.
+ *
+ * @param conn The connection (error context).
+ * @param fields The ErrorResponse.
+ * @param sql The user's query.
+ * @returns The error to throw.
+ */
+export function declareError(
+  conn: PgConnection,
+  fields: PgErrorFields,
+  sql: string,
+): RivetError {
+  if (fields.code === "42601" && wrappedWrite(sql) !== undefined) {
+    return notASelectError("PostgreSQL", sql, WRAPPED_HOW);
+  }
+  const at = Number(fields.position);
+  if (!Number.isInteger(at) || at <= DECLARE_PREFIX.length) return conn.classify(fields);
+  const position = at - DECLARE_PREFIX.length;
+  // The server counts characters (code points); the leading blanks and comments are counted alike.
+  const start = statementStart(sql);
+  const keyword = firstKeyword(sql);
+  if (
+    fields.code === "42601" && keyword !== undefined && NOT_QUERIES.has(keyword) &&
+    position === [...sql.slice(0, start)].length + 1
+  ) {
+    return notASelectError("PostgreSQL", sql, "a read cursor cannot run it");
+  }
+  if (fields.code === "42601" && /SELECT \.\.\. INTO is not allowed/.test(fields.message)) {
+    return notASelectError("PostgreSQL", sql, "SELECT … INTO creates a table");
+  }
+  return conn.classify({ ...fields, position: String(position) });
+}
+
+/**
+ * First words of PostgreSQL statements that are not queries (a cursor holds only SELECT, VALUES,
+ * TABLE and WITH … SELECT). Any other first word that fails there is a typo: a syntax error.
+ */
+const NOT_QUERIES = new Set(
+  ("INSERT UPDATE DELETE MERGE CREATE DROP ALTER TRUNCATE GRANT REVOKE COPY CALL DO SET RESET " +
+    "BEGIN START COMMIT ROLLBACK END ABORT SAVEPOINT RELEASE PREPARE EXECUTE DEALLOCATE DISCARD " +
+    "LOCK VACUUM ANALYZE CLUSTER REINDEX REFRESH COMMENT SECURITY IMPORT LISTEN NOTIFY UNLISTEN " +
+    "CHECKPOINT LOAD REASSIGN EXPLAIN SHOW DECLARE FETCH MOVE CLOSE").split(" "),
+);
 
 /** Parses a `SHOW work_mem` answer (`4MB`, `64kB`, `1GB`, bare kB) into bytes. */
 export function parseWorkMem(text: string): number {
@@ -172,7 +233,7 @@ export async function readQuery(
     workMemBytes = parseWorkMem(res.rows[0]?.[0] ?? "4MB");
 
     const w = new MessageWriter();
-    writeParse(w, `DECLARE ${CURSOR} NO SCROLL CURSOR FOR ${request.sql}`);
+    writeParse(w, DECLARE_PREFIX + request.sql);
     writeBind(w, request.params.map(toTextParam), []);
     writeExecute(w);
     writeDescribe(w, "P", CURSOR);
@@ -186,7 +247,7 @@ export async function readQuery(
       else if (t === Msg.Error) error ??= conn.errorFields();
       else if (t === Msg.ReadyForQuery) break;
     }
-    if (error) throw conn.classify(error);
+    if (error) throw declareError(conn, error, request.sql);
     if (aborted) signal?.throwIfAborted();
   } catch (error) {
     await rollback();
