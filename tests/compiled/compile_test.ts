@@ -93,8 +93,10 @@ Deno.test("parseArgs expands 'all', resolves paths against the cwd and rejects u
 Deno.test("WORKER_ENTRIES lists every worker module that src/ starts", async () => {
   // A worker URL is not followed by the module graph: an entry missing from WORKER_ENTRIES is
   // left out of the binary, which then fails only when that worker starts.
+  // Either inline in `new Worker(...)`, or a module URL of a `*_worker.ts` file kept in a
+  // constant and started later.
   const workerUrl =
-    /new Worker\(\s*(?:new URL\(\s*["']([^"']+)["']\s*,\s*import\.meta\.url|import\.meta\.resolve\(\s*["']([^"']+)["'])/g;
+    /new Worker\(\s*(?:new URL\(\s*["']([^"']+)["']\s*,\s*import\.meta\.url|import\.meta\.resolve\(\s*["']([^"']+)["'])|new URL\(\s*["']([^"']*_worker\.ts)["']\s*,\s*import\.meta\.url/g;
   const started = new Set<string>();
   const walk = async (dir: string): Promise<void> => {
     for await (const e of Deno.readDir(dir)) {
@@ -102,7 +104,7 @@ Deno.test("WORKER_ENTRIES lists every worker module that src/ starts", async () 
       if (e.isDirectory) await walk(path);
       else if (e.name.endsWith(".ts") && !e.name.endsWith("_test.ts")) {
         for (const m of (await Deno.readTextFile(path)).matchAll(workerUrl)) {
-          started.add(relative(root, resolve(dirname(path), m[1] ?? m[2]!)));
+          started.add(relative(root, resolve(dirname(path), m[1] ?? m[2] ?? m[3]!)));
         }
       }
     }

@@ -311,7 +311,11 @@ Deno.test({
         assert.equal(res.code, 130, res.stderr);
         assert.match(res.stderr, /✗ slow: failed/);
         assert.match(res.stderr, /interrupted/);
-        assert.doesNotMatch(res.stderr, /child process wrote on stderr/, "nothing beyond events");
+        assert.doesNotMatch(
+          res.stderr,
+          /child process wrote on stderr/,
+          `nothing beyond events: ${res.stderr}`,
+        );
         assert.deepEqual((await exportedIds(`${dir}/out/a`)).ids, range(1, 3000));
         assert.ok((await exportedIds(`${dir}/out/a`)).success);
         assert.deepEqual((await exportedIds(`${dir}/out/b`)).ids, range(1, 2000));
