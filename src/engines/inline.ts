@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { type ExitCode, InterruptedError, toErrorInfo, worstExitCode } from "../core/errors.ts";
+import { type ExitCode, InterruptedError, worstExitCode } from "../core/errors.ts";
 import type { EventSink, Outcome, RivetEvent } from "../core/events.ts";
 import { redact } from "../_util/redact.ts";
 import type { ConfigSpec, ExportSpec, SourceKind } from "../core/spec.ts";
@@ -20,7 +20,7 @@ import type { StateStore } from "../core/state.ts";
 import { dialectOf } from "../plan/dialect.ts";
 import { COALESCED_CURSOR_COLUMN, planIncrementalSql, planTimeWindowSql } from "../plan/query.ts";
 import { VERSION } from "../version.ts";
-import { type ExportPlan, runExport } from "../pipeline/run_export.ts";
+import { exportErrorInfo, type ExportPlan, runExport } from "../pipeline/run_export.ts";
 import { retriesInRun, retryDelayMs } from "../pipeline/retry.ts";
 import { rivetCommand } from "../pipeline/hints.ts";
 import { runId as makeRunId, runStartOf } from "../pipeline/naming.ts";
@@ -382,7 +382,7 @@ export function failedOutcome(
     peakRssMb: facts.peakRssMb ?? Math.round(Deno.memoryUsage().rss / 1024 / 1024),
     tuningProfile: facts.tuning.profileLabel,
     batchSize: facts.tuning.batchSize,
-    error: toErrorInfo(failure),
+    error: exportErrorInfo(spec.name, failure),
   };
 }
 
@@ -569,7 +569,7 @@ function duplicateGuard(outcome: Outcome): Outcome {
       "retried (a retry would duplicate their rows); dedupe by content_fingerprint or clean the " +
       "destination before re-running, or use chunk_checkpoint: true and --resume",
   });
-  return { ...outcome, error: toErrorInfo(guarded) };
+  return { ...outcome, error: exportErrorInfo(outcome.export, guarded) };
 }
 
 /**

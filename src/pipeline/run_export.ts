@@ -9,7 +9,8 @@
  * @module
  */
 import type { Destination } from "../core/destination.ts";
-import { InterruptedError, SchemaDriftError, toErrorInfo } from "../core/errors.ts";
+import { type ErrorInfo, InterruptedError, SchemaDriftError, toErrorInfo } from "../core/errors.ts";
+import { collapsePrefix, exportPrefix } from "../_util/text.ts";
 import type { EventSink, ExportStatus, Outcome } from "../core/events.ts";
 import type { Format } from "../core/format.ts";
 import type { ColumnInfo, Source } from "../core/source.ts";
@@ -319,7 +320,7 @@ export function outcomeOf(
     peakRssMb: Math.round(facts.peakRss / 1024 / 1024),
     tuningProfile: plan.tuning.profileLabel,
     batchSize: plan.tuning.batchSize,
-    ...(facts.error === undefined ? {} : { error: toErrorInfo(facts.error) }),
+    ...(facts.error === undefined ? {} : { error: exportErrorInfo(spec.name, facts.error) }),
   };
 }
 
@@ -545,4 +546,19 @@ function columnTypes(columns: readonly ColumnInfo[]): { name: string; type: stri
     name: c.name,
     type: c.arrowType ? String(c.arrowType) : "unsupported",
   }));
+}
+
+/**
+ * An export's error as its outcome carries it: errors wrapped by several layers each naming the
+ * export keep the `export 'x': ` prefix once, so every output (stderr, summary, events, metrics)
+ * reads cleanly.
+ *
+ * @param name The export's name.
+ * @param error The failure.
+ * @returns Its JSON-safe description.
+ */
+export function exportErrorInfo(name: string, error: unknown): ErrorInfo {
+  const info = toErrorInfo(error);
+  const message = collapsePrefix(exportPrefix(name), info.message);
+  return message === info.message ? info : { ...info, message };
 }

@@ -317,3 +317,20 @@ Deno.test("runExport tags its file names when a run in the same second holds the
   const parts = [...split.objects.keys()].filter((k) => k.endsWith(".csv"));
   assert.ok(parts.some((k) => /^t_20260102_030405_[0-9a-f]{8}_part0\.csv$/.test(k)), String(parts));
 });
+
+Deno.test("an outcome's error names its export once, however many layers wrapped it", async () => {
+  const { exportErrorInfo } = await import("./run_export.ts");
+  const { PermanentError } = await import("../core/errors.ts");
+  const wrapped = new PermanentError(
+    "export 'w12': export 'w12': chunk 3 failed: export 'w12': chunk_by_key 'id' is not unique",
+    { code: "chunk.failed" },
+  );
+  const info = exportErrorInfo("w12", wrapped);
+  if (info.message !== "export 'w12': chunk 3 failed: chunk_by_key 'id' is not unique") {
+    throw new Error(info.message);
+  }
+  if (info.code !== "chunk.failed" || info.exitCode !== 1) throw new Error(JSON.stringify(info));
+  // Another export's name inside the text is data, not a prefix of this one.
+  const other = exportErrorInfo("a", new PermanentError("export 'b': x", { code: "c" }));
+  if (other.message !== "export 'b': x") throw new Error(other.message);
+});
