@@ -1,13 +1,15 @@
 /**
  * What the three object-store destinations (S3, GCS, Azure) share beyond key rules: the warning
- * sink their retries report to, the text of a retry warning, and the all-or-nothing move by
- * copy and delete (none of these stores can rename).
+ * sink their retries report to, the text of a retry warning, the listing of staging objects, and
+ * the all-or-nothing move by copy and delete (none of these stores can rename).
  *
  * Layer: destinations (private). Imports core/ only.
  *
  * @module
  */
+import type { StagingObject } from "../core/destination.ts";
 import { PermanentError } from "../core/errors.ts";
+import { finalKeyOfStaging } from "./_keys.ts";
 
 /**
  * Receives a destination's warnings: a message without secrets that does not name the export
@@ -113,4 +115,26 @@ function incomplete(steps: MoveSteps, error: unknown, cleanup: unknown): Permane
       `${also}; the object may now be under both names: delete one of them by hand`,
     { code: "destination.move_incomplete", cause: error },
   );
+}
+
+/**
+ * The staging objects (`dir/.<name>.tmp`) whose final name starts with `prefix`, found through a
+ * store's raw listing (which, unlike `list`, shows staging keys). Only the folder of `prefix`
+ * itself is looked at, not its sub-folders.
+ *
+ * @param prefix Final-key prefix relative to the destination root, e.g. `orders_`.
+ * @param listRaw Lists every object whose relative key starts with the given text.
+ * @returns Staging key, final key and size of each.
+ */
+export async function* listStagingWith(
+  prefix: string,
+  listRaw: (rawPrefix: string) => AsyncIterable<{ key: string; size: number }>,
+): AsyncIterable<StagingObject> {
+  const slash = prefix.lastIndexOf("/");
+  const folder = prefix.slice(0, slash + 1);
+  for await (const object of listRaw(`${folder}.${prefix.slice(slash + 1)}`)) {
+    if (object.key.indexOf("/", folder.length) >= 0) continue;
+    const finalKey = finalKeyOfStaging(object.key);
+    if (finalKey?.startsWith(prefix)) yield { key: object.key, finalKey, size: object.size };
+  }
 }

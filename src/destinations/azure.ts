@@ -38,14 +38,8 @@ import type { DestinationSpec, SignalOptions } from "../core/spec.ts";
 import { sleep } from "../_util/abort.ts";
 import { redact, registerSecret } from "../_util/redact.ts";
 import { crashPoint } from "../_util/test_hook.ts";
-import {
-  checkKey,
-  checkStagingKey,
-  finalKeyOfStaging,
-  isStagingKey,
-  stagingKeyOf,
-} from "./_keys.ts";
-import { consoleWarn, type DestinationWarn, moveByCopy } from "./_cloud.ts";
+import { checkKey, checkStagingKey, isStagingKey, stagingKeyOf } from "./_keys.ts";
+import { consoleWarn, type DestinationWarn, listStagingWith, moveByCopy } from "./_cloud.ts";
 
 /** Bytes buffered before a block is staged; at most one more block is in flight meanwhile. */
 export const AZURE_BLOCK_SIZE = 8 * 1024 * 1024;
@@ -357,13 +351,7 @@ export class AzureDestination implements Destination {
    * @returns Staging key, final key and size of each.
    */
   async *listStaging(prefix: string, options: SignalOptions = {}): AsyncIterable<StagingObject> {
-    const slash = prefix.lastIndexOf("/");
-    const folder = prefix.slice(0, slash + 1);
-    for await (const object of this.#listAll(`${folder}.${prefix.slice(slash + 1)}`, options)) {
-      if (object.key.indexOf("/", folder.length) >= 0) continue;
-      const finalKey = finalKeyOfStaging(object.key);
-      if (finalKey?.startsWith(prefix)) yield { key: object.key, finalKey, size: object.size };
-    }
+    yield* listStagingWith(prefix, (raw) => this.#listAll(raw, options));
   }
 
   /**

@@ -29,14 +29,14 @@ import { sleep } from "../_util/abort.ts";
 import { createMd5, type Hasher } from "../_util/hash.ts";
 import { redact, registerSecret } from "../_util/redact.ts";
 import { crashPoint } from "../_util/test_hook.ts";
+import { checkKey, checkStagingKey, isStagingKey, stagingKeyOf } from "./_keys.ts";
 import {
-  checkKey,
-  checkStagingKey,
-  finalKeyOfStaging,
-  isStagingKey,
-  stagingKeyOf,
-} from "./_keys.ts";
-import { consoleWarn, type DestinationWarn, moveByCopy, retryMessage } from "./_cloud.ts";
+  consoleWarn,
+  type DestinationWarn,
+  listStagingWith,
+  moveByCopy,
+  retryMessage,
+} from "./_cloud.ts";
 import { INPUT_LIMITS, readInputText } from "../_util/input_file.ts";
 
 /** Retry policy of each request (a chunk is re-sent, never the whole object). */
@@ -736,13 +736,7 @@ export class GcsDestination implements Destination {
    * @returns Staging key, final key and size of each.
    */
   async *listStaging(prefix: string, options: SignalOptions = {}): AsyncIterable<StagingObject> {
-    const slash = prefix.lastIndexOf("/");
-    const folder = prefix.slice(0, slash + 1);
-    for await (const object of this.#listAll(`${folder}.${prefix.slice(slash + 1)}`, options)) {
-      if (object.key.indexOf("/", folder.length) >= 0) continue;
-      const finalKey = finalKeyOfStaging(object.key);
-      if (finalKey?.startsWith(prefix)) yield { key: object.key, finalKey, size: object.size };
-    }
+    yield* listStagingWith(prefix, (raw) => this.#listAll(raw, options));
   }
 
   /**

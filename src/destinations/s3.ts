@@ -43,14 +43,14 @@ import {
 import type { DestinationSpec, SignalOptions } from "../core/spec.ts";
 import { redact, registerSecret } from "../_util/redact.ts";
 import { crashPoint } from "../_util/test_hook.ts";
+import { checkKey, checkStagingKey, isStagingKey, stagingKeyOf } from "./_keys.ts";
 import {
-  checkKey,
-  checkStagingKey,
-  finalKeyOfStaging,
-  isStagingKey,
-  stagingKeyOf,
-} from "./_keys.ts";
-import { consoleWarn, type DestinationWarn, moveByCopy, retryMessage } from "./_cloud.ts";
+  consoleWarn,
+  type DestinationWarn,
+  listStagingWith,
+  moveByCopy,
+  retryMessage,
+} from "./_cloud.ts";
 
 /** Options of {@linkcode S3Destination.open}. */
 export interface S3DestinationOptions {
@@ -295,14 +295,7 @@ export class S3Destination implements Destination {
    * @returns Staging key, final key and size of each.
    */
   async *listStaging(prefix: string, options: SignalOptions = {}): AsyncIterable<StagingObject> {
-    const slash = prefix.lastIndexOf("/");
-    const folder = prefix.slice(0, slash + 1);
-    const raw = `${folder}.${prefix.slice(slash + 1)}`;
-    for await (const object of listRaw(this.#ctx, raw, options.signal)) {
-      if (object.key.indexOf("/", folder.length) >= 0) continue;
-      const finalKey = finalKeyOfStaging(object.key);
-      if (finalKey?.startsWith(prefix)) yield { key: object.key, finalKey, size: object.size };
-    }
+    yield* listStagingWith(prefix, (raw) => listRaw(this.#ctx, raw, options.signal));
   }
 
   /**
