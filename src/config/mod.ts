@@ -17,7 +17,7 @@
  */
 export { loadConfig } from "./load.ts";
 export type { LoadConfigOptions } from "./load.ts";
-export { substitutePlaceholders, unusedParams } from "./substitute.ts";
+export { substitutePlaceholders } from "./substitute.ts";
 export type { SubstituteOptions } from "./substitute.ts";
 export { parseMaxFileSize } from "./size.ts";
 export { mergeTuning, TUNING_PROFILES } from "./tuning.ts";

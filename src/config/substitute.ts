@@ -23,9 +23,12 @@ export interface SubstituteOptions {
   readonly what?: string;
 }
 
-// Anything up to the closing brace on the same line, so `${}` (empty) and odd names are seen too;
-// never another `$` or `{`, so no stretch of text is scanned twice.
-const placeholder = /\$\{([^}\n${]*)\}/g;
+/**
+ * `${NAME}`: anything up to the closing brace on the same line, so `${}` (empty) and odd names
+ * are seen too; never another `$` or `{`, so no stretch of text is scanned twice. Group 1 is the
+ * name as written (trim it). Global: use it with `replace`/`matchAll` only.
+ */
+export const PLACEHOLDER_PATTERN = /\$\{([^}\n${]*)\}/g;
 
 /**
  * Replaces every `${NAME}` in `text` (comments included), splicing values verbatim.
@@ -47,7 +50,7 @@ const placeholder = /\$\{([^}\n${]*)\}/g;
  */
 export function substitutePlaceholders(text: string, options: SubstituteOptions = {}): string {
   return text.replace(
-    placeholder,
+    PLACEHOLDER_PATTERN,
     (_whole, rawName: string) => lookup(rawName.trim(), options, options.what),
   );
 }
@@ -158,20 +161,4 @@ export function resolvePlain(text: string): string | number | boolean | null {
   if (infPattern.test(text)) return text[0] === "-" ? -Infinity : Infinity;
   if (nanPattern.test(text)) return NaN;
   return text;
-}
-
-/**
- * The `--param` keys whose `${KEY}` placeholder never appears in the text.
- *
- * @param text The raw text, before substitution.
- * @param params The `--param` pairs.
- * @returns Unused keys in the order given.
- */
-export function unusedParams(
-  text: string,
-  params: Readonly<Record<string, string>>,
-): string[] {
-  const used = new Set<string>();
-  for (const match of text.matchAll(placeholder)) used.add(match[1]!.trim());
-  return Object.keys(params).filter((key) => !used.has(key));
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ConfigError } from "../core/errors.ts";
-import { substitutePlaceholders, unusedParams } from "./substitute.ts";
+import { substitutePlaceholders } from "./substitute.ts";
 
 const env = (values: Record<string, string>) => (name: string) => values[name];
 
@@ -40,8 +40,4 @@ Deno.test("substitutePlaceholders refuses a value holding a NUL byte", () => {
     () => substitutePlaceholders("a: ${V}", { params: { V: "x\0y" } }),
     (error: unknown) => error instanceof ConfigError && /NUL/.test(error.message),
   );
-});
-
-Deno.test("unusedParams lists keys whose placeholder never appears", () => {
-  assert.deepEqual(unusedParams("a: ${USED}", { USED: "1", EXTRA: "2" }), ["EXTRA"]);
 });

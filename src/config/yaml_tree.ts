@@ -24,6 +24,7 @@ import { Composer, CST, isAlias, isMap, isScalar, isSeq, Lexer, Parser, Scalar }
 import type { Alias, Document, Node as YamlNode } from "yaml";
 import { ConfigError, InterruptedError } from "../core/errors.ts";
 import { withoutYamlDebugEnv } from "./_yaml_env.ts";
+import { PLACEHOLDER_PATTERN } from "./substitute.ts";
 
 /** A 1-based source position. */
 export interface Position {
@@ -74,10 +75,6 @@ export interface ParseYamlOptions {
   readonly signal?: AbortSignal;
 }
 
-// `${NAME}`: anything up to the closing brace on the same line, except another `$` or `{`, so a
-// scan never runs over the same text twice (`${}` and odd names are matched too).
-const placeholderPattern = /\$\{([^}\n${]*)\}/g;
-
 /** Where the protected text differs from the original: one entry per placeholder. */
 interface Protected {
   readonly text: string;
@@ -107,7 +104,7 @@ function protect(text: string): Protected {
   const origins: number[] = [];
   const deltas: number[] = [];
   let delta = 0;
-  const out = text.replace(placeholderPattern, (whole, raw: string, offset: number) => {
+  const out = text.replace(PLACEHOLDER_PATTERN, (whole, raw: string, offset: number) => {
     const name = raw.trim();
     let i = index.get(name);
     if (i === undefined) {
@@ -267,7 +264,7 @@ export async function parseYamlTree(
       { code: "config.yaml_syntax", ...syntaxHint(text, start.line, first.code) },
     );
   }
-  const converter = new Converter(doc, pos, p);
+  const converter = new Converter(pos, p);
   const root = converter.convert(doc.contents, 0) ?? { kind: "map", entries: [], pos: pos(0) };
   await breathe(options.signal);
   return root;
@@ -314,7 +311,6 @@ function heightOf(node: TreeNode): number {
 
 /** Converts the composed document, resolving aliases itself (once each, in document order). */
 class Converter {
-  readonly #doc: Document.Parsed;
   readonly #pos: (offset: number | undefined) => Position;
   readonly #protected: Protected;
   /** The latest node carrying each anchor, in document order. */
@@ -326,12 +322,7 @@ class Converter {
   #nodes = 0;
   #aliases = 0;
 
-  constructor(
-    doc: Document.Parsed,
-    pos: (offset: number | undefined) => Position,
-    p: Protected,
-  ) {
-    this.#doc = doc;
+  constructor(pos: (offset: number | undefined) => Position, p: Protected) {
     this.#pos = pos;
     this.#protected = p;
   }
