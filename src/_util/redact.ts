@@ -143,44 +143,72 @@ const schemeChar = /[A-Za-z0-9+.-]/;
 const letter = /[A-Za-z]/;
 const userinfoStop = /[\s/?#]/;
 
+/** Where a URL with credentials stands in a text. */
+export interface UrlUserinfo {
+  /** Offset of the scheme's first letter. */
+  readonly start: number;
+  /** Offset of the userinfo (just after `://`). */
+  readonly userinfo: number;
+  /** Offset of the `@` that ends the userinfo. */
+  readonly at: number;
+}
+
 /**
- * `scheme://userinfo@` → `scheme://REDACTED@`, where userinfo ends at the LAST `@` before `/`,
- * `?`, `#` or whitespace (so a password holding `@` does not leak), and the scheme is a letter
- * followed by letters, digits, `+`, `.` or `-`. A bare `user@host` (no scheme) is left alone.
+ * Finds every `scheme://userinfo@` in a text, where userinfo ends at the LAST `@` before `/`,
+ * `?`, `#`, whitespace or another `stop` character (so a password holding `@` is covered whole),
+ * and the scheme starts with a letter followed by letters, digits, `+`, `.` or `-`. A bare
+ * `user@host` (no scheme) is not a match.
  *
- * Written as a scan from each `://`: the scheme is read backwards and the userinfo forwards,
- * and neither stretch is read twice, so the cost is linear.
+ * Written as a scan from each `://`: the scheme is read backwards and the userinfo forwards, and
+ * no stretch is read twice, so the cost is linear in the text length.
+ *
+ * @param text Any text.
+ * @param stop Characters that also end a userinfo (e.g. quotes in YAML text).
+ * @returns The matches, in order.
+ *
+ * @example
+ * ```ts
+ * import { findUrlUserinfo } from "./redact.ts";
+ * const [m] = findUrlUserinfo("see pg://a:b@c/d");
+ * if (m?.start !== 4 || m.userinfo !== 9 || m.at !== 12) throw new Error(JSON.stringify(m));
+ * ```
  */
-function redactUserinfo(text: string): string {
-  let out = "";
-  let copied = 0;
+export function findUrlUserinfo(text: string, stop: RegExp = userinfoStop): UrlUserinfo[] {
+  const found: UrlUserinfo[] = [];
   let from = 0;
+  let floor = 0;
   for (;;) {
     const sep = text.indexOf("://", from);
-    if (sep < 0) break;
-    from = sep + 3;
-    // The scheme: a run of scheme characters before "://" holding at least one letter.
+    if (sep < 0) return found;
     let start = sep;
-    while (start > copied && schemeChar.test(text[start - 1]!)) start--;
-    let hasLetter = false;
-    for (let i = start; i < sep && !hasLetter; i++) hasLetter = letter.test(text[i]!);
-    if (!hasLetter) continue;
-    let end = from;
+    while (start > floor && schemeChar.test(text[start - 1]!)) start--;
+    while (start < sep && !letter.test(text[start]!)) start++;
+    let end = sep + 3;
     let lastAt = -1;
-    while (end < text.length && !userinfoStop.test(text[end]!)) {
+    while (end < text.length && !stop.test(text[end]!)) {
       if (text[end] === "@") lastAt = end;
       end++;
     }
-    if (lastAt < 0) {
-      // The stretch holds no '/', so the next "://" can only begin at its last character.
-      from = Math.max(from, end - 1);
-      continue;
-    }
-    out += text.slice(copied, from) + "REDACTED";
-    copied = lastAt;
-    from = lastAt + 1;
+    if (start < sep && lastAt >= 0) {
+      found.push({ start, userinfo: sep + 3, at: lastAt });
+      floor = lastAt + 1;
+    } else floor = sep + 3;
+    // The stretch holds no '/', so the next "://" can only begin at its last character.
+    from = Math.max(sep + 3, end - 1);
   }
-  return copied === 0 ? text : out + text.slice(copied);
+}
+
+/** `scheme://userinfo@` → `scheme://REDACTED@` (see {@linkcode findUrlUserinfo}). */
+function redactUserinfo(text: string): string {
+  const found = findUrlUserinfo(text);
+  if (found.length === 0) return text;
+  let out = "";
+  let copied = 0;
+  for (const m of found) {
+    out += text.slice(copied, m.userinfo) + "REDACTED";
+    copied = m.at;
+  }
+  return out + text.slice(copied);
 }
 
 // Credential keys whose value is masked whatever it is. Those after `(?<![A-Za-z0-9_])` must be

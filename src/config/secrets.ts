@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { registerSecret } from "../_util/redact.ts";
+import { findUrlUserinfo, registerSecret } from "../_util/redact.ts";
 import type { TreeNode } from "./yaml_tree.ts";
 
 /**
@@ -34,36 +34,17 @@ export function registerUrlSecrets(url: string): void {
   }
 }
 
-const schemeChar = /[A-Za-z0-9+.-]/;
+// In YAML text a quote ends a URL as well.
 const urlStop = /[\s/?#'"]/;
 
 /**
- * The `scheme://userinfo@` heads of the URLs with credentials in a text, found in one pass: the
- * scheme is read backwards and the userinfo forwards from each `://`.
+ * The `scheme://userinfo@` heads of the URLs with credentials in a text.
  *
  * @param text Any text.
  * @returns Each URL head, e.g. `postgresql://app:pw@`.
  */
 export function urlsWithUserinfo(text: string): string[] {
-  const found: string[] = [];
-  let from = 0;
-  let floor = 0;
-  for (;;) {
-    const sep = text.indexOf("://", from);
-    if (sep < 0) return found;
-    let start = sep;
-    while (start > floor && schemeChar.test(text[start - 1]!)) start--;
-    while (start < sep && !/[A-Za-z]/.test(text[start]!)) start++;
-    let end = sep + 3;
-    let lastAt = -1;
-    while (end < text.length && !urlStop.test(text[end]!)) {
-      if (text[end] === "@") lastAt = end;
-      end++;
-    }
-    if (start < sep && lastAt >= 0) found.push(text.slice(start, lastAt + 1));
-    from = Math.max(sep + 3, end - 1);
-    floor = sep + 3;
-  }
+  return findUrlUserinfo(text, urlStop).map((m) => text.slice(m.start, m.at + 1));
 }
 
 const secretKeys = new Set(["password", "webhook_url"]);
