@@ -214,6 +214,12 @@ export async function successBody(manifestBytes: Uint8Array): Promise<Uint8Array
   return new TextEncoder().encode(`xxh3:${await xxh3Hex(manifestBytes)}\n`);
 }
 
+/** Callbacks of {@linkcode writeManifestAndSuccess}. */
+export interface ManifestHooks {
+  /** Runs once `manifest.json` is committed, before `_SUCCESS` is written. */
+  readonly onManifest?: () => void;
+}
+
 /** What {@linkcode writeManifestAndSuccess} committed. */
 export interface ManifestWriteResult {
   readonly manifest: ObjectMeta;
@@ -232,12 +238,14 @@ export interface ManifestWriteResult {
  * @param dest A persistent destination (not stdout).
  * @param manifest The bytes from {@linkcode buildManifest}.
  * @param status The export's final status.
+ * @param hooks `onManifest` runs once `manifest.json` is committed, before `_SUCCESS`.
  * @returns The committed objects.
  */
 export function writeManifestAndSuccess(
   dest: Destination,
   manifest: Manifest,
   status: ManifestStatus,
+  hooks?: ManifestHooks,
 ): Promise<ManifestWriteResult>;
 /**
  * Builds the manifest from `input`, then writes it as the three-argument form does.
@@ -254,6 +262,7 @@ export async function writeManifestAndSuccess(
   dest: Destination,
   manifestOrInput: Manifest | ManifestInput,
   status?: ManifestStatus,
+  hooks: ManifestHooks = {},
 ): Promise<ManifestWriteResult> {
   let manifest: Manifest;
   let finalStatus: ManifestStatus;
@@ -266,6 +275,7 @@ export async function writeManifestAndSuccess(
     finalStatus = manifestOrInput.status;
   }
   const written = await put(dest, MANIFEST_KEY, manifest.bytes);
+  hooks.onManifest?.();
   if (finalStatus !== "success") return { manifest: written };
   await crashPoint("before_success_marker");
   const success = await put(dest, SUCCESS_KEY, await successBody(manifest.bytes));

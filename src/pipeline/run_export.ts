@@ -21,12 +21,12 @@ import { crashPoint } from "../_util/test_hook.ts";
 import {
   buildManifest,
   MANIFEST_KEY,
+  type ManifestHooks,
   type ManifestPart,
   putObject,
   schemaFingerprint,
-  SUCCESS_KEY,
-  successBody,
   UNKNOWN_SCHEMA_FINGERPRINT,
+  writeManifestAndSuccess,
 } from "./manifest.ts";
 import { fileNameTag, partName } from "./naming.ts";
 import { abortUncommitted, readStatement, type StagedPart } from "./part_writer.ts";
@@ -503,7 +503,7 @@ export async function writeRunManifest(
     columns: readonly { name: string; type: string }[];
     parts: readonly RunPart[];
   },
-  hooks: { readonly onManifest?: () => void } = {},
+  hooks: ManifestHooks = {},
 ): Promise<void> {
   if (!deps.destination.capabilities.persistent) return;
   const status = facts.status === "skipped"
@@ -534,11 +534,7 @@ export async function writeRunManifest(
       status: "committed",
     })),
   });
-  await putObject(deps.destination, MANIFEST_KEY, manifest.bytes);
-  hooks.onManifest?.();
-  if (status !== "success") return;
-  await crashPoint("before_success_marker");
-  await putObject(deps.destination, SUCCESS_KEY, await successBody(manifest.bytes));
+  await writeManifestAndSuccess(deps.destination, manifest, status, hooks);
 }
 
 function columnTypes(columns: readonly ColumnInfo[]): { name: string; type: string }[] {
