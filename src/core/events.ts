@@ -110,3 +110,34 @@ export type RivetEvent =
 
 /** Receives events. Must not throw. */
 export type EventSink = (event: RivetEvent) => void;
+
+/**
+ * The warning sink an export hands to its destination: each warning the destination reports
+ * (messages that do not name the export) becomes a `warning` event of that export, prefixed with
+ * its name, under the destination's code (`destination.retrying`, …) or `destination.warning`.
+ *
+ * @param emit Where the export's events go.
+ * @param exportName The export.
+ * @returns The sink, for `openDestination`'s `warn` option.
+ *
+ * @example
+ * ```ts
+ * import { destinationWarnings, type RivetEvent } from "./events.ts";
+ * const seen: RivetEvent[] = [];
+ * destinationWarnings((e) => seen.push(e), "orders")("retry 1/5", "destination.retrying");
+ * const w = seen[0];
+ * if (w?.type !== "warning" || w.message !== "export 'orders': retry 1/5") throw new Error();
+ * ```
+ */
+export function destinationWarnings(
+  emit: EventSink,
+  exportName: string,
+): (message: string, code?: string) => void {
+  return (message, code) =>
+    emit({
+      type: "warning",
+      export: exportName,
+      code: code ?? "destination.warning",
+      message: `export '${exportName}': ${message}`,
+    });
+}

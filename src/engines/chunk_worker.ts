@@ -17,7 +17,7 @@
 /// <reference lib="deno.worker" />
 import { type ErrorInfo, toErrorInfo } from "../core/errors.ts";
 import type { Destination } from "../core/destination.ts";
-import type { RivetEvent } from "../core/events.ts";
+import { destinationWarnings, type RivetEvent } from "../core/events.ts";
 import type { ConnectionInfo, Source } from "../core/source.ts";
 import type { DestinationSpec, ExportSpec, SourceSpec, TuningPlan } from "../core/spec.ts";
 import { overrideCrashAt, setCrashHandler } from "../_util/test_hook.ts";
@@ -85,17 +85,10 @@ async function init(message: ChunkWorkerInit): Promise<void> {
     ...(message.wasmModule ? { wasmModule: message.wasmModule } : {}),
   });
   const emit = (event: RivetEvent) => post({ type: "event", event });
-  const name = message.spec.name;
   destination = await openDestination(message.destination, {
     baseDir: message.baseDir,
     // Store retries and leftovers reach the run's journal and display like the main thread's.
-    warn: (text, code) =>
-      emit({
-        type: "warning",
-        export: name,
-        code: code ?? "destination.warning",
-        message: `export '${name}': ${text}`,
-      }),
+    warn: destinationWarnings(emit, message.spec.name),
   });
   const connect = () =>
     openSource(message.source, message.connection, {

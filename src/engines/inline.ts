@@ -8,7 +8,12 @@
  * @module
  */
 import { type ExitCode, InterruptedError, worstExitCode } from "../core/errors.ts";
-import type { EventSink, Outcome, RivetEvent } from "../core/events.ts";
+import {
+  destinationWarnings,
+  type EventSink,
+  type Outcome,
+  type RivetEvent,
+} from "../core/events.ts";
 import { redact } from "../_util/redact.ts";
 import type { ConfigSpec, ExportSpec, SourceKind } from "../core/spec.ts";
 import { checkTlsPolicy, exportSql, mergeTuning, resolveConnection } from "../config/mod.ts";
@@ -256,13 +261,7 @@ async function runOne(
       baseDir: options.cwd,
       env,
       signal: options.signal,
-      warn: (message, code) =>
-        options.emit({
-          type: "warning",
-          export: spec.name,
-          code: code ?? "destination.warning",
-          message: `export '${spec.name}': ${message}`,
-        }),
+      warn: destinationWarnings(options.emit, spec.name),
     });
     await successGate(spec, destination, options);
     await sweepLeftovers(destination, {

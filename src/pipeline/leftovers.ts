@@ -245,10 +245,12 @@ async function findUnlisted(destination: Destination, options: SweepOptions): Pr
   }
   if (candidates.length === 0) return [];
   const listing = await readManifestListing(destination, signal);
-  const vouched = options.state
-    ? await filesOfSuccessfulRuns(options.state, exportName)
-    : new Set<string>();
-  return candidates.filter((key) => !listing?.paths.has(key) && !vouched.has(key));
+  const unlisted = candidates.filter((key) => !listing?.paths.has(key));
+  // The run history is read only when the manifest leaves something unexplained (an export that
+  // writes one run per folder never pays for it).
+  if (unlisted.length === 0 || !options.state) return unlisted;
+  const vouched = await filesOfSuccessfulRuns(options.state, exportName);
+  return unlisted.filter((key) => !vouched.has(key));
 }
 
 function shown(keys: readonly string[]): string {
