@@ -25,7 +25,7 @@ import {
 } from "../core/errors.ts";
 import type { DestinationSpec, SignalOptions } from "../core/spec.ts";
 import { crashPoint } from "../_util/test_hook.ts";
-import { checkKey, checkStagingKey, isStagingName } from "./_keys.ts";
+import { checkKey, checkStagingKey, finalKeyOfStaging, isStagingName } from "./_keys.ts";
 
 /** Options of {@linkcode LocalDestination.open}. */
 export interface LocalDestinationOptions {
@@ -353,9 +353,9 @@ export class LocalDestination implements Destination {
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     const base = folderKey === "" ? "" : `${folderKey}/`;
     for (const entry of entries) {
-      if (entry.isDirectory || !isStagingName(entry.name)) continue;
-      const finalKey = base + entry.name.slice(1, -4);
-      if (!finalKey.startsWith(prefix)) continue;
+      if (entry.isDirectory) continue;
+      const finalKey = finalKeyOfStaging(base + entry.name);
+      if (finalKey === undefined || !finalKey.startsWith(prefix)) continue;
       let size = 0;
       try {
         const info = await Deno.lstat(join(dir, entry.name));
