@@ -2,9 +2,9 @@
  * One unit of a chunked export — a chunk window, a keyset page, or the single query of a
  * downgraded plan: read its statement, encode it, commit its parts under their final names, and
  * report what was committed. Transient failures before any commit (a refused connection
- * included: the run is underway) are retried on a new connection after a jittered backoff. The unit never touches the state store: whoever runs it (the chunk loop in this
- * thread, or a Web Worker of the worker engine) reports the parts to the main thread, the only
- * writer of state.
+ * included: the run is underway) are retried on a new connection after a jittered backoff. The
+ * unit never touches the state store: whoever runs it (the chunk loop in this thread, or a Web
+ * Worker of the worker engine) reports the parts to the main thread, the only writer of state.
  *
  * Layer: pipeline. Imports core/, plan/, _util/ only.
  *
