@@ -91,9 +91,29 @@ export const CLIP_CHARS = 8 * 1024;
  */
 export function clip(text: string, max = CLIP_CHARS): string {
   if (text.length <= max) return text;
-  // Do not split a surrogate pair.
+  const { head, cut } = headOf(text, max);
+  return `${head}… [${cut} more characters cut]`;
+}
+
+/**
+ * The first `max` UTF-16 code units of a text, one fewer when the last would split a surrogate
+ * pair (the head stays well-formed), and how many code units are left out.
+ *
+ * @param text Any text.
+ * @param max Code units to keep at most.
+ * @returns The head and the number cut.
+ *
+ * @example
+ * ```ts
+ * import { headOf } from "./text.ts";
+ * const { head, cut } = headOf("ab🦀", 3);
+ * if (head !== "ab" || cut !== 2) throw new Error();
+ * ```
+ */
+export function headOf(text: string, max: number): { head: string; cut: number } {
+  if (text.length <= max) return { head: text, cut: 0 };
   let end = max;
   const last = text.charCodeAt(end - 1);
   if (last >= 0xd800 && last <= 0xdbff) end -= 1;
-  return `${text.slice(0, end)}… [${text.length - end} more characters cut]`;
+  return { head: text.slice(0, end), cut: text.length - end };
 }

@@ -2,7 +2,7 @@
  * Shared by both database sources: bounding the texts a server sends back in its errors, and the
  * "rivet only reads" refusal of a query that is not a read.
  *
- * Layer: sources. Imports core/ only.
+ * Layer: sources. Imports core/ and _util/ only.
  *
  * A server error may quote the statement, a value or a token of it (PostgreSQL's `invalid input
  * syntax for type integer: "<the whole literal>"`), so its text is as long as the query. Such a
@@ -13,6 +13,7 @@
  * @module
  */
 import { PermanentError } from "../core/errors.ts";
+import { headOf } from "../_util/text.ts";
 
 /** Characters kept of one server text field (message, detail, hint, context). */
 export const MAX_SERVER_TEXT = 4096;
@@ -36,12 +37,8 @@ export const ONLY_READS_HINT = "rivet only reads; use a SELECT";
  */
 export function clipServerText(text: string, max: number = MAX_SERVER_TEXT): string {
   if (text.length <= max) return text;
-  let keep = max;
-  // Never split a surrogate pair: the kept head stays valid UTF-16.
-  const last = text.charCodeAt(keep - 1);
-  if (last >= 0xd800 && last <= 0xdbff) keep--;
-  const cut = text.length - keep;
-  return `${text.slice(0, keep)}… [truncated ${cut.toLocaleString("en-US")} characters]`;
+  const { head, cut } = headOf(text, max);
+  return `${head}… [truncated ${cut.toLocaleString("en-US")} characters]`;
 }
 
 /**
