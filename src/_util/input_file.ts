@@ -40,6 +40,21 @@ export class InputFileError extends ConfigError {
     super(message, { code, hint });
     this.name = "InputFileError";
   }
+
+  /**
+   * The same refusal as a sentence about the named input, e.g.
+   * `source.url_file 'u.txt' is a FIFO (named pipe), not a regular file`.
+   *
+   * @param subject What the file is, naming it.
+   * @returns A config error with this error's code and hint.
+   */
+  about(subject: string): ConfigError {
+    return new ConfigError(`${subject} ${this.message}`, {
+      code: this.code,
+      cause: this,
+      ...(this.hint === undefined ? {} : { hint: this.hint }),
+    });
+  }
 }
 
 /** Options of {@linkcode readInputText}. */

@@ -186,13 +186,7 @@ export async function resolveConnection(
       try {
         text = await readInput(path, { maxBytes: INPUT_LIMITS.secret });
       } catch (error) {
-        if (error instanceof InputFileError) {
-          throw new ConfigError(`source.url_file '${c.path}' ${error.message}`, {
-            code: error.code,
-            cause: error,
-            ...(error.hint === undefined ? {} : { hint: error.hint }),
-          });
-        }
+        if (error instanceof InputFileError) throw error.about(`source.url_file '${c.path}'`);
         throw new ConfigError(
           `source.url_file '${c.path}' ${isNotFound(error) ? "does not exist" : "cannot be read"}`,
           {

@@ -79,11 +79,7 @@ export async function readQueryFile(
     text = await readInput(real, { maxBytes: INPUT_LIMITS.queryFile });
   } catch (error) {
     if (error instanceof InputFileError) {
-      throw new ConfigError(`export '${exp.name}': query_file '${written}' ${error.message}`, {
-        code: error.code,
-        cause: error,
-        ...(error.hint === undefined ? {} : { hint: error.hint }),
-      });
+      throw error.about(`export '${exp.name}': query_file '${written}'`);
     }
     throw new ConfigError(`export '${exp.name}': query_file '${written}' cannot be read`, {
       code: "config.read_failed",

@@ -23,7 +23,7 @@
 import mysql from "mysql2";
 import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import { ConfigError } from "../../core/errors.ts";
-import { INPUT_LIMITS, readInputText } from "../../_util/input_file.ts";
+import { readCaFile } from "../_ca_file.ts";
 import type { ConnectionInfo } from "../../core/source.ts";
 import type { TlsMode, TlsSpec } from "../../core/spec.ts";
 import { classifyMysqlError, type MysqlErrorContext } from "./_errors.ts";
@@ -76,19 +76,6 @@ const RIVET_TLS: unique symbol = Symbol("rivet.mysql.tls");
 
 function rivetTls(config: MysqlConfig): RivetTls | undefined {
   return (config as { [RIVET_TLS]?: RivetTls })[RIVET_TLS];
-}
-
-async function readCaFile(path: string): Promise<string> {
-  try {
-    return await readInputText(path, { maxBytes: INPUT_LIMITS.caBundle });
-  } catch (error) {
-    throw new ConfigError(
-      `Cannot read source.tls.ca_file '${path}': ${
-        error instanceof Error ? error.message : String(error)
-      }; point it at a readable PEM file`,
-      { code: "config.tls_ca_file", cause: error },
-    );
-  }
 }
 
 /**

@@ -13,7 +13,7 @@
  * @module
  */
 import { ConfigError } from "../../core/errors.ts";
-import { INPUT_LIMITS, readInputText } from "../../_util/input_file.ts";
+import { readCaFile } from "../_ca_file.ts";
 import type { TlsSpec } from "../../core/spec.ts";
 import { connectFailed, PgTransientError } from "./_errors.ts";
 import { sslRequest } from "./_messages.ts";
@@ -30,19 +30,6 @@ export interface DialOptions {
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   let off = 0;
   while (off < bytes.length) off += await conn.write(bytes.subarray(off));
-}
-
-async function readCaFile(path: string): Promise<string[]> {
-  try {
-    return [await readInputText(path, { maxBytes: INPUT_LIMITS.caBundle })];
-  } catch (error) {
-    throw new ConfigError(
-      `Cannot read source.tls.ca_file '${path}': ${
-        error instanceof Error ? error.message : String(error)
-      }; point it at a readable PEM file`,
-      { code: "config.tls_ca_file", cause: error },
-    );
-  }
 }
 
 /**
@@ -71,7 +58,7 @@ export function checkTlsSupport(tls: TlsSpec | undefined): void {
 export async function dial(options: DialOptions): Promise<Deno.Conn> {
   const endpoint = `${options.host}:${options.port}`;
   checkTlsSupport(options.tls);
-  const caCerts = options.tls?.caFile ? await readCaFile(options.tls.caFile) : undefined;
+  const caCerts = options.tls?.caFile ? [await readCaFile(options.tls.caFile)] : undefined;
   let conn: Deno.TcpConn;
   try {
     const pending = Deno.connect({ hostname: options.host, port: options.port, transport: "tcp" });
