@@ -26,10 +26,9 @@ import type { Destination } from "../core/destination.ts";
 import type { EventSink } from "../core/events.ts";
 import type { StateStore } from "../core/state.ts";
 import { MANIFEST_KEY } from "./manifest.ts";
+import { MANIFEST_MAX_BYTES } from "./manifest_check.ts";
 import { fileStamp, runStartOf } from "./naming.ts";
 
-/** Largest manifest the sweep reads to learn what it lists (a bigger one vouches for nothing). */
-const MANIFEST_CAP = 64 * 1024 * 1024;
 /** Names a warning shows before it says how many more there are. */
 const NAMES_SHOWN = 10;
 /** History rows read from the state: every run an export plausibly has. */
@@ -107,8 +106,9 @@ export interface ManifestListing {
 }
 
 /**
- * The paths the `manifest.json` at the destination root lists, or undefined when there is none
- * or it cannot be read as a manifest (it then vouches for nothing).
+ * The paths the `manifest.json` at the destination root lists, or undefined when there is none,
+ * it is over {@linkcode MANIFEST_MAX_BYTES}, or it cannot be read as a manifest (it then vouches
+ * for nothing).
  *
  * @param destination The export's destination.
  * @param signal Cancels the read.
@@ -119,7 +119,7 @@ export async function readManifestListing(
   signal: AbortSignal,
 ): Promise<ManifestListing | undefined> {
   const meta = await destination.stat(MANIFEST_KEY, { signal });
-  if (meta === undefined || meta.size > MANIFEST_CAP) return undefined;
+  if (meta === undefined || meta.size > MANIFEST_MAX_BYTES) return undefined;
   let doc: unknown;
   try {
     doc = JSON.parse(await new Response(await destination.read(MANIFEST_KEY, { signal })).text());
@@ -190,7 +190,7 @@ export async function sweepLeftovers(
         export: exportName,
         code: "run.staging_removed",
         message: `export '${exportName}': removed ${removed.length} staging object(s) left by ` +
-          `an interrupted run: ${shown(removed)}`,
+          `an interrupted run: ${namesShown(removed)}`,
       });
     }
     const unlisted = await findUnlisted(destination, options);
@@ -201,7 +201,7 @@ export async function sweepLeftovers(
         code: "run.unlisted_objects",
         message: `export '${exportName}': ${unlisted.length} object(s) named like this ` +
           "export's files are listed in no manifest and were committed by no successful run " +
-          `(left by an interrupted run?): ${shown(unlisted)}; they stay where they are, and ` +
+          `(left by an interrupted run?): ${namesShown(unlisted)}; they stay where they are, and ` +
           "readers that glob the folder count their rows: check them, then move them aside " +
           "(e.g. into _quarantine/) or delete them (rivet validate lists them too)",
       });
@@ -253,7 +253,13 @@ async function findUnlisted(destination: Destination, options: SweepOptions): Pr
   return unlisted.filter((key) => !vouched.has(key));
 }
 
-function shown(keys: readonly string[]): string {
+/**
+ * Up to ten keys, then how many more: how warnings and validate's problems name files.
+ *
+ * @param keys The keys.
+ * @returns `a, b, …` with `, … (N more)` past the tenth.
+ */
+export function namesShown(keys: readonly string[]): string {
   const more = keys.length > NAMES_SHOWN ? `, … (${keys.length - NAMES_SHOWN} more)` : "";
   return keys.slice(0, NAMES_SHOWN).join(", ") + more;
 }

@@ -1,9 +1,9 @@
 /**
- * Runs a chunked export (reference §3.3, §3.4, §3.7): one statement and one part set per chunk
- * (or keyset page), each committed as soon as its read finished, so a crash loses at most the
- * chunk in flight. With `chunk_checkpoint: true` every chunk is a task in the state store,
- * claimed, completed or failed one by one, and `--resume` continues an interrupted run after
- * checking what it left at the destination.
+ * Runs a chunked export: one statement and one part set per chunk (or keyset page), each
+ * committed as soon as its read finished, so a crash loses at most the chunk in flight. With
+ * `chunk_checkpoint: true` every chunk is a task in the state store, claimed, completed or
+ * failed one by one, and `--resume` continues an interrupted run after checking what it left at
+ * the destination (`chunk_resume.ts`; the errors a run ends with are built in `chunk_errors.ts`).
  *
  * Write order per chunk: encoder finished → parts committed → file log
  * (`after_chunk_file:<i>`) → task completed (`after_chunk_complete:<i>`); after every chunk:
@@ -25,25 +25,21 @@
  * @module
  */
 import {
-  DataIntegrityError,
   errorFromInfo,
-  type ErrorInfo,
   InterruptedError,
   isResourceExhausted,
   PermanentError,
   RivetError,
   toErrorInfo,
-  TransientError,
 } from "../core/errors.ts";
 import type { ExportStatus, Outcome } from "../core/events.ts";
 import type { Source } from "../core/source.ts";
 import type { SourceKind } from "../core/spec.ts";
-import type { ChunkBoundsEntry, ChunkRunEntry, ChunkTaskEntry, PartEntry } from "../core/state.ts";
+import type { ChunkBoundsEntry, ChunkRunEntry, PartEntry } from "../core/state.ts";
 import { planKeysetPageSql } from "../plan/query.ts";
 import { dialectOf } from "../plan/dialect.ts";
 import { sleep } from "../_util/abort.ts";
 import { runChunkUnit, type UnitContext, type UnitResult, type UnitSpec } from "./chunk_unit.ts";
-import { createXxh3 } from "../_util/hash.ts";
 import { redact } from "../_util/redact.ts";
 import { crashPoint } from "../_util/test_hook.ts";
 import {
@@ -53,7 +49,7 @@ import {
   resolveChunking,
   type WindowedChunking,
 } from "./chunk_plan.ts";
-import { chunkFilePrefix, fileNameTag } from "./naming.ts";
+import { fileNameTag } from "./naming.ts";
 import { rivetCommand } from "./hints.ts";
 import { retriesInRun, retryDelayMs } from "./retry.ts";
 import { probeColumns } from "./probe.ts";
@@ -67,7 +63,13 @@ import {
   type RunPart,
   writeRunManifest,
 } from "./run_export.ts";
-import { SUCCESS_KEY } from "./manifest.ts";
+import { checkpointError, chunkError, type ChunkFailure } from "./chunk_errors.ts";
+import {
+  type QuarantineContext,
+  quarantineObject,
+  quarantineOrphans,
+  reconcileResume,
+} from "./chunk_resume.ts";
 
 /** A chunked export's plan: the base query instead of one statement. */
 export interface ChunkedExportPlan extends Omit<ExportPlan, "sql" | "params"> {
@@ -115,12 +117,6 @@ export interface ChunkedDeps extends Omit<PipelineDeps, "source"> {
 interface CommittedFile extends RunPart {
   readonly chunkIndex: number;
   readonly partIndex: number;
-}
-
-/** Why a chunk stopped. */
-interface ChunkFailure {
-  readonly chunkIndex: number;
-  readonly error: ErrorInfo | undefined;
 }
 
 /** One chunk to run: its index, bounds and claim number. */
@@ -204,6 +200,15 @@ export async function runChunkedExport(
   let checkpointKept = false;
   const resumeHint = rivetCommand("run", spec.name, plan.configPath, " --resume");
   const resetHint = rivetCommand("state reset-chunks", spec.name, plan.configPath);
+  const errorContext = { exportName: spec.name, resumeHint, resetHint };
+  /** Where this run moves files aside (`_quarantine/<run_id>/`). */
+  const quarantine: QuarantineContext = {
+    exportName: spec.name,
+    runId: plan.runId,
+    destination: deps.destination,
+    emit: deps.emit,
+    signal: deps.signal,
+  };
   try {
     drift = await driftGuard(spec, deps);
     const ctx = {
@@ -232,9 +237,9 @@ export async function runChunkedExport(
       });
       await absorb(result);
       if (result.failure) {
-        throw chunkError({ chunkIndex: 0, error: result.failure }, {
-          total: 1,
+        throw chunkError(spec.name, { chunkIndex: 0, error: result.failure }, {
           unit: "query",
+          committedFiles: files.length,
         });
       }
     } else if (chunking.kind === "keyset") {
@@ -369,7 +374,14 @@ export async function runChunkedExport(
         );
       }
       checkpointKept = true;
-      await reconcileResume();
+      priorParts = await reconcileResume({
+        ...quarantine,
+        state,
+        startedAt: plan.startedAt,
+        force: plan.force === true,
+        resumeHint,
+        resetHint,
+      });
     } else {
       planned = await planWindows(spec, chunking, ctx);
       if (state) {
@@ -440,7 +452,11 @@ export async function runChunkedExport(
       // A runner that died mid-chunk (a crashed worker) is not the chunk's fault: whatever it
       // committed without reporting is moved aside, and the chunk runs again on a new runner.
       for (let crash = 1; result.failure?.code === WORKER_CRASHED; crash++) {
-        await quarantineOrphans(task.chunkIndex);
+        await quarantineOrphans(
+          { ...quarantine, startedAt: plan.startedAt },
+          task.chunkIndex,
+          new Set([...files.map((f) => f.path), ...priorParts.map((p) => p.fileName)]),
+        );
         if (crash > tuning.maxRetries || deps.signal.aborted) break;
         result = await executor.run(unit);
       }
@@ -486,7 +502,9 @@ export async function runChunkedExport(
       if (state) {
         // Parts a failed chunk managed to commit would be written again by its next claim.
         const orphans = result.parts.map((p) => p.key);
-        for (const key of orphans) await quarantineObject(key, "its chunk failed and runs again");
+        for (const key of orphans) {
+          await quarantineObject(quarantine, key, "its chunk failed and runs again");
+        }
         if (orphans.length > 0) await state.markPartsQuarantined({ runId, fileNames: orphans });
         await state.failChunk({
           runId,
@@ -547,13 +565,15 @@ export async function runChunkedExport(
     if (crashed !== undefined) throw crashed;
     if (deps.signal.aborted) return;
     if (!state) {
-      if (lastFailure) throw chunkError(lastFailure, { total });
+      if (lastFailure) {
+        throw chunkError(spec.name, lastFailure, { committedFiles: files.length });
+      }
       return;
     }
     const tasks = await state.listChunkTasks(runId);
     const open = tasks.filter((t) => t.status !== "completed");
     priorParts = await state.listRunParts(runId);
-    if (open.length > 0) throw checkpointError(open, tasks.length, lastFailure);
+    if (open.length > 0) throw checkpointError(errorContext, open, tasks.length, lastFailure);
     // Completed only once the manifest and _SUCCESS are written (see the module's write order).
     completeCheckpoint = async () => {
       await state.completeChunkRun(runId);
@@ -648,9 +668,9 @@ export async function runChunkedExport(
       });
       await absorb(result);
       if (result.failure) {
-        throw chunkError({ chunkIndex: page, error: result.failure }, {
-          total: page + 1,
+        throw chunkError(spec.name, { chunkIndex: page, error: result.failure }, {
           unit: "page",
+          committedFiles: files.length,
         });
       }
       if (result.rows < chunking.pageSize) return;
@@ -667,234 +687,5 @@ export async function runChunkedExport(
       lastKey = result.lastCursor;
       integerKey = result.keyIsInteger === true;
     }
-  }
-
-  /**
-   * `--resume` (§3.7, reliability §1.4 M8): tasks a crash left running go back to pending; each
-   * part a completed chunk recorded is checked at the destination (present, same size, same
-   * xxh3). A missing part reopens its chunk; a part that drifted, a part of a chunk that did not
-   * complete, and an untracked file of this run move to `_quarantine/<run_id>/`, and their
-   * chunks run again. Nothing is deleted.
-   */
-  async function reconcileResume(): Promise<void> {
-    const state = deps.state!;
-    const { runId } = plan;
-    const reset = await state.resetRunningChunks(runId);
-    if (reset > 0) {
-      deps.emit({
-        type: "warning",
-        export: spec.name,
-        code: "resume.running_reset",
-        message: `export '${spec.name}': ${reset} chunk(s) left running by the interrupted run ` +
-          "go back to pending",
-      });
-    }
-    const tasks = await state.listChunkTasks(runId);
-    const parts = (await state.listRunParts(runId)).filter((p) => p.status !== "quarantined");
-    const reopen = new Set<number>();
-    const quarantine = new Map<string, string>();
-    for (const part of parts) {
-      const task = part.chunkIndex === undefined ? undefined : tasks[part.chunkIndex];
-      if (!task || task.status !== "completed") {
-        quarantine.set(part.fileName, "its chunk did not complete and runs again");
-        continue;
-      }
-      const meta = await deps.destination.stat(part.fileName, { signal: deps.signal });
-      if (!meta) {
-        reopen.add(task.chunkIndex);
-        deps.emit({
-          type: "warning",
-          export: spec.name,
-          code: "resume.part_missing",
-          message: `export '${spec.name}': ${part.fileName} of chunk ${task.chunkIndex} is ` +
-            "missing at the destination; the chunk runs again",
-        });
-        continue;
-      }
-      const drifted = meta.size !== part.bytes
-        ? `its size is ${meta.size} bytes, the run recorded ${part.bytes}`
-        : part.contentFingerprint !== undefined &&
-            (await fingerprintOf(part.fileName)) !== part.contentFingerprint
-        ? "its content no longer matches the recorded fingerprint"
-        : undefined;
-      if (drifted) {
-        quarantine.set(part.fileName, drifted);
-        reopen.add(task.chunkIndex);
-      }
-    }
-    // Every other part of a reopened chunk goes too, so the rewrite does not duplicate rows.
-    for (const part of parts) {
-      if (part.chunkIndex !== undefined && reopen.has(part.chunkIndex)) {
-        if (!quarantine.has(part.fileName)) {
-          quarantine.set(part.fileName, "another part of its chunk is missing or drifted");
-        }
-      }
-    }
-    const tracked = new Set(parts.map((p) => p.fileName));
-    const prefix = chunkFilePrefix(spec.name, plan.startedAt);
-    for await (const object of deps.destination.list("", { signal: deps.signal })) {
-      if (object.key.startsWith("_quarantine/")) continue;
-      const base = object.key.slice(object.key.lastIndexOf("/") + 1);
-      if (base.startsWith(prefix) && !tracked.has(object.key)) {
-        quarantine.set(object.key, "the run's state does not track it");
-      }
-    }
-    if (quarantine.size > 0 || reopen.size > 0) {
-      // The old marker would vouch for a prefix that is changing: set it aside first.
-      if (await deps.destination.stat(SUCCESS_KEY, { signal: deps.signal })) {
-        await quarantineObject(SUCCESS_KEY, "the resumed run rewrites it");
-      }
-    }
-    for (const [key, why] of quarantine) {
-      if (await deps.destination.stat(key, { signal: deps.signal })) {
-        await quarantineObject(key, why);
-      }
-    }
-    if (quarantine.size > 0) {
-      await state.markPartsQuarantined({ runId, fileNames: [...quarantine.keys()] });
-    }
-    for (const chunkIndex of reopen) await state.reopenChunk({ runId, chunkIndex });
-    // Chunks that failed get a fresh budget: a transient failure (an outage that outlasted the
-    // retries, a full disk) may be gone now. A permanent one would fail again: only --force
-    // retries it, once the operator says the cause is fixed.
-    let revived = 0;
-    for (const task of tasks) {
-      if (task.status !== "failed" || reopen.has(task.chunkIndex)) continue;
-      if (task.failure === "permanent" && !plan.force) {
-        deps.emit({
-          type: "warning",
-          export: spec.name,
-          code: "resume.failed_permanently",
-          message: `export '${spec.name}': chunk ${task.chunkIndex} failed permanently ` +
-            `(${task.lastError ?? "no error recorded"}) and is not retried; fix the cause and ` +
-            `run '${resumeHint} --force', or discard the run with '${resetHint}'`,
-        });
-        continue;
-      }
-      await state.reopenChunk({ runId, chunkIndex: task.chunkIndex });
-      revived += 1;
-    }
-    if (revived > 0) {
-      deps.emit({
-        type: "warning",
-        export: spec.name,
-        code: "resume.failed_retried",
-        message: `export '${spec.name}': ${revived} failed chunk(s) run again with a fresh ` +
-          "retry budget",
-      });
-    }
-    priorParts = (await state.listRunParts(runId)).filter((p) => p.status !== "quarantined");
-  }
-
-  /** Moves aside the files of chunk `index` that this run never recorded. */
-  async function quarantineOrphans(index: number): Promise<void> {
-    const prefix = `${chunkFilePrefix(spec.name, plan.startedAt)}${index}_`;
-    const known = new Set([...files.map((f) => f.path), ...priorParts.map((p) => p.fileName)]);
-    const orphans: string[] = [];
-    for await (const object of deps.destination.list("", { signal: deps.signal })) {
-      if (object.key.startsWith("_quarantine/") || known.has(object.key)) continue;
-      if (object.key.slice(object.key.lastIndexOf("/") + 1).startsWith(prefix)) {
-        orphans.push(object.key);
-      }
-    }
-    for (const key of orphans) {
-      await quarantineObject(key, "its runner crashed before reporting it");
-    }
-  }
-
-  async function quarantineObject(key: string, why: string): Promise<void> {
-    const target = `_quarantine/${plan.runId}/${key}`;
-    for (let n = 0;; n++) {
-      try {
-        await deps.destination.move(key, n === 0 ? target : `${target}.${n}`, {
-          signal: deps.signal,
-        });
-        deps.emit({
-          type: "warning",
-          export: spec.name,
-          code: "resume.quarantined",
-          message: `export '${spec.name}': moved ${key} to ${
-            n === 0 ? target : `${target}.${n}`
-          }: ${why}`,
-        });
-        return;
-      } catch (error) {
-        if (error instanceof RivetError && error.code === "destination.exists" && n < 100) continue;
-        throw error;
-      }
-    }
-  }
-
-  async function fingerprintOf(key: string): Promise<string> {
-    const hasher = await createXxh3();
-    const stream = await deps.destination.read(key, { signal: deps.signal });
-    for await (const chunk of stream) hasher.update(chunk);
-    return `xxh3:${hasher.digest()}`;
-  }
-
-  /**
-   * The error of a checkpointed run that ends with chunks not completed: exit 1 naming
-   * `--resume --force` when a chunk failed permanently, else exit 2 naming `--resume` (with
-   * "free space" first when the disk is full).
-   */
-  function checkpointError(
-    open: readonly ChunkTaskEntry[],
-    total: number,
-    last: ChunkFailure | undefined,
-  ): RivetError {
-    const counts = `${open.length} of ${total} chunks did not complete`;
-    const permanent = open.find((t) => t.status === "failed" && t.failure === "permanent");
-    if (permanent) {
-      const cause = last?.chunkIndex === permanent.chunkIndex ? last.error : undefined;
-      const why = cause?.message ?? permanent.lastError ?? "no error recorded";
-      // The cause keeps its class: schema drift stays exit 4, a checksum mismatch exit 3.
-      return errorFromInfo({
-        name: cause?.name ?? "PermanentError",
-        code: cause?.code ?? "chunk.failed_permanently",
-        exitCode: cause?.exitCode ?? 1,
-        message: `export '${spec.name}': ${counts}; chunk ${permanent.chunkIndex} failed ` +
-          `permanently: ${why}`,
-        hint: `a plain --resume does not retry it: fix the cause, then run '${resumeHint} ` +
-          `--force' (completed chunks are kept), or discard the run with '${resetHint}'`,
-      });
-    }
-    const cause = last?.error;
-    if (cause && isResourceExhausted(cause)) {
-      return new TransientError(
-        `export '${spec.name}': ${cause.message}; free space and run --resume (${counts})`,
-        {
-          code: cause.code,
-          hint: `once space is free, continue with '${resumeHint}' (completed chunks are kept)`,
-        },
-      );
-    }
-    const what = last ? ` (chunk ${last.chunkIndex}${cause ? `: ${cause.message}` : ""})` : "";
-    return new TransientError(`export '${spec.name}': ${counts}${what}`, {
-      code: "chunk.incomplete",
-      hint: `continue with '${resumeHint}' once the source is reachable (completed chunks are ` +
-        `kept, failed ones get a fresh retry budget), or discard the run with '${resetHint}'`,
-    });
-  }
-
-  function chunkError(
-    failure: ChunkFailure,
-    info: { total: number; unit?: string },
-  ): RivetError {
-    const unit = info.unit ?? "chunk";
-    const cause = failure.error;
-    const what = cause ? `: ${cause.message}` : "";
-    const message = `export '${spec.name}': ${unit} ${failure.chunkIndex} failed${what}`;
-    if (files.length > 0 && cause?.exitCode === 2) {
-      // The duplicate guard (§8.3): earlier chunks are committed, so a whole-export retry would
-      // write their rows twice.
-      return new DataIntegrityError(message, {
-        code: "run.duplicate_guard",
-        hint: `${files.length} file(s) were already committed and are kept; a retry of the whole ` +
-          "export would duplicate them. Re-run after cleaning the destination, or set " +
-          "chunk_checkpoint: true so that --resume continues where it stopped",
-      });
-    }
-    if (cause) return errorFromInfo(cause);
-    return new PermanentError(message, { code: "chunk.failed" });
   }
 }

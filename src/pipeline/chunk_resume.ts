@@ -1,0 +1,238 @@
+/**
+ * `--resume` of a checkpointed chunked run, and the quarantine: what an interrupted run left at
+ * the destination is reconciled with what its state recorded before any chunk runs again, and a
+ * file that cannot be trusted is moved into `_quarantine/<run_id>/` (never deleted), so readers
+ * that glob the folder do not count its rows and nobody loses a copy.
+ *
+ * {@linkcode reconcileResume} runs once, before the resumed run's chunks;
+ * {@linkcode quarantineOrphans} and {@linkcode quarantineObject} also run during a run, for the
+ * unreported files of a crashed runner and the committed parts of a chunk that failed and runs
+ * again.
+ *
+ * Layer: pipeline. Imports core/ and other pipeline modules only.
+ *
+ * @module
+ */
+import type { Destination } from "../core/destination.ts";
+import { RivetError } from "../core/errors.ts";
+import type { EventSink } from "../core/events.ts";
+import type { PartEntry, StateStore } from "../core/state.ts";
+import { SUCCESS_KEY } from "./manifest.ts";
+import { chunkFilePrefix } from "./naming.ts";
+import { hashObject } from "./verify.ts";
+
+/** Where files are moved aside, and who hears about it. */
+export interface QuarantineContext {
+  /** The export, named in warnings. */
+  readonly exportName: string;
+  /** The run: files go to `_quarantine/<run_id>/`. */
+  readonly runId: string;
+  readonly destination: Destination;
+  readonly emit: EventSink;
+  readonly signal: AbortSignal;
+}
+
+/** What {@linkcode reconcileResume} needs besides the quarantine. */
+export interface ResumeContext extends QuarantineContext {
+  /** Holds the resumed run's chunk tasks and file log. */
+  readonly state: StateStore;
+  /** The resumed run's start time, which its file names carry. */
+  readonly startedAt: Date;
+  /** `--resume --force`: chunks that failed permanently get a new budget too. */
+  readonly force: boolean;
+  /** The `--resume` command of this export, named in warnings. */
+  readonly resumeHint: string;
+  /** The command that discards the run's checkpoint, named in warnings. */
+  readonly resetHint: string;
+}
+
+/**
+ * Reconciles a resumed run with its destination. Tasks a crash left running go back to pending;
+ * each part a completed chunk recorded is checked at the destination (present, same size, same
+ * xxh3). A missing part reopens its chunk; a part that drifted, a part of a chunk that did not
+ * complete, and an untracked file of this run move to `_quarantine/<run_id>/`, and their chunks
+ * run again (so do the other parts of a reopened chunk, so its rewrite does not duplicate rows).
+ * A `_SUCCESS` left from before is set aside too when anything changes. Chunks that failed get a
+ * fresh retry budget, except permanent failures without `--force`. Nothing is deleted.
+ *
+ * @param ctx State, destination, run, hints, event sink and signal.
+ * @returns The run's parts that are not quarantined, as the manifest will list them.
+ */
+export async function reconcileResume(ctx: ResumeContext): Promise<PartEntry[]> {
+  const { state, runId, exportName, destination, emit, signal, resumeHint, resetHint } = ctx;
+  const reset = await state.resetRunningChunks(runId);
+  if (reset > 0) {
+    emit({
+      type: "warning",
+      export: exportName,
+      code: "resume.running_reset",
+      message: `export '${exportName}': ${reset} chunk(s) left running by the interrupted run ` +
+        "go back to pending",
+    });
+  }
+  const tasks = await state.listChunkTasks(runId);
+  const parts = (await state.listRunParts(runId)).filter((p) => p.status !== "quarantined");
+  const reopen = new Set<number>();
+  const quarantine = new Map<string, string>();
+  for (const part of parts) {
+    const task = part.chunkIndex === undefined ? undefined : tasks[part.chunkIndex];
+    if (!task || task.status !== "completed") {
+      quarantine.set(part.fileName, "its chunk did not complete and runs again");
+      continue;
+    }
+    const meta = await destination.stat(part.fileName, { signal });
+    if (!meta) {
+      reopen.add(task.chunkIndex);
+      emit({
+        type: "warning",
+        export: exportName,
+        code: "resume.part_missing",
+        message: `export '${exportName}': ${part.fileName} of chunk ${task.chunkIndex} is ` +
+          "missing at the destination; the chunk runs again",
+      });
+      continue;
+    }
+    const drifted = meta.size !== part.bytes
+      ? `its size is ${meta.size} bytes, the run recorded ${part.bytes}`
+      : part.contentFingerprint !== undefined &&
+          (await fingerprintOf(destination, part.fileName, signal)) !== part.contentFingerprint
+      ? "its content no longer matches the recorded fingerprint"
+      : undefined;
+    if (drifted) {
+      quarantine.set(part.fileName, drifted);
+      reopen.add(task.chunkIndex);
+    }
+  }
+  // Every other part of a reopened chunk goes too, so the rewrite does not duplicate rows.
+  for (const part of parts) {
+    if (part.chunkIndex !== undefined && reopen.has(part.chunkIndex)) {
+      if (!quarantine.has(part.fileName)) {
+        quarantine.set(part.fileName, "another part of its chunk is missing or drifted");
+      }
+    }
+  }
+  const tracked = new Set(parts.map((p) => p.fileName));
+  const prefix = chunkFilePrefix(exportName, ctx.startedAt);
+  for await (const object of destination.list("", { signal })) {
+    if (object.key.startsWith("_quarantine/")) continue;
+    const base = object.key.slice(object.key.lastIndexOf("/") + 1);
+    if (base.startsWith(prefix) && !tracked.has(object.key)) {
+      quarantine.set(object.key, "the run's state does not track it");
+    }
+  }
+  if (quarantine.size > 0 || reopen.size > 0) {
+    // The old marker would vouch for a prefix that is changing: set it aside first.
+    if (await destination.stat(SUCCESS_KEY, { signal })) {
+      await quarantineObject(ctx, SUCCESS_KEY, "the resumed run rewrites it");
+    }
+  }
+  for (const [key, why] of quarantine) {
+    if (await destination.stat(key, { signal })) {
+      await quarantineObject(ctx, key, why);
+    }
+  }
+  if (quarantine.size > 0) {
+    await state.markPartsQuarantined({ runId, fileNames: [...quarantine.keys()] });
+  }
+  for (const chunkIndex of reopen) await state.reopenChunk({ runId, chunkIndex });
+  // Chunks that failed get a fresh budget: a transient failure (an outage that outlasted the
+  // retries, a full disk) may be gone now. A permanent one would fail again: only --force
+  // retries it, once the operator says the cause is fixed.
+  let revived = 0;
+  for (const task of tasks) {
+    if (task.status !== "failed" || reopen.has(task.chunkIndex)) continue;
+    if (task.failure === "permanent" && !ctx.force) {
+      emit({
+        type: "warning",
+        export: exportName,
+        code: "resume.failed_permanently",
+        message: `export '${exportName}': chunk ${task.chunkIndex} failed permanently ` +
+          `(${task.lastError ?? "no error recorded"}) and is not retried; fix the cause and ` +
+          `run '${resumeHint} --force', or discard the run with '${resetHint}'`,
+      });
+      continue;
+    }
+    await state.reopenChunk({ runId, chunkIndex: task.chunkIndex });
+    revived += 1;
+  }
+  if (revived > 0) {
+    emit({
+      type: "warning",
+      export: exportName,
+      code: "resume.failed_retried",
+      message: `export '${exportName}': ${revived} failed chunk(s) run again with a fresh ` +
+        "retry budget",
+    });
+  }
+  return (await state.listRunParts(runId)).filter((p) => p.status !== "quarantined");
+}
+
+/**
+ * Moves aside the files of chunk `index` that this run never recorded (a runner that crashed
+ * may have committed some before it could report them).
+ *
+ * @param ctx Destination, run, event sink, signal, and the run's start time (in its file names).
+ * @param index The chunk.
+ * @param known Every file the run recorded (this process's and earlier attempts').
+ */
+export async function quarantineOrphans(
+  ctx: QuarantineContext & { readonly startedAt: Date },
+  index: number,
+  known: ReadonlySet<string>,
+): Promise<void> {
+  const prefix = `${chunkFilePrefix(ctx.exportName, ctx.startedAt)}${index}_`;
+  const orphans: string[] = [];
+  for await (const object of ctx.destination.list("", { signal: ctx.signal })) {
+    if (object.key.startsWith("_quarantine/") || known.has(object.key)) continue;
+    if (object.key.slice(object.key.lastIndexOf("/") + 1).startsWith(prefix)) {
+      orphans.push(object.key);
+    }
+  }
+  for (const key of orphans) {
+    await quarantineObject(ctx, key, "its runner crashed before reporting it");
+  }
+}
+
+/**
+ * Moves `key` to `_quarantine/<run_id>/<key>` (`.1`, `.2`, … when that name is taken) and says
+ * why in a `resume.quarantined` warning.
+ *
+ * @param ctx Destination, run, event sink and signal.
+ * @param key The object.
+ * @param why The reason, ending the warning.
+ */
+export async function quarantineObject(
+  ctx: QuarantineContext,
+  key: string,
+  why: string,
+): Promise<void> {
+  const target = `_quarantine/${ctx.runId}/${key}`;
+  for (let n = 0;; n++) {
+    try {
+      await ctx.destination.move(key, n === 0 ? target : `${target}.${n}`, {
+        signal: ctx.signal,
+      });
+      ctx.emit({
+        type: "warning",
+        export: ctx.exportName,
+        code: "resume.quarantined",
+        message: `export '${ctx.exportName}': moved ${key} to ${
+          n === 0 ? target : `${target}.${n}`
+        }: ${why}`,
+      });
+      return;
+    } catch (error) {
+      if (error instanceof RivetError && error.code === "destination.exists" && n < 100) continue;
+      throw error;
+    }
+  }
+}
+
+/** The `content_fingerprint` form (`xxh3:<16 hex>`) of an object at the destination. */
+async function fingerprintOf(
+  destination: Destination,
+  key: string,
+  signal: AbortSignal,
+): Promise<string> {
+  return `xxh3:${(await hashObject(destination, key, { signal })).xxh3}`;
+}
