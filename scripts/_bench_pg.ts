@@ -1,7 +1,7 @@
 /**
  * The benchmark's PostgreSQL: a cluster kept in `.bench/pgdata` between runs (loading 10M rows
  * takes about a minute), or a throwaway one from `tests/_helpers/pg_server.ts`; plus the `narrow`
- * fixture of PERFORMANCE.md with a row-count parameter.
+ * fixture (below) with a row-count parameter.
  *
  * The cached cluster uses the harness's recipe (initdb as the `postgres` user when root, trust
  * auth on loopback, fsync off) with `shared_buffers=512MB`, on a fresh free port each start.
@@ -59,9 +59,9 @@ export async function startBenchPg(options: StartBenchPgOptions = {}): Promise<B
 }
 
 /**
- * The `narrow` fixture of `shared/bench/narrow.sql` (bigint, int, numeric(12,2), short text,
- * timestamptz; deterministic), with `rows` as the generate_series bound and a table comment
- * recording that bound.
+ * The `narrow` benchmark table (bigint, int, numeric(12,2), short text, timestamptz;
+ * deterministic), with `rows` as the generate_series bound and a table comment recording that
+ * bound.
  *
  * @param rows Row count.
  * @returns SQL for psql.

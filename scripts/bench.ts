@@ -1,7 +1,8 @@
 /**
  * `deno task bench [--engines postgres,mysql] [--rows N] [--mysql-rows N] [--runs 3]
  * [--small-rows N] [--no-parallel] [--json] [--no-cache]`: rivet against the database floor on the `narrow`
- * fixture (PERFORMANCE.md), for each engine in turn.
+ * fixture (`_bench_pg.ts`, `_bench_mysql.ts`), for each engine in turn; results in the README's
+ * "Performance" section.
  *
  * For each round (at least 3, the order rotating so that no command always runs first) it times,
  * as whole processes under `/usr/bin/time -v` (peak RSS):

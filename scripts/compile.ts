@@ -15,7 +15,7 @@
  * `deno compile` downloads the `denort` runtime for the target from Deno's release server. Where
  * that server is unreachable, set `DENORT_BIN` to a local denort (passed through the environment
  * unchanged). The full `deno` binary can stand in to check the packaging step, but the result
- * then behaves like `deno`, not like rivet (ENVIRONMENT.md §10).
+ * then behaves like `deno`, not like rivet: it treats rivet's arguments as a module to run.
  *
  * @module
  */
@@ -36,11 +36,12 @@ export type Target = (typeof TARGETS)[number];
 /**
  * Worker entry modules, relative to the repository root. `new Worker(new URL(...))` is not
  * followed by the module graph, so each must be passed with `--include` or the binary lacks it
- * and fails only when the worker starts (ENVIRONMENT.md §10); its own imports then follow.
+ * and fails only when the worker starts; its own imports then follow.
  * - `chunk_worker.ts`: one chunk pipeline of the Web Worker engine (`parallel: N`).
  * - `export_worker.ts`: in a compiled binary, a `--parallel-export-processes` child runs its
  *   export inside a worker whose permissions are narrowed to that export, because the child
- *   process itself cannot be started with narrower `--allow-*` flags (ENVIRONMENT.md §7).
+ *   process itself cannot be started with narrower `--allow-*` flags (a compiled binary's
+ *   permissions are fixed at compile time).
  *
  * A missing entry is an error, never a silent skip: the binary would build and then fail at run
  * time.
@@ -62,7 +63,7 @@ export const PARQUET_WASM_SPECIFIER = "parquet-wasm/esm/parquet_wasm_bg.wasm";
 /**
  * Unstable features baked into the binary. Workers get narrowed permissions through
  * `new Worker(url, { deno: { permissions } })`, which Deno gates behind this flag; without it the
- * first such worker aborts the process (ENVIRONMENT.md §6).
+ * first such worker aborts the process ("Unstable API 'Worker.deno.permissions'").
  */
 export const UNSTABLE_FLAGS: readonly string[] = ["--unstable-worker-options"];
 

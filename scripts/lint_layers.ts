@@ -1,5 +1,5 @@
 /**
- * Deno lint plugin enforcing the layer rules of ARCHITECTURE.md §2.2 (habit 4). Registered in
+ * Deno lint plugin enforcing the layer rules of `.github/ARCHITECTURE.md`. Registered in
  * `deno.json` under `lint.plugins`, so a violation fails `deno lint` and `deno task ok`.
  *
  * Rules (plugin `rivet-layers`):
@@ -173,10 +173,10 @@ function ruleFor(name: string, check: Check): Deno.lint.Rule {
 }
 
 /**
- * Modules allowed to call the Deno runtime (habit 12, "Deno APIs at the edges"): the CLI, the
- * engines, the state store, destinations, the config file/env access, a source's socket and
- * error-mapping files, the wasm loader and the crash hooks. Type positions (`Deno.Conn`) are not
- * calls and are not checked.
+ * Modules allowed to call the Deno runtime (Deno APIs stay at the edges, so the pure layers run and
+ * test anywhere): the CLI, the engines, the state store, destinations, the config file/env access,
+ * a source's socket and error-mapping files, the wasm loader and the crash hooks. Type positions
+ * (`Deno.Conn`) are not calls and are not checked.
  */
 const DENO_EDGES = [
   /^(cli|engines|state|destinations)\//,

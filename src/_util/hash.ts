@@ -48,7 +48,7 @@ class WasmHasher implements Hasher {
 }
 
 /**
- * Creates an xxh3-64 hasher (seed 0), the reference tool's content and manifest fingerprint.
+ * Creates an xxh3-64 hasher (seed 0), the content and manifest fingerprint (the Rust tool's too).
  *
  * @returns A hasher whose digest is 16 lowercase hex digits (big-endian, as `{:016x}` prints).
  *

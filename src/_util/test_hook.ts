@@ -1,6 +1,7 @@
 /**
- * Fault-injection points for the crash tests (reliability.md §1.5), compiled into every build as
- * in the reference tool (`src/test_hook.rs`):
+ * Fault-injection points for the crash tests, compiled into every build (as in the Rust tool) so
+ * that the tests exercise the binary users run. The points, what a crash at each leaves and what
+ * the next run does are listed in docs/run-guarantees.md ("Crash points"):
  *
  * - `RIVET_TEST_CRASH_AT=<point>` exits the process with code 86 at once, skipping `finally`
  *   blocks and disposers, which is as close to a kill as JavaScript gets;

@@ -3,8 +3,8 @@
  * it in-process; `cli.ts` holds the only `Deno.exit`.
  *
  * Exit codes: 0 success, 1 config/usage of a value/permanent, 2 transient and command-line usage
- * errors (unknown flag, missing `-c`; usage text only, no `Error:` line, as the reference), 3 data
- * integrity, 4 schema drift, 130 interrupted.
+ * errors (unknown flag, missing `-c`; usage text only, no `Error:` line, as rivet-cli 0.14.1), 3
+ * data integrity, 4 schema drift, 130 interrupted.
  *
  * Layer: cli.
  *

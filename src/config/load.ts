@@ -1,5 +1,7 @@
 /**
- * `loadConfig`: YAML file + `--param` + environment → validated `ConfigSpec` (reference §2.1).
+ * `loadConfig`: YAML file + `--param` + environment → validated `ConfigSpec`. Steps: read the file
+ * (bounded), parse the YAML tree, fill `${VAR}` placeholders inside parsed values, run the raw
+ * checks, the typed parse and the semantic rules.
  *
  * Layer: config. File and environment access goes through `_fs.ts`.
  *

@@ -82,7 +82,7 @@ Deno.test("loadConfig loads the structured CSV-to-stdout fixture with a --param"
   assert.equal(config.exports[0]!.destination.kind, "stdout");
 });
 
-Deno.test("loadConfig applies every export default of the reference", async () => {
+Deno.test("loadConfig applies every export default (the Rust tool's defaults)", async () => {
   const config = await loadYaml(BASE);
   assert.deepEqual(config.exports[0], {
     name: "orders",
@@ -168,7 +168,7 @@ Deno.test("loadConfig substitutes params before env, and ${} as empty", async ()
   assert.deepEqual(config.exports[0]!.query, { kind: "query", sql: "SELECT 1, 2" });
 });
 
-Deno.test("D3: a missing variable is named alone and nothing connects", async () => {
+Deno.test("a missing variable is named alone and nothing connects", async () => {
   // ${NOPE} in the query: the load fails naming NOPE only.
   const error = await loadError(
     `source:\n  type: postgres\n  url_env: PG_URL\nexports:\n  - {name: o, query: "SELECT * FROM t WHERE secret_col = 'zz' AND x > \${NOPE}", format: csv, destination: {type: stdout}}\n`,
@@ -194,7 +194,7 @@ Deno.test("D3: a missing variable is named alone and nothing connects", async ()
   );
 });
 
-Deno.test("D5: path, endpoint and TLS rules fail at load naming the field", async () => {
+Deno.test("path, endpoint and TLS rules fail at load naming the field", async () => {
   const cases: [string, string, string][] = [
     [
       `  - {name: ../x, table: t, format: csv, destination: {type: stdout}}\n`,

@@ -1,6 +1,7 @@
 /**
- * The 18 negative configs of reliability.md §3 (tests/fixtures/config/negative/gNN_*.yaml): each
- * loads with exit 1 and the pinned substring, except g18, which loads.
+ * The 18 negative configs in tests/fixtures/config/negative/gNN_*.yaml (the Rust tool's
+ * negative-config cases, one common mistake each): each fails to load with exit 1 and a pinned
+ * substring in its message or hint, except g18, which loads.
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";

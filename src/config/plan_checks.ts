@@ -1,6 +1,6 @@
 /**
- * Plan-build checks (reference §2.7 "plan-build checks" and "plan validation rules"): key
- * combinations that parse but cannot run, judged when an export is about to run.
+ * Plan-build checks: key combinations that parse and load but cannot run (stdout with chunked
+ * mode or `max_file_size`, for example), judged when an export is about to run.
  *
  * Layer: config. Pure, no I/O.
  *

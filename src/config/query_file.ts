@@ -105,8 +105,8 @@ export async function readQueryFile(
 }
 
 /**
- * The SQL an export runs. `table:` gives `SELECT * FROM <schema.table>` unquoted, as the
- * reference does (the name was validated as ASCII identifiers at load).
+ * The SQL an export runs. `table:` gives `SELECT * FROM <schema.table>` unquoted, as the Rust
+ * tool does (the name was validated as ASCII identifiers at load).
  *
  * @param exp The export.
  * @param configDir Directory of the config file (for `query_file`).

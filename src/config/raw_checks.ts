@@ -10,7 +10,7 @@
 import { ConfigError } from "../core/errors.ts";
 import type { TreeNode } from "./yaml_tree.ts";
 
-/** Tuning keys that users often write one level too high (reference §2.7). */
+/** Tuning keys that users often write one level too high: on the export or source itself. */
 export const MISPLACED_TUNING_KEYS = [
   "batch_size",
   "batch_size_memory_mb",
@@ -59,7 +59,9 @@ function misplacedError(
 }
 
 /**
- * Runs the raw pre-checks of reference §2.1 step 4 (c)–(e) on the parsed YAML tree.
+ * Runs the checks on the parsed YAML tree that come before the typed parse: misplaced tuning
+ * keys, CSV with a compression codec, a TLS block that enforces a mode while turning verification
+ * off.
  *
  * @param root The document root.
  * @throws {ConfigError} `config.misplaced_tuning`, `config.csv_compression` or

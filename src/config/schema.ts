@@ -67,7 +67,7 @@ const SOURCE_KEYS = [
 
 const TLS_KEYS = ["mode", "ca_file", "accept_invalid_certs", "accept_invalid_hostnames"] as const;
 
-/** Every key of an `exports[]` entry, in the reference's order. */
+/** Every key of an `exports[]` entry, in the Rust tool's order (error messages list them so). */
 export const EXPORT_KEYS = [
   "name",
   "query",
@@ -657,7 +657,7 @@ function parseExport(node: TreeNode, index: number): RawExport {
     incrementalCursorMode: r.enumOf("incremental_cursor_mode", ENUMS.cursorMode),
     chunkColumn: r.str("chunk_column"),
     chunkDense: r.bool("chunk_dense"),
-    // 0 passes here so validate.ts can give the reference's own message for it.
+    // 0 passes here so validate.ts can give its own message for it, the Rust tool's wording.
     chunkSize: r.int("chunk_size", 0, BOUNDS.chunk_size[1]),
     chunkSizeMemoryMb: r.bounded("chunk_size_memory_mb"),
     chunkCount: r.int("chunk_count", 0, BOUNDS.chunk_count[1]),

@@ -36,7 +36,7 @@ export function editDistance(a: string, b: string): number {
  *
  * Close means a case-insensitive edit distance of at most `max(2, floor(len / 3))` (the nearest
  * wins, first listed on ties); failing that, one word containing the other when the shorter one
- * has at least 3 characters. This is the reference tool's rule, so `mystery_key` suggests nothing.
+ * has at least 3 characters. This is the Rust tool's rule, so `mystery_key` suggests nothing.
  *
  * @param word The unknown word as written.
  * @param candidates The valid words.

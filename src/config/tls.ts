@@ -1,5 +1,6 @@
 /**
- * The source TLS policy (reference §2.3): a remote host needs an explicit `tls:` block.
+ * The source TLS policy: a remote host needs an explicit `tls:` block (`mode: disable` is the
+ * explicit opt-in to plaintext); a loopback host may go without one.
  *
  * Layer: config. Pure, no I/O.
  *

@@ -1,5 +1,6 @@
 /**
- * Tuning merge (reference §8.1): per field, export wins over source, then the profile's default.
+ * Tuning merge: per field, the export's `tuning:` wins over the source's, then the profile's
+ * default.
  *
  * Layer: config. Pure, no I/O.
  *
@@ -61,10 +62,11 @@ export const TUNING_PROFILES: Readonly<Record<TuningProfile, ProfileDefaults>> =
 /**
  * Merges `source.tuning`, `exports[].tuning` and the profile defaults into the plan an export obeys.
  *
- * The profile is the export's, else the source's, else derived from `source.environment`
- * (`local` → fast, anything else or unset → balanced). Reference quirk kept on purpose: when any
- * tuning block exists, `batch_size_memory_mb` and `max_batch_memory_mb` come from the blocks only
- * (unset ⇒ none), so the profile's 32/64 MB memory target applies only without any tuning block.
+ * The profile is the export's, else the source's, else derived from `source.environment` (`local` →
+ * fast, anything else or unset → balanced). A quirk of the Rust tool kept on purpose (the same
+ * config gives the same batches in both): when any tuning block exists, `batch_size_memory_mb` and
+ * `max_batch_memory_mb` come from the blocks only (unset ⇒ none), so the profile's 32/64 MB memory
+ * target applies only without any tuning block.
  *
  * @param source The source spec (its tuning and environment).
  * @param exp The export spec (its tuning).

@@ -65,7 +65,7 @@ Deno.test("mergeTuning merges per field: export over source over profile", () =>
   assert.equal(plan.maxValueMb, 256);
 });
 
-Deno.test("mergeTuning keeps the reference quirk: any tuning block drops the memory target", () => {
+Deno.test("mergeTuning keeps the Rust tool's quirk: any tuning block drops the memory target", () => {
   // A block that does not mention batch_size_memory_mb still turns the profile's 32 MB off.
   assert.equal(mergeTuning(source({ throttleMs: 10 }), exp()).batchSizeMemoryMb, undefined);
   assert.equal(mergeTuning(source(), exp({ maxRetries: 1 })).batchSizeMemoryMb, undefined);

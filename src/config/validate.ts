@@ -1,6 +1,6 @@
 /**
- * Semantic validation of a typed config, in the reference's order (§2.7): the first failing rule
- * wins, so users see the same message the reference would print.
+ * Semantic validation of a typed config, rule by rule in the Rust tool's order: the first failing
+ * rule wins, so a config with several mistakes gets the same first message from both tools.
  *
  * Layer: config. Pure: file existence is asked through an injected function.
  *
@@ -44,7 +44,7 @@ function fail(message: string, code: string, hint?: string): never {
 }
 
 /**
- * Checks every semantic rule of reference §2.7 that applies at load time.
+ * Checks every semantic rule that applies at load time (before any connection is opened).
  *
  * @param config The typed config as written.
  * @param options File-existence probe for `credentials_file`.

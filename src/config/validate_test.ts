@@ -1,5 +1,5 @@
 /**
- * Every load-time rule of reference §2.7, each through a real YAML file and `loadConfig`.
+ * Every load-time semantic rule of `validate.ts`, each through a real YAML file and `loadConfig`.
  */
 import assert from "node:assert/strict";
 import { BASE_SOURCE, loadError, loadYaml } from "./_testing.ts";

@@ -1,5 +1,6 @@
 /**
- * `columns:` override strings (reference §7.5) parsed into a typed override.
+ * `columns:` override strings (`int64`, `decimal(12,2)`, `uuid`, `json`, … and their aliases,
+ * case-insensitive) parsed into a typed override.
  *
  * Layer: core (a value type and its parser). Pure, no I/O.
  *

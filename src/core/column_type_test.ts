@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { ConfigError } from "../core/errors.ts";
 import { parseColumnType } from "./column_type.ts";
 
-Deno.test("parseColumnType maps every §7.5 alias case-insensitively", () => {
+Deno.test("parseColumnType maps every override alias case-insensitively", () => {
   const table: Record<string, string> = {
     bool: "bool",
     BOOLEAN: "bool",

@@ -3,7 +3,7 @@
  *
  * Layer: core. Imports nothing from `src/`.
  *
- * Exit codes are the reference tool's (`src/error.rs` of rivet-cli 0.14.1) so that schedulers can
+ * Exit codes are the Rust tool's (rivet-cli 0.14.1, its `src/error.rs`) so that schedulers can
  * swap binaries: 0 success, 1 config/usage/unclassified, 2 transient, 3 data integrity, 4 schema
  * drift, 130 interrupted.
  *
@@ -150,7 +150,7 @@ export interface ErrorInfo {
 }
 
 /**
- * Severity order used to pick the exit code of a multi-export run: 3 > 4 > 2 > 1 (the reference's
+ * Severity order used to pick the exit code of a multi-export run: 3 > 4 > 2 > 1 (the Rust tool's
  * "scariest failure" rule). 130 wins over everything because the operator asked to stop.
  */
 const severity: Record<ExitCode, number> = { 0: 0, 1: 1, 2: 2, 4: 3, 3: 4, 130: 5 };

@@ -3,9 +3,9 @@
  *
  * Layer: core. Imports nothing from `src/` but `core/`.
  *
- * Field names are the YAML keys in camelCase. Every key of the reference schema
- * (`shared/spec/rivet-reference.md` §2) is represented, including those whose feature lands in a
- * later release; `config/support.ts` refuses those with a clear "not supported yet" error.
+ * Field names are the YAML keys in camelCase. Every key of the Rust tool's config schema (rivet-cli
+ * 0.14.1) is represented, including those whose feature lands in a later release;
+ * `config/support.ts` refuses those with a clear "not supported yet" error.
  *
  * @module
  */
@@ -132,7 +132,7 @@ export interface FormatSpec {
   readonly parquet?: ParquetSpec;
 }
 
-/** `exports[].destination` (one shared key set for all kinds, as in the reference). */
+/** `exports[].destination` (one shared key set for all kinds, as in the Rust tool). */
 export interface DestinationSpec {
   readonly kind: DestinationKind;
   readonly path?: string;
@@ -160,7 +160,7 @@ export interface QualitySpec {
   readonly uniqueMaxEntries?: number;
 }
 
-/** `exports[].cdc` (unknown keys ignored, as in the reference). */
+/** `exports[].cdc` (unknown keys ignored, as in the Rust tool). */
 export interface CdcSpec {
   readonly checkpoint?: string;
   readonly untilCurrent?: boolean;

@@ -1,12 +1,12 @@
 /**
  * The state contract: cursors, file log, run metrics, schema baselines, chunk checkpoints,
- * progression, run journal and run aggregates (rivet-reference.md §6 and §3.7).
+ * progression, run journal and run aggregates, as kept in `.rivet_state.db`.
  *
  * Layer: core. Imports nothing from `src/`.
  *
- * Every method takes one record (habit 5) and is async, so that a PostgreSQL backend
- * (`RIVET_STATE_URL`) can implement the same contract later. Times are ISO-8601 UTC strings.
- * Numbers are JS numbers: row and byte counts stay far below 2^53.
+ * Every method takes one record (an object of named fields) and is async, so that a PostgreSQL
+ * backend (`RIVET_STATE_URL`) can implement the same contract later. Times are ISO-8601 UTC
+ * strings. Numbers are JS numbers: row and byte counts stay far below 2^53.
  *
  * @module
  */
@@ -30,7 +30,7 @@ export type ParallelMode = "sequential" | "parallel-threads" | "parallel-process
 export interface CursorEntry {
   /** Export name, the primary key. */
   readonly exportName: string;
-  /** Rendered cursor value (§3.2), or null when the run produced no usable cursor. */
+  /** Rendered cursor value (`plan/cursor.ts`), or null when the run produced no usable cursor. */
   readonly lastCursorValue: string | null;
   /** When the cursor was advanced. */
   readonly lastRunAt: string;
@@ -86,8 +86,8 @@ export interface ListOptions {
 }
 
 /**
- * One export run (`export_metrics`), with the full column list of §6. Required fields are known
- * for every run; the rest are recorded when the run measured them.
+ * One export run (`export_metrics`), with the Rust tool's full column list. Required fields are
+ * known for every run; the rest are recorded when the run measured them.
  */
 export interface MetricsEntry {
   readonly runId: string;
@@ -149,7 +149,7 @@ export interface ChunkBoundsEntry {
 export interface ChunkPlanEntry {
   readonly runId: string;
   readonly exportName: string;
-  /** xxh3-64 hex of base query, column and shape (§3.7): `--resume` requires it unchanged. */
+  /** xxh3-64 hex of base query, column and shape: `--resume` requires it unchanged. */
   readonly planHash: string;
   /** `chunk_max_attempts`: a task is claimed at most this many times. */
   readonly maxAttempts: number;
@@ -243,7 +243,7 @@ export interface JournalEntry {
   readonly runId: string;
   readonly exportName: string;
   readonly finishedAt: string;
-  /** JSON-serialisable journal (events of §6); stored as JSON text. */
+  /** JSON-serialisable journal (the run's events, as `rivet journal` prints them); JSON text. */
   readonly journal: unknown;
 }
 
@@ -253,7 +253,7 @@ export interface JournalListOptions extends ListOptions {
   readonly runId?: string;
 }
 
-/** One export's line in a run aggregate (`per_export` of §6). */
+/** One export's line in a run aggregate (its `per_export` list). */
 export interface AggregateExportEntry {
   readonly exportName: string;
   readonly status: RunStatus;
@@ -287,7 +287,7 @@ export interface RunAggregateEntry {
 }
 
 /**
- * Persistent state of rivet. One writer per export (§6: single-writer by design); chunk claims
+ * Persistent state of rivet. One writer per export (single-writer by design); chunk claims
  * are nevertheless atomic, so several connections never receive the same task.
  */
 export interface StateStore extends AsyncDisposable {
@@ -366,8 +366,8 @@ export interface StateStore extends AsyncDisposable {
   resetRunningChunks(runId: string): Promise<number>;
   /**
    * Marks a run `completed` once every task is (idempotent). Throws `RangeError` when the run is
-   * unknown or a task is not `completed`: the caller fails the run with resume hints instead
-   * (§3.7), so a completed run never hides unfinished checkpoints.
+   * unknown or a task is not `completed`: the caller fails the run with resume hints instead,
+   * so a completed run never hides unfinished checkpoints.
    */
   completeChunkRun(runId: string): Promise<void>;
   /** The newest checkpointed run of an export, whatever its status. */

@@ -1,7 +1,7 @@
 /**
  * The local file-system destination: each object is staged in `.<name>.tmp` beside its final
- * name, fsynced, then moved into place, so a reader never sees a partial file (reference §5,
- * reliability.md §1.2 and §1.4).
+ * name, fsynced, then moved into place, so a reader never sees a partial file; a kill leaves at
+ * most the staging file, which the next run removes (docs/run-guarantees.md, "Crash points").
  *
  * Layer: destinations. Imports core/ and _util/ only.
  *
@@ -31,7 +31,7 @@ import { checkKey, checkStagingKey, finalKeyOfStaging, isStagingName } from "./_
 export interface LocalDestinationOptions {
   /**
    * Folder that a relative `path`/`prefix` is resolved against. Callers pass the process CWD:
-   * the reference tool resolves local destination paths against the CWD, not the config folder.
+   * the Rust tool resolves local destination paths against the CWD, not the config folder.
    */
   readonly baseDir: string;
 }

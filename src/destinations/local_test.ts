@@ -300,7 +300,7 @@ Deno.test("a full disk fails with the transient destination.disk_full and remove
   if (skipped) console.log(`skipped the disk-full case: ${skipped}`);
 });
 
-Deno.test("SIGKILL in the commit window leaves only the dot-temp file, and a re-run replaces it (B7)", async () => {
+Deno.test("SIGKILL in the commit window leaves only the dot-temp file, and a re-run replaces it", async () => {
   const base = await tempDir();
   try {
     const script = join(base, "writer.ts");

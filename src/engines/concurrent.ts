@@ -1,6 +1,6 @@
 /**
- * `--parallel-exports`: every selected export at once, in this process (reference §10: one lane
- * per export, all started together). Each export keeps its own retries, metrics and journal
+ * `--parallel-exports`: every selected export at once, in this process (one lane per export, all
+ * started together, as the Rust tool does). Each export keeps its own retries, metrics and journal
  * (`runExportWithState`); a failing export does not stop the others; the exit code is the most
  * serious class among them.
  *
@@ -49,7 +49,7 @@ export interface ParallelChoice {
 }
 
 /**
- * Picks the engine of a run (reference §1 `run`, §2.2): the two flags are mutually exclusive;
+ * Picks the engine of a run, with the Rust tool's rules: the two flags are mutually exclusive;
  * a flag or the matching config key turns its mode on, and `parallel_export_processes` wins when
  * both keys are set; any parallel mode is ignored with `--export` or with fewer than 2 exports.
  *

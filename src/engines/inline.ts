@@ -132,7 +132,8 @@ export async function runExportWithState(
 ): Promise<Outcome[]> {
   const { state } = options;
   if (spec.partitionBy !== undefined) {
-    // The parent becomes one ordinary export per calendar bucket (§3.6), run in its place.
+    // The parent becomes one ordinary export per calendar bucket (plus a NULL bucket), run in
+    // its place.
     const expanded = await expandPartitions(config, spec, options);
     if (!Array.isArray(expanded)) {
       options.emit({ type: "export_finished", outcome: expanded });
@@ -387,8 +388,8 @@ export function failedOutcome(
 
 /**
  * The SQL of one run: the base query for `full`, the window from midnight `days_window` days ago
- * for `time_window` (§3.5), the cursor-bounded query for `incremental` (§3.2) with the column
- * whose last value becomes the next cursor.
+ * for `time_window`, the cursor-bounded query for `incremental` (`cursor > last`, or every row
+ * on the first run) with the column whose last value becomes the next cursor.
  */
 async function planQuery(
   config: ConfigSpec,
@@ -398,7 +399,8 @@ async function planQuery(
   startedAt: Date,
 ): Promise<Pick<ExportPlan, "sql" | "params" | "cursorColumn" | "stripColumns">> {
   if (spec.mode === "time_window") {
-    // Stateless and overlapping by design (§3.5): UTC today − days_window, from midnight.
+    // Stateless and overlapping by design: every run re-reads from UTC midnight of today minus
+    // days_window, whatever earlier runs exported.
     const planned = planTimeWindowSql(baseSql, {
       dialect: dialectOf(config.source.kind),
       timeColumn: spec.timeColumn!,
@@ -479,7 +481,7 @@ export async function recordMetrics(
   }
 }
 
-/** One line of a run's journal (reference §6 journal events), JSON-safe and redacted. */
+/** One line of a run's journal (what `rivet journal` prints), JSON-safe and redacted. */
 export interface JournalEvent {
   readonly event: "file_written" | "retry_attempted" | "schema_changed" | "warning";
   readonly at: string;
@@ -556,8 +558,8 @@ export async function recordJournal(
 }
 
 /**
- * The duplicate guard (§8.3): a transient failure after files were committed is not retried
- * (a retry would write their rows twice) and exits 3 instead of 2.
+ * The duplicate guard: a transient failure after files were committed is not retried (a retry
+ * would write their rows twice) and exits 3 instead of 2 (docs/run-guarantees.md, "Retries").
  */
 function duplicateGuard(outcome: Outcome): Outcome {
   const error = outcome.error;
@@ -572,8 +574,9 @@ function duplicateGuard(outcome: Outcome): Outcome {
 }
 
 /**
- * The checkpoint gate of a chunked export (§3.7): a fresh run is refused while an earlier one is
- * in progress; `--resume` needs a checkpointed run to continue and returns it.
+ * The checkpoint gate of a chunked export (docs/run-guarantees.md, "Resume"): a fresh run is
+ * refused while an earlier one is in progress; `--resume` needs a checkpointed run to continue and
+ * returns it.
  */
 async function checkpointGate(
   spec: ExportSpec,
@@ -614,7 +617,7 @@ async function checkpointGate(
 }
 
 /**
- * The `_SUCCESS` gate (§3.7): `--resume` into a prefix that already holds `_SUCCESS` is refused
+ * The `_SUCCESS` gate: `--resume` into a prefix that already holds `_SUCCESS` is refused
  * unless `--force`; a fresh run into a prefix with an earlier manifest only warns, since its
  * new files will sit next to the old ones.
  */
@@ -662,7 +665,7 @@ async function successGate(
 
 /**
  * Expands a `partition_by` export into one child per calendar bucket between the column's min
- * and max, plus a NULL bucket (§3.6). Returns the children, or the parent's failed outcome when
+ * and max, plus a NULL bucket. Returns the children, or the parent's failed outcome when
  * the probes fail.
  */
 async function expandPartitions(

@@ -55,8 +55,9 @@ export interface ExportPermissions {
 }
 
 /**
- * The environment variables each cloud SDK reads on its own (ENVIRONMENT.md §9, measured): S3
- * and GCS as lists, Azure needs every variable.
+ * The environment variables each cloud SDK reads on its own, found by running each SDK against
+ * its emulator under a narrowed `--allow-env`: S3 and GCS as lists; Azure needs every variable
+ * (a `debug` package inside its HTTP proxy agent lists the whole environment).
  */
 const CLOUD_ENV: Readonly<Record<"s3" | "gcs", readonly string[]>> = {
   s3: ["AWS_*", "HOME", "USERPROFILE", "HOMEPATH", "HOMEDRIVE", "_X_AMZN_TRACE_ID"],

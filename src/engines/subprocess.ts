@@ -1,7 +1,6 @@
 /**
  * `--parallel-export-processes`: each export runs in a child process of rivet itself, so a
- * crash, a kill or an out-of-memory abort takes down one export and never its siblings
- * (reference §10).
+ * crash, a kill or an out-of-memory abort takes down one export and never its siblings.
  *
  * How a child is started:
  * - under `deno run`: `deno run --allow-*=<only what this export needs> cli.ts run -c <config>
@@ -32,9 +31,9 @@
  * notes) is kept, at most 5,000 lines, stripped of control bytes and secrets, and shown as one
  * warning after the child exits.
  *
- * Concurrency: every child starts at once (one per export, as the reference does): exports are
+ * Concurrency: every child starts at once (one per export, as the Rust tool does): exports are
  * few and mostly wait on their databases; bound their number by the exports of the config.
- * Exports with `partition_by` (process mode is disabled while partitioning, reference §3.6) and
+ * Exports with `partition_by` (the Rust tool disables process mode while partitioning) and
  * exports writing to stdout (a child's stdout carries its events) run in this process, one after
  * the other, while the children run.
  *
@@ -76,9 +75,12 @@ import {
   toDenoFlags,
 } from "./permissions.ts";
 
-/** Milliseconds between SIGTERM and SIGKILL when the run is aborted (B15 allows 2 s in all). */
+/**
+ * Milliseconds between SIGTERM and SIGKILL when the run is aborted: every child must be gone
+ * within 2 s of the signal to the parent, with room left for the SIGKILL to land.
+ */
 export const CHILD_KILL_GRACE_MS = 1500;
-/** Lines of a child's stderr kept (the reference's cap). */
+/** Lines of a child's stderr kept (the Rust tool's cap). */
 export const STDERR_MAX_LINES = 5000;
 
 /** How a child narrows its permissions. */

@@ -16,7 +16,7 @@ import { batchOf, decimalCol, int32Col, int64Col, timestampCol, utf8Col } from "
 
 const BATCH = 50_000;
 
-/** bench/narrow.sql's shape: bigint, int, numeric(12,2), short text, timestamptz. */
+/** The benchmark's `narrow` table shape: bigint, int, numeric(12,2), short text, timestamptz. */
 function narrowBatch(seed: number): RecordBatch {
   const ids: bigint[] = [],
     ints: number[] = [],

@@ -1,5 +1,6 @@
 /**
- * CSV format: an in-house RFC 4180 writer with the reference tool's renderings (reference §4.2).
+ * CSV format: an in-house RFC 4180 writer with the Rust tool's value renderings, so both tools
+ * write the same text for the same rows.
  *
  * Rows are rendered straight into a reused UTF-8 byte buffer, column writers picked once per
  * batch, so no per-row objects or per-value strings are made on the common paths. Each `write`

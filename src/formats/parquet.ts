@@ -6,14 +6,14 @@
  * `write()` resolves once the writer has taken its batch, so at most one batch waits while another
  * is encoded, and the database cursor upstream is back-pressured. The output (one chunk per row
  * group, then the footer) is piped into the sink, awaiting its backpressure; `bytesWritten` counts
- * bytes handed to the sink, so it trails the rows by up to one row group (the reference's
- * "Parquet reports flushed bytes").
+ * bytes handed to the sink, so it trails the rows by up to one row group (the Rust tool's writer
+ * also reports flushed bytes only).
  *
  * Writer settings: `created_by` pinned to `rivet`; dictionary encoding off (15–20% faster and
- * smaller on text-heavy tables, PERFORMANCE.md); statistics on (parquet-rs default, page level);
- * codecs zstd / snappy / gzip / lz4 / none, where `lz4` writes LZ4_RAW, the codec parquet-rs
- * recommends (the older LZ4 codec is deprecated in the Parquet spec and framed differently by
- * Hadoop and parquet-rs).
+ * smaller on high-cardinality text in our benchmarks, see ADR-0005); statistics on (parquet-rs
+ * default, page level); codecs zstd / snappy / gzip / lz4 / none, where `lz4` writes LZ4_RAW, the
+ * codec parquet-rs recommends (the older LZ4 codec is deprecated in the Parquet spec and framed
+ * differently by Hadoop and parquet-rs).
  *
  * Known limits of parquet-wasm 0.8.0, not faked here:
  * - compression levels cannot be set: zstd always uses parquet-rs's default level (1), gzip its
@@ -57,7 +57,10 @@ import { loadParquetWasm } from "./_wasm.ts";
 
 export { compileParquetWasm, loadParquetWasm, parquetWasmMemoryBytes } from "./_wasm.ts";
 
-/** parquet-rs's default maximum rows per row group (the reference keeps it when no `parquet:`). */
+/**
+ * parquet-rs's default maximum rows per row group, used (as by the Rust tool) when the export has
+ * no `parquet:` block.
+ */
 export const LIBRARY_DEFAULT_ROW_GROUP_ROWS = 1_048_576;
 
 /**
@@ -82,7 +85,7 @@ export interface RowGroupPlan {
 }
 
 /**
- * Estimated in-memory bytes of one row, per the reference table: bool 1, int16 2,
+ * Estimated in-memory bytes of one row, with the Rust tool's per-type sizes: bool 1, int16 2,
  * int32/float32/date32 4, other 64-bit types and timestamps 8, decimals 16, strings/binary 256,
  * anything else 64, plus 1 per column.
  *
@@ -125,7 +128,7 @@ function estimateValueBytes(type: DataType): number {
 }
 
 /**
- * Row-group sizing (reference §4.1). No `parquet:` block: parquet-rs's row ceiling plus
+ * Row-group sizing, with the Rust tool's rules. No `parquet:` block: parquet-rs's row ceiling plus
  * {@linkcode DEFAULT_ROW_GROUP_BYTES}. `auto`/`fixed_memory`: target MB ÷ estimated row bytes,
  * clamped to 1,000..10,000,000, then capped by `max_row_group_mb` (never below 1,000 rows; also
  * given to the writer as a byte ceiling). `fixed_rows`: `row_group_rows`, else the library default.

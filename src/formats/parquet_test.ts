@@ -587,7 +587,7 @@ Deno.test("Parquet max_row_group_mb also bounds the measured bytes of a row grou
   assert.equal(rows[4999]!.t, text[4999]);
 });
 
-Deno.test("planRowGroups follows the reference rules and clamps", () => {
+Deno.test("planRowGroups sizes row groups per strategy and clamps", () => {
   const narrow = new Schema(
     batchOf([
       int64Col("a", []),

@@ -1,7 +1,7 @@
 /**
- * Resolves how a chunked export runs (reference §3.3–3.4): keyset paging, windows over a column
- * (range, `chunk_count`, dense, `chunk_by_days`), or a snapshot when a small `table:` is not worth
- * chunking. The catalog and boundary probes run through the source; the SQL comes from `plan/`.
+ * Resolves how a chunked export runs: keyset paging, windows over a column (range, `chunk_count`,
+ * dense, `chunk_by_days`), or a snapshot when a small `table:` is not worth chunking. The catalog
+ * and boundary probes run through the source; the SQL comes from `plan/`.
  *
  * Layer: pipeline. Imports core/, plan/, _util/ only.
  *
@@ -40,7 +40,7 @@ export interface WindowedChunking {
   readonly kind: "windows";
   readonly column: string;
   readonly shape: ChunkShape;
-  /** `--resume` requires the same hash (§3.7). */
+  /** `--resume` requires the same hash: the stored tasks must line up with these windows. */
   readonly planHash: string;
 }
 
@@ -171,7 +171,7 @@ export async function resolveChunking(spec: ExportSpec, ctx: ChunkPlanContext): 
   const explicitShape = spec.chunkCount !== undefined || spec.chunkByDays !== undefined ||
     spec.chunkCheckpoint || spec.chunkDense;
   // Only an auto-resolved or memory-sized plan reads the catalog (an explicit chunk_column
-  // never touches the database at plan time, as the reference promises).
+  // never touches the database at plan time, as the Rust tool promises).
   if (
     table && !explicitShape && (spec.chunkColumn === undefined || estimate !== undefined)
   ) {

@@ -1,6 +1,7 @@
 /**
- * The run manifest and the `_SUCCESS` marker (reference §4.5, reliability.md §1.2): pure
- * builders for their exact bytes, and a writer that commits `manifest.json` then `_SUCCESS`.
+ * The run manifest and the `_SUCCESS` marker: pure builders for their exact bytes, and a writer
+ * that commits `manifest.json` then `_SUCCESS` (whose one line is the xxh3 of the manifest's
+ * bytes), after every part is committed (write order: docs/run-guarantees.md).
  *
  * Layer: pipeline. Imports core/ and _util/ only.
  *
@@ -94,7 +95,7 @@ export interface FingerprintColumn {
 const hex16 = /^[0-9a-f]{16}$/;
 
 /**
- * Builds the manifest bytes. Keys come in the reference's order, so two ports writing the same
+ * Builds the manifest bytes. Keys come in the Rust tool's order, so both tools writing the same
  * run write the same bytes.
  *
  * @param input The run's facts.

@@ -85,7 +85,7 @@ const golden = `{
   ]
 }`;
 
-Deno.test("buildManifest writes the reference JSON with keys in the reference order", async () => {
+Deno.test("buildManifest writes the golden JSON with keys in the Rust tool's order", async () => {
   const manifest = await buildManifest(input);
   assert.equal(manifest.json, golden);
   assert.deepEqual(manifest.bytes, new TextEncoder().encode(golden));
@@ -140,7 +140,7 @@ Deno.test("schemaFingerprint hashes sorted name-tab-type lines", async () => {
   assert.equal(await schemaFingerprint(undefined), UNKNOWN_SCHEMA_FINGERPRINT);
 });
 
-Deno.test("schemaFingerprint sorts names by code point, as the reference sorts bytes", async () => {
+Deno.test("schemaFingerprint sorts names by code point, as Rust sorts UTF-8 bytes", async () => {
   // U+FF5E (BMP) sorts before U+1F600 (astral) by code point but after it in UTF-16 units.
   const expected = await xxhash3("\uff5e\tUtf8\n\u{1f600}\tUtf8\n");
   assert.equal(

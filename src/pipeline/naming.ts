@@ -1,7 +1,7 @@
 /**
- * Run ids and object names (reference §4.3, §6): pure functions of the export name and the run's
- * start time, always in UTC, plus {@linkcode fileNameTag}, the one look-up at the destination
- * that keeps the names of two runs in the same second apart.
+ * Run ids and object names, as the Rust tool forms them: pure functions of the export name and
+ * the run's start time, always in UTC, plus {@linkcode fileNameTag}, the one look-up at the
+ * destination that keeps the names of two runs in the same second apart.
  *
  * Layer: pipeline. Imports core/ only.
  *
@@ -31,7 +31,7 @@ export function fileStamp(at: Date): string {
 }
 
 /**
- * Run id `<export>_<YYYYMMDD>T<HHMMSS>.<ms>` (reference §6).
+ * Run id `<export>_<YYYYMMDD>T<HHMMSS>.<ms>`.
  *
  * @param exportName The export.
  * @param at The run's start time.
@@ -122,8 +122,8 @@ export function randomHex16(): string {
 }
 
 /**
- * Name of a chunk's file (reference §4.3): `<export>_<stamp>_chunk<idx>_<16 hex>.<ext>`, with
- * `_p<i>` before the extension when `max_file_size` rotated the chunk into several parts.
+ * Name of a chunk's file: `<export>_<stamp>_chunk<idx>_<16 hex>.<ext>`, with `_p<i>` before the
+ * extension when `max_file_size` rotated the chunk into several parts.
  *
  * @param exportName The export.
  * @param options Run start, extension, chunk index, random digits, part index and whether the
@@ -168,9 +168,9 @@ export function chunkFilePrefix(exportName: string, at: Date): string {
 }
 
 /**
- * Name of a keyset page's file (reference §4.3): `<export>_<stamp>_keyset<page>.<ext>`, with
- * `_p<i>` when the page was rotated into several parts and `_<tag>` after the stamp when
- * {@linkcode fileNameTag} gave one.
+ * Name of a keyset page's file: `<export>_<stamp>_keyset<page>.<ext>`, with `_p<i>` when the page
+ * was rotated into several parts and `_<tag>` after the stamp when {@linkcode fileNameTag} gave
+ * one.
  *
  * @param exportName The export.
  * @param options Run start, extension, page, part index, whether the page has several parts and

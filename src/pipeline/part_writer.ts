@@ -82,12 +82,12 @@ export interface StatementContext {
   readonly pressure?: () => Promise<number | undefined>;
 }
 
-/** Batches between two pressure samples of `adaptive` (reference §8.2). */
+/** Batches between two pressure samples of `adaptive: true`. */
 export const ADAPTIVE_SAMPLE_EVERY = 10;
 
 /**
- * The next row ceiling of `adaptive` (reference §8.2): ×0.75 (not below 500) when the pressure
- * counter rose since the last sample, else ×1.25 (not above the configured batch size).
+ * The next row ceiling of `adaptive: true`: ×0.75 (not below 500) when the pressure counter rose
+ * since the last sample, else ×1.25 (not above the configured batch size).
  *
  * @param current The current ceiling.
  * @param options The configured batch size and whether pressure rose.

@@ -1,7 +1,7 @@
 /**
  * Small catalog and boundary probes (min/max, NULL counts, primary keys) run through the same
  * `Source.read` as data, so they share its connection, timeouts and type mapping. Values come
- * back in the cursor rendering of §3.2: integers as decimal text, dates `YYYY-MM-DD`,
+ * back in the cursor rendering (`plan/cursor.ts`): integers as decimal text, dates `YYYY-MM-DD`,
  * timestamps `YYYY-MM-DDTHH:MM:SS.ffffff`.
  *
  * Layer: pipeline. Imports core/, plan/, _util/ only.

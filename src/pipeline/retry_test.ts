@@ -10,7 +10,7 @@ const transient = (extra: Partial<ErrorInfo>): ErrorInfo => ({
   ...extra,
 });
 
-Deno.test("extraDelayMs follows the reference's retry classes for both engines", () => {
+Deno.test("extraDelayMs adds the extra delay of each retry class for both engines", () => {
   const cases: [Partial<ErrorInfo>, number][] = [
     [{ sqlstate: "57P01" }, 15_000],
     [{ sqlstate: "57P03" }, 15_000],

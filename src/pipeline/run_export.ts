@@ -1,8 +1,8 @@
 /**
- * Runs one single-query export: source → Arrow batches → format → destination, with the fixed
- * write order of ADR-0003: encoder finished, upload committed, part recorded, then the manifest,
- * `_SUCCESS` and, last, the incremental cursor. Dependencies are injected so that tests can pass
- * real or in-memory parts.
+ * Runs one single-query export: source → Arrow batches → format → destination, with the fixed write
+ * order of ADR-0003 (and docs/run-guarantees.md): encoder finished, upload committed, part
+ * recorded, then the manifest, `_SUCCESS` and, last, the incremental cursor. Dependencies are
+ * injected so that tests can pass real or in-memory parts.
  *
  * Layer: pipeline. Imports core/, plan/, _util/ only.
  *
@@ -324,7 +324,7 @@ export function outcomeOf(
   };
 }
 
-/** The schema drift check of one export run (§9.2) and its baseline update. */
+/** The schema drift check of one export run and its baseline update. */
 export interface DriftGuard {
   /** Judges the result's columns before the first write; throws `SchemaDriftError` on `fail`. */
   readonly check: (columns: readonly ColumnInfo[]) => void;
@@ -403,8 +403,9 @@ export async function driftGuard(
 }
 
 /**
- * Commits one staged part under its final key, then logs it (write order I2: visible object
- * first, file log second), with the crash points between the steps.
+ * Commits one staged part under its final key, then logs it (visible object first, file log
+ * second: the log never names a file that is not there), with the crash points between the
+ * steps (docs/run-guarantees.md, "Crash points").
  *
  * @param plan The export's plan.
  * @param deps Destination-side collaborators.
@@ -430,7 +431,8 @@ export async function commitPart(
 }
 
 /**
- * Logs a committed part in the state file log; a failure only warns (reliability I7).
+ * Logs a committed part in the state file log; a failure only warns: the part is already
+ * committed at the destination, and failing the run now would strand it there.
  *
  * @param plan The export's plan.
  * @param deps State, format and event sink.

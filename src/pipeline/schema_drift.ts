@@ -1,8 +1,9 @@
 /**
- * Schema drift (reference §9.2): the columns of this run against the baseline stored by the last
- * successful run. Checked from the result's metadata before the first write, in every mode
- * (reliability.md §1.8 recommends that over the reference's check after the files), so
- * `on_schema_drift: fail` writes nothing, keeps the cursor and keeps the baseline.
+ * Schema drift: the columns of this run against the baseline stored by the last successful run.
+ * Checked from the result's metadata before the first write, in every mode (the Rust tool checks
+ * single-query exports only after their files, manifest and cursor are committed), so
+ * `on_schema_drift: fail` writes nothing, keeps the cursor and keeps the baseline: the next run
+ * fails again until someone accepts the change.
  *
  * Layer: pipeline. Pure.
  *

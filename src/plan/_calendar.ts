@@ -64,7 +64,7 @@ function pad(n: number, width: number): string {
 
 /**
  * A year as chrono's `%Y` prints it: four zero-padded digits for 0..9999, otherwise an explicit
- * sign and at least four digits. Matching it keeps cursors comparable with the reference tool's.
+ * sign and at least four digits. Matching it keeps cursors comparable with the Rust tool's.
  */
 export function formatYear(year: number): string {
   if (year >= 0 && year <= 9999) return pad(year, 4);

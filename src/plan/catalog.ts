@@ -1,8 +1,8 @@
 /**
- * Catalog probes of chunked mode (reference §3.3): the primary key of a `table:` export (for
- * `chunk_column` auto-resolution), its single-column NOT NULL unique keys (keyset paging), and
- * the catalog's row estimate and average row width (small-table downgrade, `chunk_size_memory_mb`).
- * Each probe is a statement whose result the pipeline reads like any other; none scans the table.
+ * Catalog probes of chunked mode: the primary key of a `table:` export (for `chunk_column`
+ * auto-resolution), its single-column NOT NULL unique keys (keyset paging), and the catalog's row
+ * estimate and average row width (small-table downgrade, `chunk_size_memory_mb`). Each probe is a
+ * statement whose result the pipeline reads like any other; none scans the table.
  *
  * Layer: plan (pure). Imports only `core/` and `plan/`.
  *
@@ -118,8 +118,8 @@ export function isIntegerTypeName(typeName: string): boolean {
 }
 
 /**
- * `chunk_size` from `chunk_size_memory_mb` (reference §2.4): MB / average row bytes, clamped to
- * 10,000..5,000,000, with 512 bytes per row when the catalog gives no width.
+ * `chunk_size` from `chunk_size_memory_mb`: MB / average row bytes, clamped to 10,000..5,000,000,
+ * with 512 bytes per row when the catalog gives no width.
  *
  * @param memoryMb `chunk_size_memory_mb`.
  * @param avgRowBytes The catalog's average row width, if known.
@@ -139,7 +139,7 @@ export function chunkSizeFromMemory(memoryMb: number, avgRowBytes: number | unde
 }
 
 /**
- * The write-pressure counter `adaptive` samples (reference §8.2): PostgreSQL's requested
+ * The write-pressure counter `adaptive: true` samples every few batches: PostgreSQL's requested
  * checkpoints, MariaDB/MySQL's InnoDB log waits. A cumulative counter: rising means pressure.
  *
  * @param kind The source engine.

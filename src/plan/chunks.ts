@@ -1,8 +1,9 @@
 /**
- * Chunked mode (reference §3.3): the boundary probes (NULL guard, min/max, COUNT), the window
- * math for range, `chunk_count`, dense and `chunk_by_days` chunks, and each chunk's statement.
- * Bounds are bigints, so 64-bit keys beyond 2^53 stay exact. Columns are quoted identifiers
- * everywhere, the probes included (reliability.md `sec_preflight_sqli`).
+ * Chunked mode: the boundary probes (NULL guard, min/max, COUNT), the window math for range,
+ * `chunk_count`, dense and `chunk_by_days` chunks, and each chunk's statement. Bounds are
+ * bigints, so 64-bit keys beyond 2^53 stay exact. Columns are quoted identifiers everywhere, the
+ * min/max probes included: a column name from the config never reaches the SQL raw, so it
+ * cannot inject SQL.
  *
  * Layer: plan (pure). Imports only `core/` and `plan/`.
  *
@@ -57,8 +58,8 @@ function positive(name: string, v: number | bigint): bigint {
 
 /**
  * Splits `[min, max]` into inclusive windows of `chunkSize` keys, the last clipped to `max`
- * (reference §3.3). A missing min/max is 0, so an empty table gives the single window 0..0, whose
- * statement returns no rows but still a schema. `max < min` gives no window.
+ * (the Rust tool's windows). A missing min/max is 0, so an empty table gives the single window
+ * 0..0, whose statement returns no rows but still a schema. `max < min` gives no window.
  *
  * @param options Bounds and either `chunkSize` or `chunkCount`.
  * @returns The windows in key order, adjacent and non-overlapping.
@@ -135,7 +136,7 @@ export interface DateWindow {
 const LAST_DAY = daysFromCivil({ year: 9999, month: 12, day: 31 });
 
 /**
- * Windows of `days` calendar days between the min and max dates (reference §3.3, `chunk_by_days`).
+ * Windows of `days` calendar days between the min and max dates (`chunk_by_days`).
  * Bounds are the probe scalars as text (`2024-01-05`, `2024-01-05 10:00:00+00`, …) or day
  * numbers. No bound (an empty or all-NULL column) gives no window.
  *

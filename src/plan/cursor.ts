@@ -1,8 +1,8 @@
 /**
- * Incremental cursor text (reference §3.2): the stored form of the cursor column's value in the
- * last row read. Integers, float64 and strings as they are; timestamps
- * `YYYY-MM-DDTHH:MM:SS.ffffff` (nine digits for nanoseconds), no offset; dates `YYYY-MM-DD`;
- * UUIDs hyphenated. Anything else (decimal, float32, binary, …) has no cursor.
+ * Incremental cursor text: the stored form of the cursor column's value in the last row read.
+ * Integers, float64 and strings as they are; timestamps `YYYY-MM-DDTHH:MM:SS.ffffff` (nine digits
+ * for nanoseconds), no offset; dates `YYYY-MM-DD`; UUIDs hyphenated. Anything else (decimal,
+ * float32, binary, …) has no cursor.
  *
  * Values are read raw from the Arrow buffers (bigint µs/ns, day numbers) and rendered with
  * integer arithmetic, so no precision goes through a JS `Date` or a float.
@@ -56,8 +56,8 @@ function asBigInt(value: unknown): bigint | undefined {
 
 /**
  * A float64 as Rust's `Display` prints it (shortest round-trip digits, never an exponent), so
- * cursors stored by the reference tool and by rivet compare equal: `1e21` is
- * `1000000000000000000000`, `1e-7` is `0.0000001`.
+ * cursors stored by the Rust tool and by rivet compare equal: `1e21` is `1000000000000000000000`,
+ * `1e-7` is `0.0000001`.
  */
 export function formatFloat64(x: number): string {
   if (Number.isNaN(x)) return "NaN";
@@ -162,7 +162,7 @@ function readsRawBuffer(type: DataType): boolean {
  * The cursor of a batch: the rendered value of `column` in its last row that is not NULL.
  * Rows arrive ordered by the cursor, so that is the batch's high-water mark. Skipping trailing
  * NULLs matters on PostgreSQL, which sorts NULLs last: the last row alone would leave the
- * cursor unset and make every run re-read the table (the reference tool's later fix).
+ * cursor unset and make every run re-read the table (later Rust releases fixed it the same way).
  *
  * @param batch A batch of the incremental statement's result.
  * @param column The cursor column (`_rivet_coalesced_cursor` in coalesce mode).
@@ -185,7 +185,8 @@ export function lastCursorOf(batch: RecordBatch, column: string): string | undef
 }
 
 /**
- * The cursor rendering (§3.2) of one cell, or undefined for NULL and types without a rendering.
+ * The cursor rendering (see the module doc) of one cell, or undefined for NULL and types without
+ * a rendering.
  * Used by the boundary probes of chunked and partitioned exports as well as by cursors.
  *
  * @param batch A record batch.

@@ -1,8 +1,8 @@
 /**
- * Per-engine SQL facts as typed data (reference §3): how identifiers are quoted, how a cursor
- * value reaches the server, how a row limit is spelled, how date and timestamp literals are
- * written. The functions below only interpret these records, so adding an engine is adding a
- * record, and every planner in `plan/` shares one source of truth.
+ * Per-engine SQL facts as typed data: how identifiers are quoted, how a cursor value reaches the
+ * server, how a row limit is spelled, how date and timestamp literals are written. The functions
+ * below only interpret these records, so adding an engine is adding a record, and every planner in
+ * `plan/` shares one source of truth.
  *
  * Layer: plan (pure). Imports only `core/`.
  *
@@ -42,7 +42,7 @@ export interface Dialect {
   readonly dateLiteral: DateLiteralStyle;
 }
 
-/** The three engines of the reference tool. */
+/** The three engines of the Rust tool (SQL Server's source is not supported yet). */
 export const DIALECTS: Readonly<Record<SourceKind, Dialect>> = {
   postgres: {
     kind: "postgres",
@@ -79,7 +79,7 @@ export function dialectOf(kind: SourceKind): Dialect {
 
 /**
  * Quotes an identifier (column name from the config, never trusted): the closing quote character
- * is doubled, so no name can end the identifier early (reliability.md `sec_preflight_sqli`).
+ * is doubled, so no name can end the identifier early and inject SQL through the config.
  *
  * @param dialect The engine.
  * @param name The raw identifier.

@@ -1,8 +1,8 @@
 /**
- * `partition_by` fan-out (reference §3.6): the calendar buckets between the min and max of a
- * DATE/TIMESTAMP column, empty buckets included, plus a NULL bucket when the column has NULLs.
- * Each bucket becomes a child export `<parent>__<label>` whose query is the base query filtered
- * to `[lo, hi)`, and whose `{partition}` destination token becomes the Hive segment `col=label`
+ * `partition_by` fan-out: the calendar buckets between the min and max of a DATE/TIMESTAMP column,
+ * empty buckets included, plus a NULL bucket when the column has NULLs. Each bucket becomes a child
+ * export `<parent>__<label>` whose query is the base query filtered to `[lo, hi)`, and whose
+ * `{partition}` destination token becomes the Hive segment `col=label`
  * (`col=__HIVE_DEFAULT_PARTITION__` for NULLs, the token Hive, Spark and DuckDB all read).
  *
  * Layer: plan (pure). Imports only `core/` and `plan/`.

@@ -1,8 +1,8 @@
 /**
- * Destination placeholders (reference §2.6): `{date}` (UTC `YYYY-MM-DD` of the run),
- * `{export}` and `{table}` (both the export name). `{run_id}` and `{partition}` stay verbatim
- * here (they are filled while a run writes). Any other `{token}` is refused when the config is
- * loaded ({@linkcode unknownPlaceholders}), so a typo never becomes a literal folder name.
+ * Destination placeholders: `{date}` (UTC `YYYY-MM-DD` of the run), `{export}` and `{table}` (both
+ * the export name). `{run_id}` and `{partition}` stay verbatim here (they are filled while a run
+ * writes). Any other `{token}` is refused when the config is loaded
+ * ({@linkcode unknownPlaceholders}), so a typo never becomes a literal folder name.
  *
  * Layer: plan (pure).
  *
@@ -83,7 +83,7 @@ export function resolveDestination(
 
 /**
  * A partition child's destination: `{partition}` in `path`/`prefix` becomes the child's
- * `<column>=<label>` segment (reference §3.6).
+ * `<column>=<label>` segment (Hive style).
  *
  * @param spec The parent's destination.
  * @param partition The child's segment, e.g. `created=2024-01` or

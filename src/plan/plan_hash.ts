@@ -1,7 +1,7 @@
 /**
- * The plan hash of a checkpointed chunked run (reference §3.7): xxh3-64 hex of the base query,
- * the chunk column and the shape label, joined by U+001F (unit separator) as the reference tool
- * does, so that `--resume` refuses a run whose windows would not line up with the stored tasks.
+ * The plan hash of a checkpointed chunked run: xxh3-64 hex of the base query, the chunk column
+ * and the shape label, joined by U+001F (unit separator) as the Rust tool does, so that
+ * `--resume` refuses a run whose windows would not line up with the stored tasks.
  *
  * Layer: plan (pure). Imports only `core/` and `_util/`.
  *
@@ -20,7 +20,7 @@ export type ChunkShape =
 const SEPARATOR = "\x1f";
 
 /**
- * The shape of an export's chunks, with the reference's precedence: `chunk_by_days`, then
+ * The shape of an export's chunks, with the Rust tool's precedence: `chunk_by_days`, then
  * `chunk_dense`, then `chunk_count`, else `chunk_size` range windows.
  *
  * @param spec The export (its chunk keys).

@@ -4,7 +4,7 @@ import { chunkShapeLabel, chunkShapeOf, planHash } from "./plan_hash.ts";
 
 const base = "SELECT * FROM t";
 
-Deno.test("chunkShapeLabel writes the reference labels", () => {
+Deno.test("chunkShapeLabel writes the Rust tool's labels", () => {
   assert.equal(chunkShapeLabel({ kind: "date", days: 7 }), "date_7d");
   assert.equal(chunkShapeLabel({ kind: "dense" }), "dense_rn");
   assert.equal(chunkShapeLabel({ kind: "count", count: 4 }), "count_4");

@@ -1,8 +1,8 @@
 /**
- * The SELECT statements of the cursor-driven modes (reference §3.2, §3.4, §3.5): incremental
- * (single column and coalesce), keyset pages and time windows, plus the `table:` fast-path
- * recogniser shared with the chunk planners. Column names are always quoted identifiers; cursor
- * values always go through {@linkcode cursorValueSql}.
+ * The SELECT statements of the cursor-driven modes: incremental (single column and coalesce),
+ * keyset pages and time windows, plus the `table:` fast-path recogniser shared with the chunk
+ * planners. Column names are always quoted identifiers; cursor values always go through
+ * {@linkcode cursorValueSql}.
  *
  * Layer: plan (pure). Imports only `core/` and `plan/`.
  *
@@ -85,7 +85,7 @@ export interface IncrementalSqlOptions {
 }
 
 /**
- * The statement of an incremental run (reference §3.2). First run:
+ * The statement of an incremental run. First run:
  * `SELECT * FROM (<q>) AS _rivet ORDER BY <c>`; later runs add `WHERE <c> > <v>` (strict, so a
  * row tying the watermark after it was stored is skipped: a documented non-guarantee). Coalesce
  * selects `COALESCE(_rivet.<p>, _rivet.<f>)` as `_rivet_coalesced_cursor`, filters and orders by
@@ -154,7 +154,7 @@ export interface KeysetPageOptions {
 const INTEGER_TEXT = /^-?\d{1,20}$/;
 
 /**
- * One keyset (seek) page (reference §3.4):
+ * One keyset (seek) page:
  * `SELECT * FROM (<q>) AS _rivet [WHERE <k> > <last>] ORDER BY <k> LIMIT n`, with SQL Server's
  * `OFFSET 0 ROWS FETCH NEXT n ROWS ONLY`. The last key is placed like an incremental cursor.
  *
@@ -203,9 +203,9 @@ export interface TimeWindowPlan extends PlannedSql {
 }
 
 /**
- * The time-window statement (reference §3.5): rows whose column is at or after UTC midnight of
- * (`now` − `days_window` days). `timestamp` compares with a midnight literal, `unix` with that
- * instant's epoch seconds. Stateless and overlapping by design.
+ * The time-window statement: rows whose column is at or after UTC midnight of (`now` −
+ * `days_window` days). `timestamp` compares with a midnight literal, `unix` with that instant's
+ * epoch seconds. Stateless and overlapping by design.
  *
  * @param base The export's base query.
  * @param options Dialect, column, type, window and clock.

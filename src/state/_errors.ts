@@ -8,7 +8,7 @@
 import { ConfigError } from "../core/errors.ts";
 import type { ChunkRefEntry } from "../core/state.ts";
 
-/** A fresh checkpointed run while another run of the export is still in progress (§3.7). */
+/** A fresh checkpointed run while another run of the export is still in progress. */
 export function chunkRunInProgress(exportName: string, runId: string): ConfigError {
   return new ConfigError(
     `export '${exportName}': checkpointed run '${runId}' is still in progress: resume it with ` +
@@ -36,7 +36,10 @@ export function chunkRunExists(runId: string): RangeError {
   return new RangeError(`Chunk run '${runId}' already exists`);
 }
 
-/** `completeChunkRun` while tasks are unfinished: the caller must check first (§3.7). */
+/**
+ * `completeChunkRun` while tasks are unfinished: the caller must check first (a completed run
+ * must never hide unfinished chunks).
+ */
 export function chunkRunIncomplete(runId: string, unfinished: readonly number[]): RangeError {
   const shown = unfinished.slice(0, 10).join(", ");
   const more = unfinished.length > 10 ? ", …" : "";

@@ -1,5 +1,6 @@
 /**
- * The SQLite migration ladder of the state file (rivet-reference.md §6).
+ * The SQLite migration ladder of the state file: each step runs once, in order, and existing
+ * rows are kept.
  *
  * Layer: state (private).
  *
@@ -16,10 +17,11 @@ export interface Migration {
 }
 
 /**
- * The migration ladder. Append only: never edit a released migration. v1 holds every table
- * issue 4 needs; v2 adds what `--resume` needs to rebuild and verify a manifest from the file
- * log; v3 records whether a failed chunk may be retried by a plain `--resume`; later tables
- * (`export_shape`, `export_harm`) come as v4, v5, …
+ * The migration ladder. Append only: never edit a released migration. v1 holds every table of the
+ * first release that kept state (cursors, file log, metrics, schema baselines, checkpoints,
+ * progression, journal, run aggregates); v2 adds what `--resume` needs to rebuild and verify a
+ * manifest from the file log; v3 records whether a failed chunk may be retried by a plain
+ * `--resume`; later tables (`export_shape`, `export_harm`) come as v4, v5, …
  */
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -98,7 +100,7 @@ export const MIGRATIONS: readonly Migration[] = [
       );
       CREATE INDEX idx_chunk_run_export ON chunk_run(export_name, created_at DESC);
       -- At most one run in progress per export: a second fresh run fails on insert instead of
-      -- racing a check-then-act (the reference tool's v15 lesson).
+      -- racing a check-then-act (the Rust tool learned this in its state schema v15).
       CREATE UNIQUE INDEX idx_chunk_run_one_in_progress
         ON chunk_run(export_name) WHERE status = 'in_progress';
       CREATE TABLE chunk_task (

@@ -13,7 +13,7 @@ export type OpenStateStoreOptions = SqliteStateStoreOptions;
  * Opens (creating and migrating as needed) `.rivet_state.db` in the config file's directory.
  * `RIVET_STATE_URL` (a PostgreSQL backend) is not supported yet.
  *
- * @param configDir Directory of the config file, not the CWD (§6).
+ * @param configDir Directory of the config file, not the CWD (as the Rust tool does).
  * @param options Busy timeout.
  * @returns The open store; dispose it with `await using`.
  *

@@ -1,10 +1,10 @@
 /**
  * The default state store: `.rivet_state.db`, a SQLite file next to the config, opened with
- * Deno's built-in `node:sqlite` (rivet-reference.md §6).
+ * Deno's built-in `node:sqlite`, in WAL mode.
  *
  * A file is migrated only once it is recognised as rivet's (a 0-byte file, an empty SQLite
  * database, or one carrying rivet's `application_id`); anything else is refused with the file
- * left byte-for-byte untouched (reliability.md B16).
+ * left byte-for-byte untouched, and the run stops before anything is read.
  *
  * @module
  */
@@ -65,7 +65,7 @@ export function stateDbPath(configDir: string): string {
 
 /** Options of {@linkcode SqliteStateStore.open}. */
 export interface SqliteStateStoreOptions {
-  /** How long a writer waits for a lock held by another connection. Default 10000 (§6). */
+  /** How long a writer waits for a lock held by another connection. Default 10000. */
   readonly busyTimeoutMs?: number;
 }
 
@@ -399,7 +399,8 @@ export class SqliteStateStore implements StateStore {
          ON CONFLICT (export_name) DO UPDATE SET last_cursor_value = excluded.last_cursor_value,
            last_run_at = excluded.last_run_at`,
       ).run(entry.exportName, entry.lastCursorValue, entry.lastRunAt);
-      // A kill here must leave the previous cursor (reliability.md §1.4, "mid state write").
+      // A kill here must leave the previous cursor (the `in_state_write` crash point of
+      // docs/run-guarantees.md).
       // No await unless a test hook is armed: concurrent callers (the worker engine's chunk
       // loop) must never see this transaction open across a yield.
       const hook = crashPoint("in_state_write");
@@ -611,7 +612,8 @@ export class SqliteStateStore implements StateStore {
            last_error = NULL, failure = NULL, updated_at = ? WHERE run_id = ? AND chunk_index = ?`,
       ).run(entry.rowsWritten, entry.fileName ?? null, nowIso(), entry.runId, entry.chunkIndex);
       if (Number(result.changes) === 0) throw unknownChunk(entry);
-      // A kill here must leave the task running (reliability.md §1.4, "mid state write").
+      // A kill here must leave the task running (the `in_state_write` crash point of
+      // docs/run-guarantees.md).
       // No await unless a test hook is armed: concurrent callers (the worker engine's chunk
       // loop) must never see this transaction open across a yield.
       const hook = crashPoint("in_state_write");

@@ -215,7 +215,7 @@ Deno.test("SqliteStateStore initialises a 0-byte file and an empty SQLite databa
   });
 });
 
-Deno.test("SqliteStateStore refuses random bytes and leaves them untouched (B16)", async () => {
+Deno.test("SqliteStateStore refuses random bytes and leaves them untouched", async () => {
   await withDir(async (dir) => {
     const path = stateDbPath(dir);
     const junk = new Uint8Array(16384);
@@ -250,7 +250,7 @@ Deno.test("SqliteStateStore refuses a state file whose pages are damaged", async
   });
 });
 
-Deno.test("SqliteStateStore refuses another application's SQLite database (B16)", async () => {
+Deno.test("SqliteStateStore refuses another application's SQLite database", async () => {
   await withDir(async (dir) => {
     const path = stateDbPath(dir);
     const db = new DatabaseSync(path);

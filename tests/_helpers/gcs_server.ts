@@ -1,6 +1,7 @@
 /**
  * A small in-repo Google Cloud Storage JSON-API server for the GCS destination tests
- * (ENVIRONMENT.md §9): `Deno.serve` on 127.0.0.1, a free port, objects kept in memory.
+ * (npm has no GCS JSON-API emulator): `Deno.serve` on 127.0.0.1, a free port, objects kept in
+ * memory.
  *
  * What it implements, as the real service answers it:
  * - buckets: `GET /b/{bucket}`, `POST /b` (create);

@@ -1,6 +1,6 @@
 /**
  * Starts a throwaway MariaDB server for tests and measurements: `mariadb-install-db` into a temp
- * folder, `mariadbd --no-defaults` on a free loopback port (ENVIRONMENT.md §3), a database `rivet`,
+ * folder, `mariadbd --no-defaults` on a free loopback port, a database `rivet`,
  * a TCP user with a password and a second user allowed to read one table only.
  *
  * Runs as root with `--user=root` (mariadbd refuses root otherwise). `--no-defaults` must be the

@@ -1,7 +1,6 @@
 /**
  * A tiny loopback TCP proxy that forwards to a local port and can cut a connection part-way,
- * to test how a client behaves when a store drops the connection mid-request (reliability.md:
- * "a store that drops a connection mid-upload").
+ * to test how a client behaves when a store drops the connection mid-request (mid-upload).
  *
  * A cut closes both sides of the chosen connection after a given number of client→target bytes
  * were forwarded: the client sees its request die mid-body ("socket hang up", EPIPE or

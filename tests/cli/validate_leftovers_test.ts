@@ -5,7 +5,7 @@
  * - a folder with this export's data files but no `manifest.json` (the first run crashed after
  *   committing a part) is a crashed export: FAILED, the files listed, exit 3;
  * - a folder with no file of this export (empty, or only other files) has nothing to validate:
- *   NO MANIFEST, exit 0, as the reference does for output without a manifest;
+ *   NO MANIFEST, exit 0, as the Rust tool does for output without a manifest;
  * - next to a valid manifest, a data file of this export that no manifest lists and no
  *   successful run recorded (a later run crashed) fails with exit 3 and is named, while the files
  *   of an earlier successful run stay an advisory note; without the state file (validate run

@@ -3,7 +3,7 @@
  * real deno binary (no denort download), it compiles the real `cli.ts` with every worker entry
  * and parquet-wasm embedded, the worker option and permissions baked in, and a checksum file
  * `sha256sum` accepts. The binary is not run as rivet: with deno standing in for denort it
- * behaves like deno (ENVIRONMENT.md §10); the release workflow's smoke test runs the real one.
+ * behaves like deno; the release workflow's smoke test runs the real one.
  *
  * @module
  */

@@ -472,7 +472,8 @@ ${csvExport("many", `SELECT id, s, at FROM bulk /* ${marker} */ ORDER BY id`, di
     },
   },
   {
-    name: "crash points B1–B3: after each crash, a re-run loses no row and state never runs ahead",
+    name:
+      "single-export crash points: after each crash, a re-run loses no row and state never runs ahead",
     async run({ db, dir }) {
       await db.sql("CREATE TABLE crash_t AS SELECT id, n FROM bulk WHERE id <= 500");
       const cfg = `${dir}/plan.yaml`;
@@ -516,11 +517,11 @@ exports:
       };
       const all = Array.from({ length: 500 }, (_, i) => i + 1);
 
-      // B1: crash after the read, before anything is finalized.
+      // after_source_read: crash after the read, before anything is finalized.
       await reset();
       const filesBefore = (await state()).files;
       assert.equal((await run("b1", 1, "after_source_read")).code, 86);
-      // A kill may leave the dot-prefixed staging file (reliability.md §1.1), never a data file.
+      // A kill may leave the dot-prefixed staging file, never a data file.
       assert.deepEqual(
         (await listFiles(outOf("b1", 1))).filter((f) => !f.startsWith(".")),
         [],
@@ -530,7 +531,7 @@ exports:
       assert.equal((await run("b1", 2)).code, 0);
       assert.deepEqual((await idsIn(outOf("b1", 2))).sort((a, b) => a - b), all);
 
-      // B2: crash after the file is committed, before the file log.
+      // after_file_write: crash after the file is committed, before the file log.
       await reset();
       const b2Before = (await state()).files;
       assert.equal((await run("b2", 1, "after_file_write")).code, 86);
@@ -540,7 +541,7 @@ exports:
       assert.equal((await idsIn(outOf("b2", 2))).length, 500, "re-exported: at least once");
       assert.deepEqual(await state(), { cursor: "500", files: b2Before + 1 });
 
-      // B3a: crash after the file log, before the cursor.
+      // after_manifest_update: crash after the file log, before the cursor.
       await reset();
       const b3Before = (await state()).files;
       assert.equal((await run("b3a", 1, "after_manifest_update")).code, 86);
@@ -551,7 +552,7 @@ exports:
         500,
       );
 
-      // B3b: crash right after the cursor commit: the next run adds nothing.
+      // after_cursor_commit: crash right after the cursor commit: the next run adds nothing.
       await reset();
       assert.equal((await run("b3b", 1, "after_cursor_commit")).code, 86);
       assert.equal((await state()).cursor, "500");

@@ -1,7 +1,8 @@
 /**
  * End to end, chunked mode on every engine (`_engines.ts`): each chunk strategy, the catalog
- * auto-resolution and guards, checkpoints and `--resume` with the acceptance cases A4, B4, B5,
- * B8 and B9 of reliability.md, `partition_by`, and the duplicate guard. Outputs are read back
+ * auto-resolution and guards, checkpoints and `--resume` (parallel checkpointed chunks, a crash
+ * after a chunk's file or its completion, the resume gates, a crash at every crash point of
+ * docs/run-guarantees.md), `partition_by`, and the duplicate guard. Outputs are read back
  * from disk (CSV text, Parquet through hyparquet) and compared with the source.
  */
 import assert from "node:assert/strict";
@@ -213,8 +214,7 @@ const cases: Case[] = [
     },
   },
   {
-    name:
-      "A4: checkpointed chunks with parallel 4 complete every task once; state chunks shows them",
+    name: "checkpointed chunks with parallel 4 complete every task once; state chunks shows them",
     async run({ dir, config, rivet }) {
       const cfg = await config(
         chunked(
@@ -253,8 +253,7 @@ const cases: Case[] = [
     },
   },
   {
-    name:
-      "B4/B5: a crash after a chunk's file or its completion resumes without losing or doubling rows",
+    name: "a crash after a chunk's file or its completion resumes without losing or doubling rows",
     async run({ dir, config, rivet }) {
       const body = (name: string) =>
         chunked(
@@ -263,7 +262,7 @@ const cases: Case[] = [
           "    table: ck\n    chunk_column: id\n    chunk_size: 500\n    chunk_checkpoint: true\n",
         );
       const cfg = await config(body("b4") + body("b5"));
-      // B4: chunk 0 completed, then the process dies.
+      // Export b4: chunk 0 completed, then the process dies.
       const b4 = await rivet(["run", "-c", cfg, "-e", "b4"], {
         RIVET_TEST_CRASH_AT: "after_chunk_complete:0",
       });
@@ -282,7 +281,7 @@ const cases: Case[] = [
       assert.equal(manifest.row_count, CK_ROWS);
       assert.equal(manifest.parts.length, b4files.length);
 
-      // B5: chunk 0's file committed and logged, task still running.
+      // Export b5: chunk 0's file committed and logged, task still running.
       const b5 = await rivet(["run", "-c", cfg, "-e", "b5"], {
         RIVET_TEST_CRASH_AT: "after_chunk_file:0",
       });
@@ -306,7 +305,7 @@ const cases: Case[] = [
     },
   },
   {
-    name: "B8: --resume needs a checkpoint, refuses a completed prefix, and --force re-verifies it",
+    name: "--resume needs a checkpoint, refuses a completed prefix, and --force re-verifies it",
     async run({ dir, config, rivet }) {
       const cfg = await config(
         chunked(
@@ -338,7 +337,7 @@ const cases: Case[] = [
     },
   },
   {
-    name: "B9: a crash at every hook point, then --resume, always gives every row",
+    name: "a crash at every crash point, then --resume, always gives every row",
     async run({ dir, config, rivet }) {
       const points = [
         "after_source_read",
@@ -364,7 +363,7 @@ const cases: Case[] = [
         assert.equal(crashed.code, 86, `${point}: ${crashed.stderr}`);
         const resumed = await rivet(["run", "-c", cfg, "--resume"]);
         assert.equal(resumed.code, 0, `${point}: ${resumed.stderr}`);
-        // The acceptance bar is distinct ids = source and physical rows ≥ source; resume's
+        // At-least-once would mean distinct ids = source and physical rows ≥ source; resume's
         // quarantine does better: each row exactly once outside _quarantine/.
         const ids = await csvIds(`${dir}/out/${name}`);
         assert.deepEqual(ids, CK_IDS, point);

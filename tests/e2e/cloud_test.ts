@@ -264,7 +264,7 @@ exports:
 });
 
 Deno.test({
-  name: "azure (Azurite): A9 incremental twice, full Parquet, chunk workers; key never shown",
+  name: "azure (Azurite): incremental twice, full Parquet, chunk workers; key never shown",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {

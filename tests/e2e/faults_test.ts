@@ -230,7 +230,7 @@ async function stateOf(cfgDir: string) {
 
 const cases: Case[] = [
   {
-    name: "item 1: a few seconds of outage in the 4th of 20 chunks is ridden through, exit 0",
+    name: "a few seconds of outage in the 4th of 20 chunks is ridden through, exit 0",
     async run({ db, dir, config, start }) {
       const out = `${dir}/out`;
       const cfg = await config(chunkedExport(
@@ -257,7 +257,7 @@ const cases: Case[] = [
     },
   },
   {
-    name: "item 1: a single-query export retried whole rides through the outage too",
+    name: "a single-query export retried whole rides through the outage too",
     only: "postgres",
     async run({ db, dir, config, start }) {
       const out = `${dir}/out`;
@@ -281,7 +281,7 @@ const cases: Case[] = [
     },
   },
   {
-    name: "item 1: the same outage with parallel: 2 (chunk workers) is ridden through too",
+    name: "the same outage with parallel: 2 (chunk workers) is ridden through too",
     only: "postgres",
     async run({ db, dir, config, start }) {
       const out = `${dir}/out`;
@@ -303,8 +303,7 @@ const cases: Case[] = [
     },
   },
   {
-    name:
-      "item 1: an outage longer than the budget exits 2 with a --resume hint; --resume finishes",
+    name: "an outage longer than the budget exits 2 with a --resume hint; --resume finishes",
     async run({ db, dir, config, start, rivet }) {
       const out = `${dir}/out`;
       const cfg = await config(chunkedExport(
@@ -342,7 +341,7 @@ const cases: Case[] = [
     },
   },
   {
-    name: "item 1: a chunk that fails permanently needs --resume --force; the hint says so",
+    name: "a chunk that fails permanently needs --resume --force; the hint says so",
     only: "postgres",
     async run({ db, dir, config, rivet }) {
       await db.sql(`CREATE TABLE gate (z int); INSERT INTO gate VALUES (0);`);
@@ -361,7 +360,7 @@ const cases: Case[] = [
       assert.match(first.stderr, /division by zero/);
       const chunks = await rivet(["state", "chunks", "-c", cfg, "-e", "perm"]);
       assert.match(chunks.stdout, /^\s*15\s+failed \(permanent\)\s/m, chunks.stdout);
-      // item 8: the next plain run names the commands with the real config path.
+      // The next plain run names the commands with the real config path.
       const plain = await rivet(["run", "-c", cfg]);
       assert.equal(plain.code, 1, plain.stderr);
       assert.ok(plain.stderr.includes(`rivet run -c ${cfg} -e perm --resume`), plain.stderr);
@@ -378,7 +377,7 @@ const cases: Case[] = [
     },
   },
   {
-    name: "item 8: a run that fails after planning its chunks says how to go on, with the real -c",
+    name: "a run that fails after planning its chunks says how to go on, with the real -c",
     only: "postgres",
     async run({ db, dir, config, rivet }) {
       await db.sql("CREATE TABLE drift_t AS SELECT id, v FROM ft");
@@ -410,7 +409,7 @@ const cases: Case[] = [
     },
   },
   {
-    name: "item 2: a full disk stops a chunked run with exit 2; after space is freed --resume " +
+    name: "a full disk stops a chunked run with exit 2; after space is freed --resume " +
       "finishes exactly once",
     only: "postgres",
     async run({ dir, config, rivet }) {
@@ -434,7 +433,7 @@ const cases: Case[] = [
     },
   },
   {
-    name: "item 3: a chunked run whose manifest cannot be written stays resumable, not completed",
+    name: "a chunked run whose manifest cannot be written stays resumable, not completed",
     only: "postgres",
     async run({ dir, config, start, rivet }) {
       const out = `${dir}/tmpfs`;
@@ -477,8 +476,7 @@ const cases: Case[] = [
     },
   },
   {
-    name:
-      "item 2: a full disk in a single-query run leaves nothing visible and the state as it was",
+    name: "a full disk in a single-query run leaves nothing visible and the state as it was",
     only: "postgres",
     async run({ dir, config, rivet }) {
       const out = `${dir}/tmpfs`;
@@ -504,7 +502,7 @@ const cases: Case[] = [
     },
   },
   {
-    name: "item 3: a manifest that cannot be written leaves the cursor where it was",
+    name: "a manifest that cannot be written leaves the cursor where it was",
     only: "postgres",
     async run({ db, dir, config, start, rivet }) {
       await db.sql(
@@ -555,7 +553,7 @@ const cases: Case[] = [
     },
   },
   {
-    name: "item 6: an incremental run without new rows keeps the previous manifest and _SUCCESS",
+    name: "an incremental run without new rows keeps the previous manifest and _SUCCESS",
     only: "postgres",
     async run({ db, dir, config }) {
       await db.sql("CREATE TABLE inc6 (id int8); INSERT INTO inc6 SELECT generate_series(1, 50);");
@@ -596,7 +594,7 @@ const cases: Case[] = [
     },
   },
   {
-    name: "item 8: two plain runs of an export in the same second both succeed",
+    name: "two plain runs of an export in the same second both succeed",
     only: "postgres",
     async run({ dir, config }) {
       const cfg = await config(`  - name: twice

@@ -378,7 +378,7 @@ Deno.test("MySQL source over TLS against MariaDB", async (t) => {
         assert.match(none.stderr, /source\.tls/);
         for (const s of secrets) assert.ok(!(none.stdout + none.stderr).includes(s), none.stderr);
 
-        // A real process: exit code and no crash on a TLS failure (the reference panicked).
+        // A real process: exit code and no crash on a TLS failure (the Rust tool once panicked).
         const spawned = await spawnCli(["run", "-c", wrong], {
           env: { RIVET_TLS_TEST_URL: url, PATH: Deno.env.get("PATH") ?? "" },
         });

@@ -1,6 +1,6 @@
 /**
  * End to end on MariaDB: `rivet run` with `source.type: mysql`, every type of the mapping
- * (reference §7.2) with NULLs and extremes, read back with the independent Parquet reader
+ * (as the README lists it) with NULLs and extremes, read back with the independent Parquet reader
  * (hyparquet) and compared value by value with what the `mariadb` client computes; CSV compared
  * byte for byte; zero dates become NULL with a warning.
  */
@@ -129,7 +129,7 @@ Deno.test({
       return path;
     };
 
-    await t.step("every type of §7.2 round-trips value by value through Parquet", async () => {
+    await t.step("every mapped type round-trips value by value through Parquet", async () => {
       const out = `${dir}/types`;
       const cfg = await config(
         "types",

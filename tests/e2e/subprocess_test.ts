@@ -2,7 +2,8 @@
  * End to end: `--parallel-export-processes` and `--parallel-exports` against a real PostgreSQL.
  * Children are real `deno run` processes of `cli.ts` with narrowed `--allow-*` flags (or, as the
  * compiled binary does, broad flags and a narrowed worker); they are killed with real signals
- * (reliability.md B15) and their NDJSON stream is read with the CLI's own parser.
+ * (SIGTERM to the parent, SIGKILL in a commit window) and their NDJSON stream is read with the
+ * CLI's own parser.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -286,7 +287,7 @@ Deno.test({
     );
 
     await t.step(
-      "SIGTERM to the parent ends every child within 2 s; finished exports stay complete (B15)",
+      "SIGTERM to the parent ends every child within 2 s; finished exports stay complete",
       async () => {
         const dir = await caseDir();
         const config = await writeConfig(dir, [
@@ -362,7 +363,7 @@ Deno.test({
           res.stderr,
           /export 'b': interrupted before (its child process finished|it finished)/,
         );
-        // Killed in the commit window: only the staging file, no final name (B7).
+        // Killed in the commit window: only the staging file, no final name.
         for (const name of ["a", "b"]) {
           const names = [];
           for await (const e of Deno.readDir(`${dir}/out/${name}`)) names.push(e.name);

@@ -1,7 +1,7 @@
 /**
  * End to end, the Web Worker engine of chunked exports (`parallel: N`) against a real
  * PostgreSQL: parallel 1/2/4 give the same rows, a crashed worker is replaced and its chunk
- * retried, a real `kill -9` of the process mid-run resumes with another parallelism (B6), Ctrl-C
+ * retried, a real `kill -9` of the process mid-run resumes with another parallelism, Ctrl-C
  * leaves the run resumable, and a worker's permissions refuse another host and another folder.
  */
 import assert from "node:assert/strict";
@@ -128,7 +128,7 @@ Deno.test({
       },
     );
 
-    await t.step("B6: kill -9 while 4 workers run, then --resume with parallel 2", async () => {
+    await t.step("kill -9 while 4 workers run, then --resume with parallel 2", async () => {
       const dir = await caseDir();
       const cfg = `${dir}/b6.yaml`;
       // Each row sleeps a little so that the kill lands mid-run.

@@ -1,9 +1,8 @@
 /**
- * `rivet doctor`: checks that a config can run before it does (rivet-reference.md §1): the
- * config parses, the source accepts the login and answers `SELECT 1`, and every distinct
- * destination accepts a `.rivet_doctor_probe` object that is then deleted. One `[OK]`/`[FAIL]`
- * line per check on stdout, each failure followed by a `Hint:` line; exit 1 when any check
- * fails.
+ * `rivet doctor`: checks that a config can run before it does: the config parses, the source
+ * accepts the login and answers `SELECT 1`, and every distinct destination accepts a
+ * `.rivet_doctor_probe` object that is then deleted. One `[OK]`/`[FAIL]` line per check on stdout,
+ * each failure followed by a `Hint:` line; exit 1 when any check fails.
  *
  * Destinations are resolved as `rivet run` resolves them today (`{date}` of today, UTC) and
  * deduplicated by root; a path that still holds `{run_id}` or `{partition}` (filled only while a

@@ -1,6 +1,6 @@
 /**
- * `rivet metrics`: the run history of `export_metrics`, newest first (rivet-reference.md §1);
- * and `rivet journal`, not supported yet.
+ * `rivet metrics`: the run history of `export_metrics`, newest first; and `rivet journal`, the
+ * recorded events of an export's last runs.
  *
  * Layer: cli.
  *
@@ -118,11 +118,12 @@ export async function metricsCommand(flags: MetricsFlags, ctx: CommandContext): 
 }
 
 /**
- * Runs `rivet journal`: validates the config, then refuses (the digest is not supported yet).
+ * Runs `rivet journal`: validates the config, then prints the journals of the export's last runs
+ * (`--last`, default 5) or of one run (`--run-id`).
  *
  * @param flags `-c`, `-e`, `--last`, `--run-id`.
  * @param ctx Output.
- * @returns The exit code (1).
+ * @returns The exit code (0, or the error's class).
  */
 export async function journalCommand(flags: MetricsFlags, ctx: CommandContext): Promise<number> {
   try {

@@ -1,6 +1,6 @@
 /**
  * `rivet state show|reset|files|chunks|reset-chunks|progression`: read (and reset) the state kept
- * in `.rivet_state.db` next to the config (rivet-reference.md §1 and §6).
+ * in `.rivet_state.db` next to the config (not in the working directory).
  *
  * Every command loads and validates the config first, so a bad `-c` path fails before any state
  * file is touched. Read-only commands never create the state file: when it does not exist they

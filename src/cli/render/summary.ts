@@ -1,6 +1,6 @@
 /**
  * The run summary: a block per export on stderr, the aggregate JSON of `--json` and
- * `--summary-output` (reference §6), and the `.rivet/runs/<run_id>/summary.{json,md}` reports.
+ * `--summary-output`, and the `.rivet/runs/<run_id>/summary.{json,md}` reports.
  *
  * Layer: cli.
  *
@@ -71,7 +71,7 @@ export function renderOutcome(o: Outcome): string {
   return redact(lines.join("\n")) + "\n";
 }
 
-/** The aggregate of a run, in the reference's JSON shape. */
+/** The aggregate of a run, in the Rust tool's JSON shape (scripts may read either). */
 export interface RunAggregate {
   readonly run_aggregate_id: string;
   readonly started_at: string;
@@ -199,7 +199,7 @@ export async function writeRunReports(
       await writeFileReplacing(`${dir}/summary.md`, redact(outcomeMarkdown(o)));
       written.push(`${dir}/summary.json`);
     } catch {
-      // Reports are best-effort (reference §4.6): the data and the exit code are already final.
+      // Reports are best-effort: the data and the exit code are already final.
     }
   }
   return written;

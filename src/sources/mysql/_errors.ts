@@ -1,6 +1,7 @@
 /**
  * Maps MySQL/MariaDB server error numbers and mysql2/socket failures to rivet error classes
- * (reference §8.3, reliability §1.6). One place, so every statement's failure is classified alike.
+ * (permanent or transient; the table is in docs/run-guarantees.md, "Retries"). One place, so every
+ * statement's failure is classified alike. An error number not listed here is permanent.
  *
  * @module
  */
@@ -239,7 +240,8 @@ export function classifyMysqlError(error: unknown, context: MysqlErrorContext = 
       });
   }
   if (code === "ECONNREFUSED") {
-    // Nothing listens there: the engine fails fast on this code, as the reference does.
+    // Nothing listens there: the engine fails fast on this code at the start of a run, as the
+    // Rust tool does.
     return new MysqlTransientError(`Cannot connect to MySQL${where}: connection refused`, {
       code: "source.connection_refused",
       hint: CONNECT_HINT,

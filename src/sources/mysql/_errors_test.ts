@@ -14,7 +14,7 @@ const server = (errno: number, text = "server says no") => ({
   message: text,
 });
 
-Deno.test("server error numbers map to the reliability §1.6 classes and codes", () => {
+Deno.test("server error numbers map to their retry classes and codes", () => {
   const table: [number, string, number][] = [
     [1045, "source.auth_failed", 1],
     [1044, "source.permission_denied", 1],

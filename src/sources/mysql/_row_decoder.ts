@@ -348,7 +348,7 @@ export class RowDecoder {
         const fb = b as FixedBuilder<Uint8Array>;
         const at = fb.slot() * 16;
         if (len === 16) fb.data.set(buf.subarray(p, p + 16), at);
-        else fb.nulls.push(fb.length - 1); // not a uuid: NULL, as the reference does
+        else fb.nulls.push(fb.length - 1); // not a uuid: NULL, as the Rust tool does
         return;
       }
     }
@@ -356,7 +356,8 @@ export class RowDecoder {
   }
 
   #nanos(fb: FixedBuilder<Int32Array>, seconds: number, us: number): void {
-    // Override path only: BigInt is acceptable here; outside 1677..2262 the value is NULL (§7.5).
+    // Override path only: BigInt is acceptable here; outside 1677..2262 (the int64 nanosecond
+    // range) the value is NULL.
     const ns = BigInt(seconds) * 1_000_000_000n + BigInt(us) * 1000n;
     if (ns < NS_MIN || ns > NS_MAX) {
       fb.appendNull();

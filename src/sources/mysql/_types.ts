@@ -1,8 +1,8 @@
 /**
- * MySQL/MariaDB column definition → Arrow type mapping (reference §7.2, §7.4), with `columns:`
- * overrides (§7.5). Decided from the wire column definition only (type, flags, length, decimals,
- * charset, MariaDB extended format); every unsupported column is reported together, before any
- * row is delivered.
+ * MySQL/MariaDB column definition → Arrow type mapping (the Rust tool's mapping; the README lists
+ * it), with `columns:` overrides. Decided from the wire column definition only (type, flags,
+ * length, decimals, charset, MariaDB extended format); every unsupported column is reported
+ * together, before any row is delivered.
  *
  * JSON: MySQL sends type 245. MariaDB stores JSON as LONGTEXT, but announces `format=json` in its
  * extended column metadata (which mysql2 negotiates), so a MariaDB `JSON` column of a table maps

@@ -17,7 +17,7 @@ const f = (
   ...extra,
 });
 
-Deno.test("the wire definitions map to the reference §7.2 Arrow types", () => {
+Deno.test("the wire definitions map to their Arrow types", () => {
   const table: [MysqlField, string, string][] = [
     [f("a", 1, { columnLength: 1 }), "tinyint(1)", "Bool"],
     [f("a", 16, { columnLength: 1, flags: U }), "bit(1)", "Bool"],

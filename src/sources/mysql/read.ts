@@ -1,10 +1,10 @@
 /**
- * One read, reference §3.0: `SET time_zone = '+00:00'` (plus the statement timeout when > 0:
- * MySQL `max_execution_time` in ms, MariaDB `max_statement_time` in s) → the statement is
- * prepared, and refused unless it returns rows → `START TRANSACTION READ ONLY, WITH CONSISTENT
- * SNAPSHOT` in a session set to `TRANSACTION READ ONLY` → one streaming binary-protocol statement
- * (no server cursor) → `COMMIT` (`ROLLBACK` on failure or cancel) → session variables back to
- * their defaults, on success, failure and cancel alike.
+ * One read: `SET time_zone = '+00:00'` (plus the statement timeout when > 0: MySQL
+ * `max_execution_time` in ms, MariaDB `max_statement_time` in s) → the statement is prepared, and
+ * refused unless it returns rows → `START TRANSACTION READ ONLY, WITH CONSISTENT SNAPSHOT` in a
+ * session set to `TRANSACTION READ ONLY` → one streaming binary-protocol statement (no server
+ * cursor) → `COMMIT` (`ROLLBACK` on failure or cancel) → session variables back to their defaults,
+ * on success, failure and cancel alike.
  *
  * Why three guards against a query that writes (`query: DELETE FROM t` must never run):
  * - the read-only transaction makes the server refuse any change to a table (error 1792), also
@@ -43,7 +43,7 @@ import { notASelectError, WRAPPED_HOW, wrappedWrite } from "../_server_text.ts";
 
 /** Rows of the first batch, used to measure bytes per row. */
 export const PROBE_ROWS = 500;
-/** Memory target when none is configured (reference: 64 MB). */
+/** Memory target when none is configured (64 MB, the Rust tool's default). */
 const DEFAULT_MEMORY_TARGET = 64 * 1024 * 1024;
 
 /** Server family, from the handshake version string. */

@@ -168,7 +168,7 @@ export function connectFailed(error: unknown, endpoint: string): RivetError {
     ? error.message
     : String(error);
   // A refused connection gets its own code: nothing listens there, so retrying at once is
-  // pointless and the engine fails fast (exit 2) as the reference does.
+  // pointless and the engine fails fast (exit 2) at the start of a run, as the Rust tool does.
   const refused = error instanceof Deno.errors.ConnectionRefused;
   return new PgTransientError(`Cannot connect to PostgreSQL at ${endpoint}: ${what}`, {
     code: refused ? "source.connection_refused" : "source.connect_failed",

@@ -227,7 +227,7 @@ export class RowDecoder {
         const f = b as FixedBuilder<Uint8Array>;
         const i = f.slot();
         if (!parseUuidText(buf.subarray(p, p + len), f.data, i * 16)) {
-          // Reference §7.2: an unparseable uuid becomes NULL.
+          // An unparseable uuid becomes NULL (as in the Rust tool), not an error.
           f.data.fill(0, i * 16, i * 16 + 16);
           f.nulls.push(i);
         }
@@ -256,7 +256,7 @@ export class RowDecoder {
         const us = ((BigInt(hi) << 32n) | BigInt(lo)) + 946_684_800_000_000n;
         const ns = us * 1000n;
         const i = f.slot();
-        // Reference §7.5: outside the int64 nanosecond range (1677–2262) ⇒ NULL.
+        // Outside the int64 nanosecond range (1677–2262) ⇒ NULL, as in the Rust tool.
         if (ns !== BigInt.asIntN(64, ns)) f.nulls.push(i);
         else {
           f.data[i * 2] = Number(ns & 0xffffffffn) | 0;

@@ -1,7 +1,8 @@
 /**
- * PostgreSQL type → Arrow type mapping by wire OID (reference §7.1, §7.4), with `columns:`
- * overrides (§7.5). Unknown OIDs (enums, domains, arrays of those, extension types) are looked up
- * once in `pg_type`. Every unsupported column is reported together, before any row is read.
+ * PostgreSQL type → Arrow type mapping by wire OID (the Rust tool's mapping; the README lists it),
+ * with `columns:` overrides. Unknown OIDs (enums, domains, arrays of those, extension types) are
+ * looked up once in `pg_type`. Every unsupported column is reported together, before any row is
+ * read.
  *
  * @module
  */

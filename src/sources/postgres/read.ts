@@ -1,6 +1,6 @@
 /**
- * One read, reference §3.0: `BEGIN … READ ONLY` → optional `SET LOCAL` timeouts → `SHOW work_mem`
- * → `DECLARE _rivet NO SCROLL CURSOR` (parameters bound through the extended protocol) → `FETCH n`
+ * One read: `BEGIN … READ ONLY` → optional `SET LOCAL` timeouts → `SHOW work_mem` →
+ * `DECLARE _rivet NO SCROLL CURSOR` (parameters bound through the extended protocol) → `FETCH n`
  * with binary result columns until a short fetch → `CLOSE` → `COMMIT`; `ROLLBACK` on error or
  * cancel. The schema is known (and unsupported columns refused) before the stream is returned.
  *
