@@ -100,7 +100,7 @@ export const MIGRATIONS: readonly Migration[] = [
       );
       CREATE INDEX idx_chunk_run_export ON chunk_run(export_name, created_at DESC);
       -- At most one run in progress per export: a second fresh run fails on insert instead of
-      -- racing a check-then-act (the Rust tool learned this in its state schema v15).
+      -- racing a check-then-act (the reference tool's v15 lesson).
       CREATE UNIQUE INDEX idx_chunk_run_one_in_progress
         ON chunk_run(export_name) WHERE status = 'in_progress';
       CREATE TABLE chunk_task (
