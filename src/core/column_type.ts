@@ -78,7 +78,8 @@ export const MAX_DECIMAL_PRECISION = 76;
 
 const decimalPattern = /^(?:decimal|numeric)\s*\(\s*(\d+)\s*,\s*(\d+)\s*\)$/;
 
-const acceptedForms =
+/** The override strings `columns:` accepts, as error messages list them. */
+export const COLUMN_TYPE_FORMS =
   "bool, int16, int32, int64, float32, float64, decimal(p,s) or numeric(p,s) with p 1..76 and 0 <= s <= p, " +
   "text, binary, date, json, uuid, timestamp, timestamp_ns, timestamp_tz, timestamp_tz_ns " +
   "(and the SQL aliases smallint, integer, bigint, real, double precision, varchar, bytea, jsonb, timestamptz)";
@@ -115,9 +116,12 @@ export function parseColumnType(text: string): ColumnTypeOverride {
 }
 
 function bad(text: string, why: string): ConfigError {
-  return new ConfigError(`unsupported column type '${text}': ${why}; accepted: ${acceptedForms}`, {
-    code: "config.bad_column_type",
-  });
+  return new ConfigError(
+    `unsupported column type '${text}': ${why}; accepted: ${COLUMN_TYPE_FORMS}`,
+    {
+      code: "config.bad_column_type",
+    },
+  );
 }
 
 /**

@@ -31,7 +31,11 @@ import {
   Utf8,
 } from "../../core/arrow.ts";
 import type { ColumnInfo, Fidelity, LogicalType } from "../../core/source.ts";
-import { type ColumnTypeOverride, tryParseColumnType } from "../../core/column_type.ts";
+import {
+  COLUMN_TYPE_FORMS,
+  type ColumnTypeOverride,
+  tryParseColumnType,
+} from "../../core/column_type.ts";
 import { type ColumnMapping, planSchema } from "../_arrow_columns.ts";
 
 /** Wire column types (`enum_field_types`). */
@@ -622,7 +626,7 @@ export function planColumns(
       const type = tryParseColumnType(overrideText);
       mapping = type ? mapOverride(f.name, overrideText, type, n) : {
         fidelity: "unsupported",
-        reason: `override '${overrideText}' is not a known type; see the columns: reference`,
+        reason: `override '${overrideText}' is not a known type (accepted: ${COLUMN_TYPE_FORMS})`,
       };
     } else {
       mapping = n.mapped!;

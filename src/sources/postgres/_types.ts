@@ -29,6 +29,7 @@ import {
 import { type ColumnMapping, planSchema } from "../_arrow_columns.ts";
 import type { ColumnInfo, Fidelity, LogicalType } from "../../core/source.ts";
 import {
+  COLUMN_TYPE_FORMS,
   type ColumnTypeOverride as ColumnType,
   tryParseColumnType,
 } from "../../core/column_type.ts";
@@ -489,7 +490,7 @@ export async function planColumns(
       const type = tryParseColumnType(overrideText);
       mapping = type ? mapOverride(f.name, overrideText, type, r) : {
         fidelity: "unsupported",
-        reason: `override '${overrideText}' is not a known type; see the columns: reference`,
+        reason: `override '${overrideText}' is not a known type (accepted: ${COLUMN_TYPE_FORMS})`,
       };
     } else {
       mapping = mapResolved(f.name, r);
