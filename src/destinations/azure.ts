@@ -1,5 +1,5 @@
 /**
- * The Azure Blob Storage destination (reference §5): block blobs written through
+ * The Azure Blob Storage destination: block blobs written through
  * `@azure/storage-blob`, staged block by block while the encoder streams and made visible in one
  * `Put Block List` at commit, so a reader never sees a partial object.
  *
@@ -80,7 +80,7 @@ export interface AzureDestinationOptions {
    * `destination.retrying`); default `console.warn`.
    */
   readonly warn?: DestinationWarn;
-  /** Retry policy; the reference's (5 retries, 200 ms to 10 s jittered) by default. */
+  /** Retry policy; by default 5 retries, backoff from 200 ms up to 10 s, jittered. */
   readonly retry?: AzureRetryOptions;
 }
 
@@ -93,7 +93,7 @@ const capabilities: DestinationCapabilities = {
 
 /**
  * The blob name of a key: the destination's `prefix` and the key concatenated verbatim, with no
- * `/` added (reference §4.3): `exports/` + `a.parquet` is `exports/a.parquet`, while `exports` +
+ * `/` added: `exports/` + `a.parquet` is `exports/a.parquet`, while `exports` +
  * `a.parquet` is `exportsa.parquet`.
  *
  * @param prefix The configured `prefix` (may be empty).
@@ -181,14 +181,14 @@ interface Retry {
 /**
  * Writes objects as block blobs in one container of an Azure Storage account (or Azurite).
  *
- * - Blob name = `prefix` + key, concatenated verbatim (no `/` added, reference §4.3), see
+ * - Blob name = `prefix` + key, concatenated verbatim (no `/` added), see
  *   {@linkcode azureBlobName}.
  * - `uri` is `azure://<account>/<container>/<prefix>`.
  * - Auth: `account_key_env` (Shared Key) XOR `sas_token_env` (leading `?` trimmed; expiry checked
  *   before any request: expired is a ConfigError, under 60 minutes a warning), or
  *   `allow_anonymous: true` (no credentials; for Azurite's `devstoreaccount1`, whose key is
  *   public, the published key is used because Azurite refuses anonymous writes).
- * - Beyond the reference: a connection string. The config has no key for it, so the value of
+ * - Also accepted: a connection string. The config has no key for it, so the value of
  *   `account_key_env` is read as one when it looks like one (it contains
  *   `DefaultEndpointsProtocol=` or `BlobEndpoint=`): its `AccountKey` or `SharedAccessSignature`
  *   authenticates, its `BlobEndpoint` (else protocol + account + `EndpointSuffix`) is the endpoint

@@ -1,8 +1,8 @@
 /**
  * The Google Cloud Storage destination: `@google-cloud/storage` for credentials, metadata,
  * listing, copies and deletes; the bytes go through the JSON API's resumable upload with `fetch`
- * so that the last chunk (the one that finalises the object) is sent only at `commit()`
- * (reference §5, reliability.md A8 and C8; ENVIRONMENT.md §9).
+ * so that the last chunk (the one that finalises the object) is sent only at `commit()` and a
+ * reader never sees a partial object.
  *
  * Layer: destinations. Imports core/ and _util/ only.
  *
@@ -59,7 +59,7 @@ export interface GcsDestinationOptions {
   readonly env: (name: string) => string | undefined;
   /** Cancels opening. */
   readonly signal?: AbortSignal;
-  /** Per-request retries; the defaults follow the reference (5 retries, 200 ms to 10 s). */
+  /** Per-request retries; default 5 retries, backoff from 200 ms up to 10 s. */
   readonly retry?: GcsRetryOptions;
   /**
    * Size of the intermediate chunks of a resumable upload, a multiple of 256 KiB; default
@@ -96,7 +96,7 @@ const DEFAULT_REQUEST_TIMEOUT_MS = 5 * 60_000;
 
 /**
  * The object name of `key` under `prefix`: the two concatenated verbatim, no `/` added or
- * removed (reference §4.3). `prefix: exports/` and `a.parquet` give `exports/a.parquet`;
+ * removed. `prefix: exports/` and `a.parquet` give `exports/a.parquet`;
  * `prefix: exports` gives `exportsa.parquet`.
  *
  * @param prefix The destination's `prefix` (undefined or empty for the bucket root).
@@ -484,9 +484,9 @@ class GcsApi {
 /**
  * Writes objects to a Google Cloud Storage bucket.
  *
- * **Key layout.** An object key is `prefix` + key, concatenated verbatim: no `/` is added
- * (reference §4.3). `prefix: exports/` puts `a.parquet` at `exports/a.parquet`, while
- * `prefix: exports` puts it at `exportsa.parquet`. `uri` is `gs://<bucket>/<prefix>`.
+ * **Key layout.** An object key is `prefix` + key, concatenated verbatim: no `/` is added.
+ * `prefix: exports/` puts `a.parquet` at `exports/a.parquet`, while `prefix: exports` puts it
+ * at `exportsa.parquet`. `uri` is `gs://<bucket>/<prefix>`.
  *
  * **Credentials**, first that applies: `allow_anonymous: true` (no `Authorization` header and
  * no metadata-server lookup: an emulator or a public bucket); `credentials_file` (any Google
@@ -532,7 +532,7 @@ class GcsApi {
  * credentials, `sts.googleapis.com` for workload identity, `metadata.google.internal` and
  * `169.254.169.254` on GCE); `--allow-read` of the credentials file; `--allow-env` for
  * `GOOGLE_APPLICATION_CREDENTIALS,CLOUDSDK_CONFIG,HOME,APPDATA` and the variables the Google
- * client reads itself (ENVIRONMENT.md §9): `GOOGLE_SDK_NODE_LOGGING,
+ * client reads itself: `GOOGLE_SDK_NODE_LOGGING,
  * TEENY_REQUEST_WARN_CONCURRENT_REQUESTS,DEBUG,READABLE_STREAM,STORAGE_EMULATOR_HOST,
  * FUNCTION_NAME,HTTP_PROXY,http_proxy,HTTPS_PROXY,https_proxy,NO_PROXY,no_proxy` (the default
  * credential chain also reads `GOOGLE_CLOUD_PROJECT`, `GCLOUD_PROJECT`, `GCE_METADATA_HOST` and

@@ -1,7 +1,7 @@
 /**
  * The Amazon S3 destination (and S3-compatible stores: MinIO, s3rver, …) through
  * `@aws-sdk/client-s3`: objects are streamed with the low-level multipart API and become visible
- * only at `commit()` (reference §5, reliability.md A7 and C8).
+ * only at `commit()`, so a reader never sees a partial object.
  *
  * Layer: destinations. Imports core/ and _util/ only.
  *
@@ -100,7 +100,7 @@ function partSize(n: number): number {
 
 /**
  * The object key of `key` under `prefix`: the two concatenated verbatim, no `/` added or
- * removed (reference §4.3). `prefix: exports/` and `a.parquet` give `exports/a.parquet`;
+ * removed. `prefix: exports/` and `a.parquet` give `exports/a.parquet`;
  * `prefix: exports` gives `exportsa.parquet`.
  *
  * @param prefix The destination's `prefix` (undefined or empty for the bucket root).
@@ -140,7 +140,7 @@ interface S3Context {
  * Writes objects to one S3 bucket under a key prefix.
  *
  * **Key layout.** The object key is the configured `prefix` and the rivet key concatenated
- * verbatim (reference §4.3): `prefix: exports/` puts `a.parquet` at `exports/a.parquet`, while
+ * verbatim: `prefix: exports/` puts `a.parquet` at `exports/a.parquet`, while
  * `prefix: exports` puts it at `exportsa.parquet`. Write the trailing `/` when you mean a folder.
  * `uri` is `s3://<bucket>/<prefix>` (the prefix as written).
  *
