@@ -19,8 +19,8 @@ export const CLEANUP_TIMEOUT_MS = 30_000;
 
 /**
  * The object name of `key` under `prefix`: the two concatenated verbatim, no `/` added or
- * removed. `prefix: exports/` and `a.parquet` give `exports/a.parquet`;
- * `prefix: exports` gives `exportsa.parquet`.
+ * removed. `prefix: exports/` and `a.parquet` give `exports/a.parquet`; `prefix: exports` gives
+ * `exportsa.parquet`.
  *
  * @param prefix The destination's `prefix` (undefined or empty for the bucket root).
  * @param key A key relative to the destination root, checked like every destination key.
