@@ -12,7 +12,7 @@ import { AnonymousCredential, StorageSharedKeyCredential } from "@azure/storage-
 import { ConfigError } from "../core/errors.ts";
 import type { DestinationSpec } from "../core/spec.ts";
 import { registerSecret } from "../_util/redact.ts";
-import type { DestinationWarn } from "./_cloud.ts";
+import { consoleWarn, type DestinationWarn } from "./_cloud.ts";
 
 /** Where the configuration's values come from besides the destination keys. */
 export interface AuthOptions {
@@ -121,7 +121,7 @@ export function resolve(
     );
   }
   const now = options.now?.() ?? new Date();
-  const warn = options.warn ?? ((message: string) => console.warn(message));
+  const warn = options.warn ?? consoleWarn;
   let account = spec.accountName;
   let endpoint = spec.endpoint;
   let auth: Auth;

@@ -11,10 +11,19 @@
 import type { BlockBlobClient, ContainerClient } from "@azure/storage-blob";
 import type { ObjectMeta } from "../core/destination.ts";
 import { DataIntegrityError, PermanentError, RivetError, TransientError } from "../core/errors.ts";
-import { sleep } from "../_util/abort.ts";
 import { redact } from "../_util/redact.ts";
 import { checkKey } from "./_keys.ts";
-import type { DestinationWarn } from "./_cloud.ts";
+import {
+  type DestinationWarn,
+  existsError,
+  isConnectionError,
+  isTransientStatus,
+  messageOf,
+  networkCodes,
+  notFoundError,
+  type RetryPolicy,
+  withRetries,
+} from "./_cloud.ts";
 import type { Place } from "./_azure_auth.ts";
 
 /**
@@ -37,11 +46,8 @@ export function azureBlobName(prefix: string, key: string): string {
   return prefix + checkKey(key);
 }
 
-/** Resolved request policy. */
-export interface Retry {
-  readonly retries: number;
-  readonly baseDelayMs: number;
-  readonly maxDelayMs: number;
+/** Resolved request policy: retries, backoff, and the deadline of one attempt. */
+export interface Retry extends RetryPolicy {
   readonly attemptTimeoutMs: number;
 }
 
@@ -116,7 +122,7 @@ export class Store {
    *
    * @throws {RivetError} The classified failure; the abort reason when a signal aborted.
    */
-  async request<T>(
+  request<T>(
     what: What,
     send: (signal: AbortSignal) => Promise<T>,
     options: RequestOptions = {},
@@ -130,8 +136,26 @@ export class Store {
       ? signals[0]
       : AbortSignal.any(signals);
     const retries = options.cleanup ? Math.min(1, this.retry.retries) : this.retry.retries;
-    for (let attempt = 0;; attempt++) {
-      outer?.throwIfAborted();
+    const noAnswer = `no answer in ${this.retry.attemptTimeoutMs} ms`;
+    return withRetries({
+      retries,
+      signal: outer,
+      transient: (error) => error instanceof AttemptTimedOut || isTransient(error),
+      failure: (error, attempts) =>
+        error instanceof AttemptTimedOut
+          ? this.fail(error.error, what, attempts, true)
+          : this.fail(error, what, attempts),
+      delayMs: (failed) => backoff(failed, this.retry),
+      warn: (error, retry, delay) => {
+        if (options.cleanup) return;
+        this.warn(
+          `Azure ${what.op} of '${what.key}' in ${this.place.uri} failed (${
+            error instanceof AttemptTimedOut ? noAnswer : describe(error)
+          }); retry ${retry}/${retries} in ${delay} ms`,
+          "destination.retrying",
+        );
+      },
+    }, async () => {
       const timeout = new AbortController();
       const timer = setTimeout(() => timeout.abort(), this.retry.attemptTimeoutMs);
       const signal = outer === undefined
@@ -140,25 +164,11 @@ export class Store {
       try {
         return await send(signal);
       } catch (error) {
-        if (outer?.aborted) throw outer.reason;
-        const timedOut = timeout.signal.aborted;
-        if (!(timedOut || isTransient(error)) || attempt >= retries) {
-          throw this.fail(error, what, attempt + 1, timedOut);
-        }
-        const delay = backoff(attempt, this.retry);
-        if (!options.cleanup) {
-          this.warn(
-            `Azure ${what.op} of '${what.key}' in ${this.place.uri} failed (${
-              timedOut ? `no answer in ${this.retry.attemptTimeoutMs} ms` : describe(error)
-            }); retry ${attempt + 1}/${retries} in ${delay} ms`,
-            "destination.retrying",
-          );
-        }
-        await sleep(delay, outer);
+        throw timeout.signal.aborted ? new AttemptTimedOut(error) : error;
       } finally {
         clearTimeout(timer);
       }
-    }
+    });
   }
 
   /** Properties of the blob at `key`, or undefined when it has none committed. */
@@ -257,19 +267,11 @@ export class Store {
   }
 
   notFound(key: string): PermanentError {
-    return new PermanentError(
-      `Azure destination ${this.place.uri} has no object at key '${key}'; check the key, or ` +
-        "list the destination to see what it holds",
-      { code: "destination.not_found" },
-    );
+    return notFoundError(`Azure destination ${this.place.uri} has no object at key '${key}'`);
   }
 
   exists(key: string): PermanentError {
-    return new PermanentError(
-      `Azure destination ${this.place.uri} refuses to overwrite the committed object '${key}'; ` +
-        "remove it or write to another prefix (rivet never replaces a committed part)",
-      { code: "destination.exists" },
-    );
+    return existsError(`Azure destination ${this.place.uri}`, key);
   }
 
   /**
@@ -346,6 +348,12 @@ export function isExists(error: unknown): boolean {
   return error instanceof RivetError && error.code === "destination.exists";
 }
 
+/** An attempt that got no answer before its deadline (`Retry.attemptTimeoutMs`). */
+class AttemptTimedOut {
+  constructor(readonly error: unknown) {}
+}
+
+/** The HTTP status of an SDK error (`RestError.statusCode`: the Azure SDK's shape). */
 function statusOf(error: unknown): number | undefined {
   const status = (error as { statusCode?: unknown } | null)?.statusCode;
   return typeof status === "number" ? status : undefined;
@@ -362,46 +370,36 @@ function errorCodeOf(error: unknown): string | undefined {
   return typeof e?.code === "string" ? e.code : undefined;
 }
 
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
+/**
+ * Network `code`s retried besides the common ones: the Azure pipeline's `REQUEST_SEND_ERROR` (a
+ * request that could not be sent), `ESOCKETTIMEDOUT` and undici's `UND_ERR_SOCKET`. The extras
+ * of the three stores differ; each keeps the codes it always retried, so no store retries a
+ * failure it did not retry before.
+ */
+const NETWORK_CODES = networkCodes("REQUEST_SEND_ERROR", "ESOCKETTIMEDOUT", "UND_ERR_SOCKET");
 
-/** Network-level failures that a new connection may not meet again. */
-const NETWORK_CODES = new Set([
-  "REQUEST_SEND_ERROR",
-  "ECONNRESET",
-  "ECONNREFUSED",
-  "ECONNABORTED",
-  "EPIPE",
-  "ETIMEDOUT",
-  "ESOCKETTIMEDOUT",
-  "EAI_AGAIN",
-  "ENETUNREACH",
-  "EHOSTUNREACH",
-  "UND_ERR_SOCKET",
-  "ERR_STREAM_PREMATURE_CLOSE",
-]);
-
+/**
+ * Whether another attempt may pass: a transient HTTP status, else (status 0 or none: no answer)
+ * a network code, any `RestError` without a status, a broken connection, or the message of one.
+ */
 function isTransient(error: unknown): boolean {
   const status = statusOf(error);
-  if (status !== undefined && status !== 0) {
-    return status >= 500 || status === 408 || status === 429;
-  }
+  if (status !== undefined && status !== 0) return isTransientStatus(status);
   const code = errorCodeOf(error);
   if (code !== undefined && NETWORK_CODES.has(code)) return true;
   const name = (error as { name?: unknown } | null)?.name;
   if (name === "RestError") return true; // no HTTP status: the request never got an answer
-  return error instanceof Deno.errors.ConnectionReset ||
-    error instanceof Deno.errors.ConnectionAborted ||
-    error instanceof Deno.errors.ConnectionRefused ||
-    error instanceof Deno.errors.BrokenPipe ||
-    error instanceof Deno.errors.UnexpectedEof ||
+  return isConnectionError(error) ||
     /socket hang up|connection (reset|closed|refused)|premature close|other side closed/i.test(
       messageOf(error),
     );
 }
 
-/** `HTTP 503 ServerBusy`, or the network error's code and first line, without query strings. */
+/**
+ * `HTTP 503 ServerBusy`, or the network error's code and first line, without query strings: the
+ * Azure service's error code is the useful part of its answers (GCS quotes the service's
+ * message, S3 the error name), hence a reason per store.
+ */
 function describe(error: unknown): string {
   const status = statusOf(error);
   const code = errorCodeOf(error);
@@ -412,6 +410,12 @@ function describe(error: unknown): string {
   return redact(code === undefined ? line : `${code}: ${line}`);
 }
 
+/**
+ * Azure's backoff after attempt `attempt` (0-based) failed: the base delay doubled per failure
+ * and capped, then a random point between its half and all of it, in whole milliseconds. S3 and
+ * GCS wait between that delay and twice it (`growingBackoff`); the two are kept apart because
+ * merging them would change one side's retry delays.
+ */
 function backoff(attempt: number, retry: Retry): number {
   const ceiling = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** attempt);
   return Math.round(ceiling / 2 + Math.random() * ceiling / 2);

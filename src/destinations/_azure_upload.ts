@@ -13,6 +13,7 @@ import type { ObjectMeta, Upload } from "../core/destination.ts";
 import { DataIntegrityError, RivetError } from "../core/errors.ts";
 import { crashPoint } from "../_util/test_hook.ts";
 import { checkKey } from "./_keys.ts";
+import { messageOf } from "./_cloud.ts";
 import { isExists, sameBytes, type Store, toBase64, type What } from "./_azure_store.ts";
 
 /** Bytes buffered before a block is staged; at most one more block is in flight meanwhile. */
@@ -188,9 +189,7 @@ export class AzureUpload implements Upload {
           await store.remove(key, { signal }).catch((error) => {
             store.warn(
               `Azure destination ${store.place.uri}: could not delete the staging object '${key}' ` +
-                `after copying it to '${target}' (${
-                  error instanceof Error ? error.message : String(error)
-                }); ${
+                `after copying it to '${target}' (${messageOf(error)}); ${
                   this.#init.hidden ? "the next run of the export removes it" : "delete it by hand"
                 }`,
               "destination.staging_left",

@@ -9,13 +9,22 @@
  */
 import type { Bucket, Storage } from "@google-cloud/storage";
 import { DataIntegrityError, PermanentError, RivetError, TransientError } from "../core/errors.ts";
-import { sleep } from "../_util/abort.ts";
 import { redact, registerSecret } from "../_util/redact.ts";
 import { checkKey } from "./_keys.ts";
-import { type DestinationWarn, retryMessage } from "./_cloud.ts";
-
-/** Deadline of the clean-up requests of an aborted upload, which run even after Ctrl-C. */
-export const CLEANUP_TIMEOUT_MS = 30_000;
+import {
+  DEFAULT_RETRY,
+  type DestinationWarn,
+  existsError,
+  growingBackoff,
+  isConnectionError,
+  isTransientStatus,
+  messageOf,
+  networkCodes,
+  notFoundError,
+  retryMessage,
+  type RetryPolicy,
+  withRetries,
+} from "./_cloud.ts";
 
 /**
  * The object name of `key` under `prefix`: the two concatenated verbatim, no `/` added or
@@ -90,9 +99,7 @@ export class GcsApi {
   readonly anonymous: boolean;
   readonly jsonBase: string;
   readonly uploadBase: string;
-  readonly retries: number;
-  readonly baseDelayMs: number;
-  readonly maxDelayMs: number;
+  readonly retryPolicy: RetryPolicy;
   readonly chunkSize: number;
   readonly requestTimeoutMs: number;
   readonly warn: DestinationWarn;
@@ -103,7 +110,7 @@ export class GcsApi {
     bucket: string;
     prefix: string;
     anonymous: boolean;
-    retry: { retries?: number; baseDelayMs?: number; maxDelayMs?: number };
+    retry: Partial<RetryPolicy>;
     chunkSize: number;
     requestTimeoutMs: number;
     warn: DestinationWarn;
@@ -116,9 +123,11 @@ export class GcsApi {
     const api = init.storage.apiEndpoint;
     this.jsonBase = `${api}/storage/v1`;
     this.uploadBase = `${api}/upload/storage/v1`;
-    this.retries = init.retry.retries ?? 5;
-    this.baseDelayMs = init.retry.baseDelayMs ?? 200;
-    this.maxDelayMs = init.retry.maxDelayMs ?? 10_000;
+    this.retryPolicy = {
+      retries: init.retry.retries ?? DEFAULT_RETRY.retries,
+      baseDelayMs: init.retry.baseDelayMs ?? DEFAULT_RETRY.baseDelayMs,
+      maxDelayMs: init.retry.maxDelayMs ?? DEFAULT_RETRY.maxDelayMs,
+    };
     this.chunkSize = init.chunkSize;
     this.requestTimeoutMs = init.requestTimeoutMs;
     this.warn = init.warn;
@@ -182,36 +191,32 @@ export class GcsApi {
    * Runs `attempt` with up to `retries` retries for transient failures (5xx, 408, 429, a
    * network error), with jittered exponential backoff. RivetErrors pass through unretried.
    */
-  async retry<T>(
+  retry<T>(
     op: Op,
     attempt: (n: number) => Promise<T>,
     signal: AbortSignal | undefined,
   ): Promise<T> {
-    for (let n = 0;; n++) {
-      signal?.throwIfAborted();
-      try {
-        return await attempt(n);
-      } catch (error) {
-        if (signal?.aborted) throw signal.reason;
-        if (error instanceof RivetError) throw error;
-        if (!isTransient(error) || n >= this.retries) throw this.failure(error, op, n + 1);
-        const base = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** n);
-        const wait = Math.min(this.maxDelayMs, base * (1 + Math.random()));
+    const policy = this.retryPolicy;
+    return withRetries({
+      retries: policy.retries,
+      signal,
+      transient: (error) => !(error instanceof RivetError) && isTransient(error),
+      failure: (error, attempts) => this.failure(error, op, attempts),
+      delayMs: (failed) => growingBackoff(failed, policy),
+      warn: (error, retry, delayMs) =>
         this.warn(
           retryMessage({
             store: "GCS",
             action: op.action,
             target: op.target,
             reason: reasonOf(error),
-            retry: n + 1,
-            of: this.retries,
-            delayMs: wait,
+            retry,
+            of: policy.retries,
+            delayMs,
           }),
           "destination.retrying",
-        );
-        await sleep(wait, signal);
-      }
-    }
+        ),
+    }, attempt);
   }
 
   /** Runs a client call (which takes no signal): the caller stops waiting when `signal` fires. */
@@ -363,11 +368,7 @@ export class GcsApi {
           },
         );
       }
-      return new PermanentError(
-        `GCS has no object '${op.target}'; check the key, or list the destination to see what ` +
-          "it holds",
-        { code: "destination.not_found", cause: error },
-      );
+      return notFound(op.target, error);
     }
     if (isTransient(error)) {
       return new TransientError(
@@ -479,7 +480,10 @@ function raceSignal<T>(
   });
 }
 
-/** HTTP status of an error from fetch, the client (`ApiError.code`) or gaxios. */
+/**
+ * HTTP status of an error from fetch, the client (`ApiError.code`) or gaxios: the shapes of the
+ * Google client, hence per store.
+ */
 function statusOf(error: unknown): number | undefined {
   if (error instanceof HttpStatusError) return error.status;
   const e = error as { code?: unknown; status?: unknown; response?: { status?: unknown } } | null;
@@ -489,35 +493,21 @@ function statusOf(error: unknown): number | undefined {
   return undefined;
 }
 
-function isTransientStatus(status: number | undefined): boolean {
-  return status !== undefined && (status >= 500 || status === 408 || status === 429);
-}
+/**
+ * Network `code`s retried besides the common ones: a failed DNS lookup (`ENOTFOUND`) and
+ * undici's `UND_ERR_SOCKET`. The extras of the three stores differ; each keeps the codes it
+ * always retried, so no store retries a failure it did not retry before.
+ */
+const NETWORK_CODES = networkCodes("ENOTFOUND", "UND_ERR_SOCKET");
 
-const NETWORK_CODES = new Set([
-  "ECONNRESET",
-  "ECONNREFUSED",
-  "ECONNABORTED",
-  "EPIPE",
-  "ETIMEDOUT",
-  "EAI_AGAIN",
-  "ENOTFOUND",
-  "ENETUNREACH",
-  "EHOSTUNREACH",
-  "ERR_STREAM_PREMATURE_CLOSE",
-  "UND_ERR_SOCKET",
-]);
-
-/** A failure of the connection itself, as the client's HTTP stack or Deno report it. */
+/**
+ * A failure of the connection itself, as the client's HTTP stack or Deno report it: besides the
+ * errors every store retries, GCS also retries Deno's `TimedOut`, node-fetch's `system` and
+ * `request-timeout` errors, and looks into an error's `cause` (a wrapped network failure).
+ */
 function isNetworkFailure(error: unknown): boolean {
   if (error instanceof NetworkError) return true;
-  if (
-    error instanceof Deno.errors.ConnectionReset ||
-    error instanceof Deno.errors.ConnectionRefused ||
-    error instanceof Deno.errors.ConnectionAborted || error instanceof Deno.errors.BrokenPipe ||
-    error instanceof Deno.errors.TimedOut || error instanceof Deno.errors.UnexpectedEof
-  ) {
-    return true;
-  }
+  if (isConnectionError(error) || error instanceof Deno.errors.TimedOut) return true;
   const e = error as { code?: unknown; type?: unknown; message?: unknown; cause?: unknown } | null;
   if (typeof e?.code === "string" && NETWORK_CODES.has(e.code)) return true;
   if (e?.type === "system" || e?.type === "request-timeout") return true;
@@ -539,35 +529,26 @@ function isTransient(error: unknown): boolean {
   return isTransientStatus(statusOf(error)) || isNetworkFailure(error);
 }
 
-export function messageOf(error: unknown): string {
-  if (error instanceof Error) return error.message;
-  return String(error);
-}
-
 /** Redacts secrets and drops URL query strings (signed or session URLs) from a message. */
 export function clean(text: string): string {
   const stripped = redact(text).replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^\s?'"]*)\?[^\s'"]*/gi, "$1");
   return stripped.length > 300 ? `${stripped.slice(0, 300)}…` : stripped;
 }
 
-/** `destination.exists`: rivet never replaces a committed object. */
+/** `destination.exists` for the object at `target` (a `gs://` URI). */
 export function exists(target: string): PermanentError {
-  return new PermanentError(
-    `GCS destination refuses to overwrite the committed object '${target}'; remove it or write ` +
-      "to another prefix (rivet never replaces a committed part)",
-    { code: "destination.exists" },
-  );
+  return existsError("GCS destination", target);
 }
 
-/** `destination.not_found` for a key that names no object. */
-export function notFound(target: string): PermanentError {
-  return new PermanentError(
-    `GCS has no object '${target}'; check the key, or list the destination to see what it holds`,
-    { code: "destination.not_found" },
-  );
+/** `destination.not_found` for the object at `target` (a `gs://` URI). */
+export function notFound(target: string, cause?: unknown): PermanentError {
+  return notFoundError(`GCS has no object '${target}'`, cause);
 }
 
-/** `destination.checksum_mismatch`: the stored object differs from what was sent. */
+/**
+ * `destination.checksum_mismatch`: the stored object differs from what was sent. GCS reports
+ * the object's `md5Hash` (or only its size), so the message puts both sides side by side.
+ */
 export function checksumMismatch(
   target: string,
   stored: string,

@@ -12,9 +12,9 @@ import type { ObjectMeta, Upload } from "../core/destination.ts";
 import { PermanentError, TransientError } from "../core/errors.ts";
 import type { Hasher } from "../_util/hash.ts";
 import { crashPoint } from "../_util/test_hook.ts";
+import { CLEANUP_TIMEOUT_MS } from "./_cloud.ts";
 import {
   checksumMismatch,
-  CLEANUP_TIMEOUT_MS,
   drain,
   exists,
   type GcsApi,

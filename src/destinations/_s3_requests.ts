@@ -23,8 +23,19 @@ import { Buffer } from "node:buffer";
 import type { ObjectMeta } from "../core/destination.ts";
 import { DataIntegrityError, PermanentError, RivetError, TransientError } from "../core/errors.ts";
 import { redact } from "../_util/redact.ts";
-import { checkKey } from "./_keys.ts";
-import { retryMessage } from "./_cloud.ts";
+import { checkKey, isKey } from "./_keys.ts";
+import {
+  CLEANUP_TIMEOUT_MS,
+  DEFAULT_RETRY,
+  existsError,
+  growingBackoff,
+  isTransientStatus,
+  messageOf,
+  networkCodes,
+  notFoundError,
+  retryMessage,
+  withRetries,
+} from "./_cloud.ts";
 import type { S3Context } from "./_s3_context.ts";
 
 const MiB = 1024 * 1024;
@@ -32,12 +43,6 @@ const MiB = 1024 * 1024;
 const MAX_SINGLE_COPY = 5 * 1024 * MiB;
 /** Range of each UploadPartCopy when copying a larger object. */
 const COPY_PART_SIZE = 1024 * MiB;
-/** Retries of a request that failed transiently (so six attempts in all). */
-const MAX_RETRIES = 5;
-const BACKOFF_BASE_MS = 200;
-const BACKOFF_CAP_MS = 10_000;
-/** Deadline of the clean-up requests of an aborted upload, which must run even after Ctrl-C. */
-export const CLEANUP_TIMEOUT_MS = 30_000;
 
 /**
  * The object key of `key` under `prefix`: the two concatenated verbatim, no `/` added or
@@ -90,11 +95,7 @@ export async function* listRaw(
       const full = object.Key;
       if (full === undefined || !full.startsWith(root)) continue;
       const key = full.slice(root.length);
-      try {
-        checkKey(key);
-      } catch {
-        continue; // not an object rivet could have written (see the class comment)
-      }
+      if (!isKey(key)) continue; // not an object rivet could have written (see the class comment)
       const md5 = md5FromEtag(object.ETag);
       yield { key, size: object.Size ?? 0, ...(md5 === undefined ? {} : { md5 }) };
     }
@@ -298,41 +299,36 @@ interface SendOptions {
 type AttemptOptions = { abortSignal?: AbortSignal };
 
 /**
- * Sends one request, retrying transient failures up to {@linkcode MAX_RETRIES} times with
+ * Sends one request, retrying what {@linkcode classify} calls transient up to 5 times with
  * jittered exponential backoff (200 ms doubling, capped at 10 s). `call` builds a fresh command
  * for each attempt; a body (a part buffer) is simply sent again.
  */
-export async function send<T>(
+export function send<T>(
   ctx: S3Context,
   call: (attempt: AttemptOptions) => Promise<T>,
   options: SendOptions,
 ): Promise<T> {
   const { signal } = options;
-  for (let attempt = 0;; attempt++) {
-    signal?.throwIfAborted();
-    try {
-      return await call(signal === undefined ? {} : { abortSignal: signal });
-    } catch (error) {
-      if (signal?.aborted) throw signal.reason;
-      const mapped = classify(ctx, error, options);
-      if (!(mapped instanceof TransientError) || attempt >= MAX_RETRIES) throw mapped;
-      const delay = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
-      const wait = Math.min(BACKOFF_CAP_MS, delay * (1 + Math.random()));
+  return withRetries({
+    retries: DEFAULT_RETRY.retries,
+    signal,
+    transient: (error) => classify(ctx, error, options) instanceof TransientError,
+    failure: (error) => classify(ctx, error, options),
+    delayMs: (failed) => growingBackoff(failed, DEFAULT_RETRY),
+    warn: (error, retry, delayMs) =>
       ctx.warn(
         retryMessage({
           store: "S3",
           action: options.action,
           target: `s3://${ctx.bucket}/${options.key}`,
           reason: reasonOf(error),
-          retry: attempt + 1,
-          of: MAX_RETRIES,
-          delayMs: wait,
+          retry,
+          of: DEFAULT_RETRY.retries,
+          delayMs,
         }),
         "destination.retrying",
-      );
-      await sleep(wait, signal);
-    }
-  }
+      ),
+  }, () => call(signal === undefined ? {} : { abortSignal: signal }));
 }
 
 /** The `If-None-Match: *` header of a conditional write, or nothing. */
@@ -358,20 +354,6 @@ export async function sendWrite<T>(
     ctx.conditionalWrites = false;
     return await send(ctx, (o) => call({}, o), options);
   }
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 const AUTH_NAMES = new Set([
@@ -402,19 +384,12 @@ const TRANSIENT_NAMES = new Set([
   "OperationAborted",
 ]);
 
-const NETWORK_CODES = new Set([
-  "ECONNRESET",
-  "ECONNREFUSED",
-  "ECONNABORTED",
-  "EPIPE",
-  "ETIMEDOUT",
-  "EAI_AGAIN",
-  "ENOTFOUND",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "ENETDOWN",
-  "ERR_STREAM_PREMATURE_CLOSE",
-]);
+/**
+ * Network `code`s retried besides the common ones: a failed DNS lookup (`ENOTFOUND`) and a
+ * network that is down (`ENETDOWN`). The extras of the three stores differ; each keeps the codes
+ * it always retried, so no store retries a failure it did not retry before.
+ */
+const NETWORK_CODES = networkCodes("ENOTFOUND", "ENETDOWN");
 
 /** The S3 error code (`Code` of the XML answer) or the SDK's error name. */
 export function nameOf(error: unknown): string | undefined {
@@ -423,6 +398,7 @@ export function nameOf(error: unknown): string | undefined {
   return typeof e?.name === "string" ? e.name : undefined;
 }
 
+/** The HTTP status of an SDK error (`$metadata.httpStatusCode`: the AWS SDK's shape). */
 function statusOf(error: unknown): number | undefined {
   const status = (error as { $metadata?: { httpStatusCode?: unknown } } | null)?.$metadata
     ?.httpStatusCode;
@@ -437,8 +413,7 @@ export function reasonOf(error: unknown): string {
     return `HTTP ${status}${name === undefined || name === "UnknownError" ? "" : ` ${name}`}`;
   }
   const code = (error as { code?: unknown } | null)?.code;
-  const line = (error instanceof Error ? error.message : String(error)).split("\n")[0]!
-    .slice(0, 200);
+  const line = messageOf(error).split("\n")[0]!.slice(0, 200);
   return redact(typeof code === "string" && !line.includes(code) ? `${code}: ${line}` : line);
 }
 
@@ -462,7 +437,7 @@ export function classify(
   const status = statusOf(error);
   const name = nameOf(error);
   const code = (error as { code?: unknown } | null)?.code;
-  const raw = error instanceof Error ? error.message : String(error);
+  const raw = messageOf(error);
   const detail = redact(
     raw === "" || raw === "UnknownError" ? `${name ?? "error"} (HTTP ${status ?? "?"})` : raw,
   );
@@ -504,8 +479,8 @@ export function classify(
       { code: "destination.exists", cause: error },
     );
   }
-  const transient = (status !== undefined && status !== 501 &&
-    (status >= 500 || status === 429 || status === 408)) ||
+  // 501 is no outage: the store does not support a conditional write (see sendWrite).
+  const transient = (status !== 501 && isTransientStatus(status)) ||
     (name !== undefined && TRANSIENT_NAMES.has(name)) ||
     (typeof code === "string" && NETWORK_CODES.has(code)) ||
     (status === undefined && /socket hang up|aborted|network|timed? ?out|closed/i.test(raw));
@@ -526,25 +501,22 @@ export function classify(
 
 /** `destination.not_found` for a key that names no object. */
 export function notFound(ctx: S3Context, key: string): PermanentError {
-  return new PermanentError(
+  return notFoundError(
     `S3 destination has no object at key '${key}' (s3://${ctx.bucket}/${
       s3ObjectKey(ctx.prefix, key)
-    }); check the key, or list the destination to see what it holds`,
-    { code: "destination.not_found" },
+    })`,
   );
 }
 
 /** `destination.exists`: rivet never replaces a committed object. */
 export function exists(ctx: S3Context, key: string): PermanentError {
-  return new PermanentError(
-    `S3 destination refuses to overwrite the committed object 's3://${ctx.bucket}/${
-      s3ObjectKey(ctx.prefix, key)
-    }'; remove it or write to another prefix (rivet never replaces a committed part)`,
-    { code: "destination.exists" },
-  );
+  return existsError("S3 destination", `s3://${ctx.bucket}/${s3ObjectKey(ctx.prefix, key)}`);
 }
 
-/** `destination.checksum_mismatch`: the store kept other bytes than rivet sent. */
+/**
+ * `destination.checksum_mismatch`: the store kept other bytes than rivet sent. What S3 reports
+ * is an ETag (per part, or of the whole object), so the message carries the caller's detail.
+ */
 export function checksumMismatch(
   ctx: S3Context,
   objectKey: string,

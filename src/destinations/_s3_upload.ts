@@ -22,10 +22,10 @@ import type { ObjectMeta, Upload } from "../core/destination.ts";
 import { PermanentError } from "../core/errors.ts";
 import { crashPoint } from "../_util/test_hook.ts";
 import { checkKey, stagingKeyOf } from "./_keys.ts";
+import { CLEANUP_TIMEOUT_MS } from "./_cloud.ts";
 import type { S3Context } from "./_s3_context.ts";
 import {
   checksumMismatch,
-  CLEANUP_TIMEOUT_MS,
   copyObject,
   deleteObject,
   encrypted,

@@ -21,8 +21,15 @@ import type {
   Upload,
 } from "../core/destination.ts";
 import type { DestinationSpec, SignalOptions } from "../core/spec.ts";
-import { checkKey, checkStagingKey, isStagingKey, stagingKeyOf } from "./_keys.ts";
-import { consoleWarn, type DestinationWarn, listStagingWith, moveByCopy } from "./_cloud.ts";
+import { checkKey, checkStagingKey, isKey, isStagingKey, stagingKeyOf } from "./_keys.ts";
+import {
+  consoleWarn,
+  DEFAULT_RETRY,
+  type DestinationWarn,
+  listStagingWith,
+  moveByCopy,
+  OBJECT_STORE_CAPABILITIES,
+} from "./_cloud.ts";
 import { parseSasExpiry, type Place, resolve } from "./_azure_auth.ts";
 import { azureBlobName, type Retry, Store, toBase64 } from "./_azure_store.ts";
 import { AZURE_BLOCK_SIZE, AzureUpload } from "./_azure_upload.ts";
@@ -57,13 +64,6 @@ export interface AzureDestinationOptions {
   /** Retry policy; by default 5 retries, backoff from 200 ms up to 10 s, jittered. */
   readonly retry?: AzureRetryOptions;
 }
-
-const capabilities: DestinationCapabilities = {
-  commit: "on_close",
-  idempotentOverwrite: false,
-  retrySafe: true,
-  persistent: true,
-};
 
 /**
  * Writes objects as block blobs in one container of an Azure Storage account (or Azurite).
@@ -116,7 +116,7 @@ export class AzureDestination implements Destination {
   /** Always `azure`. */
   readonly kind = "azure" as const;
   /** Committed on close (block list), retry-safe, never overwrites a committed part. */
-  readonly capabilities: DestinationCapabilities = capabilities;
+  readonly capabilities: DestinationCapabilities = OBJECT_STORE_CAPABILITIES;
   /** `azure://<account>/<container>/<prefix>`. */
   readonly uri: string;
   /** Storage account name. */
@@ -165,9 +165,9 @@ export class AzureDestination implements Destination {
         retryOptions: { maxTries: 1 },
       });
       const retry: Retry = {
-        retries: options.retry?.retries ?? 5,
-        baseDelayMs: options.retry?.baseDelayMs ?? 200,
-        maxDelayMs: options.retry?.maxDelayMs ?? 10_000,
+        retries: options.retry?.retries ?? DEFAULT_RETRY.retries,
+        baseDelayMs: options.retry?.baseDelayMs ?? DEFAULT_RETRY.baseDelayMs,
+        maxDelayMs: options.retry?.maxDelayMs ?? DEFAULT_RETRY.maxDelayMs,
         attemptTimeoutMs: options.retry?.attemptTimeoutMs ?? 120_000,
       };
       const store = new Store({
@@ -392,14 +392,5 @@ export class AzureDestination implements Destination {
   /** Aborts every upload that was neither committed nor aborted. */
   async [Symbol.asyncDispose](): Promise<void> {
     await Promise.all([...this.#open].map((upload) => upload.abort()));
-  }
-}
-
-function isKey(key: string): boolean {
-  try {
-    checkKey(key);
-    return true;
-  } catch {
-    return false;
   }
 }

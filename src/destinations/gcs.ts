@@ -19,10 +19,16 @@ import type {
 import { ConfigError } from "../core/errors.ts";
 import type { DestinationSpec, SignalOptions } from "../core/spec.ts";
 import { createMd5 } from "../_util/hash.ts";
-import { checkKey, checkStagingKey, isStagingKey, stagingKeyOf } from "./_keys.ts";
-import { consoleWarn, type DestinationWarn, listStagingWith, moveByCopy } from "./_cloud.ts";
+import { checkKey, checkStagingKey, isKey, isStagingKey, stagingKeyOf } from "./_keys.ts";
 import {
   CLEANUP_TIMEOUT_MS,
+  consoleWarn,
+  type DestinationWarn,
+  listStagingWith,
+  moveByCopy,
+  OBJECT_STORE_CAPABILITIES,
+} from "./_cloud.ts";
+import {
   exists,
   GcsApi,
   type GcsObject,
@@ -72,13 +78,6 @@ export interface GcsDestinationOptions {
   /** Receives warnings (a request about to be retried); default `console.warn`. */
   readonly warn?: DestinationWarn;
 }
-
-const capabilities: DestinationCapabilities = {
-  commit: "on_close",
-  idempotentOverwrite: false,
-  retrySafe: true,
-  persistent: true,
-};
 
 const KiB = 1024;
 /** Intermediate resumable chunks must be multiples of this (GCS rule). */
@@ -162,7 +161,7 @@ export class GcsDestination implements Destination {
   /** Always `gcs`. */
   readonly kind = "gcs" as const;
   /** Finalised on commit, retry-safe, never overwrites a committed part. */
-  readonly capabilities: DestinationCapabilities = capabilities;
+  readonly capabilities: DestinationCapabilities = OBJECT_STORE_CAPABILITIES;
   /** `gs://<bucket>/<prefix>`. */
   readonly uri: string;
   readonly #api: GcsApi;
@@ -449,20 +448,6 @@ export class GcsDestination implements Destination {
   /** Aborts every upload that was neither committed nor aborted. */
   async [Symbol.asyncDispose](): Promise<void> {
     await Promise.all([...this.#open].map((upload) => upload.abort()));
-  }
-}
-
-/**
- * Whether a listed name is a key of this destination. With a verbatim prefix such as
- * `exports`, `exports/a.csv` lists as `/a.csv`, and console folder markers end in `/`: neither
- * could be read, moved or written through this destination, so listings skip them.
- */
-function isKey(key: string): boolean {
-  try {
-    checkKey(key);
-    return true;
-  } catch {
-    return false;
   }
 }
 

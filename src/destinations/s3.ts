@@ -19,12 +19,17 @@ import type {
 import { PermanentError } from "../core/errors.ts";
 import type { DestinationSpec, SignalOptions } from "../core/spec.ts";
 import { checkKey, checkStagingKey, isStagingKey } from "./_keys.ts";
-import { type DestinationWarn, listStagingWith, moveByCopy } from "./_cloud.ts";
+import {
+  CLEANUP_TIMEOUT_MS,
+  type DestinationWarn,
+  listStagingWith,
+  moveByCopy,
+  OBJECT_STORE_CAPABILITIES,
+} from "./_cloud.ts";
 import { buildContext, type S3Context } from "./_s3_context.ts";
 import {
   checksumMismatch,
   classify,
-  CLEANUP_TIMEOUT_MS,
   copyObject,
   deleteObject,
   exists,
@@ -52,13 +57,6 @@ export interface S3DestinationOptions {
   /** Receives warnings (a request about to be retried); default `console.warn`. */
   readonly warn?: DestinationWarn;
 }
-
-const capabilities: DestinationCapabilities = {
-  commit: "on_close",
-  idempotentOverwrite: false,
-  retrySafe: true,
-  persistent: true,
-};
 
 /**
  * Writes objects to one S3 bucket under a key prefix.
@@ -130,7 +128,7 @@ export class S3Destination implements Destination {
   /** Always `s3`. */
   readonly kind = "s3" as const;
   /** Visible on completion, retry-safe, never overwrites a committed part. */
-  readonly capabilities: DestinationCapabilities = capabilities;
+  readonly capabilities: DestinationCapabilities = OBJECT_STORE_CAPABILITIES;
   /** `s3://<bucket>/<prefix>`. */
   readonly uri: string;
   /** The bucket. */
