@@ -28,6 +28,24 @@ export function checkKey(key: string): string {
   return key;
 }
 
+/**
+ * Whether `key` passes {@linkcode checkKey}. The object stores' listings skip names that do not:
+ * with a verbatim prefix such as `exports`, `exports/a.csv` lists as `/a.csv`, and folder
+ * markers end in `/`; neither could be read, moved or written through the destination.
+ *
+ * @param key A key relative to the destination root.
+ * @returns True when it is a valid key.
+ *
+ * @example
+ * ```ts
+ * import { isKey } from "./_keys.ts";
+ * if (!isKey("a/b.csv") || isKey("/a.csv") || isKey("folder/")) throw new Error();
+ * ```
+ */
+export function isKey(key: string): boolean {
+  return keyProblem(key) === undefined;
+}
+
 function keyProblem(key: string): string | undefined {
   if (key.length === 0) return "it is empty";
   if (key.includes("\0")) return "it contains a NUL byte";

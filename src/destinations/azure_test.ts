@@ -881,3 +881,50 @@ function startFaultProxy(
     [Symbol.asyncDispose]: close,
   };
 }
+
+Deno.test(
+  "an Azure request that gets no answer in time is retried, then fails as destination.unavailable",
+  sanitize,
+  async () => {
+    // A real socket that accepts connections and never answers: each attempt hits its deadline.
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const held: Deno.Conn[] = [];
+    const accepting = (async () => {
+      for await (const conn of listener) held.push(conn);
+    })().catch(() => {});
+    try {
+      const warnings: { message: string; code: string | undefined }[] = [];
+      const port = (listener.addr as Deno.NetAddr).port;
+      await using dest = await AzureDestination.open(
+        {
+          kind: "azure",
+          bucket: "silent",
+          accountName: "devstoreaccount1",
+          endpoint: `http://127.0.0.1:${port}/devstoreaccount1`,
+          allowAnonymous: true,
+        },
+        {
+          env: () => undefined,
+          warn: (message, code) => void warnings.push({ message, code }),
+          retry: { retries: 1, baseDelayMs: 1, maxDelayMs: 1, attemptTimeoutMs: 300 },
+        },
+      );
+      const error = await rejects(dest.stat("a.csv"), "destination.unavailable");
+      assert.match(
+        error.message,
+        /stat of 'a\.csv' failed after 2 attempts \(no answer in 300 ms\)/,
+      );
+      assert.equal(warnings.length, 1, JSON.stringify(warnings));
+      assert.match(
+        warnings[0]!.message,
+        /stat of 'a\.csv' .* failed \(no answer in 300 ms\); retry 1\/1/,
+      );
+      assert.equal(warnings[0]!.code, "destination.retrying");
+      assert.ok(held.length >= 2, `${held.length} connections: one per attempt`);
+    } finally {
+      listener.close();
+      for (const conn of held) conn.close();
+      await accepting;
+    }
+  },
+);
