@@ -15,6 +15,7 @@ import { crashPoint } from "../_util/test_hook.ts";
 import { checkKey } from "./_keys.ts";
 import { messageOf } from "./_cloud.ts";
 import { isExists, sameBytes, type Store, toBase64, type What } from "./_azure_store.ts";
+import { closeForCommit } from "./_upload.ts";
 
 /** Bytes buffered before a block is staged; at most one more block is in flight meanwhile. */
 export const AZURE_BLOCK_SIZE = 8 * 1024 * 1024;
@@ -155,15 +156,12 @@ export class AzureUpload implements Upload {
   }
 
   async commit(finalKey?: string): Promise<ObjectMeta> {
-    if (this.#state !== "open") {
-      throw new Error(`commit() of '${this.#init.key}' called after ${this.#state}`);
-    }
-    if (!this.#streamClosed) {
-      if (this.writable.locked) {
-        throw new Error(`commit() of '${this.#init.key}' called while its writable is locked`);
-      }
-      await this.writable.close();
-    }
+    await closeForCommit({
+      key: this.#init.key,
+      state: this.#state,
+      streamClosed: this.#streamClosed,
+      writable: this.writable,
+    });
     const target = finalKey === undefined ? this.#init.createKey : checkKey(finalKey);
     const { store, key, overwrite, signal } = this.#init;
     this.#state = "committing";

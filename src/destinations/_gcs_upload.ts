@@ -27,6 +27,7 @@ import {
   relative,
   statusError,
 } from "./_gcs_api.ts";
+import { closeForCommit } from "./_upload.ts";
 
 const KiB = 1024;
 
@@ -332,16 +333,12 @@ export class GcsUpload implements Upload {
    * @throws {TransientError} `destination.unavailable` after the retries.
    */
   async commit(finalKey?: string): Promise<ObjectMeta> {
-    if (this.#state !== "open") {
-      throw new Error(`commit() of '${this.#init.key}' called after ${this.#state}`);
-    }
-    if (!this.#streamClosed) {
-      // Closing waits for queued writes; a writer still holding the lock is a caller bug.
-      if (this.writable.locked) {
-        throw new Error(`commit() of '${this.#init.key}' called while its writable is locked`);
-      }
-      await this.writable.close();
-    }
+    await closeForCommit({
+      key: this.#init.key,
+      state: this.#state,
+      streamClosed: this.#streamClosed,
+      writable: this.writable,
+    });
     const api = this.#init.api;
     const key = finalKey ?? this.#init.key;
     const finalName = gcsObjectName(api.prefix, key);

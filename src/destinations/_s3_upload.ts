@@ -39,6 +39,7 @@ import {
   sendWrite,
   unquote,
 } from "./_s3_requests.ts";
+import { closeForCommit } from "./_upload.ts";
 
 const MiB = 1024 * 1024;
 /** Part size of the first 2000 parts; it doubles every 2000 parts (see `partSize`). */
@@ -227,16 +228,12 @@ export class S3Upload implements Upload, AsyncDisposable {
   }
 
   async commit(finalKey?: string): Promise<ObjectMeta> {
-    if (this.#state !== "open") {
-      throw new Error(`commit() of '${this.#key}' called after ${this.#state}`);
-    }
-    if (!this.#streamClosed) {
-      // Closing waits for queued writes; a writer still holding the lock is a caller bug.
-      if (this.writable.locked) {
-        throw new Error(`commit() of '${this.#key}' called while its writable is locked`);
-      }
-      await this.writable.close();
-    }
+    await closeForCommit({
+      key: this.#key,
+      state: this.#state,
+      streamClosed: this.#streamClosed,
+      writable: this.writable,
+    });
     if (this.#state !== "open") throw new Error(`Upload of '${this.#key}' is ${this.#state}`);
     this.#state = "committing";
     const key = finalKey === undefined ? this.#key : checkKey(finalKey);

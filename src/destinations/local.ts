@@ -26,6 +26,7 @@ import {
 import type { DestinationSpec, SignalOptions } from "../core/spec.ts";
 import { crashPoint } from "../_util/test_hook.ts";
 import { checkKey, checkStagingKey, finalKeyOfStaging, isStagingName } from "./_keys.ts";
+import { closeForCommit } from "./_upload.ts";
 
 /** Options of {@linkcode LocalDestination.open}. */
 export interface LocalDestinationOptions {
@@ -544,16 +545,12 @@ class LocalUpload implements Upload, AsyncDisposable {
   }
 
   async commit(finalKey?: string): Promise<ObjectMeta> {
-    if (this.#state !== "open") {
-      throw new Error(`commit() of '${this.#init.key}' called after ${this.#state}`);
-    }
-    if (!this.#streamClosed) {
-      // Closing waits for queued writes; a writer still holding the lock is a caller bug.
-      if (this.writable.locked) {
-        throw new Error(`commit() of '${this.#init.key}' called while its writable is locked`);
-      }
-      await this.writable.close();
-    }
+    await closeForCommit({
+      key: this.#init.key,
+      state: this.#state,
+      streamClosed: this.#streamClosed,
+      writable: this.writable,
+    });
     const { root, tempPath, file } = this.#init;
     const key = finalKey === undefined ? this.#init.key : checkKey(finalKey);
     const finalPath = join(root, key);
