@@ -274,24 +274,19 @@ export async function startChunkWorkers(
         // A permission Deno refused inside the worker (its error crosses as text only) is no
         // crash: a new worker would be refused the same, so the chunk fails for good.
         const denied = deniedPermission(event.message);
+        let info: ErrorInfo;
         if (denied) {
-          const info = toErrorInfo(new PermanentError(denied.message, { code: PERMISSION_DENIED }));
-          rejectReady(info);
-          const done = slot.pending;
-          const unit = slot.unit;
-          slot.pending = undefined;
-          slot.unit = undefined;
-          if (done && unit) done(failure(unit, info));
-          return;
+          info = toErrorInfo(new PermanentError(denied.message, { code: PERMISSION_DENIED }));
+        } else {
+          const message = `chunk worker ${index} crashed: ${event.message}`;
+          options.emit({
+            type: "warning",
+            export: options.spec.name,
+            code: WORKER_CRASHED,
+            message: `export '${options.spec.name}': ${message}; it is replaced`,
+          });
+          info = toErrorInfo(new TransientError(message, { code: WORKER_CRASHED }));
         }
-        const message = `chunk worker ${index} crashed: ${event.message}`;
-        options.emit({
-          type: "warning",
-          export: options.spec.name,
-          code: WORKER_CRASHED,
-          message: `export '${options.spec.name}': ${message}; it is replaced`,
-        });
-        const info = toErrorInfo(new TransientError(message, { code: WORKER_CRASHED }));
         rejectReady(info);
         const done = slot.pending;
         const unit = slot.unit;
