@@ -42,7 +42,7 @@ export type * from "./src/core/spec.ts";
 export type * from "./src/core/source.ts";
 export type * from "./src/core/format.ts";
 export type * from "./src/core/destination.ts";
-export { VERSION } from "./src/version.ts";
+export { VERSION } from "./src/core/version.ts";
 
 /**
  * Runs exports one after the other, as `rivet run` does without parallel flags.

@@ -15,7 +15,7 @@ import { type ErrorInfo, type ExitCode, toErrorInfo } from "../core/errors.ts";
 import { redact } from "../_util/redact.ts";
 import { clip, collapseRepeatedExportPrefixes } from "../_util/text.ts";
 import { type CliIo, processIo } from "./io.ts";
-import { VERSION } from "../version.ts";
+import { VERSION } from "../core/version.ts";
 import type { StateFlags } from "./commands/state.ts";
 import type { MetricsFlags } from "./commands/metrics.ts";
 import type { DoctorFlags } from "./commands/doctor.ts";

@@ -18,28 +18,23 @@
 import { type ErrorInfo, toErrorInfo } from "../core/errors.ts";
 import type { Destination } from "../core/destination.ts";
 import { destinationWarnings, type RivetEvent } from "../core/events.ts";
-import type { ConnectionInfo, Source } from "../core/source.ts";
-import type { DestinationSpec, ExportSpec, SourceSpec, TuningPlan } from "../core/spec.ts";
+import type { Source } from "../core/source.ts";
+import type { ExportJob } from "../core/job.ts";
+import type { DestinationSpec } from "../core/spec.ts";
 import { overrideCrashAt, setCrashHandler } from "../_util/test_hook.ts";
 import { runChunkUnit, type UnitResult, type UnitSpec } from "../pipeline/chunk_unit.ts";
-import { openSource } from "../sources/mod.ts";
-import { createFormat } from "../formats/mod.ts";
-import { openDestination } from "../destinations/mod.ts";
+import { processEnv, threadOpeners } from "./openers.ts";
 import { ParentGone, sealWrites } from "./parent_watch.ts";
 
 /** The first message: everything the worker needs to rebuild its collaborators. */
 export interface ChunkWorkerInit {
   readonly type: "init";
-  readonly source: SourceSpec;
-  readonly connection: ConnectionInfo;
-  readonly spec: ExportSpec;
-  readonly tuning: TuningPlan;
+  /** The export, resolved. */
+  readonly job: ExportJob;
   /** Run start (file stamps), epoch ms. */
   readonly startedAtMs: number;
-  /** The export's destination with placeholders already resolved. */
+  /** The export's destination with this run's placeholders filled. */
   readonly destination: DestinationSpec;
-  /** Base of relative local paths. */
-  readonly baseDir: string;
   readonly wasmModule?: WebAssembly.Module;
   /** Test only: this worker throws an uncaught error at that crash point (a crashed worker). */
   readonly crashWorkerAt?: string;
@@ -81,24 +76,29 @@ async function init(message: ChunkWorkerInit): Promise<void> {
     post({ type: "crash", point });
   });
   if (crashAt !== undefined) overrideCrashAt(crashAt);
-  const format = await createFormat(message.spec.format, {
+  const { job } = message;
+  const { spec } = job;
+  const open = threadOpeners({
+    env: processEnv,
+    cwd: job.configDir,
     ...(message.wasmModule ? { wasmModule: message.wasmModule } : {}),
   });
+  const format = await open.format(spec.format);
   const emit = (event: RivetEvent) => post({ type: "event", event });
-  destination = await openDestination(message.destination, {
-    baseDir: message.baseDir,
+  destination = await open.destination(message.destination, {
+    signal: abort.signal,
     // Store retries and leftovers reach the run's journal and display like the main thread's.
-    warn: destinationWarnings(emit, message.spec.name),
+    warn: destinationWarnings(emit, spec.name),
   });
   const connect = () =>
-    openSource(message.source, message.connection, {
+    open.source(job, {
       signal: abort.signal,
       onWarning: (w) =>
-        emit({ type: "warning", export: message.spec.name, code: w.code, message: w.message }),
+        emit({ type: "warning", export: spec.name, code: w.code, message: w.message }),
     });
   context = {
-    spec: message.spec,
-    tuning: message.tuning,
+    spec,
+    tuning: job.tuning,
     startedAt: new Date(message.startedAtMs),
     format,
     destination,

@@ -1,7 +1,7 @@
 /**
  * `--parallel-exports`: every selected export at once, in this process (one lane per export, all
  * started together, as the Rust tool does). Each export keeps its own retries, metrics and journal
- * (`runExportWithState`); a failing export does not stop the others; the exit code is the most
+ * (`runSpec`); a failing export does not stop the others; the exit code is the most
  * serious class among them.
  *
  * One state store serves every lane, behind a queue that runs one state call at a time: SQLite
@@ -20,21 +20,18 @@
  */
 import type { ConfigSpec, ExportSpec } from "../core/spec.ts";
 import type { Outcome } from "../core/events.ts";
-import type { StateStore } from "../core/state.ts";
+import type { ParallelMode, StateStore } from "../core/state.ts";
 import { ConfigError } from "../core/errors.ts";
-import { mergeTuning } from "../config/mod.ts";
-import { runId as makeRunId } from "../pipeline/naming.ts";
 import { openStateStore } from "../state/mod.ts";
 import {
-  failedOutcome as inlineFailedOutcome,
+  engineFailure,
   type InlineRunOptions,
-  runExportWithState,
   type RunResult,
   runResult,
+  runSpec,
 } from "./inline.ts";
 
-/** How a run spreads its exports (the aggregate's `parallel_mode`). */
-export type ParallelMode = "sequential" | "parallel-threads" | "parallel-processes";
+export type { ParallelMode } from "../core/state.ts";
 
 /** Inputs of {@linkcode selectParallelMode}. */
 export interface ParallelChoice {
@@ -115,9 +112,9 @@ export async function runExportsConcurrently(
   const state = serializedState(store);
   const run = (spec: ExportSpec) => {
     const started = new Date();
-    // runExportWithState turns failures into outcomes; anything escaping it still fails alone.
-    return runExportWithState(config, spec, { ...options, state }).catch((error) => {
-      const outcome = failedOutcome(config, spec, { error, startedAt: started });
+    // runSpec turns failures into outcomes; anything escaping it still fails alone.
+    return runSpec(config, spec, { ...options, state }).catch((error) => {
+      const outcome = engineFailure(config, spec, { error, startedAt: started });
       options.emit({ type: "export_finished", outcome });
       return [outcome];
     });
@@ -164,29 +161,5 @@ export function serializedState(store: StateStore): StateStore {
         return call;
       };
     },
-  });
-}
-
-/**
- * The outcome of an export that failed outside its own pipeline (an engine-level failure such
- * as a child process that died before reporting), in the shape every other outcome has.
- *
- * @param config The config (for the tuning label and batch size).
- * @param spec The export.
- * @param facts The error, when the export started, its run id when one is known, and its peak
- *   RSS when it is not this process's (a dead child's is unknown: 0).
- * @returns A `failed` outcome with no rows, files or bytes.
- */
-export function failedOutcome(
-  config: ConfigSpec,
-  spec: ExportSpec,
-  facts: { error: unknown; startedAt: Date; runId?: string; peakRssMb?: number },
-): Outcome {
-  return inlineFailedOutcome(spec, {
-    tuning: mergeTuning(config.source, spec),
-    startedAt: facts.startedAt,
-    runId: facts.runId ?? makeRunId(spec.name, facts.startedAt),
-    error: facts.error,
-    ...(facts.peakRssMb === undefined ? {} : { peakRssMb: facts.peakRssMb }),
   });
 }

@@ -33,8 +33,13 @@ import type { ConfigSpec, ExportSpec } from "../core/spec.ts";
 import { loadConfig, selectExports } from "../config/mod.ts";
 import { compileParquetWasm, loadParquetWasm } from "../formats/mod.ts";
 import { CRASH_EXIT_CODE, setCrashHandler } from "../_util/test_hook.ts";
-import { type InlineRunOptions, runExports, type RunResult, runResult } from "./inline.ts";
-import { failedOutcome } from "./concurrent.ts";
+import {
+  engineFailure,
+  type InlineRunOptions,
+  runExports,
+  type RunResult,
+  runResult,
+} from "./inline.ts";
 import { exportPermissions, toWorkerPermissions } from "./permissions.ts";
 import { isParentGone, ParentGone, sealWrites } from "./parent_watch.ts";
 
@@ -94,7 +99,7 @@ export async function runExportsInWorkers(
       if (spec.format.kind === "parquet") wasm ??= await compileParquetWasm();
       outcomes.push(...await runInWorker(config, spec, { ...options, wasm }));
     } catch (error) {
-      const outcome = failedOutcome(config, spec, { error, startedAt: started });
+      const outcome = engineFailure(config, spec, { error, startedAt: started });
       options.emit({ type: "export_finished", outcome });
       outcomes.push(outcome);
     }

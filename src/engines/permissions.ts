@@ -35,6 +35,7 @@ import { ConfigError } from "../core/errors.ts";
 import type { ConnectionInfo } from "../core/source.ts";
 import type { ConfigSpec, DestinationSpec, ExportSpec } from "../core/spec.ts";
 import { resolveConnection } from "../config/mod.ts";
+import { localRoot as destinationRoot } from "../plan/resolve.ts";
 import { fillPlaceholders } from "../plan/placeholders.ts";
 import { INPUT_LIMITS, readInputText } from "../_util/input_file.ts";
 
@@ -295,11 +296,11 @@ export function localRoot(spec: ExportSpec, cwd: string): string | undefined {
     at: new Date(0),
   });
   const cut = filled.indexOf("\0");
-  if (cut < 0) return resolve(cwd, filled);
-  const head = filled.slice(0, cut);
+  const head = cut < 0 ? filled : filled.slice(0, cut);
   // `out/orders_{date}` cuts mid-name: the folder that holds the varying name is `out`.
-  const folder = head === "" || head.endsWith("/") ? head : dirname(head);
-  return resolve(cwd, folder === "" ? "." : folder);
+  const folder = cut < 0 || head === "" || head.endsWith("/") ? head : dirname(head);
+  // The one rule of plan/resolve.ts for where a local destination starts.
+  return destinationRoot({ ...spec.destination, path: folder === "" ? "." : folder }, cwd);
 }
 
 /**

@@ -60,14 +60,14 @@ import type { ConfigSpec, ExportSpec } from "../core/spec.ts";
 import { redact } from "../_util/redact.ts";
 import { openStateStore } from "../state/mod.ts";
 import {
+  engineFailure,
   type InlineRunOptions,
-  recordJournal,
-  recordMetrics,
-  runExportWithState,
   type RunResult,
   runResult,
+  runSpec,
 } from "./inline.ts";
-import { failedOutcome, serializedState } from "./concurrent.ts";
+import { recordJournal, recordMetrics } from "../pipeline/run_record.ts";
+import { serializedState } from "./concurrent.ts";
 import {
   envAllowed,
   type ExportPermissions,
@@ -159,7 +159,7 @@ export async function runExportsInProcesses(
     const parentOutcomes = new Map<string, Outcome[]>();
     for (const spec of inParent) {
       if (options.signal.aborted) break;
-      parentOutcomes.set(spec.name, await runExportWithState(config, spec, { ...options, state }));
+      parentOutcomes.set(spec.name, await runSpec(config, spec, { ...options, state }));
     }
     const outcomes: Outcome[] = [];
     for (const spec of exports) {
@@ -313,7 +313,7 @@ async function runChild(
   // The child records its own metrics; one that never reported gets its failed run recorded
   // here, so `rivet metrics` and `rivet journal` show it.
   const fail = async (error: unknown, runId?: string): Promise<Outcome[]> => {
-    const outcome = failedOutcome(config, spec, {
+    const outcome = engineFailure(config, spec, {
       error,
       startedAt,
       peakRssMb: 0,
@@ -420,8 +420,8 @@ async function recordFailure(
   o: Outcome,
   emit: EventSink,
 ): Promise<void> {
-  await recordMetrics(state, config, spec, o, { emit });
-  await recordJournal(state, o, [], { emit });
+  await recordMetrics(state, o, { spec, sourceKind: config.source.kind, emit });
+  await recordJournal(state, o, [], emit);
 }
 
 function isOwn(spec: ExportSpec): (o: Outcome) => boolean {

@@ -18,29 +18,24 @@ import { fileURLToPath } from "node:url";
 import { type ErrorInfo, PermanentError, toErrorInfo, TransientError } from "../core/errors.ts";
 import { deniedPermission, PERMISSION_DENIED } from "../core/denied_permission.ts";
 import type { EventSink } from "../core/events.ts";
-import type { ConnectionInfo } from "../core/source.ts";
-import type { DestinationSpec, ExportSpec, SourceSpec, TuningPlan } from "../core/spec.ts";
+import type { ExportJob } from "../core/job.ts";
+import type { DestinationSpec } from "../core/spec.ts";
 import type { UnitResult, UnitSpec } from "../pipeline/chunk_unit.ts";
 import { type ChunkExecutor, WORKER_CRASHED } from "../pipeline/run_chunked.ts";
 import { compileParquetWasm } from "../formats/mod.ts";
 import { CRASH_EXIT_CODE } from "../_util/test_hook.ts";
 import { cloudEnv, storeHosts, TEST_HOOK_ENV } from "./permissions.ts";
+import { localRoot } from "../plan/resolve.ts";
 import type { ChunkWorkerInit, ChunkWorkerReply, ChunkWorkerRequest } from "./chunk_worker.ts";
 import { isParentGone } from "./parent_watch.ts";
 
 /** What the pool needs to start workers for one export. */
 export interface WorkerPoolOptions {
-  readonly source: SourceSpec;
-  readonly connection: ConnectionInfo;
-  readonly spec: ExportSpec;
-  readonly tuning: TuningPlan;
+  /** The export, resolved (its local destination folder is absolute). */
+  readonly job: ExportJob;
   readonly startedAt: Date;
-  /** The export's destination, placeholders resolved. */
+  /** The export's destination, placeholders filled for this run. */
   readonly destination: DestinationSpec;
-  /** Base of relative local paths (the CWD). */
-  readonly baseDir: string;
-  /** The config's folder (relative `ca_file` paths). */
-  readonly configDir: string;
   readonly emit: EventSink;
   readonly signal: AbortSignal;
   /** Environment lookup (test hooks). */
@@ -61,18 +56,15 @@ function cloudEnvFor(destination: DestinationSpec): string[] | true {
  * @returns Options for `new Worker(…, { deno: { permissions } })`.
  */
 export function chunkWorkerPermissions(
-  options: Pick<
-    WorkerPoolOptions,
-    "connection" | "destination" | "baseDir" | "source" | "configDir"
-  >,
+  options: Pick<WorkerPoolOptions, "job" | "destination">,
 ): Deno.PermissionOptionsObject {
-  const { connection, destination } = options;
+  const { job, destination } = options;
+  const { connection } = job;
   const socket = connection.host.startsWith("/");
-  const output = destination.kind === "local"
-    ? [resolve(options.baseDir, destination.path ?? destination.prefix ?? ".")]
-    : [];
-  const ca = options.source.tls?.caFile;
-  const caPath = ca === undefined ? [] : [isAbsolute(ca) ? ca : resolve(options.configDir, ca)];
+  // The job's local folder is absolute already; the placeholders of this run are filled.
+  const output = destination.kind === "local" ? [localRoot(destination, job.configDir)] : [];
+  const ca = job.source.tls?.caFile;
+  const caPath = ca === undefined ? [] : [isAbsolute(ca) ? ca : resolve(job.configDir, ca)];
   const cloud = storeHosts(destination);
   return {
     net: socket && cloud.length === 0
@@ -178,9 +170,8 @@ export async function startChunkWorkers(
   size: number,
   options: WorkerPoolOptions,
 ): Promise<ChunkExecutor> {
-  const wasmModule = options.spec.format.kind === "parquet"
-    ? await compileParquetWasm()
-    : undefined;
+  const { spec } = options.job;
+  const wasmModule = spec.format.kind === "parquet" ? await compileParquetWasm() : undefined;
   const permissions = fitWorkerPermissions(chunkWorkerPermissions(options), size);
   const env = options.env ?? ((name: string) => Deno.env.get(name));
   // `RIVET_TEST_CRASH_AT=worker:<point>` crashes the first worker (only) at that point. A test
@@ -225,13 +216,9 @@ export async function startChunkWorkers(
     });
     const init: ChunkWorkerInit = {
       type: "init",
-      source: options.source,
-      connection: options.connection,
-      spec: options.spec,
-      tuning: options.tuning,
+      job: options.job,
       startedAtMs: options.startedAt.getTime(),
       destination: options.destination,
-      baseDir: options.baseDir,
       ...(wasmModule ? { wasmModule } : {}),
       ...(crashWorkerAt !== undefined && spawned === 0 ? { crashWorkerAt } : {}),
     };
@@ -281,9 +268,9 @@ export async function startChunkWorkers(
           const message = `chunk worker ${index} crashed: ${event.message}`;
           options.emit({
             type: "warning",
-            export: options.spec.name,
+            export: spec.name,
             code: WORKER_CRASHED,
-            message: `export '${options.spec.name}': ${message}; it is replaced`,
+            message: `export '${spec.name}': ${message}; it is replaced`,
           });
           info = toErrorInfo(new TransientError(message, { code: WORKER_CRASHED }));
         }

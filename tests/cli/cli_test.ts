@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { runCli, spawnCli } from "../_helpers/cli.ts";
-import { VERSION } from "../../src/version.ts";
+import { VERSION } from "../../src/core/version.ts";
 
 const denoJson = JSON.parse(await Deno.readTextFile(new URL("../../deno.json", import.meta.url)));
 

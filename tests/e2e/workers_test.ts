@@ -218,11 +218,12 @@ Deno.test({
       const outDir = `${dir}/out`;
       await Deno.mkdir(outDir);
       const permissions = chunkWorkerPermissions({
-        source: { kind: "postgres" } as never,
-        connection: { host: "127.0.0.1", port: pg.port, user: "u", database: "d", params: {} },
+        job: {
+          source: { kind: "postgres" },
+          connection: { host: "127.0.0.1", port: pg.port, user: "u", database: "d", params: {} },
+          configDir: dir,
+        } as never,
         destination: { kind: "local", path: outDir, allowAnonymous: false },
-        baseDir: dir,
-        configDir: dir,
       });
       const script = `${dir}/probe_worker.js`;
       await Deno.writeTextFile(

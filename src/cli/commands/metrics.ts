@@ -150,7 +150,7 @@ export async function journalCommand(flags: MetricsFlags, ctx: CommandContext): 
   }
 }
 
-/** Shape of a journal as `rivet run` stores it (see `engines/inline.ts`). */
+/** Shape of a journal as `rivet run` stores it (see `pipeline/run_record.ts`). */
 interface StoredJournal {
   readonly events?: readonly { event: string; message?: string; key?: string }[];
   readonly completed?: {
