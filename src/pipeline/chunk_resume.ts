@@ -20,6 +20,7 @@ import type { PartEntry, StateStore } from "../core/state.ts";
 import { SUCCESS_KEY } from "./manifest.ts";
 import { chunkFilePrefix } from "./naming.ts";
 import { hashObject } from "./verify.ts";
+import { needsReadBack, type PartObservation, planResume } from "./chunk_decisions.ts";
 
 /** Where files are moved aside, and who hears about it. */
 export interface QuarantineContext {
@@ -72,96 +73,69 @@ export async function reconcileResume(ctx: ResumeContext): Promise<PartEntry[]> 
   }
   const tasks = await state.listChunkTasks(runId);
   const parts = (await state.listRunParts(runId)).filter((p) => p.status !== "quarantined");
-  const reopen = new Set<number>();
-  const quarantine = new Map<string, string>();
+  // The facts: what the destination holds for each part of a completed chunk.
+  const observed = new Map<string, PartObservation>();
   for (const part of parts) {
     const task = part.chunkIndex === undefined ? undefined : tasks[part.chunkIndex];
-    if (!task || task.status !== "completed") {
-      quarantine.set(part.fileName, "its chunk did not complete and runs again");
-      continue;
-    }
-    const meta = await destination.stat(part.fileName, { signal });
-    if (!meta) {
-      reopen.add(task.chunkIndex);
-      emit({
-        type: "warning",
-        export: exportName,
-        code: "resume.part_missing",
-        message: `export '${exportName}': ${part.fileName} of chunk ${task.chunkIndex} is ` +
-          "missing at the destination; the chunk runs again",
-      });
-      continue;
-    }
-    const drifted = meta.size !== part.bytes
-      ? `its size is ${meta.size} bytes, the run recorded ${part.bytes}`
-      : part.contentFingerprint !== undefined &&
-          (await fingerprintOf(destination, part.fileName, signal)) !== part.contentFingerprint
-      ? "its content no longer matches the recorded fingerprint"
-      : undefined;
-    if (drifted) {
-      quarantine.set(part.fileName, drifted);
-      reopen.add(task.chunkIndex);
-    }
+    if (task?.status !== "completed") continue;
+    const size = (await destination.stat(part.fileName, { signal }))?.size;
+    observed.set(part.fileName, {
+      size,
+      ...(needsReadBack(part, size)
+        ? { fingerprint: await fingerprintOf(destination, part.fileName, signal) }
+        : {}),
+    });
   }
-  // Every other part of a reopened chunk goes too, so the rewrite does not duplicate rows.
-  for (const part of parts) {
-    if (part.chunkIndex !== undefined && reopen.has(part.chunkIndex)) {
-      if (!quarantine.has(part.fileName)) {
-        quarantine.set(part.fileName, "another part of its chunk is missing or drifted");
-      }
-    }
+  const listed: string[] = [];
+  for await (const object of destination.list("", { signal })) listed.push(object.key);
+  const plan = planResume({
+    tasks,
+    parts,
+    observed,
+    listed,
+    runFilePrefix: chunkFilePrefix(exportName, ctx.startedAt),
+    force: ctx.force,
+  });
+  for (const { fileName, chunkIndex } of plan.missing) {
+    emit({
+      type: "warning",
+      export: exportName,
+      code: "resume.part_missing",
+      message: `export '${exportName}': ${fileName} of chunk ${chunkIndex} is missing at the ` +
+        "destination; the chunk runs again",
+    });
   }
-  const tracked = new Set(parts.map((p) => p.fileName));
-  const prefix = chunkFilePrefix(exportName, ctx.startedAt);
-  for await (const object of destination.list("", { signal })) {
-    if (object.key.startsWith("_quarantine/")) continue;
-    const base = object.key.slice(object.key.lastIndexOf("/") + 1);
-    if (base.startsWith(prefix) && !tracked.has(object.key)) {
-      quarantine.set(object.key, "the run's state does not track it");
-    }
-  }
-  if (quarantine.size > 0 || reopen.size > 0) {
+  if (plan.quarantine.size > 0 || plan.reopen.length > 0) {
     // The old marker would vouch for a prefix that is changing: set it aside first.
     if (await destination.stat(SUCCESS_KEY, { signal })) {
       await quarantineObject(ctx, SUCCESS_KEY, "the resumed run rewrites it");
     }
   }
-  for (const [key, why] of quarantine) {
-    if (await destination.stat(key, { signal })) {
-      await quarantineObject(ctx, key, why);
-    }
+  for (const [key, why] of plan.quarantine) {
+    if (await destination.stat(key, { signal })) await quarantineObject(ctx, key, why);
   }
-  if (quarantine.size > 0) {
-    await state.markPartsQuarantined({ runId, fileNames: [...quarantine.keys()] });
+  if (plan.quarantine.size > 0) {
+    await state.markPartsQuarantined({ runId, fileNames: [...plan.quarantine.keys()] });
   }
-  for (const chunkIndex of reopen) await state.reopenChunk({ runId, chunkIndex });
-  // Chunks that failed get a fresh budget: a transient failure (an outage that outlasted the
-  // retries, a full disk) may be gone now. A permanent one would fail again: only --force
-  // retries it, once the operator says the cause is fixed.
-  let revived = 0;
-  for (const task of tasks) {
-    if (task.status !== "failed" || reopen.has(task.chunkIndex)) continue;
-    if (task.failure === "permanent" && !ctx.force) {
-      emit({
-        type: "warning",
-        export: exportName,
-        code: "resume.failed_permanently",
-        message: `export '${exportName}': chunk ${task.chunkIndex} failed permanently ` +
-          `(${task.lastError ?? "no error recorded"}) and is not retried; fix the cause and ` +
-          `run '${resumeHint} --force', or discard the run with '${resetHint}'`,
-      });
-      continue;
-    }
-    await state.reopenChunk({ runId, chunkIndex: task.chunkIndex });
-    revived += 1;
+  for (const chunkIndex of plan.reopen) await state.reopenChunk({ runId, chunkIndex });
+  for (const task of plan.keptFailed) {
+    emit({
+      type: "warning",
+      export: exportName,
+      code: "resume.failed_permanently",
+      message: `export '${exportName}': chunk ${task.chunkIndex} failed permanently ` +
+        `(${task.lastError ?? "no error recorded"}) and is not retried; fix the cause and ` +
+        `run '${resumeHint} --force', or discard the run with '${resetHint}'`,
+    });
   }
-  if (revived > 0) {
+  for (const chunkIndex of plan.revive) await state.reopenChunk({ runId, chunkIndex });
+  if (plan.revive.length > 0) {
     emit({
       type: "warning",
       export: exportName,
       code: "resume.failed_retried",
-      message: `export '${exportName}': ${revived} failed chunk(s) run again with a fresh ` +
-        "retry budget",
+      message: `export '${exportName}': ${plan.revive.length} failed chunk(s) run again with a ` +
+        "fresh retry budget",
     });
   }
   return (await state.listRunParts(runId)).filter((p) => p.status !== "quarantined");

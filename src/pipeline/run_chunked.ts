@@ -51,7 +51,8 @@ import {
 } from "./chunk_plan.ts";
 import { fileNameTag } from "./naming.ts";
 import { rivetCommand } from "./hints.ts";
-import { retriesInRun, retryDelayMs } from "./retry.ts";
+import { retryDelayMs } from "./retry.ts";
+import { chunkVerdict } from "./chunk_decisions.ts";
 import { probeColumns } from "./probe.ts";
 import {
   type DriftGuard,
@@ -482,35 +483,42 @@ export async function runChunkedExport(
         });
         return;
       }
-      const info = result.failure;
-      if (deps.signal.aborted) {
-        // An interrupt is not the chunk's fault: give the attempt back.
+      const verdict = chunkVerdict(
+        {
+          ...(result.failure ? { failure: result.failure } : {}),
+          keys: result.parts.map((p) => p.key),
+        },
+        {
+          aborted: deps.signal.aborted,
+          stopping: stop,
+          checkpointed: state !== undefined,
+          attempt: task.attempt,
+          maxAttempts,
+        },
+      );
+      if (verdict.kind === "interrupted") {
         if (state) await state.reopenChunk({ runId, chunkIndex: task.chunkIndex });
         stop = true;
         return;
       }
+      if (verdict.kind !== "failed") return;
+      const info = result.failure!;
+      const { again } = verdict;
       lastFailure = { chunkIndex: task.chunkIndex, error: info };
-      // Recorded for --resume: a transient failure (a full disk included) gets a fresh budget
-      // there, a permanent one only with --force.
-      const retryable = info.exitCode === 2;
-      // Claimed again in this run: a transient failure that the unit's own retries did not ride
-      // out, while the chunk has attempts left. A permanent failure would fail every time, a
-      // full disk waits for the operator, and a chunk out of attempts means the outage outlasts
-      // the budget: each stops the run.
-      const again = state !== undefined && !stop && retriesInRun(info, { underway: true }) &&
-        task.attempt < maxAttempts;
       if (state) {
         // Parts a failed chunk managed to commit would be written again by its next claim.
-        const orphans = result.parts.map((p) => p.key);
+        const orphans = verdict.quarantine;
         for (const key of orphans) {
           await quarantineObject(quarantine, key, "its chunk failed and runs again");
         }
-        if (orphans.length > 0) await state.markPartsQuarantined({ runId, fileNames: orphans });
+        if (orphans.length > 0) {
+          await state.markPartsQuarantined({ runId, fileNames: [...orphans] });
+        }
         await state.failChunk({
           runId,
           chunkIndex: task.chunkIndex,
           error: redact(info.message),
-          retryable,
+          retryable: verdict.retryable,
         });
       }
       deps.emit({
