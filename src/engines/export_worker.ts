@@ -6,13 +6,14 @@
  * worker, where any other host, path or variable is refused with `NotCapable`.
  *
  * This module is both sides. Imported, it is the host: {@linkcode runExportsInWorkers}. As a
- * worker's entry (`new Worker(new URL("./export_worker.ts", import.meta.url))`), it loads the
- * config, runs the one export it is told to and posts every event back. The host compiles the
- * Parquet wasm module and posts it, so the worker needs no read access to the package.
+ * worker's entry (`new Worker(new URL("./export_worker.ts", import.meta.url))`), it runs the one
+ * job it is given (resolved by the host: the worker never reads the config) and posts every
+ * event back. The host compiles the Parquet wasm module and posts it, so the worker needs no
+ * read access to the package.
  *
  * Protocol (structured-clone messages):
- * - host → worker: `start` (config path, export name, params, cwd, resume flags, wasm module),
- *   then possibly `abort` (with `seal` when the process's parent is gone: the worker revokes its
+ * - host → worker: `start` (the export's job, resolved by the host; cwd, resume flags, wasm
+ *   module), then possibly `abort` (with `seal` when the process's parent is gone: the worker revokes its
  *   write grant first, see `parent_watch.ts`);
  * - worker → host: `event` (a run event), `done` (the outcomes), `failed` (an error before the
  *   export ran), `crash` (a crash hook fired: the host ends the process as the hook would),
@@ -30,25 +31,27 @@ import { type ErrorInfo, PermanentError, RivetError, toErrorInfo } from "../core
 import { deniedPermission, PERMISSION_DENIED } from "../core/denied_permission.ts";
 import type { Outcome, RivetEvent } from "../core/events.ts";
 import type { ConfigSpec, ExportSpec } from "../core/spec.ts";
-import { loadConfig, selectExports } from "../config/mod.ts";
+import type { ExportJob } from "../core/job.ts";
+import { openStateStore } from "../state/mod.ts";
+import { resolveJob } from "../plan/resolve.ts";
+import { runJob } from "../pipeline/run_job.ts";
 import { compileParquetWasm, loadParquetWasm } from "../formats/mod.ts";
 import { CRASH_EXIT_CODE, setCrashHandler } from "../_util/test_hook.ts";
 import {
   engineFailure,
+  inlineOpeners,
   type InlineRunOptions,
-  runExports,
   type RunResult,
   runResult,
 } from "./inline.ts";
+import { processEnv } from "./openers.ts";
 import { exportPermissions, toWorkerPermissions } from "./permissions.ts";
 import { isParentGone, ParentGone, sealWrites } from "./parent_watch.ts";
 
-/** Host → worker: run one export. */
+/** Host → worker: run one export, resolved by the host. */
 interface StartMessage {
   readonly type: "start";
-  readonly configPath: string;
-  readonly exportName: string;
-  readonly params: Readonly<Record<string, string>>;
+  readonly job: ExportJob;
   readonly cwd: string;
   readonly resume: boolean;
   readonly force: boolean;
@@ -70,10 +73,7 @@ type WorkerMessage =
   | { readonly type: "exited" };
 
 /** Options of {@linkcode runExportsInWorkers}. */
-export interface WorkerRunOptions extends InlineRunOptions {
-  /** The config file the worker loads again (absolute). */
-  readonly configPath: string;
-}
+export type WorkerRunOptions = InlineRunOptions;
 
 /**
  * Runs the exports one after the other, each in its own permission-narrowed worker. Needs
@@ -112,11 +112,14 @@ async function runInWorker(
   spec: ExportSpec,
   options: WorkerRunOptions & { wasm: WebAssembly.Module | undefined },
 ): Promise<Outcome[]> {
-  const env = options.env ?? ((name: string) => Deno.env.get(name));
+  const env = options.env ?? processEnv;
+  // Resolved here, once: the worker runs the job as it is and never reads the config.
+  const job = await resolveJob(config, spec, { params: options.params, cwd: options.cwd, env });
   const permissions = await exportPermissions(config, spec, {
     cwd: options.cwd,
     env,
     params: options.params,
+    connection: job.connection,
   });
   const worker = new Worker(new URL("./export_worker.ts", import.meta.url), {
     type: "module",
@@ -164,9 +167,7 @@ async function runInWorker(
         );
       const start: StartMessage = {
         type: "start",
-        configPath: options.configPath,
-        exportName: spec.name,
-        params: options.params,
+        job,
         cwd: options.cwd,
         resume: options.resume === true,
         force: options.force === true,
@@ -212,17 +213,18 @@ function serveAsWorker(scope: {
     }
     try {
       if (message.wasm) await loadParquetWasm(message.wasm);
-      const config = await loadConfig(message.configPath, { params: message.params });
-      const selected = selectExports(config, [message.exportName]);
-      const result = await runExports(config, selected, {
+      const { job } = message;
+      await using state = await openStateStore(job.configDir);
+      const outcomes = await runJob(job, {
+        state,
         emit: (event) => post({ type: "event", event }),
         signal: controller.signal,
-        params: message.params,
-        cwd: message.cwd,
+        open: inlineOpeners({ env: processEnv, cwd: message.cwd }),
+        rss: () => Deno.memoryUsage().rss,
         resume: message.resume,
         force: message.force,
       });
-      post({ type: "done", outcomes: result.outcomes });
+      post({ type: "done", outcomes });
     } catch (error) {
       post({ type: "failed", error: toErrorInfo(error) });
     }

@@ -137,7 +137,7 @@ export async function runCommand(flags: RunFlags, outerCtx: CommandContext): Pro
       force: flags.force === true,
     };
     const result = flags.processChild === "worker"
-      ? await runExportsInWorkers(config, exports, { ...engine, configPath: config.path })
+      ? await runExportsInWorkers(config, exports, engine)
       : parallel.mode === "parallel-processes"
       ? await runExportsInProcesses(config, exports, {
         ...engine,
