@@ -4,7 +4,7 @@
  * thing. `plan/resolve.ts` builds it from the config and the command line; engines decide only
  * where a job runs; `pipeline/run_job.ts` runs it.
  *
- * A job is plain data: it survives `structuredClone` (the worker messages) and `JSON.stringify`.
+ * A job is plain data: it survives `structuredClone` (the worker messages) unchanged.
  * It holds the resolved connection, password included, so it is never logged or written.
  *
  * Layer: core.
