@@ -19,7 +19,7 @@ import type { EventSink } from "../core/events.ts";
 import type { PartEntry, StateStore } from "../core/state.ts";
 import { SUCCESS_KEY } from "./manifest.ts";
 import { chunkFilePrefix } from "./naming.ts";
-import { hashObject } from "./verify.ts";
+import { checkPart } from "./verify.ts";
 
 /** Where files are moved aside, and who hears about it. */
 export interface QuarantineContext {
@@ -80,8 +80,15 @@ export async function reconcileResume(ctx: ResumeContext): Promise<PartEntry[]> 
       quarantine.set(part.fileName, "its chunk did not complete and runs again");
       continue;
     }
-    const meta = await destination.stat(part.fileName, { signal });
-    if (!meta) {
+    const fingerprint = part.contentFingerprint;
+    const drift = await checkPart(destination, {
+      key: part.fileName,
+      sizeBytes: part.bytes,
+      ...(fingerprint === undefined
+        ? {}
+        : { xxh3: fingerprint.startsWith("xxh3:") ? fingerprint.slice(5) : fingerprint }),
+    }, { readContent: true, signal });
+    if (drift?.kind === "missing") {
       reopen.add(task.chunkIndex);
       emit({
         type: "warning",
@@ -92,12 +99,11 @@ export async function reconcileResume(ctx: ResumeContext): Promise<PartEntry[]> 
       });
       continue;
     }
-    const drifted = meta.size !== part.bytes
-      ? `its size is ${meta.size} bytes, the run recorded ${part.bytes}`
-      : part.contentFingerprint !== undefined &&
-          (await fingerprintOf(destination, part.fileName, signal)) !== part.contentFingerprint
-      ? "its content no longer matches the recorded fingerprint"
-      : undefined;
+    const drifted = drift?.kind === "size"
+      ? `its size is ${drift.size} bytes, the run recorded ${part.bytes}`
+      : drift === undefined
+      ? undefined
+      : "its content no longer matches the recorded fingerprint";
     if (drifted) {
       quarantine.set(part.fileName, drifted);
       reopen.add(task.chunkIndex);
@@ -226,13 +232,4 @@ export async function quarantineObject(
       throw error;
     }
   }
-}
-
-/** The `content_fingerprint` form (`xxh3:<16 hex>`) of an object at the destination. */
-async function fingerprintOf(
-  destination: Destination,
-  key: string,
-  signal: AbortSignal,
-): Promise<string> {
-  return `xxh3:${(await hashObject(destination, key, { signal })).xxh3}`;
 }
