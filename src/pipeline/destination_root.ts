@@ -86,7 +86,8 @@ export function probeRoot(spec: DestinationSpec, exportName: string, at: Date): 
  * @example
  * ```ts
  * import { describeDestination } from "./destination_root.ts";
- * const uri = describeDestination({ kind: "s3", bucket: "b", prefix: "x/" }, "/tmp");
+ * const spec = { kind: "s3", bucket: "b", prefix: "x/", allowAnonymous: false } as const;
+ * const uri = describeDestination(spec, "/tmp");
  * if (uri !== "s3://b/x/") throw new Error(uri);
  * ```
  */
