@@ -77,16 +77,15 @@ export function chunkVerdict(
   };
 }
 
-/** What the destination holds for one recorded part (gathered by the resume). */
-export interface PartObservation {
-  /** Size at the destination, or undefined when the object is missing. */
-  readonly size: number | undefined;
-  /**
-   * The object's `xxh3:` fingerprint, when it was read back (only for a present part whose
-   * size matches and whose run recorded a fingerprint).
-   */
-  readonly fingerprint?: string;
-}
+/**
+ * What the destination holds for one recorded part of a completed chunk, as the resume read it
+ * back (`verify.ts`'s `checkPart`): intact, missing, another size, or other bytes.
+ */
+export type PartObservation =
+  | { readonly kind: "intact" }
+  | { readonly kind: "missing" }
+  | { readonly kind: "size"; readonly size: number }
+  | { readonly kind: "content" };
 
 /** What `--resume` does with a run, before any chunk runs again. */
 export interface ResumePlan {
@@ -100,18 +99,6 @@ export interface ResumePlan {
   readonly revive: readonly number[];
   /** Chunks that failed permanently and stay failed (no `--force`). */
   readonly keptFailed: readonly ChunkTaskEntry[];
-}
-
-/**
- * Whether a recorded part must be read back to decide: present, the size it was recorded with,
- * and a fingerprint to compare against.
- *
- * @param part The recorded part.
- * @param size Its size at the destination (undefined: missing).
- * @returns True when its content must be hashed.
- */
-export function needsReadBack(part: PartEntry, size: number | undefined): boolean {
-  return size !== undefined && size === part.bytes && part.contentFingerprint !== undefined;
 }
 
 /**
@@ -144,15 +131,15 @@ export function planResume(facts: {
       quarantine.set(part.fileName, "its chunk did not complete and runs again");
       continue;
     }
-    const seen = observed.get(part.fileName);
-    if (seen?.size === undefined) {
+    const seen = observed.get(part.fileName) ?? { kind: "missing" };
+    if (seen.kind === "missing") {
       reopen.add(task.chunkIndex);
       missing.push({ fileName: part.fileName, chunkIndex: task.chunkIndex });
       continue;
     }
-    const drifted = seen.size !== part.bytes
+    const drifted = seen.kind === "size"
       ? `its size is ${seen.size} bytes, the run recorded ${part.bytes}`
-      : part.contentFingerprint !== undefined && seen.fingerprint !== part.contentFingerprint
+      : seen.kind === "content"
       ? "its content no longer matches the recorded fingerprint"
       : undefined;
     if (drifted) {

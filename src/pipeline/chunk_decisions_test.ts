@@ -1,12 +1,7 @@
 import assert from "node:assert/strict";
 import type { ErrorInfo } from "../core/errors.ts";
 import type { ChunkTaskEntry, PartEntry } from "../core/state.ts";
-import {
-  chunkVerdict,
-  needsReadBack,
-  type PartObservation,
-  planResume,
-} from "./chunk_decisions.ts";
+import { chunkVerdict, type PartObservation, planResume } from "./chunk_decisions.ts";
 
 const error = (exitCode: 1 | 2, code: string): ErrorInfo => ({
   name: "RivetError",
@@ -98,10 +93,7 @@ const part = (fileName: string, chunkIndex: number, bytes = 100): PartEntry => (
   partIndex: 0,
 });
 const PREFIX = "orders_20261203_120000_chunk";
-const intact = (p: PartEntry): [string, PartObservation] => [
-  p.fileName,
-  { size: p.bytes, fingerprint: p.contentFingerprint! },
-];
+const intact = (p: PartEntry): [string, PartObservation] => [p.fileName, { kind: "intact" }];
 
 Deno.test("planResume: an intact run changes nothing", () => {
   const parts = [part(`${PREFIX}0_0.parquet`, 0), part(`${PREFIX}1_0.parquet`, 1)];
@@ -129,10 +121,10 @@ Deno.test("planResume: missing and drifted parts reopen their chunk with its oth
     tasks: [task(0), task(1), task(2), task(3, { status: "running" })],
     parts: [a0, a1, b0, c0, d0],
     observed: new Map([
-      [a0.fileName, { size: undefined }],
+      [a0.fileName, { kind: "missing" }],
       intact(a1),
-      [b0.fileName, { size: 99 }],
-      [c0.fileName, { size: 100, fingerprint: "xxh3:ffffffffffffffff" }],
+      [b0.fileName, { kind: "size", size: 99 }],
+      [c0.fileName, { kind: "content" }],
     ]),
     listed: [a1.fileName, b0.fileName, c0.fileName, d0.fileName],
     runFilePrefix: PREFIX,
@@ -184,13 +176,4 @@ Deno.test("planResume: failed chunks get a fresh budget, permanent ones only wit
   const forced = planResume({ ...base, tasks, force: true });
   assert.deepEqual(forced.revive, [0, 1, 2]);
   assert.deepEqual(forced.keptFailed, []);
-});
-
-Deno.test("needsReadBack: only present parts of the recorded size with a fingerprint", () => {
-  const p = part("a.parquet", 0, 100);
-  assert.equal(needsReadBack(p, 100), true);
-  assert.equal(needsReadBack(p, 99), false);
-  assert.equal(needsReadBack(p, undefined), false);
-  const { contentFingerprint: _none, ...bare } = p;
-  assert.equal(needsReadBack(bare, 100), false);
 });

@@ -19,8 +19,8 @@ import type { EventSink } from "../core/events.ts";
 import type { PartEntry, StateStore } from "../core/state.ts";
 import { SUCCESS_KEY } from "./manifest.ts";
 import { chunkFilePrefix } from "./naming.ts";
-import { hashObject } from "./verify.ts";
-import { needsReadBack, type PartObservation, planResume } from "./chunk_decisions.ts";
+import { checkPart } from "./verify.ts";
+import { type PartObservation, planResume } from "./chunk_decisions.ts";
 
 /** Where files are moved aside, and who hears about it. */
 export interface QuarantineContext {
@@ -78,13 +78,18 @@ export async function reconcileResume(ctx: ResumeContext): Promise<PartEntry[]> 
   for (const part of parts) {
     const task = part.chunkIndex === undefined ? undefined : tasks[part.chunkIndex];
     if (task?.status !== "completed") continue;
-    const size = (await destination.stat(part.fileName, { signal }))?.size;
-    observed.set(part.fileName, {
-      size,
-      ...(needsReadBack(part, size)
-        ? { fingerprint: await fingerprintOf(destination, part.fileName, signal) }
-        : {}),
-    });
+    const fingerprint = part.contentFingerprint;
+    const drift = await checkPart(destination, {
+      key: part.fileName,
+      sizeBytes: part.bytes,
+      ...(fingerprint === undefined
+        ? {}
+        : { xxh3: fingerprint.startsWith("xxh3:") ? fingerprint.slice(5) : fingerprint }),
+    }, { readContent: true, signal });
+    observed.set(
+      part.fileName,
+      drift === undefined ? { kind: "intact" } : drift.kind === "md5" ? { kind: "content" } : drift,
+    );
   }
   const listed: string[] = [];
   for await (const object of destination.list("", { signal })) listed.push(object.key);
@@ -200,13 +205,4 @@ export async function quarantineObject(
       throw error;
     }
   }
-}
-
-/** The `content_fingerprint` form (`xxh3:<16 hex>`) of an object at the destination. */
-async function fingerprintOf(
-  destination: Destination,
-  key: string,
-  signal: AbortSignal,
-): Promise<string> {
-  return `xxh3:${(await hashObject(destination, key, { signal })).xxh3}`;
 }

@@ -1,9 +1,10 @@
 /**
  * Verification of one export's output at its destination against its `manifest.json` and
  * `_SUCCESS`, through the {@linkcode Destination} contract only (stat, read, list), so it works
- * for every store. `rivet validate` runs {@linkcode verifyDestination} per export (the command
- * places the destination and renders the report); {@linkcode hashObject} is also how `--resume`
- * re-checks the parts of the run it continues. Nothing here writes to the destination.
+ * for every store. `rivet validate` runs {@linkcode verifyDestination} per export (through
+ * `validate_export.ts`); {@linkcode checkPart}, the read-back of one part, is also how `--resume`
+ * re-checks the parts of the run it continues against its file log. Nothing here writes to the
+ * destination.
  *
  * At the destination root:
  *
@@ -139,9 +140,7 @@ async function readCapped(
 }
 
 /**
- * The xxh3-64 of an object at the destination and its byte count, streamed (never held whole):
- * what validate compares with a part's `content_fingerprint`, and what `--resume` checks the
- * parts of the run it continues against.
+ * The xxh3-64 of an object at the destination and its byte count, streamed (never held whole).
  *
  * @param dest The destination.
  * @param key The object's key.
@@ -160,6 +159,67 @@ export async function hashObject(
     size += chunk.length;
   }
   return { xxh3: hasher.digest(), size };
+}
+
+/** What a committed part should be at the destination: its manifest entry, or its file log row. */
+export interface ExpectedPart {
+  /** Key relative to the destination root. */
+  readonly key: string;
+  readonly sizeBytes: number;
+  /** xxh3-64 of its bytes, 16 lowercase hex digits; compared only when the content is read. */
+  readonly xxh3?: string;
+  /** Base64 MD5 of its bytes, compared with the store's MD5 when the store reports one. */
+  readonly md5?: string;
+}
+
+/** How a part differs from what was recorded (see {@linkcode checkPart}). */
+export type PartDrift =
+  /** Not there: at the stat, or gone before its bytes were read (`during: "read"`). */
+  | { readonly kind: "missing"; readonly during: "stat" | "read" }
+  /** Another size (from the stat, or from the bytes read back). */
+  | { readonly kind: "size"; readonly size: number }
+  /** The store reports another MD5. */
+  | { readonly kind: "md5"; readonly md5: string }
+  /** Same size, other bytes: the xxh3-64 read back. */
+  | { readonly kind: "content"; readonly xxh3: string };
+
+/**
+ * Reads one part back and compares it with what was recorded: present, same size, same store
+ * MD5 (when both are known), and with `readContent` (and an expected xxh3) the same xxh3-64 of
+ * its bytes. The one read-back that `rivet validate` (against the manifest) and `--resume`
+ * (against the file log) share; each words the drift its own way.
+ *
+ * @param dest The destination.
+ * @param expected The part as recorded.
+ * @param options `readContent`: stream the bytes back and hash them; `signal` cancels.
+ * @returns Undefined when the part matches, else how it differs.
+ * @throws Errors about what sits at the key (a link, a folder, a key leaving the root) and I/O
+ *   errors: the caller decides whether they are a verdict or stop the check.
+ */
+export async function checkPart(
+  dest: Destination,
+  expected: ExpectedPart,
+  options: { readonly readContent: boolean; readonly signal?: AbortSignal },
+): Promise<PartDrift | undefined> {
+  const io: SignalOptions = options.signal ? { signal: options.signal } : {};
+  const meta = await dest.stat(expected.key, io);
+  if (meta === undefined) return { kind: "missing", during: "stat" };
+  if (meta.size !== expected.sizeBytes) return { kind: "size", size: meta.size };
+  if (meta.md5 !== undefined && expected.md5 !== undefined && meta.md5 !== expected.md5) {
+    return { kind: "md5", md5: meta.md5 };
+  }
+  if (!options.readContent || expected.xxh3 === undefined) return undefined;
+  let read: { xxh3: string; size: number };
+  try {
+    read = await hashObject(dest, expected.key, io);
+  } catch (error) {
+    if (error instanceof RivetError && error.code === "destination.not_found") {
+      return { kind: "missing", during: "read" };
+    }
+    throw error;
+  }
+  if (read.size !== expected.sizeBytes) return { kind: "size", size: read.size };
+  return read.xxh3 === expected.xxh3 ? undefined : { kind: "content", xxh3: read.xxh3 };
 }
 
 /** Errors about what sits at a key (a link, a folder, a key leaving the root): verified wrong. */
@@ -182,50 +242,50 @@ async function statChecked(
   }
 }
 
-/** Checks one committed part; returns its problems (none: verified). */
+/** Checks one committed part against its manifest entry; returns its problems (none: verified). */
 async function verifyPart(
   dest: Destination,
   part: ParsedPart,
   options: VerifyDestinationOptions,
 ): Promise<ValidateProblem[]> {
-  const io: SignalOptions = options.signal ? { signal: options.signal } : {};
   const name = `part ${part.id} '${part.path}'`;
-  const { meta, problem } = await statChecked(dest, part.path, io);
-  if (problem) return [{ code: "part.unusable", message: `${name}: ${problem.message}` }];
-  if (meta === undefined) return [{ code: "part.missing", message: `${name}: missing` }];
-  const sizeWrong = (size: number): ValidateProblem => ({
-    code: "part.size_mismatch",
-    message: `${name}: ${size} bytes, the manifest records ${part.sizeBytes}`,
-  });
-  if (meta.size !== part.sizeBytes) return [sizeWrong(meta.size)];
-  if (meta.md5 !== undefined && part.md5 !== undefined && meta.md5 !== part.md5) {
-    return [{
-      code: "part.md5_mismatch",
-      message: `${name}: the store reports MD5 ${meta.md5}, the manifest records ${part.md5}`,
-    }];
-  }
-  if (!options.readContent) return [];
-  let read: { xxh3: string; size: number };
+  let drift: PartDrift | undefined;
   try {
-    read = await hashObject(dest, part.path, io);
+    drift = await checkPart(dest, {
+      key: part.path,
+      sizeBytes: part.sizeBytes,
+      xxh3: part.xxh3,
+      ...(part.md5 === undefined ? {} : { md5: part.md5 }),
+    }, options);
   } catch (error) {
-    if (isObjectShapeError(error)) {
-      return [{ code: "part.unusable", message: `${name}: ${error.message}` }];
-    }
-    if (error instanceof RivetError && error.code === "destination.not_found") {
-      return [{ code: "part.missing", message: `${name}: missing (removed while validating)` }];
-    }
-    throw error;
+    if (!isObjectShapeError(error)) throw error;
+    return [{ code: "part.unusable", message: `${name}: ${error.message}` }];
   }
-  if (read.size !== part.sizeBytes) return [sizeWrong(read.size)];
-  if (read.xxh3 !== part.xxh3) {
-    return [{
-      code: "part.fingerprint_mismatch",
-      message: `${name}: content fingerprint xxh3:${read.xxh3}, the manifest records ` +
-        `xxh3:${part.xxh3} (same size, different bytes)`,
-    }];
+  switch (drift?.kind) {
+    case undefined:
+      return [];
+    case "missing":
+      return [{
+        code: "part.missing",
+        message: `${name}: missing${drift.during === "read" ? " (removed while validating)" : ""}`,
+      }];
+    case "size":
+      return [{
+        code: "part.size_mismatch",
+        message: `${name}: ${drift.size} bytes, the manifest records ${part.sizeBytes}`,
+      }];
+    case "md5":
+      return [{
+        code: "part.md5_mismatch",
+        message: `${name}: the store reports MD5 ${drift.md5}, the manifest records ${part.md5}`,
+      }];
+    case "content":
+      return [{
+        code: "part.fingerprint_mismatch",
+        message: `${name}: content fingerprint xxh3:${drift.xxh3}, the manifest records ` +
+          `xxh3:${part.xxh3} (same size, different bytes)`,
+      }];
   }
-  return [];
 }
 
 /** Runs `work` over `items` with at most `limit` at once, keeping results in order. */

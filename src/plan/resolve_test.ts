@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ConfigError } from "../core/errors.ts";
 import { loadConfig } from "../config/load.ts";
-import { tempDirWith } from "../config/_testing.ts";
 import { absoluteDestination, localRoot, resolveJob } from "./resolve.ts";
 
 const CONFIG = `source:
@@ -18,6 +17,16 @@ exports:
     format: csv
     destination: {type: s3, bucket: b, prefix: "x/{date}"}
 `;
+
+/** Writes `files` (name → text) into a new temp dir and returns the dir. */
+async function tempDirWith(files: Readonly<Record<string, string>>): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "rivet_resolve_test_" });
+  for (const [name, text] of Object.entries(files)) {
+    await Deno.mkdir(join(dir, name, ".."), { recursive: true });
+    await Deno.writeTextFile(join(dir, name), text);
+  }
+  return dir;
+}
 
 Deno.test("resolveJob: one job holds the connection, the query text, tuning and an absolute folder", async () => {
   const dir = await tempDirWith({

@@ -11,7 +11,7 @@
  */
 import { loadConfig } from "../../src/config/mod.ts";
 import { runExportsInProcesses } from "../../src/engines/subprocess.ts";
-import { ndjsonEventStream } from "../../src/cli/render/ndjson.ts";
+import { ndjsonEventStream } from "../../src/core/event_protocol.ts";
 
 if (import.meta.main) {
   const configPath = Deno.args[0];

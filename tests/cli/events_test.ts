@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import type { Outcome, RivetEvent } from "../../src/core/events.ts";
-import { parseNdjsonEvents } from "../../src/cli/render/ndjson.ts";
+import { parseNdjsonEvents } from "../../src/core/event_protocol.ts";
 import { stateDbPath } from "../../src/state/mod.ts";
 import { startPostgres } from "../_helpers/pg_server.ts";
 import { runCli, spawnCli } from "../_helpers/cli.ts";

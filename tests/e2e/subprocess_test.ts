@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { startPostgres } from "../_helpers/pg_server.ts";
 import { readParquet } from "../_helpers/parquet_oracle.ts";
 import { runCli, spawnCli } from "../_helpers/cli.ts";
-import { ndjsonEventStream, parseNdjsonEvents } from "../../src/cli/render/ndjson.ts";
+import { ndjsonEventStream, parseNdjsonEvents } from "../../src/core/event_protocol.ts";
 import type { Outcome, RivetEvent } from "../../src/core/events.ts";
 import { loadConfig } from "../../src/config/mod.ts";
 import { exportPermissions, toDenoFlags } from "../../src/engines/permissions.ts";

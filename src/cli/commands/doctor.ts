@@ -6,7 +6,7 @@
  *
  * Destinations are resolved as `rivet run` resolves them today (`{date}` of today, UTC) and
  * deduplicated by root; a path that still holds `{run_id}` or `{partition}` (filled only while a
- * run writes) is probed at the folder above that token. Each check has its own deadline
+ * run writes) is probed at the folder above that token (`src/pipeline/destination_root.ts`). Each check has its own deadline
  * ({@linkcode DOCTOR_TIMEOUT_MS}) and is never retried: doctor fails fast. Messages pass through
  * the redactor, so no secret is printed.
  *
@@ -14,14 +14,13 @@
  *
  * @module
  */
-import { resolve } from "node:path";
 import type { Destination } from "../../core/destination.ts";
 import { InterruptedError, toErrorInfo, TransientError } from "../../core/errors.ts";
 import type { ConfigSpec, DestinationSpec, SignalOptions } from "../../core/spec.ts";
 import { checkRunnable, checkTlsPolicy, loadConfig, resolveConnection } from "../../config/mod.ts";
 import { openSource } from "../../sources/mod.ts";
 import { openDestination } from "../../destinations/mod.ts";
-import { resolveDestination } from "../../plan/placeholders.ts";
+import { describeDestination, probeRoot } from "../../pipeline/destination_root.ts";
 import { redact } from "../../_util/redact.ts";
 import type { CommandContext } from "../main.ts";
 import { reportError } from "../main.ts";
@@ -201,43 +200,6 @@ async function checkSource(config: ConfigSpec, ctx: CommandContext): Promise<Che
   }
 }
 
-/** The root to probe: `{date}`/`{export}` filled, cut above a `{run_id}`/`{partition}` token. */
-function probeSpec(spec: DestinationSpec, exportName: string, at: Date): DestinationSpec {
-  const filled = resolveDestination(spec, { exportName, at });
-  const cut = (text: string) => {
-    const token = text.search(/\{(run_id|partition)\}/);
-    if (token < 0) return text;
-    const slash = text.lastIndexOf("/", token);
-    return slash < 0 ? "" : text.slice(0, slash + 1);
-  };
-  const local = (text: string) => cut(text) === "" ? "." : cut(text);
-  if (filled.kind === "local") {
-    return {
-      ...filled,
-      ...(filled.path === undefined ? {} : { path: local(filled.path) }),
-      ...(filled.prefix === undefined ? {} : { prefix: local(filled.prefix) }),
-    };
-  }
-  return { ...filled, ...(filled.prefix === undefined ? {} : { prefix: cut(filled.prefix) }) };
-}
-
-/** A destination's root for messages and deduplication, known before it is opened. */
-function describeDestination(spec: DestinationSpec, cwd: string): string {
-  const rest = spec.prefix ?? "";
-  switch (spec.kind) {
-    case "local":
-      return `file://${resolve(cwd, spec.path ?? spec.prefix ?? ".")}`;
-    case "s3":
-      return `s3://${spec.bucket ?? "?"}/${rest}`;
-    case "gcs":
-      return `gs://${spec.bucket ?? "?"}/${rest}`;
-    case "azure":
-      return `azure://${spec.accountName ?? "?"}/${spec.bucket ?? "?"}/${rest}`;
-    case "stdout":
-      return "stdout";
-  }
-}
-
 /** A hint for a failed destination probe. */
 function destinationHint(spec: DestinationSpec, info: { code: string; hint?: string }): string {
   if (info.hint) return info.hint;
@@ -328,7 +290,7 @@ export async function doctorCommand(flags: DoctorFlags, ctx: CommandContext): Pr
     const at = new Date();
     const seen = new Set<string>();
     for (const exp of config.exports) {
-      const spec = probeSpec(exp.destination, exp.name, at);
+      const spec = probeRoot(exp.destination, exp.name, at);
       const key = describeDestination(spec, cwd) + "\0" + JSON.stringify(identity(spec));
       if (seen.has(key)) continue;
       seen.add(key);

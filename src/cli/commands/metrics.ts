@@ -9,11 +9,9 @@
 import type { MetricsEntry } from "../../core/state.ts";
 import { redact } from "../../_util/redact.ts";
 import type { CommandContext } from "../main.ts";
-import { reportError } from "../main.ts";
 import { formatBytes } from "../render/summary.ts";
 import { alignTable } from "../render/table.ts";
-import { loadInspectedConfig, neverRanMessage, openExistingState } from "./state.ts";
-import { selectExports } from "../../config/mod.ts";
+import { inspectState, neverRanMessage, noneRecorded } from "./state.ts";
 
 /** Options parsed for `rivet metrics` and `rivet journal`. */
 export interface MetricsFlags {
@@ -76,25 +74,14 @@ function flagsLine(m: MetricsEntry): string {
  * @param ctx Output.
  * @returns The exit code.
  */
-export async function metricsCommand(flags: MetricsFlags, ctx: CommandContext): Promise<number> {
-  try {
-    const config = await loadInspectedConfig(flags, ctx);
-    if (flags.export !== undefined) selectExports(config, [flags.export]);
-    await using state = await openExistingState(config);
-    if (state === undefined) {
-      ctx.io.out(neverRanMessage(config));
-      return 0;
-    }
+export function metricsCommand(flags: MetricsFlags, ctx: CommandContext): Promise<number> {
+  return inspectState(flags, ctx, async (state) => {
     const runs = await state.listMetrics({
       last: flags.last ?? METRICS_DEFAULT_LAST,
       ...(flags.export === undefined ? {} : { exportName: flags.export }),
     });
     if (runs.length === 0) {
-      ctx.io.out(
-        flags.export === undefined
-          ? "No runs recorded yet\n"
-          : `No runs recorded yet for export '${flags.export}'\n`,
-      );
+      ctx.io.out(noneRecorded("runs", flags.export));
       return 0;
     }
     const [header, ...lines] = alignTable(
@@ -112,9 +99,7 @@ export async function metricsCommand(flags: MetricsFlags, ctx: CommandContext): 
     });
     ctx.io.out(out.join("\n") + "\n");
     return 0;
-  } catch (error) {
-    return reportError(error, ctx);
-  }
+  });
 }
 
 /**
@@ -125,29 +110,20 @@ export async function metricsCommand(flags: MetricsFlags, ctx: CommandContext): 
  * @param ctx Output.
  * @returns The exit code (0, or the error's class).
  */
-export async function journalCommand(flags: MetricsFlags, ctx: CommandContext): Promise<number> {
-  try {
-    const config = await loadInspectedConfig(flags, ctx);
-    const [exp] = selectExports(config, [flags.export!]);
-    await using state = await openExistingState(config);
-    if (!state) {
-      ctx.io.out(`${neverRanMessage(config)}\n`);
-      return 0;
-    }
+export function journalCommand(flags: MetricsFlags, ctx: CommandContext): Promise<number> {
+  return inspectState(flags, ctx, async (state) => {
     const entries = await state.listJournal({
-      exportName: exp!.name,
+      exportName: flags.export!,
       last: flags.last ?? 5,
       ...(flags.runId === undefined ? {} : { runId: flags.runId }),
     });
     if (entries.length === 0) {
-      ctx.io.out(`No journal recorded yet for export '${exp!.name}'\n`);
+      ctx.io.out(noneRecorded("journal", flags.export!));
       return 0;
     }
     ctx.io.out(entries.map((e) => renderJournal(e.runId, e.journal)).join(""));
     return 0;
-  } catch (error) {
-    return reportError(error, ctx);
-  }
+  }, (config) => `${neverRanMessage(config)}\n`);
 }
 
 /** Shape of a journal as `rivet run` stores it (see `pipeline/run_record.ts`). */

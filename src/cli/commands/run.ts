@@ -21,7 +21,8 @@ import {
   writeFileReplacing,
   writeRunReports,
 } from "../render/summary.ts";
-import { eventToNdjson, ndjsonEventStream } from "../render/ndjson.ts";
+import { ndjsonEventStream } from "../../core/event_protocol.ts";
+import { eventToNdjson } from "../render/ndjson.ts";
 import { createProgressRenderer } from "../render/progress.ts";
 
 /**

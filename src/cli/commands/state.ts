@@ -106,6 +106,46 @@ async function guarded(
 }
 
 /**
+ * The preamble of the read-only inspection commands (`state`, `metrics`, `journal`): loads the
+ * config, checks `-e NAME` against it, and runs `body` with the existing state store. Without a
+ * state file it prints that no export has run and exits 0: inspecting never creates one. A
+ * thrown error prints with its exit code.
+ *
+ * @param flags `-c` and `-e`.
+ * @param ctx Output.
+ * @param body What the command prints, given the open store and the config.
+ * @param neverRan The text printed when no state file exists (default {@linkcode neverRanMessage}).
+ * @returns The exit code.
+ */
+export function inspectState(
+  flags: Pick<StateFlags, "config" | "export">,
+  ctx: CommandContext,
+  body: (state: StateStore, config: ConfigSpec) => Promise<number>,
+  neverRan: (config: ConfigSpec) => string = neverRanMessage,
+): Promise<number> {
+  return guarded(ctx, async () => {
+    const config = await loadInspectedConfig(flags, ctx);
+    checkExportName(config, flags.export);
+    await using state = await openExistingState(config);
+    if (state === undefined) {
+      ctx.io.out(neverRan(config));
+      return 0;
+    }
+    return await body(state, config);
+  });
+}
+
+/**
+ * The line printed when a list is empty: `No <what> recorded yet`, naming the export when one
+ * was selected.
+ */
+export function noneRecorded(what: string, exportName: string | undefined): string {
+  return exportName === undefined
+    ? `No ${what} recorded yet\n`
+    : `No ${what} recorded yet for export '${exportName}'\n`;
+}
+
+/**
  * `rivet state show`: the incremental cursors (EXPORT, LAST CURSOR, LAST RUN).
  *
  * @param flags `-c`.
@@ -113,13 +153,7 @@ async function guarded(
  * @returns The exit code.
  */
 export function stateShowCommand(flags: StateFlags, ctx: CommandContext): Promise<number> {
-  return guarded(ctx, async () => {
-    const config = await loadInspectedConfig(flags, ctx);
-    await using state = await openExistingState(config);
-    if (state === undefined) {
-      ctx.io.out(neverRanMessage(config));
-      return 0;
-    }
+  return inspectState(flags, ctx, async (state) => {
     const cursors = await state.listCursors();
     if (cursors.length === 0) {
       ctx.io.out(
@@ -169,24 +203,13 @@ export function stateResetCommand(flags: StateFlags, ctx: CommandContext): Promi
  * @returns The exit code.
  */
 export function stateFilesCommand(flags: StateFlags, ctx: CommandContext): Promise<number> {
-  return guarded(ctx, async () => {
-    const config = await loadInspectedConfig(flags, ctx);
-    checkExportName(config, flags.export);
-    await using state = await openExistingState(config);
-    if (state === undefined) {
-      ctx.io.out(neverRanMessage(config));
-      return 0;
-    }
+  return inspectState(flags, ctx, async (state) => {
     const files = await state.listFiles({
       last: flags.last ?? FILES_DEFAULT_LAST,
       ...(flags.export === undefined ? {} : { exportName: flags.export }),
     });
     if (files.length === 0) {
-      ctx.io.out(
-        flags.export === undefined
-          ? "No files recorded yet\n"
-          : `No files recorded yet for export '${flags.export}'\n`,
-      );
+      ctx.io.out(noneRecorded("files", flags.export));
       return 0;
     }
     ctx.io.out(table(
@@ -222,15 +245,8 @@ function taskRow(t: ChunkTaskEntry): string[] {
  * @returns The exit code.
  */
 export function stateChunksCommand(flags: StateFlags, ctx: CommandContext): Promise<number> {
-  return guarded(ctx, async () => {
-    const config = await loadInspectedConfig(flags, ctx);
+  return inspectState(flags, ctx, async (state) => {
     const name = flags.export!;
-    checkExportName(config, name);
-    await using state = await openExistingState(config);
-    if (state === undefined) {
-      ctx.io.out(neverRanMessage(config));
-      return 0;
-    }
     const run = await state.latestChunkRun(name);
     if (run === undefined) {
       ctx.io.out(`No checkpointed run for export '${name}'\n`);
@@ -321,14 +337,8 @@ export function stateProgressionCommand(
   flags: StateFlags,
   ctx: CommandContext,
 ): Promise<number> {
-  return guarded(ctx, async () => {
-    const config = await loadInspectedConfig(flags, ctx);
+  return inspectState(flags, ctx, async (state, config) => {
     const exports = selectExports(config, flags.export === undefined ? [] : [flags.export]);
-    await using state = await openExistingState(config);
-    if (state === undefined) {
-      ctx.io.out(neverRanMessage(config));
-      return 0;
-    }
     const rows: string[][] = [];
     for (const exp of exports) {
       const p = await state.readProgression(exp.name);
@@ -338,7 +348,7 @@ export function stateProgressionCommand(
       rows.push([exp.name, commMode, committed, committedAt, veriMode, verified]);
     }
     if (rows.length === 0) {
-      ctx.io.out("No progression recorded yet\n");
+      ctx.io.out(noneRecorded("progression", undefined));
       return 0;
     }
     ctx.io.out(table(

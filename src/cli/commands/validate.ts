@@ -1,8 +1,10 @@
 /**
  * `rivet validate`: destination-only verification of each export's last run against its
  * `manifest.json` and `_SUCCESS`. No source query. What is checked at a destination, and when
- * it fails, is `verifyDestination` (`src/pipeline/verify.ts`); this command places each
- * export's destination, picks what to read, and reports.
+ * it fails, is `verifyDestination` (`src/pipeline/verify.ts`); which exports are skipped, where
+ * each destination is and the exit code are `src/pipeline/validate_export.ts`. This command
+ * parses the flags, opens the state file and the destinations, and renders the reports
+ * (`src/cli/render/validate.ts`).
  *
  * Per export, the destination root has `{date}` resolved for today (UTC; `--date` overrides, so
  * a `{date}` prefix written on another day needs `--date`) and `{run_id}` for `--run-id`;
@@ -24,26 +26,20 @@
  *
  * @module
  */
-import { resolve } from "node:path";
-import { ConfigError, type ExitCode, toErrorInfo } from "../../core/errors.ts";
-import type { DestinationSpec, ExportSpec } from "../../core/spec.ts";
+import { localRoot } from "../../plan/resolve.ts";
+import type { Destination } from "../../core/destination.ts";
+import { ConfigError } from "../../core/errors.ts";
+import type { ConfigSpec, DestinationSpec } from "../../core/spec.ts";
+import type { StateStore } from "../../core/state.ts";
 import { loadConfig, selectExports } from "../../config/mod.ts";
 import { openDestination } from "../../destinations/mod.ts";
-import { hasPartitionToken, resolveDestination } from "../../plan/placeholders.ts";
-import { filesOfSuccessfulRuns } from "../../pipeline/leftovers.ts";
-import {
-  type ExportValidation,
-  type ManifestState,
-  type SuccessMarkerState,
-  type ValidateStatus,
-  verifyDestination,
-} from "../../pipeline/verify.ts";
-import { openStateStore, stateDbPath } from "../../state/mod.ts";
-import type { StateStore } from "../../core/state.ts";
-import { redact } from "../../_util/redact.ts";
+import type { ExportValidation } from "../../pipeline/verify.ts";
+import { validateExitCode, validateExport } from "../../pipeline/validate_export.ts";
 import type { CommandContext } from "../main.ts";
 import { reportError } from "../main.ts";
+import { renderValidateJson, renderValidatePretty } from "../render/validate.ts";
 import { parseParams } from "./run.ts";
+import { openExistingState } from "./state.ts";
 
 /** Options parsed for `rivet validate`. */
 export interface ValidateFlags {
@@ -66,261 +62,23 @@ export interface ValidateFlags {
   readonly sizeOnly?: boolean;
 }
 
-/** A report for an export that was not checked. */
-function unchecked(
-  exp: ExportSpec,
-  uri: string,
-  status: "skipped" | "no_manifest",
-  note: string,
-): ExportValidation {
-  return {
-    export: exp.name,
-    uri,
-    status,
-    manifest: "missing",
-    successMarker: "unchecked",
-    partsTotal: 0,
-    partsVerified: 0,
-    partsQuarantined: 0,
-    contentVerified: false,
-    problems: [],
-    notes: [note],
-    extraObjects: [],
-    extraObjectCount: 0,
-  };
-}
-
-/** How the destination of one export is found: the CLI's placeholder flags. */
-interface Placement {
-  readonly at: Date;
-  readonly runId: string | undefined;
-  readonly prefix: string | undefined;
-  readonly cwd: string;
-}
-
-/** The export's destination with placeholders resolved as `rivet run` resolves them. */
-function placeDestination(exp: ExportSpec, placement: Placement): DestinationSpec {
-  if (placement.prefix !== undefined) {
-    return exp.destination.kind === "local"
-      ? { ...exp.destination, path: placement.prefix }
-      : { ...exp.destination, prefix: placement.prefix };
-  }
-  const spec = resolveDestination(exp.destination, { exportName: exp.name, at: placement.at });
-  const runId = placement.runId;
-  if (runId === undefined) return spec;
-  return {
-    ...spec,
-    ...(spec.path === undefined ? {} : { path: spec.path.replaceAll("{run_id}", runId) }),
-    ...(spec.prefix === undefined ? {} : { prefix: spec.prefix.replaceAll("{run_id}", runId) }),
-  };
-}
-
 /**
- * Validates one export: skips stdout and partition parents, opens the destination (a missing
- * local folder is reported without being created) and verifies it.
- *
- * @param exp The export.
- * @param options Placement flags, `--size-only`, abort signal.
- * @returns Its report; an error that stopped the check is reported with status `error`.
+ * Opens a destination for reading, or undefined for a local folder that does not exist:
+ * `LocalDestination.open` creates its folder, and validate must not leave one behind.
  */
-async function validateExport(
-  exp: ExportSpec,
-  options: Placement & {
-    readonly sizeOnly: boolean;
-    readonly signal: AbortSignal;
-    readonly state: StateStore | undefined;
-  },
-): Promise<ExportValidation> {
-  if (exp.destination.kind === "stdout") {
-    return unchecked(exp, "stdout", "skipped", "stdout destination: nothing is kept to validate");
-  }
-  if (
-    options.prefix === undefined && exp.partitionBy !== undefined &&
-    hasPartitionToken(exp.destination)
-  ) {
-    return unchecked(
-      exp,
-      exp.destination.path ?? exp.destination.prefix ?? "",
-      "skipped",
-      "partition_by writes one folder per partition: validate one with " +
-        `-e ${exp.name} --prefix <its folder>`,
-    );
-  }
-  const spec = placeDestination(exp, options);
-  try {
-    if (spec.kind === "local") {
-      // LocalDestination.open creates its folder; validate must not leave one behind.
-      const root = resolve(options.cwd, spec.path ?? spec.prefix ?? ".");
-      try {
-        await Deno.lstat(root);
-      } catch (error) {
-        if (!(error instanceof Deno.errors.NotFound)) throw error;
-        return unchecked(
-          exp,
-          `file://${root}`,
-          "no_manifest",
-          "the destination folder does not exist: has this export run (with this {date})?",
-        );
-      }
-    }
-    await using dest = await openDestination(spec, { baseDir: options.cwd });
-    const committedByRuns = options.state === undefined
-      ? undefined
-      : await filesOfSuccessfulRuns(options.state, exp.name);
-    return await verifyDestination(dest, {
-      exportName: exp.name,
-      readContent: exp.verify === "content" || !options.sizeOnly,
-      signal: options.signal,
-      ...(committedByRuns === undefined ? {} : { committedByRuns }),
-    });
-  } catch (error) {
-    if (options.signal.aborted) throw error;
-    const info = toErrorInfo(error);
-    const message = redact(info.hint ? `${info.message}; ${info.hint}` : info.message);
-    return {
-      ...unchecked(exp, describeSpec(spec, options.cwd), "skipped", ""),
-      status: "error",
-      notes: [],
-      error: { code: info.code, message, exitCode: info.exitCode },
-    };
-  }
-}
-
-/** A destination's root for messages when it could not be opened. */
-function describeSpec(spec: DestinationSpec, cwd: string): string {
-  const rest = spec.prefix ?? "";
-  switch (spec.kind) {
-    case "local":
-      return `file://${resolve(cwd, spec.path ?? spec.prefix ?? ".")}`;
-    case "s3":
-      return `s3://${spec.bucket ?? "?"}/${rest}`;
-    case "gcs":
-      return `gs://${spec.bucket ?? "?"}/${rest}`;
-    case "azure":
-      return `azure://${spec.accountName ?? "?"}/${spec.bucket ?? "?"}/${rest}`;
-    case "stdout":
-      return "stdout";
-  }
-}
-
-/**
- * The exit code of a validate run: 3 when anything was verified wrong, else the scariest class
- * of an error that stopped a check (2 before 1), else 0.
- *
- * @param reports The per-export reports.
- * @returns 0, 1, 2 or 3.
- */
-export function validateExitCode(reports: readonly ExportValidation[]): ExitCode {
-  if (reports.some((r) => r.status === "failed")) return 3;
-  const codes = new Set(reports.flatMap((r) => r.error ? [r.error.exitCode] : []));
-  for (const code of [4, 2] as const) if (codes.has(code)) return code;
-  return codes.size > 0 ? 1 : 0;
-}
-
-const STATUS_LABEL: Record<ValidateStatus, string> = {
-  passed: "PASSED",
-  failed: "FAILED",
-  no_manifest: "NO MANIFEST",
-  skipped: "SKIPPED",
-  error: "ERROR",
-};
-
-const MANIFEST_LABEL: Record<ManifestState, string> = {
-  "self-consistent": "self-consistent",
-  inconsistent: "INCONSISTENT",
-  unreadable: "UNREADABLE",
-  missing: "missing",
-};
-
-const SUCCESS_LABEL: Record<SuccessMarkerState, string> = {
-  consistent: "consistent",
-  missing: "missing",
-  mismatch: "MISMATCH",
-  absent: "absent (as expected for this run status)",
-  unchecked: "not checked",
-};
-
-/**
- * Renders the reports for humans: per export its root, status, parts verified, `_SUCCESS` and
- * manifest state, one line per problem and note; then a totals line.
- *
- * @param reports The per-export reports.
- * @returns Redacted text ending with a newline.
- */
-export function renderValidatePretty(reports: readonly ExportValidation[]): string {
-  const lines: string[] = [];
-  for (const r of reports) {
-    lines.push(`${r.export}: ${r.uri}`);
-    lines.push(`  status:    ${STATUS_LABEL[r.status]}`);
-    if (r.error) {
-      lines.push(`  error:     ${r.error.message}`);
-    } else if (r.status !== "skipped" && r.manifest !== "missing") {
-      const how = r.contentVerified ? "size and xxh3 content" : "size only";
-      const q = r.partsQuarantined > 0 ? `; ${r.partsQuarantined} quarantined, not checked` : "";
-      lines.push(`  parts:     ${r.partsVerified}/${r.partsTotal} verified (${how}${q})`);
-      lines.push(`  _SUCCESS:  ${SUCCESS_LABEL[r.successMarker]}`);
-      const facts = [
-        r.runId === undefined ? undefined : `run ${r.runId}`,
-        r.runStatus,
-        r.rowCount === undefined ? undefined : `${r.rowCount} rows`,
-      ].filter((f) => f !== undefined);
-      lines.push(
-        `  manifest:  ${MANIFEST_LABEL[r.manifest]}${
-          facts.length > 0 ? ` (${facts.join(", ")})` : ""
-        }`,
-      );
-    } else if (r.successMarker === "mismatch") {
-      lines.push("  _SUCCESS:  present without manifest.json");
-      lines.push("  manifest:  missing");
-    }
-    for (const p of r.problems) lines.push(`  problem: ${p.message}`);
-    for (const n of r.notes) lines.push(`  note: ${n}`);
-    // Without a manifest every object is unlisted: the legacy note already counts them.
-    if (r.extraObjectCount > 0 && r.manifest !== "missing") {
-      const shown = r.extraObjects.slice(0, 5).join(", ");
-      const more = r.extraObjectCount > 5 ? `, … (${r.extraObjectCount - 5} more)` : "";
-      lines.push(
-        `  note: ${r.extraObjectCount} object(s) not in the manifest (advisory): ${shown}${more}`,
-      );
+async function openForReading(
+  spec: DestinationSpec,
+  cwd: string,
+): Promise<Destination | undefined> {
+  if (spec.kind === "local") {
+    try {
+      await Deno.lstat(localRoot(spec, cwd));
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      return undefined;
     }
   }
-  const count = (s: ValidateStatus) => reports.filter((r) => r.status === s).length;
-  const totals = (["passed", "failed", "no_manifest", "skipped", "error"] as const)
-    .filter((s) => count(s) > 0)
-    .map((s) => `${count(s)} ${STATUS_LABEL[s].toLowerCase()}`);
-  lines.push(`validate: ${totals.length > 0 ? totals.join(", ") : "no export selected"}`);
-  return lines.map((l) => redact(l)).join("\n") + "\n";
-}
-
-/**
- * The reports as the JSON array `--format json` prints (snake_case keys).
- *
- * @param reports The per-export reports.
- * @returns Pretty JSON text ending with a newline.
- */
-export function renderValidateJson(reports: readonly ExportValidation[]): string {
-  const doc = reports.map((r) => ({
-    export: r.export,
-    uri: r.uri,
-    status: r.status,
-    run_id: r.runId ?? null,
-    run_status: r.runStatus ?? null,
-    row_count: r.rowCount ?? null,
-    manifest: r.manifest,
-    success_marker: r.successMarker,
-    parts_total: r.partsTotal,
-    parts_verified: r.partsVerified,
-    parts_quarantined: r.partsQuarantined,
-    content_verified: r.contentVerified,
-    problems: r.problems,
-    notes: r.notes,
-    extra_objects: r.extraObjects,
-    extra_object_count: r.extraObjectCount,
-    ...(r.error
-      ? { error: { code: r.error.code, message: r.error.message, exit_class: r.error.exitCode } }
-      : {}),
-  }));
-  return redact(JSON.stringify(doc, null, 2)) + "\n";
+  return await openDestination(spec, { baseDir: cwd });
 }
 
 /**
@@ -328,15 +86,14 @@ export function renderValidateJson(reports: readonly ExportValidation[]): string
  * permission prompt (a narrowed `deno run` without write access to the config folder validates
  * by the stamps instead); undefined otherwise, or when it is unusable.
  */
-async function openExistingState(configDir: string): Promise<StateStore | undefined> {
+async function openPermittedState(config: ConfigSpec): Promise<StateStore | undefined> {
   try {
     for (const name of ["read", "write"] as const) {
-      if ((await Deno.permissions.query({ name, path: configDir })).state !== "granted") {
+      if ((await Deno.permissions.query({ name, path: config.dir })).state !== "granted") {
         return undefined;
       }
     }
-    if (!(await Deno.stat(stateDbPath(configDir))).isFile) return undefined;
-    return await openStateStore(configDir);
+    return await openExistingState(config);
   } catch {
     return undefined;
   }
@@ -402,7 +159,8 @@ export async function validateCommand(flags: ValidateFlags, ctx: CommandContext)
     const reports: ExportValidation[] = [];
     // The state's file log tells earlier successful runs' files from an interrupted run's;
     // validate reads an existing state file and never creates one.
-    const state = await openExistingState(config.dir);
+    const state = await openPermittedState(config);
+    const cwd = Deno.cwd();
     try {
       for (const exp of exports) {
         reports.push(
@@ -410,10 +168,11 @@ export async function validateCommand(flags: ValidateFlags, ctx: CommandContext)
             at,
             runId: flags.runId,
             prefix: flags.prefix,
-            cwd: Deno.cwd(),
+            cwd,
             sizeOnly: flags.sizeOnly === true,
             signal: ctx.signal,
             state,
+            open: (spec) => openForReading(spec, cwd),
           }),
         );
       }

@@ -1,73 +1,7 @@
 import assert from "node:assert/strict";
-import type { Outcome, RivetEvent } from "../../core/events.ts";
 import { registerSecret } from "../../_util/redact.ts";
-import {
-  eventToNdjson,
-  type InvalidNdjsonLine,
-  ndjsonEventStream,
-  parseNdjsonEvents,
-} from "./ndjson.ts";
-
-const outcome: Outcome = {
-  export: "orders",
-  runId: "orders_20260101T000000.000",
-  status: "failed",
-  mode: "full",
-  rows: 10,
-  files: 1,
-  bytes: 2048,
-  durationMs: 1500,
-  startedAt: "2026-01-01T00:00:00.000Z",
-  finishedAt: "2026-01-01T00:00:01.500Z",
-  output: "file:///tmp/out",
-  compression: "zstd",
-  format: "parquet",
-  peakRssMb: 120,
-  tuningProfile: "balanced",
-  batchSize: 10000,
-  error: {
-    name: "SourceError",
-    code: "source.query_failed",
-    message: "query on postgresql://app:hunter2pw@db/x failed\nline two",
-    exitCode: 1,
-  },
-};
-
-const allEvents: RivetEvent[] = [
-  { type: "run_started", runId: "agg_1", exports: ["orders"], at: "2026-01-01T00:00:00.000Z" },
-  { type: "export_started", export: "orders", runId: outcome.runId, mode: "chunked" },
-  { type: "chunks_planned", export: "orders", total: 4, done: 1 },
-  { type: "chunk_started", export: "orders", chunk: 2, attempt: 1 },
-  { type: "batch_read", export: "orders", rows: 5, totalRows: 5 },
-  { type: "part_committed", export: "orders", key: "orders/part-0.parquet", rows: 5, bytes: 99 },
-  { type: "chunk_completed", export: "orders", chunk: 2, rows: 5, files: 1, durationMs: 12 },
-  { type: "chunk_failed", export: "orders", chunk: 3, attempt: 1, message: "x", willRetry: true },
-  { type: "warning", export: "orders", code: "w", message: "careful" },
-  { type: "warning", code: "w", message: "no export" },
-  { type: "export_finished", outcome },
-  { type: "run_finished", runId: "agg_1", exitCode: 1, outcomes: [outcome] },
-];
-
-function redacted(o: Outcome): Outcome {
-  return {
-    ...o,
-    error: { ...o.error!, message: "query on postgresql://REDACTED@db/x failed\nline two" },
-  };
-}
-
-Deno.test("every event type round-trips through one NDJSON line each", () => {
-  const text = allEvents.map(eventToNdjson).join("");
-  assert.equal(text.split("\n").length, allEvents.length + 1);
-  const parsed = parseNdjsonEvents(text, { onInvalidLine: (bad) => assert.fail(bad.reason) });
-  const expected = allEvents.map((e) =>
-    e.type === "export_finished"
-      ? { ...e, outcome: redacted(e.outcome) }
-      : e.type === "run_finished"
-      ? { ...e, outcomes: e.outcomes.map(redacted) }
-      : e
-  );
-  assert.deepEqual(parsed, expected);
-});
+import { parseNdjsonEvents } from "../../core/event_protocol.ts";
+import { eventToNdjson } from "./ndjson.ts";
 
 Deno.test("secrets, URL credentials and control bytes never reach the stream", () => {
   registerSecret("s3cr3t-token-value");
@@ -90,124 +24,12 @@ Deno.test("secrets, URL credentials and control bytes never reach the stream", (
   });
 });
 
-Deno.test("a newline inside a message stays inside its one JSON line", () => {
-  const line = eventToNdjson({ type: "warning", code: "c", message: "a\nb\tc" });
-  assert.equal(line.indexOf("\n"), line.length - 1);
-  assert.deepEqual(parseNdjsonEvents(line), [{ type: "warning", code: "c", message: "a\nb\tc" }]);
-});
-
-Deno.test("non-event lines are skipped and reported with their line number and reason", () => {
-  const invalid: InvalidNdjsonLine[] = [];
-  const text = [
-    eventToNdjson({ type: "warning", code: "c", message: "first" }).trimEnd(),
-    "",
-    "debug: hello",
-    "[1,2]",
-    '{"type":"from_the_future","x":1}',
-    '{"type":"batch_read","export":"o","rows":"5","totalRows":5}',
-    '{"type":"export_finished","outcome":{"export":"o"}}',
-    '{"no":"type"}',
-    eventToNdjson({ type: "warning", code: "c", message: "last" }).trimEnd() + "\r",
-  ].join("\n");
-  const events = parseNdjsonEvents(text, { onInvalidLine: (bad) => invalid.push(bad) });
-  assert.deepEqual(events.map((e) => e.type === "warning" && e.message), ["first", "last"]);
-  assert.deepEqual(invalid, [
-    { lineNumber: 3, line: "debug: hello", reason: "not JSON" },
-    { lineNumber: 4, line: "[1,2]", reason: "not a JSON object" },
-    {
-      lineNumber: 5,
-      line: '{"type":"from_the_future","x":1}',
-      reason: "unknown event type 'from_the_future'",
-    },
-    {
-      lineNumber: 6,
-      line: '{"type":"batch_read","export":"o","rows":"5","totalRows":5}',
-      reason: "batch_read without a valid 'rows'",
-    },
-    {
-      lineNumber: 7,
-      line: '{"type":"export_finished","outcome":{"export":"o"}}',
-      reason: "export_finished without a valid 'outcome.runId'",
-    },
-    { lineNumber: 8, line: '{"no":"type"}', reason: "no 'type' field" },
-  ]);
-});
-
-function chunkedStream(parts: Uint8Array[]): ReadableStream<Uint8Array> {
-  return ReadableStream.from(parts);
-}
-
-Deno.test("the stream reader reassembles lines and UTF-8 split across chunks", async () => {
-  const text = eventToNdjson({ type: "warning", code: "c", message: "héllo ✓ 日本" }) +
-    eventToNdjson({ type: "chunks_planned", export: "é", total: 3, done: 0 });
-  const bytes = new TextEncoder().encode(text);
-  // One byte per chunk splits every multi-byte character and every line.
-  const parts = Array.from(bytes, (b) => Uint8Array.of(b));
-  const events: RivetEvent[] = [];
-  for await (const e of ndjsonEventStream(chunkedStream(parts))) events.push(e);
-  assert.deepEqual(events, parseNdjsonEvents(text));
-  assert.equal(events.length, 2);
-});
-
-Deno.test("the stream reader parses a last line without its newline and reports a torn one", async () => {
-  const enc = new TextEncoder();
-  const whole = eventToNdjson({ type: "warning", code: "c", message: "m" });
-  const complete: RivetEvent[] = [];
-  for await (const e of ndjsonEventStream(chunkedStream([enc.encode(whole.trimEnd())]))) {
-    complete.push(e);
-  }
-  assert.equal(complete.length, 1);
-
-  const invalid: InvalidNdjsonLine[] = [];
-  const torn: RivetEvent[] = [];
-  const stream = chunkedStream([enc.encode(whole + whole.slice(0, 10))]);
-  for await (const e of ndjsonEventStream(stream, { onInvalidLine: (b) => invalid.push(b) })) {
-    torn.push(e);
-  }
-  assert.equal(torn.length, 1);
-  assert.deepEqual(invalid, [{ lineNumber: 2, line: whole.slice(0, 10), reason: "not JSON" }]);
-});
-
-Deno.test("breaking out of the stream reader cancels the source stream", async () => {
-  let cancelled = false;
-  const line = new TextEncoder().encode(
-    eventToNdjson({ type: "warning", code: "c", message: "m" }),
-  );
-  const stream = new ReadableStream<Uint8Array>({
-    pull: (controller) => controller.enqueue(line),
-    cancel: () => {
-      cancelled = true;
-    },
+Deno.test("the --events line of a failed export is one line with its error redacted", () => {
+  const line = eventToNdjson({
+    type: "warning",
+    code: "c",
+    message: "query on postgresql://app:hunter2pw@db/x failed\nline two",
   });
-  let seen = 0;
-  for await (const _ of ndjsonEventStream(stream)) {
-    if (++seen === 3) break;
-  }
-  assert.equal(seen, 3);
-  assert.ok(cancelled);
-});
-
-Deno.test("the stream reader reads a real child process's stdout", async () => {
-  const script = `
-    const w = (s) => Deno.stdout.writeSync(new TextEncoder().encode(s));
-    w('{"type":"run_started","runId":"r","exports":["a"],"at":"t"}\\n');
-    w('not json\\n');
-    w('{"type":"run_finished","runId":"r","exitCode":0,"outcomes":[]}');
-  `;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["eval", script],
-    stdout: "piped",
-    stderr: "null",
-    stdin: "null",
-  }).spawn();
-  const invalid: string[] = [];
-  const types: string[] = [];
-  for await (
-    const e of ndjsonEventStream(child.stdout, { onInvalidLine: (b) => invalid.push(b.line) })
-  ) {
-    types.push(e.type);
-  }
-  assert.equal((await child.status).code, 0);
-  assert.deepEqual(types, ["run_started", "run_finished"]);
-  assert.deepEqual(invalid, ["not json"]);
+  assert.equal(line.indexOf("\n"), line.length - 1);
+  assert.ok(!line.includes("hunter2pw"), line);
 });
