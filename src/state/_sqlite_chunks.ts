@@ -7,6 +7,7 @@
  *
  * @module
  */
+import type { DatabaseSync } from "node:sqlite";
 import type { ChunkLedger, ChunkRunEntry, ChunkTaskEntry } from "../core/state.ts";
 import {
   chunkRunExists,
@@ -15,16 +16,21 @@ import {
   unknownChunk,
   unknownChunkRun,
 } from "./_errors.ts";
-import {
-  nowIso,
-  num,
-  type Row,
-  setIfPresent,
-  type SqliteConnection,
-  text,
-  textOrNull,
-} from "./_sqlite_conn.ts";
-import type { DatabaseSync } from "node:sqlite";
+import type { SqliteConnection } from "./_sqlite_conn.ts";
+import { fromRow, nowIso, num, type Row, table, text } from "./_sqlite_rows.ts";
+
+const RUN = table<ChunkRunEntry>({
+  text: ["runId", "exportName", "planHash", "status", "createdAt", "updatedAt"],
+  int: ["maxAttempts"],
+  rename: { maxAttempts: "max_chunk_attempts" },
+});
+
+/** The optional columns are set only while they mean something (a failure, a result). */
+const TASK = table<ChunkTaskEntry>({
+  text: ["runId", "startKey", "endKey", "status", "updatedAt"],
+  int: ["chunkIndex", "attempts"],
+  optional: { text: ["lastError", "failure", "fileName"], int: ["rowsWritten"] },
+});
 
 /**
  * The chunk ledger role of a SQLite store.
@@ -33,6 +39,7 @@ import type { DatabaseSync } from "node:sqlite";
  * @returns The role's methods, bound to `conn`.
  */
 export function sqliteChunkLedger(conn: SqliteConnection): ChunkLedger {
+  const taskFromRow = (row: Row) => fromRow(row, TASK);
   return {
     saveChunkPlan(entry) {
       const at = entry.createdAt ?? nowIso();
@@ -163,20 +170,14 @@ export function sqliteChunkLedger(conn: SqliteConnection): ChunkLedger {
     },
 
     latestChunkRun(exportName) {
-      return conn.run((db) => {
-        const row = db.prepare(
-          `SELECT * FROM chunk_run WHERE export_name = ?
-           ORDER BY created_at DESC, rowid DESC LIMIT 1`,
-        ).get(exportName) as Row | undefined;
-        return row === undefined ? undefined : runFromRow(row);
-      });
+      const sql = "SELECT * FROM chunk_run WHERE export_name = ? " +
+        "ORDER BY created_at DESC, rowid DESC LIMIT 1";
+      return conn.first(sql, [exportName], (row) => fromRow(row, RUN));
     },
 
     listChunkTasks(runId) {
-      return conn.run((db) =>
-        (db.prepare("SELECT * FROM chunk_task WHERE run_id = ? ORDER BY chunk_index")
-          .all(runId) as Row[]).map(taskFromRow)
-      );
+      const sql = "SELECT * FROM chunk_task WHERE run_id = ? ORDER BY chunk_index";
+      return conn.list(sql, [runId], taskFromRow);
     },
 
     resetChunks(exportName) {
@@ -200,33 +201,4 @@ function checkMaxAttempts(maxAttempts: number): void {
   if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
     throw new RangeError(`maxAttempts must be a positive integer, got ${maxAttempts}`);
   }
-}
-
-function runFromRow(row: Row): ChunkRunEntry {
-  return {
-    runId: text(row, "run_id"),
-    exportName: text(row, "export_name"),
-    planHash: text(row, "plan_hash"),
-    status: text(row, "status") as ChunkRunEntry["status"],
-    maxAttempts: num(row, "max_chunk_attempts"),
-    createdAt: text(row, "created_at"),
-    updatedAt: text(row, "updated_at"),
-  };
-}
-
-function taskFromRow(row: Row): ChunkTaskEntry {
-  const out: Record<string, unknown> = {
-    runId: text(row, "run_id"),
-    chunkIndex: num(row, "chunk_index"),
-    startKey: textOrNull(row, "start_key"),
-    endKey: textOrNull(row, "end_key"),
-    status: text(row, "status"),
-    attempts: num(row, "attempts"),
-    updatedAt: text(row, "updated_at"),
-  };
-  setIfPresent(out, "lastError", row.last_error);
-  setIfPresent(out, "failure", row.failure);
-  setIfPresent(out, "rowsWritten", row.rows_written, "int");
-  setIfPresent(out, "fileName", row.file_name);
-  return out as unknown as ChunkTaskEntry;
 }

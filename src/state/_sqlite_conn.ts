@@ -1,6 +1,6 @@
 /**
- * The one connection the SQLite roles share, and the row helpers they all use: how a call
- * becomes a promise, how a write becomes a transaction, how a history table is listed.
+ * The one connection the SQLite roles share: how a call becomes a promise, how a write becomes
+ * a transaction, how rows are read and listed.
  *
  * Layer: state (private).
  *
@@ -9,54 +9,7 @@
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 import type { ListOptions } from "../core/state.ts";
 import { crashPoint } from "../_util/test_hook.ts";
-
-/** One result row, by column name. */
-export type Row = Record<string, SQLInputValue | null>;
-
-/** How a column's value converts between SQLite and an entry field. */
-export type ColumnKind = "text" | "int" | "bool";
-
-/** Now, as the ISO-8601 UTC string every stored time is. */
-export function nowIso(): string {
-  return new Date().toISOString();
-}
-
-/** A column read as text. */
-export function text(row: Row, column: string): string {
-  return String(row[column]);
-}
-
-/** A column read as a number. */
-export function num(row: Row, column: string): number {
-  return Number(row[column]);
-}
-
-/** A nullable text column: null stays null. */
-export function textOrNull(row: Row, column: string): string | null {
-  return row[column] === null ? null : text(row, column);
-}
-
-/** Copies the non-null columns into `out[field]`, so optional fields stay absent, not undefined. */
-export function setIfPresent(
-  out: Record<string, unknown>,
-  field: string,
-  value: unknown,
-  kind: ColumnKind = "text",
-): void {
-  if (value === null || value === undefined) return;
-  out[field] = kind === "bool"
-    ? value === 1 || value === 1n
-    : kind === "int"
-    ? Number(value)
-    : value;
-}
-
-/** An entry field as a bound parameter: absent becomes NULL, a boolean 0 or 1. */
-export function toSql(value: unknown, kind: ColumnKind = "text"): SQLInputValue {
-  if (value === undefined || value === null) return null;
-  if (kind === "bool") return value ? 1 : 0;
-  return value as SQLInputValue;
-}
+import type { Row } from "./_sqlite_rows.ts";
 
 /**
  * Runs `body` and returns its result as a promise, so that a synchronous throw (a SQLite error,
@@ -126,28 +79,38 @@ export class SqliteConnection {
     }
   }
 
+  /** The first row of a query, mapped, or undefined when there is none. */
+  first<T>(
+    sql: string,
+    params: readonly SQLInputValue[],
+    map: (row: Row) => T,
+  ): Promise<T | undefined> {
+    return this.run((db) => {
+      const row = db.prepare(sql).get(...params) as Row | undefined;
+      return row === undefined ? undefined : map(row);
+    });
+  }
+
+  /** Every row of a query, mapped. */
+  list<T>(sql: string, params: readonly SQLInputValue[], map: (row: Row) => T): Promise<T[]> {
+    return this.run((db) => all(db, sql, params, map));
+  }
+
   /**
    * Newest-first rows of a history table whose `id` is its insertion order.
    *
    * @param table The table (a constant of the caller, never input).
    * @param options Export filter and row limit.
+   * @param map Row to entry.
    * @param runId Only this run, when given.
    */
-  history(table: string, options: ListOptions, runId?: string): Row[] {
-    const where: string[] = [];
-    const params: SQLInputValue[] = [];
-    if (options.exportName !== undefined) {
-      where.push("export_name = ?");
-      params.push(options.exportName);
-    }
-    if (runId !== undefined) {
-      where.push("run_id = ?");
-      params.push(runId);
-    }
-    const filter = where.length > 0 ? ` WHERE ${where.join(" AND ")}` : "";
-    params.push(limit(options.last));
-    return this.db.prepare(`SELECT * FROM ${table}${filter} ORDER BY id DESC LIMIT ?`)
-      .all(...params) as Row[];
+  history<T>(
+    table: string,
+    options: ListOptions,
+    map: (row: Row) => T,
+    runId?: string,
+  ): Promise<T[]> {
+    return this.run((db) => all(db, ...historyQuery(table, options, runId), map));
   }
 
   /** Closes the database. Idempotent. */
@@ -155,6 +118,35 @@ export class SqliteConnection {
     this.#db?.close();
     this.#db = undefined;
   }
+}
+
+function all<T>(
+  db: DatabaseSync,
+  sql: string,
+  params: readonly SQLInputValue[],
+  map: (row: Row) => T,
+): T[] {
+  return (db.prepare(sql).all(...params) as Row[]).map(map);
+}
+
+function historyQuery(
+  table: string,
+  options: ListOptions,
+  runId: string | undefined,
+): [string, SQLInputValue[]] {
+  const where: string[] = [];
+  const params: SQLInputValue[] = [];
+  if (options.exportName !== undefined) {
+    where.push("export_name = ?");
+    params.push(options.exportName);
+  }
+  if (runId !== undefined) {
+    where.push("run_id = ?");
+    params.push(runId);
+  }
+  const filter = where.length > 0 ? ` WHERE ${where.join(" AND ")}` : "";
+  params.push(limit(options.last));
+  return [`SELECT * FROM ${table}${filter} ORDER BY id DESC LIMIT ?`, params];
 }
 
 /** A `last` option as a LIMIT: a whole number, at least 0. */

@@ -12,7 +12,23 @@ import type {
   ProgressionBoundary,
   ProgressionEntry,
 } from "../core/state.ts";
-import { type Row, setIfPresent, type SqliteConnection, text, textOrNull } from "./_sqlite_conn.ts";
+import type { SqliteConnection } from "./_sqlite_conn.ts";
+import { fromRow, type Row, table, upsert } from "./_sqlite_rows.ts";
+
+/** Keyed by export name. */
+const CURSOR = table<CursorEntry>({ text: ["exportName", "lastCursorValue", "lastRunAt"] });
+
+/** One boundary of a progression row: its own `last_<boundary>_*` columns, keyed by export. */
+function boundary(name: ProgressionBoundary) {
+  return table<ProgressionEntry>({
+    prefix: `last_${name}_`,
+    text: ["exportName", "strategy", "runId", "at"],
+    optional: { text: ["cursor"], int: ["chunkIndex"] },
+    rename: { exportName: "export_name" },
+  });
+}
+
+const PROGRESSION = { committed: boundary("committed"), verified: boundary("verified") };
 
 /**
  * The cursor role of a SQLite store.
@@ -21,32 +37,20 @@ import { type Row, setIfPresent, type SqliteConnection, text, textOrNull } from 
  * @returns The role's methods, bound to `conn`.
  */
 export function sqliteCursorStore(conn: SqliteConnection): CursorStore {
+  const cursorFromRow = (row: Row) => fromRow(row, CURSOR);
   return {
     readCursor(exportName) {
-      return conn.run((db) => {
-        const row = db.prepare("SELECT * FROM export_state WHERE export_name = ?").get(
-          exportName,
-        ) as Row | undefined;
-        return row === undefined ? undefined : cursorFromRow(row);
-      });
+      const sql = "SELECT * FROM export_state WHERE export_name = ?";
+      return conn.first(sql, [exportName], cursorFromRow);
     },
 
     listCursors() {
-      return conn.run((db) =>
-        (db.prepare("SELECT * FROM export_state ORDER BY export_name").all() as Row[])
-          .map(cursorFromRow)
-      );
+      return conn.list("SELECT * FROM export_state ORDER BY export_name", [], cursorFromRow);
     },
 
     advanceCursor(entry) {
       // A kill before COMMIT must leave the previous cursor (the `in_state_write` crash point).
-      return conn.write((db) => {
-        db.prepare(
-          `INSERT INTO export_state (export_name, last_cursor_value, last_run_at) VALUES (?, ?, ?)
-           ON CONFLICT (export_name) DO UPDATE SET last_cursor_value = excluded.last_cursor_value,
-             last_run_at = excluded.last_run_at`,
-        ).run(entry.exportName, entry.lastCursorValue, entry.lastRunAt);
-      }, { crashPoint: true });
+      return conn.write((db) => upsert(db, "export_state", CURSOR, entry), { crashPoint: true });
     },
 
     resetExport(exportName) {
@@ -59,65 +63,20 @@ export function sqliteCursorStore(conn: SqliteConnection): CursorStore {
     },
 
     saveProgression(entry) {
-      const p = `last_${entry.boundary}`;
-      const cols = [`${p}_strategy`, `${p}_cursor`, `${p}_chunk_index`, `${p}_run_id`, `${p}_at`];
-      return conn.run((db) => {
-        db.prepare(
-          `INSERT INTO export_progression (export_name, ${cols.join(", ")})
-           VALUES (?, ?, ?, ?, ?, ?)
-           ON CONFLICT (export_name) DO UPDATE SET ${
-            cols.map((c) => `${c} = excluded.${c}`).join(", ")
-          }`,
-        ).run(
-          entry.exportName,
-          entry.strategy,
-          entry.cursor ?? null,
-          entry.chunkIndex ?? null,
-          entry.runId,
-          entry.at,
-        );
-      });
+      // Only this boundary's columns are set: the other boundary stays as it was.
+      return conn.run((db) => upsert(db, "export_progression", PROGRESSION[entry.boundary], entry));
     },
 
     readProgression(exportName) {
-      return conn.run((db) => {
-        const row = db.prepare("SELECT * FROM export_progression WHERE export_name = ?")
-          .get(exportName) as Row | undefined;
-        if (row === undefined) return undefined;
+      const sql = "SELECT * FROM export_progression WHERE export_name = ?";
+      return conn.first(sql, [exportName], (row) => {
         const out: Record<string, unknown> = { exportName };
-        for (const boundary of ["committed", "verified"] as const) {
-          const mark = progressionFromRow(row, exportName, boundary);
-          if (mark !== undefined) out[boundary] = mark;
+        for (const name of ["committed", "verified"] as const) {
+          if (row[`last_${name}_run_id`] === null) continue;
+          out[name] = { ...fromRow(row, PROGRESSION[name]), boundary: name };
         }
         return out as unknown as ExportProgressionEntry;
       });
     },
   };
-}
-
-function cursorFromRow(row: Row): CursorEntry {
-  return {
-    exportName: text(row, "export_name"),
-    lastCursorValue: textOrNull(row, "last_cursor_value"),
-    lastRunAt: text(row, "last_run_at"),
-  };
-}
-
-function progressionFromRow(
-  row: Row,
-  exportName: string,
-  boundary: ProgressionBoundary,
-): ProgressionEntry | undefined {
-  const p = `last_${boundary}`;
-  if (row[`${p}_run_id`] === null) return undefined;
-  const out: Record<string, unknown> = {
-    exportName,
-    boundary,
-    strategy: text(row, `${p}_strategy`),
-    runId: text(row, `${p}_run_id`),
-    at: text(row, `${p}_at`),
-  };
-  setIfPresent(out, "cursor", row[`${p}_cursor`]);
-  setIfPresent(out, "chunkIndex", row[`${p}_chunk_index`], "int");
-  return out as unknown as ProgressionEntry;
 }

@@ -6,7 +6,18 @@
  * @module
  */
 import type { FileLog, PartEntry } from "../core/state.ts";
-import { num, type Row, setIfPresent, type SqliteConnection, text } from "./_sqlite_conn.ts";
+import type { SqliteConnection } from "./_sqlite_conn.ts";
+import { fromRow, insert, type Row, table } from "./_sqlite_rows.ts";
+
+/** The optional columns are NULL in rows written before schema v2: read back absent. */
+const PART = table<PartEntry>({
+  text: ["runId", "exportName", "fileName", "format", "createdAt"],
+  int: ["rowCount", "bytes"],
+  optional: {
+    text: ["compression", "contentFingerprint", "contentMd5", "status"],
+    int: ["chunkIndex", "partIndex"],
+  },
+});
 
 /**
  * The file log role of a SQLite store.
@@ -15,41 +26,19 @@ import { num, type Row, setIfPresent, type SqliteConnection, text } from "./_sql
  * @returns The role's methods, bound to `conn`.
  */
 export function sqliteFileLog(conn: SqliteConnection): FileLog {
+  const partFromRow = (row: Row) => fromRow(row, PART);
   return {
     recordPart(entry) {
-      return conn.run((db) => {
-        db.prepare(
-          `INSERT INTO file_log (run_id, export_name, file_name, row_count, bytes, format,
-             compression, created_at, content_fingerprint, content_md5, chunk_index, part_index,
-             status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        ).run(
-          entry.runId,
-          entry.exportName,
-          entry.fileName,
-          entry.rowCount,
-          entry.bytes,
-          entry.format,
-          entry.compression ?? null,
-          entry.createdAt,
-          entry.contentFingerprint ?? null,
-          entry.contentMd5 ?? null,
-          entry.chunkIndex ?? null,
-          entry.partIndex ?? null,
-          entry.status ?? null,
-        );
-      });
+      return conn.run((db) => insert(db, "file_log", PART, entry));
     },
 
     listFiles(options) {
-      return conn.run(() => conn.history("file_log", options).map(partFromRow));
+      return conn.history("file_log", options, partFromRow);
     },
 
     listRunParts(runId) {
       // idx_file_log_run holds rowids in order, so this reads the index without a sort.
-      return conn.run((db) =>
-        (db.prepare("SELECT * FROM file_log WHERE run_id = ? ORDER BY id").all(runId) as Row[])
-          .map(partFromRow)
-      );
+      return conn.list("SELECT * FROM file_log WHERE run_id = ? ORDER BY id", [runId], partFromRow);
     },
 
     markPartsQuarantined(entry) {
@@ -67,23 +56,4 @@ export function sqliteFileLog(conn: SqliteConnection): FileLog {
       });
     },
   };
-}
-
-function partFromRow(row: Row): PartEntry {
-  const out: Record<string, unknown> = {
-    runId: text(row, "run_id"),
-    exportName: text(row, "export_name"),
-    fileName: text(row, "file_name"),
-    rowCount: num(row, "row_count"),
-    bytes: num(row, "bytes"),
-    format: text(row, "format"),
-    createdAt: text(row, "created_at"),
-  };
-  setIfPresent(out, "compression", row.compression);
-  setIfPresent(out, "contentFingerprint", row.content_fingerprint);
-  setIfPresent(out, "contentMd5", row.content_md5);
-  setIfPresent(out, "chunkIndex", row.chunk_index, "int");
-  setIfPresent(out, "partIndex", row.part_index, "int");
-  setIfPresent(out, "status", row.status);
-  return out as unknown as PartEntry;
 }

@@ -12,7 +12,7 @@
 import { DatabaseSync } from "node:sqlite";
 import { ConfigError } from "../core/errors.ts";
 import { MIGRATIONS, STATE_APPLICATION_ID, STATE_SCHEMA_VERSION } from "./_migrations.ts";
-import { nowIso, num, type Row } from "./_sqlite_conn.ts";
+import { nowIso, num, type Row } from "./_sqlite_rows.ts";
 
 /** The path that opens a private in-memory database instead of a file. */
 export const MEMORY_PATH = ":memory:";

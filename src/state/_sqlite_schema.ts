@@ -5,8 +5,18 @@
  *
  * @module
  */
-import type { SchemaBaselines } from "../core/state.ts";
-import { type Row, type SqliteConnection, text } from "./_sqlite_conn.ts";
+import type { SchemaBaselines, SchemaEntry } from "../core/state.ts";
+import type { SqliteConnection } from "./_sqlite_conn.ts";
+import { fromRow, table, upsert } from "./_sqlite_rows.ts";
+
+/** Keyed by export name. */
+const SCHEMA = table<SchemaEntry>({
+  text: ["exportName", "updatedAt"],
+  json: ["columns"],
+  rename: { columns: "columns_json" },
+});
+
+const SELECT = "SELECT * FROM export_schema WHERE export_name = ?";
 
 /**
  * The schema baseline role of a SQLite store.
@@ -17,29 +27,14 @@ import { type Row, type SqliteConnection, text } from "./_sqlite_conn.ts";
 export function sqliteSchemaBaselines(conn: SqliteConnection): SchemaBaselines {
   return {
     readSchema(exportName) {
-      return conn.run((db) => {
-        const row = db.prepare("SELECT * FROM export_schema WHERE export_name = ?").get(
-          exportName,
-        ) as Row | undefined;
-        if (row === undefined) return undefined;
-        return {
-          exportName,
-          columns: JSON.parse(text(row, "columns_json")),
-          updatedAt: text(row, "updated_at"),
-        };
-      });
+      return conn.first(SELECT, [exportName], (row) => fromRow(row, SCHEMA));
     },
 
     saveSchema(entry) {
       return conn.run((db) => {
         // Only name and type are the baseline, whatever else the caller's columns carry.
         const columns = entry.columns.map(({ name, type }) => ({ name, type }));
-
-        db.prepare(
-          `INSERT INTO export_schema (export_name, columns_json, updated_at) VALUES (?, ?, ?)
-           ON CONFLICT (export_name) DO UPDATE SET columns_json = excluded.columns_json,
-             updated_at = excluded.updated_at`,
-        ).run(entry.exportName, JSON.stringify(columns), entry.updatedAt);
+        upsert(db, "export_schema", SCHEMA, { ...entry, columns });
       });
     },
   };
