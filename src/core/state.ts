@@ -4,9 +4,25 @@
  *
  * Layer: core. Imports nothing from `src/`.
  *
- * Every method takes one record (an object of named fields) and is async, so that a PostgreSQL
- * backend (`RIVET_STATE_URL`) can implement the same contract later. Times are ISO-8601 UTC
- * strings. Numbers are JS numbers: row and byte counts stay far below 2^53.
+ * The contract is split into roles, each named after what the code that uses it does:
+ *
+ * | role                              | holds                                  | used by              |
+ * | --------------------------------- | -------------------------------------- | -------------------- |
+ * | {@linkcode CursorStore}           | incremental cursors, progression       | runs, `state` cmds   |
+ * | {@linkcode FileLog}               | committed parts, quarantine marks      | runs, `--resume`     |
+ * | {@linkcode ChunkLedger}           | checkpointed runs, tasks, claims       | chunked runs         |
+ * | {@linkcode RunHistory}            | metrics, journals, run aggregates      | `metrics`, `journal` |
+ * | {@linkcode SchemaBaselines}       | schema drift baselines                 | schema drift check   |
+ *
+ * {@linkcode StateStore} is all of them on one connection plus `close`. Each role's doc says
+ * what it promises (ordering, atomicity, what survives a crash) and which of its operations must
+ * be transactional: that list is what a second backend (a PostgreSQL state store selected by
+ * `RIVET_STATE_URL`) must keep. Everything else is single statements.
+ *
+ * Every method takes one record (an object of named fields) and is async, so that such a
+ * backend can implement the same contract. Times are ISO-8601 UTC strings. Numbers are JS
+ * numbers: row and byte counts stay far below 2^53. Returned objects are the caller's own:
+ * changing them never changes stored state.
  *
  * @module
  */
@@ -287,10 +303,18 @@ export interface RunAggregateEntry {
 }
 
 /**
- * Persistent state of rivet. One writer per export (single-writer by design); chunk claims
- * are nevertheless atomic, so several connections never receive the same task.
+ * Where each export stands: its incremental cursor and its progression boundaries, both keyed by
+ * export name and replaced in place (upserts).
+ *
+ * Promises: `advanceCursor` is one atomic write, durable once it resolves; a crash during it
+ * leaves the previous cursor (the caller advances only after `_SUCCESS`, so a cursor never
+ * points past committed data). `resetExport` removes the cursor and the progression together or
+ * not at all. The progression is advisory (what `state progression` shows); nothing decides from
+ * it.
+ *
+ * Transactional in any backend: `advanceCursor` (one upsert) and `resetExport` (two deletes).
  */
-export interface StateStore extends AsyncDisposable {
+export interface CursorStore {
   /** The cursor of an export, or undefined when it never advanced. */
   readCursor(exportName: string): Promise<CursorEntry | undefined>;
   /** Every stored cursor, by export name (`state show`). */
@@ -298,12 +322,31 @@ export interface StateStore extends AsyncDisposable {
   /** Sets the cursor of an export (upsert). Call only after every part is committed. */
   advanceCursor(entry: CursorEntry): Promise<void>;
   /**
-   * Deletes the cursor and the progression of an export (`state reset -e`).
+   * Deletes the cursor and the progression of an export (`state reset -e`), in one transaction.
    *
    * @returns Whether there was anything to delete.
    */
   resetExport(exportName: string): Promise<boolean>;
+  /** Sets one boundary of an export's progression, keeping the other. */
+  saveProgression(entry: ProgressionEntry): Promise<void>;
+  /** Both boundaries of an export, or undefined when none was ever saved. */
+  readProgression(exportName: string): Promise<ExportProgressionEntry | undefined>;
+}
 
+/**
+ * The file log: one row per part committed at the destination, kept as history (rows are never
+ * deleted; withdrawn parts are marked `quarantined`).
+ *
+ * Promises: rows come back in the order they were recorded (an insertion sequence, not a clock),
+ * newest first for `listFiles`, oldest first for `listRunParts`. A part is recorded after its
+ * commit, so a crash in between leaves a committed file without a row (the leftovers check
+ * finds it), never a row without a file. `markPartsQuarantined` marks all the listed rows of a
+ * run or none.
+ *
+ * Transactional in any backend: `markPartsQuarantined` (one statement); `recordPart` is a
+ * single insert.
+ */
+export interface FileLog {
   /** Appends a committed part to the file log. */
   recordPart(entry: PartEntry): Promise<void>;
   /** File log rows, newest first. */
@@ -322,17 +365,25 @@ export interface StateStore extends AsyncDisposable {
    * @returns How many rows were newly marked (rows already quarantined are not counted).
    */
   markPartsQuarantined(entry: QuarantinedPartsEntry): Promise<number>;
+}
 
-  /** Appends the metrics row of one export run. */
-  recordRun(entry: MetricsEntry): Promise<void>;
-  /** Metrics rows, newest first. */
-  listMetrics(options: ListOptions): Promise<MetricsEntry[]>;
-
-  /** The drift baseline of an export, or undefined before its first successful run. */
-  readSchema(exportName: string): Promise<SchemaEntry | undefined>;
-  /** Replaces the drift baseline of an export. */
-  saveSchema(entry: SchemaEntry): Promise<void>;
-
+/**
+ * The chunk ledger of checkpointed runs (ADR-0008): one `chunk_run` per planned run and one
+ * `chunk_task` per window, `pending → running → completed | failed`.
+ *
+ * Promises: at most one run per export is `in_progress` (a second plan is refused with
+ * `ConfigError` `state.chunk_run_in_progress`). A claim is atomic across connections, threads
+ * and processes: no two callers ever receive the same task, and tasks are handed out lowest
+ * index first. A crash leaves a claimed task `running` (never `completed` without its rows
+ * written); `--resume` puts it back with `resetRunningChunks`. A completed run never hides a
+ * task that is not `completed`.
+ *
+ * Transactional in any backend: `saveChunkPlan` (run and tasks together), `claimChunk` (select
+ * and update under one write lock: `FOR UPDATE SKIP LOCKED` or a serialisable transaction in
+ * PostgreSQL), `completeChunk`, `reopenChunk` (task and run status together), `completeChunkRun`
+ * (check and mark under one lock) and `resetChunks` (runs and their tasks).
+ */
+export interface ChunkLedger {
   /**
    * Creates a checkpointed run (`in_progress`) and its `pending` tasks in one transaction.
    * Throws `ConfigError` `state.chunk_run_in_progress` when the export already has a run in
@@ -380,22 +431,51 @@ export interface StateStore extends AsyncDisposable {
    * @returns How many runs were deleted.
    */
   resetChunks(exportName: string): Promise<number>;
+}
 
-  /** Sets one boundary of an export's progression, keeping the other. */
-  saveProgression(entry: ProgressionEntry): Promise<void>;
-  /** Both boundaries of an export, or undefined when none was ever saved. */
-  readProgression(exportName: string): Promise<ExportProgressionEntry | undefined>;
-
+/**
+ * What ran: one metrics row per export run, the event journal of each run, and the aggregate of
+ * each multi-export invocation (`rivet metrics`, `rivet journal`).
+ *
+ * Promises: append-only history (an aggregate with the same id is replaced), listed newest
+ * first in recording order. Each write is one statement; the history is informational, so a
+ * crash may lose the rows of the run it interrupted but never changes what was exported.
+ *
+ * Transactional in any backend: nothing beyond single statements.
+ */
+export interface RunHistory {
+  /** Appends the metrics row of one export run. */
+  recordRun(entry: MetricsEntry): Promise<void>;
+  /** Metrics rows, newest first. */
+  listMetrics(options: ListOptions): Promise<MetricsEntry[]>;
   /** Appends the journal of one run (a resumed run appends a second row). */
   appendJournal(entry: JournalEntry): Promise<void>;
   /** Journal rows, newest first. */
   listJournal(options: JournalListOptions): Promise<JournalEntry[]>;
-
   /** Stores the aggregate of a multi-export invocation (replaces one with the same id). */
   saveRunAggregate(entry: RunAggregateEntry): Promise<void>;
   /** Stored aggregates, newest first. */
   listRunAggregates(options: Pick<ListOptions, "last">): Promise<RunAggregateEntry[]>;
+}
 
-  /** Closes the store. Idempotent. */
+/**
+ * The schema drift baseline of each export: the column names and types of its last successful
+ * run, replaced as a whole (one upsert, so a crash leaves the old baseline or the new one).
+ */
+export interface SchemaBaselines {
+  /** The drift baseline of an export, or undefined before its first successful run. */
+  readSchema(exportName: string): Promise<SchemaEntry | undefined>;
+  /** Replaces the drift baseline of an export. */
+  saveSchema(entry: SchemaEntry): Promise<void>;
+}
+
+/**
+ * Persistent state of rivet: every role on one connection, plus its lifecycle. One writer per
+ * export (single-writer by design); chunk claims are nevertheless atomic, so several connections
+ * never receive the same task. Code that needs one role takes that role's interface.
+ */
+export interface StateStore
+  extends CursorStore, FileLog, ChunkLedger, RunHistory, SchemaBaselines, AsyncDisposable {
+  /** Closes the store. Idempotent; every later call rejects. */
   close(): Promise<void>;
 }

@@ -6,7 +6,8 @@ import type { RivetEvent } from "../core/events.ts";
 import type { BatchStream, Source } from "../core/source.ts";
 import type { ExportSpec, TuningPlan } from "../core/spec.ts";
 import { createFormat } from "../formats/mod.ts";
-import { MemoryStateStore } from "../state/mod.ts";
+import type { StateStore } from "../core/state.ts";
+import { openMemoryStateStore } from "../state/mod.ts";
 import { type ExportPlan, runExport } from "./run_export.ts";
 
 const schema = new Schema([
@@ -109,7 +110,7 @@ function plan(overrides: Partial<ExportSpec> = {}): ExportPlan {
 async function run(
   p: ExportPlan,
   source: Source,
-  options: { destination?: MemoryDestination; state?: MemoryStateStore } = {},
+  options: { destination?: MemoryDestination; state?: StateStore } = {},
 ) {
   const destination = options.destination ?? new MemoryDestination();
   const events: RivetEvent[] = [];
@@ -180,7 +181,7 @@ Deno.test("runExport writes no data file for an empty result, and skips it with 
 });
 
 Deno.test("runExport records each part and advances the cursor after the last commit", async () => {
-  const state = new MemoryStateStore();
+  await using state = await openMemoryStateStore();
   const p = { ...plan({ maxFileSize: 1000 }), cursorColumn: "name" };
   const batches = Array.from({ length: 4 }, (_, i) => batch(i * 100, 100));
   const { outcome } = await run(p, fakeSource(batches), { state });
@@ -192,7 +193,7 @@ Deno.test("runExport records each part and advances the cursor after the last co
 });
 
 Deno.test("runExport keeps the cursor when a part's commit fails", async () => {
-  const state = new MemoryStateStore();
+  await using state = await openMemoryStateStore();
   await state.advanceCursor({
     exportName: "t",
     lastCursorValue: "old",
@@ -208,7 +209,7 @@ Deno.test("runExport keeps the cursor when a part's commit fails", async () => {
 });
 
 Deno.test("runExport strips synthetic columns from the files but reads the cursor from them", async () => {
-  const state = new MemoryStateStore();
+  await using state = await openMemoryStateStore();
   const p = { ...plan(), cursorColumn: "name", stripColumns: ["name"] };
   const { outcome, destination } = await run(p, fakeSource([batch(0, 3)]), { state });
   assert.equal(outcome.status, "success");
@@ -228,7 +229,7 @@ async function previousRun(destination: MemoryDestination): Promise<{ m: string;
 }
 
 Deno.test("runExport: a manifest that cannot be written withdraws the parts and keeps the cursor", async () => {
-  const state = new MemoryStateStore();
+  await using state = await openMemoryStateStore();
   await state.advanceCursor({
     exportName: "t",
     lastCursorValue: "old",
@@ -251,7 +252,7 @@ Deno.test("runExport: a manifest that cannot be written withdraws the parts and 
 });
 
 Deno.test("runExport: a _SUCCESS that cannot be written puts the previous manifest back", async () => {
-  const state = new MemoryStateStore();
+  await using state = await openMemoryStateStore();
   const destination = new MemoryDestination();
   const before = await previousRun(destination);
   destination.failOn = "_SUCCESS";
@@ -265,7 +266,7 @@ Deno.test("runExport: a _SUCCESS that cannot be written puts the previous manife
 });
 
 Deno.test("runExport writes the cursor only after manifest.json and _SUCCESS", async () => {
-  const state = new MemoryStateStore();
+  await using state = await openMemoryStateStore();
   const destination = new MemoryDestination();
   const order: string[] = [];
   const advance = state.advanceCursor.bind(state);

@@ -1,10 +1,17 @@
 /**
- * Opens the state store of a config: the SQLite file next to it.
+ * Opens the state store of a config (the SQLite file next to it), or a private in-memory one.
+ *
+ * Layer: state.
  *
  * @module
  */
 import type { StateStore } from "../core/state.ts";
-import { SqliteStateStore, type SqliteStateStoreOptions, stateDbPath } from "./sqlite.ts";
+import {
+  MEMORY_PATH,
+  SqliteStateStore,
+  type SqliteStateStoreOptions,
+  stateDbPath,
+} from "./sqlite.ts";
 
 /** Options of {@linkcode openStateStore}. */
 export type OpenStateStoreOptions = SqliteStateStoreOptions;
@@ -36,4 +43,26 @@ export function openStateStore(
   options: OpenStateStoreOptions = {},
 ): Promise<StateStore> {
   return SqliteStateStore.open(stateDbPath(configDir), options);
+}
+
+/**
+ * Opens a fresh SQLite state store in memory: the same schema, code and semantics as the state
+ * file, nothing persisted, gone at `close`. For tests, and for library callers of `runExport`
+ * who want the file log and cursor calls without keeping state.
+ *
+ * @returns The open store; dispose it with `await using`.
+ *
+ * @example
+ * ```ts
+ * import { openMemoryStateStore } from "./open.ts";
+ * await using state = await openMemoryStateStore();
+ * await state.saveChunkPlan({
+ *   runId: "r1", exportName: "e", planHash: "h", maxAttempts: 2,
+ *   tasks: [{ startKey: "1", endKey: "10" }],
+ * });
+ * if ((await state.claimChunk("r1"))?.chunkIndex !== 0) throw new Error("claim");
+ * ```
+ */
+export function openMemoryStateStore(): Promise<StateStore> {
+  return SqliteStateStore.open(MEMORY_PATH);
 }

@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { ConfigError } from "../core/errors.ts";
-import { CRASH_EXIT_CODE } from "../_util/test_hook.ts";
 import { MIGRATIONS } from "./_migrations.ts";
 import { openStateStore } from "./open.ts";
 import {
@@ -371,36 +370,6 @@ Deno.test("SqliteStateStore connections claiming concurrently never get the same
       for (const worker of workers) worker.terminate();
       URL.revokeObjectURL(url);
     }
-  });
-});
-
-Deno.test("SqliteStateStore keeps the previous cursor when killed mid state write", async () => {
-  await withDir(async (dir) => {
-    const path = stateDbPath(dir);
-    {
-      await using state = await SqliteStateStore.open(path);
-      await state.advanceCursor({ exportName: "o", lastCursorValue: "1", lastRunAt: T0 });
-    }
-    const storeUrl = new URL("./sqlite.ts", import.meta.url).href;
-    const script = `
-      import { SqliteStateStore } from ${JSON.stringify(storeUrl)};
-      const state = await SqliteStateStore.open(${JSON.stringify(path)});
-      await state.advanceCursor({ exportName: "o", lastCursorValue: "2", lastRunAt: "x" });
-      console.log("not reached");`;
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["eval", "--ext=ts", script],
-      env: { RIVET_TEST_CRASH_AT: "in_state_write" },
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assert.equal(out.code, CRASH_EXIT_CODE, new TextDecoder().decode(out.stderr));
-    assert.ok(!new TextDecoder().decode(out.stdout).includes("not reached"));
-    await using state = await SqliteStateStore.open(path);
-    assert.deepEqual(await state.readCursor("o"), {
-      exportName: "o",
-      lastCursorValue: "1",
-      lastRunAt: T0,
-    });
   });
 });
 

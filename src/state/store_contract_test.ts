@@ -1,10 +1,10 @@
-// One table of cases, run against both StateStore implementations: the memory store used by
-// pipeline unit tests must behave exactly like the SQLite file.
+// One table of cases, run against the SQLite store on a file and in memory (`:memory:`, what
+// pipeline unit tests use): the contract of core/state.ts that any other backend must keep too.
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ConfigError } from "../core/errors.ts";
-import type { MetricsEntry, PartEntry, StateStore } from "../core/state.ts";
-import { MemoryStateStore } from "./memory.ts";
+import type { ChunkPlanEntry, MetricsEntry, PartEntry, StateStore } from "../core/state.ts";
+import { openMemoryStateStore } from "./open.ts";
 import { SqliteStateStore } from "./sqlite.ts";
 
 interface Impl {
@@ -14,7 +14,7 @@ interface Impl {
 
 const impls: readonly Impl[] = [
   {
-    name: "SqliteStateStore",
+    name: "SqliteStateStore (file)",
     async open() {
       const dir = await Deno.makeTempDir({ prefix: "rivet_state_contract_" });
       const store = await SqliteStateStore.open(join(dir, ".rivet_state.db"));
@@ -28,10 +28,10 @@ const impls: readonly Impl[] = [
     },
   },
   {
-    name: "MemoryStateStore",
-    open() {
-      const store = new MemoryStateStore();
-      return Promise.resolve({ store, cleanup: () => store.close() });
+    name: "SqliteStateStore (:memory:)",
+    async open() {
+      const store = await openMemoryStateStore();
+      return { store, cleanup: () => store.close() };
     },
   },
 ];
@@ -86,6 +86,26 @@ const fullMetrics: MetricsEntry = {
   rivetVersion: "0.1.0",
   longestChunkMs: 800,
 };
+
+/**
+ * A plan of export `orders` (hash `h`) with `tasks` windows `1`–`2`, `2`–`3`, …; `extra`
+ * overrides any field.
+ */
+function chunkPlan(
+  runId: string,
+  maxAttempts: number,
+  tasks: number,
+  extra: Partial<ChunkPlanEntry> = {},
+): ChunkPlanEntry {
+  return {
+    runId,
+    exportName: "orders",
+    planHash: "h",
+    maxAttempts,
+    tasks: Array.from({ length: tasks }, (_, i) => ({ startKey: `${i + 1}`, endKey: `${i + 2}` })),
+    ...extra,
+  };
+}
 
 type Case = readonly [name: string, body: (store: StateStore) => Promise<void>];
 
@@ -290,13 +310,7 @@ const cases: readonly Case[] = [
     assert.equal(await s.claimChunk("no_such_run"), undefined);
   }],
   ["retries a failed task before later pending ones, up to the maximum attempts", async (s) => {
-    await s.saveChunkPlan({
-      runId: "r1",
-      exportName: "orders",
-      planHash: "h1",
-      maxAttempts: 2,
-      tasks: [{ startKey: "a", endKey: "b" }, { startKey: "b", endKey: "c" }],
-    });
+    await s.saveChunkPlan(chunkPlan("r1", 2, 2));
     assert.equal((await s.claimChunk("r1"))?.chunkIndex, 0);
     await s.failChunk({ runId: "r1", chunkIndex: 0, error: "timeout" });
     const retry = await s.claimChunk("r1");
@@ -319,13 +333,7 @@ const cases: readonly Case[] = [
     );
   }],
   ["pins a permanent failure so that it is never claimed again", async (s) => {
-    await s.saveChunkPlan({
-      runId: "r1",
-      exportName: "orders",
-      planHash: "h",
-      maxAttempts: 5,
-      tasks: [{ startKey: "1", endKey: "2" }],
-    });
+    await s.saveChunkPlan(chunkPlan("r1", 5, 1));
     await s.claimChunk("r1");
     await s.failChunk({ runId: "r1", chunkIndex: 0, error: "syntax error", retryable: false });
     assert.equal(await s.claimChunk("r1"), undefined);
@@ -333,13 +341,7 @@ const cases: readonly Case[] = [
     assert.equal((await s.listChunkTasks("r1"))[0]?.failure, "permanent");
   }],
   ["records the class of a failure and clears it on claim, completion and reopen", async (s) => {
-    await s.saveChunkPlan({
-      runId: "r1",
-      exportName: "orders",
-      planHash: "h",
-      maxAttempts: 2,
-      tasks: [{ startKey: "1", endKey: "2" }, { startKey: "2", endKey: "3" }],
-    });
+    await s.saveChunkPlan(chunkPlan("r1", 2, 2));
     const failure = async () => (await s.listChunkTasks("r1")).map((t) => t.failure);
     await s.claimChunk("r1");
     await s.failChunk({ runId: "r1", chunkIndex: 0, error: "connection refused" });
@@ -364,16 +366,7 @@ const cases: readonly Case[] = [
     assert.deepEqual(await failure(), [undefined, "permanent"]);
   }],
   ["resets running tasks to pending and keeps their attempts", async (s) => {
-    await s.saveChunkPlan({
-      runId: "r1",
-      exportName: "orders",
-      planHash: "h",
-      maxAttempts: 3,
-      tasks: [{ startKey: "1", endKey: "2" }, { startKey: "2", endKey: "3" }, {
-        startKey: "3",
-        endKey: "4",
-      }],
-    });
+    await s.saveChunkPlan(chunkPlan("r1", 3, 3));
     await s.claimChunk("r1");
     await s.claimChunk("r1");
     await s.completeChunk({ runId: "r1", chunkIndex: 0, rowsWritten: 1 });
@@ -389,13 +382,7 @@ const cases: readonly Case[] = [
     assert.deepEqual([again?.chunkIndex, again?.attempts], [1, 2]);
   }],
   ["reopens a completed task for rewrite with a fresh attempt budget", async (s) => {
-    await s.saveChunkPlan({
-      runId: "r1",
-      exportName: "orders",
-      planHash: "h",
-      maxAttempts: 1,
-      tasks: [{ startKey: "1", endKey: "2" }],
-    });
+    await s.saveChunkPlan(chunkPlan("r1", 1, 1));
     await s.claimChunk("r1");
     await s.completeChunk({ runId: "r1", chunkIndex: 0, rowsWritten: 3, fileName: "x.parquet" });
     await s.reopenChunk({ runId: "r1", chunkIndex: 0 });
@@ -409,16 +396,7 @@ const cases: readonly Case[] = [
     assert.equal((await s.claimChunk("r1"))?.chunkIndex, 0);
   }],
   ["completes a run only once every task is, and only a run that exists", async (s) => {
-    await s.saveChunkPlan({
-      runId: "r1",
-      exportName: "orders",
-      planHash: "h",
-      maxAttempts: 1,
-      tasks: [{ startKey: "1", endKey: "2" }, { startKey: "2", endKey: "3" }, {
-        startKey: "3",
-        endKey: "4",
-      }],
-    });
+    await s.saveChunkPlan(chunkPlan("r1", 1, 3));
     await s.claimChunk("r1");
     await s.completeChunk({ runId: "r1", chunkIndex: 0, rowsWritten: 1 });
     await s.claimChunk("r1");
@@ -438,23 +416,12 @@ const cases: readonly Case[] = [
     await s.completeChunkRun("r1"); // idempotent
     assert.deepEqual(await s.latestChunkRun("orders"), done);
     // A plan without tasks has nothing left to do.
-    await s.saveChunkPlan({
-      runId: "e1",
-      exportName: "empty",
-      planHash: "h",
-      maxAttempts: 1,
-      tasks: [],
-    });
+    await s.saveChunkPlan(chunkPlan("e1", 1, 0, { exportName: "empty" }));
     await s.completeChunkRun("e1");
     assert.equal((await s.latestChunkRun("empty"))?.status, "completed");
   }],
   ["reopening a task of a completed run puts the run back in progress", async (s) => {
-    const plan = {
-      exportName: "orders",
-      planHash: "h",
-      maxAttempts: 1,
-      tasks: [{ startKey: "1", endKey: "2" }, { startKey: "2", endKey: "3" }],
-    };
+    const plan = chunkPlan("r1", 1, 2);
     await s.saveChunkPlan({ ...plan, runId: "r1", createdAt: T0 });
     await finishTasks(s, "r1");
     await s.completeChunkRun("r1");
@@ -479,13 +446,7 @@ const cases: readonly Case[] = [
     assert.equal(await s.claimChunk("r1"), undefined);
   }],
   ["refuses a second plan under a run id already used", async (s) => {
-    const plan = {
-      runId: "r1",
-      exportName: "orders",
-      planHash: "h",
-      maxAttempts: 1,
-      tasks: [{ startKey: "1", endKey: "2" }],
-    };
+    const plan = chunkPlan("r1", 1, 1);
     await s.saveChunkPlan(plan);
     await finishTasks(s, "r1");
     await s.completeChunkRun("r1");
@@ -496,14 +457,7 @@ const cases: readonly Case[] = [
     assert.equal((await s.listChunkTasks("r1")).length, 1, "the first plan is intact");
   }],
   ["refuses a second chunk plan while one is in progress, allows it once completed", async (s) => {
-    const plan = {
-      runId: "r1",
-      exportName: "orders",
-      planHash: "h",
-      maxAttempts: 3,
-      createdAt: T0,
-      tasks: [{ startKey: "1", endKey: "2" }],
-    };
+    const plan = chunkPlan("r1", 3, 1, { createdAt: T0 });
     await s.saveChunkPlan(plan);
     await assert.rejects(
       s.saveChunkPlan({ ...plan, runId: "r2", createdAt: T1 }),
@@ -527,7 +481,7 @@ const cases: readonly Case[] = [
     assert.equal(await s.latestChunkRun("nobody"), undefined);
   }],
   ["resetChunks deletes every run and task of one export", async (s) => {
-    const plan = { planHash: "h", maxAttempts: 3, tasks: [{ startKey: "1", endKey: "2" }] };
+    const plan = chunkPlan("r1", 3, 1);
     await s.saveChunkPlan({ ...plan, runId: "r1", exportName: "orders", createdAt: T0 });
     await finishTasks(s, "r1");
     await s.completeChunkRun("r1");
@@ -543,13 +497,7 @@ const cases: readonly Case[] = [
     await s.saveChunkPlan({ ...plan, runId: "r3", exportName: "orders" });
   }],
   ["rejects updates of a task the run does not have", async (s) => {
-    await s.saveChunkPlan({
-      runId: "r1",
-      exportName: "o",
-      planHash: "h",
-      maxAttempts: 1,
-      tasks: [],
-    });
+    await s.saveChunkPlan(chunkPlan("r1", 1, 0, { exportName: "o" }));
     await assert.rejects(
       s.completeChunk({ runId: "r1", chunkIndex: 0, rowsWritten: 1 }),
       RangeError,
@@ -557,7 +505,7 @@ const cases: readonly Case[] = [
     await assert.rejects(s.failChunk({ runId: "r9", chunkIndex: 0, error: "x" }), RangeError);
     await assert.rejects(s.reopenChunk({ runId: "r1", chunkIndex: 3 }), RangeError);
     await assert.rejects(
-      s.saveChunkPlan({ runId: "r2", exportName: "p", planHash: "h", maxAttempts: 0, tasks: [] }),
+      s.saveChunkPlan(chunkPlan("r2", 0, 0, { exportName: "p" })),
       RangeError,
     );
   }],
@@ -683,3 +631,19 @@ for (const impl of impls) {
     });
   }
 }
+
+Deno.test("SqliteStateStore on :memory: writes no file, and each store is its own database", async () => {
+  const cwd = Deno.cwd();
+  const stray = () => [...Deno.readDirSync(cwd)].filter((e) => e.name.startsWith(":memory:"));
+  assert.deepEqual(stray(), [], "no leftover of an earlier run");
+  try {
+    await using a = await SqliteStateStore.open(":memory:");
+    await using b = await openMemoryStateStore();
+    assert.equal(a.path, ":memory:");
+    await a.advanceCursor({ exportName: "orders", lastCursorValue: "1", lastRunAt: T0 });
+    assert.equal(await b.readCursor("orders"), undefined, "stores share nothing");
+    assert.deepEqual(stray(), [], "nothing was created in the working directory");
+  } finally {
+    for (const entry of stray()) await Deno.remove(join(cwd, entry.name));
+  }
+});
