@@ -25,9 +25,6 @@ import { finalKeyOfStaging } from "./_keys.ts";
  * again, a committed object is never replaced, and objects outlive the run.
  */
 export const OBJECT_STORE_CAPABILITIES: DestinationCapabilities = {
-  commit: "on_close",
-  idempotentOverwrite: false,
-  retrySafe: true,
   persistent: true,
 };
 

@@ -332,9 +332,6 @@ Deno.test("opening checks SAS expiry, env vars and connection strings before any
   assert.equal(dest.uri, "azure://acct/rivet/exports/");
   assert.equal(dest.endpoint, "https://acct.blob.core.windows.net");
   assert.deepEqual(dest.capabilities, {
-    commit: "on_close",
-    idempotentOverwrite: false,
-    retrySafe: true,
     persistent: true,
   });
 });

@@ -119,9 +119,6 @@ Deno.test("GcsDestination.open requires a bucket and a chunk size in 256 KiB ste
   );
   const dest = await open("http://127.0.0.1:9");
   assert.deepEqual(dest.capabilities, {
-    commit: "on_close",
-    idempotentOverwrite: false,
-    retrySafe: true,
     persistent: true,
   });
 });

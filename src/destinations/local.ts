@@ -38,10 +38,6 @@ export interface LocalDestinationOptions {
 }
 
 const capabilities: DestinationCapabilities = {
-  commit: "atomic",
-  // A committed part is never replaced (file names are collision-proof, not idempotent).
-  idempotentOverwrite: false,
-  retrySafe: true,
   persistent: true,
 };
 

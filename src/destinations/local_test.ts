@@ -40,9 +40,6 @@ Deno.test("LocalDestination resolves path, else prefix, else the base folder, cr
     const byDefault = await LocalDestination.open({}, { baseDir: base });
     assert.equal(byDefault.root, base);
     assert.deepEqual(byDefault.capabilities, {
-      commit: "atomic",
-      idempotentOverwrite: false,
-      retrySafe: true,
       persistent: true,
     });
   } finally {
