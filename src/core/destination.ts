@@ -16,12 +16,8 @@ export interface ObjectMeta {
   readonly md5?: string;
 }
 
-/** How a destination makes an object visible. */
+/** What the pipeline needs to know about a destination beyond its methods. */
 export interface DestinationCapabilities {
-  /** atomic: temp + rename; on_close: multipart completion; streaming: bytes are visible as sent. */
-  readonly commit: "atomic" | "on_close" | "streaming";
-  readonly idempotentOverwrite: boolean;
-  readonly retrySafe: boolean;
   /** False for stdout: no manifest, no `_SUCCESS`, no listing. */
   readonly persistent: boolean;
 }

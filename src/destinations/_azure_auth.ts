@@ -12,7 +12,7 @@ import { AnonymousCredential, StorageSharedKeyCredential } from "@azure/storage-
 import { ConfigError } from "../core/errors.ts";
 import type { DestinationSpec } from "../core/spec.ts";
 import { registerSecret } from "../_util/redact.ts";
-import { consoleWarn, type DestinationWarn } from "./_cloud.ts";
+import { consoleWarn, type DestinationWarn } from "./_store_errors.ts";
 
 /** Where the configuration's values come from besides the destination keys. */
 export interface AuthOptions {

@@ -9,21 +9,24 @@
  * @module
  */
 import type { BlockBlobClient, ContainerClient } from "@azure/storage-blob";
-import type { ObjectMeta } from "../core/destination.ts";
-import { DataIntegrityError, PermanentError, RivetError, TransientError } from "../core/errors.ts";
+import { PermanentError, RivetError } from "../core/errors.ts";
 import { redact } from "../_util/redact.ts";
 import { checkKey } from "./_keys.ts";
+import type { StoredObject } from "./_object_store.ts";
 import {
+  CLEANUP_TIMEOUT_MS,
   type DestinationWarn,
   existsError,
-  isConnectionError,
+  type FailureKind,
+  isNetworkFailure,
   isTransientStatus,
   messageOf,
-  networkCodes,
   notFoundError,
   type RetryPolicy,
-  withRetries,
-} from "./_cloud.ts";
+  retryRequest,
+  type StoreFacts,
+  storeFailure,
+} from "./_store_errors.ts";
 import type { Place } from "./_azure_auth.ts";
 
 /**
@@ -74,7 +77,7 @@ export interface What {
 /** Options of {@linkcode Store.request}. */
 interface RequestOptions {
   readonly signal?: AbortSignal | undefined;
-  /** Best-effort clean-up: ignores the destination's signal, one retry at most. */
+  /** Best-effort clean-up: not under the destination's signal, under a deadline of its own. */
   readonly cleanup?: boolean;
 }
 
@@ -87,7 +90,13 @@ interface StoreInit {
 }
 
 /** The container client with retries and error classification; shared by uploads. */
-export class Store {
+export class Store implements StoreFacts {
+  readonly store = "Azure";
+  readonly bucketLabel: string;
+  readonly bucketHint: string;
+  readonly authHint: string;
+  readonly endpoint: string;
+  readonly policy: Retry;
   readonly client: ContainerClient;
   readonly place: Place;
   readonly retry: Retry;
@@ -97,9 +106,25 @@ export class Store {
   constructor(init: StoreInit) {
     this.client = init.client;
     this.place = init.place;
-    this.retry = init.retry;
+    this.retry = this.policy = init.retry;
     this.warn = init.warn;
     this.#signal = init.signal;
+    const { place } = init;
+    this.bucketLabel = `container '${place.container}' in storage account '${place.account}'`;
+    this.bucketHint = `az storage container create --name ${place.container} --account-name ` +
+      place.account;
+    this.authHint = place.authHint;
+    this.endpoint = place.endpoint;
+  }
+
+  /** Full URI of a key, for messages. */
+  where(key: string): string {
+    return `${this.place.uri}${key}`;
+  }
+
+  /** The destination's signal: it aborts every request. */
+  get signal(): AbortSignal | undefined {
+    return this.#signal;
   }
 
   /** Whether `error` is the reason the destination's signal aborted with. */
@@ -107,18 +132,13 @@ export class Store {
     return this.#signal?.aborted === true && error === this.#signal.reason;
   }
 
-  /** The reason the destination's signal aborted with, or undefined while it has not. */
-  abortReason(): unknown {
-    return this.#signal?.aborted ? this.#signal.reason ?? new Error("aborted") : undefined;
-  }
-
   blob(key: string): BlockBlobClient {
     return this.client.getBlockBlobClient(azureBlobName(this.place.prefix, key));
   }
 
   /**
-   * Runs one request with a per-attempt timeout, retrying transient failures with jittered
-   * exponential backoff. The destination's and the caller's signals abort it.
+   * Runs one request under the kit's retry loop, each attempt with a deadline of its own. The
+   * destination's and the caller's signals abort it.
    *
    * @throws {RivetError} The classified failure; the abort reason when a signal aborted.
    */
@@ -127,34 +147,22 @@ export class Store {
     send: (signal: AbortSignal) => Promise<T>,
     options: RequestOptions = {},
   ): Promise<T> {
-    const signals = [options.cleanup ? undefined : this.#signal, options.signal].filter(
-      (s): s is AbortSignal => s !== undefined,
-    );
+    const signals = [
+      options.cleanup ? AbortSignal.timeout(CLEANUP_TIMEOUT_MS) : this.#signal,
+      options.signal,
+    ].filter((s): s is AbortSignal => s !== undefined);
     const outer = signals.length === 0
       ? undefined
       : signals.length === 1
       ? signals[0]
       : AbortSignal.any(signals);
-    const retries = options.cleanup ? Math.min(1, this.retry.retries) : this.retry.retries;
-    const noAnswer = `no answer in ${this.retry.attemptTimeoutMs} ms`;
-    return withRetries({
-      retries,
-      signal: outer,
+    return retryRequest(this, { action: what.op, target: this.where(what.key), signal: outer }, {
       transient: (error) => error instanceof AttemptTimedOut || isTransient(error),
       failure: (error, attempts) =>
         error instanceof AttemptTimedOut
           ? this.fail(error.error, what, attempts, true)
           : this.fail(error, what, attempts),
-      delayMs: (failed) => backoff(failed, this.retry),
-      warn: (error, retry, delay) => {
-        if (options.cleanup) return;
-        this.warn(
-          `Azure ${what.op} of '${what.key}' in ${this.place.uri} failed (${
-            error instanceof AttemptTimedOut ? noAnswer : describe(error)
-          }); retry ${retry}/${retries} in ${delay} ms`,
-          "destination.retrying",
-        );
-      },
+      reason: (error) => error instanceof AttemptTimedOut ? this.#noAnswer() : describe(error),
     }, async () => {
       const timeout = new AbortController();
       const timer = setTimeout(() => timeout.abort(), this.retry.attemptTimeoutMs);
@@ -171,8 +179,12 @@ export class Store {
     });
   }
 
+  #noAnswer(): string {
+    return `no answer in ${this.retry.attemptTimeoutMs} ms`;
+  }
+
   /** Properties of the blob at `key`, or undefined when it has none committed. */
-  async head(key: string, signal?: AbortSignal): Promise<ObjectMeta | undefined> {
+  async head(key: string, signal?: AbortSignal): Promise<StoredObject | undefined> {
     const blob = this.blob(key);
     try {
       const props = await this.request(
@@ -204,15 +216,16 @@ export class Store {
   }
 
   /**
-   * Server-side copy of `from` to `to` (`If-None-Match: *` unless `overwrite`), then a check that
-   * the copy has the expected size and MD5. A copy that fails the check is deleted.
+   * Server-side copy of `from` to `to` (`If-None-Match: *` unless `overwrite`); a retry that
+   * finds the copy its lost first attempt made (the expected size and MD5) accepts it. The kit
+   * checks the copy.
    */
   async copy(
     from: string,
     to: string,
     options: {
       readonly overwrite: boolean;
-      readonly expect: { readonly size: number; readonly md5?: string };
+      readonly expect: { readonly size: number; readonly md5?: string | undefined };
       readonly signal?: AbortSignal | undefined;
     },
   ): Promise<void> {
@@ -221,7 +234,7 @@ export class Store {
     const target = this.blob(to);
     let attempts = 0;
     try {
-      await this.request({ op: "copy", key: to }, async (signal) => {
+      await this.request({ op: "copy to", key: to }, async (signal) => {
         attempts++;
         const poller = await target.beginCopyFromURL(source, {
           abortSignal: signal,
@@ -231,47 +244,35 @@ export class Store {
         const result = await poller.pollUntilDone();
         if (result.copyStatus !== undefined && result.copyStatus !== "success") {
           throw new PermanentError(
-            `Azure copy of '${from}' to '${to}' in ${this.place.uri} ended with status ` +
+            `Azure copy of '${this.where(from)}' to '${this.where(to)}' ended with status ` +
               `'${result.copyStatus}'; run again, or copy the blob by hand`,
             { code: "destination.copy_failed" },
           );
         }
       }, { signal: options.signal });
     } catch (error) {
-      // A retried copy whose first attempt succeeded (answer lost) finds its own result there.
-      if (!(isExists(error) && attempts > 1 && await this.#matches(to, options.expect))) {
+      if (!(isExists(error) && attempts > 1 && await this.matches(to, options.expect))) {
         throw error;
       }
     }
-    const copied = await this.head(to, options.signal);
-    if (copied === undefined || !matchesMeta(copied, options.expect)) {
-      await this.remove(to, { cleanup: true }).catch(() => {});
-      throw new DataIntegrityError(
-        `Azure copy of '${from}' to '${to}' in ${this.place.uri} has size ` +
-          `${copied?.size ?? "none"} and MD5 ${copied?.md5 ?? "none"}, expected ` +
-          `${options.expect.size} and ${options.expect.md5 ?? "any"}; the copy was deleted, run ` +
-          "again",
-        { code: "destination.checksum_mismatch" },
-      );
-    }
-  }
-
-  async #matches(key: string, expect: { size: number; md5?: string }): Promise<boolean> {
-    const meta = await this.head(key).catch(() => undefined);
-    return meta !== undefined && matchesMeta(meta, expect);
   }
 
   /** Whether the committed blob at `key` has exactly this size and MD5. */
-  matches(key: string, expect: { size: number; md5?: string }): Promise<boolean> {
-    return this.#matches(key, expect);
+  async matches(
+    key: string,
+    expect: { readonly size: number; readonly md5?: string | undefined },
+  ): Promise<boolean> {
+    const meta = await this.head(key).catch(() => undefined);
+    if (meta === undefined || meta.size !== expect.size) return false;
+    return expect.md5 === undefined || meta.md5 === undefined || meta.md5 === expect.md5;
   }
 
   notFound(key: string): PermanentError {
-    return notFoundError(`Azure destination ${this.place.uri} has no object at key '${key}'`);
+    return notFoundError("Azure", this.where(key));
   }
 
   exists(key: string): PermanentError {
-    return existsError(`Azure destination ${this.place.uri}`, key);
+    return existsError("Azure", this.where(key));
   }
 
   /**
@@ -281,66 +282,26 @@ export class Store {
    */
   fail(error: unknown, what: What, attempts: number, timedOut = false): RivetError {
     if (error instanceof RivetError) return error;
-    const { place } = this;
     const status = statusOf(error);
     const code = errorCodeOf(error);
-    if (status === 404 && code === "ContainerNotFound") {
-      return new PermanentError(
-        `Azure container '${place.container}' does not exist in storage account ` +
-          `'${place.account}' (${place.endpoint}); create the container or fix destination.bucket`,
-        {
-          code: "destination.bucket_not_found",
-          cause: error,
-          hint: `az storage container create --name ${place.container} --account-name ` +
-            place.account,
-        },
-      );
-    }
-    if (status === 404 && (code === "BlobNotFound" || code === undefined)) {
-      return Object.assign(this.notFound(what.key), { cause: error });
-    }
-    if (status === 401 || status === 403 || (status === 404 && place.anonymous)) {
-      return new PermanentError(
-        `Azure storage account '${place.account}' refused the credentials for ${what.op} of ` +
-          `'${what.key}' in container '${place.container}' (HTTP ${status}${
-            code === undefined ? "" : ` ${code}`
-          }); check ${place.authHint}`,
-        { code: "destination.auth_failed", cause: error, hint: `check ${place.authHint}` },
-      );
-    }
-    if (status === 409 || status === 412) {
-      if (code === "BlobAlreadyExists" || code === "ConditionNotMet" || code === undefined) {
-        return Object.assign(this.exists(what.key), { cause: error });
-      }
-    }
-    if (status === 400 && (code === "Md5Mismatch" || /md5/i.test(messageOf(error)))) {
-      return new DataIntegrityError(
-        `Azure rejected ${what.op} of '${what.key}' in ${place.uri}: the bytes it received do ` +
-          "not match their MD5 (corrupted in transit); nothing was committed, run again",
-        { code: "destination.checksum_mismatch", cause: error },
-      );
-    }
-    if (timedOut || isTransient(error)) {
-      return new TransientError(
-        `Azure Blob storage at ${place.endpoint} is unavailable: ${what.op} of '${what.key}' ` +
-          `failed after ${attempts} attempt${attempts === 1 ? "" : "s"} (${
-            timedOut ? `no answer in ${this.retry.attemptTimeoutMs} ms` : describe(error)
-          }); run again later, or check the endpoint and the network`,
-        { code: "destination.unavailable", cause: error },
-      );
-    }
-    return new PermanentError(
-      `Azure Blob storage rejected ${what.op} of '${what.key}' in ${place.uri} (${
-        describe(error)
-      }); check the destination settings`,
-      { code: "destination.request_failed", cause: error },
-    );
+    let kind: FailureKind;
+    if (status === 404 && code === "ContainerNotFound") kind = "bucket_not_found";
+    else if (status === 404 && (code === "BlobNotFound" || code === undefined)) kind = "not_found";
+    else if (status === 401 || status === 403 || (status === 404 && this.place.anonymous)) {
+      kind = "auth_failed";
+    } else if (
+      (status === 409 || status === 412) &&
+      (code === "BlobAlreadyExists" || code === "ConditionNotMet" || code === undefined)
+    ) kind = "exists";
+    else if (status === 400 && (code === "Md5Mismatch" || /md5/i.test(messageOf(error)))) {
+      kind = "checksum_mismatch";
+    } else kind = timedOut || isTransient(error) ? "unavailable" : "request_failed";
+    return storeFailure(this, kind, { action: what.op, target: this.where(what.key) }, {
+      error,
+      reason: timedOut ? this.#noAnswer() : describe(error),
+      attempts,
+    });
   }
-}
-
-function matchesMeta(meta: ObjectMeta, expect: { size: number; md5?: string }): boolean {
-  if (meta.size !== expect.size) return false;
-  return expect.md5 === undefined || meta.md5 === undefined || meta.md5 === expect.md5;
 }
 
 /** Whether a classified failure says the blob is already there. */
@@ -371,28 +332,15 @@ function errorCodeOf(error: unknown): string | undefined {
 }
 
 /**
- * Network `code`s retried besides the common ones: the Azure pipeline's `REQUEST_SEND_ERROR` (a
- * request that could not be sent), `ESOCKETTIMEDOUT` and undici's `UND_ERR_SOCKET`. The extras
- * of the three stores differ; each keeps the codes it always retried, so no store retries a
- * failure it did not retry before.
- */
-const NETWORK_CODES = networkCodes("REQUEST_SEND_ERROR", "ESOCKETTIMEDOUT", "UND_ERR_SOCKET");
-
-/**
  * Whether another attempt may pass: a transient HTTP status, else (status 0 or none: no answer)
- * a network code, any `RestError` without a status, a broken connection, or the message of one.
+ * a network failure or any `RestError` without a status.
  */
 function isTransient(error: unknown): boolean {
   const status = statusOf(error);
   if (status !== undefined && status !== 0) return isTransientStatus(status);
   const code = errorCodeOf(error);
-  if (code !== undefined && NETWORK_CODES.has(code)) return true;
-  const name = (error as { name?: unknown } | null)?.name;
-  if (name === "RestError") return true; // no HTTP status: the request never got an answer
-  return isConnectionError(error) ||
-    /socket hang up|connection (reset|closed|refused)|premature close|other side closed/i.test(
-      messageOf(error),
-    );
+  if (isNetworkFailure(error) || isNetworkFailure({ code })) return true;
+  return (error as { name?: unknown } | null)?.name === "RestError"; // never got an answer
 }
 
 /**
@@ -408,15 +356,4 @@ function describe(error: unknown): string {
   }
   const line = messageOf(error).split("\n")[0]!.replace(/\?[^\s'"]*/g, "?…").slice(0, 200);
   return redact(code === undefined ? line : `${code}: ${line}`);
-}
-
-/**
- * Azure's backoff after attempt `attempt` (0-based) failed: the base delay doubled per failure
- * and capped, then a random point between its half and all of it, in whole milliseconds. S3 and
- * GCS wait between that delay and twice it (`growingBackoff`); the two are kept apart because
- * merging them would change one side's retry delays.
- */
-function backoff(attempt: number, retry: Retry): number {
-  const ceiling = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** attempt);
-  return Math.round(ceiling / 2 + Math.random() * ceiling / 2);
 }

@@ -8,23 +8,24 @@
  * @module
  */
 import type { Bucket, Storage } from "@google-cloud/storage";
-import { DataIntegrityError, PermanentError, RivetError, TransientError } from "../core/errors.ts";
-import { redact, registerSecret } from "../_util/redact.ts";
+import { type PermanentError, RivetError } from "../core/errors.ts";
+import { registerSecret } from "../_util/redact.ts";
 import { checkKey } from "./_keys.ts";
 import {
+  cleanDetail,
   DEFAULT_RETRY,
   type DestinationWarn,
   existsError,
-  growingBackoff,
-  isConnectionError,
+  type FailureKind,
+  isNetworkFailure as isNetworkError,
   isTransientStatus,
   messageOf,
-  networkCodes,
   notFoundError,
-  retryMessage,
   type RetryPolicy,
-  withRetries,
-} from "./_cloud.ts";
+  retryRequest,
+  type StoreFacts,
+  storeFailure,
+} from "./_store_errors.ts";
 
 /**
  * The object name of `key` under `prefix`: the two concatenated verbatim, no `/` added or
@@ -91,7 +92,12 @@ export interface Op {
 }
 
 /** Shared by the destination and its uploads: the client, the URLs, retries and errors. */
-export class GcsApi {
+export class GcsApi implements StoreFacts {
+  readonly store = "GCS";
+  readonly endpoint = undefined;
+  readonly bucketLabel: string;
+  readonly bucketHint: string;
+  readonly authHint: string;
   readonly storage: Storage;
   readonly bucket: Bucket;
   readonly bucketName: string;
@@ -99,7 +105,7 @@ export class GcsApi {
   readonly anonymous: boolean;
   readonly jsonBase: string;
   readonly uploadBase: string;
-  readonly retryPolicy: RetryPolicy;
+  readonly policy: RetryPolicy;
   readonly chunkSize: number;
   readonly requestTimeoutMs: number;
   readonly warn: DestinationWarn;
@@ -123,7 +129,7 @@ export class GcsApi {
     const api = init.storage.apiEndpoint;
     this.jsonBase = `${api}/storage/v1`;
     this.uploadBase = `${api}/upload/storage/v1`;
-    this.retryPolicy = {
+    this.policy = {
       retries: init.retry.retries ?? DEFAULT_RETRY.retries,
       baseDelayMs: init.retry.baseDelayMs ?? DEFAULT_RETRY.baseDelayMs,
       maxDelayMs: init.retry.maxDelayMs ?? DEFAULT_RETRY.maxDelayMs,
@@ -131,6 +137,17 @@ export class GcsApi {
     this.chunkSize = init.chunkSize;
     this.requestTimeoutMs = init.requestTimeoutMs;
     this.warn = init.warn;
+    this.bucketLabel = `bucket '${init.bucket}'`;
+    this.bucketHint = `check that bucket '${init.bucket}' exists (gcloud storage buckets ` +
+      `describe gs://${init.bucket}) and that destination.bucket is spelled right`;
+    const keys = init.anonymous
+      ? "destination.allow_anonymous (the store wants credentials: remove it and set " +
+        "destination.credentials_file or GOOGLE_APPLICATION_CREDENTIALS)"
+      : "destination.credentials_file, GOOGLE_APPLICATION_CREDENTIALS or the gcloud " +
+        "application-default login";
+    this.authHint = `${keys}, and that the account holds roles/storage.objectAdmin (or ` +
+      `objectCreator plus objectViewer) on bucket '${init.bucket}' (docs/cloud-permissions.md ` +
+      "lists the roles each command needs)";
   }
 
   /** `gs://bucket/<prefix><key>`. */
@@ -188,34 +205,18 @@ export class GcsApi {
   }
 
   /**
-   * Runs `attempt` with up to `retries` retries for transient failures (5xx, 408, 429, a
-   * network error), with jittered exponential backoff. RivetErrors pass through unretried.
+   * Runs `attempt` under the kit's retry loop for transient failures (5xx, 408, 429, a network
+   * error). RivetErrors pass through unretried.
    */
   retry<T>(
     op: Op,
     attempt: (n: number) => Promise<T>,
     signal: AbortSignal | undefined,
   ): Promise<T> {
-    const policy = this.retryPolicy;
-    return withRetries({
-      retries: policy.retries,
-      signal,
-      transient: (error) => !(error instanceof RivetError) && isTransient(error),
+    return retryRequest(this, { action: op.action, target: op.target, signal }, {
+      transient: isTransient,
       failure: (error, attempts) => this.failure(error, op, attempts),
-      delayMs: (failed) => growingBackoff(failed, policy),
-      warn: (error, retry, delayMs) =>
-        this.warn(
-          retryMessage({
-            store: "GCS",
-            action: op.action,
-            target: op.target,
-            reason: reasonOf(error),
-            retry,
-            of: policy.retries,
-            delayMs,
-          }),
-          "destination.retrying",
-        ),
+      reason: reasonOf,
     }, attempt);
   }
 
@@ -286,7 +287,8 @@ export class GcsApi {
 
   /**
    * Server-side copy of `from` to `to` (the rewrite API), refusing to replace an object unless
-   * `overwrite`, then checks the copy's MD5 against `expectMd5`.
+   * `overwrite`; a retry that meets an object with `expectMd5` there takes it for the copy
+   * its lost first attempt made. The kit checks the copy.
    */
   async copy(
     from: string,
@@ -317,91 +319,35 @@ export class GcsApi {
         throw error;
       }
     }, signal);
-    if (
-      options.expectMd5 !== undefined && copied.md5Hash !== undefined &&
-      copied.md5Hash !== options.expectMd5
-    ) {
-      await this.remove(to, op, { generation: copied.generation, signal }).catch(() => {});
-      throw checksumMismatch(
-        this.uri(relative(this.prefix, to)),
-        copied.md5Hash,
-        options.expectMd5,
-      );
-    }
     return copied;
   }
 
   /** Maps any failure of `op` to a RivetError with a stable code and no secret. */
   failure(error: unknown, op: Op, attempts: number): RivetError {
     if (error instanceof RivetError) return error;
-    const detail = clean(messageOf(error));
-    if (error instanceof CredentialsError) {
-      if (error.transient) {
-        return new TransientError(
-          `GCS credentials could not be loaded to ${op.action} '${op.target}' after ${attempts} ` +
-            `attempt(s): ${detail}; check the network path to the token service, then re-run`,
-          { code: "destination.unavailable", cause: error },
-        );
-      }
-      return this.#authFailed(op, `the credentials could not be used: ${detail}`, error);
-    }
     const status = error instanceof HttpStatusError ? error.status : statusOf(error);
-    // Every precondition rivet sends is "must not exist" (or "still this generation").
-    if (status === 412) return exists(op.target);
-    if (status === 401 || status === 403) {
-      return this.#authFailed(op, `HTTP ${status}: ${detail}`, error);
-    }
-    if (status === 404) {
+    let kind: FailureKind;
+    let reason = reasonOf(error);
+    if (error instanceof CredentialsError) {
+      kind = error.transient ? "unavailable" : "auth_failed";
+      reason = `the credentials could not be loaded: ${cleanDetail(messageOf(error))}`;
+    } else if (status === 412) {
+      // Every precondition rivet sends is "must not exist" (or "still this generation").
+      kind = "exists";
+    } else if (status === 401 || status === 403) {
+      kind = "auth_failed";
+    } else if (status === 404) {
       // The service says "The specified bucket does not exist." for a bucket and "No such
       // object: b/o" for an object; an upload or a listing can only miss the bucket.
+      const detail = messageOf(error);
       const object = /^no such object/i.test(detail);
-      if (!object && (op.bucketLevel === true || /bucket does not exist/i.test(detail))) {
-        return new PermanentError(
-          `GCS bucket '${this.bucketName}' does not exist or is not visible to these credentials ` +
-            `(${op.action} '${op.target}'); create the bucket or fix destination.bucket`,
-          {
-            code: "destination.bucket_not_found",
-            cause: error,
-            hint:
-              `check that bucket '${this.bucketName}' exists (gcloud storage buckets describe ` +
-              `gs://${this.bucketName}) and that destination.bucket is spelled right`,
-          },
-        );
-      }
-      return notFound(op.target, error);
+      kind = !object && (op.bucketLevel === true || /bucket does not exist/i.test(detail))
+        ? "bucket_not_found"
+        : "not_found";
+    } else {
+      kind = isTransient(error) ? "unavailable" : "request_failed";
     }
-    if (isTransient(error)) {
-      return new TransientError(
-        `GCS could not ${op.action} '${op.target}' after ${attempts} attempt(s): ` +
-          `${status === undefined ? detail : `HTTP ${status}: ${detail}`}; the store is ` +
-          "unavailable, re-run later (the export is retry-safe)",
-        { code: "destination.unavailable", cause: error },
-      );
-    }
-    return new PermanentError(
-      `GCS could not ${op.action} '${op.target}': ` +
-        `${status === undefined ? detail : `HTTP ${status}: ${detail}`}; check the destination ` +
-        "settings and the object name",
-      { code: `destination.${op.direction}_failed`, cause: error },
-    );
-  }
-
-  #authFailed(op: Op, why: string, cause: unknown): PermanentError {
-    const keys = this.anonymous
-      ? "destination.allow_anonymous (the store wants credentials: remove it and set " +
-        "destination.credentials_file or GOOGLE_APPLICATION_CREDENTIALS)"
-      : "destination.credentials_file, GOOGLE_APPLICATION_CREDENTIALS or the gcloud " +
-        "application-default login";
-    return new PermanentError(
-      `GCS refused to ${op.action} '${op.target}': ${why}; check ${keys}, and that the account ` +
-        `holds roles/storage.objectAdmin (or objectCreator plus objectViewer) on bucket ` +
-        `'${this.bucketName}'`,
-      {
-        code: "destination.auth_failed",
-        cause,
-        hint: `check ${keys}; docs/cloud-permissions.md lists the roles each command needs`,
-      },
-    );
+    return storeFailure(this, kind, op, { error, reason, attempts });
   }
 }
 
@@ -493,34 +439,15 @@ function statusOf(error: unknown): number | undefined {
   return undefined;
 }
 
-/**
- * Network `code`s retried besides the common ones: a failed DNS lookup (`ENOTFOUND`) and
- * undici's `UND_ERR_SOCKET`. The extras of the three stores differ; each keeps the codes it
- * always retried, so no store retries a failure it did not retry before.
- */
-const NETWORK_CODES = networkCodes("ENOTFOUND", "UND_ERR_SOCKET");
-
-/**
- * A failure of the connection itself, as the client's HTTP stack or Deno report it: besides the
- * errors every store retries, GCS also retries Deno's `TimedOut`, node-fetch's `system` and
- * `request-timeout` errors, and looks into an error's `cause` (a wrapped network failure).
- */
+/** A failure of the connection itself: ours (`NetworkError`) or the kit's list. */
 function isNetworkFailure(error: unknown): boolean {
-  if (error instanceof NetworkError) return true;
-  if (isConnectionError(error) || error instanceof Deno.errors.TimedOut) return true;
-  const e = error as { code?: unknown; type?: unknown; message?: unknown; cause?: unknown } | null;
-  if (typeof e?.code === "string" && NETWORK_CODES.has(e.code)) return true;
-  if (e?.type === "system" || e?.type === "request-timeout") return true;
-  if (typeof e?.message === "string" && /socket hang up|premature close/i.test(e.message)) {
-    return true;
-  }
-  return e?.cause !== undefined && e.cause !== error && isNetworkFailure(e.cause);
+  return error instanceof NetworkError || isNetworkError(error);
 }
 
 /** A short account of a failed request for a retry warning, without secrets or query strings. */
 export function reasonOf(error: unknown): string {
   const status = error instanceof HttpStatusError ? error.status : statusOf(error);
-  const detail = clean(messageOf(error)).slice(0, 200);
+  const detail = cleanDetail(messageOf(error)).slice(0, 200);
   return status === undefined ? detail : `HTTP ${status}: ${detail}`;
 }
 
@@ -529,36 +456,12 @@ function isTransient(error: unknown): boolean {
   return isTransientStatus(statusOf(error)) || isNetworkFailure(error);
 }
 
-/** Redacts secrets and drops URL query strings (signed or session URLs) from a message. */
-export function clean(text: string): string {
-  const stripped = redact(text).replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^\s?'"]*)\?[^\s'"]*/gi, "$1");
-  return stripped.length > 300 ? `${stripped.slice(0, 300)}…` : stripped;
-}
-
 /** `destination.exists` for the object at `target` (a `gs://` URI). */
 export function exists(target: string): PermanentError {
-  return existsError("GCS destination", target);
+  return existsError("GCS", target);
 }
 
 /** `destination.not_found` for the object at `target` (a `gs://` URI). */
 export function notFound(target: string, cause?: unknown): PermanentError {
-  return notFoundError(`GCS has no object '${target}'`, cause);
-}
-
-/**
- * `destination.checksum_mismatch`: the stored object differs from what was sent. GCS reports
- * the object's `md5Hash` (or only its size), so the message puts both sides side by side.
- */
-export function checksumMismatch(
-  target: string,
-  stored: string,
-  sent: string,
-  cause?: unknown,
-): DataIntegrityError {
-  return new DataIntegrityError(
-    `GCS object '${target}' does not match what rivet sent (store: ${stored}, sent: ${sent}); ` +
-      "the object was removed; re-run the export, and check any proxy between rivet and GCS if " +
-      "it happens again",
-    { code: "destination.checksum_mismatch", ...(cause === undefined ? {} : { cause }) },
-  );
+  return notFoundError("GCS", target, cause);
 }

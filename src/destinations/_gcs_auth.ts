@@ -13,8 +13,7 @@ import { PermanentError } from "../core/errors.ts";
 import type { DestinationSpec } from "../core/spec.ts";
 import { registerSecret } from "../_util/redact.ts";
 import { INPUT_LIMITS, readInputText } from "../_util/input_file.ts";
-import { messageOf } from "./_cloud.ts";
-import { clean } from "./_gcs_api.ts";
+import { cleanDetail as clean, messageOf } from "./_store_errors.ts";
 
 const DEFAULT_ENDPOINT = "https://storage.googleapis.com";
 

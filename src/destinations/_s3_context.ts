@@ -12,7 +12,12 @@ import { S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
 import { ConfigError } from "../core/errors.ts";
 import type { DestinationSpec } from "../core/spec.ts";
 import { registerSecret } from "../_util/redact.ts";
-import { consoleWarn, type DestinationWarn } from "./_cloud.ts";
+import {
+  consoleWarn,
+  DEFAULT_RETRY,
+  type DestinationWarn,
+  type StoreFacts,
+} from "./_store_errors.ts";
 
 /** Where the context's values come from besides the destination keys. */
 export interface S3ContextOptions {
@@ -23,20 +28,14 @@ export interface S3ContextOptions {
 }
 
 /** What every request needs: the client, where, and how to explain failures. */
-export interface S3Context {
+export interface S3Context extends StoreFacts {
   readonly client: S3Client;
   readonly bucket: string;
   readonly prefix: string;
-  /** Printable endpoint (no query, no userinfo) or undefined for AWS. */
-  readonly endpoint: string | undefined;
-  /** What to check when the store refuses the credentials. */
-  readonly authHint: string;
   /** Set once a request showed the bucket exists (tells a missing key from a missing bucket). */
   bucketSeen: boolean;
   /** Cleared when the store refuses `If-None-Match` on writes (501). */
   conditionalWrites: boolean;
-  /** Where retries and left-over staging objects are reported. */
-  readonly warn: DestinationWarn;
 }
 
 /**
@@ -117,10 +116,16 @@ export function buildContext(spec: DestinationSpec, options: S3ContextOptions): 
   }
   authHint += `, and that they may read, write and list bucket '${bucket}'`;
   return {
+    store: "S3",
+    policy: DEFAULT_RETRY,
     client: new S3Client(config),
     bucket,
     prefix: spec.prefix ?? "",
     endpoint,
+    bucketLabel: `bucket '${bucket}'`,
+    bucketHint: `check destination.bucket, region and endpoint${
+      endpoint === undefined ? "" : ` (${endpoint})`
+    }`,
     authHint,
     bucketSeen: false,
     conditionalWrites: true,

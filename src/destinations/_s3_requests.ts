@@ -14,6 +14,7 @@ import {
   CopyObjectCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
+  GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
@@ -21,21 +22,21 @@ import {
 } from "@aws-sdk/client-s3";
 import { Buffer } from "node:buffer";
 import type { ObjectMeta } from "../core/destination.ts";
-import { DataIntegrityError, PermanentError, RivetError, TransientError } from "../core/errors.ts";
+import { PermanentError, RivetError, TransientError } from "../core/errors.ts";
 import { redact } from "../_util/redact.ts";
-import { checkKey, isKey } from "./_keys.ts";
+import { checkKey } from "./_keys.ts";
+import { bodyStream, listPages, type StoredObject } from "./_object_store.ts";
 import {
   CLEANUP_TIMEOUT_MS,
-  DEFAULT_RETRY,
   existsError,
-  growingBackoff,
+  type FailureKind,
+  isNetworkFailure,
   isTransientStatus,
   messageOf,
-  networkCodes,
   notFoundError,
-  retryMessage,
-  withRetries,
-} from "./_cloud.ts";
+  retryRequest,
+  storeFailure,
+} from "./_store_errors.ts";
 import type { S3Context } from "./_s3_context.ts";
 
 const MiB = 1024 * 1024;
@@ -75,8 +76,7 @@ export async function* listRaw(
   signal: AbortSignal | undefined,
 ): AsyncIterable<ObjectMeta> {
   const root = ctx.prefix;
-  let token: string | undefined;
-  do {
+  yield* listPages(root, async (token) => {
     const out = await send(
       ctx,
       (o) =>
@@ -91,16 +91,45 @@ export async function* listRaw(
       { signal, action: "list", key: root + prefix },
     );
     ctx.bucketSeen = true;
-    for (const object of out.Contents ?? []) {
-      const full = object.Key;
-      if (full === undefined || !full.startsWith(root)) continue;
-      const key = full.slice(root.length);
-      if (!isKey(key)) continue; // not an object rivet could have written (see the class comment)
+    const items = (out.Contents ?? []).flatMap((object) => {
+      if (object.Key === undefined) return [];
       const md5 = md5FromEtag(object.ETag);
-      yield { key, size: object.Size ?? 0, ...(md5 === undefined ? {} : { md5 }) };
+      return [{ name: object.Key, size: object.Size ?? 0, ...(md5 === undefined ? {} : { md5 }) }];
+    });
+    return { items, next: out.IsTruncated === true ? out.NextContinuationToken : undefined };
+  });
+}
+
+/**
+ * Streams the committed object at `key` (GetObject). Stream errors (a dropped connection)
+ * surface as `destination.unavailable`.
+ */
+export async function readObject(
+  ctx: S3Context,
+  key: string,
+  signal: AbortSignal | undefined,
+): Promise<ReadableStream<Uint8Array>> {
+  const objectKey = s3ObjectKey(ctx.prefix, key);
+  let out;
+  try {
+    out = await send(
+      ctx,
+      (o) => ctx.client.send(new GetObjectCommand({ Bucket: ctx.bucket, Key: objectKey }), o),
+      { signal, action: "read", key: objectKey, notFound: "throw" },
+    );
+  } catch (error) {
+    if (error instanceof PermanentError && error.code === "destination.not_found") {
+      throw await missingOrNoBucket(ctx, key, signal);
     }
-    token = out.IsTruncated === true ? out.NextContinuationToken : undefined;
-  } while (token !== undefined);
+    throw error;
+  }
+  ctx.bucketSeen = true;
+  const body = out.Body as { transformToWebStream(): ReadableStream<Uint8Array> } | undefined;
+  return bodyStream(
+    body?.transformToWebStream(),
+    signal,
+    (error) => classify(ctx, error, { action: "read", key: objectKey }, 1),
+  );
 }
 
 /** HeadObject of a rivet key: metadata, or undefined for a missing object in an existing bucket. */
@@ -108,7 +137,7 @@ export async function head(
   ctx: S3Context,
   key: string,
   signal: AbortSignal | undefined,
-): Promise<ObjectMeta | undefined> {
+): Promise<StoredObject | undefined> {
   const objectKey = s3ObjectKey(ctx.prefix, key);
   let out;
   try {
@@ -299,9 +328,9 @@ interface SendOptions {
 type AttemptOptions = { abortSignal?: AbortSignal };
 
 /**
- * Sends one request, retrying what {@linkcode classify} calls transient up to 5 times with
- * jittered exponential backoff (200 ms doubling, capped at 10 s). `call` builds a fresh command
- * for each attempt; a body (a part buffer) is simply sent again.
+ * Sends one request under the kit's retry loop (see `retryRequest`), retrying what
+ * {@linkcode classify} calls transient. `call` builds a fresh command for each attempt; a body
+ * (a part buffer) is simply sent again.
  */
 export function send<T>(
   ctx: S3Context,
@@ -309,25 +338,14 @@ export function send<T>(
   options: SendOptions,
 ): Promise<T> {
   const { signal } = options;
-  return withRetries({
-    retries: DEFAULT_RETRY.retries,
+  return retryRequest(ctx, {
+    action: options.action,
+    target: `s3://${ctx.bucket}/${options.key}`,
     signal,
-    transient: (error) => classify(ctx, error, options) instanceof TransientError,
-    failure: (error) => classify(ctx, error, options),
-    delayMs: (failed) => growingBackoff(failed, DEFAULT_RETRY),
-    warn: (error, retry, delayMs) =>
-      ctx.warn(
-        retryMessage({
-          store: "S3",
-          action: options.action,
-          target: `s3://${ctx.bucket}/${options.key}`,
-          reason: reasonOf(error),
-          retry,
-          of: DEFAULT_RETRY.retries,
-          delayMs,
-        }),
-        "destination.retrying",
-      ),
+  }, {
+    transient: (error) => classify(ctx, error, options, 1) instanceof TransientError,
+    failure: (error, attempts) => classify(ctx, error, options, attempts),
+    reason: reasonOf,
   }, () => call(signal === undefined ? {} : { abortSignal: signal }));
 }
 
@@ -384,13 +402,6 @@ const TRANSIENT_NAMES = new Set([
   "OperationAborted",
 ]);
 
-/**
- * Network `code`s retried besides the common ones: a failed DNS lookup (`ENOTFOUND`) and a
- * network that is down (`ENETDOWN`). The extras of the three stores differ; each keeps the codes
- * it always retried, so no store retries a failure it did not retry before.
- */
-const NETWORK_CODES = networkCodes("ENOTFOUND", "ENETDOWN");
-
 /** The S3 error code (`Code` of the XML answer) or the SDK's error name. */
 export function nameOf(error: unknown): string | undefined {
   const e = error as { name?: unknown; Code?: unknown } | null;
@@ -424,110 +435,55 @@ export function isExists(error: unknown): boolean {
 }
 
 /**
- * Turns an SDK or network error into a RivetError with a stable code. Store messages pass
- * through `redact`; credentials never enter them.
+ * Turns an SDK or network error into a RivetError with a stable code, worded by the kit. Store
+ * messages pass through `redact`; credentials never enter them.
  */
 export function classify(
   ctx: S3Context,
   error: unknown,
   options: Pick<SendOptions, "action" | "key" | "notFound">,
+  attempts: number,
 ): RivetError {
   if (error instanceof RivetError) return error;
-  const where = `s3://${ctx.bucket}/${options.key}`;
+  const request = { action: options.action, target: `s3://${ctx.bucket}/${options.key}` };
+  return storeFailure(ctx, kindOf(error, options), request, {
+    error,
+    reason: reasonOf(error),
+    attempts,
+  });
+}
+
+function kindOf(error: unknown, options: Pick<SendOptions, "notFound">): FailureKind {
   const status = statusOf(error);
   const name = nameOf(error);
-  const code = (error as { code?: unknown } | null)?.code;
-  const raw = messageOf(error);
-  const detail = redact(
-    raw === "" || raw === "UnknownError" ? `${name ?? "error"} (HTTP ${status ?? "?"})` : raw,
-  );
-  if (
-    name === "NoSuchBucket" ||
-    (status === 404 && options.notFound === "bucket")
-  ) {
-    return new PermanentError(
-      `S3 bucket '${ctx.bucket}' does not exist (${where}); create it or fix destination.bucket`,
-      {
-        code: "destination.bucket_not_found",
-        cause: error,
-        hint: `check destination.bucket, region and endpoint${
-          ctx.endpoint === undefined ? "" : ` (${ctx.endpoint})`
-        }`,
-      },
-    );
+  if (name === "NoSuchBucket" || (status === 404 && options.notFound === "bucket")) {
+    return "bucket_not_found";
   }
   if (
     name === "NoSuchKey" ||
     (status === 404 && options.notFound === "throw" && name !== "NoSuchUpload")
-  ) {
-    return new PermanentError(`S3 destination has no object at '${where}'; check the key`, {
-      code: "destination.not_found",
-      cause: error,
-    });
-  }
+  ) return "not_found";
   if (status === 401 || status === 403 || (name !== undefined && AUTH_NAMES.has(name))) {
-    return new PermanentError(
-      `S3 destination was refused access to ${options.action} '${where}': ${detail}; ` +
-        ctx.authHint,
-      { code: "destination.auth_failed", cause: error, hint: ctx.authHint },
-    );
+    return "auth_failed";
   }
-  if (status === 412 || name === "PreconditionFailed") {
-    return new PermanentError(
-      `S3 destination refuses to overwrite the existing object '${where}'; remove it or write ` +
-        "to another prefix (rivet never replaces a committed part)",
-      { code: "destination.exists", cause: error },
-    );
-  }
+  if (status === 412 || name === "PreconditionFailed") return "exists";
   // 501 is no outage: the store does not support a conditional write (see sendWrite).
   const transient = (status !== 501 && isTransientStatus(status)) ||
-    (name !== undefined && TRANSIENT_NAMES.has(name)) ||
-    (typeof code === "string" && NETWORK_CODES.has(code)) ||
-    (status === undefined && /socket hang up|aborted|network|timed? ?out|closed/i.test(raw));
-  if (transient) {
-    const at = ctx.endpoint === undefined ? "" : ` at ${ctx.endpoint}`;
-    return new TransientError(
-      `S3 store${at} is unavailable: could not ${options.action} '${where}': ${detail}; ` +
-        "retry later, or check the endpoint and the network",
-      { code: "destination.unavailable", cause: error },
-    );
-  }
-  return new PermanentError(
-    `S3 destination could not ${options.action} '${where}': ${detail}; check the destination ` +
-      "settings (bucket, region, endpoint)",
-    { code: "destination.request_failed", cause: error },
-  );
+    (name !== undefined && TRANSIENT_NAMES.has(name)) || isNetworkFailure(error) ||
+    // The SDK's own network errors carry no code: a socket closed or timed out under it.
+    (status === undefined &&
+      /socket hang up|aborted|network|timed? ?out|closed/i.test(messageOf(error)));
+  return transient ? "unavailable" : "request_failed";
 }
 
 /** `destination.not_found` for a key that names no object. */
 export function notFound(ctx: S3Context, key: string): PermanentError {
-  return notFoundError(
-    `S3 destination has no object at key '${key}' (s3://${ctx.bucket}/${
-      s3ObjectKey(ctx.prefix, key)
-    })`,
-  );
+  return notFoundError("S3", `s3://${ctx.bucket}/${s3ObjectKey(ctx.prefix, key)}`);
 }
 
 /** `destination.exists`: rivet never replaces a committed object. */
 export function exists(ctx: S3Context, key: string): PermanentError {
-  return existsError("S3 destination", `s3://${ctx.bucket}/${s3ObjectKey(ctx.prefix, key)}`);
-}
-
-/**
- * `destination.checksum_mismatch`: the store kept other bytes than rivet sent. What S3 reports
- * is an ETag (per part, or of the whole object), so the message carries the caller's detail.
- */
-export function checksumMismatch(
-  ctx: S3Context,
-  objectKey: string,
-  detail: string,
-): DataIntegrityError {
-  return new DataIntegrityError(
-    `S3 destination checksum mismatch for 's3://${ctx.bucket}/${objectKey}' (${detail}): the ` +
-      "store did not receive the bytes rivet sent, so the object was discarded; re-run the " +
-      "export and check the network path to the store",
-    { code: "destination.checksum_mismatch" },
-  );
+  return existsError("S3", `s3://${ctx.bucket}/${s3ObjectKey(ctx.prefix, key)}`);
 }
 
 /** An ETag without its quotes. */

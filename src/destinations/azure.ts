@@ -12,27 +12,18 @@
  */
 import { Readable } from "node:stream";
 import { BlobServiceClient } from "@azure/storage-blob";
-import type {
-  CreateOptions,
-  Destination,
-  DestinationCapabilities,
-  ObjectMeta,
-  StagingObject,
-  Upload,
-} from "../core/destination.ts";
-import type { DestinationSpec, SignalOptions } from "../core/spec.ts";
-import { checkKey, checkStagingKey, isKey, isStagingKey, stagingKeyOf } from "./_keys.ts";
+import type { ObjectMeta } from "../core/destination.ts";
+import type { DestinationSpec } from "../core/spec.ts";
 import {
-  consoleWarn,
-  DEFAULT_RETRY,
-  type DestinationWarn,
-  listStagingWith,
-  moveByCopy,
-  OBJECT_STORE_CAPABILITIES,
-} from "./_cloud.ts";
+  bodyStream,
+  listPages,
+  ObjectStoreDestination,
+  type ObjectStoreDriver,
+} from "./_object_store.ts";
+import { consoleWarn, DEFAULT_RETRY, type DestinationWarn } from "./_store_errors.ts";
 import { parseSasExpiry, type Place, resolve } from "./_azure_auth.ts";
 import { azureBlobName, type Retry, Store, toBase64 } from "./_azure_store.ts";
-import { AZURE_BLOCK_SIZE, AzureUpload } from "./_azure_upload.ts";
+import { AZURE_BLOCK_SIZE, putSingle, startParts } from "./_azure_upload.ts";
 
 export { AZURE_BLOCK_SIZE, azureBlobName, parseSasExpiry };
 
@@ -112,13 +103,9 @@ export interface AzureDestinationOptions {
  * await upload.commit();
  * ```
  */
-export class AzureDestination implements Destination {
+export class AzureDestination extends ObjectStoreDestination {
   /** Always `azure`. */
   readonly kind = "azure" as const;
-  /** Committed on close (block list), retry-safe, never overwrites a committed part. */
-  readonly capabilities: DestinationCapabilities = OBJECT_STORE_CAPABILITIES;
-  /** `azure://<account>/<container>/<prefix>`. */
-  readonly uri: string;
   /** Storage account name. */
   readonly account: string;
   /** Container (`bucket`). */
@@ -127,16 +114,13 @@ export class AzureDestination implements Destination {
   readonly prefix: string;
   /** Blob service endpoint, without query string. */
   readonly endpoint: string;
-  readonly #store: Store;
-  readonly #open = new Set<AzureUpload>();
 
   private constructor(place: Place, store: Store) {
-    this.uri = place.uri;
+    super(azureDriver(store));
     this.account = place.account;
     this.container = place.container;
     this.prefix = place.prefix;
     this.endpoint = place.endpoint;
-    this.#store = store;
   }
 
   /**
@@ -182,215 +166,85 @@ export class AzureDestination implements Destination {
       return Promise.reject(error);
     }
   }
+}
 
-  /**
-   * Starts a block blob. Nothing is sent before the first 8 MiB are written (or `commit()`).
-   *
-   * @param key Object key relative to the root; the blob is `prefix + key`.
-   * @param options `overwrite` for `manifest.json`/`_SUCCESS`; an abort signal.
-   * @returns The upload; nothing is visible at `key` before `commit()`.
-   * @throws {ConfigError} `destination.bad_key` for an absolute key, `..`, NUL or backslash.
-   */
-  create(key: string, options: CreateOptions = {}): Promise<Upload> {
-    try {
-      checkKey(key);
-      options.signal?.throwIfAborted();
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    const upload = new AzureUpload({
-      store: this.#store,
-      key: options.provisional === true ? stagingKeyOf(key) : key,
-      hidden: options.provisional === true,
-      createKey: key,
-      overwrite: options.overwrite === true,
-      signal: options.signal,
-      onDone: (u) => this.#open.delete(u),
-    });
-    this.#open.add(upload);
-    return Promise.resolve(upload);
-  }
+/** The Azure calls the kit builds the destination from. */
+function azureDriver(store: Store): ObjectStoreDriver {
+  return {
+    store: "Azure",
+    uri: store.place.uri,
+    warn: store.warn,
+    partSize: () => AZURE_BLOCK_SIZE,
+    listRaw: (prefix, signal) => listAll(store, prefix, signal),
+    head: (key, signal) => store.head(key, signal),
+    read: (key, signal) => read(store, key, signal),
+    copy: async (from, to, options) => {
+      await store.copy(from, to, {
+        overwrite: options.overwrite,
+        expect: { size: options.size, md5: options.md5 },
+        signal: options.signal,
+      });
+      return undefined;
+    },
+    delete: (key, options) => store.remove(key, { signal: options.signal }),
+    putSingle: (key, bytes, sent, options) => putSingle(store, key, bytes, sent, options),
+    startParts: (key, options) => startParts(store, key, options),
+    signal: store.signal,
+  };
+}
 
-  /**
-   * Lists committed blobs whose key (name without the root prefix) starts with `prefix`, in the
-   * service's order (by name), one request per 5000 names. Uncommitted blocks are never listed;
-   * names that are not valid keys (ending in `/`, with a `..` component, …) are skipped.
-   *
-   * @param prefix Key prefix, e.g. `""`, `orders_` or `_quarantine/`.
-   * @param options An abort signal.
-   * @returns Objects with key, size and the blob's `Content-MD5` when it has one.
-   * @throws {PermanentError} `destination.bucket_not_found`, `destination.auth_failed`.
-   * @throws {TransientError} `destination.unavailable` once retries are spent.
-   */
-  async *list(prefix: string, options: SignalOptions = {}): AsyncIterable<ObjectMeta> {
-    for await (const object of this.#listAll(prefix, options)) {
-      if (!isStagingKey(object.key)) yield object;
-    }
-  }
-
-  /**
-   * Lists the staging blobs (`.<name>.tmp`, see the class doc) in the folder of `prefix` whose
-   * final key starts with `prefix`: complete blobs a killed renaming commit left. Uncommitted
-   * blocks are not blobs and are not listed.
-   *
-   * @param prefix Final-key prefix relative to the destination root, e.g. `orders_`.
-   * @param options An abort signal.
-   * @returns Staging key, final key and size of each.
-   */
-  async *listStaging(prefix: string, options: SignalOptions = {}): AsyncIterable<StagingObject> {
-    yield* listStagingWith(prefix, (raw) => this.#listAll(raw, options));
-  }
-
-  /**
-   * Deletes a staging blob (see {@linkcode listStaging}); an absent blob is no error.
-   *
-   * @param key A staging key, `dir/.<name>.tmp`.
-   * @param options An abort signal.
-   * @throws {ConfigError} `destination.bad_key` for a key that is not a staging name.
-   */
-  async removeStaging(key: string, options: SignalOptions = {}): Promise<void> {
-    checkStagingKey(key, "Azure");
-    await this.#store.remove(key, { ...(options.signal ? { signal: options.signal } : {}) });
-  }
-
-  /** Every blob under `prefix`, staging names included. */
-  async *#listAll(prefix: string, options: SignalOptions): AsyncIterable<ObjectMeta> {
-    const store = this.#store;
-    const root = store.place.prefix;
-    let marker: string | undefined;
-    do {
-      const page = await store.request(
-        { op: "list", key: prefix },
-        (signal) =>
-          store.client
-            .listBlobsFlat({ prefix: root + prefix, abortSignal: signal })
-            .byPage({
-              maxPageSize: 5000,
-              ...(marker === undefined ? {} : { continuationToken: marker }),
-            })
-            .next(),
-        { signal: options.signal },
-      );
-      if (page.done === true) return;
-      for (const item of page.value.segment.blobItems) {
-        const key = item.name.slice(root.length);
-        if (!item.name.startsWith(root) || !isKey(key)) continue;
-        const md5 = item.properties.contentMD5;
-        yield {
-          key,
-          size: item.properties.contentLength ?? 0,
-          ...(md5 !== undefined && md5.length > 0 ? { md5: toBase64(md5) } : {}),
-        };
-      }
-      marker = page.value.continuationToken || undefined;
-    } while (marker !== undefined);
-  }
-
-  /**
-   * Size and MD5 of the committed blob at `key` (`Get Blob Properties`).
-   *
-   * @param key Object key relative to the root.
-   * @param options An abort signal.
-   * @returns Key, size and MD5 (when the blob has one), or undefined when there is none.
-   * @throws {ConfigError} `destination.bad_key`.
-   * @throws {PermanentError} `destination.bucket_not_found`, `destination.auth_failed`.
-   * @throws {TransientError} `destination.unavailable` once retries are spent.
-   */
-  stat(key: string, options: SignalOptions = {}): Promise<ObjectMeta | undefined> {
-    try {
-      checkKey(key);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return this.#store.head(key, options.signal);
-  }
-
-  /**
-   * Streams the committed blob at `key`. A connection dropped mid-body is resumed from where it
-   * stopped (up to the retry count), then fails with `destination.unavailable`.
-   *
-   * @param key Object key relative to the root.
-   * @param options An abort signal; it also ends the stream.
-   * @returns The bytes; read to the end or cancel the stream to close the connection.
-   * @throws {ConfigError} `destination.bad_key`.
-   * @throws {PermanentError} `destination.not_found`, `destination.bucket_not_found`,
-   *   `destination.auth_failed`.
-   */
-  async read(key: string, options: SignalOptions = {}): Promise<ReadableStream<Uint8Array>> {
-    checkKey(key);
-    const store = this.#store;
-    const blob = store.blob(key);
-    const response = await store.request(
-      { op: "read", key },
-      (signal) =>
-        blob.download(0, undefined, { abortSignal: signal, maxRetryRequests: store.retry.retries }),
-      { signal: options.signal },
+/** Every blob under `prefix`, staging names included, one request per 5000 names. */
+async function* listAll(
+  store: Store,
+  prefix: string,
+  signal: AbortSignal | undefined,
+): AsyncIterable<ObjectMeta> {
+  const root = store.place.prefix;
+  yield* listPages(root, async (marker) => {
+    const page = await store.request(
+      { op: "list", key: prefix },
+      (s) =>
+        store.client
+          .listBlobsFlat({ prefix: root + prefix, abortSignal: s })
+          .byPage({
+            maxPageSize: 5000,
+            ...(marker === undefined ? {} : { continuationToken: marker }),
+          })
+          .next(),
+      { signal },
     );
-    const body = response.readableStreamBody;
-    if (body === undefined) return new ReadableStream({ start: (c) => c.close() });
-    const reader = (Readable.toWeb(body as Readable) as ReadableStream<Uint8Array>).getReader();
-    return new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        try {
-          const { value, done } = await reader.read();
-          if (done) controller.close();
-          else controller.enqueue(value);
-        } catch (error) {
-          const signal = options.signal;
-          if (signal?.aborted) controller.error(signal.reason);
-          else if (store.isAbortReason(error)) controller.error(error);
-          else controller.error(store.fail(error, { op: "read", key }, 1));
-        }
-      },
-      cancel: (reason) => reader.cancel(reason),
-    }, { highWaterMark: 0 });
-  }
-
-  /**
-   * Moves a committed blob: server-side copy to `to` with `If-None-Match: *`, size and MD5 of the
-   * copy checked, then `from` deleted. All or nothing: if the delete fails while `from` is still
-   * there, the copy is deleted again (see `moveByCopy`).
-   *
-   * @param from Key of the committed object.
-   * @param to New key, e.g. `_quarantine/<run_id>/<name>`.
-   * @param options An abort signal.
-   * @throws {ConfigError} `destination.bad_key`.
-   * @throws {PermanentError} `destination.not_found` when `from` is absent, `destination.exists`
-   *   when `to` exists (both untouched), `destination.bucket_not_found`,
-   *   `destination.auth_failed`, `destination.move_incomplete` when both names may hold it.
-   * @throws {DataIntegrityError} `destination.checksum_mismatch` when the copy differs.
-   */
-  async move(from: string, to: string, options: SignalOptions = {}): Promise<void> {
-    checkKey(from);
-    checkKey(to);
-    const store = this.#store;
-    const source = await store.head(from, options.signal);
-    if (source === undefined) throw store.notFound(from);
-    if (await store.head(to, options.signal) !== undefined) throw store.exists(to);
-    await moveByCopy({
-      from: `${store.place.uri}${from}`,
-      to: `${store.place.uri}${to}`,
-      copy: () =>
-        store.copy(from, to, { overwrite: false, expect: source, signal: options.signal }),
-      removeSource: () => store.remove(from, { signal: options.signal }),
-      sourceExists: async () => (await store.head(from)) !== undefined,
-      removeCopy: () => store.remove(to, { cleanup: true }),
+    if (page.done === true) return { items: [], next: undefined };
+    const items = page.value.segment.blobItems.map((item) => {
+      const md5 = item.properties.contentMD5;
+      return {
+        name: item.name,
+        size: item.properties.contentLength ?? 0,
+        ...(md5 !== undefined && md5.length > 0 ? { md5: toBase64(md5) } : {}),
+      };
     });
-  }
+    return { items, next: page.value.continuationToken };
+  });
+}
 
-  /**
-   * Deletes a committed blob (doctor's probe); a missing blob is no error.
-   *
-   * @param key Object key relative to the destination root.
-   * @param options An abort signal.
-   */
-  async remove(key: string, options: SignalOptions = {}): Promise<void> {
-    checkKey(key);
-    await this.#store.remove(key, { ...(options.signal ? { signal: options.signal } : {}) });
-  }
-
-  /** Aborts every upload that was neither committed nor aborted. */
-  async [Symbol.asyncDispose](): Promise<void> {
-    await Promise.all([...this.#open].map((upload) => upload.abort()));
-  }
+/**
+ * Streams the committed blob at `key`. A connection dropped mid-body is resumed from where it
+ * stopped (up to the retry count), then fails with `destination.unavailable`.
+ */
+async function read(
+  store: Store,
+  key: string,
+  signal: AbortSignal | undefined,
+): Promise<ReadableStream<Uint8Array>> {
+  const blob = store.blob(key);
+  const response = await store.request(
+    { op: "read", key },
+    (s) => blob.download(0, undefined, { abortSignal: s, maxRetryRequests: store.retry.retries }),
+    { signal },
+  );
+  const body = response.readableStreamBody;
+  return bodyStream(
+    body === undefined ? undefined : Readable.toWeb(body as Readable) as ReadableStream<Uint8Array>,
+    signal,
+    (error) => store.isAbortReason(error) ? error : store.fail(error, { op: "read", key }, 1),
+  );
 }

@@ -8,37 +8,18 @@
  *
  * @module
  */
-import type {
-  CreateOptions,
-  Destination,
-  DestinationCapabilities,
-  ObjectMeta,
-  StagingObject,
-  Upload,
-} from "../core/destination.ts";
+import type { ObjectMeta } from "../core/destination.ts";
 import { ConfigError } from "../core/errors.ts";
-import type { DestinationSpec, SignalOptions } from "../core/spec.ts";
-import { createMd5 } from "../_util/hash.ts";
-import { checkKey, checkStagingKey, isKey, isStagingKey, stagingKeyOf } from "./_keys.ts";
+import type { DestinationSpec } from "../core/spec.ts";
 import {
-  CLEANUP_TIMEOUT_MS,
-  consoleWarn,
-  type DestinationWarn,
-  listStagingWith,
-  moveByCopy,
-  OBJECT_STORE_CAPABILITIES,
-} from "./_cloud.ts";
-import {
-  exists,
-  GcsApi,
-  type GcsObject,
-  gcsObjectName,
-  notFound,
-  type Op,
-  relative,
-  statusError,
-} from "./_gcs_api.ts";
-import { GcsUpload } from "./_gcs_upload.ts";
+  listPages,
+  ObjectStoreDestination,
+  type ObjectStoreDriver,
+  type StoredObject,
+} from "./_object_store.ts";
+import { consoleWarn, type DestinationWarn } from "./_store_errors.ts";
+import { GcsApi, type GcsObject, gcsObjectName, type Op, statusError } from "./_gcs_api.ts";
+import { putSingle, startParts } from "./_gcs_upload.ts";
 import { openStorage } from "./_gcs_auth.ts";
 
 export { gcsObjectName };
@@ -157,19 +138,12 @@ const DEFAULT_REQUEST_TIMEOUT_MS = 5 * 60_000;
  * await upload.commit(); // gs://rivet-test/exports/a.csv
  * ```
  */
-export class GcsDestination implements Destination {
+export class GcsDestination extends ObjectStoreDestination {
   /** Always `gcs`. */
   readonly kind = "gcs" as const;
-  /** Finalised on commit, retry-safe, never overwrites a committed part. */
-  readonly capabilities: DestinationCapabilities = OBJECT_STORE_CAPABILITIES;
-  /** `gs://<bucket>/<prefix>`. */
-  readonly uri: string;
-  readonly #api: GcsApi;
-  readonly #open = new Set<GcsUpload>();
 
   private constructor(api: GcsApi) {
-    this.#api = api;
-    this.uri = `gs://${api.bucketName}/${api.prefix}`;
+    super(gcsDriver(api));
   }
 
   /**
@@ -219,236 +193,102 @@ export class GcsDestination implements Destination {
       }),
     );
   }
+}
 
-  /**
-   * Starts an object. Nothing is sent before the first full chunk, nothing is visible before
-   * `commit()`.
-   *
-   * @param key Object key relative to the destination root.
-   * @param options `overwrite` for `manifest.json`/`_SUCCESS`; a signal that aborts requests.
-   * @returns The upload.
-   * @throws {ConfigError} `destination.bad_key` for an absolute key, `..`, NUL or backslash.
-   */
-  async create(key: string, options: CreateOptions = {}): Promise<Upload> {
-    checkKey(key);
-    const hidden = options.provisional === true;
-    const name = gcsObjectName(this.#api.prefix, hidden ? stagingKeyOf(key) : key);
-    options.signal?.throwIfAborted();
-    const upload = new GcsUpload({
-      api: this.#api,
-      key,
-      name,
-      hidden,
-      md5: await createMd5(),
-      overwrite: options.overwrite === true,
-      signal: options.signal,
-      onDone: (u) => this.#open.delete(u),
-    });
-    this.#open.add(upload);
-    return upload;
-  }
+/** The GCS calls the kit builds the destination from. */
+function gcsDriver(api: GcsApi): ObjectStoreDriver {
+  const op = (action: string, key: string, direction: Op["direction"]): Op => ({
+    action,
+    target: api.uri(key),
+    direction,
+  });
+  return {
+    store: "GCS",
+    uri: api.uri(""),
+    warn: api.warn,
+    partSize: () => api.chunkSize,
+    listRaw: (prefix, signal) => listAll(api, prefix, signal),
+    head: async (key, signal) => {
+      const name = gcsObjectName(api.prefix, key);
+      const found = await api.meta(name, op("read the metadata of", key, "read"), signal);
+      return found === undefined ? undefined : stored(key, found);
+    },
+    read: (key, signal) => read(api, key, signal),
+    copy: async (from, to, options) => {
+      const copied = await api.copy(
+        gcsObjectName(api.prefix, from),
+        gcsObjectName(api.prefix, to),
+        {
+          overwrite: options.overwrite,
+          expectMd5: options.md5,
+          op: op(`copy '${api.uri(from)}' to`, to, "write"),
+          signal: options.signal,
+        },
+      );
+      return stored(to, copied);
+    },
+    delete: (key, options) =>
+      api.remove(gcsObjectName(api.prefix, key), op("delete", key, "write"), {
+        generation: options.version,
+        signal: options.signal,
+      }),
+    putSingle: (key, bytes, sent, options) => putSingle(api, key, bytes, sent, options),
+    startParts: (key, options) => startParts(api, key, options),
+  };
+}
 
-  /**
-   * Lists committed objects whose key starts with `prefix`, in key order (the service lists
-   * by UTF-8 bytes), page by page. Uploads in progress are not objects. Names that are no
-   * valid key relative to the root are skipped: folder placeholders (ending in `/`, made by
-   * the console) and, with a prefix without a trailing `/` such as `exports`, names such as
-   * `exports/a.csv` (key `/a.csv`).
-   *
-   * @param prefix Key prefix relative to the destination root.
-   * @param options A signal.
-   * @returns Key, size and MD5 (base64) of each object.
-   * @throws {PermanentError} `destination.bucket_not_found`, `destination.auth_failed`.
-   * @throws {TransientError} `destination.unavailable` after the retries.
-   */
-  async *list(prefix: string, options: SignalOptions = {}): AsyncIterable<ObjectMeta> {
-    for await (const object of this.#listAll(prefix, options)) {
-      if (!isStagingKey(object.key)) yield object;
-    }
-  }
-
-  /** Every object under `prefix`, staging names included. */
-  async *#listAll(prefix: string, options: SignalOptions): AsyncIterable<ObjectMeta> {
-    const api = this.#api;
-    const full = api.prefix + prefix;
-    const op: Op = {
-      action: "list objects under",
-      target: api.uri(prefix),
-      bucketLevel: true,
-      direction: "read",
-    };
-    let pageToken: string | undefined;
-    do {
-      const token = pageToken;
-      const page = await api.client(op, async () => {
-        const [, , response] = await api.bucket.getFiles({
-          prefix: full,
-          autoPaginate: false,
-          maxResults: LIST_PAGE,
-          ...(token === undefined ? {} : { pageToken: token }),
-        });
-        return response as { items?: GcsObject[]; nextPageToken?: string } | undefined;
-      }, options.signal);
-      for (const item of page?.items ?? []) {
-        if (!item.name.startsWith(api.prefix)) continue;
-        const key = relative(api.prefix, item.name);
-        if (isKey(key)) yield toMeta(key, item);
-      }
-      pageToken = page?.nextPageToken || undefined;
-    } while (pageToken !== undefined);
-  }
-
-  /**
-   * Lists the staging objects (`.<name>.tmp`, see the class doc) in the folder of `prefix`
-   * whose final key starts with `prefix`: complete objects a killed renaming commit left.
-   * Resumable sessions are not objects and are not listed.
-   *
-   * @param prefix Final-key prefix relative to the destination root, e.g. `orders_`.
-   * @param options A signal.
-   * @returns Staging key, final key and size of each.
-   */
-  async *listStaging(prefix: string, options: SignalOptions = {}): AsyncIterable<StagingObject> {
-    yield* listStagingWith(prefix, (raw) => this.#listAll(raw, options));
-  }
-
-  /**
-   * Deletes a staging object (see {@linkcode listStaging}); an absent key is no error.
-   *
-   * @param key A staging key, `dir/.<name>.tmp`.
-   * @param options A signal.
-   * @throws {ConfigError} `destination.bad_key` for a key that is not a staging name.
-   */
-  async removeStaging(key: string, options: SignalOptions = {}): Promise<void> {
-    checkStagingKey(key, "GCS");
-    const api = this.#api;
-    await api.remove(gcsObjectName(api.prefix, key), {
-      action: "delete the staging object",
-      target: api.uri(key),
-      direction: "write",
-    }, { signal: options.signal });
-  }
-
-  /**
-   * Size and MD5 of the committed object at `key`.
-   *
-   * @param key Object key relative to the root.
-   * @param options A signal.
-   * @returns The metadata, or undefined when there is no object.
-   * @throws {ConfigError} `destination.bad_key`.
-   * @throws {PermanentError} `destination.bucket_not_found`, `destination.auth_failed`.
-   */
-  async stat(key: string, options: SignalOptions = {}): Promise<ObjectMeta | undefined> {
-    const name = gcsObjectName(this.#api.prefix, key);
-    const found = await this.#api.meta(name, {
-      action: "read the metadata of",
-      target: this.#api.uri(key),
-      direction: "read",
-    }, options.signal);
-    return found === undefined ? undefined : toMeta(key, found);
-  }
-
-  /**
-   * Streams the committed object at `key` (`alt=media`). Failures before the first byte are
-   * retried; the stream itself is not resumed.
-   *
-   * @param key Object key relative to the root.
-   * @param options A signal; it also cancels the body.
-   * @returns The bytes.
-   * @throws {PermanentError} `destination.not_found`, `destination.bucket_not_found`,
-   *   `destination.auth_failed`.
-   */
-  async read(key: string, options: SignalOptions = {}): Promise<ReadableStream<Uint8Array>> {
-    const api = this.#api;
-    const name = gcsObjectName(api.prefix, key);
-    const url = `${api.jsonBase}/b/${encodeURIComponent(api.bucketName)}/o/` +
-      `${encodeURIComponent(name)}?alt=media`;
-    const op: Op = { action: "read", target: api.uri(key), direction: "read" };
-    const response = await api.retry(op, async () => {
-      const res = await api.fetch(url, {
-        method: "GET",
-        ...(options.signal === undefined ? {} : { signal: options.signal }),
+/** Every object under `prefix`, staging names included, page by page. */
+async function* listAll(
+  api: GcsApi,
+  prefix: string,
+  signal: AbortSignal | undefined,
+): AsyncIterable<ObjectMeta> {
+  const op: Op = {
+    action: "list objects under",
+    target: api.uri(prefix),
+    bucketLevel: true,
+    direction: "read",
+  };
+  yield* listPages(api.prefix, async (token) => {
+    const page = await api.client(op, async () => {
+      const [, , response] = await api.bucket.getFiles({
+        prefix: api.prefix + prefix,
+        autoPaginate: false,
+        maxResults: LIST_PAGE,
+        ...(token === undefined ? {} : { pageToken: token }),
       });
-      if (res.ok) return res;
-      throw await statusError(res);
-    }, options.signal);
-    return response.body ?? ReadableStream.from<Uint8Array>([]);
-  }
+      return response as { items?: GcsObject[]; nextPageToken?: string } | undefined;
+    }, signal);
+    const items = (page?.items ?? []).map((item) => ({
+      ...toMeta(item.name, item),
+      name: item.name,
+    }));
+    return { items, next: page?.nextPageToken };
+  });
+}
 
-  /**
-   * Moves a committed object: server-side copy (refused when `to` exists), MD5 check, then
-   * delete of `from` (that generation only). All or nothing: if the delete fails while `from` is
-   * still there, the copy is deleted again (see `moveByCopy`).
-   *
-   * @param from Key of the committed object.
-   * @param to New key, e.g. `_quarantine/<run_id>/<name>`.
-   * @param options A signal.
-   * @throws {PermanentError} `destination.not_found` when `from` is absent;
-   *   `destination.exists` when `to` exists; `destination.move_incomplete` when both names may
-   *   hold the object.
-   * @throws {DataIntegrityError} `destination.checksum_mismatch` when the copy differs (it is
-   *   deleted).
-   */
-  async move(from: string, to: string, options: SignalOptions = {}): Promise<void> {
-    const api = this.#api;
-    const fromName = gcsObjectName(api.prefix, from);
-    const toName = gcsObjectName(api.prefix, to);
-    const op: Op = {
-      action: `move '${api.uri(from)}' to`,
-      target: api.uri(to),
-      direction: "write",
-    };
-    const source = await api.meta(fromName, op, options.signal);
-    if (source === undefined) throw notFound(api.uri(from));
-    if (await api.meta(toName, op, options.signal) !== undefined) throw exists(api.uri(to));
-    let copied: GcsObject | undefined;
-    const cleanup = () => AbortSignal.timeout(CLEANUP_TIMEOUT_MS);
-    await moveByCopy({
-      from: api.uri(from),
-      to: api.uri(to),
-      copy: async () => {
-        copied = await api.copy(fromName, toName, {
-          overwrite: false,
-          expectMd5: source.md5Hash,
-          op,
-          signal: options.signal,
-        });
-      },
-      removeSource: () =>
-        api.remove(fromName, { ...op, action: "delete the moved object", target: api.uri(from) }, {
-          generation: source.generation,
-          signal: options.signal,
-        }),
-      sourceExists: async () => {
-        const now = await api.meta(fromName, op, cleanup());
-        return now !== undefined && String(now.generation) === String(source.generation);
-      },
-      removeCopy: () =>
-        api.remove(toName, { ...op, action: "delete the copy of" }, {
-          generation: copied?.generation,
-          signal: cleanup(),
-        }),
+/**
+ * Streams the committed object at `key` (`alt=media`). Failures before the first byte are
+ * retried; the stream itself is not resumed.
+ */
+async function read(
+  api: GcsApi,
+  key: string,
+  signal: AbortSignal | undefined,
+): Promise<ReadableStream<Uint8Array>> {
+  const name = gcsObjectName(api.prefix, key);
+  const url = `${api.jsonBase}/b/${encodeURIComponent(api.bucketName)}/o/` +
+    `${encodeURIComponent(name)}?alt=media`;
+  const op: Op = { action: "read", target: api.uri(key), direction: "read" };
+  const response = await api.retry(op, async () => {
+    const res = await api.fetch(url, {
+      method: "GET",
+      ...(signal === undefined ? {} : { signal }),
     });
-  }
-
-  /**
-   * Deletes the committed object at `key`; an absent key is not an error.
-   *
-   * @param key Object key relative to the root.
-   * @param options A signal.
-   */
-  async remove(key: string, options: SignalOptions = {}): Promise<void> {
-    const api = this.#api;
-    await api.remove(gcsObjectName(api.prefix, key), {
-      action: "delete",
-      target: api.uri(key),
-      direction: "write",
-    }, { signal: options.signal });
-  }
-
-  /** Aborts every upload that was neither committed nor aborted. */
-  async [Symbol.asyncDispose](): Promise<void> {
-    await Promise.all([...this.#open].map((upload) => upload.abort()));
-  }
+    if (res.ok) return res;
+    throw await statusError(res);
+  }, signal);
+  return response.body ?? ReadableStream.from<Uint8Array>([]);
 }
 
 function toMeta(key: string, object: GcsObject): ObjectMeta {
@@ -456,5 +296,12 @@ function toMeta(key: string, object: GcsObject): ObjectMeta {
     key,
     size: Number(object.size ?? 0),
     ...(object.md5Hash === undefined ? {} : { md5: object.md5Hash }),
+  };
+}
+
+function stored(key: string, object: GcsObject): StoredObject {
+  return {
+    ...toMeta(key, object),
+    ...(object.generation === undefined ? {} : { version: String(object.generation) }),
   };
 }

@@ -26,7 +26,7 @@ import {
 import type { DestinationSpec, SignalOptions } from "../core/spec.ts";
 import { crashPoint } from "../_util/test_hook.ts";
 import { checkKey, checkStagingKey, finalKeyOfStaging, isStagingName } from "./_keys.ts";
-import { closeForCommit } from "./_upload.ts";
+import { UploadShell } from "./_upload.ts";
 
 /** Options of {@linkcode LocalDestination.open}. */
 export interface LocalDestinationOptions {
@@ -38,10 +38,6 @@ export interface LocalDestinationOptions {
 }
 
 const capabilities: DestinationCapabilities = {
-  commit: "atomic",
-  // A committed part is never replaced (file names are collision-proof, not idempotent).
-  idempotentOverwrite: false,
-  retrySafe: true,
   persistent: true,
 };
 
@@ -509,48 +505,28 @@ interface LocalUploadInit {
   readonly onDone: (upload: LocalUpload) => void;
 }
 
-class LocalUpload implements Upload, AsyncDisposable {
-  readonly writable: WritableStream<Uint8Array>;
+class LocalUpload extends UploadShell {
   readonly #init: LocalUploadInit;
-  #state: "open" | "committed" | "aborted" = "open";
   #fileOpen = true;
-  #streamClosed = false;
   #size = 0;
 
   constructor(init: LocalUploadInit) {
+    super(init.key, init.signal);
     this.#init = init;
-    this.writable = new WritableStream<Uint8Array>({
-      write: (chunk) => this.#write(chunk),
-      close: () => {
-        this.#streamClosed = true;
-      },
-      abort: (reason) => this.abort(reason),
-    });
   }
 
-  async #write(chunk: Uint8Array): Promise<void> {
-    if (this.#state !== "open") throw new Error(`Upload of '${this.#init.key}' is ${this.#state}`);
-    if (this.#init.signal?.aborted) {
-      await this.abort(this.#init.signal.reason);
-      throw this.#init.signal.reason;
-    }
-    try {
-      let offset = 0;
-      while (offset < chunk.length) offset += await this.#init.file.write(chunk.subarray(offset));
-      this.#size += chunk.length;
-    } catch (error) {
-      await this.abort(error);
-      throw writeFailed(this.#init.tempPath, "write", error);
-    }
+  protected override async writeChunk(chunk: Uint8Array): Promise<void> {
+    let offset = 0;
+    while (offset < chunk.length) offset += await this.#init.file.write(chunk.subarray(offset));
+    this.#size += chunk.length;
+  }
+
+  protected override writeError(error: unknown): unknown {
+    return writeFailed(this.#init.tempPath, "write", error);
   }
 
   async commit(finalKey?: string): Promise<ObjectMeta> {
-    await closeForCommit({
-      key: this.#init.key,
-      state: this.#state,
-      streamClosed: this.#streamClosed,
-      writable: this.writable,
-    });
+    await this.closeForCommit();
     const { root, tempPath, file } = this.#init;
     const key = finalKey === undefined ? this.#init.key : checkKey(finalKey);
     const finalPath = join(root, key);
@@ -571,15 +547,15 @@ class LocalUpload implements Upload, AsyncDisposable {
       if (error instanceof RivetError) throw error;
       throw writeFailed(step === "flush" ? tempPath : finalPath, step, error);
     }
-    this.#state = "committed";
+    this.state = "committed";
     this.#init.onDone(this);
     await syncDir(dirname(finalPath));
     return { key, size: this.#size };
   }
 
   async abort(_reason?: unknown): Promise<void> {
-    if (this.#state !== "open") return;
-    this.#state = "aborted";
+    if (this.state !== "open") return;
+    this.state = "aborted";
     this.#init.onDone(this);
     if (this.#fileOpen) {
       this.#fileOpen = false;
@@ -590,10 +566,6 @@ class LocalUpload implements Upload, AsyncDisposable {
     try {
       await Deno.remove(this.#init.tempPath);
     } catch { /* gone already, or the folder vanished: nothing left to clean */ }
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.abort();
   }
 }
 

@@ -9,4 +9,4 @@
 export { openDestination, type OpenDestinationOptions } from "./open.ts";
 export { LocalDestination, type LocalDestinationOptions } from "./local.ts";
 export { StdoutDestination } from "./stdout.ts";
-export type { DestinationWarn } from "./_cloud.ts";
+export type { DestinationWarn } from "./_store_errors.ts";

@@ -9,7 +9,7 @@ import type { Destination } from "../core/destination.ts";
 import type { DestinationSpec } from "../core/spec.ts";
 import { LocalDestination } from "./local.ts";
 import { StdoutDestination } from "./stdout.ts";
-import type { DestinationWarn } from "./_cloud.ts";
+import type { DestinationWarn } from "./_store_errors.ts";
 
 /** Options of {@linkcode openDestination}. */
 export interface OpenDestinationOptions {

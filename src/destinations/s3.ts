@@ -7,40 +7,19 @@
  *
  * @module
  */
-import { GetObjectCommand } from "@aws-sdk/client-s3";
-import type {
-  CreateOptions,
-  Destination,
-  DestinationCapabilities,
-  ObjectMeta,
-  StagingObject,
-  Upload,
-} from "../core/destination.ts";
-import { PermanentError } from "../core/errors.ts";
-import type { DestinationSpec, SignalOptions } from "../core/spec.ts";
-import { checkKey, checkStagingKey, isStagingKey } from "./_keys.ts";
-import {
-  CLEANUP_TIMEOUT_MS,
-  type DestinationWarn,
-  listStagingWith,
-  moveByCopy,
-  OBJECT_STORE_CAPABILITIES,
-} from "./_cloud.ts";
+import type { DestinationSpec } from "../core/spec.ts";
+import { ObjectStoreDestination, type ObjectStoreDriver } from "./_object_store.ts";
+import type { DestinationWarn } from "./_store_errors.ts";
 import { buildContext, type S3Context } from "./_s3_context.ts";
 import {
-  checksumMismatch,
-  classify,
   copyObject,
   deleteObject,
-  exists,
   head,
   listRaw,
-  missingOrNoBucket,
-  notFound,
+  readObject,
   s3ObjectKey,
-  send,
 } from "./_s3_requests.ts";
-import { S3Upload } from "./_s3_upload.ts";
+import { putSingle, s3PartSize, startParts } from "./_s3_upload.ts";
 
 export { s3ObjectKey };
 
@@ -124,25 +103,18 @@ export interface S3DestinationOptions {
  * await upload.commit(); // now at s3://b/exports/a.csv
  * ```
  */
-export class S3Destination implements Destination {
+export class S3Destination extends ObjectStoreDestination {
   /** Always `s3`. */
   readonly kind = "s3" as const;
-  /** Visible on completion, retry-safe, never overwrites a committed part. */
-  readonly capabilities: DestinationCapabilities = OBJECT_STORE_CAPABILITIES;
-  /** `s3://<bucket>/<prefix>`. */
-  readonly uri: string;
   /** The bucket. */
   readonly bucket: string;
   /** The key prefix, verbatim (may be empty). */
   readonly prefix: string;
-  readonly #ctx: S3Context;
-  readonly #open = new Set<S3Upload>();
 
   private constructor(ctx: S3Context) {
-    this.#ctx = ctx;
+    super(s3Driver(ctx));
     this.bucket = ctx.bucket;
     this.prefix = ctx.prefix;
-    this.uri = `s3://${ctx.bucket}/${ctx.prefix}`;
   }
 
   /**
@@ -165,195 +137,26 @@ export class S3Destination implements Destination {
       return Promise.reject(error);
     }
   }
+}
 
-  /**
-   * Starts an object at `key`. No request is made until 8 MiB were written or `commit` runs.
-   *
-   * @param key Object key relative to the destination root.
-   * @param options `overwrite` for `manifest.json`/`_SUCCESS`; a signal that cancels requests.
-   * @returns The upload; nothing is visible at any key before `commit()`.
-   * @throws {ConfigError} `destination.bad_key` for an absolute key, `..`, NUL or backslash.
-   */
-  create(key: string, options: CreateOptions = {}): Promise<Upload> {
-    try {
-      checkKey(key);
-      options.signal?.throwIfAborted();
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    const upload = new S3Upload(this.#ctx, key, {
-      overwrite: options.overwrite === true,
-      provisional: options.provisional === true,
-      signal: options.signal,
-      onDone: (u) => this.#open.delete(u),
-    });
-    this.#open.add(upload);
-    return Promise.resolve(upload);
-  }
-
-  /**
-   * Lists committed objects whose key starts with `prefix` (ListObjectsV2, paginated), in the
-   * store's key order (UTF-8 bytes). Multipart uploads in progress are never listed.
-   *
-   * @param prefix Key prefix relative to the destination root, e.g. `""` or `_quarantine/`.
-   * @param options An abort signal.
-   * @returns Objects with key, size and, for plain-MD5 ETags, the base64 MD5.
-   * @throws {PermanentError} `destination.bucket_not_found`, `destination.auth_failed`.
-   * @throws {TransientError} `destination.unavailable` after the retries.
-   */
-  async *list(prefix: string, options: SignalOptions = {}): AsyncIterable<ObjectMeta> {
-    for await (const object of listRaw(this.#ctx, prefix, options.signal)) {
-      if (!isStagingKey(object.key)) yield object;
-    }
-  }
-
-  /**
-   * Lists the staging objects (`.<name>.tmp`, see the class doc) in the folder of `prefix`
-   * whose final key starts with `prefix`: complete objects a killed renaming commit left.
-   * Multipart uploads in progress are not objects and are not listed.
-   *
-   * @param prefix Final-key prefix relative to the destination root, e.g. `orders_`.
-   * @param options An abort signal.
-   * @returns Staging key, final key and size of each.
-   */
-  async *listStaging(prefix: string, options: SignalOptions = {}): AsyncIterable<StagingObject> {
-    yield* listStagingWith(prefix, (raw) => listRaw(this.#ctx, raw, options.signal));
-  }
-
-  /**
-   * Deletes a staging object (see {@linkcode listStaging}); an absent key is no error.
-   *
-   * @param key A staging key, `dir/.<name>.tmp`.
-   * @param options An abort signal.
-   * @throws {ConfigError} `destination.bad_key` for a key that is not a staging name.
-   */
-  async removeStaging(key: string, options: SignalOptions = {}): Promise<void> {
-    checkStagingKey(key, "S3");
-    await deleteObject(this.#ctx, s3ObjectKey(this.#ctx.prefix, key), options.signal);
-  }
-
-  /**
-   * Size and MD5 (plain-MD5 ETags only) of the committed object at `key` (HeadObject).
-   *
-   * @param key Object key relative to the root.
-   * @param options An abort signal.
-   * @returns The metadata, or undefined when there is no such object.
-   * @throws {PermanentError} `destination.bucket_not_found` (a 404 is told apart from a missing
-   *   key with one HeadBucket), `destination.auth_failed`.
-   */
-  async stat(key: string, options: SignalOptions = {}): Promise<ObjectMeta | undefined> {
-    return await head(this.#ctx, checkKey(key), options.signal);
-  }
-
-  /**
-   * Streams the committed object at `key` (GetObject). Stream errors (a dropped connection)
-   * surface as `destination.unavailable`.
-   *
-   * @param key Object key relative to the root.
-   * @param options A signal that cancels the download.
-   * @returns The bytes; read to the end or cancel the stream to release the connection.
-   * @throws {PermanentError} `destination.not_found`, `destination.bucket_not_found`,
-   *   `destination.auth_failed`.
-   */
-  async read(key: string, options: SignalOptions = {}): Promise<ReadableStream<Uint8Array>> {
-    const ctx = this.#ctx;
-    const objectKey = s3ObjectKey(ctx.prefix, key);
-    const signal = options.signal;
-    let out;
-    try {
-      out = await send(
-        ctx,
-        (o) => ctx.client.send(new GetObjectCommand({ Bucket: ctx.bucket, Key: objectKey }), o),
-        { signal, action: "read", key: objectKey, notFound: "throw" },
-      );
-    } catch (error) {
-      if (error instanceof PermanentError && error.code === "destination.not_found") {
-        throw await missingOrNoBucket(ctx, key, signal);
-      }
-      throw error;
-    }
-    ctx.bucketSeen = true;
-    const body = out.Body as { transformToWebStream(): ReadableStream<Uint8Array> } | undefined;
-    if (body === undefined) return new ReadableStream({ start: (c) => c.close() });
-    const reader = body.transformToWebStream().getReader();
-    return new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        try {
-          const { value, done } = await reader.read();
-          if (done) controller.close();
-          else controller.enqueue(value);
-        } catch (error) {
-          controller.error(
-            signal?.aborted
-              ? signal.reason
-              : classify(ctx, error, { action: "read", key: objectKey }),
-          );
-        }
-      },
-      cancel: (reason) => reader.cancel(reason),
-    }, { highWaterMark: 0 });
-  }
-
-  /**
-   * Moves a committed object: server-side copy to `to` (conditional on `to` being absent), a
-   * check of the copy's size, then delete of `from`. All or nothing: if the delete fails while
-   * `from` is still there, the copy is deleted again (see `moveByCopy`).
-   *
-   * @param from Key of the committed object.
-   * @param to New key, e.g. `_quarantine/<run_id>/<name>`.
-   * @param options An abort signal.
-   * @throws {PermanentError} `destination.not_found` when `from` is absent;
-   *   `destination.exists` when `to` exists (both objects untouched);
-   *   `destination.move_incomplete` when both names may hold the object.
-   * @throws {DataIntegrityError} `destination.checksum_mismatch` when the copy has another size
-   *   (the copy is deleted).
-   */
-  async move(from: string, to: string, options: SignalOptions = {}): Promise<void> {
-    checkKey(from);
-    checkKey(to);
-    const ctx = this.#ctx;
-    const signal = options.signal;
-    const source = await head(ctx, from, signal);
-    if (source === undefined) throw notFound(ctx, from);
-    if (await head(ctx, to, signal) !== undefined) throw exists(ctx, to);
-    const fromKey = s3ObjectKey(ctx.prefix, from);
-    const toKey = s3ObjectKey(ctx.prefix, to);
-    const cleanup = () => AbortSignal.timeout(CLEANUP_TIMEOUT_MS);
-    await moveByCopy({
-      from: `s3://${ctx.bucket}/${fromKey}`,
-      to: `s3://${ctx.bucket}/${toKey}`,
-      copy: async () => {
-        await copyObject(ctx, { from, to, size: source.size, overwrite: false, signal });
-        const copied = await head(ctx, to, signal);
-        if (copied?.size !== source.size) {
-          await deleteObject(ctx, toKey, cleanup()).catch(() => {});
-          throw checksumMismatch(
-            ctx,
-            toKey,
-            `copy of ${copied?.size ?? "no"} bytes, source ${source.size}`,
-          );
-        }
-      },
-      removeSource: () => deleteObject(ctx, fromKey, signal),
-      sourceExists: async () => (await head(ctx, from, cleanup())) !== undefined,
-      removeCopy: () => deleteObject(ctx, toKey, cleanup()),
-    });
-  }
-
-  /**
-   * Deletes a committed object (doctor's probe). An absent key is not an error (S3 semantics).
-   *
-   * @param key Object key relative to the destination root.
-   * @param options An abort signal.
-   */
-  async remove(key: string, options: SignalOptions = {}): Promise<void> {
-    checkKey(key);
-    await deleteObject(this.#ctx, s3ObjectKey(this.#ctx.prefix, key), options.signal);
-  }
-
-  /** Aborts every upload that was neither committed nor aborted, then closes the client. */
-  async [Symbol.asyncDispose](): Promise<void> {
-    await Promise.all([...this.#open].map((upload) => upload.abort()));
-    this.#ctx.client.destroy();
-  }
+/** The S3 calls the kit builds the destination from. */
+function s3Driver(ctx: S3Context): ObjectStoreDriver {
+  const full = (key: string) => s3ObjectKey(ctx.prefix, key);
+  return {
+    store: "S3",
+    uri: `s3://${ctx.bucket}/${ctx.prefix}`,
+    warn: ctx.warn,
+    partSize: s3PartSize,
+    listRaw: (prefix, signal) => listRaw(ctx, prefix, signal),
+    head: (key, signal) => head(ctx, key, signal),
+    read: (key, signal) => readObject(ctx, key, signal),
+    copy: async (from, to, options) => {
+      await copyObject(ctx, { from, to, ...options });
+      return undefined;
+    },
+    delete: (key, options) => deleteObject(ctx, full(key), options.signal),
+    putSingle: (key, bytes, sent, options) => putSingle(ctx, key, bytes, sent, options),
+    startParts: (key, options) => startParts(ctx, key, options),
+    close: () => ctx.client.destroy(),
+  };
 }

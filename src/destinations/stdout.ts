@@ -18,10 +18,6 @@ import type { SignalOptions } from "../core/spec.ts";
 import { checkKey } from "./_keys.ts";
 
 const capabilities: DestinationCapabilities = {
-  commit: "streaming",
-  idempotentOverwrite: false,
-  // Bytes already sent cannot be taken back, so a retry would duplicate them.
-  retrySafe: false,
   persistent: false,
 };
 

@@ -23,9 +23,6 @@ Deno.test("stdout copies each part in order and never closes the sink", async ()
   const { sink, text, closed } = memorySink();
   const dest = new StdoutDestination(sink);
   assert.deepEqual(dest.capabilities, {
-    commit: "streaming",
-    idempotentOverwrite: false,
-    retrySafe: false,
     persistent: false,
   });
   assert.equal(dest.uri, "stdout");

@@ -4,11 +4,12 @@
  * server in step, plus an extra delay for the error classes that need the server to recover
  * first.
  *
- * Layer: pipeline. Imports core/ only.
+ * Layer: pipeline. Imports core/ and _util/ only.
  *
  * @module
  */
 import { type ErrorInfo, isResourceExhausted } from "../core/errors.ts";
+import { backoffMs } from "../_util/retry.ts";
 
 /**
  * Extra delay of a transient error's class: +15 s while the server starts, stops or has no free
@@ -70,9 +71,8 @@ export interface RetryDelayOptions {
  * ```
  */
 export function retryDelayMs(error: ErrorInfo, options: RetryDelayOptions): number {
-  const random = options.random ?? Math.random;
-  const backoff = options.backoffMs * 2 ** (options.attempt - 1);
-  return Math.round(backoff * (0.75 + 0.5 * random())) + extraDelayMs(error);
+  const backoff = { baseMs: options.backoffMs, jitter: [0.75, 1.25] } as const;
+  return backoffMs(options.attempt - 1, backoff, options.random) + extraDelayMs(error);
 }
 
 /**

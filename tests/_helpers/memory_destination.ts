@@ -19,9 +19,6 @@ function notFound(key: string): PermanentError {
 export class MemoryDestination implements Destination {
   readonly kind = "local" as const;
   readonly capabilities = {
-    commit: "atomic",
-    idempotentOverwrite: false,
-    retrySafe: true,
     persistent: true,
   } as const;
   readonly uri = "memory://";

@@ -170,9 +170,6 @@ Deno.test("S3Destination.open checks its keys and names unset variables without 
   });
   assert.equal(dest.uri, "s3://b/exp/");
   assert.deepEqual(dest.capabilities, {
-    commit: "on_close",
-    idempotentOverwrite: false,
-    retrySafe: true,
     persistent: true,
   });
   // The secret values read from the environment are registered for redaction.

@@ -1,17 +1,8 @@
 import assert from "node:assert/strict";
-import { PermanentError } from "../core/errors.ts";
-import {
-  DEFAULT_RETRY,
-  existsError,
-  growingBackoff,
-  isConnectionError,
-  isTransientStatus,
-  messageOf,
-  networkCodes,
-  notFoundError,
-  type RetryLoop,
-  withRetries,
-} from "./_cloud.ts";
+import { backoffMs, type RetryLoop, withRetries } from "./retry.ts";
+
+const messageOf = (error: unknown) => error instanceof Error ? error.message : String(error);
+class GaveUp extends Error {}
 
 /** A loop that retries everything with tiny fixed delays, recording what it was told. */
 function recordingLoop(overrides: Partial<RetryLoop> = {}) {
@@ -23,7 +14,7 @@ function recordingLoop(overrides: Partial<RetryLoop> = {}) {
     transient: () => true,
     failure: (error, attempts) => {
       failures.push({ error, attempts });
-      return new PermanentError(`gave up after ${attempts}`, { code: "test.gave_up" });
+      return new GaveUp(`gave up after ${attempts}`);
     },
     delayMs: (failed) => failed + 1,
     warn: (error, retry, delayMs) => warnings.push({ retry, delayMs, reason: messageOf(error) }),
@@ -55,7 +46,7 @@ Deno.test("withRetries stops after the last retry and throws the store's failure
       calls++;
       return Promise.reject(new Error("down"));
     }),
-    (error: unknown) => error instanceof PermanentError && error.message === "gave up after 4",
+    (error: unknown) => error instanceof GaveUp && error.message === "gave up after 4",
   );
   assert.equal(calls, 4, "the first attempt and 3 retries");
   assert.equal(warnings.length, 3);
@@ -102,49 +93,18 @@ Deno.test("withRetries ends with the signal's reason: before the first attempt a
   assert.deepEqual(failures, [], "an abort is not the store's failure");
 });
 
-Deno.test("growingBackoff doubles from the base up to the cap, jittered up to twice the step", () => {
-  for (let failed = 0; failed < 12; failed++) {
-    const step = Math.min(DEFAULT_RETRY.maxDelayMs, DEFAULT_RETRY.baseDelayMs * 2 ** failed);
-    for (let i = 0; i < 50; i++) {
-      const wait = growingBackoff(failed, DEFAULT_RETRY);
-      assert.ok(wait >= step, `${wait} >= ${step}`);
-      assert.ok(wait <= Math.min(DEFAULT_RETRY.maxDelayMs, 2 * step), `${wait} within the cap`);
-    }
+Deno.test("backoffMs doubles from the base, caps, and jitters within the given factors", () => {
+  const at = (r: number) => () => r;
+  const pipeline = { baseMs: 100, jitter: [0.75, 1.25] } as const;
+  assert.equal(backoffMs(0, pipeline, at(0.5)), 100);
+  assert.equal(backoffMs(2, pipeline, at(0.5)), 400);
+  assert.equal(backoffMs(2, pipeline, at(0)), 300);
+  const store = { baseMs: 200, maxMs: 10_000, jitter: [1, 2] } as const;
+  assert.equal(backoffMs(1, store, at(0)), 400);
+  assert.equal(backoffMs(1, store, at(0.999)), 800);
+  assert.equal(backoffMs(10, store, at(0.5)), 10_000, "capped after the jitter too");
+  for (let i = 0; i < 100; i++) {
+    const wait = backoffMs(3, store);
+    assert.ok(wait >= 1600 && wait <= 3200, String(wait));
   }
-  assert.deepEqual(DEFAULT_RETRY, { retries: 5, baseDelayMs: 200, maxDelayMs: 10_000 });
-});
-
-Deno.test("transient statuses are 5xx, 408 and 429; network codes are shared plus the store's", () => {
-  for (const status of [500, 501, 502, 503, 504, 599, 408, 429]) {
-    assert.equal(isTransientStatus(status), true, String(status));
-  }
-  for (const status of [undefined, 0, 200, 400, 401, 403, 404, 409, 412]) {
-    assert.equal(isTransientStatus(status), false, String(status));
-  }
-  const codes = networkCodes("EXTRA_CODE");
-  for (const code of ["ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT", "EXTRA_CODE"]) {
-    assert.ok(codes.has(code), code);
-  }
-  assert.ok(!networkCodes().has("EXTRA_CODE"), "a store's extra codes are its own");
-  assert.ok(isConnectionError(new Deno.errors.ConnectionReset("reset")));
-  assert.ok(!isConnectionError(new Error("connection reset")), "only Deno's error classes");
-});
-
-Deno.test("existsError and notFoundError carry the stable codes and the fix", () => {
-  const exists = existsError("S3 destination", "s3://b/k.csv");
-  assert.equal(exists.code, "destination.exists");
-  assert.equal(
-    exists.message,
-    "S3 destination refuses to overwrite the committed object 's3://b/k.csv'; remove it or " +
-      "write to another prefix (rivet never replaces a committed part)",
-  );
-  const cause = new Error("404");
-  const missing = notFoundError("GCS has no object 'gs://b/k'", cause);
-  assert.equal(missing.code, "destination.not_found");
-  assert.equal(
-    missing.message,
-    "GCS has no object 'gs://b/k'; check the key, or list the destination to see what it holds",
-  );
-  assert.equal(missing.cause, cause);
-  assert.equal(notFoundError("x").cause, undefined);
 });

@@ -3,178 +3,36 @@ import { createHash } from "node:crypto";
 import {
   AccountSASPermissions,
   BlobServiceClient,
-  type BlobServiceClient as BlobServiceClientType,
-  type ContainerClient,
   generateAccountSASQueryParameters,
   StorageSharedKeyCredential,
 } from "@azure/storage-blob";
-import type { Upload } from "../core/destination.ts";
-import { ConfigError, RivetError } from "../core/errors.ts";
-import type { DestinationSpec } from "../core/spec.ts";
-import { redact } from "../_util/redact.ts";
-import { type Azurite, startAzurite } from "../../tests/_helpers/azurite.ts";
-import { startTcpProxy } from "../../tests/_helpers/tcp_proxy.ts";
+import { ConfigError } from "../../src/core/errors.ts";
+import type { DestinationSpec } from "../../src/core/spec.ts";
+import { redact } from "../../src/_util/redact.ts";
+import { startAzurite } from "../_helpers/azurite.ts";
 import {
   AZURE_BLOCK_SIZE,
   azureBlobName,
   AzureDestination,
-  type AzureDestinationOptions,
   parseSasExpiry,
-} from "./azure.ts";
+} from "../../src/destinations/azure.ts";
+import {
+  blobNames,
+  blockList,
+  bytes,
+  collect,
+  fixture,
+  md5,
+  MiB,
+  patch,
+  readAll,
+  rejects,
+  sanitize,
+  type SpecPatch,
+  write,
+  writeAndCommit,
+} from "./_azure_fixture.ts";
 
-const MiB = 1024 * 1024;
-// The SDK keeps pooled sockets and timers past a test's end: the emulator is stopped at the end.
-const sanitize = { sanitizeOps: false, sanitizeResources: false };
-
-/** Deterministic bytes (xorshift), different per seed. */
-function bytes(size: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(size);
-  const words = new Uint32Array(out.buffer, 0, Math.floor(size / 4));
-  let x = seed * 2654435761 >>> 0 || 1;
-  for (let i = 0; i < words.length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    words[i] = x >>> 0;
-  }
-  for (let i = words.length * 4; i < size; i++) out[i] = i & 0xff;
-  return out;
-}
-
-function md5(data: Uint8Array): string {
-  return createHash("md5").update(data).digest("base64");
-}
-
-async function write(upload: Upload, data: Uint8Array, chunk = 64 * 1024): Promise<void> {
-  const writer = upload.writable.getWriter();
-  for (let i = 0; i < data.length; i += chunk) await writer.write(data.subarray(i, i + chunk));
-  await writer.close();
-}
-
-/** Writes then commits; a failure of either rejects (a staged object may fail while writing). */
-async function writeAndCommit(
-  upload: Upload,
-  data: Uint8Array,
-  finalKey?: string,
-): Promise<unknown> {
-  await write(upload, data, 1024 * 1024);
-  return await upload.commit(finalKey);
-}
-
-async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  return new Uint8Array(await new Response(stream).arrayBuffer());
-}
-
-async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const item of items) out.push(item);
-  return out;
-}
-
-async function rejects(promise: Promise<unknown>, code: string): Promise<RivetError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof RivetError, `expected a RivetError, got ${error}`);
-    assert.equal(error.code, code, error.message);
-    return error;
-  }
-  assert.fail(`expected ${code}, but it resolved`);
-}
-
-/** Blocks the service holds for a blob name (committed and not), or undefined without one. */
-async function blockList(
-  container: ContainerClient,
-  name: string,
-): Promise<{ committed: number[]; uncommitted: number[] } | undefined> {
-  try {
-    const list = await container.getBlockBlobClient(name).getBlockList("all");
-    return {
-      committed: (list.committedBlocks ?? []).map((b) => b.size),
-      uncommitted: (list.uncommittedBlocks ?? []).map((b) => b.size),
-    };
-  } catch (error) {
-    if ((error as { statusCode?: number }).statusCode === 404) return undefined;
-    throw error;
-  }
-}
-
-async function blobNames(container: ContainerClient): Promise<string[]> {
-  const names: string[] = [];
-  for await (const item of container.listBlobsFlat()) names.push(item.name);
-  return names;
-}
-
-/** Changes to the fixture's spec; an `undefined` value removes the key. */
-type SpecPatch = { [K in keyof DestinationSpec]?: DestinationSpec[K] | undefined };
-
-function patch(base: DestinationSpec, changes: SpecPatch): DestinationSpec {
-  const out: Record<string, unknown> = { ...base, ...changes };
-  for (const [key, value] of Object.entries(out)) if (value === undefined) delete out[key];
-  return out as unknown as DestinationSpec;
-}
-
-interface Fixture {
-  readonly azurite: Azurite;
-  readonly service: BlobServiceClientType;
-  readonly warnings: string[];
-  /** The code of each warning, in the same order. */
-  readonly codes: (string | undefined)[];
-  /** A fresh container for one step. */
-  container(): Promise<ContainerClient>;
-  /** Opens a destination on `container` with the dev account key from `AZ_KEY`. */
-  open(
-    container: string,
-    spec?: SpecPatch,
-    options?: Partial<AzureDestinationOptions>,
-  ): Promise<AzureDestination>;
-}
-
-let containers = 0;
-
-function fixture(azurite: Azurite): Fixture {
-  const service = new BlobServiceClient(
-    azurite.endpoint(),
-    new StorageSharedKeyCredential(azurite.accountName, azurite.accountKey),
-  );
-  const warnings: string[] = [];
-  const codes: (string | undefined)[] = [];
-  const env: Record<string, string> = { AZ_KEY: azurite.accountKey };
-  return {
-    azurite,
-    service,
-    warnings,
-    codes,
-    async container() {
-      const client = service.getContainerClient(`rivet-${++containers}`);
-      await client.create();
-      return client;
-    },
-    open(container, spec = {}, options = {}) {
-      return AzureDestination.open(
-        patch({
-          kind: "azure",
-          bucket: container,
-          accountName: azurite.accountName,
-          endpoint: azurite.endpoint(),
-          accountKeyEnv: "AZ_KEY",
-          allowAnonymous: false,
-        }, spec),
-        {
-          env: (name) => env[name],
-          warn: (message, code) => {
-            warnings.push(message);
-            codes.push(code);
-          },
-          retry: { baseDelayMs: 20, maxDelayMs: 200 },
-          ...options,
-        },
-      );
-    },
-  };
-}
-
-// First of the emulator tests, so the RSS baseline is not inflated by earlier ones.
 Deno.test("a 200 MiB stream keeps memory bounded", sanitize, async () => {
   await using azurite = await startAzurite();
   const f = fixture(azurite);
@@ -332,9 +190,6 @@ Deno.test("opening checks SAS expiry, env vars and connection strings before any
   assert.equal(dest.uri, "azure://acct/rivet/exports/");
   assert.equal(dest.endpoint, "https://acct.blob.core.windows.net");
   assert.deepEqual(dest.capabilities, {
-    commit: "on_close",
-    idempotentOverwrite: false,
-    retrySafe: true,
     persistent: true,
   });
 });
@@ -714,217 +569,5 @@ Deno.test(
       }
       assert.equal(await blockList(container, "open.bin"), undefined);
     });
-  },
-);
-
-Deno.test(
-  "the Azure destination survives or fails cleanly when the connection drops",
-  sanitize,
-  async (t) => {
-    await using azurite = await startAzurite();
-    const f = fixture(azurite);
-
-    await t.step("a block cut mid-body is re-sent and the object is complete", async () => {
-      const container = await f.container();
-      // Cut the first connection that carries 3 MiB: mid-body of the first block.
-      await using proxy = startFaultProxy(azurite.port, { cutAt: 3 * MiB });
-      f.warnings.length = 0;
-      f.codes.length = 0;
-      await using dest = await f.open(container.containerName, {
-        endpoint: `http://127.0.0.1:${proxy.port}/${azurite.accountName}`,
-      });
-      const data = bytes(20 * MiB, 21);
-      const upload = await dest.create("cut.bin");
-      await write(upload, data, 256 * 1024);
-      const meta = await upload.commit();
-      assert.equal(proxy.faults, 1);
-      assert.equal(f.warnings.length, 1, f.warnings.join("\n"));
-      assert.match(f.warnings[0]!, /upload of block 1 of 'cut\.bin'.*retry 1\/5/);
-      assert.equal(f.codes.at(-1), "destination.retrying", "counted as a retry by the journal");
-      assert.deepEqual(meta, { key: "cut.bin", size: data.length, md5: md5(data) });
-      const direct = await f.open(container.containerName);
-      assert.deepEqual(await readAll(await direct.read("cut.bin")), data);
-    });
-
-    await t.step("a single Put Blob cut mid-body is re-sent", async () => {
-      const container = await f.container();
-      await using proxy = startFaultProxy(azurite.port, { cutAt: 1 * MiB });
-      await using dest = await f.open(container.containerName, {
-        endpoint: `http://127.0.0.1:${proxy.port}/${azurite.accountName}`,
-      });
-      const data = bytes(3 * MiB, 22);
-      const upload = await dest.create("single.bin");
-      await write(upload, data);
-      assert.deepEqual(await upload.commit(), {
-        key: "single.bin",
-        size: data.length,
-        md5: md5(data),
-      });
-      assert.equal(proxy.faults, 1);
-      const props = await container.getBlockBlobClient("single.bin").getProperties();
-      assert.equal(props.contentLength, data.length);
-    });
-
-    await t.step("a store that drops every upload fails as destination.unavailable", async () => {
-      const container = await f.container();
-      await using proxy = await startTcpProxy({
-        targetPort: azurite.port,
-        cutConnection: "all",
-        cutAfterBytes: 2 * MiB,
-      });
-      await using dest = await f.open(container.containerName, {
-        endpoint: `http://127.0.0.1:${proxy.port}/${azurite.accountName}`,
-      }, { retry: { retries: 2, baseDelayMs: 10, maxDelayMs: 50 } });
-      const upload = await dest.create("never.bin");
-      const started = Date.now();
-      const error = await rejects(
-        write(upload, bytes(20 * MiB, 23), MiB),
-        "destination.unavailable",
-      );
-      assert.equal(error.exitCode, 2);
-      assert.match(error.message, /upload of block 1 of 'never\.bin' failed after 3 attempts/);
-      assert.ok(Date.now() - started < 20_000);
-      await assert.rejects(upload.commit(), /after aborted/);
-      // Nothing committed, and the staged blocks were dropped (Azurite deletes them with the name).
-      assert.equal(await blockList(container, "never.bin"), undefined);
-      assert.deepEqual(await blobNames(container), []);
-
-      const small = await dest.create("never-small.bin");
-      await write(small, bytes(3 * MiB, 24));
-      await rejects(small.commit(), "destination.unavailable");
-      assert.deepEqual(await blobNames(container), []);
-    });
-
-    await t.step("bytes corrupted in transit are refused by the MD5 check", async () => {
-      const container = await f.container();
-      await using proxy = startFaultProxy(azurite.port, { flipAt: 200_000 });
-      await using dest = await f.open(container.containerName, {
-        endpoint: `http://127.0.0.1:${proxy.port}/${azurite.accountName}`,
-      });
-      const upload = await dest.create("flip.bin");
-      await write(upload, bytes(1 * MiB, 25));
-      const error = await rejects(upload.commit(), "destination.checksum_mismatch");
-      assert.equal(error.exitCode, 3);
-      assert.equal(proxy.faults, 1);
-      assert.deepEqual(await blobNames(container), []);
-    });
-  },
-);
-
-/**
- * A loopback proxy to Azurite that damages the first connection whose client→server bytes reach
- * `cutAt` (closed there: the request dies mid-body) or `flipAt` (that byte inverted). Unlike
- * `tcp_proxy.ts`, which picks a connection by number, it finds the big request wherever the
- * client's keep-alive pool put it.
- */
-function startFaultProxy(
-  targetPort: number,
-  fault: { readonly cutAt?: number; readonly flipAt?: number },
-) {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const conns = new Set<Deno.Conn>();
-  let faults = 0;
-  const shut = (...list: Deno.Conn[]) => {
-    for (const c of list) if (conns.delete(c)) c.close();
-  };
-  const upstream = async (client: Deno.Conn, target: Deno.Conn) => {
-    const buf = new Uint8Array(64 * 1024);
-    let seen = 0;
-    for (;;) {
-      const n = await client.read(buf);
-      if (n === null) break;
-      let chunk = buf.subarray(0, n);
-      const at = fault.cutAt ?? fault.flipAt!;
-      const hit = faults === 0 && seen <= at && at < seen + n;
-      if (hit && fault.cutAt !== undefined) {
-        faults++;
-        chunk = chunk.subarray(0, at - seen);
-        for (let o = 0; o < chunk.length;) o += await target.write(chunk.subarray(o));
-        break;
-      }
-      if (hit) {
-        faults++;
-        chunk[at - seen]! ^= 0xff;
-      }
-      seen += n;
-      for (let o = 0; o < n;) o += await target.write(chunk.subarray(o));
-    }
-  };
-  const downstream = async (target: Deno.Conn, client: Deno.Conn) => {
-    const buf = new Uint8Array(64 * 1024);
-    for (;;) {
-      const n = await target.read(buf);
-      if (n === null) break;
-      for (let o = 0; o < n;) o += await client.write(buf.subarray(o, n));
-    }
-  };
-  const accepting = (async () => {
-    for await (const client of listener) {
-      const target = await Deno.connect({ hostname: "127.0.0.1", port: targetPort });
-      conns.add(client);
-      conns.add(target);
-      Promise.race([upstream(client, target), downstream(target, client)])
-        .catch(() => {})
-        .finally(() => shut(client, target));
-    }
-  })().catch(() => {});
-  const close = async () => {
-    listener.close();
-    shut(...conns);
-    await accepting;
-  };
-  return {
-    port: (listener.addr as Deno.NetAddr).port,
-    get faults() {
-      return faults;
-    },
-    [Symbol.asyncDispose]: close,
-  };
-}
-
-Deno.test(
-  "an Azure request that gets no answer in time is retried, then fails as destination.unavailable",
-  sanitize,
-  async () => {
-    // A real socket that accepts connections and never answers: each attempt hits its deadline.
-    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const held: Deno.Conn[] = [];
-    const accepting = (async () => {
-      for await (const conn of listener) held.push(conn);
-    })().catch(() => {});
-    try {
-      const warnings: { message: string; code: string | undefined }[] = [];
-      const port = (listener.addr as Deno.NetAddr).port;
-      await using dest = await AzureDestination.open(
-        {
-          kind: "azure",
-          bucket: "silent",
-          accountName: "devstoreaccount1",
-          endpoint: `http://127.0.0.1:${port}/devstoreaccount1`,
-          allowAnonymous: true,
-        },
-        {
-          env: () => undefined,
-          warn: (message, code) => void warnings.push({ message, code }),
-          retry: { retries: 1, baseDelayMs: 1, maxDelayMs: 1, attemptTimeoutMs: 300 },
-        },
-      );
-      const error = await rejects(dest.stat("a.csv"), "destination.unavailable");
-      assert.match(
-        error.message,
-        /stat of 'a\.csv' failed after 2 attempts \(no answer in 300 ms\)/,
-      );
-      assert.equal(warnings.length, 1, JSON.stringify(warnings));
-      assert.match(
-        warnings[0]!.message,
-        /stat of 'a\.csv' .* failed \(no answer in 300 ms\); retry 1\/1/,
-      );
-      assert.equal(warnings[0]!.code, "destination.retrying");
-      assert.ok(held.length >= 2, `${held.length} connections: one per attempt`);
-    } finally {
-      listener.close();
-      for (const conn of held) conn.close();
-      await accepting;
-    }
   },
 );
