@@ -20,7 +20,7 @@ import { sleep } from "../_util/abort.ts";
 import { crashPoint } from "../_util/test_hook.ts";
 import { chunkName, keysetName, partName, randomHex16 } from "./naming.ts";
 import { abortUncommitted, readStatement, type StagedPart } from "./part_writer.ts";
-import { retriesInRun, retryDelayMs } from "./retry.ts";
+import { retriesInRun, retryStep } from "./retry.ts";
 
 /** What to run: structured-clone safe, so it can be posted to a worker. */
 export interface UnitSpec {
@@ -202,14 +202,13 @@ export async function runChunkUnit(unit: UnitSpec, ctx: UnitContext): Promise<Un
         };
       }
       attempt += 1;
-      const delayMs = retryDelayMs(info, { attempt, backoffMs: tuning.retryBackoffMs });
-      ctx.emit({
-        type: "warning",
-        export: spec.name,
-        code: "run.retrying",
-        message: `export '${spec.name}': ${unit.naming === "keyset" ? "page" : "chunk"} ` +
-          `${unit.chunkIndex}: ${info.message}; retry ${attempt}/${tuning.maxRetries} in ${delayMs} ms`,
+      const { delayMs, warning } = retryStep(spec.name, info, {
+        attempt,
+        maxRetries: tuning.maxRetries,
+        backoffMs: tuning.retryBackoffMs,
+        unit: `${unit.naming === "keyset" ? "page" : "chunk"} ${unit.chunkIndex}`,
       });
+      ctx.emit(warning);
       await sleep(delayMs, ctx.signal).catch(() => {});
     }
   }

@@ -100,3 +100,40 @@ export function retriesInRun(error: ErrorInfo, context: { readonly underway: boo
   if (error.exitCode !== 2 || isResourceExhausted(error)) return false;
   return context.underway || error.code !== "source.connection_refused";
 }
+
+/**
+ * The `run.retrying` warning of one retry of an export or a unit of it, and its delay: the one
+ * wording the journal counts as a retry.
+ *
+ * @param exportName The export.
+ * @param error What failed.
+ * @param step The retry about to happen (1-based), the budget, the base backoff, and what is
+ *   retried when it is less than the whole export (e.g. `chunk 3`).
+ * @returns The delay to wait and the warning to emit first.
+ */
+export function retryStep(
+  exportName: string,
+  error: ErrorInfo,
+  step: {
+    readonly attempt: number;
+    readonly maxRetries: number;
+    readonly backoffMs: number;
+    readonly unit?: string;
+  },
+): {
+  delayMs: number;
+  warning: { type: "warning"; export: string; code: string; message: string };
+} {
+  const delayMs = retryDelayMs(error, { attempt: step.attempt, backoffMs: step.backoffMs });
+  const what = step.unit === undefined ? "" : `${step.unit}: `;
+  return {
+    delayMs,
+    warning: {
+      type: "warning",
+      export: exportName,
+      code: "run.retrying",
+      message: `export '${exportName}': ${what}${error.message}; retry ${step.attempt}/` +
+        `${step.maxRetries} in ${delayMs} ms`,
+    },
+  };
+}

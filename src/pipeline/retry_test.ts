@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { ErrorInfo } from "../core/errors.ts";
-import { extraDelayMs, retriesInRun, retryDelayMs } from "./retry.ts";
+import { extraDelayMs, retriesInRun, retryDelayMs, retryStep } from "./retry.ts";
 
 const transient = (extra: Partial<ErrorInfo>): ErrorInfo => ({
   name: "TransientError",
@@ -82,5 +82,31 @@ Deno.test("retriesInRun: transient yes, permanent and resource exhaustion no, re
       underway: true,
     }),
     false,
+  );
+});
+
+Deno.test("retryStep: one run.retrying wording for an export and for a unit of it", () => {
+  const lost: ErrorInfo = {
+    name: "TransientError",
+    code: "source.connection_lost",
+    message: "connection lost",
+    exitCode: 2,
+  };
+  const whole = retryStep("orders", lost, { attempt: 1, maxRetries: 3, backoffMs: 100 });
+  assert.ok(whole.delayMs > 0, String(whole.delayMs));
+  assert.equal(whole.warning.code, "run.retrying");
+  assert.equal(
+    whole.warning.message,
+    `export 'orders': connection lost; retry 1/3 in ${whole.delayMs} ms`,
+  );
+  const unit = retryStep("orders", lost, {
+    attempt: 2,
+    maxRetries: 3,
+    backoffMs: 100,
+    unit: "chunk 4",
+  });
+  assert.match(
+    unit.warning.message,
+    /^export 'orders': chunk 4: connection lost; retry 2\/3 in \d+ ms$/,
   );
 });

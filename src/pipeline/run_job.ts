@@ -28,7 +28,7 @@ import { pressureSql } from "../plan/catalog.ts";
 import { minMaxSql } from "../plan/chunks.ts";
 import { partitionNullCountSql, planPartitions } from "../plan/partition.ts";
 import { resolveDestination, withPartition } from "../plan/placeholders.ts";
-import { retriesInRun, retryDelayMs } from "./retry.ts";
+import { retriesInRun, retryStep } from "./retry.ts";
 import { runId as makeRunId, runStartOf } from "./naming.ts";
 import { sweepLeftovers } from "./leftovers.ts";
 import { probeRows, probeScalar } from "./probe.ts";
@@ -168,14 +168,12 @@ async function runWithRetries(job: ExportJob, options: JobRunOptions): Promise<O
       return guarded;
     }
     attempt += 1;
-    const delayMs = retryDelayMs(error, { attempt, backoffMs: tuning.retryBackoffMs });
-    options.emit({
-      type: "warning",
-      export: spec.name,
-      code: "run.retrying",
-      message:
-        `export '${spec.name}': ${error.message}; retry ${attempt}/${tuning.maxRetries} in ${delayMs} ms`,
+    const { delayMs, warning } = retryStep(spec.name, error, {
+      attempt,
+      maxRetries: tuning.maxRetries,
+      backoffMs: tuning.retryBackoffMs,
     });
+    options.emit(warning);
     await sleep(delayMs, options.signal);
   }
 }
