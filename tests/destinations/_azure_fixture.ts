@@ -11,24 +11,15 @@ import { RivetError } from "../../src/core/errors.ts";
 import type { DestinationSpec } from "../../src/core/spec.ts";
 import type { Azurite } from "../_helpers/azurite.ts";
 import { AzureDestination, type AzureDestinationOptions } from "../../src/destinations/azure.ts";
+import { pseudoRandomBytes } from "../_helpers/bytes.ts";
 
 export const MiB = 1024 * 1024;
 // The SDK keeps pooled sockets and timers past a test's end: the emulator is stopped at the end.
 export const sanitize = { sanitizeOps: false, sanitizeResources: false };
 
-/** Deterministic bytes (xorshift), different per seed. */
+/** Deterministic bytes, different per seed. */
 export function bytes(size: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(size);
-  const words = new Uint32Array(out.buffer, 0, Math.floor(size / 4));
-  let x = seed * 2654435761 >>> 0 || 1;
-  for (let i = 0; i < words.length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    words[i] = x >>> 0;
-  }
-  for (let i = words.length * 4; i < size; i++) out[i] = i & 0xff;
-  return out;
+  return pseudoRandomBytes(size, (seed * 2654435761) >>> 0);
 }
 
 export function md5(data: Uint8Array): string {

@@ -5,26 +5,15 @@ import { RivetError } from "../../src/core/errors.ts";
 import type { DestinationSpec } from "../../src/core/spec.ts";
 import { GcsDestination, type GcsDestinationOptions } from "../../src/destinations/gcs.ts";
 import { type GcsServer, type GcsServerOptions, startGcsServer } from "../_helpers/gcs_server.ts";
+import { pseudoRandomBytes } from "../_helpers/bytes.ts";
 
 export const BUCKET = "rivet-test";
 export const MiB = 1024 * 1024;
 export const text = (s: string) => new TextEncoder().encode(s);
 export const md5 = (bytes: Uint8Array) => createHash("md5").update(bytes).digest("base64");
 
-/** Deterministic, incompressible bytes (xorshift32), so checksums mean something. */
-export function bytesOf(length: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(length);
-  const words = new Uint32Array(out.buffer, 0, length >>> 2);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < words.length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    words[i] = x >>> 0;
-  }
-  for (let i = words.length * 4; i < length; i++) out[i] = i & 0xff;
-  return out;
-}
+/** Deterministic, incompressible bytes (see tests/_helpers/bytes.ts). */
+export const bytesOf = pseudoRandomBytes;
 
 function* pieces(data: Uint8Array, size: number): Generator<Uint8Array> {
   for (let i = 0; i < data.length; i += size) yield data.subarray(i, i + size);

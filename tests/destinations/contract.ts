@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import type { Destination, ObjectMeta, Upload } from "../../src/core/destination.ts";
 import { RivetError } from "../../src/core/errors.ts";
+import { pseudoRandomBytes } from "../_helpers/bytes.ts";
 
 /** What a runner gives the contract. */
 export interface ContractStore extends AsyncDisposable {
@@ -27,20 +28,8 @@ export interface ContractStore extends AsyncDisposable {
 
 const MiB = 1024 * 1024;
 
-/** Deterministic, incompressible bytes (xorshift32). */
-export function bytesOf(length: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(length);
-  const words = new Uint32Array(out.buffer, 0, length >>> 2);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < words.length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    words[i] = x >>> 0;
-  }
-  for (let i = words.length * 4; i < length; i++) out[i] = i & 0xff;
-  return out;
-}
+/** Deterministic, incompressible bytes (see tests/_helpers/bytes.ts). */
+export const bytesOf = pseudoRandomBytes;
 
 async function write(upload: Upload, data: Uint8Array): Promise<void> {
   const pieces = function* () {

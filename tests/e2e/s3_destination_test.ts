@@ -20,25 +20,14 @@ import { redact } from "../../src/_util/redact.ts";
 import { S3Destination, s3ObjectKey } from "../../src/destinations/s3.ts";
 import { type S3rver, startS3rver } from "../_helpers/s3rver.ts";
 import { startTcpProxy } from "../_helpers/tcp_proxy.ts";
+import { pseudoRandomBytes } from "../_helpers/bytes.ts";
 
 const MiB = 1024 * 1024;
 // The SDK's node:http agent and s3rver's child process outlive the sanitizers' view of a test.
 const opts = { sanitizeResources: false, sanitizeOps: false };
 
-/** Deterministic pseudo-random bytes (xorshift32), so failures are reproducible. */
-function pseudoRandom(size: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(size);
-  const words = new Uint32Array(out.buffer, 0, size >>> 2);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < words.length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    words[i] = x >>> 0;
-  }
-  for (let i = words.length * 4; i < size; i++) out[i] = i & 0xff;
-  return out;
-}
+/** Deterministic pseudo-random bytes, so failures are reproducible. */
+const pseudoRandom = pseudoRandomBytes;
 
 /** `bytes` as a stream of `chunk`-sized pieces (odd sizes cross part boundaries). */
 function chunked(bytes: Uint8Array, chunk = 100_003): ReadableStream<Uint8Array> {
