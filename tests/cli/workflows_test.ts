@@ -68,5 +68,13 @@ Deno.test("the CI workflow pins Deno 2.9.6 and names the check and e2e-postgres 
   assert.match(text, /denoland\/setup-deno@v2/);
   assert.match(text, /DENO_VERSION: "2\.9\.6"/);
   assert.match(text, /deno install --frozen/);
-  assert.match(text, /run: deno task test$/m);
+});
+
+Deno.test("the CI workflow runs every test tier of deno task test, each in its own step", async () => {
+  const text = await Deno.readTextFile(join(workflowsDir, "ci.yml"));
+  const tasks = JSON.parse(await Deno.readTextFile(join(root, "deno.json"))).tasks;
+  const tiers = Object.keys(tasks).filter((name) => name.startsWith("test:"));
+  assert.ok(tiers.includes("test:unit"), "deno.json has test tiers");
+  const run = [...text.matchAll(/^ +run: deno task (\S+)$/gm)].map((m) => m[1]);
+  assert.deepEqual(tiers.filter((t) => !run.includes(t)), [], "tiers CI does not run");
 });
