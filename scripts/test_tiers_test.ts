@@ -20,8 +20,6 @@ const SKIP_DIRS = new Set([".git", "node_modules", ".emulators", ".bench", "out"
  */
 const PENDING_MOVE = [
   "src/destinations/local_test.ts",
-  "src/destinations/gcs_test.ts",
-  "src/destinations/azure_test.ts",
 ];
 
 /** This file quotes what the rules look for, in its samples and patterns. */

@@ -344,8 +344,8 @@ export function storeFailure(
     case "bucket_not_found":
       return new PermanentError(
         `${store} ${facts.bucketLabel} does not exist or is not visible to these credentials ` +
-          `(${action} '${target}'); create the ${facts.bucketLabel.split(" ")[0]} or fix ` +
-          "destination.bucket",
+          `(${action} '${target}'); create the ${facts.bucketLabel.split(" ")[0]} or fix the ` +
+          "destination's bucket: key",
         { code: "destination.bucket_not_found", cause, hint: facts.bucketHint },
       );
     case "not_found":

@@ -13,7 +13,7 @@ import {
   rejects,
   sanitize,
   write,
-} from "./_azure_fixture.ts";
+} from "./azure_fixture.ts";
 
 Deno.test(
   "the Azure destination survives or fails cleanly when the connection drops",

@@ -16,7 +16,7 @@ import {
   server,
   text,
   write,
-} from "./_gcs_fixture.ts";
+} from "./gcs_fixture.ts";
 
 Deno.test("gcsObjectName concatenates prefix and key verbatim, without adding a slash", () => {
   assert.equal(gcsObjectName("exports/", "a.parquet"), "exports/a.parquet");
