@@ -11,7 +11,27 @@
  * @module
  */
 import { join } from "node:path";
+import type { DestinationSpec } from "../../src/core/spec.ts";
 import { emulatorBin, freePort, waitForPort } from "./emulators.ts";
+
+/**
+ * The S3 destination spec of this s3rver's bucket, signing with the key pair read from the
+ * environment variables `TEST_S3_KEY` and `TEST_S3_SECRET` (give them `accessKeyId` and
+ * `secretAccessKey`).
+ *
+ * @param s3 The running s3rver.
+ * @returns The spec, to spread over with per-test keys.
+ */
+export function s3Spec(s3: S3rver): DestinationSpec {
+  return {
+    kind: "s3",
+    bucket: s3.bucket,
+    endpoint: s3.endpoint,
+    accessKeyEnv: "TEST_S3_KEY",
+    secretKeyEnv: "TEST_S3_SECRET",
+    allowAnonymous: false,
+  };
+}
 
 /** Options of {@linkcode startS3rver}. */
 export interface StartS3rverOptions {

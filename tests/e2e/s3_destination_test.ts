@@ -19,7 +19,7 @@ import type { DestinationSpec } from "../../src/core/spec.ts";
 import { RivetError } from "../../src/core/errors.ts";
 import { redact } from "../../src/_util/redact.ts";
 import { S3Destination, s3ObjectKey } from "../../src/destinations/s3.ts";
-import { type S3rver, startS3rver } from "../_helpers/s3rver.ts";
+import { type S3rver, s3Spec, startS3rver } from "../_helpers/s3rver.ts";
 import { startTcpProxy } from "../_helpers/tcp_proxy.ts";
 import { pseudoRandomBytes } from "../_helpers/bytes.ts";
 
@@ -45,15 +45,7 @@ function chunked(bytes: Uint8Array, chunk = 100_003): ReadableStream<Uint8Array>
 const md5b64 = (bytes: Uint8Array) => createHash("md5").update(bytes).digest("base64");
 
 function spec(s3: S3rver, extra: Partial<DestinationSpec> = {}): DestinationSpec {
-  return {
-    kind: "s3",
-    bucket: s3.bucket,
-    endpoint: s3.endpoint,
-    accessKeyEnv: "TEST_S3_KEY",
-    secretKeyEnv: "TEST_S3_SECRET",
-    allowAnonymous: false,
-    ...extra,
-  };
+  return { ...s3Spec(s3), ...extra };
 }
 
 function envOf(s3: S3rver, values: Record<string, string> = {}) {

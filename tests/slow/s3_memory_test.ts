@@ -5,31 +5,19 @@
  * unchanged from `tests/e2e/s3_destination_test.ts`.
  */
 import assert from "node:assert/strict";
-import type { DestinationSpec } from "../../src/core/spec.ts";
 import { S3Destination } from "../../src/destinations/s3.ts";
-import { type S3rver, startS3rver } from "../_helpers/s3rver.ts";
+import { type S3rver, s3Spec, startS3rver } from "../_helpers/s3rver.ts";
 
 const MiB = 1024 * 1024;
 // The SDK's node:http agent and s3rver's child process outlive the sanitizers' view of a test.
 const opts = { sanitizeResources: false, sanitizeOps: false };
-
-function spec(s3: S3rver): DestinationSpec {
-  return {
-    kind: "s3",
-    bucket: s3.bucket,
-    endpoint: s3.endpoint,
-    accessKeyEnv: "TEST_S3_KEY",
-    secretKeyEnv: "TEST_S3_SECRET",
-    allowAnonymous: false,
-  };
-}
 
 function open(s3: S3rver): Promise<S3Destination> {
   const env: Record<string, string> = {
     TEST_S3_KEY: s3.accessKeyId,
     TEST_S3_SECRET: s3.secretAccessKey,
   };
-  return S3Destination.open(spec(s3), { env: (name) => env[name] });
+  return S3Destination.open(s3Spec(s3), { env: (name) => env[name] });
 }
 
 /**
@@ -42,7 +30,7 @@ async function measureInChild(s3: S3rver, totalMiB: number) {
     import { S3Destination } from ${JSON.stringify(module)};
     import { createHash } from "node:crypto";
     const MiB = 1024 * 1024;
-    const dest = await S3Destination.open(${JSON.stringify(spec(s3))}, { env: (n) => ({
+    const dest = await S3Destination.open(${JSON.stringify(s3Spec(s3))}, { env: (n) => ({
       TEST_S3_KEY: "${s3.accessKeyId}", TEST_S3_SECRET: "${s3.secretAccessKey}" })[n] });
     const block = new Uint8Array(MiB);
     for (let i = 0; i < MiB; i += 65536) crypto.getRandomValues(block.subarray(i, i + 65536));
