@@ -33,6 +33,45 @@ export function s3Spec(s3: S3rver): DestinationSpec {
   };
 }
 
+/**
+ * A prefix of this s3rver's bucket as an end-to-end config names it, signing with the key pair in
+ * `S3_KEY` / `S3_SECRET` ({@linkcode s3ConfigEnv}): the `destination:` YAML flow map, and the
+ * same destination as a spec, for opening it from the test to read back what the run wrote.
+ *
+ * @param s3 The running s3rver.
+ * @param prefix The key prefix.
+ * @returns The YAML and the spec.
+ */
+export function s3ConfigDestination(
+  s3: S3rver,
+  prefix: string,
+): { yaml: string; spec: DestinationSpec } {
+  return {
+    yaml: `{ type: s3, bucket: ${s3.bucket}, prefix: "${prefix}", endpoint: "${s3.endpoint}", ` +
+      "region: us-east-1, access_key_env: S3_KEY, secret_key_env: S3_SECRET }",
+    spec: {
+      kind: "s3",
+      bucket: s3.bucket,
+      prefix,
+      endpoint: s3.endpoint,
+      region: "us-east-1",
+      accessKeyEnv: "S3_KEY",
+      secretKeyEnv: "S3_SECRET",
+      allowAnonymous: false,
+    },
+  };
+}
+
+/**
+ * The environment {@linkcode s3ConfigDestination} reads its key pair from.
+ *
+ * @param s3 The running s3rver.
+ * @returns `S3_KEY` and `S3_SECRET`.
+ */
+export function s3ConfigEnv(s3: S3rver): { S3_KEY: string; S3_SECRET: string } {
+  return { S3_KEY: s3.accessKeyId, S3_SECRET: s3.secretAccessKey };
+}
+
 /** Options of {@linkcode startS3rver}. */
 export interface StartS3rverOptions {
   /** Bucket created at start-up; default `rivet-test`. */

@@ -13,7 +13,7 @@
 import assert from "node:assert/strict";
 import { spawnCli } from "../_helpers/cli.ts";
 import { startPostgres } from "../_helpers/pg_server.ts";
-import { startS3rver } from "../_helpers/s3rver.ts";
+import { s3ConfigDestination, s3ConfigEnv, startS3rver } from "../_helpers/s3rver.ts";
 import { startGcsServer } from "../_helpers/gcs_server.ts";
 import { startAzurite } from "../_helpers/azurite.ts";
 import type { Destination } from "../../src/core/destination.ts";
@@ -161,27 +161,15 @@ Deno.test({
 
     await t.step("s3 (s3rver)", async () => {
       await using s3 = await startS3rver({ bucket: "rivet-left" });
-      const env = { S3_KEY: s3.accessKeyId, S3_SECRET: s3.secretAccessKey };
+      const env = s3ConfigEnv(s3);
       await crashInsideCommit({
         name: "s3",
-        dest: (prefix) =>
-          `{ type: s3, bucket: ${s3.bucket}, prefix: "${prefix}", endpoint: "${s3.endpoint}", ` +
-          `region: us-east-1, access_key_env: S3_KEY, secret_key_env: S3_SECRET }`,
+        dest: (prefix) => s3ConfigDestination(s3, prefix).yaml,
         env,
         open: (prefix) =>
-          S3Destination.open(
-            {
-              kind: "s3",
-              bucket: s3.bucket,
-              prefix,
-              endpoint: s3.endpoint,
-              region: "us-east-1",
-              accessKeyEnv: "S3_KEY",
-              secretKeyEnv: "S3_SECRET",
-              allowAnonymous: false,
-            },
-            { env: (name) => (env as Record<string, string>)[name] },
-          ),
+          S3Destination.open(s3ConfigDestination(s3, prefix).spec, {
+            env: (name) => (env as Record<string, string>)[name],
+          }),
       }, pg.url);
     });
 

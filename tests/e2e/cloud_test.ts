@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { spawnCli } from "../_helpers/cli.ts";
 import { startPostgres } from "../_helpers/pg_server.ts";
-import { startS3rver } from "../_helpers/s3rver.ts";
+import { s3ConfigDestination, s3ConfigEnv, startS3rver } from "../_helpers/s3rver.ts";
 import type { Destination } from "../../src/core/destination.ts";
 import { S3Destination } from "../../src/destinations/s3.ts";
 import { GcsDestination } from "../../src/destinations/gcs.ts";
@@ -47,14 +47,8 @@ Deno.test({
        ALTER TABLE ev ADD PRIMARY KEY (id);`,
     );
     const dir = await Deno.makeTempDir({ prefix: "rivet_cloud_" });
-    const env = {
-      DB_URL: pg.url,
-      S3_KEY: s3.accessKeyId,
-      S3_SECRET: `${s3.secretAccessKey}`,
-    };
-    const dest = (prefix: string) =>
-      `{ type: s3, bucket: ${s3.bucket}, prefix: "${prefix}", endpoint: "${s3.endpoint}", ` +
-      `region: us-east-1, access_key_env: S3_KEY, secret_key_env: S3_SECRET }`;
+    const env = { DB_URL: pg.url, ...s3ConfigEnv(s3) };
+    const dest = (prefix: string) => s3ConfigDestination(s3, prefix).yaml;
     const cfg = `${dir}/plan.yaml`;
     await Deno.writeTextFile(
       cfg,
@@ -94,19 +88,9 @@ exports:
     const rivet = (args: string[], extra: Record<string, string> = {}) =>
       spawnCli(args, { env: { ...env, ...extra } });
     const open = (prefix: string) =>
-      S3Destination.open(
-        {
-          kind: "s3",
-          bucket: s3.bucket,
-          prefix,
-          endpoint: s3.endpoint,
-          region: "us-east-1",
-          accessKeyEnv: "S3_KEY",
-          secretKeyEnv: "S3_SECRET",
-          allowAnonymous: false,
-        },
-        { env: (name) => (env as Record<string, string>)[name] },
-      );
+      S3Destination.open(s3ConfigDestination(s3, prefix).spec, {
+        env: (name) => (env as Record<string, string>)[name],
+      });
     const csvIds = async (prefix: string) => {
       await using d = await open(prefix);
       return (await csvIdsAt(d)).ids;
