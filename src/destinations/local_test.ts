@@ -3,18 +3,14 @@ import { join } from "node:path";
 import { ConfigError, PermanentError } from "../core/errors.ts";
 import type { Destination, ObjectMeta, Upload } from "../core/destination.ts";
 import { LocalDestination } from "./local.ts";
-
-const bytes = (s: string) => new TextEncoder().encode(s);
-
-async function tempDir(): Promise<string> {
-  return await Deno.makeTempDir({ prefix: "rivet_local_test_" });
-}
-
-async function names(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for await (const entry of Deno.readDir(dir)) out.push(entry.name);
-  return out.sort();
-}
+import {
+  assertCode,
+  bytes,
+  commitText,
+  failure,
+  names,
+  tempDir,
+} from "../../tests/_helpers/local_files.ts";
 
 async function write(upload: Upload, ...parts: string[]): Promise<void> {
   await ReadableStream.from(parts.map(bytes)).pipeTo(upload.writable);
@@ -294,30 +290,8 @@ await upload.commit();
   }
 });
 
-async function commitText(dest: Destination, key: string, body: string | Uint8Array) {
-  const upload = await dest.create(key);
-  await ReadableStream.from([typeof body === "string" ? bytes(body) : body]).pipeTo(
-    upload.writable,
-  );
-  return await upload.commit();
-}
-
 async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   return new Uint8Array(await new Response(stream).arrayBuffer());
-}
-
-/** The error a promise rejects with, or undefined when it resolves. */
-async function failure(promise: Promise<unknown>): Promise<unknown> {
-  return await promise.then(() => undefined, (e: unknown) => e);
-}
-
-function assertCode(
-  error: unknown,
-  type: typeof ConfigError | typeof PermanentError,
-  code: string,
-) {
-  assert.ok(error instanceof type, `expected ${type.name} ${code}, got ${String(error)}`);
-  assert.equal(error.code, code, String(error));
 }
 
 Deno.test("stat reports a committed file and undefined for a missing file, folder or staging file", async () => {

@@ -7,43 +7,9 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import type { Destination } from "../../src/core/destination.ts";
-import { type ConfigError, PermanentError, TransientError } from "../../src/core/errors.ts";
-
-const bytes = (s: string) => new TextEncoder().encode(s);
+import { PermanentError, TransientError } from "../../src/core/errors.ts";
 import { LocalDestination } from "../../src/destinations/local.ts";
-
-async function tempDir(): Promise<string> {
-  return await Deno.makeTempDir({ prefix: "rivet_local_test_" });
-}
-
-async function names(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for await (const entry of Deno.readDir(dir)) out.push(entry.name);
-  return out.sort();
-}
-
-async function commitText(dest: Destination, key: string, body: string | Uint8Array) {
-  const upload = await dest.create(key);
-  await ReadableStream.from([typeof body === "string" ? bytes(body) : body]).pipeTo(
-    upload.writable,
-  );
-  return await upload.commit();
-}
-
-/** The error a promise rejects with, or undefined when it resolves. */
-async function failure(promise: Promise<unknown>): Promise<unknown> {
-  return await promise.then(() => undefined, (e: unknown) => e);
-}
-
-function assertCode(
-  error: unknown,
-  type: typeof ConfigError | typeof PermanentError,
-  code: string,
-) {
-  assert.ok(error instanceof type, `expected ${type.name} ${code}, got ${String(error)}`);
-  assert.equal(error.code, code, String(error));
-}
+import { assertCode, commitText, failure, names, tempDir } from "../_helpers/local_files.ts";
 
 /** Mounts a tmpfs for the duration of `body`, or returns a reason why it cannot. */
 async function withTmpfs(
