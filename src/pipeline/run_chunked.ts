@@ -462,7 +462,20 @@ export async function runChunkedExport(
         result = await executor.run(unit);
       }
       await absorb(result);
-      if (!result.failure) {
+      const verdict = chunkVerdict(
+        {
+          ...(result.failure ? { failure: result.failure } : {}),
+          keys: result.parts.map((p) => p.key),
+        },
+        {
+          aborted: deps.signal.aborted,
+          stopping: stop,
+          checkpointed: state !== undefined,
+          attempt: task.attempt,
+          maxAttempts,
+        },
+      );
+      if (verdict.kind === "completed") {
         await crashPoint(`after_chunk_file:${task.chunkIndex}`);
         if (state) {
           await state.completeChunk({
@@ -483,25 +496,11 @@ export async function runChunkedExport(
         });
         return;
       }
-      const verdict = chunkVerdict(
-        {
-          ...(result.failure ? { failure: result.failure } : {}),
-          keys: result.parts.map((p) => p.key),
-        },
-        {
-          aborted: deps.signal.aborted,
-          stopping: stop,
-          checkpointed: state !== undefined,
-          attempt: task.attempt,
-          maxAttempts,
-        },
-      );
       if (verdict.kind === "interrupted") {
         if (state) await state.reopenChunk({ runId, chunkIndex: task.chunkIndex });
         stop = true;
         return;
       }
-      if (verdict.kind !== "failed") return;
       const info = result.failure!;
       const { again } = verdict;
       lastFailure = { chunkIndex: task.chunkIndex, error: info };
