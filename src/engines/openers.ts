@@ -46,7 +46,11 @@ export function threadOpeners(ctx: OpenerContext): Omit<JobOpeners, "chunkWorker
   };
 }
 
-/** The process environment, read lazily (a narrowed `--allow-env` refuses unrelated names). */
+/**
+ * The process environment, one name at a time (a narrowed `--allow-env` refuses unrelated
+ * names). The engines' twin of `config/`'s private reader: importing `config/` here would load
+ * the YAML stack into every chunk worker.
+ */
 export function processEnv(name: string): string | undefined {
   return Deno.env.get(name);
 }

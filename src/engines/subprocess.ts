@@ -74,6 +74,7 @@ import {
   exportPermissions,
   toDenoFlags,
 } from "./permissions.ts";
+import { processEnv } from "./openers.ts";
 
 /**
  * Milliseconds between SIGTERM and SIGKILL when the run is aborted: every child must be gone
@@ -325,7 +326,7 @@ async function runChild(
   };
   let child: Deno.ChildProcess;
   try {
-    const env = options.env ?? ((name: string) => Deno.env.get(name));
+    const env = options.env ?? processEnv;
     const permissions = await exportPermissions(config, spec, {
       cwd: options.cwd,
       env,

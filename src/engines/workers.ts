@@ -28,6 +28,7 @@ import { cloudEnv, storeHosts, TEST_HOOK_ENV } from "./permissions.ts";
 import { localRoot } from "../plan/resolve.ts";
 import type { ChunkWorkerInit, ChunkWorkerReply, ChunkWorkerRequest } from "./chunk_worker.ts";
 import { isParentGone } from "./parent_watch.ts";
+import { processEnv } from "./openers.ts";
 
 /** What the pool needs to start workers for one export. */
 export interface WorkerPoolOptions {
@@ -173,7 +174,7 @@ export async function startChunkWorkers(
   const { spec } = options.job;
   const wasmModule = spec.format.kind === "parquet" ? await compileParquetWasm() : undefined;
   const permissions = fitWorkerPermissions(chunkWorkerPermissions(options), size);
-  const env = options.env ?? ((name: string) => Deno.env.get(name));
+  const env = options.env ?? processEnv;
   // `RIVET_TEST_CRASH_AT=worker:<point>` crashes the first worker (only) at that point. A test
   // hook only: unreadable (a narrowed --allow-env) means unset.
   let crashSpec: string | undefined;
