@@ -16,8 +16,8 @@ import { fileURLToPath } from "node:url";
 import { startPostgres } from "../_helpers/pg_server.ts";
 import { startMariaDb } from "../_helpers/mariadb_server.ts";
 import { startS3rver } from "../_helpers/s3rver.ts";
-import { readParquet } from "../_helpers/parquet_oracle.ts";
 import { S3Destination } from "../../src/destinations/s3.ts";
+import { manifestIds } from "../_helpers/exported.ts";
 
 const REPO = fileURLToPath(new URL("../..", import.meta.url)).replace(/\/$/, "");
 const ROWS = 2_000;
@@ -97,21 +97,11 @@ async function deno(argv: string[], cwd: string, env: Record<string, string>): P
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
-/** Ids an export committed, from its manifest's parts (Parquet or CSV). */
+/** Ids an export committed, from its manifest's parts; the export must have completed. */
 async function exportedIds(dir: string): Promise<number[]> {
-  const manifest = JSON.parse(await Deno.readTextFile(join(dir, "manifest.json")));
-  const ids: number[] = [];
-  for (const part of manifest.parts as { path: string }[]) {
-    const path = join(dir, part.path);
-    if (path.endsWith(".parquet")) {
-      for (const row of (await readParquet(path)).rows) ids.push(Number(row.id));
-    } else {
-      const lines = (await Deno.readTextFile(path)).trimEnd().split("\n").slice(1);
-      ids.push(...lines.map((l) => Number(l.split(",")[0])));
-    }
-  }
-  await Deno.stat(join(dir, "_SUCCESS"));
-  return ids.sort((a, b) => a - b);
+  const { ids, success } = await manifestIds(dir);
+  assert.ok(success, `${dir} holds no _SUCCESS`);
+  return ids;
 }
 
 /** Parquet, CSV and chunked `parallel: 2` (Parquet and CSV) exports of table `t` into `out`. */

@@ -8,7 +8,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { startPostgres } from "../_helpers/pg_server.ts";
-import { readParquet } from "../_helpers/parquet_oracle.ts";
 import { runCli, spawnCli } from "../_helpers/cli.ts";
 import { ndjsonEventStream, parseNdjsonEvents } from "../../src/core/event_protocol.ts";
 import type { Outcome, RivetEvent } from "../../src/core/events.ts";
@@ -16,6 +15,7 @@ import { loadConfig } from "../../src/config/mod.ts";
 import { exportPermissions, toDenoFlags } from "../../src/engines/permissions.ts";
 import { childFailure, runExportsInProcesses } from "../../src/engines/subprocess.ts";
 import { selectParallelMode } from "../../src/engines/concurrent.ts";
+import { manifestIds } from "../_helpers/exported.ts";
 
 const cliPath = new URL("../../cli.ts", import.meta.url).pathname;
 
@@ -29,28 +29,6 @@ CREATE TABLE dated AS
 
 /** A query that sleeps a minute before its first row. */
 const SLOW = "SELECT t_c.* FROM t_c CROSS JOIN LATERAL (SELECT pg_sleep(60)) AS s";
-
-/** Ids an export committed, read back from its manifest's parts (Parquet or CSV). */
-async function exportedIds(dir: string): Promise<{ ids: number[]; success: boolean }> {
-  const manifest = JSON.parse(await Deno.readTextFile(join(dir, "manifest.json")));
-  const ids: number[] = [];
-  for (const part of manifest.parts as { path: string }[]) {
-    const path = join(dir, part.path);
-    if (path.endsWith(".parquet")) {
-      for (const row of (await readParquet(path)).rows) ids.push(Number(row.id));
-    } else {
-      const lines = (await Deno.readTextFile(path)).split(/\r?\n/).filter((l) => l !== "");
-      for (const line of lines.slice(1)) ids.push(Number(line.split(",")[0]));
-    }
-  }
-  let success = true;
-  try {
-    await Deno.stat(join(dir, "_SUCCESS"));
-  } catch {
-    success = false;
-  }
-  return { ids: ids.sort((a, b) => a - b), success };
-}
 
 function range(from: number, to: number): number[] {
   return Array.from({ length: to - from + 1 }, (_, i) => from + i);
@@ -196,19 +174,19 @@ Deno.test({
           assert.ok(events.some((e) => e.type === "part_committed" && e.export === name), name);
         }
 
-        assert.deepEqual((await exportedIds(`${dir}/out/a`)).ids, range(1, 3000));
-        assert.deepEqual((await exportedIds(`${dir}/out/b`)).ids, range(1, 2000));
-        const c = await exportedIds(`${dir}/out/c`);
+        assert.deepEqual((await manifestIds(`${dir}/out/a`)).ids, range(1, 3000));
+        assert.deepEqual((await manifestIds(`${dir}/out/b`)).ids, range(1, 2000));
+        const c = await manifestIds(`${dir}/out/c`);
         assert.deepEqual(c.ids, range(101, 1000), "MIN_ID reached the child's cleared environment");
         assert.ok(c.success);
-        const p23 = await exportedIds(`${dir}/out/p/d=2023`);
-        const p24 = await exportedIds(`${dir}/out/p/d=2024`);
+        const p23 = await manifestIds(`${dir}/out/p/d=2023`);
+        const p24 = await manifestIds(`${dir}/out/p/d=2024`);
         assert.equal(p23.ids.length + p24.ids.length, 300);
 
         const agg = JSON.parse(await Deno.readTextFile(join(dir, "agg.json")));
         assert.equal(agg.parallel_mode, "parallel-processes");
         assert.equal(agg.total_rows, 3000 + 2000 + 900 + 300 + 3000);
-        assert.deepEqual((await exportedIds(`${dir}/out/ck`)).ids, range(1, 3000));
+        assert.deepEqual((await manifestIds(`${dir}/out/ck`)).ids, range(1, 3000));
         assert.match(res.stderr, /export 'p': partition_by disables process mode/);
         assert.doesNotMatch(res.stderr, /child process wrote|Error:/);
         for (const name of ["a", "b", "c"]) {
@@ -279,8 +257,8 @@ Deno.test({
         assert.equal(slow.error?.exitCode, 2);
         assert.match(slow.runId, /^slow_/);
         assert.match(res.stderr, /killed by SIGKILL/);
-        assert.deepEqual((await exportedIds(`${dir}/out/a`)).ids, range(1, 3000));
-        assert.deepEqual((await exportedIds(`${dir}/out/b`)).ids, range(1, 2000));
+        assert.deepEqual((await manifestIds(`${dir}/out/a`)).ids, range(1, 3000));
+        assert.deepEqual((await manifestIds(`${dir}/out/b`)).ids, range(1, 2000));
         assert.equal(await exists(`${dir}/out/slow/_SUCCESS`), false);
         assert.deepEqual(await childPids(config), []);
       },
@@ -317,9 +295,9 @@ Deno.test({
           /child process wrote on stderr/,
           `nothing beyond events: ${res.stderr}`,
         );
-        assert.deepEqual((await exportedIds(`${dir}/out/a`)).ids, range(1, 3000));
-        assert.ok((await exportedIds(`${dir}/out/a`)).success);
-        assert.deepEqual((await exportedIds(`${dir}/out/b`)).ids, range(1, 2000));
+        assert.deepEqual((await manifestIds(`${dir}/out/a`)).ids, range(1, 3000));
+        assert.ok((await manifestIds(`${dir}/out/a`)).success);
+        assert.deepEqual((await manifestIds(`${dir}/out/b`)).ids, range(1, 2000));
         assert.equal(await exists(`${dir}/out/slow/_SUCCESS`), false);
         console.log(`  parent exited ${exitMs.toFixed(0)} ms after SIGTERM`);
       },
@@ -477,10 +455,10 @@ console.log(JSON.stringify({
           else Deno.env.set("DB_URL", previous);
         }
         assert.deepEqual([...finishedByExport(events).keys()].sort(), ["a", "b", "ck"]);
-        assert.deepEqual((await exportedIds(`${dir}/out/ck`)).ids, range(1, 3000));
+        assert.deepEqual((await manifestIds(`${dir}/out/ck`)).ids, range(1, 3000));
         assert.ok(!events.some((e) => e.type === "warning" && e.code === "run.child_stderr"));
-        assert.deepEqual((await exportedIds(`${dir}/out/a`)).ids, range(1, 3000));
-        assert.deepEqual((await exportedIds(`${dir}/out/b`)).ids, range(1, 2000));
+        assert.deepEqual((await manifestIds(`${dir}/out/a`)).ids, range(1, 3000));
+        assert.deepEqual((await manifestIds(`${dir}/out/b`)).ids, range(1, 2000));
       },
     );
 
@@ -526,12 +504,12 @@ console.log(JSON.stringify({
         ) => agg.per_export.map((e) => [e.export_name, e.status, e.rows]);
         assert.deepEqual(view(parAgg), view(seqAgg));
         for (const name of ["a", "b", "c", "ck"]) {
-          const s = await exportedIds(`${seqDir}/out/${name}`);
-          const p = await exportedIds(`${parDir}/out/${name}`);
+          const s = await manifestIds(`${seqDir}/out/${name}`);
+          const p = await manifestIds(`${parDir}/out/${name}`);
           assert.deepEqual(p.ids, s.ids, name);
           assert.ok(p.success && s.success, name);
         }
-        assert.deepEqual((await exportedIds(`${parDir}/out/ck`)).ids, range(1, 3000));
+        assert.deepEqual((await manifestIds(`${parDir}/out/ck`)).ids, range(1, 3000));
         // The concurrent lanes overlapped: each started before the first one finished.
         const starts = [...par.stderr.matchAll(/^\S+ (\w+): started/gm)].map((m) => m[1]);
         assert.deepEqual(starts.slice(0, 4).sort(), ["a", "b", "c", "ck"], par.stderr);
