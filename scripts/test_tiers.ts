@@ -4,7 +4,7 @@
  * every failure, prints how long each tier took, and exits non-zero if any tier failed.
  *
  * The tiers themselves are plain `deno test` commands in `deno.json`, so each can be run alone
- * (`deno task test:unit`); `tests/cli/tiers_test.ts` checks that together they run every test
+ * (`deno task test:unit`); `scripts/test_tiers_test.ts` checks that together they run every test
  * file exactly once. See `docs/testing.md`.
  *
  * Usage: `deno run -A scripts/test_tiers.ts [tier ...]` (default: every tier).
