@@ -54,7 +54,7 @@ import {
   RivetError,
   TransientError,
 } from "../core/errors.ts";
-import type { EventSink, Outcome, RivetEvent } from "../core/events.ts";
+import type { EventSink, Outcome } from "../core/events.ts";
 import type { StateStore } from "../core/state.ts";
 import type { ConfigSpec, ExportSpec } from "../core/spec.ts";
 import { redact } from "../_util/redact.ts";
@@ -75,6 +75,7 @@ import {
   toDenoFlags,
 } from "./permissions.ts";
 import { processEnv } from "./openers.ts";
+import { ndjsonEventStream } from "../core/event_protocol.ts";
 
 /**
  * Milliseconds between SIGTERM and SIGKILL when the run is aborted: every child must be gone
@@ -91,15 +92,6 @@ export type ChildIsolation = "flags" | "worker";
 export interface ProcessRunOptions extends InlineRunOptions {
   /** The config file the children load (absolute). */
   readonly configPath: string;
-  /**
-   * Decodes a child's stdout into run events (the CLI passes its NDJSON reader,
-   * `ndjsonEventStream`; engines do not import the CLI layer). Lines that are not events go to
-   * `onInvalidLine` and are shown with the child's stderr.
-   */
-  readonly decodeEvents: (
-    stdout: ReadableStream<Uint8Array>,
-    options: { onInvalidLine?: (invalid: { line: string; reason: string }) => void },
-  ) => AsyncIterable<RivetEvent>;
   /**
    * `flags`: a `deno run` child with `--allow-*` flags; `worker`: a child holding the binary's
    * broad permissions that runs its export in a narrowed worker. Default `flags`; a compiled
@@ -360,7 +352,7 @@ async function runChild(
     if (strayLines.length < STDERR_MAX_LINES) strayLines.push(redact(invalid.line));
   };
   try {
-    for await (const event of options.decodeEvents(child.stdout, { onInvalidLine })) {
+    for await (const event of ndjsonEventStream(child.stdout, { onInvalidLine })) {
       if (event.type === "run_started") continue;
       if (event.type === "run_finished") {
         // A child that reported outcomes only in its summary still reported them.

@@ -11,7 +11,6 @@
  */
 import { loadConfig } from "../../src/config/mod.ts";
 import { runExportsInProcesses } from "../../src/engines/subprocess.ts";
-import { ndjsonEventStream } from "../../src/core/event_protocol.ts";
 
 if (import.meta.main) {
   const configPath = Deno.args[0];
@@ -23,7 +22,6 @@ if (import.meta.main) {
     params: {},
     cwd: Deno.cwd(),
     configPath: config.path,
-    decodeEvents: ndjsonEventStream,
     isolation: "worker",
   });
   Deno.exit(result.exitCode);

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { startPostgres } from "../_helpers/pg_server.ts";
 import { runCli, spawnCli } from "../_helpers/cli.ts";
-import { ndjsonEventStream, parseNdjsonEvents } from "../../src/core/event_protocol.ts";
+import { parseNdjsonEvents } from "../../src/core/event_protocol.ts";
 import type { Outcome, RivetEvent } from "../../src/core/events.ts";
 import { loadConfig } from "../../src/config/mod.ts";
 import { exportPermissions, toDenoFlags } from "../../src/engines/permissions.ts";
@@ -446,7 +446,6 @@ console.log(JSON.stringify({
             params: {},
             cwd: dir,
             configPath: config,
-            decodeEvents: ndjsonEventStream,
             isolation: "worker",
           });
           assert.equal(result.exitCode, 0, JSON.stringify(result.outcomes));

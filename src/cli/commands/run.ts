@@ -21,7 +21,6 @@ import {
   writeFileReplacing,
   writeRunReports,
 } from "../render/summary.ts";
-import { ndjsonEventStream } from "../../core/event_protocol.ts";
 import { eventToNdjson } from "../render/ndjson.ts";
 import { createProgressRenderer } from "../render/progress.ts";
 
@@ -143,7 +142,6 @@ export async function runCommand(flags: RunFlags, outerCtx: CommandContext): Pro
       ? await runExportsInProcesses(config, exports, {
         ...engine,
         configPath: config.path,
-        decodeEvents: ndjsonEventStream,
       })
       : parallel.mode === "parallel-threads"
       ? await runExportsConcurrently(config, exports, engine)
