@@ -98,6 +98,7 @@ function buildConnection(
     database: source.database!,
     ...(source.password === undefined ? {} : { password: { secret: source.password } }),
     ...(source.passwordEnv === undefined ? {} : { passwordEnv: source.passwordEnv }),
+    ...(source.instance === undefined ? {} : { instance: source.instance }),
   };
 }
 

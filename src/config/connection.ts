@@ -215,7 +215,7 @@ export async function resolveConnection(
         user: c.user,
         ...(password === undefined ? {} : { password }),
         database: c.database,
-        params: {},
+        params: c.instance === undefined ? {} : { instance: c.instance },
       };
     }
   }

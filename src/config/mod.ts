@@ -24,7 +24,7 @@ export { mergeTuning, TUNING_PROFILES } from "./tuning.ts";
 export { parseConnectionUrl, resolveConnection } from "./connection.ts";
 export type { ConnectionInfo, ResolveConnectionOptions } from "./connection.ts";
 export { checkTlsPolicy } from "./tls.ts";
-export { isLoopbackHost } from "./loopback.ts";
+export { isLoopbackHost } from "../_util/loopback.ts";
 export { exportSql, readQueryFile } from "./query_file.ts";
 export type { QueryTextOptions } from "./query_file.ts";
 export { selectExports } from "./select.ts";

@@ -60,6 +60,7 @@ const SOURCE_KEYS = [
   "password",
   "password_env",
   "database",
+  "instance",
   "environment",
   "tuning",
   "tls",
@@ -232,6 +233,8 @@ export interface RawSource {
   readonly password?: string;
   readonly passwordEnv?: string;
   readonly database?: string;
+  /** SQL Server named instance (structured form only). */
+  readonly instance?: string;
   readonly environment?: "local" | "replica" | "production";
   readonly tuning?: TuningSpec;
   readonly tls?: RawTls;
@@ -589,6 +592,7 @@ function parseSource(r: MapReader): RawSource {
     password,
     passwordEnv: r.str("password_env"),
     database: r.str("database"),
+    instance: r.str("instance"),
     environment: r.enumOf("environment", ENUMS.environment),
     tuning: parseTuning(r),
     tls,

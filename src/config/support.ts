@@ -24,7 +24,7 @@ interface Gate<T> {
 }
 
 const configGates: readonly Gate<ConfigSpec>[] = [
-  { key: "source.type", read: (c) => c.source.kind, supported: ["postgres", "mysql"] },
+  { key: "source.type", read: (c) => c.source.kind, supported: ["postgres", "mysql", "mssql"] },
   {
     key: "notifications",
     read: (c) => c.notifications === undefined ? undefined : true,

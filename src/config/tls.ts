@@ -7,9 +7,9 @@
  * @module
  */
 import { ConfigError } from "../core/errors.ts";
-import type { TlsSpec } from "../core/spec.ts";
+import type { SourceKind, TlsSpec } from "../core/spec.ts";
 import type { ConnectionInfo } from "./connection.ts";
-import { isLoopbackHost } from "./loopback.ts";
+import { isLoopbackHost } from "../_util/loopback.ts";
 
 /**
  * Refuses plaintext to a non-loopback host unless the config opts in, before any network I/O.
@@ -19,8 +19,14 @@ import { isLoopbackHost } from "./loopback.ts";
  * to a remote host is allowed with a "TLS is not enforced" warning; so is switching certificate
  * or hostname verification off.
  *
- * @param info Resolved connection (only `host` is used).
+ * SQL Server encrypts by default (as its own drivers do): without a `tls:` block a remote host is
+ * encrypted with full certificate verification, so it is not refused; only `encrypt=false` in its
+ * URL is (plaintext needs the explicit `mode: disable`).
+ *
+ * @param info Resolved connection (`host`, and the `encrypt` / `trust_server_certificate` URL
+ *   parameters of SQL Server).
  * @param tls The `source.tls` block, undefined when none was written.
+ * @param kind The source engine (default `postgres`).
  * @returns Warnings to print once.
  * @throws {ConfigError} `source.tls_required`.
  *
@@ -34,10 +40,12 @@ import { isLoopbackHost } from "./loopback.ts";
 export function checkTlsPolicy(
   info: ConnectionInfo,
   tls: TlsSpec | undefined,
+  kind: SourceKind = "postgres",
 ): { warnings: string[] } {
   const loopback = isLoopbackHost(info.host);
   if (loopback) return { warnings: [] };
   const host = info.host.replace(/[^\x20-\x7e]/g, "?");
+  if (kind === "mssql" && tls === undefined) return mssqlDefaultTls(info, host);
   if (tls === undefined) {
     throw new ConfigError(
       `TLS required for non-loopback host '${host}': the source has no tls: block`,
@@ -59,4 +67,32 @@ export function checkTlsPolicy(
     );
   }
   return { warnings };
+}
+
+const FALSE_WORDS = new Set(["false", "no", "0", "off", "disable", "optional"]);
+const TRUE_WORDS = new Set(["true", "yes", "1", "on"]);
+
+function mssqlDefaultTls(info: ConnectionInfo, host: string): { warnings: string[] } {
+  const encrypt = info.params.encrypt?.trim().toLowerCase();
+  if (encrypt !== undefined && FALSE_WORDS.has(encrypt)) {
+    throw new ConfigError(
+      `TLS required for non-loopback host '${host}': the URL asks for encrypt=${encrypt} and the ` +
+        "source has no tls: block",
+      {
+        code: "source.tls_required",
+        hint: "remove encrypt=false from the URL (SQL Server encrypts by default), or add " +
+          "`tls: {mode: disable}` under source: to opt in to plaintext explicitly",
+      },
+    );
+  }
+  const trust = info.params.trust_server_certificate?.trim().toLowerCase();
+  if (trust !== undefined && TRUE_WORDS.has(trust)) {
+    return {
+      warnings: [
+        `TLS is not enforced for host '${host}': trust_server_certificate=true disables ` +
+        "certificate verification",
+      ],
+    };
+  }
+  return { warnings: [] };
 }

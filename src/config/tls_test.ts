@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { ConfigError } from "../core/errors.ts";
 import type { TlsSpec } from "../core/spec.ts";
 import type { ConnectionInfo } from "./connection.ts";
-import { endpointHost, isLoopbackHost } from "./loopback.ts";
+import { endpointHost, isLoopbackHost } from "../_util/loopback.ts";
 import { checkTlsPolicy } from "./tls.ts";
 
 const at = (host: string): ConnectionInfo => ({
@@ -92,4 +92,28 @@ Deno.test("checkTlsPolicy warns that TLS is not enforced for remote mode disable
     tls("verify-full", { acceptInvalidCerts: true }),
   );
   assert.match(weak.warnings[0]!, /verification is disabled/);
+});
+
+Deno.test("SQL Server: a remote host without a tls block is encrypted, not refused", () => {
+  assert.deepEqual(checkTlsPolicy(at("sql.example.com"), undefined, "mssql"), { warnings: [] });
+  const trusting = { ...at("sql.example.com"), params: { trust_server_certificate: "true" } };
+  assert.match(
+    checkTlsPolicy(trusting, undefined, "mssql").warnings[0]!,
+    /trust_server_certificate=true disables certificate verification/,
+  );
+});
+
+Deno.test("SQL Server: encrypt=false to a remote host needs the explicit mode: disable", () => {
+  const plain = { ...at("sql.example.com"), params: { encrypt: "false" } };
+  const started = performance.now();
+  assert.throws(() => checkTlsPolicy(plain, undefined, "mssql"), (error: unknown) => {
+    assert.ok(error instanceof ConfigError);
+    assert.equal(error.code, "source.tls_required");
+    assert.match(error.hint ?? "", /tls: \{mode: disable\}/);
+    return true;
+  });
+  assert.ok(performance.now() - started < 2000);
+  assert.equal(checkTlsPolicy(plain, tls("disable"), "mssql").warnings.length, 1);
+  const local = { ...at("127.0.0.1"), params: { encrypt: "false" } };
+  assert.deepEqual(checkTlsPolicy(local, undefined, "mssql"), { warnings: [] });
 });

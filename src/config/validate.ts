@@ -10,7 +10,7 @@ import { ConfigError } from "../core/errors.ts";
 import { parseColumnType } from "../core/column_type.ts";
 import { KNOWN_PLACEHOLDERS, unknownPlaceholders } from "../plan/placeholders.ts";
 import { clip } from "../_util/text.ts";
-import { endpointHost, isLoopbackHost } from "./loopback.ts";
+import { endpointHost, isLoopbackHost } from "../_util/loopback.ts";
 import { suggest } from "./suggest.ts";
 import type { RawConfig, RawExport, RawSource } from "./schema.ts";
 import { parseMaxFileSize } from "./size.ts";
@@ -90,6 +90,20 @@ function validateSource(source: RawSource): void {
     source.password,
     source.passwordEnv,
   ].some((v) => v !== undefined);
+  if (source.instance !== undefined && source.type !== "mssql") {
+    fail(
+      `source.instance names a SQL Server named instance; source type '${source.type}' has none`,
+      "config.invalid_value",
+      "remove `instance:`, or set `type: mssql`",
+    );
+  }
+  if (source.instance !== undefined && urlForms.length > 0) {
+    fail(
+      "source.instance belongs to the structured form; with a URL write it as `?instance=NAME`",
+      "config.conflicting_keys",
+      "move the instance name into the URL, or use host/user/database instead of the URL",
+    );
+  }
   if (urlForms.length === 0 && !structured) {
     fail("source: no connection configured", "config.missing_connection", connectionHint);
   }

@@ -519,3 +519,23 @@ Deno.test("validate requires a path for local and a bucket for cloud destination
     "destination.bucket is required for a s3 destination",
   );
 });
+
+Deno.test("source.instance is SQL Server's, and belongs to the structured form", async () => {
+  const exp = `exports:\n  - name: t\n    table: t\n    format: csv\n    ${LOCAL}\n`;
+  const structured = "source:\n  type: mssql\n  host: db\n  user: u\n  database: d\n" +
+    "  password_env: PW\n  instance: SQLEXPRESS\n";
+  const config = await loadYaml(structured + exp);
+  const c = config.source.connection;
+  assert.equal(c.form === "structured" ? c.instance : undefined, "SQLEXPRESS");
+  assert.equal(c.form === "structured" ? c.port : undefined, 1433);
+  await expectRule(
+    structured.replace("type: mssql", "type: postgres") + exp,
+    "config.invalid_value",
+    "named instance",
+  );
+  await expectRule(
+    "source:\n  type: mssql\n  url_env: DB\n  instance: X\n" + exp,
+    "config.conflicting_keys",
+    "?instance=NAME",
+  );
+});

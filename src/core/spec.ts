@@ -45,6 +45,8 @@ export type ConnectionSpec =
     readonly database: string;
     readonly password?: Secret;
     readonly passwordEnv?: string;
+    /** SQL Server named instance (resolved through SQL Server Browser). */
+    readonly instance?: string;
   };
 
 /** `source.tls`. */

@@ -84,6 +84,8 @@ const CLOUD_ENV: Readonly<Record<"s3" | "gcs", readonly string[]>> = {
 
 /** `--allow-sys` names the cloud SDKs need (their user agents, home-directory lookups). */
 const CLOUD_SYS = ["osRelease", "homedir", "hostname", "networkInterfaces", "userInfo"];
+/** tedious sends the machine's host name in its login (SQL Server shows it as `host_name`). */
+const MSSQL_SYS = ["hostname"];
 
 /** Context of {@linkcode exportPermissions}. */
 export interface PermissionContext {
@@ -149,6 +151,10 @@ export async function exportPermissions(
     await addWithRealPath(write, connection.host);
   } else {
     net.add(hostPort(connection.host, connection.port));
+    // A SQL Server named instance is found through SQL Server Browser (UDP 1434).
+    if (config.source.kind === "mssql" && connection.params.instance !== undefined) {
+      net.add(hostPort(connection.host, 1434));
+    }
   }
 
   const d = spec.destination;
@@ -210,13 +216,15 @@ export async function exportPermissions(
     for (const name of placeholderNames(text)) if (!Object.hasOwn(params, name)) env.add(name);
   }
 
+  const mssql = config.source.kind === "mssql";
   return {
     net: [...net].sort(),
     read: [...read].sort(),
     write: [...write].sort(),
     env: [...env].sort(),
-    ...(d.kind === "azure" ? { allEnv: true } : {}),
-    ...(cloud ? { sys: CLOUD_SYS } : {}),
+    // The Azure SDK and tedious (SQL Server) both enumerate the environment at import.
+    ...(d.kind === "azure" || mssql ? { allEnv: true } : {}),
+    ...(cloud ? { sys: CLOUD_SYS } : mssql ? { sys: MSSQL_SYS } : {}),
   };
 }
 

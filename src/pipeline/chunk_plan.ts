@@ -138,7 +138,7 @@ export async function resolveChunking(spec: ExportSpec, ctx: ChunkPlanContext): 
           "explicitly to choose another column or to pin this one",
       });
     } else {
-      const unique = ctx.kind === "mysql"
+      const unique = ctx.kind !== "postgres"
         ? await probeRows(ctx.source, uniqueKeySql(ctx.kind, table), probe)
         : [];
       const key = unique[0]?.[0];

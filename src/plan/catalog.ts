@@ -25,6 +25,19 @@ function pgRegclass(t: CatalogTable): string {
   return `to_regclass(${literal(t.schema ? `${t.schema}.${t.table}` : t.table)})`;
 }
 
+/** `OBJECT_ID(N'[schema].[table]')`: the bracket quoting keeps any name intact. */
+function mssqlObjectId(t: CatalogTable): string {
+  const part = (name: string) => `[${name.replaceAll("]", "]]")}]`;
+  const name = t.schema ? `${part(t.schema)}.${part(t.table)}` : part(t.table);
+  return `OBJECT_ID(N${literal(name)})`;
+}
+
+/** Key columns of a table's indexes, joined to their names and type names. */
+const MSSQL_INDEX_COLUMNS = "FROM sys.indexes i " +
+  "JOIN sys.index_columns ic ON ic.object_id = i.object_id AND ic.index_id = i.index_id " +
+  "JOIN sys.columns c ON c.object_id = ic.object_id AND c.column_id = ic.column_id " +
+  "JOIN sys.types ty ON ty.user_type_id = c.user_type_id ";
+
 function mysqlWhere(t: CatalogTable, alias: string): string {
   const schema = t.schema ? literal(t.schema) : "DATABASE()";
   return `${alias}.TABLE_SCHEMA = ${schema} AND ${alias}.TABLE_NAME = ${literal(t.table)}`;
@@ -38,6 +51,10 @@ function mysqlWhere(t: CatalogTable, alias: string): string {
  * @returns The probe statement.
  */
 export function primaryKeySql(kind: SourceKind, t: CatalogTable): string {
+  if (kind === "mssql") {
+    return `SELECT c.name, ty.name ${MSSQL_INDEX_COLUMNS}WHERE i.object_id = ${mssqlObjectId(t)} ` +
+      "AND i.is_primary_key = 1 AND ic.is_included_column = 0 ORDER BY ic.key_ordinal";
+  }
   if (kind === "mysql") {
     return "SELECT k.COLUMN_NAME, c.DATA_TYPE FROM information_schema.KEY_COLUMN_USAGE k " +
       "JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = k.TABLE_SCHEMA AND " +
@@ -60,6 +77,14 @@ export function primaryKeySql(kind: SourceKind, t: CatalogTable): string {
  * @returns The probe statement.
  */
 export function uniqueKeySql(kind: SourceKind, t: CatalogTable): string {
+  if (kind === "mssql") {
+    return `SELECT MIN(c.name), MIN(ty.name) ${MSSQL_INDEX_COLUMNS}WHERE i.object_id = ${
+      mssqlObjectId(t)
+    } AND i.is_unique = 1 AND i.has_filter = 0 AND ic.is_included_column = 0 ` +
+      "GROUP BY i.index_id, i.is_primary_key " +
+      "HAVING COUNT(*) = 1 AND MAX(CAST(c.is_nullable AS int)) = 0 " +
+      "ORDER BY MAX(CAST(i.is_primary_key AS int)) DESC, i.index_id";
+  }
   if (kind === "mysql") {
     return "SELECT MIN(s.COLUMN_NAME), MIN(c.DATA_TYPE) FROM information_schema.STATISTICS s " +
       "JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = s.TABLE_SCHEMA AND " +
@@ -84,6 +109,16 @@ export function uniqueKeySql(kind: SourceKind, t: CatalogTable): string {
  * @returns The probe statement.
  */
 export function tableEstimateSql(kind: SourceKind, t: CatalogTable): string {
+  if (kind === "mssql") {
+    // Catalog views (no VIEW DATABASE STATE needed): rows of the heap or clustered index, and the
+    // pages in use by all of its allocation units (in-row, LOB, overflow).
+    const where = `WHERE p.object_id = ${mssqlObjectId(t)} AND p.index_id IN (0, 1)`;
+    const rows = `(SELECT CAST(SUM(p.rows) AS bigint) FROM sys.partitions p ${where})`;
+    const pages = "(SELECT CAST(SUM(a.used_pages) AS bigint) FROM sys.partitions p " +
+      `JOIN sys.allocation_units a ON a.container_id = p.partition_id ${where})`;
+    return `SELECT CASE WHEN ${rows} > 0 THEN ${rows} END, ` +
+      `CASE WHEN ${rows} > 0 THEN ${pages} * 8192 / ${rows} END`;
+  }
   if (kind === "mysql") {
     return "SELECT t.TABLE_ROWS, t.AVG_ROW_LENGTH FROM information_schema.TABLES t " +
       `WHERE ${mysqlWhere(t, "t")}`;
@@ -140,12 +175,17 @@ export function chunkSizeFromMemory(memoryMb: number, avgRowBytes: number | unde
 
 /**
  * The write-pressure counter `adaptive: true` samples every few batches: PostgreSQL's requested
- * checkpoints, MariaDB/MySQL's InnoDB log waits. A cumulative counter: rising means pressure.
+ * checkpoints, MariaDB/MySQL's InnoDB log waits, SQL Server's log flush waits. A cumulative counter: rising means pressure.
  *
  * @param kind The source engine.
  * @returns A one-value probe.
  */
 export function pressureSql(kind: SourceKind): string {
+  if (kind === "mssql") {
+    // Cumulative log-flush waits (needs VIEW SERVER STATE; without it adaptive mode runs blind).
+    return "SELECT cntr_value FROM sys.dm_os_performance_counters " +
+      "WHERE counter_name = 'Log Flush Waits/sec' AND instance_name = '_Total'";
+  }
   if (kind === "mysql") {
     return "SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM information_schema.GLOBAL_STATUS " +
       "WHERE VARIABLE_NAME = 'INNODB_LOG_WAITS'";

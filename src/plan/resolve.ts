@@ -54,9 +54,10 @@ export async function resolveJob(
     env: ctx.env,
     exportName: spec.name,
   });
-  const warnings: JobWarning[] = checkTlsPolicy(connection, config.source.tls).warnings.map(
-    (message) => ({ code: "source.tls_not_enforced", message }),
-  );
+  const warnings: JobWarning[] = checkTlsPolicy(connection, config.source.tls, config.source.kind)
+    .warnings.map(
+      (message) => ({ code: "source.tls_not_enforced", message }),
+    );
   const ignoredLevel = parquetLevelNotApplied(spec.format);
   if (ignoredLevel) {
     warnings.push({

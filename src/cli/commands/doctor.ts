@@ -177,7 +177,7 @@ async function checkSource(config: ConfigSpec, ctx: CommandContext): Promise<Che
     const connection = await resolveConnection(config.source, { configDir: config.dir });
     const host = connection.host.includes(":") ? `[${connection.host}]` : connection.host;
     const where = `${config.source.kind} ${host}:${connection.port}/${connection.database}`;
-    for (const w of checkTlsPolicy(connection, config.source.tls).warnings) {
+    for (const w of checkTlsPolicy(connection, config.source.tls, config.source.kind).warnings) {
       notes.push(`source: ${w}`);
     }
     await withDeadline(ctx, `The source at ${host}:${connection.port}`, async (io) => {

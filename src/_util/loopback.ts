@@ -1,7 +1,7 @@
 /**
  * Loopback detection for the TLS policy and the object-store endpoint guard.
  *
- * Layer: config. Pure, no I/O.
+ * Layer: _util. Pure, no I/O: shared by the config checks and the sources.
  *
  * @module
  */
