@@ -24,7 +24,6 @@ interface Gate<T> {
 }
 
 const configGates: readonly Gate<ConfigSpec>[] = [
-  { key: "source.type", read: (c) => c.source.kind, supported: ["postgres", "mysql", "mssql"] },
   {
     key: "notifications",
     read: (c) => c.notifications === undefined ? undefined : true,
@@ -70,7 +69,7 @@ function check<T>(gates: readonly Gate<T>[], subject: T, where: string): void {
 }
 
 /**
- * Refuses features this release does not implement yet: the SQL Server source, `cdc` mode,
+ * Refuses features this release does not implement yet: `cdc` mode,
  * quality gates, meta columns and notifications.
  *
  * @param config The loaded config (source-level and top-level keys).

@@ -71,10 +71,11 @@ Deno.test("mod.ts runExports applies the plan checks (stdout cannot take a chunk
   );
 });
 
-Deno.test("mod.ts runExports refuses a source type this release cannot read", async () => {
+Deno.test("mod.ts runExports refuses a feature this release does not have", async () => {
   await withConfig(
     `source:\n  type: mssql\n  url: sqlserver://u@127.0.0.1:9/db\nexports:\n` +
-      `  - {name: orders, table: orders, format: csv, destination: {type: local, path: $DIR/out}}\n`,
+      `  - {name: orders, table: orders, format: csv, quality: {row_count_min: 1}, ` +
+      `destination: {type: local, path: $DIR/out}}\n`,
     async (path) => {
       const config = await loadConfig(path);
       const error = await runExports(config, config.exports, options()).catch((e: unknown) => e);
