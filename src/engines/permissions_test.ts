@@ -270,3 +270,19 @@ Deno.test("a worker with an export's permissions can reach its source and folder
     await Deno.remove(outside, { recursive: true });
   }
 });
+
+Deno.test("exportPermissions for SQL Server: its host and port, every env var, the host name, and UDP 1434 for a named instance", async () => {
+  await using t = await configIn(
+    "source:\n  type: mssql\n  host: sql.internal\n  user: u\n  database: d\n" +
+      "  password_env: DB_PASSWORD\n  instance: SQLEXPRESS\nexports:\n" +
+      "  - {name: a, table: t, format: csv, destination: {type: local, path: out}}\n",
+  );
+  const env = (n: string) => n === "DB_PASSWORD" ? "secret-pw" : undefined;
+  const p = await exportPermissions(t.config, t.config.exports[0]!, { cwd: "/w", env });
+  assert.deepEqual(p.net, ["sql.internal:1433", "sql.internal:1434"]);
+  assert.equal(p.allEnv, true, "tedious lists the environment when it loads");
+  assert.deepEqual(p.sys, ["hostname"]);
+  const flags = toDenoFlags(p);
+  assert.ok(flags.includes("--allow-env"), flags.join(" "));
+  assert.ok(flags.includes("--allow-sys=hostname"), flags.join(" "));
+});
