@@ -1,10 +1,9 @@
 /**
  * `deno task bench:mssql [--rows N] [--runs N] [--container ID] [--database NAME]
  * [--summary FILE] [--json]`: rivet against SQL Server's own export tools on a 1M-row `narrow`
- * table, on a server you already run (CI: the `mcr.microsoft.com/mssql/server` service
- * container). The server is named by `RIVET_MSSQL_URL`
- * (`sqlserver://user:pass@host:port/db?trust_server_certificate=true`); without it the script
- * refuses to start.
+ * table, on a server you already run (CI: the SQL Server 2022 service container). The server is
+ * named by `RIVET_MSSQL_URL` (`sqlserver://user:pass@host:port/db?trust_server_certificate=true`);
+ * without it the script refuses to start.
  *
  * Same method as `deno task bench` (`bench.ts`, whose timing loop it reuses): the fixture is
  * loaded once, then for each round (the order rotating) it times as whole processes the floor,
