@@ -30,8 +30,8 @@ export interface MeasureProcessOptions {
  * rivet config at it. Stop it (or `await using` it) when done.
  */
 export interface BenchEngine extends AsyncDisposable {
-  /** Key of the engine in flags and JSON (`--engines postgres,mysql`). */
-  readonly name: "postgres" | "mysql";
+  /** Key of the engine in flags and JSON (`--engines postgres,mysql`; `mssql`: `bench_mssql.ts`). */
+  readonly name: "postgres" | "mysql" | "mssql";
   /** Server product, e.g. `PostgreSQL` or `MariaDB`. */
   readonly product: string;
   /** Server version, e.g. `15.18`. */

@@ -41,9 +41,11 @@ const CACHE_DIR = `${ROOT}/.bench/pgdata`;
 /** What a row of the report measures. */
 type Tool = "floor" | "parquet" | "csv";
 
-/** Engines the bench knows, in the order they run. */
+/** Engines of a bench report: those this script starts, and SQL Server (`bench_mssql.ts`). */
 type EngineName = BenchEngine["name"];
-const ENGINES: readonly EngineName[] = ["postgres", "mysql"];
+/** Engines this script starts itself, in the order they run. */
+const ENGINES = ["postgres", "mysql"] as const;
+type LocalEngine = typeof ENGINES[number];
 
 /** Targets per engine and tool: ratio to the floor and peak RSS. */
 const TARGETS: Readonly<
@@ -51,6 +53,7 @@ const TARGETS: Readonly<
 > = {
   postgres: { floor: {}, parquet: { ratio: 2.5, rssMb: 256 }, csv: { ratio: 2, rssMb: 256 } },
   mysql: { floor: {}, parquet: { ratio: 2.5, rssMb: 300 }, csv: { ratio: 2, rssMb: 300 } },
+  mssql: { floor: {}, parquet: { ratio: 2.5, rssMb: 300 }, csv: { ratio: 2, rssMb: 300 } },
 };
 
 /** Medians of one command at one table size. */
@@ -253,13 +256,13 @@ function round(value: number, digits: number): number {
   return Math.round(value * scale) / scale;
 }
 
-function fmtRows(n: number): string {
+export function fmtRows(n: number): string {
   if (n >= 1e6 && n % 1e5 === 0) return `${n / 1e6}M`;
   if (n >= 1e3 && n % 100 === 0) return `${n / 1e3}k`;
   return String(n);
 }
 
-function fmtBytes(n: number): string {
+export function fmtBytes(n: number): string {
   if (n === 0) return "-";
   return n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MB` : `${(n / 1024).toFixed(0)} KB`;
 }
@@ -307,7 +310,7 @@ export function renderTable(rows: readonly BenchRow[]): string {
   return [line(head), line(widths.map((w) => "-".repeat(w))), ...body.map(line)].join("\n");
 }
 
-function positiveInt(name: string, text: string | undefined, fallback: number): number {
+export function positiveInt(name: string, text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback;
   const value = Number(text.replaceAll("_", ""));
   if (!Number.isSafeInteger(value) || value < 0) {
@@ -322,7 +325,7 @@ function positiveInt(name: string, text: string | undefined, fallback: number): 
  * @param text The flag's value (undefined: every engine).
  * @returns The engines to run.
  */
-export function parseEngines(text: string | undefined): EngineName[] {
+export function parseEngines(text: string | undefined): LocalEngine[] {
   if (text === undefined) return [...ENGINES];
   const asked = text.split(",").map((e) => e.trim()).filter((e) => e.length > 0);
   const unknown = asked.filter((e) => !(ENGINES as readonly string[]).includes(e));
@@ -335,7 +338,7 @@ export function parseEngines(text: string | undefined): EngineName[] {
 }
 
 /** What one engine's part of the run produced. */
-interface EngineResult {
+export interface EngineResult {
   readonly rows: BenchRow[];
   readonly version: string;
   /** Why rivet was not timed (it could not read this engine), if so. */
@@ -349,8 +352,12 @@ interface EngineResult {
 /**
  * Loads the fixture, checks that rivet can read the engine with one tiny run, then times every
  * size. A rivet that cannot read the engine yet leaves the floor rows and the reason.
+ *
+ * @param engine The server, already started (or reached).
+ * @param options Table size, smaller size (0: none), rounds, and the optional parts.
+ * @returns Rows per tool and size, the server version, and why rivet was not timed, if so.
  */
-async function benchEngine(
+export async function benchEngine(
   engine: BenchEngine,
   options: { rows: number; smallRows: number; runs: number; parallel: boolean; s3: boolean },
 ): Promise<EngineResult> {

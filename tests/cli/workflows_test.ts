@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { parse } from "yaml";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const workflowsDir = join(root, ".github", "workflows");
@@ -77,4 +78,62 @@ Deno.test("the CI workflow runs every test tier of deno task test, each in its o
   assert.ok(tiers.includes("test:unit"), "deno.json has test tiers");
   const run = [...text.matchAll(/^ +run: deno task (\S+)$/gm)].map((m) => m[1]);
   assert.deepEqual(tiers.filter((t) => !run.includes(t)), [], "tiers CI does not run");
+});
+
+Deno.test("the CI workflow's SQL Server job: 2022 service with a health check, e2e cases, TLS, benchmark", async () => {
+  const ci = parse(await Deno.readTextFile(join(workflowsDir, "ci.yml")));
+  const job = ci.jobs?.mssql;
+  assert.ok(job, "ci.yml has an mssql job");
+  assert.equal(job.name, "SQL Server 2022 end to end");
+  assert.ok(job["timeout-minutes"] <= 30, "the job is bounded to 30 minutes");
+
+  const service = job.services?.mssql;
+  assert.equal(service?.image, "mcr.microsoft.com/mssql/server:2022-latest");
+  assert.equal(service.env.ACCEPT_EULA, "Y");
+  assert.equal(service.env.MSSQL_PID, "Developer");
+  assert.deepEqual(service.ports, ["1433:1433"]);
+  const password = String(service.env.MSSQL_SA_PASSWORD);
+  // SQL Server refuses to start with a weak sa password: 8+ characters from 3 of 4 classes.
+  const classes = [/[a-z]/, /[A-Z]/, /[0-9]/, /[^A-Za-z0-9]/].filter((c) => c.test(password));
+  assert.ok(password.length >= 8 && classes.length >= 3, "a password SQL Server accepts");
+  // Steps wait for the server only through the health check, so it must log in for real.
+  const options = String(service.options);
+  assert.match(options, /--health-cmd "\/opt\/mssql-tools18\/bin\/sqlcmd -C -S localhost -U sa /);
+  assert.ok(
+    options.includes(`-P ${password} -Q 'SELECT 1'`),
+    "the health check uses that password",
+  );
+  assert.match(options, /--health-retries \d+/);
+
+  // Every login of the job uses the container's password.
+  const url = new URL(job.env.RIVET_MSSQL_URL);
+  assert.equal(url.protocol, "sqlserver:");
+  assert.equal(`${url.hostname}:${url.port}`, "127.0.0.1:1433");
+  assert.equal(decodeURIComponent(url.password), password);
+  const steps: { name?: string; run?: string; env?: Record<string, string> }[] = job.steps;
+  for (const step of steps) {
+    for (const m of (step.run ?? "").matchAll(/ -P (\S+)/g)) assert.equal(m[1], password);
+    const tlsUrl = step.env?.RIVET_TLS_URL;
+    if (tlsUrl) assert.equal(decodeURIComponent(new URL(tlsUrl).password), password);
+  }
+
+  const e2e = steps.find((s) => s.run?.includes("deno test"));
+  assert.equal(e2e?.env?.RIVET_E2E_ENGINES, "mssql");
+  for (
+    const file of [
+      "tests/e2e/cases_test.ts",
+      "tests/e2e/chunked_test.ts",
+      "tests/e2e/mssql_source_test.ts",
+    ]
+  ) assert.ok(e2e!.run!.includes(file), `the e2e step runs ${file}`);
+
+  const tls = steps.find((s) => s.run?.includes("mode: verify-full"));
+  assert.ok(tls?.run?.includes("mode: require"), "a TLS step checks require and verify-full");
+
+  const bench = steps.find((s) => s.run?.includes("deno task bench:mssql"));
+  assert.ok(bench, "a step runs the SQL Server benchmark");
+  assert.match(bench.run!, /--container \$\{\{ job\.services\.mssql\.id \}\}/);
+  assert.match(bench.run!, /--summary "\$GITHUB_STEP_SUMMARY"/);
+  const tasks = JSON.parse(await Deno.readTextFile(join(root, "deno.json"))).tasks;
+  assert.match(tasks["bench:mssql"]?.command ?? "", /scripts\/bench_mssql\.ts$/);
 });
