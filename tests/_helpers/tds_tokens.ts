@@ -65,14 +65,7 @@ export function parse(chunks: readonly Uint8Array[]): unknown[][] {
  * @returns The bytes.
  */
 export function stream(columns: readonly TdsColumn[], ...rows: Uint8Array[]): Uint8Array {
-  const parts = [colMetadata(columns), ...rows, done(rows.length)];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return Buffer.concat([colMetadata(columns), ...rows, done(rows.length)]);
 }
 
 /** One column of a COLMETADATA token: its type byte and the type info that follows it. */
@@ -244,4 +237,44 @@ export const val = {
 
 function timeLength(scale: number): number {
   return scale <= 2 ? 3 : scale <= 4 ? 4 : 5;
+}
+
+/** Bytes of a hex string. */
+export function hexBytes(hex: string): number[] {
+  return Array.from(
+    { length: hex.length / 2 },
+    (_, i) => parseInt(hex.slice(i * 2, i * 2 + 2), 16),
+  );
+}
+
+/** Lower-case hex of bytes. */
+export function toHex(bytes: unknown): string {
+  return Array.from(bytes as Uint8Array, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * The GUID of SQL Server's documentation, `6F9619FF-8B86-D011-B42D-00C04FC964FF`: its RFC 4122
+ * bytes (hex) and the bytes the wire carries (first three groups little-endian).
+ */
+export const KNOWN_GUID = {
+  text: "6F9619FF-8B86-D011-B42D-00C04FC964FF",
+  hex: "6f9619ff8b86d011b42d00c04fc964ff",
+  wire: hexBytes("ff19966f868b11d0b42d00c04fc964ff"),
+} as const;
+
+/**
+ * The signed value of Decimal128 words (little-endian two's complement).
+ *
+ * @param words Four words per value.
+ * @param at Index of the value.
+ * @returns The unscaled value.
+ */
+export function decimalValue(words: unknown, at = 0): bigint {
+  const w = words as Uint32Array;
+  if (!(w instanceof Uint32Array) || w.length < at * 4 + 4) {
+    throw new Error(`not decimal words: ${w}`);
+  }
+  const u = (BigInt(w[at * 4 + 3]!) << 96n) | (BigInt(w[at * 4 + 2]!) << 64n) |
+    (BigInt(w[at * 4 + 1]!) << 32n) | BigInt(w[at * 4]!);
+  return BigInt.asIntN(128, u);
 }

@@ -5,47 +5,23 @@ import { type DayTicks, installExactDecoders, originalReadValue } from "./_decod
 import {
   col,
   days0001,
+  decimalValue,
+  KNOWN_GUID,
   nbcRow,
   parse,
   PARSER_OPTIONS,
   row,
   stream,
   TdsParser,
+  toHex,
   val,
 } from "../../../tests/_helpers/tds_tokens.ts";
 
 installExactDecoders();
 
-/** The signed value of Decimal128 words. */
-function big(words: unknown): bigint {
-  assert.ok(words instanceof Uint32Array && words.length === 4, `not decimal words: ${words}`);
-  const u = (BigInt(words[3]!) << 96n) | (BigInt(words[2]!) << 64n) |
-    (BigInt(words[1]!) << 32n) | BigInt(words[0]!);
-  return BigInt.asIntN(128, u);
-}
-
+const big = (words: unknown) => decimalValue(words);
 const unixDays = (y: number, m: number, d: number) => days0001(y, m, d) - 719_162;
 const MAX38 = 10n ** 38n - 1n;
-const KNOWN_GUID_WIRE = [
-  0xff,
-  0x19,
-  0x96,
-  0x6f,
-  0x86,
-  0x8b,
-  0x11,
-  0xd0,
-  0xb4,
-  0x2d,
-  0x00,
-  0xc0,
-  0x4f,
-  0xc9,
-  0x64,
-  0xff,
-];
-const hex = (b: unknown) => Array.from(b as Uint8Array, (x) => x.toString(16).padStart(2, "0"));
-
 Deno.test("the hook replaces readValue on the exports object tedious' row parser reads", () => {
   installExactDecoders();
   const installed = valueParser.readValue;
@@ -90,12 +66,27 @@ Deno.test("decimal and numeric: extremes of decimal(38,0) and decimal(38,38), sm
     ]),
     row([val.decimal(1n, 38), val.decimal(-1n, 38), val.null8(), val.null8(), val.null8()]),
     nbcRow([null, null, null, null, null]),
+    // Negation carries across zero words.
+    row([
+      val.decimal(-(2n ** 96n), 38),
+      val.decimal(-(2n ** 64n), 38),
+      val.decimal(-1n, 5),
+      val.decimal(-(2n ** 32n), 12),
+      val.decimal(-(2n ** 64n), 28),
+    ]),
   )]);
   assert.deepEqual(rows[0]!.map(big), [MAX38, MAX38, -150n, 1234n, -(10n ** 27n)]);
   assert.deepEqual(rows[1]!.map(big), [-MAX38, -MAX38, 99999n, -(10n ** 12n - 1n), 0n]);
   assert.deepEqual(rows[2]!.slice(0, 2).map(big), [1n, -1n]);
   assert.deepEqual(rows[2]!.slice(2), [null, null, null]);
   assert.deepEqual(rows[3], [null, null, null, null, null]);
+  assert.deepEqual(rows[4]!.map(big), [
+    -(2n ** 96n),
+    -(2n ** 64n),
+    -1n,
+    -(2n ** 32n),
+    -(2n ** 64n),
+  ]);
 });
 
 Deno.test("money and smallmoney: min and max as value × 10⁴, nullable and fixed forms", () => {
@@ -261,11 +252,11 @@ Deno.test("datetimeoffset: the wire's UTC time, whatever the offset (+14:00, -12
 Deno.test("uniqueidentifier: RFC 4122 byte order of the known GUID, NULL", () => {
   const rows = parse([stream(
     [col.guid("g")],
-    row([val.guid(KNOWN_GUID_WIRE)]),
+    row([val.guid(KNOWN_GUID.wire)]),
     row([val.null8()]),
   )]);
   // 6F9619FF-8B86-D011-B42D-00C04FC964FF
-  assert.equal(hex(rows[0]![0]).join(""), "6f9619ff8b86d011b42d00c04fc964ff");
+  assert.equal(toHex(rows[0]![0]), KNOWN_GUID.hex);
   assert.equal(rows[1]![0], null);
 });
 
@@ -306,7 +297,7 @@ Deno.test("a value cut at any byte by a packet boundary decodes the same (NotEno
       val.dateTime2(863_999_999_999, days0001(9999, 12, 31), 7),
       val.dateTimeOffset(1, days0001(1, 1, 1), -720, 7),
       val.dateTime(-53_690, 25_919_999),
-      val.guid(KNOWN_GUID_WIRE),
+      val.guid(KNOWN_GUID.wire),
       val.date(days0001(1970, 1, 1)),
     ]),
   );
@@ -323,7 +314,7 @@ Deno.test("a value cut at any byte by a packet boundary decodes the same (NotEno
 Deno.test("decoded values do not keep a view into the parser's buffer", () => {
   const bytes = stream(
     [col.decimalN("d", 38, 0), col.guid("g")],
-    row([val.decimal(MAX38, 38), val.guid(KNOWN_GUID_WIRE)]),
+    row([val.decimal(MAX38, 38), val.guid(KNOWN_GUID.wire)]),
   );
   const chunk = Buffer.from(bytes);
   const parser = new TdsParser(PARSER_OPTIONS);
@@ -338,7 +329,7 @@ Deno.test("decoded values do not keep a view into the parser's buffer", () => {
   }
   chunk.fill(0);
   assert.equal(big(values[0]), MAX38);
-  assert.equal(hex(values[1]).join(""), "6f9619ff8b86d011b42d00c04fc964ff");
+  assert.equal(toHex(values[1]), KNOWN_GUID.hex);
 });
 
 Deno.test("a malformed length fails like tedious does", () => {
