@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import valueParser from "tedious/lib/value-parser.js";
+import { Connection } from "tedious";
 import { type DayTicks, installExactDecoders, originalReadValue } from "./_decode.ts";
 import {
   col,
@@ -30,6 +31,43 @@ Deno.test("the hook replaces readValue on the exports object tedious' row parser
   assert.notEqual(originalReadValue(), installed);
   const [r] = parse([stream([col.intN("b", 8)], row([val.int(-(2n ** 63n), 8)]))]);
   assert.equal(r![0], -(2n ** 63n), "the row parser went through the hook");
+});
+
+Deno.test("a Connection of the tedious package parses its token stream through the hook", async () => {
+  // The same module instance as the subpath import: the connection's own parser (never
+  // connected, so no socket) returns the exact form.
+  const connection = new Connection({
+    server: "127.0.0.1",
+    authentication: { type: "default", options: { userName: "u", password: "p" } },
+    options: { useColumnNames: false },
+  });
+  const rows: unknown[][] = [];
+  const handler = {
+    onColMetadata() {},
+    onDone() {},
+    onRow(token: { columns: { value: unknown }[] }) {
+      rows.push(token.columns.map((c) => c.value));
+    },
+  };
+  const bytes = stream(
+    [col.intN("b", 8), col.guid("g")],
+    row([
+      val.int(-5n, 8),
+      val.guid(KNOWN_GUID.wire),
+    ]),
+  );
+  const internal = connection as unknown as {
+    createTokenStreamParser(message: Buffer[], handler: unknown): {
+      on(event: string, listener: (e?: unknown) => void): void;
+    };
+  };
+  const parser = internal.createTokenStreamParser([Buffer.from(bytes)], handler);
+  await new Promise((resolve, reject) => {
+    parser.on("end", resolve);
+    parser.on("error", reject);
+  });
+  assert.equal(rows[0]![0], -5n);
+  assert.equal(toHex(rows[0]![1]), KNOWN_GUID.hex);
 });
 
 Deno.test("tedious' own reader loses these values (the reason for the hook)", () => {
