@@ -135,7 +135,11 @@ export interface MssqlBatchOptions {
   readonly rows?: number;
 }
 
-/** Builds record batches of one SQL Server result shape from tedious' row values. */
+/**
+ * Builds record batches of one SQL Server result shape from tedious' row values. The values must
+ * be in the forms of `_decode.ts`: call `installExactDecoders()` before the query's rows are
+ * parsed (tedious' own forms, `Date` and floats, are not read here).
+ */
 export class MssqlBatchBuilder {
   readonly #schema: Schema;
   readonly #plans: readonly DecodePlan[];
