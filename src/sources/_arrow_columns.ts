@@ -16,7 +16,7 @@ import {
   Schema,
   Struct,
 } from "../core/arrow.ts";
-import { ConfigError } from "../core/errors.ts";
+import { ConfigError, PermanentError } from "../core/errors.ts";
 import type { ColumnInfo, Fidelity, LogicalType } from "../core/source.ts";
 
 /** Common state of every builder. */
@@ -312,6 +312,24 @@ export function columnFieldMetadata(
     m.set("ARROW:extension:metadata", "");
   }
   return m;
+}
+
+/**
+ * The error of a text or binary value above `tuning.max_value_mb`, the same for every source.
+ *
+ * @param column The column's name.
+ * @param bytes The value's size.
+ * @param limitBytes The ceiling it exceeds.
+ * @returns A PermanentError `source.value_too_large` naming the fix.
+ */
+export function valueTooLarge(column: string, bytes: number, limitBytes: number): PermanentError {
+  const mb = (bytes / 1048576).toFixed(1);
+  const limit = (limitBytes / 1048576).toFixed(1);
+  return new PermanentError(
+    `Column '${column}' holds a value of ${mb} MB, above max_value_mb (${limit} MB); raise ` +
+      "tuning.max_value_mb (0 disables the guard) or exclude the column",
+    { code: "source.value_too_large" },
+  );
 }
 
 /**

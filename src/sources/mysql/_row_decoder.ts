@@ -13,6 +13,7 @@ import {
   BoolBuilder,
   type Builder,
   FixedBuilder,
+  valueTooLarge,
   VarBuilder,
 } from "../_arrow_columns.ts";
 import {
@@ -389,13 +390,7 @@ export class RowDecoder {
   }
 
   #tooLarge(plan: DecodePlan, len: number): PermanentError {
-    const mb = (len / 1048576).toFixed(1);
-    const limit = (this.#maxValue / 1048576).toFixed(1);
-    return new PermanentError(
-      `Column '${plan.name}' holds a value of ${mb} MB, above max_value_mb (${limit} MB); raise ` +
-        "tuning.max_value_mb (0 disables the guard) or exclude the column",
-      { code: "source.value_too_large" },
-    );
+    return valueTooLarge(plan.name, len, this.#maxValue);
   }
 
   #badDecimal(

@@ -8,7 +8,7 @@
 import type { RecordBatch, Schema } from "../../core/arrow.ts";
 import { PermanentError } from "../../core/errors.ts";
 import { BoolBuilder, type Builder, FixedBuilder, ListBuilder, VarBuilder } from "./_builders.ts";
-import { assembleBatch } from "../_arrow_columns.ts";
+import { assembleBatch, valueTooLarge } from "../_arrow_columns.ts";
 import {
   decodeNumeric,
   intervalToIso,
@@ -321,13 +321,7 @@ export class RowDecoder {
   }
 
   #tooLarge(plan: DecodePlan, len: number): PermanentError {
-    const mb = (len / 1048576).toFixed(1);
-    const limit = (this.#maxValue / 1048576).toFixed(1);
-    return new PermanentError(
-      `Column '${plan.name}' holds a value of ${mb} MB, above max_value_mb (${limit} MB); raise ` +
-        "tuning.max_value_mb (0 disables the guard) or exclude the column",
-      { code: "source.value_too_large" },
-    );
+    return valueTooLarge(plan.name, len, this.#maxValue);
   }
 
   #badNumeric(plan: DecodePlan, status: number): PermanentError {
