@@ -138,7 +138,8 @@ export async function main(
 
   const program = new Command("rivet")
     .description(
-      "Export PostgreSQL tables and queries to Parquet or CSV: fast, gentle on the source, verifiable.",
+      "Export PostgreSQL, MySQL/MariaDB and SQL Server tables and queries to Parquet or CSV: fast, " +
+        "gentle on the source, verifiable.",
     )
     .version(`rivet ${VERSION}`, "-V, --version", "print the version")
     .helpOption("-h, --help", "show help")

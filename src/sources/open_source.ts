@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { ConfigError } from "../core/errors.ts";
 import type { Source } from "../core/source.ts";
 import type { SignalOptions, SourceSpec, Warning } from "../core/spec.ts";
 import type { ConnectionInfo } from "../core/source.ts";
@@ -22,7 +21,6 @@ export interface OpenSourceOptions extends SignalOptions {
  * @param connection Resolved host, port, credentials and database.
  * @param options Signal and warnings sink.
  * @returns A connected source; dispose it with `await using`.
- * @throws ConfigError `config.not_supported` for engines this release does not read.
  */
 export async function openSource(
   spec: SourceSpec,
@@ -38,10 +36,9 @@ export async function openSource(
       const { openMysqlSource } = await import("./mysql/source.ts");
       return await openMysqlSource(spec, connection, options);
     }
-    case "mssql":
-      throw new ConfigError(
-        `source.type '${spec.kind}' is not supported yet; use a postgres or mysql source`,
-        { code: "config.not_supported" },
-      );
+    case "mssql": {
+      const { openMssqlSource } = await import("./mssql/source.ts");
+      return await openMssqlSource(spec, connection, options);
+    }
   }
 }

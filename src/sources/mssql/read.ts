@@ -1,0 +1,371 @@
+/**
+ * One read on SQL Server: `SET TRANSACTION ISOLATION LEVEL SNAPSHOT` (READ COMMITTED when the
+ * database does not allow snapshots), `SET LOCK_TIMEOUT`, `BEGIN TRANSACTION` → the statement
+ * (tedious `execSql`, i.e. `sp_executesql`) → `ROLLBACK`, on success, failure and cancel alike.
+ *
+ * Why a transaction that always rolls back: SQL Server has no read-only transaction, so a query
+ * that writes (a `SELECT … INTO`, a function with side effects, a `query:` that is really a
+ * `DELETE`) is undone, whatever it was. Two checks keep most of them from running at all: the
+ * statement must start with `SELECT` or `WITH`, and a statement that answers without a result set
+ * is refused (after the rollback).
+ *
+ * tedious' own value parser is replaced for the types that must stay exact (`_decode.ts`); each
+ * `row` event's values go straight into columnar builders (`_batch.ts`) and the row array is
+ * dropped. The schema is planned from COLMETADATA, before any row; an unsupported column
+ * (sql_variant, geography, geometry, hierarchyid) cancels the statement before a row is kept.
+ *
+ * Sizing and back-pressure: the first batch is a 500-row probe; afterwards a batch holds
+ * clamp(memory target / measured Arrow bytes per row, 500, batchSize) rows. When a finished batch
+ * waits for the consumer the request is paused (tedious stops reading the socket), so at most one
+ * batch waits while the next fills. Cancel, abort and the statement timeout send an ATTENTION
+ * (tedious `cancel`); the server stops the statement and the connection stays usable.
+ *
+ * @module
+ */
+import { Request } from "tedious";
+import { sleep } from "../../_util/abort.ts";
+import type { RecordBatch } from "../../core/arrow.ts";
+import type { BatchStream, ColumnInfo, ReadOptions, ReadRequest } from "../../core/source.ts";
+import type { Warning } from "../../core/spec.ts";
+import { firstKeyword, notASelectError } from "../_server_text.ts";
+import { classifyMssqlError, type MssqlErrorContext } from "./_errors.ts";
+import { MssqlBatchBuilder, mssqlSchema } from "./_batch.ts";
+import { type MssqlColumnMeta, mssqlColumns } from "./_types.ts";
+import { type MssqlConnection, runBatch } from "./connect.ts";
+
+/** Rows of the first batch, used to measure bytes per row. */
+export const PROBE_ROWS = 500;
+/** Memory target when none is configured (64 MB, the Rust tool's default). */
+const DEFAULT_MEMORY_TARGET = 64 * 1024 * 1024;
+
+/**
+ * Rows of the next batch after a measured one.
+ *
+ * @param bytesPerRow Measured Arrow bytes per row.
+ * @param limits Ceiling (`batchSize`) and memory target in bytes (0 = the 64 MB default).
+ * @returns clamp(target / bytesPerRow, 500, batchSize).
+ *
+ * @example
+ * ```ts
+ * import { nextBatchRows } from "./read.ts";
+ * if (nextBatchRows(100, { batchSize: 10_000, batchMemoryBytes: 100_000 }) !== 1000) throw new Error();
+ * ```
+ */
+export function nextBatchRows(
+  bytesPerRow: number,
+  limits: { batchSize: number; batchMemoryBytes: number },
+): number {
+  const target = limits.batchMemoryBytes > 0 ? limits.batchMemoryBytes : DEFAULT_MEMORY_TARGET;
+  const n = Math.floor(target / Math.max(1, bytesPerRow));
+  return Math.max(1, Math.min(limits.batchSize, Math.max(PROBE_ROWS, n)));
+}
+
+/**
+ * The session batch sent before each read.
+ *
+ * @param snapshot Whether the database allows snapshot isolation.
+ * @param lockTimeoutS `lock_timeout_s` (0 = wait forever, SQL Server's default).
+ * @returns One T-SQL batch.
+ *
+ * @example
+ * ```ts
+ * import { sessionSetup } from "./read.ts";
+ * if (!sessionSetup(true, 5).includes("SET LOCK_TIMEOUT 5000")) throw new Error();
+ * ```
+ */
+export function sessionSetup(snapshot: boolean, lockTimeoutS: number): string {
+  const lockMs = lockTimeoutS > 0 ? Math.max(1, Math.round(lockTimeoutS * 1000)) : -1;
+  return `SET TRANSACTION ISOLATION LEVEL ${snapshot ? "SNAPSHOT" : "READ COMMITTED"}; ` +
+    `SET LOCK_TIMEOUT ${lockMs}; BEGIN TRANSACTION;`;
+}
+
+/** Ends the read's transaction whatever happened in it. */
+export const END_READ = "IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION;";
+
+/** What a read needs from the source besides the connection. */
+export interface ReadContext {
+  /** Whether the database allows `SNAPSHOT` isolation. */
+  readonly snapshot: boolean;
+  /** Error message context. */
+  readonly errors: MssqlErrorContext;
+  /** Marks the connection unusable (it is closed; the next read reconnects). */
+  readonly markBroken: () => void;
+  /** Receives warnings (truncated 100-ns digits). */
+  readonly onWarning?: ((warning: Warning) => void) | undefined;
+  /** Called once when the read is over and the connection is idle or closed. */
+  readonly onDone?: () => void;
+}
+
+// WAITFOR (a delay before a SELECT in the same batch) reads nothing and writes nothing.
+const READ_KEYWORDS = new Set(["SELECT", "WITH", "WAITFOR"]);
+
+/**
+ * Starts a streaming read on an idle connection.
+ *
+ * @param conn Logged-in, idle tedious connection (owned by the caller).
+ * @param request SQL (rivet's SQL Server SQL carries its values inline: no parameters).
+ * @param options Tuning knobs, overrides and signal.
+ * @param context Snapshot support, names for messages, warnings sink, completion callback.
+ * @returns Schema, column infos and a pull-based batch stream.
+ */
+export async function readQuery(
+  conn: MssqlConnection,
+  request: ReadRequest,
+  options: ReadOptions,
+  context: ReadContext,
+): Promise<BatchStream> {
+  const signal = options.signal;
+  signal?.throwIfAborted();
+  const classify = (e: unknown) => classifyMssqlError(e, context.errors);
+  let finished = false;
+  const done = () => {
+    if (finished) return;
+    finished = true;
+    signal?.removeEventListener("abort", onAbort);
+    context.onDone?.();
+  };
+  if (request.params.length > 0) {
+    done();
+    throw new Error("SQL Server reads take no bind parameters; values are written inline");
+  }
+  const keyword = firstKeyword(request.sql);
+  if (keyword === undefined || !READ_KEYWORDS.has(keyword)) {
+    done();
+    throw notASelectError("SQL Server", request.sql, "it does not start with SELECT or WITH");
+  }
+
+  let broken = false;
+  const breakConnection = () => {
+    broken = true;
+    context.markBroken();
+  };
+  try {
+    await runBatch(conn, sessionSetup(context.snapshot, options.lockTimeoutS), context.errors);
+  } catch (error) {
+    await runBatch(conn, END_READ, context.errors).catch(breakConnection);
+    done();
+    throw classify(error);
+  }
+
+  // State shared by the driver callbacks and the stream.
+  let builder: MssqlBatchBuilder | undefined;
+  let columns: readonly ColumnInfo[] | undefined;
+  let schema: BatchStream["schema"] | undefined;
+  let discard = false;
+  let paused = false;
+  let ended = false;
+  let aborted = false;
+  let driverError: unknown;
+  let planError: unknown;
+  let decodeError: unknown;
+  let batchRows = Math.max(1, Math.min(PROBE_ROWS, options.batchSize));
+  const ready: RecordBatch[] = [];
+  let wake: (() => void) | undefined;
+  const notify = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const limits = {
+    batchSize: Math.max(1, options.batchSize),
+    batchMemoryBytes: options.batchMemoryBytes,
+  };
+
+  let resolveFields!: (known: boolean) => void;
+  const fieldsKnown = new Promise<boolean>((resolve) => (resolveFields = resolve));
+  let resolveOver!: () => void;
+  const over = new Promise<void>((resolve) => (resolveOver = resolve));
+
+  const req = new Request(request.sql, (error) => {
+    if (error) driverError ??= error;
+    ended = true;
+    resolveFields(columns !== undefined);
+    notify();
+    resolveOver();
+  });
+  if (options.statementTimeoutS > 0) req.setTimeout(Math.round(options.statementTimeoutS * 1000));
+
+  const cancelStatement = () => {
+    discard = true;
+    if (ended) return;
+    if (paused) {
+      paused = false;
+      req.resume();
+    }
+    try {
+      conn.cancel();
+    } catch {
+      breakConnection();
+    }
+  };
+
+  req.on("columnMetadata", (meta: unknown) => {
+    if (columns !== undefined || planError !== undefined) {
+      decodeError ??= notASelectError(
+        "SQL Server",
+        request.sql,
+        "it returned more than one result",
+        true,
+      );
+      cancelStatement();
+      return;
+    }
+    try {
+      const planned = mssqlColumns(
+        meta as readonly MssqlColumnMeta[],
+        options.columnOverrides,
+      );
+      schema = mssqlSchema(planned);
+      columns = planned;
+      builder = new MssqlBatchBuilder(planned, schema, {
+        maxValueBytes: options.maxValueMb > 0 ? options.maxValueMb * 1024 * 1024 : 0,
+        rows: batchRows,
+      });
+      resolveFields(true);
+    } catch (error) {
+      planError = error;
+      resolveFields(false);
+      cancelStatement();
+    }
+  });
+
+  const cutBatch = () => {
+    const b = builder!;
+    const rows = b.rows;
+    batchRows = Math.max(
+      1,
+      Math.min(nextBatchRows(b.byteSize() / rows, limits), options.rowCap?.value ?? Infinity),
+    );
+    ready.push(b.finish());
+  };
+
+  req.on("row", (values: readonly { value: unknown }[]) => {
+    if (discard || builder === undefined) return;
+    try {
+      builder.appendRow(values);
+    } catch (error) {
+      decodeError = error;
+      cancelStatement();
+      notify();
+      return;
+    }
+    if (builder.rows >= batchRows) {
+      cutBatch();
+      if (!paused) {
+        paused = true;
+        req.pause();
+      }
+      notify();
+    }
+  });
+
+  const onAbort = () => {
+    aborted = true;
+    cancelStatement();
+    notify();
+  };
+  signal?.addEventListener("abort", onAbort, { once: true });
+
+  try {
+    conn.execSql(req);
+  } catch (error) {
+    await runBatch(conn, END_READ, context.errors).catch(breakConnection);
+    done();
+    throw classify(error);
+  }
+
+  let closing: Promise<void> | undefined;
+  const closeOut = (): Promise<void> => (closing ??= closeOnce());
+  const closeOnce = async (): Promise<void> => {
+    if (!broken) {
+      try {
+        await runBatch(conn, END_READ, context.errors);
+      } catch {
+        breakConnection();
+      }
+    }
+    if (builder && context.onWarning) {
+      for (const name of builder.truncated()) {
+        context.onWarning({
+          code: "source.time_truncated",
+          message: `Column '${name}' held values with 100-ns digits; exported with microsecond ` +
+            `precision (truncated). Add \`columns: {${name}: timestamp_ns}\` to keep them`,
+        });
+      }
+    }
+    done();
+  };
+
+  const fail = async (error: unknown): Promise<never> => {
+    cancelStatement();
+    await over;
+    await closeOut();
+    if (aborted && signal?.aborted) throw signal.reason;
+    throw error;
+  };
+
+  const driverFailure = (): unknown => {
+    const e = classify(driverError);
+    if (e.exitCode === 2 && e.code === "source.connection_lost") breakConnection();
+    return e;
+  };
+
+  // Schema first: wait for the column metadata (or the end of a statement without a result).
+  const hasFields = await fieldsKnown;
+  if (aborted) await fail(signal?.reason);
+  if (planError !== undefined) await fail(planError);
+  if (!hasFields) {
+    if (driverError !== undefined) await fail(driverFailure());
+    await fail(
+      notASelectError("SQL Server", request.sql, "the server sent no result set", true),
+    );
+  }
+
+  let busy: Promise<unknown> = Promise.resolve();
+  let cancelled = false;
+  const pullOnce = async (controller: ReadableStreamDefaultController<RecordBatch>) => {
+    for (;;) {
+      if (cancelled) return;
+      if (aborted) await fail(signal?.reason);
+      if (decodeError !== undefined) await fail(decodeError);
+      const batch = ready.shift();
+      if (batch !== undefined) {
+        controller.enqueue(batch);
+        if (paused && !ended) {
+          paused = false;
+          req.resume();
+        }
+        await sleep(options.throttleMs * batch.numRows / limits.batchSize, signal);
+        return;
+      }
+      if (ended) {
+        if (driverError !== undefined) await fail(driverFailure());
+        if (builder!.rows > 0) controller.enqueue(builder!.finish());
+        await closeOut();
+        controller.close();
+        return;
+      }
+      await new Promise<void>((resolve) => (wake = resolve));
+    }
+  };
+
+  const batches = new ReadableStream<RecordBatch>({
+    pull(controller) {
+      const p = pullOnce(controller);
+      busy = p.catch(() => {});
+      return p;
+    },
+    async cancel() {
+      cancelled = true;
+      if (finished) return;
+      cancelStatement();
+      notify();
+      await busy;
+      if (finished) return;
+      await over;
+      await closeOut();
+    },
+  }, { highWaterMark: 0 });
+
+  return { schema: schema!, columns: columns!, batches };
+}
