@@ -53,6 +53,9 @@ export function catalogSql(options: { engineEdition: number; snapshotIsolation: 
   return `
 CREATE SCHEMA dbo;
 CREATE SCHEMA sys;
+-- T-SQL writes bits as 0/1: 'INSERT … VALUES (1)' into a bit column, 'WHERE is_primary_key = 1'.
+UPDATE pg_cast SET castcontext = 'i'
+  WHERE castsource = 'integer'::regtype AND casttarget = 'boolean'::regtype;
 CREATE TABLE sys._settings (key text PRIMARY KEY, value text NOT NULL);
 INSERT INTO sys._settings VALUES
   ('snapshot_isolation', '${options.snapshotIsolation ? 1 : 0}'),
