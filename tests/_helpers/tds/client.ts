@@ -38,8 +38,18 @@ export function connectTds(
       ...options,
     },
   });
+  // tedious keeps the server's error number off the login error; carry it over.
+  const numbers: number[] = [];
+  conn.on("errorMessage", (m: { number: number }) => numbers.push(m.number));
+  // A dropped connection also fails the running request; without a listener tedious' 'error'
+  // event would be an uncaught exception.
+  conn.on("error", () => {});
   return new Promise((resolve, reject) => {
-    conn.once("connect", (err) => (err ? reject(err) : resolve(conn)));
+    conn.once("connect", (err) => {
+      if (!err) return resolve(conn);
+      Object.assign(err, { serverErrors: numbers });
+      reject(err);
+    });
     conn.connect();
   });
 }
@@ -61,8 +71,8 @@ export interface TdsResult {
   readonly rowCount: number;
 }
 
-/** Parameters of an sp_executesql call: name → [tedious type, value]. */
-export type TdsParams = Record<string, readonly [unknown, unknown]>;
+/** Parameters of an sp_executesql call: name → [tedious type, value, options (precision, …)]. */
+export type TdsParams = Record<string, readonly [unknown, unknown, Record<string, unknown>?]>;
 
 /**
  * Runs `sql` as a batch (`execSqlBatch`), or through sp_executesql (`execSql`) when `params` is
@@ -85,8 +95,8 @@ export function runTds(
       columns = (Array.isArray(cols) ? cols : Object.values(cols)) as unknown as TdsColumn[];
     });
     request.on("row", (cols) => rows.push(cols.map((c: { value: unknown }) => c.value)));
-    for (const [name, [type, value]] of Object.entries(params ?? {})) {
-      request.addParameter(name, type as never, value);
+    for (const [name, [type, value, options]] of Object.entries(params ?? {})) {
+      request.addParameter(name, type as never, value, options);
     }
     onRequest?.(request);
     if (params) conn.execSql(request);

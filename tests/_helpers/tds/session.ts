@@ -21,7 +21,7 @@ import {
   Token,
 } from "./tokens.ts";
 import { type ParamValue, parseBatch, parseLogin, parseRpc, parseTm } from "./requests.ts";
-import { type Plan, translateBatch } from "./translate.ts";
+import { parameterTexts, type Plan, translateBatch } from "./translate.ts";
 import { computedType, type SqlType, typeText, writeTypeInfo } from "./types.ts";
 import { decimalScale, writeValue } from "./values.ts";
 import { sqlServerError } from "./errors.ts";
@@ -134,9 +134,12 @@ export class Session {
           message: `Could not find stored procedure '${call.proc}'.`,
         });
       }
-      const values = call.params.slice(2);
-      const names = new Map(values.map((p, i) => [p.name.toLowerCase(), i + 1]));
-      return this.#batch(stmt, { names, values: values.map((p) => p.value) });
+      const declaration = call.params[1]?.value;
+      const values = call.params.slice(2).map((p) => p.value);
+      return this.#batch(
+        stmt,
+        parameterTexts(typeof declaration === "string" ? declaration : "", values),
+      );
     }
     if (type === PacketType.TRANSACTION_MANAGER) return this.#tm(payload);
     throw new Error(`unexpected packet type ${type}`);
@@ -267,17 +270,17 @@ export class Session {
   /** Runs a batch (or the statement of an sp_executesql call, `rpc` set) and answers it. */
   async #batch(
     text: string,
-    rpc?: { names: ReadonlyMap<string, number>; values: ParamValue[] },
+    rpc?: ReadonlyMap<string, string>,
   ): Promise<void> {
     const out = this.#writer();
     const token = rpc ? Token.DONEINPROC : Token.DONE;
     let failed = false;
     let finished = false;
     try {
-      const plans = translateBatch(text, { spid: this.id, params: rpc?.names ?? new Map() });
+      const plans = translateBatch(text, { spid: this.id, params: rpc ?? new Map() });
       for (let i = 0; i < plans.length && !this.#attention; i++) {
         const more = rpc !== undefined || i < plans.length - 1;
-        const count = await this.#run(plans[i]!, out, rpc?.values ?? []);
+        const count = await this.#run(plans[i]!, out);
         if (this.#attention) break;
         done(
           out.body,
@@ -308,7 +311,7 @@ export class Session {
   }
 
   /** Runs one statement; the row count for its DONE, or undefined when it has none. */
-  async #run(plan: Plan, out: MessageWriter, params: ParamValue[]): Promise<bigint | undefined> {
+  async #run(plan: Plan, out: MessageWriter): Promise<bigint | undefined> {
     const sql = this.#sql!;
     switch (plan.kind) {
       case "set":
@@ -360,15 +363,15 @@ export class Session {
     }
     this.running = plan.text;
     try {
-      for (const s of plan.sql.slice(0, -1)) await this.#track(sql.unsafe(s, params as never[]));
+      for (const s of plan.sql.slice(0, -1)) await this.#track(sql.unsafe(s));
       if (plan.into) return await this.#selectInto(plan.into);
       const last = plan.sql.at(-1)!;
       const desc = await this.#track<{ columns: postgres.ColumnList<string> }>(
-        sql.unsafe(last, params as never[]).describe() as never,
+        sql.unsafe(last).describe() as never,
       );
-      if (desc.columns.length > 0) return await this.#stream(last, params, desc.columns, out);
+      if (desc.columns.length > 0) return await this.#stream(last, desc.columns, out);
       const result = await this.#track<postgres.RowList<postgres.Row[]>>(
-        sql.unsafe(last, params as never[]) as never,
+        sql.unsafe(last) as never,
       );
       if (/^(CREATE|DROP|ALTER)/i.test(last)) this.host.invalidate();
       return /^(INSERT|UPDATE|DELETE|MERGE|SELECT|COPY)/.test(result.command ?? "")
@@ -404,11 +407,10 @@ export class Session {
 
   async #stream(
     text: string,
-    params: ParamValue[],
     columns: postgres.ColumnList<string>,
     out: MessageWriter,
   ): Promise<bigint> {
-    const query = this.#sql!.unsafe(text, params as never[]).raw();
+    const query = this.#sql!.unsafe(text).raw();
     this.#query = query;
     const rows = query.cursor(ROWS_PER_FETCH)[Symbol.asyncIterator]();
     try {

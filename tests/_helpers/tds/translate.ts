@@ -45,12 +45,42 @@ export type Plan =
 /** What a translation needs to know about its session. */
 export interface TranslateContext {
   readonly spid: number;
-  /** RPC parameter names (lowercase, with `@`) to their PostgreSQL positions. */
-  readonly params?: ReadonlyMap<string, number>;
+  /** RPC parameter names (lowercase, with `@`) to their PostgreSQL text (`$1::bigint`). */
+  readonly params?: ReadonlyMap<string, string>;
 }
 
 const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
 const lit = (s: string) => `'${s.replaceAll("'", "''")}'`;
+
+/**
+ * The PostgreSQL text of each parameter of an sp_executesql call, keyed by lowercase name: its
+ * value as a literal cast to the declared type (`@id bigint` → `CAST('5' AS bigint)`), or left
+ * untyped for the types stored as canonical text, so comparisons with their columns work.
+ * Values are inlined (quotes doubled) rather than bound, so PostgreSQL parses every value from
+ * the same text SQL Server would have received.
+ */
+export function parameterTexts(
+  declaration: string,
+  values: readonly (string | Uint8Array | null)[],
+): Map<string, string> {
+  const out = new Map<string, string>();
+  const parts = splitCommas(tree(tokenize(declaration))).map(solid).filter((p) => p.length > 0);
+  parts.forEach((p, i) => {
+    const name = (p[0] as Tok).text.toLowerCase();
+    const t = typeOf(p.slice(1).filter((n) => !isWord(n, "OUTPUT", "OUT")));
+    const v = values[i] ?? null;
+    const value = v === null
+      ? "NULL"
+      : typeof v === "string"
+      ? lit(v)
+      : `'\\x${Array.from(v, (b) => b.toString(16).padStart(2, "0")).join("")}'`;
+    if (!t) out.set(name, value);
+    else if (/char|text|xml/.test(t.name)) out.set(name, `CAST(${value} AS text)`);
+    else if (storageType(t, "") === "text") out.set(name, value);
+    else out.set(name, `CAST(${value} AS ${castType(t)})`);
+  });
+  return out;
+}
 
 /** Translates a T-SQL batch into plans, one per statement. Throws SyntaxError for bad input. */
 export function translateBatch(text: string, ctx: TranslateContext): Plan[] {
@@ -142,6 +172,8 @@ function castType(t: SqlType): string {
       return "timestamptz";
     case "sql_variant":
       return "text";
+    case "tinyint":
+      return "smallint";
     default:
       return storageType(t, "");
   }
@@ -257,7 +289,7 @@ export function rewrite(nodes: readonly Node[], ctx: TranslateContext): string {
         if (at === undefined) {
           throw new SyntaxError(`Must declare the scalar variable "${n.text}".`);
         }
-        out += `$${at}`;
+        out += at;
       }
       continue;
     }
@@ -337,6 +369,12 @@ export function rewrite(nodes: readonly Node[], ctx: TranslateContext): string {
       }
       case "COUNT_BIG":
         out += `count(${rewrite(call.items, ctx)})`;
+        break;
+      case "COUNT": // int in SQL Server, bigint in PostgreSQL
+        out += `CAST(count(${rewrite(call.items, ctx)}) AS integer)`;
+        break;
+      case "REPLICATE":
+        out += `repeat(${a().join(", ")})`;
         break;
       case "ISNULL":
         out += `COALESCE(${a().join(", ")})`;
