@@ -20,7 +20,7 @@ import {
   serverMessage,
   Token,
 } from "./tokens.ts";
-import { type ParamValue, parseBatch, parseLogin, parseRpc, parseTm } from "./requests.ts";
+import { parseBatch, parseLogin, parseRpc, parseTm } from "./requests.ts";
 import { parameterTexts, type Plan, translateBatch } from "./translate.ts";
 import { computedType, type SqlType, typeText, writeTypeInfo } from "./types.ts";
 import { decimalScale, writeValue } from "./values.ts";
