@@ -151,7 +151,7 @@ export async function startTdsServer(options: TdsServerOptions = {}): Promise<Td
       declared.clear();
     },
     sessions: () =>
-      [...sessions.values()].map((s) => ({
+      [...sessions.values()].filter((s) => !s.closed).map((s) => ({
         id: s.id,
         isolation: s.isolation,
         lockTimeoutMs: s.lockTimeoutMs,

@@ -63,6 +63,11 @@ export class Session {
 
   constructor(readonly id: number, readonly conn: Deno.Conn, readonly host: SessionHost) {}
 
+  /** Whether the session has ended (it may still be winding down its last statement). */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   /** Serves the connection until the client leaves or the session is killed. */
   async serve(): Promise<void> {
     const reader = new MessageReader(this.conn);
@@ -90,6 +95,7 @@ export class Session {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.running = undefined;
     this.#query?.cancel();
     try {
       this.conn.close();
@@ -274,6 +280,8 @@ export class Session {
   ): Promise<void> {
     const out = this.#writer();
     const token = rpc ? Token.DONEINPROC : Token.DONE;
+    // Like SQL Server's sys.dm_exec_sql_text: the whole batch, comments included.
+    this.running = text;
     let failed = false;
     let finished = false;
     try {
@@ -307,6 +315,7 @@ export class Session {
       returnStatus(out.body, failed ? -6 : 0);
       done(out.body, failed ? Done.ERROR : 0, 0n, Token.DONEPROC);
     } else if (!finished) done(out.body, Done.FINAL);
+    this.running = undefined;
     await out.end();
   }
 
@@ -322,12 +331,7 @@ export class Session {
         }
         return undefined;
       case "waitfor":
-        this.running = `WAITFOR DELAY`;
-        try {
-          await this.#track(sql.unsafe(`SELECT pg_sleep(${plan.seconds})`));
-        } finally {
-          this.running = undefined;
-        }
+        await this.#track(sql.unsafe(`SELECT pg_sleep(${plan.seconds})`));
         return undefined;
       case "kill":
         this.host.kill(plan.session);
@@ -361,8 +365,7 @@ export class Session {
       this.host.settings.failNextQuery = undefined;
       throw { tds: { ...fail, class: 16 } };
     }
-    this.running = plan.text;
-    try {
+    {
       for (const s of plan.sql.slice(0, -1)) await this.#track(sql.unsafe(s));
       if (plan.into) return await this.#selectInto(plan.into);
       const last = plan.sql.at(-1)!;
@@ -377,8 +380,6 @@ export class Session {
       return /^(INSERT|UPDATE|DELETE|MERGE|SELECT|COPY)/.test(result.command ?? "")
         ? BigInt(result.count ?? 0)
         : undefined;
-    } finally {
-      this.running = undefined;
     }
   }
 
