@@ -23,7 +23,7 @@ import {
   tree,
 } from "./tsql_tokens.ts";
 import { parseType, type SqlType, storageType, typeText } from "./types.ts";
-import { parseMoment } from "./values.ts";
+import { clockOfTicks, parseMoment } from "./values.ts";
 
 /** What the server does for one statement. */
 export type Plan =
@@ -181,14 +181,7 @@ function castType(t: SqlType): string {
 
 /** Canonical fixed-width text of a datetime2(7)/time(7)/datetimeoffset literal, as stored. */
 export function canonicalLiteral(t: SqlType, s: string): string | undefined {
-  const pad = (n: number, w = 2) => String(n).padStart(w, "0");
-  const clock = (ticks: bigint) => {
-    const secs = Number(ticks / 10_000_000n);
-    const frac = String(ticks % 10_000_000n).padStart(7, "0");
-    return `${pad(Math.floor(secs / 3600))}:${pad(Math.floor(secs / 60) % 60)}:${
-      pad(secs % 60)
-    }.${frac}`;
-  };
+  const pad = (n: number) => String(n).padStart(2, "0");
   if (t.name === "time" && t.scale! > 6) {
     return canonicalLiteral({ name: "datetime2", scale: 7 }, `0001-01-01 ${s}`)?.slice(11);
   }
@@ -197,10 +190,10 @@ export function canonicalLiteral(t: SqlType, s: string): string | undefined {
   if (!m) return undefined;
   const moment = parseMoment(s);
   const date = `${m[1]}-${m[2]}-${m[3]}`;
-  if (t.name === "datetime2") return `${date} ${clock(moment.ticks)}`;
+  if (t.name === "datetime2") return `${date} ${clockOfTicks(moment.ticks)}`;
   const off = moment.offset ?? 0;
   const sign = off < 0 ? "-" : "+";
-  return `${date} ${clock(moment.ticks)} ${sign}${pad(Math.floor(Math.abs(off) / 60))}:${
+  return `${date} ${clockOfTicks(moment.ticks)} ${sign}${pad(Math.floor(Math.abs(off) / 60))}:${
     pad(Math.abs(off) % 60)
   }`;
 }

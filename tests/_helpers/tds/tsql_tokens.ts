@@ -141,60 +141,15 @@ export function splitCommas(nodes: readonly Node[]): Node[][] {
   return parts;
 }
 
-const STARTS = new Set([
-  "SET",
-  "SELECT",
-  "INSERT",
-  "UPDATE",
-  "DELETE",
-  "CREATE",
-  "DROP",
-  "WAITFOR",
-  "WITH",
-  "BEGIN",
-  "COMMIT",
-  "ROLLBACK",
-  "USE",
-  "KILL",
-  "DECLARE",
-  "GRANT",
-  "REVOKE",
-  "DENY",
-  "ALTER",
-  "TRUNCATE",
-  "EXEC",
-  "EXECUTE",
-]);
+const words = (list: string) => new Set(list.split(" "));
 /** Statements that never continue into a following SELECT/INSERT/… without a `;`. */
-const SHORT = new Set([
-  "SET",
-  "WAITFOR",
-  "USE",
-  "KILL",
-  "DECLARE",
-  "DROP",
-  "TRUNCATE",
-  "GRANT",
-  "REVOKE",
-  "DENY",
-  "BEGIN",
-  "COMMIT",
-  "ROLLBACK",
-  "CREATE",
-  "EXEC",
-  "EXECUTE",
-]);
+const SHORT = words(
+  "SET WAITFOR USE KILL DECLARE DROP TRUNCATE GRANT REVOKE DENY BEGIN COMMIT ROLLBACK CREATE EXEC EXECUTE",
+);
+/** Keywords a statement starts with. */
+const STARTS = new Set([...SHORT, "SELECT", "INSERT", "UPDATE", "DELETE", "WITH", "ALTER"]);
 /** Keywords that always begin a statement. */
-const ALWAYS = new Set([
-  "WAITFOR",
-  "USE",
-  "KILL",
-  "DECLARE",
-  "DROP",
-  "TRUNCATE",
-  "GRANT",
-  "COMMIT",
-]);
+const ALWAYS = words("WAITFOR USE KILL DECLARE DROP TRUNCATE GRANT COMMIT");
 
 /**
  * Splits a batch into statements: at top-level `;`, and where T-SQL lets a statement follow

@@ -316,20 +316,8 @@ function writeNull(w: Writer, t: SqlType): void {
 
 /** `YYYY-MM-DD` of a day count from 0001-01-01 (inverse of {@linkcode daysFromYearOne}). */
 export function dateOfDays(days: number): string {
-  const z = days - 719162 + 719468;
-  const era = Math.floor(z / 146097);
-  const doe = z - era * 146097;
-  const yoe = Math.floor(
-    (doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365,
-  );
-  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
-  const mp = Math.floor((5 * doy + 2) / 153);
-  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
-  const m = mp < 10 ? mp + 3 : mp - 9;
-  const y = yoe + era * 400 + (m <= 2 ? 1 : 0);
-  return `${String(y).padStart(4, "0")}-${String(m).padStart(2, "0")}-${
-    String(d).padStart(2, "0")
-  }`;
+  // 2000-01-01 is day 730119; a Date counted from there covers years 1 to 9999 exactly.
+  return new Date(Date.UTC(2000, 0, 1) + (days - 730119) * 86_400_000).toISOString().slice(0, 10);
 }
 
 /** `HH:MM:SS.fffffff` of 100-ns ticks since midnight. */
