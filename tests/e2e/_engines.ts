@@ -11,7 +11,7 @@ import { startMariaDb } from "../_helpers/mariadb_server.ts";
 /** A running server, seen by the cases. */
 export interface EngineServer extends AsyncDisposable {
   /** `source.type` value. */
-  readonly type: "postgres" | "mysql";
+  readonly type: "postgres" | "mysql" | "mssql";
   /** URL of a user that may read everything (no secret worth hiding). */
   readonly url: string;
   /** Structured connection of a user that authenticates with a password. */
@@ -169,5 +169,26 @@ export const mariadbEngine: Engine = {
   },
 };
 
-/** Every engine the cases run on. */
-export const engines: readonly Engine[] = [postgresEngine, mariadbEngine];
+/**
+ * Every engine the cases run on, narrowed by `RIVET_E2E_ENGINES` (a comma list of engine names,
+ * e.g. `mssql` in the CI job that has a real SQL Server); all of them when it is unset.
+ */
+export const engines: readonly Engine[] = selectEngines(
+  [postgresEngine, mariadbEngine],
+  Deno.env.get("RIVET_E2E_ENGINES"),
+);
+
+/** The engines named in a `RIVET_E2E_ENGINES` value; every engine when it is unset or empty. */
+export function selectEngines(all: readonly Engine[], names: string | undefined): Engine[] {
+  const wanted = (names ?? "").split(",").map((n) => n.trim()).filter(Boolean);
+  if (wanted.length === 0) return [...all];
+  const unknown = wanted.filter((n) => !all.some((e) => e.name === n));
+  if (unknown.length > 0) {
+    throw new Error(
+      `RIVET_E2E_ENGINES names unknown engines: ${unknown.join(", ")} (known: ${
+        all.map((e) => e.name).join(", ")
+      })`,
+    );
+  }
+  return all.filter((e) => wanted.includes(e.name));
+}
