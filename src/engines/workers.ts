@@ -67,6 +67,7 @@ export function chunkWorkerPermissions(
   const ca = job.source.tls?.caFile;
   const caPath = ca === undefined ? [] : [isAbsolute(ca) ? ca : resolve(job.configDir, ca)];
   const cloud = storeHosts(destination);
+  const mssql = job.source.kind === "mssql";
   return {
     net: socket && cloud.length === 0
       ? false
@@ -74,11 +75,17 @@ export function chunkWorkerPermissions(
     read: [...output, ...caPath, ...(socket ? [connection.host] : [])],
     write: [...output, ...(socket ? [connection.host] : [])],
     // The cloud SDKs read their own variables (AWS_*, proxies, the Azure SDK enumerates the
-    // environment) and the OS release for their user agent.
-    env: cloudEnvFor(destination),
+    // environment) and the OS release for their user agent; SQL Server's driver (tedious)
+    // enumerates the environment when it loads and sends the host name in its login.
+    env: mssql ? true : cloudEnvFor(destination),
     run: false,
     ffi: false,
-    sys: cloud.length > 0 ? ["osRelease"] : false,
+    sys: cloud.length > 0 || mssql
+      ? [
+        ...(cloud.length > 0 ? ["osRelease" as const] : []),
+        ...(mssql ? ["hostname" as const] : []),
+      ]
+      : false,
     import: false,
   };
 }
@@ -139,12 +146,12 @@ export function fitWorkerPermissions(
   for (const kind of list(permissions.sys)) {
     const descriptor = { name: "sys", kind } as Deno.SysPermissionDescriptor;
     if (!granted(descriptor)) {
-      need(`--allow-sys=${kind}`, "need it for the object store's client");
+      need(`--allow-sys=${kind}`, "need it for the object store's or SQL Server's client");
     }
   }
   let env = permissions.env ?? false;
   if (env === true && !granted({ name: "env" })) {
-    need("--allow-env", "run the Azure client, which reads the whole environment");
+    need("--allow-env", "run the Azure or SQL Server client, which reads the whole environment");
   }
   if (Array.isArray(env)) {
     env = env.filter((variable) => granted({ name: "env", variable }));

@@ -7,6 +7,7 @@
  */
 import { startPostgres } from "../_helpers/pg_server.ts";
 import { startMariaDb } from "../_helpers/mariadb_server.ts";
+import { mssqlEngine } from "./_mssql_engine.ts";
 
 /** A running server, seen by the cases. */
 export interface EngineServer extends AsyncDisposable {
@@ -174,7 +175,7 @@ export const mariadbEngine: Engine = {
  * e.g. `mssql` in the CI job that has a real SQL Server); all of them when it is unset.
  */
 export const engines: readonly Engine[] = selectEngines(
-  [postgresEngine, mariadbEngine],
+  [postgresEngine, mariadbEngine, mssqlEngine],
   Deno.env.get("RIVET_E2E_ENGINES"),
 );
 

@@ -173,7 +173,11 @@ const cases: Case[] = [
     async run({ db, dir, config, rivet }) {
       await db.sql("CREATE TABLE small_t (id int PRIMARY KEY, v int)");
       await db.sql("INSERT INTO small_t SELECT id, n FROM bulk WHERE id <= 30");
-      await db.sql(db.type === "postgres" ? "ANALYZE small_t, ck" : "ANALYZE TABLE small_t, ck");
+      await db.sql(
+        db.type === "postgres" ? "ANALYZE small_t, ck" : db.type === "mssql"
+          ? "SELECT 1" // sys.partitions counts rows without statistics
+          : "ANALYZE TABLE small_t, ck",
+      );
       const cfg = await config(chunked("small", dir, "    table: small_t\n    chunk_size: 1000\n"));
       const res = await rivet(["run", "-c", cfg]);
       assert.equal(res.code, 0, res.stderr);
@@ -506,6 +510,8 @@ const cases: Case[] = [
 async function fixture(db: EngineServer): Promise<void> {
   const date = db.type === "postgres"
     ? "date '2024-01-01' + (id % 200)::int"
+    : db.type === "mssql"
+    ? "DATEADD(day, id % 200, CAST('2024-01-01' AS date))"
     : "DATE_ADD('2024-01-01', INTERVAL (id % 200) DAY)";
   await db.sql(
     `CREATE TABLE ck (id bigint PRIMARY KEY, v int, d date)`,

@@ -5,9 +5,9 @@
  *
  * Why a transaction that always rolls back: SQL Server has no read-only transaction, so a query
  * that writes (a `SELECT … INTO`, a function with side effects, a `query:` that is really a
- * `DELETE`) is undone, whatever it was. Two checks keep most of them from running at all: the
- * statement must start with `SELECT` or `WITH`, and a statement that answers without a result set
- * is refused (after the rollback).
+ * `DELETE`) is undone, whatever it was. Two checks keep most of them from running at all: a
+ * statement that starts with a writing keyword (`INSERT`, `DELETE`, `DROP`, `EXEC`, …) is refused
+ * before it is sent, and one that answers without a result set is refused (after the rollback).
  *
  * tedious' own value parser is replaced for the types that must stay exact (`_decode.ts`); each
  * `row` event's values go straight into columnar builders (`_batch.ts`) and the row array is
@@ -96,8 +96,42 @@ export interface ReadContext {
   readonly onDone?: () => void;
 }
 
-// WAITFOR (a delay before a SELECT in the same batch) reads nothing and writes nothing.
-const READ_KEYWORDS = new Set(["SELECT", "WITH", "WAITFOR"]);
+/**
+ * Statements refused before they reach the server: they change data, schema, permissions or the
+ * server. Anything else goes to the server (a typo then gets SQL Server's own syntax error), and
+ * the rollback and the result-set check catch what this list does not.
+ */
+const WRITE_KEYWORDS = new Set([
+  "INSERT",
+  "UPDATE",
+  "DELETE",
+  "MERGE",
+  "TRUNCATE",
+  "CREATE",
+  "ALTER",
+  "DROP",
+  "GRANT",
+  "REVOKE",
+  "DENY",
+  "EXEC",
+  "EXECUTE",
+  "BULK",
+  "BACKUP",
+  "RESTORE",
+  "DBCC",
+  "KILL",
+  "SHUTDOWN",
+  "RECONFIGURE",
+  "USE",
+  "SET",
+  "COMMIT",
+  "ROLLBACK",
+  "BEGIN",
+  "SAVE",
+  "DISABLE",
+  "ENABLE",
+  "CHECKPOINT",
+]);
 
 /**
  * Starts a streaming read on an idle connection.
@@ -129,9 +163,9 @@ export async function readQuery(
     throw new Error("SQL Server reads take no bind parameters; values are written inline");
   }
   const keyword = firstKeyword(request.sql);
-  if (keyword === undefined || !READ_KEYWORDS.has(keyword)) {
+  if (keyword !== undefined && WRITE_KEYWORDS.has(keyword)) {
     done();
-    throw notASelectError("SQL Server", request.sql, "it does not start with SELECT or WITH");
+    throw notASelectError("SQL Server", request.sql, `a ${keyword} statement changes state`);
   }
 
   let broken = false;

@@ -187,6 +187,19 @@ CREATE VIEW sys.partitions AS
     1 AS partition_number, sys._row_count(x.object_id) AS rows, 0 AS data_compression
   FROM sys.indexes x WHERE x.index_id <= 1;
 
+CREATE VIEW sys.dm_os_performance_counters AS
+  SELECT 'SQLServer:Databases' AS object_name, 'Log Flush Waits/sec' AS counter_name,
+    '_Total' AS instance_name, (SELECT checkpoints_req FROM pg_stat_bgwriter)::bigint AS cntr_value,
+    272696576 AS cntr_type;
+
+CREATE VIEW sys.allocation_units AS
+  SELECT p.partition_id AS allocation_unit_id, 1 AS type, 'IN_ROW_DATA' AS type_desc,
+    p.partition_id AS container_id,
+    (pg_total_relation_size(p.object_id) / 8192)::bigint AS total_pages,
+    (pg_relation_size(p.object_id) / 8192)::bigint AS used_pages,
+    (pg_relation_size(p.object_id) / 8192)::bigint AS data_pages
+  FROM sys.partitions p;
+
 CREATE VIEW sys.dm_db_partition_stats AS
   SELECT p.partition_id, p.object_id, p.index_id, p.partition_number, p.rows AS row_count,
     (pg_relation_size(p.object_id) / 8192)::bigint AS used_page_count,

@@ -285,7 +285,11 @@ export class Session {
     let failed = false;
     let finished = false;
     try {
-      const plans = translateBatch(text, { spid: this.id, params: rpc ?? new Map() });
+      const plans = translateBatch(text, {
+        spid: this.id,
+        lockTimeoutMs: this.lockTimeoutMs,
+        params: rpc ?? new Map(),
+      });
       for (let i = 0; i < plans.length && !this.#attention; i++) {
         const more = rpc !== undefined || i < plans.length - 1;
         const count = await this.#run(plans[i]!, out);

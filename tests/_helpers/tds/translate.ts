@@ -45,6 +45,8 @@ export type Plan =
 /** What a translation needs to know about its session. */
 export interface TranslateContext {
   readonly spid: number;
+  /** The session's `SET LOCK_TIMEOUT` in ms (-1 = wait forever), for `@@LOCK_TIMEOUT`. */
+  readonly lockTimeoutMs?: number;
   /** RPC parameter names (lowercase, with `@`) to their PostgreSQL text (`$1::bigint`). */
   readonly params?: ReadonlyMap<string, string>;
 }
@@ -277,6 +279,7 @@ export function rewrite(nodes: readonly Node[], ctx: TranslateContext): string {
       if (v === "@@version") out += "mssql_version()";
       else if (v === "@@spid") out += String(ctx.spid);
       else if (v === "@@trancount") out += "0";
+      else if (v === "@@lock_timeout") out += String(ctx.lockTimeoutMs ?? -1);
       else {
         const at = ctx.params?.get(v);
         if (at === undefined) {
