@@ -86,13 +86,6 @@ Deno.test("PostgreSQL source", async (t) => {
     },
   );
 
-  await t.step("the mssql source is refused as not supported", async () => {
-    await expectError(openSource({ ...spec, kind: "mssql" }, conn(pg)), {
-      code: "config.not_supported",
-      exitCode: 1,
-    });
-  });
-
   await using source = await openSource(spec, conn(pg, "rivet_pw", pw));
 
   await t.step("integers keep their extremes and NULLs exactly", async () => {
