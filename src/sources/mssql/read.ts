@@ -24,6 +24,7 @@
  */
 import { Request } from "tedious";
 import { sleep } from "../../_util/abort.ts";
+import { nextBatchRows, PROBE_ROWS } from "../_batch_sizing.ts";
 import type { RecordBatch } from "../../core/arrow.ts";
 import type { BatchStream, ColumnInfo, ReadOptions, ReadRequest } from "../../core/source.ts";
 import type { Warning } from "../../core/spec.ts";
@@ -32,33 +33,6 @@ import { classifyMssqlError, type MssqlErrorContext } from "./_errors.ts";
 import { MssqlBatchBuilder, mssqlSchema } from "./_batch.ts";
 import { type MssqlColumnMeta, mssqlColumns } from "./_types.ts";
 import { type MssqlConnection, runBatch } from "./connect.ts";
-
-/** Rows of the first batch, used to measure bytes per row. */
-export const PROBE_ROWS = 500;
-/** Memory target when none is configured (64 MB, the Rust tool's default). */
-const DEFAULT_MEMORY_TARGET = 64 * 1024 * 1024;
-
-/**
- * Rows of the next batch after a measured one.
- *
- * @param bytesPerRow Measured Arrow bytes per row.
- * @param limits Ceiling (`batchSize`) and memory target in bytes (0 = the 64 MB default).
- * @returns clamp(target / bytesPerRow, 500, batchSize).
- *
- * @example
- * ```ts
- * import { nextBatchRows } from "./read.ts";
- * if (nextBatchRows(100, { batchSize: 10_000, batchMemoryBytes: 100_000 }) !== 1000) throw new Error();
- * ```
- */
-export function nextBatchRows(
-  bytesPerRow: number,
-  limits: { batchSize: number; batchMemoryBytes: number },
-): number {
-  const target = limits.batchMemoryBytes > 0 ? limits.batchMemoryBytes : DEFAULT_MEMORY_TARGET;
-  const n = Math.floor(target / Math.max(1, bytesPerRow));
-  return Math.max(1, Math.min(limits.batchSize, Math.max(PROBE_ROWS, n)));
-}
 
 /**
  * The session batch sent before each read.

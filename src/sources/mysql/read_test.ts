@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { flavourOf, nextBatchRows, sessionStatements } from "./read.ts";
+import { flavourOf, sessionStatements } from "./read.ts";
+import { nextBatchRows } from "../_batch_sizing.ts";
 
 Deno.test("batch rows follow the memory target between 500 and batchSize", () => {
   assert.equal(nextBatchRows(100, { batchSize: 10_000, batchMemoryBytes: 100_000 }), 1000);

@@ -40,9 +40,8 @@ import {
 import { RowDecoder } from "./_row_decoder.ts";
 import { PG_TYPE_LOOKUP_SQL, type PgTypeInfo, planColumns, type TypeLookup } from "./_types.ts";
 import { Msg, type PgConnection } from "./wire.ts";
+import { PROBE_ROWS } from "../_batch_sizing.ts";
 
-/** Rows of the first fetch, used to measure bytes per row. */
-export const PROBE_ROWS = 500;
 const CURSOR = "_rivet";
 /** What the user's query is wrapped in; server positions count from its first character. */
 const DECLARE_PREFIX = `DECLARE ${CURSOR} NO SCROLL CURSOR FOR `;
