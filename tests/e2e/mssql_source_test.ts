@@ -322,6 +322,46 @@ Deno.test({
       }
     });
 
+    await t.step(
+      "batches follow the memory target: a 500-row probe, then sized by bytes",
+      async () => {
+        await using source = await openSource(spec, info);
+        const { batches } = await readAll(source, "SELECT id, n, s, at FROM bulk ORDER BY id", {
+          ...defaults,
+          batchSize: 1_000_000,
+          batchMemoryBytes: 512 * 1024,
+        });
+        const sizes = batches.map((b) => b.numRows);
+        assert.equal(sizes.reduce((a, b) => a + b, 0), 150_000);
+        assert.equal(sizes[0], 500, "the first batch is the probe");
+        const rest = sizes.slice(1, -1);
+        assert.ok(rest.length >= 5, `several batches, got ${sizes.join(",")}`);
+        // ~60 bytes per row (8 + 4 + 32 text + offsets + 8) → 512 KB holds ~8-9k rows, never 150k.
+        assert.ok(rest.every((n) => n >= 2000 && n <= 20_000), sizes.join(","));
+        const ids = batches.flatMap((b) => column([b], "id") as bigint[]);
+        assert.equal(ids[0], 1n);
+        assert.equal(ids.at(-1), 150_000n);
+      },
+    );
+
+    await t.step(
+      "statement_timeout_s stops a long statement as source.statement_timeout",
+      async () => {
+        await using source = await openSource(spec, info);
+        const started = Date.now();
+        await expectError(
+          readAll(source, "WAITFOR DELAY '00:01:00'; SELECT 1 AS x", {
+            ...defaults,
+            statementTimeoutS: 1,
+          }),
+          { code: "source.statement_timeout", exitCode: 1 },
+        );
+        assert.ok(Date.now() - started < 10_000, "stopped within seconds");
+        const { batches } = await readAll(source, "SELECT 8 AS eight");
+        assert.deepEqual(column(batches, "eight"), [8]);
+      },
+    );
+
     await t.step("a wrong password is source.auth_failed and never echoed", async () => {
       await expectError(openSource(spec, { ...info, password: "wrong-Pa55word-XYZ" }), {
         code: "source.auth_failed",
