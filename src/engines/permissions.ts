@@ -149,12 +149,12 @@ export async function exportPermissions(
     // A Unix socket folder (PostgreSQL's `host=/run/postgresql`): connecting needs read and write.
     await addWithRealPath(read, connection.host);
     await addWithRealPath(write, connection.host);
+  } else if (config.source.kind === "mssql" && connection.params.instance !== undefined) {
+    // A SQL Server named instance listens on a port SQL Server Browser (UDP 1434) hands out at
+    // connect time: only the host can be named.
+    net.add(hostOnly(connection.host));
   } else {
     net.add(hostPort(connection.host, connection.port));
-    // A SQL Server named instance is found through SQL Server Browser (UDP 1434).
-    if (config.source.kind === "mssql" && connection.params.instance !== undefined) {
-      net.add(hostPort(connection.host, 1434));
-    }
   }
 
   const d = spec.destination;
@@ -400,7 +400,12 @@ export function envAllowed(name: string, allowed: readonly string[]): boolean {
 
 /** `host:port`, bracketing IPv6 literals as Deno's net permission expects. */
 function hostPort(host: string, port: number): string {
-  return host.includes(":") && !host.startsWith("[") ? `[${host}]:${port}` : `${host}:${port}`;
+  return `${hostOnly(host)}:${port}`;
+}
+
+/** A host as `--allow-net` names it (IPv6 literals bracketed), any port. */
+function hostOnly(host: string): string {
+  return host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
 }
 
 /** The `host:port` of a destination endpoint URL (default port by scheme). */

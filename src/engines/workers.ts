@@ -69,9 +69,7 @@ export function chunkWorkerPermissions(
   const cloud = storeHosts(destination);
   const mssql = job.source.kind === "mssql";
   return {
-    net: socket && cloud.length === 0
-      ? false
-      : [...(socket ? [] : [`${connection.host}:${connection.port}`]), ...cloud],
+    net: socket && cloud.length === 0 ? false : [...(socket ? [] : [sourceNet(job)]), ...cloud],
     read: [...output, ...caPath, ...(socket ? [connection.host] : [])],
     write: [...output, ...(socket ? [connection.host] : [])],
     // The cloud SDKs read their own variables (AWS_*, proxies, the Azure SDK enumerates the
@@ -88,6 +86,13 @@ export function chunkWorkerPermissions(
       : false,
     import: false,
   };
+}
+
+/** `host:port` of the source, or the host alone for a SQL Server named instance (any port). */
+function sourceNet(job: WorkerPoolOptions["job"]): string {
+  const { host, port, params } = job.connection;
+  const named = job.source.kind === "mssql" && params.instance !== undefined;
+  return named ? host : `${host}:${port}`;
 }
 
 /** The worker's entry module (a local file under `deno run`, embedded in a compiled binary). */
