@@ -279,6 +279,41 @@ Deno.test({
     });
 
     await t.step(
+      "doctor, --events, validate, state, metrics and journal work on SQL Server",
+      async () => {
+        const out = `${dir}/ops`;
+        const cfg = await config(
+          "ops",
+          `  - name: ops
+    table: events_t
+    mode: incremental
+    cursor_column: id
+    format: parquet
+    destination: { type: local, path: ${out} }
+`,
+        );
+        const doctor = await runCli(["doctor", "-c", cfg]);
+        assert.equal(doctor.code, 0, doctor.stdout + doctor.stderr);
+        assert.match(doctor.stdout, /\[OK\]/);
+        const run = await runCli(["run", "-c", cfg, "--events", "ndjson"]);
+        assert.equal(run.code, 0, run.stderr);
+        const events = run.stdout.trim().split("\n").map((l) => JSON.parse(l));
+        assert.ok(events.some((e) => e.type === "export_finished"), run.stdout);
+        const validate = await runCli(["validate", "-c", cfg, "--format", "json"]);
+        assert.equal(validate.code, 0, validate.stdout + validate.stderr);
+        const state = await runCli(["state", "show", "-c", cfg]);
+        assert.equal(state.code, 0, state.stderr);
+        assert.match(state.stdout, /ops\s+4\b/);
+        const metrics = await runCli(["metrics", "-c", cfg]);
+        assert.equal(metrics.code, 0, metrics.stderr);
+        assert.match(metrics.stdout, /ops/);
+        const journal = await runCli(["journal", "-c", cfg, "-e", "ops"]);
+        assert.equal(journal.code, 0, journal.stderr);
+        assert.match(journal.stdout, /ops/);
+      },
+    );
+
+    await t.step(
       "chunked without chunk_column pages a keyless table by its unique key",
       async () => {
         const out = `${dir}/keyset`;
