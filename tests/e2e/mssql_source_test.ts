@@ -8,7 +8,7 @@
  * never computed by the code under test.
  */
 import assert from "node:assert/strict";
-import { runCli } from "../_helpers/cli.ts";
+import { runCli, spawnCli } from "../_helpers/cli.ts";
 import { readParquet } from "../_helpers/parquet_oracle.ts";
 import { column, defaults, expectError, readAll } from "../_helpers/source_read.ts";
 import { parseConnectionUrl } from "../../src/config/connection.ts";
@@ -310,6 +310,39 @@ Deno.test({
         const journal = await runCli(["journal", "-c", cfg, "-e", "ops"]);
         assert.equal(journal.code, 0, journal.stderr);
         assert.match(journal.stdout, /ops/);
+      },
+    );
+
+    await t.step(
+      "isolated children and export workers run SQL Server exports under narrowed permissions",
+      async () => {
+        const exports = (sub: string) =>
+          ["types_t", "events_t"].map((table) =>
+            `  - name: ${table}_${sub}
+    table: ${table}
+    format: parquet
+    destination: { type: local, path: ${dir}/${sub}/${table} }
+`
+          ).join("");
+        for (
+          const [sub, flag] of [
+            ["procs", "--parallel-export-processes"],
+            ["threads", "--parallel-exports"],
+          ] as const
+        ) {
+          const cfg = await config(sub, exports(sub));
+          // A real child process of cli.ts: the children get narrowed --allow-* flags of their own.
+          const res = await spawnCli(["run", "-c", cfg, flag, "--json"], {
+            env: { MSSQL_URL: db.url },
+          });
+          assert.equal(res.code, 0, res.stderr);
+          const summary = JSON.parse(res.stdout);
+          assert.deepEqual(
+            summary.per_export.map((e: { rows: number }) => e.rows).sort(),
+            [4, 4],
+            res.stdout,
+          );
+        }
       },
     );
 
