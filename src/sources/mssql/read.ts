@@ -23,9 +23,8 @@
  * @module
  */
 import { Request } from "tedious";
-import { sleep } from "../../_util/abort.ts";
 import { nextBatchRows, PROBE_ROWS } from "../_batch_sizing.ts";
-import type { RecordBatch } from "../../core/arrow.ts";
+import { BatchQueue, pumpBatches } from "../_batch_stream.ts";
 import type { BatchStream, ColumnInfo, ReadOptions, ReadRequest } from "../../core/source.ts";
 import type { Warning } from "../../core/spec.ts";
 import { firstKeyword, notASelectError } from "../_server_text.ts";
@@ -167,13 +166,8 @@ export async function readQuery(
   let planError: unknown;
   let decodeError: unknown;
   let batchRows = Math.max(1, Math.min(PROBE_ROWS, options.batchSize));
-  const ready: RecordBatch[] = [];
-  let wake: (() => void) | undefined;
-  const notify = () => {
-    const w = wake;
-    wake = undefined;
-    w?.();
-  };
+  const queue = new BatchQueue();
+  const notify = () => queue.notify();
   const limits = {
     batchSize: Math.max(1, options.batchSize),
     batchMemoryBytes: options.batchMemoryBytes,
@@ -244,7 +238,7 @@ export async function readQuery(
       1,
       Math.min(nextBatchRows(b.byteSize() / rows, limits), options.rowCap?.value ?? Infinity),
     );
-    ready.push(b.finish());
+    queue.push(b.finish());
   };
 
   req.on("row", (values: readonly { value: unknown }[]) => {
@@ -329,51 +323,34 @@ export async function readQuery(
     );
   }
 
-  let busy: Promise<unknown> = Promise.resolve();
-  let cancelled = false;
-  const pullOnce = async (controller: ReadableStreamDefaultController<RecordBatch>) => {
-    for (;;) {
-      if (cancelled) return;
-      if (aborted) await fail(signal?.reason);
-      if (decodeError !== undefined) await fail(decodeError);
-      const batch = ready.shift();
-      if (batch !== undefined) {
-        controller.enqueue(batch);
-        if (paused && !ended) {
-          paused = false;
-          req.resume();
-        }
-        await sleep(options.throttleMs * batch.numRows / limits.batchSize, signal);
-        return;
+  const batches = pumpBatches({
+    queue,
+    stopReason: () =>
+      aborted
+        ? { error: signal?.reason }
+        : decodeError !== undefined
+        ? { error: decodeError }
+        : undefined,
+    ended: () => ended,
+    endError: () => driverError === undefined ? undefined : driverFailure(),
+    tail: () => builder!.rows > 0 ? builder!.finish() : undefined,
+    taken: () => {
+      if (paused && !ended) {
+        paused = false;
+        req.resume();
       }
-      if (ended) {
-        if (driverError !== undefined) await fail(driverFailure());
-        if (builder!.rows > 0) controller.enqueue(builder!.finish());
-        await closeOut();
-        controller.close();
-        return;
-      }
-      await new Promise<void>((resolve) => (wake = resolve));
-    }
-  };
-
-  const batches = new ReadableStream<RecordBatch>({
-    pull(controller) {
-      const p = pullOnce(controller);
-      busy = p.catch(() => {});
-      return p;
     },
-    async cancel() {
-      cancelled = true;
-      if (finished) return;
-      cancelStatement();
-      notify();
-      await busy;
-      if (finished) return;
+    fail,
+    complete: closeOut,
+    stopNow: cancelStatement,
+    closeCancelled: async () => {
       await over;
       await closeOut();
     },
-  }, { highWaterMark: 0 });
+    closed: () => finished,
+    throttle: { ms: options.throttleMs, batchSize: limits.batchSize },
+    signal,
+  });
 
   return { schema: schema!, columns: columns!, batches };
 }

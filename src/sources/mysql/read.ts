@@ -31,9 +31,8 @@
  *
  * @module
  */
-import { sleep } from "../../_util/abort.ts";
 import { nextBatchRows, PROBE_ROWS } from "../_batch_sizing.ts";
-import type { RecordBatch } from "../../core/arrow.ts";
+import { BatchQueue, pumpBatches } from "../_batch_stream.ts";
 import type { BatchStream, ReadOptions, ReadRequest } from "../../core/source.ts";
 import type { Warning } from "../../core/spec.ts";
 import { classifyMysqlError, type MysqlErrorContext } from "./_errors.ts";
@@ -212,13 +211,8 @@ export async function readQuery(
   let ended = false;
   let driverError: unknown;
   let batchRows = Math.max(1, Math.min(PROBE_ROWS, options.batchSize));
-  const ready: RecordBatch[] = [];
-  let wake: (() => void) | undefined;
-  const notify = () => {
-    const w = wake;
-    wake = undefined;
-    w?.();
-  };
+  const queue = new BatchQueue();
+  const notify = () => queue.notify();
   const limits = {
     batchSize: Math.max(1, options.batchSize),
     batchMemoryBytes: options.batchMemoryBytes,
@@ -232,7 +226,7 @@ export async function readQuery(
       1,
       Math.min(nextBatchRows(d.byteSize() / rows, limits), options.rowCap?.value ?? Infinity),
     );
-    ready.push(d.finish());
+    queue.push(d.finish());
     d.reset(batchRows);
   };
 
@@ -408,55 +402,39 @@ export async function readQuery(
     await fail(notASelectError("MySQL", request.sql, "the server sent no result set", true));
   }
 
-  let busy: Promise<unknown> = Promise.resolve();
-  let cancelled = false;
-  const pullOnce = async (controller: ReadableStreamDefaultController<RecordBatch>) => {
-    for (;;) {
-      if (cancelled) return;
-      if (aborted) await fail(signal?.reason);
-      if (decodeError !== undefined) await fail(decodeError);
-      const batch = ready.shift();
-      if (batch !== undefined) {
-        controller.enqueue(batch);
-        if (paused && !ended) {
-          paused = false;
-          conn.resume();
-        }
-        await sleep(options.throttleMs * batch.numRows / limits.batchSize, signal);
-        return;
-      }
-      if (ended) {
-        if (driverError !== undefined) {
-          const e = classify(driverError);
-          if (e.exitCode === 2 && e.code === "source.connection_lost") breakConnection();
-          await fail(e);
-        }
-        if (decoder!.rows > 0) controller.enqueue(decoder!.finish());
-        await closeOut(true);
-        controller.close();
-        return;
-      }
-      await new Promise<void>((resolve) => (wake = resolve));
-    }
-  };
-
-  const batches = new ReadableStream<RecordBatch>({
-    pull(controller) {
-      const p = pullOnce(controller);
-      busy = p.catch(() => {});
-      return p;
+  const batches = pumpBatches({
+    queue,
+    stopReason: () =>
+      aborted
+        ? { error: signal?.reason }
+        : decodeError !== undefined
+        ? { error: decodeError }
+        : undefined,
+    ended: () => ended,
+    endError: () => {
+      if (driverError === undefined) return undefined;
+      const e = classify(driverError);
+      if (e.exitCode === 2 && e.code === "source.connection_lost") breakConnection();
+      return e;
     },
-    async cancel() {
-      cancelled = true;
-      if (finished) return;
-      void stop();
-      notify();
-      await busy;
-      if (finished) return;
+    tail: () => decoder!.rows > 0 ? decoder!.finish() : undefined,
+    taken: () => {
+      if (paused && !ended) {
+        paused = false;
+        conn.resume();
+      }
+    },
+    fail,
+    complete: () => closeOut(true),
+    stopNow: () => void stop(),
+    closeCancelled: async () => {
       await stop();
       await closeOut();
     },
-  }, { highWaterMark: 0 });
+    closed: () => finished,
+    throttle: { ms: options.throttleMs, batchSize: limits.batchSize },
+    signal,
+  });
 
   return { schema: plans!.schema, columns: plans!.columns, batches };
 }
