@@ -11,50 +11,15 @@
  * @module
  */
 import { ConfigError, PermanentError, type RivetError, TransientError } from "../../core/errors.ts";
+import { CONNECT_HINT, ServerPermanentError, ServerTransientError } from "../_server_errors.ts";
 import type { TlsMode } from "../../core/spec.ts";
 import { clipServerText, ONLY_READS_HINT } from "../_server_text.ts";
 
-const CONNECT_HINT =
-  "check that the server is running and that host and port are right and reachable from here, then retry";
-
-/** A retryable SQL Server failure. */
-export class MssqlTransientError extends TransientError {
-  /** Server error number (e.g. 1205), or undefined for driver and socket failures. */
-  readonly number: number | undefined;
-  /** tedious error code such as `ESOCKET`. */
-  readonly driverCode: string | undefined;
-  /**
-   * @param message What failed.
-   * @param options Code, hint, cause, server error number and driver code.
-   */
-  constructor(
-    message: string,
-    options: { code: string; hint?: string; cause?: unknown; number?: number; driverCode?: string },
-  ) {
-    super(message, options);
-    this.name = "TransientError";
-    this.number = options.number;
-    this.driverCode = options.driverCode;
-  }
-}
+/** A retryable SQL Server failure (`errno`: the server's error number, e.g. 1205). */
+export class MssqlTransientError extends ServerTransientError {}
 
 /** A SQL Server failure that a retry cannot fix. */
-export class MssqlPermanentError extends PermanentError {
-  /** Server error number. */
-  readonly number: number | undefined;
-  /**
-   * @param message What failed.
-   * @param options Code, hint, cause and server error number.
-   */
-  constructor(
-    message: string,
-    options: { code: string; hint?: string; cause?: unknown; number?: number },
-  ) {
-    super(message, options);
-    this.name = "PermanentError";
-    this.number = options.number;
-  }
-}
+export class MssqlPermanentError extends ServerPermanentError {}
 
 /** Names used in messages. */
 export interface MssqlErrorContext {
@@ -188,7 +153,7 @@ export function classifyMssqlError(error: unknown, context: MssqlErrorContext = 
   const text = scrub(raw, context.password);
   const number = typeof e.number === "number" ? e.number : undefined;
   const code = typeof e.code === "string" ? e.code : undefined;
-  const num = { ...(number === undefined ? {} : { number }), cause: error };
+  const num = { ...(number === undefined ? {} : { errno: number }), cause: error };
   const everything = allText(error);
   if (/NotCapable|Requires net access|PermissionDenied/.test(everything)) {
     return new ConfigError(

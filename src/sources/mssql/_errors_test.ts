@@ -23,6 +23,8 @@ Deno.test("deadlock victims, lock timeouts and Azure throttling are transient", 
   for (const number of [1205, 1222, 3960, 40613, 40501, 10928, 49918]) {
     const e = classifyMssqlError({ code: "EREQUEST", number, message: `error ${number}` }, ctx);
     assert.equal(e.exitCode, 2, `${number}`);
+    // The server's number travels as `errno`, which ErrorInfo carries across workers.
+    assert.equal((e as unknown as { errno: number }).errno, number);
   }
 });
 

@@ -6,50 +6,15 @@
  * @module
  */
 import { ConfigError, PermanentError, type RivetError, TransientError } from "../../core/errors.ts";
+import { CONNECT_HINT, ServerPermanentError, ServerTransientError } from "../_server_errors.ts";
 import type { TlsMode } from "../../core/spec.ts";
 import { clipServerText, ONLY_READS_HINT } from "../_server_text.ts";
 
-const CONNECT_HINT =
-  "check that the server is running and that host and port are right and reachable from here, then retry";
-
 /** A transient MySQL failure that keeps its error number for the retry classifier. */
-export class MysqlTransientError extends TransientError {
-  /** Server error number (e.g. 1205), or undefined for socket-level failures. */
-  readonly errno: number | undefined;
-  /** mysql2/Node error code such as `ECONNRESET` or `PROTOCOL_CONNECTION_LOST`. */
-  readonly driverCode: string | undefined;
-  /**
-   * @param message What failed.
-   * @param options Code, hint, cause, errno and driver code.
-   */
-  constructor(
-    message: string,
-    options: { code: string; hint?: string; cause?: unknown; errno?: number; driverCode?: string },
-  ) {
-    super(message, options);
-    this.name = "TransientError";
-    this.errno = options.errno;
-    this.driverCode = options.driverCode;
-  }
-}
+export class MysqlTransientError extends ServerTransientError {}
 
-/** A permanent MySQL failure that keeps its error number. */
-export class MysqlPermanentError extends PermanentError {
-  /** Server error number. */
-  readonly errno: number | undefined;
-  /**
-   * @param message What failed.
-   * @param options Code, hint, cause and errno.
-   */
-  constructor(
-    message: string,
-    options: { code: string; hint?: string; cause?: unknown; errno?: number },
-  ) {
-    super(message, options);
-    this.name = "PermanentError";
-    this.errno = options.errno;
-  }
-}
+/** A MySQL failure that a retry cannot fix. */
+export class MysqlPermanentError extends ServerPermanentError {}
 
 /** Context that makes messages name what failed. */
 export interface MysqlErrorContext {
