@@ -127,3 +127,25 @@ export function notASelectError(
     { code: "source.not_a_select", hint: ONLY_READS_HINT },
   );
 }
+
+/**
+ * Server or driver text made safe for a message: the password masked, control characters
+ * replaced (messages stay printable on one line), then cut to a few KB (after the masking, so a
+ * cut never leaves half a password).
+ *
+ * @param text The server's or driver's text.
+ * @param password The connection's password, if any.
+ * @returns Printable text.
+ *
+ * @example
+ * ```ts
+ * import { scrubServerText } from "./_server_text.ts";
+ * if (scrubServerText("bad pw hunter2\x1b[31m", "hunter2") !== "bad pw ***?[31m") throw new Error();
+ * ```
+ */
+export function scrubServerText(text: string, password: string | undefined): string {
+  let out = text;
+  if (password && password.length > 0) out = out.split(password).join("***");
+  // deno-lint-ignore no-control-regex
+  return clipServerText(out.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, "?").trimEnd());
+}

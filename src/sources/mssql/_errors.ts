@@ -13,7 +13,7 @@
 import { ConfigError, PermanentError, type RivetError, TransientError } from "../../core/errors.ts";
 import { CONNECT_HINT, ServerPermanentError, ServerTransientError } from "../_server_errors.ts";
 import type { TlsMode } from "../../core/spec.ts";
-import { clipServerText, ONLY_READS_HINT } from "../_server_text.ts";
+import { ONLY_READS_HINT, scrubServerText } from "../_server_text.ts";
 
 /** A retryable SQL Server failure (`errno`: the server's error number, e.g. 1205). */
 export class MssqlTransientError extends ServerTransientError {}
@@ -85,13 +85,6 @@ const SOCKET_CAUSES = new Set([
 /** tedious' own codes, which wrap the socket error we look for. */
 const TEDIOUS_CODES = new Set(["ESOCKET", "ELOGIN", "ETIMEOUT", "EREQUEST", "ECLOSE", "EENCRYPT"]);
 
-function scrub(text: string, password: string | undefined): string {
-  let out = text;
-  if (password && password.length > 0) out = out.split(password).join("***");
-  // deno-lint-ignore no-control-regex
-  return clipServerText(out.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, "?").trimEnd());
-}
-
 /** The innermost Node-style error code of a chain (`ECONNREFUSED` inside an AggregateError). */
 function causeCode(error: unknown, depth = 0): string | undefined {
   if (depth > 5 || typeof error !== "object" || error === null) return undefined;
@@ -150,7 +143,7 @@ export function classifyMssqlError(error: unknown, context: MssqlErrorContext = 
   const e = (typeof error === "object" && error !== null ? error : {}) as DriverError;
   const where = context.endpoint ? ` on ${context.endpoint}` : "";
   const raw = e.message ?? String(error);
-  const text = scrub(raw, context.password);
+  const text = scrubServerText(raw, context.password);
   const number = typeof e.number === "number" ? e.number : undefined;
   const code = typeof e.code === "string" ? e.code : undefined;
   const num = { ...(number === undefined ? {} : { errno: number }), cause: error };
@@ -183,7 +176,7 @@ export function classifyMssqlError(error: unknown, context: MssqlErrorContext = 
     /certificate|self[- ]signed|unable to verify|UNABLE_TO_|CERT_|DEPTH_ZERO/i.test(everything) &&
     (code === "ESOCKET" || code === undefined)
   ) {
-    return tlsError(scrub(everything.trim(), context.password), where, error);
+    return tlsError(scrubServerText(everything.trim(), context.password), where, error);
   }
   if (code === "EINSTLOOKUP") {
     return new MssqlTransientError(

@@ -8,7 +8,7 @@
 import { ConfigError, PermanentError, type RivetError, TransientError } from "../../core/errors.ts";
 import { CONNECT_HINT, ServerPermanentError, ServerTransientError } from "../_server_errors.ts";
 import type { TlsMode } from "../../core/spec.ts";
-import { clipServerText, ONLY_READS_HINT } from "../_server_text.ts";
+import { ONLY_READS_HINT, scrubServerText } from "../_server_text.ts";
 
 /** A transient MySQL failure that keeps its error number for the retry classifier. */
 export class MysqlTransientError extends ServerTransientError {}
@@ -50,15 +50,6 @@ const TRANSIENT_SOCKET = new Set([
   "PROTOCOL_SEQUENCE_TIMEOUT",
   "ERR_STREAM_DESTROYED",
 ]);
-
-function scrub(text: string, password: string | undefined): string {
-  let out = text;
-  if (password && password.length > 0) out = out.split(password).join("***");
-  // Server text may carry control characters; keep messages printable on one line. Then cut it
-  // to a few KB (after the password is masked, so a cut never leaves half a password).
-  // deno-lint-ignore no-control-regex
-  return clipServerText(out.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, "?").trimEnd());
-}
 
 /** A failed TLS upgrade: a rejected certificate is a config problem, anything else transient. */
 function tlsHandshakeError(text: string, where: string, cause: unknown): RivetError {
@@ -105,7 +96,7 @@ export function classifyMysqlError(error: unknown, context: MysqlErrorContext = 
   const e = (typeof error === "object" && error !== null ? error : {}) as DriverError;
   const where = context.endpoint ? ` on ${context.endpoint}` : "";
   const raw = e.sqlMessage ?? e.message ?? String(error);
-  const text = scrub(raw, context.password);
+  const text = scrubServerText(raw, context.password);
   const errno = typeof e.errno === "number" ? e.errno : undefined;
   const code = typeof e.code === "string" ? e.code : undefined;
   const num = { ...(errno === undefined ? {} : { errno }), cause: error };
