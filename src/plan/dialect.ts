@@ -115,6 +115,8 @@ export interface SqlValueRef {
  * import { cursorValueSql, DIALECTS } from "./dialect.ts";
  * if (cursorValueSql(DIALECTS.postgres, "O'B\\x").sql !== "E'O\\'B\\\\x'") throw new Error();
  * if (cursorValueSql(DIALECTS.mysql, "42").params[0] !== "42") throw new Error();
+ * const ts = cursorValueSql(DIALECTS.mssql, "2024-01-03T00:00:00.123456").sql;
+ * if (ts !== "CAST(N'2024-01-03T00:00:00.123456' AS datetime2(7))") throw new Error();
  * ```
  */
 export function cursorValueSql(dialect: Dialect, value: string): SqlValueRef {
@@ -123,10 +125,23 @@ export function cursorValueSql(dialect: Dialect, value: string): SqlValueRef {
       return { sql: `E'${value.replaceAll("\\", "\\\\").replaceAll("'", "\\'")}'`, params: [] };
     case "bind_question_mark":
       return { sql: "?", params: [value] };
-    case "nstring":
-      return { sql: `N'${value.replaceAll("'", "''")}'`, params: [] };
+    case "nstring": {
+      const text = `N'${value.replaceAll("'", "''")}'`;
+      // A timestamp cursor (`YYYY-MM-DDTHH:MM:SS.ffffff`, from datetime, datetime2,
+      // smalldatetime or datetimeoffset) as datetime2: a bare string with more than three
+      // fraction digits does not convert to `datetime` (error 241), while every date-time type
+      // compares exactly with datetime2. Nine digits (a timestamp_ns cursor) keep the seven
+      // SQL Server has.
+      const ts = TIMESTAMP_CURSOR.exec(value);
+      return ts
+        ? { sql: `CAST(N'${ts[1]}' AS datetime2(7))`, params: [] }
+        : { sql: text, params: [] };
+    }
   }
 }
+
+/** The timestamp form of a cursor, its first seven fraction digits captured with the rest. */
+const TIMESTAMP_CURSOR = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{1,7})\d*$/;
 
 function checkCount(name: string, n: number, min: number): void {
   if (!Number.isSafeInteger(n) || n < min) {

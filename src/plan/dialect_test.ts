@@ -41,6 +41,24 @@ Deno.test("cursorValueSql doubles quotes in an N string for SQL Server and keeps
   assert.deepEqual(cursorValueSql(ms, "a\\b"), { sql: "N'a\\b'", params: [] });
 });
 
+Deno.test("cursorValueSql makes a SQL Server timestamp cursor a datetime2, so datetime columns compare", () => {
+  assert.deepEqual(cursorValueSql(ms, "2024-01-03T00:00:00.123456"), {
+    sql: "CAST(N'2024-01-03T00:00:00.123456' AS datetime2(7))",
+    params: [],
+  });
+  // A timestamp_ns cursor keeps the seven digits SQL Server has.
+  assert.equal(
+    cursorValueSql(ms, "2024-01-03T00:00:00.123456700").sql,
+    "CAST(N'2024-01-03T00:00:00.1234567' AS datetime2(7))",
+  );
+  // Anything else stays a string: dates, text that merely starts like a timestamp.
+  assert.equal(cursorValueSql(ms, "2024-01-03").sql, "N'2024-01-03'");
+  assert.equal(
+    cursorValueSql(ms, "2024-01-03T00:00:00.1'; DROP TABLE x; --").sql,
+    "N'2024-01-03T00:00:00.1''; DROP TABLE x; --'",
+  );
+});
+
 Deno.test("limitClause spells LIMIT/OFFSET per engine and rejects non-integers", () => {
   assert.equal(limitClause(pg, { limit: 10 }), "LIMIT 10");
   assert.equal(limitClause(my, { limit: 10, offset: 20 }), "LIMIT 10 OFFSET 20");

@@ -54,6 +54,8 @@ CREATE TABLE refused_t (id int NOT NULL PRIMARY KEY, v sql_variant NULL, h hiera
 CREATE TABLE events_t (id bigint NOT NULL PRIMARY KEY, at datetime2(6) NOT NULL, note nvarchar(20) NULL);
 INSERT INTO events_t VALUES (1, '2024-01-01T00:00:00', N'a'), (2, '2024-01-02T00:00:00', N'b'),
   (3, '2024-01-03T00:00:00', NULL);
+CREATE TABLE legacy_t (id int NOT NULL PRIMARY KEY, changed datetime NOT NULL);
+INSERT INTO legacy_t VALUES (1, '2024-01-01T00:00:00.003'), (2, '2024-01-01T00:00:00.007');
 CREATE TABLE keyless_t (code nvarchar(10) NOT NULL, v int NULL);
 CREATE UNIQUE INDEX keyless_code ON keyless_t (code);
 INSERT INTO keyless_t VALUES (N'a', 1), (N'b', 2), (N'c', 3);
@@ -125,7 +127,8 @@ Deno.test({
           us("1753-01-01T00:00:00"),
           us("9999-12-31T23:59:59", 996_667),
           null,
-          us("2024-01-01T00:00:00", 3_333),
+          // Tick 1 (0.00333… s) rounds up to the next microsecond.
+          us("2024-01-01T00:00:00", 3_334),
         ]);
         assert.deepEqual(col("sdt"), [
           us("1900-01-01T00:00:00"),
@@ -364,6 +367,34 @@ Deno.test({
         assert.equal(res.code, 0, res.stderr);
         assert.match(res.stderr, /keyset on its unique key 'code'/);
         assert.equal(JSON.parse(res.stdout).total_rows, 3);
+      },
+    );
+
+    await t.step(
+      "incremental on a legacy datetime cursor (1/300 s ticks) loses and repeats nothing",
+      async () => {
+        const cfg = await config(
+          "legacy",
+          `  - name: legacy
+    table: legacy_t
+    mode: incremental
+    cursor_column: changed
+    format: csv
+    destination: { type: local, path: ${dir}/legacy }
+`,
+        );
+        const first = await runCli(["run", "-c", cfg, "--json"]);
+        assert.equal(first.code, 0, first.stderr);
+        assert.equal(JSON.parse(first.stdout).total_rows, 2);
+        // The stored cursor is .006667 s (tick 2): a bare string of it would not even convert to
+        // datetime on SQL Server; as datetime2 it compares exactly, so nothing is read twice.
+        const again = await runCli(["run", "-c", cfg, "--json"]);
+        assert.equal(again.code, 0, again.stderr);
+        assert.equal(JSON.parse(again.stdout).total_rows, 0);
+        await db.sql("INSERT INTO legacy_t VALUES (3, '2024-01-01T00:00:00.010');");
+        const third = await runCli(["run", "-c", cfg, "--json"]);
+        assert.equal(third.code, 0, third.stderr);
+        assert.equal(JSON.parse(third.stdout).total_rows, 1);
       },
     );
 

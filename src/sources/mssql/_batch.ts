@@ -284,9 +284,14 @@ export class MssqlBatchBuilder {
     }
   }
 
-  /** µs of a time of day; a cut 100 ns digit marks the column, datetime rounds instead. */
+  /**
+   * µs of a time of day; a cut 100 ns digit marks the column. datetime's 1/300-s ticks are not
+   * whole microseconds: they round up to the next one, so the exported value is never below the
+   * stored one and an incremental cursor on a datetime column (`col > cursor`) neither re-reads
+   * its last row nor can skip one (datetime values are 3.3 ms apart).
+   */
   #micros(c: number, plan: DecodePlan, ticks: number): number {
-    if (plan.roundTicks) return Math.floor((ticks + 5) / 10);
+    if (plan.roundTicks) return Math.ceil(ticks / 10);
     const us = Math.floor(ticks / 10);
     if (us * 10 !== ticks) this.#truncated[c] = true;
     return us;

@@ -68,7 +68,7 @@ export interface DecodePlan {
   readonly sourceScale: number;
   /** Decimal: the target is narrower or scaled differently than the wire, so values are checked. */
   readonly rescale: boolean;
-  /** datetime: round 100 ns ticks to the nearest µs instead of truncating (and not reporting). */
+  /** datetime: round 100 ns ticks up to the next µs instead of truncating (and not reporting). */
   readonly roundTicks: boolean;
   /** Text/binary value: subject to the `max_value_mb` guard. */
   readonly variable: boolean;

@@ -291,7 +291,8 @@ export async function readQuery(
         context.onWarning({
           code: "source.time_truncated",
           message: `Column '${name}' held values with 100-ns digits; exported with microsecond ` +
-            `precision (truncated). Add \`columns: {${name}: timestamp_ns}\` to keep them`,
+            `precision (truncated). Add \`columns: {${name}: timestamp_ns}\` to keep them ` +
+            "(and to make an incremental cursor on it exact)",
         });
       }
     }

@@ -228,6 +228,11 @@ CREATE VIEW sys.dm_exec_requests AS
     5 AS database_id, 0 AS blocking_session_id
   FROM pg_stat_activity a WHERE a.application_name LIKE 'tds:%' AND a.state = 'active';
 
+-- SQL Server stores datetime in 1/300-second ticks: .003 is kept as 0.00333…, .007 as 0.00666….
+CREATE FUNCTION sys._datetime_grid(v timestamp) RETURNS timestamp LANGUAGE sql IMMUTABLE AS $$
+  SELECT date_trunc('second', v)
+    + make_interval(secs => round(extract(epoch FROM v - date_trunc('second', v)) * 300) / 300.0) $$;
+
 CREATE FUNCTION public.object_id(name text, kind text DEFAULT NULL) RETURNS int
 LANGUAGE plpgsql STABLE AS $$
 DECLARE parts text[]; rel regclass;

@@ -451,6 +451,7 @@ function createTable(nodes: Node[], ctx: TranslateContext, text: string): Plan {
   const defs = splitCommas((s[groupAt] as { items: Node[] }).items).map(solid);
   const columns: string[] = [];
   const comments: string[] = [];
+  const gridded: string[] = [];
   for (const def of defs) {
     if (def.length === 0) continue;
     const head = def[0] as Tok;
@@ -482,8 +483,28 @@ function createTable(nodes: Node[], ctx: TranslateContext, text: string): Plan {
     }
     columns.push(`${q(name)} ${storageType(t, q(name))} ${rewrite(rest, ctx)}`.trimEnd());
     comments.push(`COMMENT ON COLUMN ${table}.${q(name)} IS ${lit(`mssql:${typeText(t)}`)}`);
+    if (t.name === "datetime") gridded.push(name);
   }
-  return { kind: "sql", sql: [`CREATE TABLE ${table} (${columns.join(", ")})`, ...comments], text };
+  const grid = gridded.length === 0 ? [] : datetimeGridTrigger(table, gridded);
+  return {
+    kind: "sql",
+    sql: [`CREATE TABLE ${table} (${columns.join(", ")})`, ...comments, ...grid],
+    text,
+  };
+}
+
+let gridTriggers = 0;
+
+/** A trigger that stores `datetime` columns on SQL Server's 1/300-second grid. */
+function datetimeGridTrigger(table: string, names: readonly string[]): string[] {
+  const fn = `sys.${q(`_datetime_grid_${++gridTriggers}_${Date.now()}`)}`;
+  const sets = names.map((n) => `NEW.${q(n)} := sys._datetime_grid(NEW.${q(n)});`).join(" ");
+  return [
+    `CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $grid$ BEGIN ${sets} ` +
+    "RETURN NEW; END $grid$",
+    `CREATE TRIGGER datetime_grid BEFORE INSERT OR UPDATE ON ${table} FOR EACH ROW ` +
+    `EXECUTE FUNCTION ${fn}()`,
+  ];
 }
 
 function constraintText(def: Node[], ctx: TranslateContext): string {

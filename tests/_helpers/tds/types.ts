@@ -65,7 +65,9 @@ const STORAGE: Record<string, (t: SqlType) => string> = {
   real: () => "real",
   float: () => "double precision",
   date: () => "date",
-  datetime: () => "timestamp(3)",
+  // Values are moved onto SQL Server's 1/300-s grid by a trigger (`sys._datetime_grid`), so
+  // comparisons here see the value SQL Server stores (.003 is stored as 0.00333…).
+  datetime: () => "timestamp(6)",
   smalldatetime: () => "timestamp(0)",
   datetime2: (t) => (t.scale! <= 6 ? `timestamp(${t.scale})` : "text"),
   time: (t) => (t.scale! <= 6 ? `time(${t.scale})` : "text"),

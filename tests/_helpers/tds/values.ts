@@ -225,8 +225,7 @@ export function writeValue(w: Writer, t: SqlType, raw: Uint8Array | null): void 
     case "datetime": {
       const m = parseMoment(s);
       // 1/300-second ticks, rounded as SQL Server stores them (.000, .003, .007).
-      const ms = Number(m.ticks / 10_000n);
-      w.u8(8).i32(m.days - DATETIME_EPOCH).u32(Math.round(ms * 0.3));
+      w.u8(8).i32(m.days - DATETIME_EPOCH).u32(Math.round(Number(m.ticks) * 3 / 100_000));
       return;
     }
     case "smalldatetime": {
