@@ -276,7 +276,8 @@ function fromClause(base: string, fastPathTable: string | undefined, alias: stri
  */
 export function nullGuardSql(base: string, options: ChunkSqlOptions): string {
   const column = quoteIdent(options.dialect, options.column);
-  return `SELECT COUNT(*) - COUNT(${column}) FROM ${
+  const count = options.dialect.count;
+  return `SELECT ${count}(*) - ${count}(${column}) FROM ${
     fromClause(base, options.fastPathTable, "_rivet_nullcnt")
   }`;
 }
@@ -307,12 +308,14 @@ export function minMaxSql(base: string, options: ChunkSqlOptions): { min: string
  * The row count of `chunk_dense`: `SELECT COUNT(*) FROM <t>` or `… FROM (<q>) AS _rivet`.
  *
  * @param base The export's base query.
- * @param options Dialect (kept for symmetry) and fast-path table.
+ * @param options Dialect (its counting aggregate) and fast-path table.
  * @returns The probe.
  */
 export function countSql(
   base: string,
   options: { dialect: Dialect; fastPathTable?: string },
 ): string {
-  return `SELECT COUNT(*) FROM ${fromClause(base, options.fastPathTable, "_rivet")}`;
+  return `SELECT ${options.dialect.count}(*) FROM ${
+    fromClause(base, options.fastPathTable, "_rivet")
+  }`;
 }

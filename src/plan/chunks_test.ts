@@ -201,7 +201,8 @@ Deno.test("the NULL guard, min/max and COUNT probes quote the column on both pat
   );
   assert.equal(
     nullGuardSql(Q, { dialect: ms, column: "id" }),
-    `SELECT COUNT(*) - COUNT([id]) FROM (${Q}) AS _rivet_nullcnt`,
+    // SQL Server's COUNT is an int: COUNT_BIG does not overflow past 2^31 rows.
+    `SELECT COUNT_BIG(*) - COUNT_BIG([id]) FROM (${Q}) AS _rivet_nullcnt`,
   );
   assert.deepEqual(minMaxSql(T, { dialect: my, column: "a`b" }), {
     min: "SELECT min(`a``b`) FROM shop.orders",
@@ -213,4 +214,5 @@ Deno.test("the NULL guard, min/max and COUNT probes quote the column on both pat
   });
   assert.equal(countSql(T, { dialect: pg }), "SELECT COUNT(*) FROM shop.orders");
   assert.equal(countSql(Q, { dialect: pg }), `SELECT COUNT(*) FROM (${Q}) AS _rivet`);
+  assert.equal(countSql(T, { dialect: ms }), "SELECT COUNT_BIG(*) FROM shop.orders");
 });

@@ -40,6 +40,8 @@ export interface Dialect {
   readonly literal: LiteralStyle;
   readonly limit: LimitStyle;
   readonly dateLiteral: DateLiteralStyle;
+  /** The row-counting aggregate: SQL Server's `COUNT` is an `int` and overflows past 2^31 rows. */
+  readonly count: "COUNT" | "COUNT_BIG";
 }
 
 /** The three engines of the Rust tool (SQL Server's source is not supported yet). */
@@ -50,6 +52,7 @@ export const DIALECTS: Readonly<Record<SourceKind, Dialect>> = {
     literal: "pg_escape_string",
     limit: "limit_offset",
     dateLiteral: "iso",
+    count: "COUNT",
   },
   mysql: {
     kind: "mysql",
@@ -57,6 +60,7 @@ export const DIALECTS: Readonly<Record<SourceKind, Dialect>> = {
     literal: "bind_question_mark",
     limit: "limit_offset",
     dateLiteral: "iso",
+    count: "COUNT",
   },
   mssql: {
     kind: "mssql",
@@ -64,6 +68,7 @@ export const DIALECTS: Readonly<Record<SourceKind, Dialect>> = {
     literal: "nstring",
     limit: "offset_fetch",
     dateLiteral: "tsql_unambiguous",
+    count: "COUNT_BIG",
   },
 };
 

@@ -137,7 +137,7 @@ export function partitionNullCountSql(
   base: string,
   options: { dialect: Dialect; column: string },
 ): string {
-  return `SELECT count(*) FROM (${base}) AS _rivet_nc WHERE ${
+  return `SELECT ${options.dialect.count}(*) FROM (${base}) AS _rivet_nc WHERE ${
     quoteIdent(options.dialect, options.column)
   } IS NULL`;
 }

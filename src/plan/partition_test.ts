@@ -125,10 +125,14 @@ Deno.test("planPartitions refuses bounds that are not dates, naming the export a
 Deno.test("partitionNullCountSql counts NULLs of the quoted column over the base query", () => {
   assert.equal(
     partitionNullCountSql(Q, { dialect: pg, column: 'a"b' }),
-    `SELECT count(*) FROM (${Q}) AS _rivet_nc WHERE "a""b" IS NULL`,
+    `SELECT COUNT(*) FROM (${Q}) AS _rivet_nc WHERE "a""b" IS NULL`,
   );
   assert.equal(
     partitionNullCountSql(Q, { dialect: my, column: "a`b" }),
-    `SELECT count(*) FROM (${Q}) AS _rivet_nc WHERE \`a\`\`b\` IS NULL`,
+    `SELECT COUNT(*) FROM (${Q}) AS _rivet_nc WHERE \`a\`\`b\` IS NULL`,
+  );
+  assert.equal(
+    partitionNullCountSql(Q, { dialect: ms, column: "a]b" }),
+    `SELECT COUNT_BIG(*) FROM (${Q}) AS _rivet_nc WHERE [a]]b] IS NULL`,
   );
 });
