@@ -37,7 +37,7 @@ INSERT INTO types_t VALUES (1, 0, 0, -32768, -2147483648, -9223372036854775808,
   -9999999999.99, -922337203685477.5808, -214748.3648, -3.4E+38, -1.79E+308,
   '0001-01-01', '00:00:00', '00:00:00', '1753-01-01T00:00:00', '1900-01-01T00:00:00',
   '0001-01-01T00:00:00', '0001-01-01T00:00:00', '2024-01-01T00:30:00.1234567+14:00',
-  'ab', '', N'é', N'héllo 🦀', N'x', 'text', N'ntëxt', N'<a b="1"/>',
+  'ab', '', N'é', N'héllo 🦀', N'x', 'text', N'ntëxt', N'<a b="1">t</a>',
   0x00010203, 0x, 0xDEADBEEF, 0x00FF, '6F9619FF-8B86-D011-B42D-00C04FC964FF');
 INSERT INTO types_t VALUES (2, 1, 255, 32767, 2147483647, 9223372036854775807,
   99999999999999999999999999999999999999, 0.99999999999999999999999999999999999999,
@@ -45,7 +45,7 @@ INSERT INTO types_t VALUES (2, 1, 255, 32767, 2147483647, 9223372036854775807,
   '9999-12-31', '23:59:59.9999999', '23:59:59.999', '9999-12-31T23:59:59.997',
   '2079-06-06T23:59:00', '9999-12-31T23:59:59.9999999', '9999-12-31T23:59:59.999999',
   '2024-06-30T12:00:00.0000001-12:00',
-  'abcde', 'plain ascii', N'日本語', N'', N'yyy', '', N'', N'<r/>',
+  'abcde', 'plain ascii', N'日本語', N'', N'yyy', '', N'', N'<r>x</r>',
   0xFFFFFFFF, 0x0102030405060708090A, 0x, 0x, '00000000-0000-0000-0000-000000000000');
 INSERT INTO types_t (id) VALUES (3);
 INSERT INTO types_t (id, dt2, tm, dtm) VALUES (4, '2024-01-01T12:34:56.1234567', '12:34:56.1234567',
@@ -162,7 +162,8 @@ Deno.test({
         assert.deepEqual(col("nvm"), ["x", "yyy", null, null]);
         assert.deepEqual(col("tx"), ["text", "", null, null]);
         assert.deepEqual(col("ntx"), ["ntëxt", "", null, null]);
-        assert.deepEqual(col("x"), ['<a b="1"/>', "<r/>", null, null]);
+        // (No empty elements: SQL Server re-serializes `<r/>` as `<r />`.)
+        assert.deepEqual(col("x"), ['<a b="1">t</a>', "<r>x</r>", null, null]);
         const hex = (v: unknown) =>
           v === null || v === undefined
             ? null
