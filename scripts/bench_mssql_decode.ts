@@ -23,9 +23,13 @@ import {
   TdsParser,
   val,
 } from "../tests/_helpers/tds_tokens.ts";
-import { installExactDecoders } from "../src/sources/mssql/_decode.ts";
-import { type MssqlColumnMeta, mssqlColumns } from "../src/sources/mssql/_types.ts";
-import { MssqlBatchBuilder, mssqlSchema } from "../src/sources/mssql/_batch.ts";
+import {
+  installExactDecoders,
+  MssqlBatchBuilder,
+  type MssqlColumnMeta,
+  mssqlColumns,
+  mssqlSchema,
+} from "../src/sources/mssql/mod.ts";
 
 const BLOCK_ROWS = 1000;
 

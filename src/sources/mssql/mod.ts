@@ -9,3 +9,7 @@
  */
 export { MssqlSource, type MssqlSourceOptions, openMssqlSource } from "./source.ts";
 export { classifyMssqlError, MssqlPermanentError, MssqlTransientError } from "./_errors.ts";
+// The decoding pieces, for the client-side benchmark (`scripts/bench_mssql_decode.ts`).
+export { installExactDecoders } from "./_decode.ts";
+export { type MssqlColumnMeta, mssqlColumns } from "./_types.ts";
+export { MssqlBatchBuilder, mssqlSchema } from "./_batch.ts";
