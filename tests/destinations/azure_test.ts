@@ -167,6 +167,17 @@ Deno.test(
     const anonKey = btoa("rivet-anonymous-test-account-key");
     await using azurite = await startAzurite({ accounts: { rivetanon: anonKey } });
     const f = fixture(azurite);
+    /** An account SAS (read, add, create, write, delete, list) valid for three hours. */
+    const accountSas = () =>
+      generateAccountSASQueryParameters(
+        {
+          expiresOn: new Date(Date.now() + 3 * 3600_000),
+          permissions: AccountSASPermissions.parse("racwdl"),
+          resourceTypes: "sco",
+          services: "b",
+        },
+        new StorageSharedKeyCredential(azurite.accountName, azurite.accountKey),
+      ).toString();
 
     await t.step("a small object is one Put Blob at commit and invisible before it", async () => {
       const container = await f.container();
@@ -387,15 +398,7 @@ Deno.test(
       async () => {
         const container = await f.container();
         const wrongKey = btoa("S3CR3T-not-the-account-key-0123456789");
-        const sas = generateAccountSASQueryParameters(
-          {
-            expiresOn: new Date(Date.now() + 3 * 3600_000),
-            permissions: AccountSASPermissions.parse("racwdl"),
-            resourceTypes: "sco",
-            services: "b",
-          },
-          new StorageSharedKeyCredential(azurite.accountName, azurite.accountKey),
-        ).toString();
+        const sas = accountSas();
         const badSas = sas.replace(/sig=[^&]+/, "sig=S3CR3TsignatureXYZ%3D");
         const env: Record<string, string> = { WRONG: wrongKey, BADSAS: badSas };
         const options = { env: (n: string) => env[n], warn: () => {}, retry: { retries: 0 } };
@@ -427,15 +430,7 @@ Deno.test(
       "a SAS token, a connection string and allow_anonymous all authenticate",
       async () => {
         const container = await f.container();
-        const sas = generateAccountSASQueryParameters(
-          {
-            expiresOn: new Date(Date.now() + 3 * 3600_000),
-            permissions: AccountSASPermissions.parse("racwdl"),
-            resourceTypes: "sco",
-            services: "b",
-          },
-          new StorageSharedKeyCredential(azurite.accountName, azurite.accountKey),
-        ).toString();
+        const sas = accountSas();
         const env: Record<string, string> = {
           SAS: `?${sas}`,
           CS: azurite.connectionString,
