@@ -27,6 +27,7 @@ import {
   runBatch,
 } from "./connect.ts";
 import { readQuery } from "./read.ts";
+import { ConnectionSlot } from "../_connection_slot.ts";
 
 /** Options of {@linkcode openMssqlSource}. */
 export interface MssqlSourceOptions extends SignalOptions {
@@ -58,16 +59,31 @@ function num(value: unknown): number | undefined {
   return undefined;
 }
 
+/** The facts of a new connection, from {@linkcode SERVER_PROBE}. */
+async function probeServer(
+  conn: MssqlConnection,
+  errors: MssqlErrorContext,
+): Promise<MssqlServerFacts> {
+  const [row] = await runBatch(conn, SERVER_PROBE, errors);
+  const edition = num(row?.[0]);
+  return {
+    engineEdition: edition,
+    productVersion: typeof row?.[1] === "string" ? row[1] : undefined,
+    database: typeof row?.[2] === "string" ? row[2] : undefined,
+    spid: num(row?.[3]),
+    // Azure SQL Database always allows snapshot isolation.
+    snapshot: num(row?.[4]) === 1 || edition === 5,
+  };
+}
+
 /** A SQL Server source holding one connection. */
 export class MssqlSource implements Source {
   /** Always `mssql`. */
   readonly kind = "mssql" as const;
   readonly #config: MssqlConfig;
   readonly #onWarning: ((warning: Warning) => void) | undefined;
-  #conn: MssqlConnection | undefined;
+  readonly #slot: ConnectionSlot<MssqlConnection>;
   #facts: MssqlServerFacts | undefined;
-  #broken = false;
-  #reading = false;
   #warned = new Set<string>();
 
   /**
@@ -77,43 +93,29 @@ export class MssqlSource implements Source {
   constructor(config: MssqlConfig, onWarning?: (warning: Warning) => void) {
     this.#config = config;
     this.#onWarning = onWarning;
+    this.#slot = new ConnectionSlot("MssqlSource", {
+      open: async (signal) => {
+        const conn = await connectMssql(config, signal);
+        try {
+          this.#facts = await probeServer(conn, config.errors);
+        } catch (error) {
+          conn.close();
+          throw error;
+        }
+        this.#warnOnce();
+        return conn;
+      },
+      destroy: (conn) => conn.close(),
+    });
   }
 
   get #errors(): MssqlErrorContext {
     return this.#config.errors;
   }
 
-  /** Opens (or reopens after a failure) the connection and probes the server once. */
-  async connection(signal?: AbortSignal): Promise<MssqlConnection> {
-    if (this.#conn && !this.#broken) return this.#conn;
-    this.#close();
-    const conn = await connectMssql(this.#config, signal);
-    conn.on("end", () => {
-      if (this.#conn === conn) this.#broken = true;
-    });
-    conn.on("error", () => {
-      if (this.#conn === conn) this.#broken = true;
-    });
-    this.#conn = conn;
-    this.#broken = false;
-    try {
-      const [row] = await runBatch(conn, SERVER_PROBE, this.#errors);
-      const edition = num(row?.[0]);
-      const snapshotState = num(row?.[4]);
-      this.#facts = {
-        engineEdition: edition,
-        productVersion: typeof row?.[1] === "string" ? row[1] : undefined,
-        database: typeof row?.[2] === "string" ? row[2] : undefined,
-        spid: num(row?.[3]),
-        // Azure SQL Database always allows snapshot isolation.
-        snapshot: snapshotState === 1 || edition === 5,
-      };
-    } catch (error) {
-      this.#close();
-      throw error;
-    }
-    this.#warnOnce();
-    return conn;
+  /** Opens (or reopens after a failure) the connection; each new one is probed once. */
+  connection(signal?: AbortSignal): Promise<MssqlConnection> {
+    return this.#slot.get(signal);
   }
 
   #warnOnce(): void {
@@ -150,26 +152,15 @@ export class MssqlSource implements Source {
   }
 
   /** {@inheritDoc Source.read} */
-  async read(request: ReadRequest, options: ReadOptions): Promise<BatchStream> {
-    if (this.#reading) {
-      throw new Error("MssqlSource: one read at a time; finish or cancel the previous stream");
-    }
-    this.#reading = true;
-    try {
-      const conn = await this.connection(options.signal);
-      return await readQuery(conn, request, options, {
+  read(request: ReadRequest, options: ReadOptions): Promise<BatchStream> {
+    return this.#slot.read(options.signal, (conn, done) =>
+      readQuery(conn, request, options, {
         snapshot: this.#facts!.snapshot,
         errors: this.#errors,
-        markBroken: () => {
-          if (this.#conn === conn) this.#close();
-        },
+        markBroken: () => this.#slot.discard(conn),
         onWarning: this.#onWarning,
-        onDone: () => (this.#reading = false),
-      });
-    } catch (error) {
-      this.#reading = false;
-      throw error;
-    }
+        onDone: done,
+      }));
   }
 
   /** {@inheritDoc Source.ping} */
@@ -179,18 +170,9 @@ export class MssqlSource implements Source {
     await runBatch(conn, "SELECT 1", this.#errors);
   }
 
-  #close(): void {
-    const conn = this.#conn;
-    this.#conn = undefined;
-    this.#broken = false;
-    try {
-      conn?.close();
-    } catch { /* already closed */ }
-  }
-
   /** Closes the connection. */
   [Symbol.asyncDispose](): Promise<void> {
-    this.#close();
+    this.#slot.close();
     return Promise.resolve();
   }
 }

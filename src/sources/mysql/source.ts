@@ -22,6 +22,7 @@ import {
   runStatement,
 } from "./connect.ts";
 import { flavourOf, type MysqlFlavour, readQuery } from "./read.ts";
+import { ConnectionSlot } from "../_connection_slot.ts";
 
 /** Options of {@linkcode openMysqlSource}. */
 export interface MysqlSourceOptions extends SignalOptions {
@@ -36,9 +37,7 @@ export class MysqlSource implements Source {
   readonly #config: MysqlConfig;
   readonly #errors: MysqlErrorContext;
   readonly #onWarning: ((warning: Warning) => void) | undefined;
-  #conn: MysqlConnection | undefined;
-  #broken = false;
-  #reading = false;
+  readonly #slot: ConnectionSlot<MysqlConnection>;
 
   /**
    * @param config mysql2 options (holds the password).
@@ -53,58 +52,38 @@ export class MysqlSource implements Source {
     this.#config = config;
     this.#errors = errors;
     this.#onWarning = onWarning;
+    this.#slot = new ConnectionSlot("MysqlSource", {
+      open: () => connectMysql(config, errors),
+      destroy: (conn) => conn.destroy(),
+    });
   }
 
   /** Opens (or reopens after a failure) the connection. */
-  async connection(): Promise<MysqlConnection> {
-    if (this.#conn && !this.#broken) return this.#conn;
-    this.#close();
-    const conn = await connectMysql(this.#config, this.#errors);
-    // A fatal socket error with no command running is emitted on the connection; without a
-    // listener it would be thrown as an uncaught error.
-    conn.on("error", () => {
-      if (this.#conn === conn) this.#broken = true;
-    });
-    conn.on("end", () => {
-      if (this.#conn === conn) this.#broken = true;
-    });
-    this.#conn = conn;
-    this.#broken = false;
-    return conn;
+  connection(): Promise<MysqlConnection> {
+    return this.#slot.get();
   }
 
   /** Server thread id of the current connection (for tests and diagnostics). */
   get threadId(): number | undefined {
-    return this.#conn?.threadId ?? undefined;
+    return this.#slot.current?.threadId ?? undefined;
   }
 
   /** Server family of the current connection. */
   get flavour(): MysqlFlavour {
-    return flavourOf(this.#conn?._handshakePacket?.serverVersion);
+    return flavourOf(this.#slot.current?._handshakePacket?.serverVersion);
   }
 
   /** {@inheritDoc Source.read} */
-  async read(request: ReadRequest, options: ReadOptions): Promise<BatchStream> {
-    if (this.#reading) {
-      throw new Error("MysqlSource: one read at a time; finish or cancel the previous stream");
-    }
-    this.#reading = true;
-    try {
-      const conn = await this.connection();
-      return await readQuery(conn, request, options, {
+  read(request: ReadRequest, options: ReadOptions): Promise<BatchStream> {
+    return this.#slot.read(undefined, (conn, done) =>
+      readQuery(conn, request, options, {
         flavour: flavourOf(conn._handshakePacket?.serverVersion),
         errors: this.#errors,
         killQuery: (threadId) => killQuery(this.#config, threadId),
-        markBroken: () => {
-          if (this.#conn === conn) this.#close();
-        },
+        markBroken: () => this.#slot.discard(conn),
         onWarning: this.#onWarning,
-        onDone: () => (this.#reading = false),
-      });
-    } catch (error) {
-      this.#reading = false;
-      throw error;
-    }
+        onDone: done,
+      }));
   }
 
   /** {@inheritDoc Source.ping} */
@@ -118,18 +97,9 @@ export class MysqlSource implements Source {
     }
   }
 
-  #close(): void {
-    const conn = this.#conn;
-    this.#conn = undefined;
-    this.#broken = false;
-    try {
-      conn?.destroy();
-    } catch { /* already closed */ }
-  }
-
   /** Closes the connection. */
   [Symbol.asyncDispose](): Promise<void> {
-    this.#close();
+    this.#slot.close();
     return Promise.resolve();
   }
 }
