@@ -1,6 +1,6 @@
 /**
  * The consumer side of a push-driver read, shared by the MySQL and SQL Server sources: driver
- * callbacks cut batches into a {@linkcode BatchQueue} (and pause the driver); the stream made by
+ * callbacks cut batches into a {@linkcode BatchQueue} (which pauses the driver); the stream made by
  * {@linkcode pumpBatches} hands them out one pull at a time, resumes the driver, throttles, and
  * turns the driver's end, a decode failure, an abort or a cancel into the read's close-out.
  *
@@ -11,15 +11,42 @@
 import { sleep } from "../_util/abort.ts";
 import type { RecordBatch } from "../core/arrow.ts";
 
-/** Finished batches waiting for the consumer, and the wake-up of a waiting pull. */
+/** How the queue stops and restarts the driver's reading of the socket. */
+export interface DriverFlow {
+  pause(): void;
+  resume(): void;
+}
+
+/**
+ * Finished batches waiting for the consumer, the wake-up of a waiting pull, and the driver's
+ * flow: a batch waiting pauses the driver, handing it out resumes it.
+ */
 export class BatchQueue {
   readonly #ready: RecordBatch[] = [];
+  readonly #flow: DriverFlow;
   #wake: (() => void) | undefined;
+  #paused = false;
 
-  /** Adds a batch and wakes the consumer. */
+  /** @param flow Pauses and resumes the driver. */
+  constructor(flow: DriverFlow) {
+    this.#flow = flow;
+  }
+
+  /** Adds a batch, pauses the driver until it is taken, and wakes the consumer. */
   push(batch: RecordBatch): void {
     this.#ready.push(batch);
+    if (!this.#paused) {
+      this.#paused = true;
+      this.#flow.pause();
+    }
     this.notify();
+  }
+
+  /** Lets a paused driver read on (a batch was taken, or the statement is being stopped). */
+  resumeDriver(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#flow.resume();
   }
 
   /** The oldest waiting batch, if any. */
@@ -43,16 +70,16 @@ export class BatchQueue {
 /** What {@linkcode pumpBatches} asks of the read. */
 export interface PumpOptions {
   readonly queue: BatchQueue;
-  /** A reason to stop now (the abort's reason, a value the decoder refused), or undefined. */
-  readonly stopReason: () => { readonly error: unknown } | undefined;
+  /** Whether the read was aborted (its signal's reason is then thrown). */
+  readonly aborted: () => boolean;
+  /** A value the decoder refused, which stops the read; undefined while none. */
+  readonly decodeError: () => unknown;
   /** Whether the driver has finished the statement (successfully or not). */
   readonly ended: () => boolean;
   /** Once ended: the driver's failure, classified, or undefined after a clean end. */
   readonly endError: () => unknown;
   /** Once ended cleanly: the rows left in the builder as the last batch, if any. */
   readonly tail: () => RecordBatch | undefined;
-  /** A batch was handed to the consumer: resume a paused driver. */
-  readonly taken: () => void;
   /** Stops the statement, closes the read, and throws (the abort's reason when aborted). */
   readonly fail: (error: unknown) => Promise<never>;
   /** Closes the read after the last batch. */
@@ -81,12 +108,13 @@ export function pumpBatches(o: PumpOptions): ReadableStream<RecordBatch> {
   const pullOnce = async (controller: ReadableStreamDefaultController<RecordBatch>) => {
     for (;;) {
       if (cancelled) return;
-      const stop = o.stopReason();
-      if (stop !== undefined) await o.fail(stop.error);
+      if (o.aborted()) await o.fail(o.signal?.reason);
+      const refused = o.decodeError();
+      if (refused !== undefined) await o.fail(refused);
       const batch = o.queue.shift();
       if (batch !== undefined) {
         controller.enqueue(batch);
-        o.taken();
+        if (!o.ended()) o.queue.resumeDriver();
         await sleep(o.throttle.ms * batch.numRows / o.throttle.batchSize, o.signal);
         return;
       }

@@ -159,14 +159,13 @@ export async function readQuery(
   let columns: readonly ColumnInfo[] | undefined;
   let schema: BatchStream["schema"] | undefined;
   let discard = false;
-  let paused = false;
   let ended = false;
   let aborted = false;
   let driverError: unknown;
   let planError: unknown;
   let decodeError: unknown;
   let batchRows = Math.max(1, Math.min(PROBE_ROWS, options.batchSize));
-  const queue = new BatchQueue();
+  const queue = new BatchQueue({ pause: () => req.pause(), resume: () => req.resume() });
   const notify = () => queue.notify();
   const limits = {
     batchSize: Math.max(1, options.batchSize),
@@ -190,10 +189,7 @@ export async function readQuery(
   const cancelStatement = () => {
     discard = true;
     if (ended) return;
-    if (paused) {
-      paused = false;
-      req.resume();
-    }
+    queue.resumeDriver();
     try {
       conn.cancel();
     } catch {
@@ -253,11 +249,6 @@ export async function readQuery(
     }
     if (builder.rows >= batchRows) {
       cutBatch();
-      if (!paused) {
-        paused = true;
-        req.pause();
-      }
-      notify();
     }
   });
 
@@ -326,21 +317,11 @@ export async function readQuery(
 
   const batches = pumpBatches({
     queue,
-    stopReason: () =>
-      aborted
-        ? { error: signal?.reason }
-        : decodeError !== undefined
-        ? { error: decodeError }
-        : undefined,
+    aborted: () => aborted,
+    decodeError: () => decodeError,
     ended: () => ended,
     endError: () => driverError === undefined ? undefined : driverFailure(),
     tail: () => builder!.rows > 0 ? builder!.finish() : undefined,
-    taken: () => {
-      if (paused && !ended) {
-        paused = false;
-        req.resume();
-      }
-    },
     fail,
     complete: closeOut,
     stopNow: cancelStatement,

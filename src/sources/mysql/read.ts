@@ -207,11 +207,10 @@ export async function readQuery(
   let decoder: RowDecoder | undefined;
   let plans: ColumnPlans | undefined;
   let discard = false;
-  let paused = false;
   let ended = false;
   let driverError: unknown;
   let batchRows = Math.max(1, Math.min(PROBE_ROWS, options.batchSize));
-  const queue = new BatchQueue();
+  const queue = new BatchQueue({ pause: () => conn.pause(), resume: () => conn.resume() });
   const notify = () => queue.notify();
   const limits = {
     batchSize: Math.max(1, options.batchSize),
@@ -245,11 +244,6 @@ export async function readQuery(
       }
       if (decoder.rows >= batchRows) {
         cutBatch();
-        if (!paused) {
-          paused = true;
-          conn.pause();
-        }
-        notify();
       }
       return null;
     }
@@ -351,10 +345,7 @@ export async function readQuery(
         } catch {
           breakConnection();
         }
-        if (paused) {
-          paused = false;
-          conn.resume();
-        }
+        queue.resumeDriver();
         if (!broken) await over;
       }
     })();
@@ -404,12 +395,8 @@ export async function readQuery(
 
   const batches = pumpBatches({
     queue,
-    stopReason: () =>
-      aborted
-        ? { error: signal?.reason }
-        : decodeError !== undefined
-        ? { error: decodeError }
-        : undefined,
+    aborted: () => aborted,
+    decodeError: () => decodeError,
     ended: () => ended,
     endError: () => {
       if (driverError === undefined) return undefined;
@@ -418,12 +405,6 @@ export async function readQuery(
       return e;
     },
     tail: () => decoder!.rows > 0 ? decoder!.finish() : undefined,
-    taken: () => {
-      if (paused && !ended) {
-        paused = false;
-        conn.resume();
-      }
-    },
     fail,
     complete: () => closeOut(true),
     stopNow: () => void stop(),
