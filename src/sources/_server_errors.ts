@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { PermanentError, TransientError } from "../core/errors.ts";
+import { ConfigError, PermanentError, TransientError } from "../core/errors.ts";
 
 /** The hint of every failure to reach or keep a connection. */
 export const CONNECT_HINT =
@@ -56,4 +56,51 @@ export class ServerPermanentError extends PermanentError {
     this.name = "PermanentError";
     this.errno = options.errno;
   }
+}
+
+/** Node socket error codes that a retry may cure (the network, DNS, a reset connection). */
+export const SOCKET_ERROR_CODES: ReadonlySet<string> = new Set([
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "ECONNABORTED",
+]);
+
+/** TLS text of a server certificate issued for another host name. */
+const HOST_MISMATCH = /does not match certificate|altnames|cert's CN|Hostname\/IP does not match/i;
+
+/**
+ * The error of a server certificate the TLS handshake rejected: a config problem with the fix.
+ *
+ * @param server How the message names the server (`MySQL server`, `SQL Server`).
+ * @param text The TLS error text (scrubbed).
+ * @param where ` on host:port`, or empty.
+ * @param cause The driver's error.
+ * @param alternative A further way out, appended to the fix of a rejected chain.
+ * @returns `source.tls_verify_failed`.
+ */
+export function certificateRejected(
+  server: string,
+  text: string,
+  where: string,
+  cause: unknown,
+  alternative = "",
+): ConfigError {
+  if (HOST_MISMATCH.test(text)) {
+    return new ConfigError(
+      `TLS certificate of the ${server}${where} is not valid for that host name: ${text}; ` +
+        "connect with a host name the certificate was issued for, or use source.tls.mode: " +
+        "verify-ca (chain only, with source.tls.ca_file)",
+      { code: "source.tls_verify_failed", cause },
+    );
+  }
+  return new ConfigError(
+    `TLS certificate of the ${server}${where} was rejected: ${text}; set source.tls.ca_file to ` +
+      `the CA certificate (PEM) that signed the server certificate${alternative}`,
+    { code: "source.tls_verify_failed", cause },
+  );
 }

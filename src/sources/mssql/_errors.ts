@@ -11,7 +11,13 @@
  * @module
  */
 import { ConfigError, PermanentError, type RivetError, TransientError } from "../../core/errors.ts";
-import { CONNECT_HINT, ServerPermanentError, ServerTransientError } from "../_server_errors.ts";
+import {
+  certificateRejected,
+  CONNECT_HINT,
+  ServerPermanentError,
+  ServerTransientError,
+  SOCKET_ERROR_CODES,
+} from "../_server_errors.ts";
 import type { TlsMode } from "../../core/spec.ts";
 import { ONLY_READS_HINT, scrubServerText } from "../_server_text.ts";
 
@@ -71,16 +77,6 @@ const TRANSIENT_NUMBERS = new Map<number, string>([
 const UNDEFINED_OBJECT = new Set([207, 208, 2812, 4121, 4104, 1088, 15151, 911, 4060]);
 const PERMISSION = new Set([229, 230, 262, 297, 300, 916, 15247]);
 const SYNTAX = new Set([102, 103, 105, 156, 170, 319, 1038, 8180, 4145, 8155, 8156, 1033]);
-const SOCKET_CAUSES = new Set([
-  "ECONNRESET",
-  "EPIPE",
-  "ETIMEDOUT",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "ECONNABORTED",
-]);
 
 /** tedious' own codes, which wrap the socket error we look for. */
 const TEDIOUS_CODES = new Set(["ESOCKET", "ELOGIN", "ETIMEOUT", "EREQUEST", "ECLOSE", "EENCRYPT"]);
@@ -104,23 +100,6 @@ function allText(error: unknown, depth = 0): string {
   const e = error as DriverError;
   const inner = [...(e.errors ?? []), e.cause].map((x) => allText(x, depth + 1)).join(" ");
   return `${e.message ?? ""} ${inner}`;
-}
-
-function tlsError(text: string, where: string, cause: unknown): RivetError {
-  if (/does not match certificate|altnames|cert's CN|Hostname\/IP does not match/i.test(text)) {
-    return new ConfigError(
-      `TLS certificate of the SQL Server${where} is not valid for that host name: ${text}; ` +
-        "connect with a host name the certificate was issued for, or use source.tls.mode: " +
-        "verify-ca (chain only, with source.tls.ca_file)",
-      { code: "source.tls_verify_failed", cause },
-    );
-  }
-  return new ConfigError(
-    `TLS certificate of the SQL Server${where} was rejected: ${text}; set source.tls.ca_file to ` +
-      "the CA certificate (PEM) that signed the server certificate, or `tls: {mode: require}` " +
-      "to encrypt without verifying it",
-    { code: "source.tls_verify_failed", cause },
-  );
 }
 
 /**
@@ -176,7 +155,13 @@ export function classifyMssqlError(error: unknown, context: MssqlErrorContext = 
     /certificate|self[- ]signed|unable to verify|UNABLE_TO_|CERT_|DEPTH_ZERO/i.test(everything) &&
     (code === "ESOCKET" || code === undefined)
   ) {
-    return tlsError(scrubServerText(everything.trim(), context.password), where, error);
+    return certificateRejected(
+      "SQL Server",
+      scrubServerText(everything.trim(), context.password),
+      where,
+      error,
+      ", or `tls: {mode: require}` to encrypt without verifying it",
+    );
   }
   if (code === "EINSTLOOKUP") {
     return new MssqlTransientError(
@@ -269,7 +254,8 @@ export function classifyMssqlError(error: unknown, context: MssqlErrorContext = 
     });
   }
   if (
-    code === "ESOCKET" || code === "ECLOSE" || (inner !== undefined && SOCKET_CAUSES.has(inner))
+    code === "ESOCKET" || code === "ECLOSE" ||
+    (inner !== undefined && SOCKET_ERROR_CODES.has(inner))
   ) {
     const lost = code === "ECLOSE" || inner === "ECONNRESET" || inner === "EPIPE" ||
       /closed|reset|ended|lost/i.test(raw);

@@ -6,7 +6,13 @@
  * @module
  */
 import { ConfigError, PermanentError, type RivetError, TransientError } from "../../core/errors.ts";
-import { CONNECT_HINT, ServerPermanentError, ServerTransientError } from "../_server_errors.ts";
+import {
+  certificateRejected,
+  CONNECT_HINT,
+  ServerPermanentError,
+  ServerTransientError,
+  SOCKET_ERROR_CODES,
+} from "../_server_errors.ts";
 import type { TlsMode } from "../../core/spec.ts";
 import { ONLY_READS_HINT, scrubServerText } from "../_server_text.ts";
 
@@ -37,36 +43,20 @@ interface DriverError {
   readonly fatal?: boolean;
 }
 
+/** mysql2's own codes of a lost connection, besides the socket's. */
 const TRANSIENT_SOCKET = new Set([
+  ...SOCKET_ERROR_CODES,
   "PROTOCOL_CONNECTION_LOST",
-  "ECONNRESET",
-  "EPIPE",
-  "ETIMEDOUT",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "ECONNABORTED",
   "PROTOCOL_SEQUENCE_TIMEOUT",
   "ERR_STREAM_DESTROYED",
 ]);
 
 /** A failed TLS upgrade: a rejected certificate is a config problem, anything else transient. */
 function tlsHandshakeError(text: string, where: string, cause: unknown): RivetError {
-  if (/does not match certificate|altnames|cert's CN/i.test(text)) {
-    return new ConfigError(
-      `TLS certificate of the MySQL server${where} is not valid for that host name: ${text}; ` +
-        "connect with a host name the certificate was issued for, or use source.tls.mode: " +
-        "verify-ca (chain only, with source.tls.ca_file)",
-      { code: "source.tls_verify_failed", cause },
-    );
-  }
-  if (/certificate|self.signed|issuer|verify|expired|unknown ?ca|CERT_/i.test(text)) {
-    return new ConfigError(
-      `TLS certificate of the MySQL server${where} was rejected: ${text}; set ` +
-        "source.tls.ca_file to the CA certificate (PEM) that signed the server certificate",
-      { code: "source.tls_verify_failed", cause },
-    );
+  if (
+    /certificate|self.signed|issuer|verify|expired|unknown ?ca|CERT_|altnames|cert's CN/i.test(text)
+  ) {
+    return certificateRejected("MySQL server", text, where, cause);
   }
   return new MysqlTransientError(`TLS handshake with MySQL${where} failed: ${text}`, {
     code: "source.connect_failed",
