@@ -33,3 +33,28 @@ export function nextBatchRows(
   const n = Math.floor(target / Math.max(1, bytesPerRow));
   return Math.max(1, Math.min(limits.batchSize, Math.max(PROBE_ROWS, n)));
 }
+
+/**
+ * Rows of the batch after one just cut, within the live `rowCap` that `auto_shrink` lowers.
+ *
+ * @param bytes Arrow bytes of the batch just cut.
+ * @param rows Its rows (> 0).
+ * @param limits Ceiling and memory target, as for {@linkcode nextBatchRows}.
+ * @param rowCap The read's live ceiling, if any.
+ * @returns At least 1.
+ *
+ * @example
+ * ```ts
+ * import { rowsAfterBatch } from "./_batch_sizing.ts";
+ * const limits = { batchSize: 10_000, batchMemoryBytes: 100_000 };
+ * if (rowsAfterBatch(50_000, 500, limits, { value: 700 }) !== 700) throw new Error();
+ * ```
+ */
+export function rowsAfterBatch(
+  bytes: number,
+  rows: number,
+  limits: { batchSize: number; batchMemoryBytes: number },
+  rowCap?: { readonly value: number },
+): number {
+  return Math.max(1, Math.min(nextBatchRows(bytes / rows, limits), rowCap?.value ?? Infinity));
+}

@@ -23,7 +23,7 @@
  * @module
  */
 import { Request } from "tedious";
-import { nextBatchRows, PROBE_ROWS } from "../_batch_sizing.ts";
+import { PROBE_ROWS, rowsAfterBatch } from "../_batch_sizing.ts";
 import { BatchQueue, pumpBatches } from "../_batch_stream.ts";
 import type { BatchStream, ColumnInfo, ReadOptions, ReadRequest } from "../../core/source.ts";
 import type { Warning } from "../../core/spec.ts";
@@ -229,11 +229,7 @@ export async function readQuery(
 
   const cutBatch = () => {
     const b = builder!;
-    const rows = b.rows;
-    batchRows = Math.max(
-      1,
-      Math.min(nextBatchRows(b.byteSize() / rows, limits), options.rowCap?.value ?? Infinity),
-    );
+    batchRows = rowsAfterBatch(b.byteSize(), b.rows, limits, options.rowCap);
     queue.push(b.finish());
   };
 

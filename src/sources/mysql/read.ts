@@ -31,7 +31,7 @@
  *
  * @module
  */
-import { nextBatchRows, PROBE_ROWS } from "../_batch_sizing.ts";
+import { PROBE_ROWS, rowsAfterBatch } from "../_batch_sizing.ts";
 import { BatchQueue, pumpBatches } from "../_batch_stream.ts";
 import type { BatchStream, ReadOptions, ReadRequest } from "../../core/source.ts";
 import type { Warning } from "../../core/spec.ts";
@@ -220,11 +220,7 @@ export async function readQuery(
 
   const cutBatch = () => {
     const d = decoder!;
-    const rows = d.rows;
-    batchRows = Math.max(
-      1,
-      Math.min(nextBatchRows(d.byteSize() / rows, limits), options.rowCap?.value ?? Infinity),
-    );
+    batchRows = rowsAfterBatch(d.byteSize(), d.rows, limits, options.rowCap);
     queue.push(d.finish());
     d.reset(batchRows);
   };
