@@ -462,6 +462,21 @@ Deno.test({
       },
     );
 
+    await t.step(
+      "a statement that writes is refused before it is sent, with or without a signal",
+      async () => {
+        await using source = await openSource(spec, info);
+        for (const signal of [undefined, new AbortController().signal]) {
+          await expectError(
+            readAll(source, "DELETE FROM events_t", { ...defaults, ...(signal ? { signal } : {}) }),
+            { code: "source.not_a_select", exitCode: 1 },
+          );
+        }
+        const { batches } = await readAll(source, "SELECT COUNT_BIG(*) AS n FROM events_t");
+        assert.ok(Number(column(batches, "n")[0]) >= 3, "nothing was deleted");
+      },
+    );
+
     await t.step("a wrong password is source.auth_failed and never echoed", async () => {
       await expectError(openSource(spec, { ...info, password: "wrong-Pa55word-XYZ" }), {
         code: "source.auth_failed",

@@ -124,6 +124,14 @@ export async function readQuery(
   const signal = options.signal;
   signal?.throwIfAborted();
   const classify = (e: unknown) => classifyMssqlError(e, context.errors);
+  let aborted = false;
+  // Declared before anything can end the read (`done` removes it); it only runs once it is
+  // registered, after the statement was sent.
+  const onAbort = () => {
+    aborted = true;
+    cancelStatement();
+    notify();
+  };
   let finished = false;
   const done = () => {
     if (finished) return;
@@ -160,7 +168,6 @@ export async function readQuery(
   let schema: BatchStream["schema"] | undefined;
   let discard = false;
   let ended = false;
-  let aborted = false;
   let driverError: unknown;
   let planError: unknown;
   let decodeError: unknown;
@@ -248,11 +255,6 @@ export async function readQuery(
     }
   });
 
-  const onAbort = () => {
-    aborted = true;
-    cancelStatement();
-    notify();
-  };
   signal?.addEventListener("abort", onAbort, { once: true });
 
   try {
