@@ -10,6 +10,7 @@ import { ConfigError } from "../core/errors.ts";
 import type { SourceKind, TlsSpec } from "../core/spec.ts";
 import type { ConnectionInfo } from "./connection.ts";
 import { isLoopbackHost } from "../_util/loopback.ts";
+import { TRUST_SERVER_CERTIFICATE, urlBoolean } from "../_util/url_params.ts";
 
 /**
  * Refuses plaintext to a non-loopback host unless the config opts in, before any network I/O.
@@ -69,12 +70,9 @@ export function checkTlsPolicy(
   return { warnings };
 }
 
-const FALSE_WORDS = new Set(["false", "no", "0", "off", "disable", "optional"]);
-const TRUE_WORDS = new Set(["true", "yes", "1", "on"]);
-
 function mssqlDefaultTls(info: ConnectionInfo, host: string): { warnings: string[] } {
-  const encrypt = info.params.encrypt?.trim().toLowerCase();
-  if (encrypt !== undefined && FALSE_WORDS.has(encrypt)) {
+  if (urlBoolean(info.params, "encrypt") === false) {
+    const encrypt = info.params.encrypt!.trim().toLowerCase();
     throw new ConfigError(
       `TLS required for non-loopback host '${host}': the URL asks for encrypt=${encrypt} and the ` +
         "source has no tls: block",
@@ -85,8 +83,7 @@ function mssqlDefaultTls(info: ConnectionInfo, host: string): { warnings: string
       },
     );
   }
-  const trust = info.params.trust_server_certificate?.trim().toLowerCase();
-  if (trust !== undefined && TRUE_WORDS.has(trust)) {
+  if (urlBoolean(info.params, ...TRUST_SERVER_CERTIFICATE) === true) {
     return {
       warnings: [
         `TLS is not enforced for host '${host}': trust_server_certificate=true disables ` +

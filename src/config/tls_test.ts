@@ -117,3 +117,10 @@ Deno.test("SQL Server: encrypt=false to a remote host needs the explicit mode: d
   const local = { ...at("127.0.0.1"), params: { encrypt: "false" } };
   assert.deepEqual(checkTlsPolicy(local, undefined, "mssql"), { warnings: [] });
 });
+
+Deno.test("SQL Server: the policy reads the URL's booleans as the connection does (aliases too)", () => {
+  const alias = { ...at("sql.example.com"), params: { trustservercertificate: "yes" } };
+  assert.equal(checkTlsPolicy(alias, undefined, "mssql").warnings.length, 1);
+  const off = { ...at("sql.example.com"), params: { encrypt: "no" } };
+  assert.throws(() => checkTlsPolicy(off, undefined, "mssql"), /encrypt=no/);
+});

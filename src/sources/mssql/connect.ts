@@ -17,6 +17,7 @@ import type { ConnectionInfo } from "../../core/source.ts";
 import type { TlsMode, TlsSpec } from "../../core/spec.ts";
 import { ConfigError } from "../../core/errors.ts";
 import { isLoopbackHost } from "../../_util/loopback.ts";
+import { TRUST_SERVER_CERTIFICATE, urlBoolean } from "../../_util/url_params.ts";
 import { readCaFile } from "../_ca_file.ts";
 import { classifyMssqlError, type MssqlErrorContext } from "./_errors.ts";
 
@@ -27,20 +28,6 @@ export type MssqlConnection = Connection;
 export interface MssqlConfig {
   readonly driver: ConnectionConfiguration;
   readonly errors: MssqlErrorContext;
-}
-
-const TRUE_WORDS = new Set(["true", "yes", "1", "on", "strict", "mandatory"]);
-const FALSE_WORDS = new Set(["false", "no", "0", "off", "disable", "optional"]);
-
-function flag(params: Readonly<Record<string, string>>, key: string): boolean | undefined {
-  const value = params[key]?.trim().toLowerCase();
-  if (value === undefined) return undefined;
-  if (TRUE_WORDS.has(value)) return true;
-  if (FALSE_WORDS.has(value)) return false;
-  throw new ConfigError(`source URL parameter ${key}=${value} is not a boolean`, {
-    code: "config.invalid_url",
-    hint: `write ${key}=true or ${key}=false`,
-  });
 }
 
 /** Effective TLS: encrypt or not, and whether the certificate is verified. */
@@ -66,9 +53,8 @@ export interface MssqlTls {
  * ```
  */
 export function mssqlTls(connection: ConnectionInfo, tls: TlsSpec | undefined): MssqlTls {
-  const encryptParam = flag(connection.params, "encrypt");
-  const trustParam = flag(connection.params, "trust_server_certificate") ??
-    flag(connection.params, "trustservercertificate");
+  const encryptParam = urlBoolean(connection.params, "encrypt");
+  const trustParam = urlBoolean(connection.params, ...TRUST_SERVER_CERTIFICATE);
   if (tls === undefined) {
     const encrypt = encryptParam ?? !isLoopbackHost(connection.host);
     const trust = trustParam ?? false;
