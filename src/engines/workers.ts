@@ -68,6 +68,10 @@ export function chunkWorkerPermissions(
   const caPath = ca === undefined ? [] : [isAbsolute(ca) ? ca : resolve(job.configDir, ca)];
   const cloud = storeHosts(destination);
   const mssql = job.source.kind === "mssql";
+  const sys = [
+    ...(cloud.length > 0 ? ["osRelease" as const] : []),
+    ...(mssql ? ["hostname" as const] : []),
+  ];
   return {
     net: socket && cloud.length === 0 ? false : [...(socket ? [] : [sourceNet(job)]), ...cloud],
     read: [...output, ...caPath, ...(socket ? [connection.host] : [])],
@@ -78,12 +82,7 @@ export function chunkWorkerPermissions(
     env: mssql ? true : cloudEnvFor(destination),
     run: false,
     ffi: false,
-    sys: cloud.length > 0 || mssql
-      ? [
-        ...(cloud.length > 0 ? ["osRelease" as const] : []),
-        ...(mssql ? ["hostname" as const] : []),
-      ]
-      : false,
+    sys: sys.length > 0 ? sys : false,
     import: false,
   };
 }
