@@ -44,7 +44,7 @@ export interface Dialect {
   readonly count: "COUNT" | "COUNT_BIG";
 }
 
-/** The three engines of the Rust tool (SQL Server's source is not supported yet). */
+/** The three engines: PostgreSQL, MySQL/MariaDB and SQL Server. */
 export const DIALECTS: Readonly<Record<SourceKind, Dialect>> = {
   postgres: {
     kind: "postgres",
