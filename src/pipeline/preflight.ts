@@ -49,6 +49,13 @@ export interface PreflightOptions {
   readonly checkSchema?: (schema: Schema) => void | Promise<void>;
 }
 
+/** The hint of a failed access probe that brought none. */
+const ACCESS_HINT =
+  "check the export's table:, query: or query_file: and the user's privileges on it";
+/** The hint of unsupported columns. */
+const UNSUPPORTED_HINT =
+  "set a columns: override for each column named (e.g. text), or cast it in a query:";
+
 /** The result of the access probe. */
 export interface AccessProbe {
   /** Whether the query ran. */
@@ -124,10 +131,15 @@ export async function probeAccess(
     return { ok: true, columns: stream.columns, schema: stream.schema };
   } catch (error) {
     rethrowInterrupt(error, options.signal);
+    const info = toErrorInfo(error);
     if (error instanceof UnsupportedColumnsError) {
-      return { ok: true, columns: error.columns, unsupported: toErrorInfo(error) };
+      return {
+        ok: true,
+        columns: error.columns,
+        unsupported: { ...info, hint: info.hint ?? UNSUPPORTED_HINT },
+      };
     }
-    return { ok: false, error: toErrorInfo(error), columns: [] };
+    return { ok: false, error: { ...info, hint: info.hint ?? ACCESS_HINT }, columns: [] };
   }
 }
 

@@ -35,6 +35,15 @@ const ALIASES: Readonly<Record<string, Target>> = {
   polars: "polars",
 };
 
+/** How each reader is named in messages. */
+const READER: Readonly<Record<Target, string>> = {
+  duckdb: "DuckDB",
+  bigquery: "BigQuery",
+  snowflake: "Snowflake",
+  spark: "Spark",
+  polars: "Polars",
+};
+
 /** Every accepted `--target` spelling, aliases included. */
 export const TARGET_NAMES: readonly string[] = Object.keys(ALIASES);
 
@@ -124,7 +133,9 @@ function rule(
           return {
             type: "(none)",
             fidelity: "unsupported",
-            note: `${target} cannot read the Arrow UUID extension type yet: ${TEXT_OVERRIDE}`,
+            note: `${
+              READER[target]
+            } cannot read the Arrow UUID extension type yet: ${TEXT_OVERRIDE}`,
           };
         }
         return {

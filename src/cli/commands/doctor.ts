@@ -223,19 +223,14 @@ async function checkExport(
   }
 }
 
-function exportFailure(
-  name: string,
-  info: { message: string; hint?: string; code: string },
-): CheckResult {
+/** A failed export probe; the message names the export once. */
+function exportFailure(name: string, info: { message: string; hint?: string }): CheckResult {
   const message = info.message.startsWith(`${name}: `)
     ? info.message.slice(name.length + 2)
     : info.message;
   return {
     ok: false,
     line: `${name}: ${message}`,
-    hint: info.hint ??
-      (info.code === "source.unsupported_types"
-        ? "set a columns: override for each column named (e.g. text), or cast it in a query:"
-        : "check the export's table:, query: or query_file: and the user's privileges on it"),
+    ...(info.hint ? { hint: info.hint } : {}),
   };
 }
