@@ -276,7 +276,10 @@ Examples:
     });
 
   program.command("doctor")
-    .description("check the config, the source login (SELECT 1) and each destination (probe)")
+    .description(
+      "check the config, the source login (SELECT 1), each export's query (LIMIT 0) and each " +
+        "destination (probe)",
+    )
     .requiredOption(...configFlag)
     .option("-p, --param <key=value>", "value for ${key} in the config (repeatable)", collect)
     .action(async (flags: DoctorFlags) => {

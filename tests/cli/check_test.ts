@@ -43,8 +43,8 @@ Deno.test({
   async fn(t) {
     await using pg = await startPostgres();
     const { user, password } = pg.passwordUser;
-    await pg.psql(`ALTER ROLE ${user} PASSWORD '${password}${MARKER}'`);
     await pg.psql(`
+      ALTER ROLE ${user} PASSWORD '${password}${MARKER}';
       CREATE TABLE orders (id int PRIMARY KEY, updated_at timestamptz NOT NULL, n int NOT NULL,
         amount numeric(12,2), u uuid, tags int[]);
       CREATE INDEX orders_updated ON orders (updated_at);
@@ -188,8 +188,8 @@ Deno.test({
 
           const pretty = await runCli(["check", "-c", path, "-e", "gone"]);
           assert.equal(pretty.code, 1);
-          assert.match(pretty.stdout, /  Access: +FAILED: .*no_such_table/);
-          assert.match(pretty.stdout, /  Error: export 'gone': .*no_such_table.*\n    Hint: /);
+          assert.match(pretty.stdout, / {2}Access: +FAILED: .*no_such_table/);
+          assert.match(pretty.stdout, / {2}Error: export 'gone': .*no_such_table.*\n {4}Hint: /);
         },
       );
 
@@ -203,7 +203,7 @@ Deno.test({
         assert.equal(plain.code, 0, plain.stderr);
         assert.match(
           plain.stdout,
-          /  Type report:\n {4}COLUMN +SOURCE TYPE +ARROW TYPE +FIDELITY\n {4}id +int4 +Int32 +exact\n {4}u +uuid +FixedSizeBinary\[16\] +exact\n {4}amount +numeric\(12,2\) +Decimal\[12e\+2\] +exact\n/,
+          / {2}Type report:\n {4}COLUMN +SOURCE TYPE +ARROW TYPE +FIDELITY\n {4}id +int4 +Int32 +exact\n {4}u +uuid +FixedSizeBinary\[16\] +exact\n {4}amount +numeric\(12,2\) +Decimal\[12e\+2\] +exact\n/,
         );
 
         const spark = await json(["check", "-c", path, "-e", "ids", "--target", "spark"]);
@@ -274,6 +274,22 @@ Deno.test({
             }@${pg.host}:${pg.port}/postgres`,
           );
         }
+
+        const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+        const closed = (listener.addr as Deno.NetAddr).port;
+        listener.close();
+        const down = join(dir, "down.yaml");
+        await Deno.writeTextFile(
+          down,
+          `source:\n  type: postgres\n  url: postgresql://u:${MARKER}@127.0.0.1:${closed}/db\n` +
+            "exports:\n  - { name: fine, table: orders, format: parquet, " +
+            "destination: { type: stdout } }\n",
+        );
+        const unreachable = await runCli(["check", "-c", down]);
+        assertNoSecret(unreachable);
+        assert.equal(unreachable.code, 2, unreachable.stderr);
+        assert.match(unreachable.stderr, /^Error: .*connection refused/);
+        assert.equal(unreachable.stdout, "");
 
         const file = join(dir, "a_file");
         await Deno.writeTextFile(file, "not a folder");
