@@ -81,6 +81,8 @@ export interface Preflight {
   readonly rowWidthBytes?: number;
   /** The column that drives the reads: cursor, chunk, key or time column. */
   readonly cursorColumn?: string;
+  /** Whether that column leads an index; undefined when it cannot be told (a `query:` export). */
+  readonly cursorIndexed?: boolean;
   /** Min and max of that column (only read when it is indexed); undefined values are NULL. */
   readonly cursorRange?: { readonly min?: string; readonly max?: string };
   readonly access: AccessProbe;
@@ -334,6 +336,7 @@ export async function preflight(
     ...(facts.rows !== undefined ? { rowEstimate: facts.rows } : {}),
     ...(facts.rowBytes !== undefined ? { rowWidthBytes: facts.rowBytes } : {}),
     ...(column !== undefined ? { cursorColumn: column } : {}),
+    ...(columnIndexed !== undefined ? { cursorIndexed: columnIndexed } : {}),
     ...(cursorRange ? { cursorRange } : {}),
     access,
     verdict: judgement.verdict,

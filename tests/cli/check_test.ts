@@ -110,6 +110,9 @@ Deno.test({
         assert.deepEqual(inc.access, { ok: true, columns: 6, error: null });
         assert.deepEqual(exportOf(doc, "chunk_ok").cursor_range, { min: "1", max: "2000" });
         assert.equal(exportOf(doc, "chunk_noidx").cursor_range, null, "no scan for the range");
+        assert.equal(exportOf(doc, "chunk_noidx").cursor_indexed, false);
+        assert.equal(inc.cursor_indexed, true);
+        assert.equal(exportOf(doc, "q_full").cursor_indexed, null);
         const codes = (name: string) => exportOf(doc, name).warnings.map((w: Json) => w.code);
         assert.deepEqual(codes("chunk_noidx"), ["preflight.column_not_indexed"]);
         assert.deepEqual(codes("big_full"), ["preflight.large_full_scan"]);
@@ -134,7 +137,7 @@ Deno.test({
           new RegExp(
             "^Export 'chunk_noidx'\\n  Strategy: +chunked-windows\\n  Mode: +chunked\\n" +
               "  Row estimate: +~2,000 rows\\n  Row width: +~\\d+ B\\n" +
-              "  Cursor range: +n: not read .*\\n  Access: +OK \\(the query runs: 6 columns\\)\\n" +
+              "  Cursor range: +n: not read \\(no index to read it from cheaply\\)\\n  Access: +OK \\(the query runs: 6 columns\\)\\n" +
               "  Verdict: +DEGRADED\\n  Recommended profile: +safe\\n" +
               "  Recommended parallel: +1\\n" +
               "  Warning: column 'n' has no index: every chunk scans .*\\n" +
@@ -243,6 +246,20 @@ Deno.test({
         assert.equal(sf.code, 0, sf.stderr);
         const bad = await runCli(["check", "-c", path, "--target", "excel"]);
         assert.equal(bad.code, 2, "an unknown target is a usage error");
+        const fromConfig = await write("target.yaml", [
+          "name: ids, query: 'SELECT id, u FROM orders', target: spark",
+          "name: odd, query: 'SELECT id FROM orders', target: excel",
+        ]);
+        const configured = await json(["check", "-c", fromConfig, "-e", "ids"]);
+        assert.equal(configured.doc.exports[0].target, "spark", "exports[].target applies");
+        const flagWins = await json(["check", "-c", fromConfig, "-e", "ids", "--target", "duckdb"]);
+        assert.equal(flagWins.doc.exports[0].target, "duckdb", "the flag beats exports[].target");
+        const odd = await runCli(["check", "-c", fromConfig]);
+        assert.equal(odd.code, 1);
+        assert.match(
+          odd.stderr,
+          /^Error: export 'odd': unknown target 'excel'\nHint: use one of: duckdb, duck,/,
+        );
       });
 
       await t.step("unknown export, wrong password, unwritable destination", async () => {

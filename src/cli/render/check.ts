@@ -75,6 +75,7 @@ export function checkJson(report: CheckReport): string {
       row_estimate: p.rowEstimate ?? null,
       row_width_bytes: p.rowWidthBytes ?? null,
       cursor_column: p.cursorColumn ?? null,
+      cursor_indexed: p.cursorIndexed ?? null,
       cursor_range: p.cursorRange
         ? { min: p.cursorRange.min ?? null, max: p.cursorRange.max ?? null }
         : null,
@@ -141,7 +142,13 @@ export function checkPretty(report: CheckReport, options: { typeReport: boolean 
         ? "-"
         : range
         ? `${p.cursorColumn}: ${range.min ?? "NULL"} .. ${range.max ?? "NULL"}`
-        : `${p.cursorColumn}: not read (no index to read it from cheaply)`,
+        : `${p.cursorColumn}: not read (${
+          p.cursorIndexed === false
+            ? "no index to read it from cheaply"
+            : p.cursorIndexed === undefined
+            ? "cannot tell whether it is indexed"
+            : "the column is not in the query"
+        })`,
     );
     field(
       "Access",
