@@ -20,6 +20,7 @@ import type { StateFlags } from "./commands/state.ts";
 import type { MetricsFlags } from "./commands/metrics.ts";
 import type { DoctorFlags } from "./commands/doctor.ts";
 import type { ValidateFlags } from "./commands/validate.ts";
+import type { CheckFlags } from "./commands/check.ts";
 
 /** Options parsed for `rivet run`. */
 export interface RunFlags {
@@ -57,7 +58,7 @@ const epilogue = `
 Getting started:
   1. rivet init -o rivet.yaml     scaffold a config from a live database (coming later)
   2. rivet doctor -c rivet.yaml   check credentials and destinations
-  3. rivet check -c rivet.yaml    preview the plan (coming later)
+  3. rivet check -c rivet.yaml    preview the plan
   4. rivet run -c rivet.yaml      export
 
 Exit codes: 0 success, 1 config or permanent error, 2 transient error (retry) or command-line
@@ -275,7 +276,10 @@ Examples:
     });
 
   program.command("doctor")
-    .description("check the config, the source login (SELECT 1) and each destination (probe)")
+    .description(
+      "check the config, the source login (SELECT 1), each export's query (LIMIT 0) and each " +
+        "destination (probe)",
+    )
     .requiredOption(...configFlag)
     .option("-p, --param <key=value>", "value for ${key} in the config (repeatable)", collect)
     .action(async (flags: DoctorFlags) => {
@@ -310,6 +314,38 @@ Examples:
     .action(async (flags: ValidateFlags) => {
       const { validateCommand } = await import("./commands/validate.ts");
       exitCode = await validateCommand(flags, ctx);
+    });
+
+  program.command("check")
+    .description(
+      "preflight each export: strategy, size, access (the query runs for no row), verdict, " +
+        "types, destinations",
+    )
+    .requiredOption(...configFlag)
+    .option("-e, --export <name>", "only this export (repeatable)", collect)
+    .option("-p, --param <key=value>", "value for ${key} in the config (repeatable)", collect)
+    .option("--type-report", "list each column: source type, Arrow type, fidelity")
+    .addOption(
+      new Option("--target <reader>", "judge fidelity for this reader (beats exports[].target)")
+        .choices(["duckdb", "duck", "bigquery", "bq", "snowflake", "sf", "spark", "polars"]),
+    )
+    .option("--strict", "exit 1 when any column is lossy or unsupported")
+    .option("--json", "print one JSON document (implies the type report)")
+    .addHelpText(
+      "after",
+      `
+Exit codes: 0 every export can run (verdicts and warnings are advice), 1 an export cannot run (a
+missing table or column, an unsupported type, a list column in CSV), a destination refused the
+probe, or --strict and a lossy or unsupported column; 2 the source is unreachable.
+
+Examples:
+  rivet check -c rivet.yaml
+  rivet check -c rivet.yaml -e orders --type-report --target bigquery
+  rivet check -c rivet.yaml --json --strict > check.json`,
+    )
+    .action(async (flags: CheckFlags) => {
+      const { checkCommand } = await import("./commands/check.ts");
+      exitCode = await checkCommand(flags, ctx);
     });
 
   const onSignal = () => {

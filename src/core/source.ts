@@ -6,6 +6,7 @@
  * @module
  */
 import type { DataType, RecordBatch, Schema } from "./arrow.ts";
+import { ConfigError } from "./errors.ts";
 import type { SignalOptions, SourceKind } from "./spec.ts";
 
 /** Where and as whom to connect. `password` is a registered secret: never log it. */
@@ -36,6 +37,26 @@ export interface ColumnInfo {
   readonly logicalType?: LogicalType;
   /** Why the column is unsupported, with the fix (e.g. a `columns:` override). */
   readonly unsupportedReason?: string;
+}
+
+/**
+ * A result with columns rivet cannot export (`source.unsupported_types`, exit 1), thrown by
+ * `Source.read` before any row. It carries every column, so `rivet check --type-report` can list
+ * the supported ones beside the refused ones.
+ */
+export class UnsupportedColumnsError extends ConfigError {
+  /** Every column of the result, in order; the refused ones have fidelity `unsupported`. */
+  readonly columns: readonly ColumnInfo[];
+
+  /**
+   * @param message The message naming every refused column.
+   * @param columns Every column of the result.
+   */
+  constructor(message: string, columns: readonly ColumnInfo[]) {
+    super(message, { code: "source.unsupported_types" });
+    this.name = "ConfigError";
+    this.columns = columns;
+  }
 }
 
 /** Read knobs derived from the tuning plan. */

@@ -192,3 +192,49 @@ export function pressureSql(kind: SourceKind): string {
   }
   return "SELECT checkpoints_req FROM pg_stat_bgwriter";
 }
+
+/**
+ * The columns that lead an index of a table (the first key column of every index, the primary
+ * key's included), one per row: a range or `>` predicate on one of them is an index seek, on any
+ * other column a scan. Partial (filtered) indexes do not count.
+ *
+ * @param kind The source engine.
+ * @param t The table.
+ * @returns The probe statement.
+ */
+export function indexedColumnsSql(kind: SourceKind, t: CatalogTable): string {
+  if (kind === "mssql") {
+    return `SELECT c.name ${MSSQL_INDEX_COLUMNS}WHERE i.object_id = ${mssqlObjectId(t)} ` +
+      "AND i.has_filter = 0 AND ic.key_ordinal = 1";
+  }
+  if (kind === "mysql") {
+    return "SELECT s.COLUMN_NAME FROM information_schema.STATISTICS s " +
+      `WHERE ${mysqlWhere(t, "s")} AND s.SEQ_IN_INDEX = 1`;
+  }
+  return "SELECT a.attname::text FROM pg_index i " +
+    "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] " +
+    `WHERE i.indrelid = ${pgRegclass(t)} AND i.indpred IS NULL`;
+}
+
+/**
+ * The statement that runs an export's query for no row: the server parses, plans and checks the
+ * permissions of the whole query (a missing table or column fails here), and the result's columns
+ * come back with their types.
+ *
+ * @param kind The source engine.
+ * @param baseSql The export's base query.
+ * @returns `SELECT * FROM (<q>) AS _rivet_probe LIMIT 0`, or `SELECT TOP 0 …` on SQL Server.
+ *
+ * @example
+ * ```ts
+ * import { zeroRowSql } from "./catalog.ts";
+ * if (zeroRowSql("mssql", "SELECT 1 AS a") !== "SELECT TOP 0 * FROM (SELECT 1 AS a) AS _rivet_probe") {
+ *   throw new Error();
+ * }
+ * ```
+ */
+export function zeroRowSql(kind: SourceKind, baseSql: string): string {
+  return kind === "mssql"
+    ? `SELECT TOP 0 * FROM (${baseSql}) AS _rivet_probe`
+    : `SELECT * FROM (${baseSql}) AS _rivet_probe LIMIT 0`;
+}

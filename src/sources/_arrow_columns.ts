@@ -16,8 +16,13 @@ import {
   Schema,
   Struct,
 } from "../core/arrow.ts";
-import { ConfigError, PermanentError } from "../core/errors.ts";
-import type { ColumnInfo, Fidelity, LogicalType } from "../core/source.ts";
+import { PermanentError } from "../core/errors.ts";
+import {
+  type ColumnInfo,
+  type Fidelity,
+  type LogicalType,
+  UnsupportedColumnsError,
+} from "../core/source.ts";
 
 /** Common state of every builder. */
 export abstract class Builder {
@@ -389,9 +394,7 @@ export function planSchema<P extends { readonly arrowType: DataType }>(
     else problems.push(`'${name}' (${nativeType}): ${mapping.reason}`);
   }
   if (problems.length > 0) {
-    throw new ConfigError(`Unsupported column types: ${problems.join("; ")}`, {
-      code: "source.unsupported_types",
-    });
+    throw new UnsupportedColumnsError(`Unsupported column types: ${problems.join("; ")}`, infos);
   }
   const schema = new Schema(
     infos.map((c) =>

@@ -1,6 +1,7 @@
 /**
  * `rivet doctor` against a live PostgreSQL and real folders: all checks pass (and the probe is
- * gone), a wrong password fails with a hint and never prints the password, a closed port and a
+ * gone), a missing table, a missing column and an unsupported column type fail the export's
+ * zero-row probe, a wrong password fails with a hint and never prints the password, a closed port and a
  * TLS mismatch get their own hints, an unwritable destination fails, a bad config stops early.
  */
 import assert from "node:assert/strict";
@@ -51,6 +52,10 @@ Deno.test({
     await using pg = await startPostgres();
     const { user, password } = pg.passwordUser;
     await pg.psql(`ALTER ROLE ${user} PASSWORD '${password}${MARKER}'`);
+    await pg.psql(
+      `CREATE TABLE t (id int); CREATE TABLE shapes (id int, p point); ` +
+        `GRANT SELECT ON t, shapes TO ${user}`,
+    );
     const dir = await Deno.makeTempDir({ prefix: "rivet_doctor_" });
     const good = `postgresql://${user}:${
       encodeURIComponent(password + MARKER)
@@ -85,6 +90,8 @@ Deno.test({
             res.stdout,
             `[OK] config: ${config} (6 exports)\n` +
               `[OK] source: postgres ${pg.host}:${pg.port}/postgres (login and SELECT 1)\n` +
+              [0, 1, 2, 3, 4, 5].map((i) => `[OK] export 'e${i}': query runs (1 column)\n`)
+                .join("") +
               `[OK] destination: file://${dir}/out/a (wrote and removed .rivet_doctor_probe)\n` +
               `[OK] destination: file://${dir}/out/${today} (wrote and removed .rivet_doctor_probe)\n` +
               `[OK] destination: file://${dir}/out/p (wrote and removed .rivet_doctor_probe)\n` +
@@ -93,6 +100,36 @@ Deno.test({
           for (const folder of ["out/a", `out/${today}`, "out/p"]) {
             assert.deepEqual(await listNames(join(dir, folder)), [], `${folder} holds nothing`);
           }
+        },
+      );
+
+      await t.step(
+        "a missing table, a missing column and an unsupported type fail their export",
+        async () => {
+          const config = await write(
+            "missing.yaml",
+            "source:\n  type: postgres\n  url_env: DOCTOR_TEST_PG_URL\nexports:\n" +
+              "  - { name: ok, table: t, format: csv, destination: { type: stdout } }\n" +
+              "  - { name: gone, table: no_such_table, format: csv, destination: { type: stdout } }\n" +
+              "  - { name: col, query: 'SELECT id, nope FROM t', format: csv, " +
+              "destination: { type: stdout } }\n" +
+              "  - { name: shape, table: shapes, format: csv, destination: { type: stdout } }\n",
+          );
+          const res = await runCli(["doctor", "-c", config]);
+          assertNoSecret(res);
+          assert.equal(res.code, 1, res.stdout + res.stderr);
+          assert.match(res.stdout, /\[OK\] export 'ok': query runs \(1 column\)\n/);
+          assert.match(
+            res.stdout,
+            /\[FAIL\] export 'gone': .*no_such_table.*\n {2}Hint: \S/,
+          );
+          assert.match(res.stdout, /\[FAIL\] export 'col': .*nope.*\n {2}Hint: \S/);
+          assert.match(
+            res.stdout,
+            /\[FAIL\] export 'shape': .*'p' \(point\).*\n {2}Hint: set a columns: override/,
+          );
+          assert.match(res.stdout, /\[OK\] destination: stdout/, "destinations still checked");
+          assert.doesNotMatch(res.stdout, /export 'gone': export 'gone'/, "named once");
         },
       );
 
