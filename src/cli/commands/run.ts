@@ -173,7 +173,7 @@ export async function runCommand(flags: RunFlags, outerCtx: CommandContext): Pro
 }
 
 /** The run's event sink and its end. */
-interface RunEvents {
+export interface RunEvents {
   readonly emit: EventSink;
   /** Closes the progress renderer and, with `--events`, writes `run_finished`. Idempotent. */
   readonly finish: (exitCode: ExitCode, outcomes: readonly Outcome[]) => void;
@@ -183,7 +183,7 @@ interface RunEvents {
  * Starts the run's event sink: the progress renderer owns stderr (live on a terminal), and with
  * `--events ndjson` every event also goes to stdout as one line, opened by `run_started`.
  */
-function startRunEvents(
+export function startRunEvents(
   flags: RunFlags,
   ctx: CommandContext,
   exports: readonly string[],
