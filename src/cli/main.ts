@@ -344,10 +344,10 @@ Examples:
     .addHelpText(
       "after",
       `
-Refused (exit 1): a changed artifact (plan.tampered), a plan older than 24 hours
-(plan.expired), an incremental cursor that moved since the plan (plan.cursor_moved), inline
-source credentials the plan could not keep (plan.credentials_missing). Otherwise the exit codes
-are rivet run's.
+Refused (exit 1): a changed artifact (plan.tampered), a plan older than
+24 hours (plan.expired), an incremental cursor that moved since the plan
+(plan.cursor_moved), inline source credentials the plan could not keep
+(plan.credentials_missing). Otherwise the exit codes are rivet run's.
 
 Examples:
   rivet apply plan.json
