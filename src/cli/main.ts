@@ -284,15 +284,16 @@ Examples:
       const { doctorCommand } = await import("./commands/doctor.ts");
       exitCode = await doctorCommand(flags, ctx);
     });
-  program.command("validate")
+  // The export selection and the layout flags of the commands that report per export.
+  const selection = (command: Command) =>
+    command.requiredOption(...configFlag)
+      .option("-e, --export <name>", "only this export (repeatable)", collect)
+      .option("-p, --param <key=value>", "value for ${key} in the config (repeatable)", collect);
+  const layoutOption = (what: string) =>
+    new Option("--format <format>", what).choices(["pretty", "json"]).default("pretty");
+  selection(program.command("validate"))
     .description("verify each export's output against its manifest.json and _SUCCESS")
-    .requiredOption(...configFlag)
-    .option("-e, --export <name>", "only this export (repeatable)", collect)
-    .option("-p, --param <key=value>", "value for ${key} in the config (repeatable)", collect)
-    .addOption(
-      new Option("--format <format>", "report layout").choices(["pretty", "json"])
-        .default("pretty"),
-    )
+    .addOption(layoutOption("report layout"))
     .option("-o, --output <path>", "write the JSON report to a file (needs --format json)")
     .option("--date <yyyy-mm-dd>", "the day {date} stands for in the path (default today, UTC)")
     .option("--run-id <id>", "the value of {run_id} in the path")
@@ -314,14 +315,9 @@ Examples:
       exitCode = await validateCommand(flags, ctx);
     });
 
-  program.command("plan")
+  selection(program.command("plan"))
     .description("compute what a run would do (no data written) and seal it as a plan artifact")
-    .requiredOption(...configFlag)
-    .option("-e, --export <name>", "only this export (repeatable)", collect)
-    .option("-p, --param <key=value>", "value for ${key} in the config (repeatable)", collect)
-    .addOption(
-      new Option("--format <format>", "output").choices(["pretty", "json"]).default("pretty"),
-    )
+    .addOption(layoutOption("output"))
     .option("-o, --output <path>", "write the artifact to a file (needs --format json)")
     .addHelpText(
       "after",

@@ -13,6 +13,7 @@ import {
 } from "./plan_artifact.ts";
 
 const HOUR = 3_600_000;
+const WINDOWS = { column: "id", shape: { kind: "range", size: 10 } } as const;
 
 function planned(overrides: Partial<PlannedExport> = {}): PlannedExport {
   return {
@@ -25,12 +26,7 @@ function planned(overrides: Partial<PlannedExport> = {}): PlannedExport {
       stripped_secrets: [],
     },
     computed: {
-      chunking: {
-        kind: "windows",
-        column: "id",
-        shape: { kind: "range", size: 10 },
-        plan_hash: "abc",
-      },
+      chunking: { kind: "windows", ...WINDOWS, plan_hash: "abc" },
       chunk_ranges: [{ start: "1", end: "10" }, { start: "11", end: "15" }],
       chunk_count: 2,
       cursor_snapshot: null,
@@ -160,11 +156,8 @@ Deno.test("checkCredentials refuses stripped source credentials, warns for other
 Deno.test("checkCursorSnapshots refuses a moved cursor unless forced, naming both values", async () => {
   const artifact = await sealPlan(body([planned({
     computed: {
-      chunking: null,
-      chunk_ranges: [],
-      chunk_count: 0,
+      ...planned().computed,
       cursor_snapshot: { cursor_column: "id", last_cursor_value: "5" },
-      row_estimate: null,
     },
   })]));
   assert.deepEqual(checkCursorSnapshots(artifact, () => "5", false), []);
@@ -179,12 +172,7 @@ Deno.test("checkCursorSnapshots refuses a moved cursor unless forced, naming bot
 Deno.test("presetOf gives the runner the recorded chunking and windows", () => {
   const preset = presetOf(planned());
   assert.deepEqual(preset, {
-    chunking: {
-      kind: "windows",
-      column: "id",
-      shape: { kind: "range", size: 10 },
-      planHash: "abc",
-    },
+    chunking: { kind: "windows", ...WINDOWS, planHash: "abc" },
     windows: [{ startKey: "1", endKey: "10" }, { startKey: "11", endKey: "15" }],
   });
   assert.equal(

@@ -17,7 +17,6 @@ import { ConfigError, toErrorInfo } from "../../core/errors.ts";
 import type { Outcome } from "../../core/events.ts";
 import { checkRunnable, configFromDocument } from "../../config/mod.ts";
 import { INPUT_LIMITS, readInputText } from "../../_util/input_file.ts";
-import { exportPrefix, prefixOnce } from "../../_util/text.ts";
 import { openStateStore } from "../../state/mod.ts";
 import { runResult, runSpec } from "../../engines/inline.ts";
 import {
@@ -29,9 +28,8 @@ import {
   verifyPlan,
 } from "../../pipeline/plan_artifact.ts";
 import type { CommandContext } from "../main.ts";
-import { formatErrors, reportError } from "../main.ts";
-import { writeRunReports } from "../render/summary.ts";
-import { type RunEvents, startRunEvents } from "./run.ts";
+import { reportError } from "../main.ts";
+import { reportRunEnd, type RunEvents, startRunEvents } from "./run.ts";
 
 /** Options parsed for `rivet apply`. */
 export interface ApplyFlags {
@@ -162,16 +160,7 @@ export async function applyCommand(
     }
     const result = runResult(outcomes, { startedAt, signal: ctx.signal });
     run.finish(result.exitCode, result.outcomes);
-    for (const path of await writeRunReports(config.dir, result.outcomes)) {
-      io.err(`report: ${path}\n`);
-    }
-    const failures = result.outcomes.flatMap((o) =>
-      o.error ? [{ ...o.error, message: prefixOnce(exportPrefix(o.export), o.error.message) }] : []
-    );
-    if (failures.length > 0) {
-      io.err(formatErrors(failures, { jsonErrors: ctx.jsonErrors, exitCode: result.exitCode }));
-    }
-    return result.exitCode;
+    return await reportRunEnd(result, config.dir, ctx);
   } catch (error) {
     finishEvents?.(toErrorInfo(error).exitCode, []);
     return reportError(error, ctx);

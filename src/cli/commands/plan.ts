@@ -29,19 +29,10 @@ import { renderPlanPretty } from "../render/plan.ts";
 import { checkOutputPath, writeFileReplacing } from "../render/summary.ts";
 import { parseParams } from "./run.ts";
 import { openExistingState } from "./state.ts";
+import type { ValidateFlags } from "./validate.ts";
 
-/** Options parsed for `rivet plan`. */
-export interface PlanFlags {
-  readonly config: string;
-  /** `-e NAME` (repeatable): only these exports. */
-  readonly export?: readonly string[];
-  /** `-p KEY=VALUE` (repeatable). */
-  readonly param?: readonly string[];
-  /** `--format pretty|json` (pretty). */
-  readonly format?: "pretty" | "json";
-  /** `-o PATH`: write the artifact there (requires `--format json`). */
-  readonly output?: string;
-}
+/** Options parsed for `rivet plan`: `rivet validate`'s selection and output flags. */
+export type PlanFlags = Pick<ValidateFlags, "config" | "export" | "param" | "format" | "output">;
 
 function asRecord(value: JsonValue | undefined): JsonRecord {
   return value !== null && typeof value === "object" && !Array.isArray(value)
