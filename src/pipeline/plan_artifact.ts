@@ -343,9 +343,29 @@ function show(value: string | null): string {
 const SECRET_KEYS = new Set(["password", "webhook_url"]);
 
 /**
+ * Whether a config value holds a credential: a URL password (`user:pw@`), a `password=`-style
+ * parameter, a registered secret. A user name alone (`postgresql://app@db/x`) is not one: such a
+ * URL stays usable in the plan.
+ */
+function holdsCredential(value: string): boolean {
+  if (redact(value) === value) return false;
+  const userinfo = findUrlUserinfo(value);
+  if (userinfo.some((m) => value.slice(m.userinfo, m.at).includes(":"))) return true;
+  let rest = "";
+  let copied = 0;
+  for (const m of userinfo) {
+    rest += value.slice(copied, m.userinfo);
+    copied = m.at + 1;
+  }
+  rest += value.slice(copied);
+  return redact(rest) !== rest;
+}
+
+/**
  * Removes inline secrets from a config document: `password` and `webhook_url` values are
- * dropped, URL userinfo becomes `REDACTED` (query text is left alone); `*_env` and `url_file`
- * names stay.
+ * dropped; a value holding a credential (a URL with a password or a `password=` parameter) is
+ * redacted, its URL userinfo becoming `REDACTED` (query text is left alone); `*_env` and
+ * `url_file` names stay.
  *
  * @param document A config document part (`source`, an export, settings).
  * @param at The path of `document` in the config, for the list.
@@ -370,7 +390,7 @@ export function stripSecrets(
       }
       return out;
     }
-    if (typeof value === "string" && key !== "query" && findUrlUserinfo(value).length > 0) {
+    if (typeof value === "string" && key !== "query" && holdsCredential(value)) {
       stripped.push(path);
       return redact(value);
     }

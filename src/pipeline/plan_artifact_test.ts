@@ -117,6 +117,8 @@ Deno.test("stripSecrets drops passwords and webhook URLs, masks URL credentials,
     url_file: "secrets/url",
     nested: [{ webhook_url: "https://hooks.example/T/secret", webhook_url_env: "HOOK" }],
     query: "SELECT 'postgresql://u:p@h' AS doc",
+    dsn: "mysql://db:3306/x?password=hunter3hunter3",
+    user_only: "postgresql://app@db/x",
   }, "source");
   const text = JSON.stringify(document);
   assert.ok(!text.includes("hunter2"), text);
@@ -126,7 +128,10 @@ Deno.test("stripSecrets drops passwords and webhook URLs, masks URL credentials,
   assert.match(text, /"url_file":"secrets\/url"/);
   assert.match(text, /"webhook_url_env":"HOOK"/);
   assert.match(text, /u:p@h/, "query text is left as written");
+  assert.ok(!text.includes("hunter3"), text);
+  assert.match(text, /"user_only":"postgresql:\/\/app@db\/x"/, "a user name alone is kept");
   assert.deepEqual(stripped.sort(), [
+    "source.dsn",
     "source.nested[0].webhook_url",
     "source.password",
     "source.url",
