@@ -5,7 +5,7 @@
  * runs; an incremental plan is refused once its cursor moved (unless `--force`); a changed
  * artifact, an expired one (unless `--force`) and one whose inline credentials were stripped
  * are refused; a 2-hour-old artifact warns; `-o` needs `--format json`; `-e unknown` fails;
- * waves follow `parallel_exports`.
+ * waves follow `parallel_exports`; the SQL Server test server replays a chunked plan too.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -349,3 +349,42 @@ exports:
     }
   },
 );
+
+Deno.test("rivet plan / apply on SQL Server (TDS test server): chunked replay", LIVE, async () => {
+  const { startTdsServer } = await import("../_helpers/tds_server.ts");
+  await using server = await startTdsServer();
+  const values = (from: number, to: number) => ids(from, to).map((i) => `(${i}, N'n${i}')`);
+  await server.sql(
+    `CREATE TABLE parts (id bigint NOT NULL PRIMARY KEY, label nvarchar(20) NULL);
+    INSERT INTO parts (id, label) VALUES ${values(1, 25).join(", ")};`,
+  );
+  const dir = await Deno.makeTempDir({ prefix: "rivet_plan_ms_" });
+  Deno.env.set(
+    "PLAN_TEST_MS_URL",
+    `sqlserver://${encodeURIComponent(server.login.user)}:${
+      encodeURIComponent(server.login.password)
+    }@127.0.0.1:${server.port}/${server.database}`,
+  );
+  try {
+    const config = await writeConfig(
+      dir,
+      `source: { type: mssql, url_env: PLAN_TEST_MS_URL }
+exports:
+  - { name: parts, table: parts, mode: chunked, chunk_column: id, chunk_size: 10,
+      format: csv, destination: { type: local, path: ${dir}/out/parts } }
+`,
+    );
+    const file = join(dir, "parts.json");
+    ok(await planTo(file, config), "plan");
+    assert.deepEqual(
+      (await readArtifact(file)).exports[0]!.computed.chunk_ranges,
+      [{ start: "1", end: "10" }, { start: "11", end: "20" }, { start: "21", end: "25" }],
+    );
+    await server.sql(`INSERT INTO parts (id, label) VALUES ${values(26, 30).join(", ")};`);
+    ok(await runCli(["apply", file]), "apply");
+    assert.deepEqual((await manifestIds(join(dir, "out/parts"))).ids, ids(1, 25));
+  } finally {
+    Deno.env.delete("PLAN_TEST_MS_URL");
+    await Deno.remove(dir, { recursive: true });
+  }
+});
