@@ -39,13 +39,13 @@ async function resealAt(from: string, to: string, at: Date): Promise<void> {
   await Deno.writeTextFile(to, JSON.stringify(await sealPlan(body as PlanBody, at)));
 }
 
-/** `rivet plan -c config [-e name]... --format json -o out`. */
-function planTo(out: string, config: string, ...names: string[]): Promise<CliResult> {
+/** `rivet plan -c config [args]... --format json -o out`. */
+function planTo(out: string, config: string, ...args: string[]): Promise<CliResult> {
   return runCli([
     "plan",
     "-c",
     config,
-    ...names.flatMap((n) => ["-e", n]),
+    ...args,
     "--format",
     "json",
     "-o",
@@ -101,12 +101,20 @@ ${opts.parallel ? "parallel_exports: true\n" : ""}exports:
     query: "SELECT id, note FROM orders WHERE id <= 3"
     format: csv
     destination: { type: local, path: ${dir}/out/whole }
+  - name: fromfile
+    query_file: pick.sql
+    format: csv
+    destination: { type: local, path: out/fromfile }
 `;
   const config = await writeConfig(
     dir,
     yaml({ chunkSize: 10, ordersOut: join(dir, "out/orders") }),
   );
   const planFile = join(dir, "orders.plan.json");
+  await Deno.writeTextFile(
+    join(dir, "pick.sql"),
+    "SELECT id, note FROM orders WHERE id <= ${MAXID} ORDER BY id",
+  );
   try {
     await t.step("-o with --format pretty is a usage error; -e unknown fails", async () => {
       const pretty = await runCli(["plan", "-c", config, "-o", planFile]);
@@ -119,7 +127,7 @@ ${opts.parallel ? "parallel_exports: true\n" : ""}exports:
     });
 
     await t.step("chunked: apply replays the recorded ranges, not the YAML", async () => {
-      const plan = await planTo(planFile, config, "orders");
+      const plan = await planTo(planFile, config, "-e", "orders");
       ok(plan, "plan");
       const artifact = await readArtifact(planFile);
       assert.equal(artifact.format, "rivet-plan");
@@ -188,7 +196,7 @@ ${opts.parallel ? "parallel_exports: true\n" : ""}exports:
       "incremental: a second apply of one artifact is refused (cursor moved)",
       async () => {
         const inc = join(dir, "events.plan.json");
-        ok(await planTo(inc, config, "events"), "plan events");
+        ok(await planTo(inc, config, "-e", "events"), "plan events");
         const artifact = await readArtifact(inc);
         assert.deepEqual(artifact.exports[0]!.computed.cursor_snapshot, {
           cursor_column: "id",
@@ -214,7 +222,7 @@ ${opts.parallel ? "parallel_exports: true\n" : ""}exports:
     await t.step(
       "pretty summary and waves: one per export, or one with parallel_exports",
       async () => {
-        const pretty = await runCli(["plan", "-c", config]);
+        const pretty = await runCli(["plan", "-c", config, "-p", "MAXID=3"]);
         ok(pretty, "pretty plan");
         for (
           const text of [
@@ -227,7 +235,7 @@ ${opts.parallel ? "parallel_exports: true\n" : ""}exports:
             "batch size",
             "throttle",
             "memory guard",
-            "  1: orders\n  2: events\n  3: whole",
+            "  1: orders\n  2: events\n  3: whole\n  4: fromfile",
           ]
         ) {
           assert.ok(
@@ -239,7 +247,9 @@ ${opts.parallel ? "parallel_exports: true\n" : ""}exports:
           dir,
           yaml({ chunkSize: 10, ordersOut: join(dir, "out/orders"), parallel: true }),
         );
-        const json = await runCli(["plan", "-c", config, "--format", "json"]);
+        const json = await runCli(
+          ["plan", "-c", config, "-e", "orders", "-e", "events", "-e", "whole", "--format", "json"],
+        );
         ok(json, "json plan");
         const artifact = JSON.parse(json.stdout) as PlanArtifact;
         assert.deepEqual(artifact.waves, [{ wave: 1, exports: ["orders", "events", "whole"] }]);
@@ -248,6 +258,30 @@ ${opts.parallel ? "parallel_exports: true\n" : ""}exports:
         await Deno.writeTextFile(multi, json.stdout);
         ok(await runCli(["apply", multi, "--force"]), "multi-export apply");
         assert.deepEqual((await manifestIds(join(dir, "out/whole"))).ids, [1, 2, 3]);
+      },
+    );
+
+    await t.step(
+      "query_file and -p: apply runs the text plan read, from any directory",
+      async () => {
+        const file = join(dir, "fromfile.json");
+        const cwd = Deno.cwd();
+        Deno.chdir(dir);
+        try {
+          ok(await planTo(file, config, "-e", "fromfile", "-p", "MAXID=2"), "plan");
+        } finally {
+          Deno.chdir(cwd);
+        }
+        const exp = (await readArtifact(file)).exports[0]!.resolved_plan.export;
+        assert.equal(exp.query, "SELECT id, note FROM orders WHERE id <= 2 ORDER BY id");
+        assert.equal(exp.query_file, undefined);
+        assert.deepEqual(exp.destination, { type: "local", path: join(dir, "out/fromfile") });
+        await Deno.writeTextFile(
+          join(dir, "pick.sql"),
+          "SELECT id, note FROM orders WHERE id > 40",
+        );
+        ok(await runCli(["apply", file]), "apply");
+        assert.deepEqual((await manifestIds(join(dir, "out/fromfile"))).ids, [1, 2]);
       },
     );
 
