@@ -21,6 +21,8 @@ import type { MetricsFlags } from "./commands/metrics.ts";
 import type { DoctorFlags } from "./commands/doctor.ts";
 import type { ValidateFlags } from "./commands/validate.ts";
 import type { CheckFlags } from "./commands/check.ts";
+import type { PlanFlags } from "./commands/plan.ts";
+import type { ApplyFlags } from "./commands/apply.ts";
 
 /** Options parsed for `rivet run`. */
 export interface RunFlags {
@@ -286,15 +288,16 @@ Examples:
       const { doctorCommand } = await import("./commands/doctor.ts");
       exitCode = await doctorCommand(flags, ctx);
     });
-  program.command("validate")
+  // The export selection and the layout flags of the commands that report per export.
+  const selection = (command: Command) =>
+    command.requiredOption(...configFlag)
+      .option("-e, --export <name>", "only this export (repeatable)", collect)
+      .option("-p, --param <key=value>", "value for ${key} in the config (repeatable)", collect);
+  const layoutOption = (what: string) =>
+    new Option("--format <format>", what).choices(["pretty", "json"]).default("pretty");
+  selection(program.command("validate"))
     .description("verify each export's output against its manifest.json and _SUCCESS")
-    .requiredOption(...configFlag)
-    .option("-e, --export <name>", "only this export (repeatable)", collect)
-    .option("-p, --param <key=value>", "value for ${key} in the config (repeatable)", collect)
-    .addOption(
-      new Option("--format <format>", "report layout").choices(["pretty", "json"])
-        .default("pretty"),
-    )
+    .addOption(layoutOption("report layout"))
     .option("-o, --output <path>", "write the JSON report to a file (needs --format json)")
     .option("--date <yyyy-mm-dd>", "the day {date} stands for in the path (default today, UTC)")
     .option("--run-id <id>", "the value of {run_id} in the path")
@@ -346,6 +349,44 @@ Examples:
     .action(async (flags: CheckFlags) => {
       const { checkCommand } = await import("./commands/check.ts");
       exitCode = await checkCommand(flags, ctx);
+    });
+  selection(program.command("plan"))
+    .description("compute what a run would do (no data written) and seal it as a plan artifact")
+    .addOption(layoutOption("output"))
+    .option("-o, --output <path>", "write the artifact to a file (needs --format json)")
+    .addHelpText(
+      "after",
+      `
+One artifact covers every selected export. It expires after 24 hours.
+
+Examples:
+  rivet plan -c rivet.yaml
+  rivet plan -c rivet.yaml -e orders --format json -o plan.json
+  rivet apply plan.json`,
+    )
+    .action(async (flags: PlanFlags) => {
+      const { planCommand } = await import("./commands/plan.ts");
+      exitCode = await planCommand(flags, ctx);
+    });
+  program.command("apply")
+    .description("run a plan artifact written by rivet plan, exactly as planned")
+    .argument("<plan_file>", "the artifact (rivet plan --format json -o PATH)")
+    .option("--force", "apply a plan older than 24 hours, or whose cursor moved since")
+    .addHelpText(
+      "after",
+      `
+Refused (exit 1): a changed artifact (plan.tampered), a plan older than
+24 hours (plan.expired), an incremental cursor that moved since the plan
+(plan.cursor_moved), inline source credentials the plan could not keep
+(plan.credentials_missing). Otherwise the exit codes are rivet run's.
+
+Examples:
+  rivet apply plan.json
+  rivet apply plan.json --force`,
+    )
+    .action(async (planFile: string, flags: ApplyFlags) => {
+      const { applyCommand } = await import("./commands/apply.ts");
+      exitCode = await applyCommand(planFile, flags, ctx);
     });
 
   const onSignal = () => {

@@ -14,6 +14,7 @@ import { redact } from "../_util/redact.ts";
 import { crashPoint } from "../_util/test_hook.ts";
 import { exists, INPUT_LIMITS, InputFileError, isNotFound, processEnv, readInput } from "./_fs.ts";
 import { buildConfigSpec } from "./build.ts";
+import { type JsonValue, treeToDocument } from "./document.ts";
 import { runRawChecks } from "./raw_checks.ts";
 import { parseConfigTree } from "./schema.ts";
 import { sweepSecrets, sweepTreeSecrets } from "./secrets.ts";
@@ -29,6 +30,11 @@ export interface LoadConfigOptions {
   readonly env?: (name: string) => string | undefined;
   /** Ctrl-C: the load stops with `InterruptedError` (exit 130) at its next step. */
   readonly signal?: AbortSignal;
+  /**
+   * Receives the config as a plain document once its placeholders are filled (`rivet plan`
+   * stores it; `config/document.ts` turns it back into a spec).
+   */
+  readonly onDocument?: (document: JsonValue) => void;
 }
 
 /** Waits for `work` unless `signal` aborts first. */
@@ -106,6 +112,7 @@ export async function loadConfig(
     const params = options.params ?? {};
     const { tree, used } = substituteTree(parsed, { params, env: options.env ?? processEnv });
     sweepTreeSecrets(tree);
+    options.onDocument?.(treeToDocument(tree));
     const warnings: Warning[] = Object.keys(params).filter((key) => !used.has(key)).map((
       key,
     ) => ({

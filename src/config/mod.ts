@@ -31,3 +31,5 @@ export { selectExports } from "./select.ts";
 export { assertExportSupported, assertSupported, checkRunnable } from "./support.ts";
 export { COMPRESSION_PROFILES, DEFAULT_PORTS } from "./build.ts";
 export { planChecks } from "./plan_checks.ts";
+export { configFromDocument } from "./document.ts";
+export type { JsonObject, JsonValue } from "./document.ts";

@@ -15,6 +15,7 @@ import { mergeTuning } from "../config/mod.ts";
 import { openStateStore } from "../state/mod.ts";
 import { resolveJob } from "../plan/resolve.ts";
 import { type JobOpeners, runJob } from "../pipeline/run_job.ts";
+import type { ChunkPreset } from "../pipeline/run_chunked.ts";
 import { failedOutcome, type RunResult, runResult } from "../pipeline/run_record.ts";
 import { startChunkWorkers } from "./workers.ts";
 import { processEnv, threadOpeners } from "./openers.ts";
@@ -36,6 +37,13 @@ export interface InlineRunOptions {
   readonly resume?: boolean;
   /** `--force`: with `--resume`, go on although the destination holds `_SUCCESS`. */
   readonly force?: boolean;
+}
+
+/** Per-export options of {@linkcode runSpec} beyond the run's. */
+export interface SpecRunOptions extends InlineRunOptions {
+  readonly state: StateStore;
+  /** `rivet apply`: the chunking and windows its plan recorded for this export. */
+  readonly chunkPreset?: ChunkPreset;
 }
 
 /**
@@ -76,7 +84,7 @@ export async function runExports(
 export async function runSpec(
   config: ConfigSpec,
   spec: ExportSpec,
-  options: InlineRunOptions & { readonly state: StateStore },
+  options: SpecRunOptions,
 ): Promise<Outcome[]> {
   const env = options.env ?? processEnv;
   const startedAt = new Date();
@@ -96,6 +104,7 @@ export async function runSpec(
     rss: () => Deno.memoryUsage().rss,
     ...(options.resume === undefined ? {} : { resume: options.resume }),
     ...(options.force === undefined ? {} : { force: options.force }),
+    ...(options.chunkPreset === undefined ? {} : { chunkPreset: options.chunkPreset }),
   });
 }
 

@@ -90,6 +90,18 @@ export interface ChunkedExportPlan extends Omit<ExportPlan, "sql" | "params"> {
   readonly force?: boolean;
   /** The config file, so that hints print commands that run as they are. */
   readonly configPath?: string;
+  /**
+   * `rivet apply`: the chunking and windows a plan recorded, run instead of resolving and
+   * probing them again (no catalog or min/max queries).
+   */
+  readonly preset?: ChunkPreset;
+}
+
+/** The chunking of a chunked export decided beforehand (`rivet plan`), and its windows. */
+export interface ChunkPreset {
+  readonly chunking: Chunking;
+  /** The windows, in order, when `chunking` is windowed. */
+  readonly windows?: readonly ChunkBoundsEntry[];
 }
 
 /** Error code of a unit whose runner died (the worker engine's crashed worker). */
@@ -220,7 +232,7 @@ export async function runChunkedExport(
       signal: deps.signal,
       statementTimeoutS: tuning.statementTimeoutS,
     };
-    const chunking = await resolveChunking(spec, ctx);
+    const chunking = plan.preset?.chunking ?? await resolveChunking(spec, ctx);
     if (chunking.kind === "snapshot") {
       deps.emit({
         type: "warning",
@@ -384,7 +396,9 @@ export async function runChunkedExport(
         resetHint,
       });
     } else {
-      planned = await planWindows(spec, chunking, ctx);
+      planned = plan.preset?.windows
+        ? [...plan.preset.windows]
+        : await planWindows(spec, chunking, ctx);
       if (state) {
         await state.saveChunkPlan({
           runId,

@@ -33,7 +33,7 @@ import { runId as makeRunId, runStartOf } from "./naming.ts";
 import { sweepLeftovers } from "./leftovers.ts";
 import { probeRows, probeScalar } from "./probe.ts";
 import { type ExportPlan, runExport } from "./run_export.ts";
-import { type ChunkExecutor, runChunkedExport } from "./run_chunked.ts";
+import { type ChunkExecutor, type ChunkPreset, runChunkedExport } from "./run_chunked.ts";
 import { checkpointGate, duplicateGuard, successGate } from "./job_gates.ts";
 import {
   failedOutcome,
@@ -85,6 +85,8 @@ export interface JobRunOptions {
   readonly resume?: boolean;
   /** `--force`: with `--resume`, go on although the destination holds `_SUCCESS`. */
   readonly force?: boolean;
+  /** `rivet apply`: a chunked job's recorded chunking and windows (not for `partition_by`). */
+  readonly chunkPreset?: ChunkPreset;
 }
 
 const MB = 1024 * 1024;
@@ -243,6 +245,9 @@ async function runOnce(job: ExportJob, options: JobRunOptions): Promise<Outcome>
           sourceKind: job.source.kind,
           ...(resumeRun ? { resumeRun, force: options.force === true } : {}),
           configPath: job.configPath,
+          ...(options.chunkPreset && spec.partitionBy === undefined
+            ? { preset: options.chunkPreset }
+            : {}),
         },
         {
           ...deps,

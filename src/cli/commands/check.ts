@@ -106,7 +106,7 @@ export function typeReport(
 }
 
 /** The format's own judgement of the probed schema: CSV refuses lists, for one. */
-function formatCheck(job: ExportJob): (schema: Schema) => Promise<void> {
+export function formatCheck(job: ExportJob): (schema: Schema) => Promise<void> {
   return async (schema) => {
     const format = await createFormat(job.spec.format);
     const encoder = format.createEncoder(schema, new WritableStream());

@@ -9,7 +9,7 @@ import { ConfigError, type ExitCode, toErrorInfo } from "../../core/errors.ts";
 import type { EventSink, Outcome, RivetEvent } from "../../core/events.ts";
 import { checkRunnable, loadConfig, selectExports } from "../../config/mod.ts";
 import { exportPrefix, prefixOnce } from "../../_util/text.ts";
-import { runExports } from "../../engines/inline.ts";
+import { runExports, type RunResult } from "../../engines/inline.ts";
 import { runExportsConcurrently, selectParallelMode } from "../../engines/concurrent.ts";
 import { runExportsInProcesses } from "../../engines/subprocess.ts";
 import { runExportsInWorkers } from "../../engines/export_worker.ts";
@@ -155,16 +155,7 @@ export async function runCommand(flags: RunFlags, outerCtx: CommandContext): Pro
     const text = JSON.stringify(aggregate, null, 2) + "\n";
     if (flags.json) io.out(text);
     if (flags.summaryOutput) await writeFileReplacing(flags.summaryOutput, text);
-    for (const path of await writeRunReports(config.dir, result.outcomes)) {
-      io.err(`report: ${path}\n`);
-    }
-    const failures = result.outcomes.flatMap((o) =>
-      o.error ? [{ ...o.error, message: prefixOnce(exportPrefix(o.export), o.error.message) }] : []
-    );
-    if (failures.length > 0) {
-      io.err(formatErrors(failures, { jsonErrors: ctx.jsonErrors, exitCode: result.exitCode }));
-    }
-    return result.exitCode;
+    return await reportRunEnd(result, config.dir, ctx);
   } catch (error) {
     // The live block ends before the error prints; an event reader still gets run_finished.
     run?.finish(toErrorInfo(error).exitCode, []);
@@ -172,8 +163,34 @@ export async function runCommand(flags: RunFlags, outerCtx: CommandContext): Pro
   }
 }
 
+/**
+ * The end of a run on stderr: the report paths (`.rivet/runs/<run_id>/`), then every failed
+ * export's error with its hint.
+ *
+ * @param result The run's outcomes and exit code.
+ * @param configDir The folder the reports go to.
+ * @param ctx Output and `--json-errors`.
+ * @returns The run's exit code.
+ */
+export async function reportRunEnd(
+  result: RunResult,
+  configDir: string,
+  ctx: CommandContext,
+): Promise<ExitCode> {
+  for (const path of await writeRunReports(configDir, result.outcomes)) {
+    ctx.io.err(`report: ${path}\n`);
+  }
+  const failures = result.outcomes.flatMap((o) =>
+    o.error ? [{ ...o.error, message: prefixOnce(exportPrefix(o.export), o.error.message) }] : []
+  );
+  if (failures.length > 0) {
+    ctx.io.err(formatErrors(failures, { jsonErrors: ctx.jsonErrors, exitCode: result.exitCode }));
+  }
+  return result.exitCode;
+}
+
 /** The run's event sink and its end. */
-interface RunEvents {
+export interface RunEvents {
   readonly emit: EventSink;
   /** Closes the progress renderer and, with `--events`, writes `run_finished`. Idempotent. */
   readonly finish: (exitCode: ExitCode, outcomes: readonly Outcome[]) => void;
@@ -183,7 +200,7 @@ interface RunEvents {
  * Starts the run's event sink: the progress renderer owns stderr (live on a terminal), and with
  * `--events ndjson` every event also goes to stdout as one line, opened by `run_started`.
  */
-function startRunEvents(
+export function startRunEvents(
   flags: RunFlags,
   ctx: CommandContext,
   exports: readonly string[],
