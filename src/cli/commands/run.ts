@@ -15,9 +15,11 @@ import { runExportsInProcesses } from "../../engines/subprocess.ts";
 import { runExportsInWorkers } from "../../engines/export_worker.ts";
 import type { CommandContext, RunFlags } from "../main.ts";
 import { formatErrors, reportError } from "../main.ts";
+import { NotificationWatch, sendNotifications } from "../../pipeline/notify.ts";
 import {
   aggregateJson,
   checkOutputPath,
+  exportSummaryJson,
   writeFileReplacing,
   writeRunReports,
 } from "../render/summary.ts";
@@ -127,7 +129,10 @@ export async function runCommand(flags: RunFlags, outerCtx: CommandContext): Pro
     if (flags.summaryOutput) await checkOutputPath(flags.summaryOutput, "--summary-output");
 
     run = startRunEvents(flags, ctx, exports.map((e) => e.name));
-    const emit = run.emit;
+    // Notifications go from this process only: a process-mode child's events reach its parent.
+    const watch = config.notifications && !flags.processChild ? new NotificationWatch() : undefined;
+    const runEmit = run.emit;
+    const emit: EventSink = watch ? (event) => (watch.observe(event), runEmit(event)) : runEmit;
     const engine = {
       emit,
       signal: ctx.signal,
@@ -158,6 +163,15 @@ export async function runCommand(flags: RunFlags, outerCtx: CommandContext): Pro
     for (const path of await writeRunReports(config.dir, result.outcomes)) {
       io.err(`report: ${path}\n`);
     }
+    if (watch) {
+      await sendNotifications(config.notifications, result.outcomes, watch, {
+        summarize: exportSummaryJson,
+        env: readEnv,
+        warn: (w) => io.err(`Warning: ${w.message}\n`),
+        // After Ctrl-C, a receiver gets a few seconds, not the whole deadline.
+        ...(ctx.signal.aborted ? { maxDeadlineMs: 5_000 } : {}),
+      });
+    }
     const failures = result.outcomes.flatMap((o) =>
       o.error ? [{ ...o.error, message: prefixOnce(exportPrefix(o.export), o.error.message) }] : []
     );
@@ -169,6 +183,15 @@ export async function runCommand(flags: RunFlags, outerCtx: CommandContext): Pro
     // The live block ends before the error prints; an event reader still gets run_finished.
     run?.finish(toErrorInfo(error).exitCode, []);
     return reportError(error, outerCtx);
+  }
+}
+
+/** An environment variable, or undefined when unset or not readable. */
+function readEnv(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
   }
 }
 
