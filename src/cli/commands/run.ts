@@ -16,6 +16,7 @@ import { runExportsInWorkers } from "../../engines/export_worker.ts";
 import type { CommandContext, RunFlags } from "../main.ts";
 import { formatErrors, reportError } from "../main.ts";
 import { NotificationWatch, sendNotifications } from "../../pipeline/notify.ts";
+import { oncePerRun } from "../../pipeline/run_warnings.ts";
 import {
   aggregateJson,
   checkOutputPath,
@@ -131,7 +132,8 @@ export async function runCommand(flags: RunFlags, outerCtx: CommandContext): Pro
     run = startRunEvents(flags, ctx, exports.map((e) => e.name));
     // Notifications go from this process only: a process-mode child's events reach its parent.
     const watch = config.notifications && !flags.processChild ? new NotificationWatch() : undefined;
-    const runEmit = run.emit;
+    // A pooler or proxy in front of the database is reported once per run, not per connection.
+    const runEmit = oncePerRun(run.emit);
     const emit: EventSink = watch ? (event) => (watch.observe(event), runEmit(event)) : runEmit;
     const engine = {
       emit,
