@@ -87,6 +87,22 @@ Deno.test("pooler detection on PostgreSQL", async (t) => {
       assert.equal(count(res.stderr, TRANSACTION_POOLER), 1, res.stderr);
       assert.match(res.stderr, /two statements of one connection ran on backends \d+ and \d+/);
       assert.equal(count(res.stderr, POOLER), 0, res.stderr);
+
+      // Chunk workers open their own connections: still one warning for the run.
+      const dir = await Deno.makeTempDir();
+      const chunked = join(dir, "rivet.yaml");
+      await Deno.writeTextFile(
+        chunked,
+        `source:\n  type: postgres\n  url: ${bouncer.url}\nexports:\n` +
+          "  - name: c\n    table: t\n    mode: chunked\n    chunk_column: id\n" +
+          `    chunk_size: 10\n    parallel: 2\n    format: csv\n` +
+          `    destination: { type: local, path: ${dir}/out }\n`,
+      );
+      await warmPool(pg, bouncer.port);
+      const workers = await runCli(["run", "-c", chunked, "--json"]);
+      assert.equal(workers.code, 0, workers.stderr);
+      assert.equal(JSON.parse(workers.stdout).total_rows, 100);
+      assert.equal(count(workers.stderr, TRANSACTION_POOLER), 1, workers.stderr);
     },
   );
 });
