@@ -15,8 +15,9 @@
  *
  * `runExports` and `runExport` judge the exports exactly as `rivet run` does before anything
  * runs: a feature this release does not implement yet (e.g. `mode: cdc`, `quality:`, meta
- * columns, notifications) or a key combination that cannot run is refused with a `ConfigError`,
- * never run as something else.
+ * columns) or a key combination that cannot run is refused with a `ConfigError`, never run as
+ * something else. `notifications:` are sent by `rivet run` only: these functions return the
+ * outcomes and send nothing.
  *
  * @module
  */

@@ -229,16 +229,31 @@ function buildExport(exp: RawExport, warnings: Warning[], context: BuildContext)
   };
 }
 
-function buildNotifications(config: RawConfig): NotificationsSpec | undefined {
-  const slack = config.notifications?.slack;
+function buildNotifications(
+  config: RawConfig,
+  context: BuildContext,
+): NotificationsSpec | undefined {
+  const { slack, webhook } = config.notifications ?? {};
   if (config.notifications === undefined) return undefined;
-  if (slack === undefined) return {};
   return {
-    slack: {
-      ...(slack.webhookUrl === undefined ? {} : { webhookUrl: { secret: slack.webhookUrl } }),
-      ...(slack.webhookUrlEnv === undefined ? {} : { webhookUrlEnv: slack.webhookUrlEnv }),
-      on: slack.on ?? ["failure"],
-    },
+    ...(slack === undefined ? {} : {
+      slack: {
+        ...(slack.webhookUrl === undefined ? {} : { webhookUrl: { secret: slack.webhookUrl } }),
+        ...(slack.webhookUrlEnv === undefined ? {} : { webhookUrlEnv: slack.webhookUrlEnv }),
+        on: slack.on ?? ["failure"],
+      },
+    }),
+    ...(webhook === undefined ? {} : {
+      webhook: {
+        ...(webhook.urlEnv === undefined ? {} : { urlEnv: webhook.urlEnv }),
+        ...(webhook.urlFile === undefined
+          ? {}
+          : { urlFile: fromConfigDir(webhook.urlFile, context) }),
+        ...(webhook.secretEnv === undefined ? {} : { secretEnv: webhook.secretEnv }),
+        on: webhook.on ?? ["failure"],
+        timeoutS: webhook.timeoutS ?? 30,
+      },
+    }),
   };
 }
 
@@ -253,7 +268,7 @@ export function buildConfigSpec(config: RawConfig, context: BuildContext): Confi
   const warnings: Warning[] = [];
   const source = buildSource(config.source, warnings, context);
   const exports = config.exports.map((exp) => buildExport(exp, warnings, context));
-  const notifications = buildNotifications(config);
+  const notifications = buildNotifications(config, context);
   return {
     path: context.path,
     dir: context.dir,

@@ -14,6 +14,7 @@ import type {
   DestinationSpec,
   ExportMode,
   FormatKind,
+  NotifyEvent,
   SourceKind,
   TlsMode,
   TuningSpec,
@@ -146,6 +147,15 @@ const QUALITY_KEYS = [
   "unique_max_entries",
 ] as const;
 const META_KEYS = ["exported_at", "row_hash"] as const;
+/** Keys of `notifications:`. */
+export const NOTIFICATIONS_KEYS = ["slack", "webhook"] as const;
+/** Keys of `notifications.slack:` (the URL inline, registered as a secret, or from a variable). */
+export const SLACK_KEYS = ["webhook_url", "webhook_url_env", "on"] as const;
+/**
+ * Keys of `notifications.webhook:`. The URL only comes from a variable or a file: a receiver's
+ * URL often carries a token, and secrets do not belong in the YAML.
+ */
+export const WEBHOOK_KEYS = ["url_env", "url_file", "secret_env", "on", "timeout_s"] as const;
 const CDC_KEYS = [
   "checkpoint",
   "until_current",
@@ -175,7 +185,7 @@ export const ENUMS = {
   verify: ["size", "content"],
   onSchemaDrift: ["warn", "continue", "fail"],
   rowGroupStrategy: ["auto", "fixed_rows", "fixed_memory"],
-  notifyOn: ["failure", "schema_change", "degraded"],
+  notifyOn: ["failure", "schema_change", "degraded", "success"],
 } as const;
 
 /**
@@ -317,7 +327,14 @@ export interface RawNotifications {
   readonly slack?: {
     readonly webhookUrl?: string;
     readonly webhookUrlEnv?: string;
-    readonly on?: readonly ("failure" | "schema_change" | "degraded")[];
+    readonly on?: readonly NotifyEvent[];
+  };
+  readonly webhook?: {
+    readonly urlEnv?: string;
+    readonly urlFile?: string;
+    readonly secretEnv?: string;
+    readonly on?: readonly NotifyEvent[];
+    readonly timeoutS?: number;
   };
 }
 
@@ -724,14 +741,26 @@ function parseExport(node: TreeNode, index: number): RawExport {
 }
 
 function parseNotifications(r: MapReader): RawNotifications {
-  const slack = r.map("slack", ["webhook_url", "webhook_url_env", "on"]);
-  if (!slack) return {};
-  const webhookUrl = slack.str("webhook_url");
+  const slack = r.map("slack", SLACK_KEYS);
+  const webhook = r.map("webhook", WEBHOOK_KEYS);
+  const events = (m: MapReader) =>
+    m.seq("on")?.map((item) => m.enumValue("on", item, ENUMS.notifyOn));
+  const webhookUrl = slack?.str("webhook_url");
   if (webhookUrl !== undefined) registerSecret(webhookUrl);
-  const on = slack.seq("on")?.map((item) => slack.enumValue("on", item, ENUMS.notifyOn));
-  return {
-    slack: compact({ webhookUrl, webhookUrlEnv: slack.str("webhook_url_env"), on }),
-  };
+  return compact({
+    slack: slack
+      ? compact({ webhookUrl, webhookUrlEnv: slack.str("webhook_url_env"), on: events(slack) })
+      : undefined,
+    webhook: webhook
+      ? compact({
+        urlEnv: webhook.str("url_env"),
+        urlFile: webhook.str("url_file"),
+        secretEnv: webhook.str("secret_env"),
+        on: events(webhook),
+        timeoutS: webhook.num("timeout_s", 1, 300),
+      })
+      : undefined,
+  });
 }
 
 /**
@@ -749,7 +778,7 @@ export function parseConfigTree(root: TreeNode): RawConfig {
   const source = parseSource(new MapReader(sourceNode, "source", SOURCE_KEYS));
   if (exportsNode.kind !== "seq") throw r.typeError("exports", exportsNode, "a list");
   const exports = exportsNode.items.map((item, index) => parseExport(item, index));
-  const notificationsReader = r.map("notifications", ["slack"]);
+  const notificationsReader = r.map("notifications", NOTIFICATIONS_KEYS);
   return compact({
     source,
     exports,

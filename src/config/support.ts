@@ -23,13 +23,8 @@ interface Gate<T> {
   readonly supported: readonly string[];
 }
 
-const configGates: readonly Gate<ConfigSpec>[] = [
-  {
-    key: "notifications",
-    read: (c) => c.notifications === undefined ? undefined : true,
-    supported: [],
-  },
-];
+// Every top-level key runs in this release; the list stays for the next gated feature.
+const configGates: readonly Gate<ConfigSpec>[] = [];
 
 const exportGates: readonly Gate<ExportSpec>[] = [
   {
@@ -70,7 +65,7 @@ function check<T>(gates: readonly Gate<T>[], subject: T, where: string): void {
 
 /**
  * Refuses features this release does not implement yet: `cdc` mode,
- * quality gates, meta columns and notifications.
+ * quality gates and meta columns.
  *
  * @param config The loaded config (source-level and top-level keys).
  * @param exports The exports about to run.

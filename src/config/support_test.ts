@@ -33,10 +33,6 @@ Deno.test("assertSupported refuses later-release features naming key, value and 
     [exp(", quality: {row_count_min: 1}"), "export 'orders': quality is not supported yet"],
     [exp(", meta_columns: {exported_at: true}"), "meta_columns.exported_at is not supported yet"],
     [exp(", meta_columns: {row_hash: true}"), "meta_columns.row_hash"],
-    [
-      `${exp("")}notifications: {slack: {webhook_url_env: S}}\n`,
-      "notifications is not supported yet",
-    ],
   ];
   for (const [yaml, message] of cases) {
     const config = await loadYaml(yaml);
@@ -53,4 +49,18 @@ Deno.test("assertSupported checks only the selected exports", async () => {
   );
   assertSupported(config, [config.exports[0]!]);
   await configErrorOf(() => assertSupported(config, config.exports));
+});
+
+Deno.test("notifications pass the support gate (rivet run sends them)", async () => {
+  const config = await loadYaml(
+    `${exp("")}notifications:\n  slack: {webhook_url_env: S}\n` +
+      "  webhook: {url_env: W, secret_env: K, on: [failure, success]}\n",
+  );
+  assertSupported(config, config.exports);
+  assert.deepEqual(config.notifications?.webhook, {
+    urlEnv: "W",
+    secretEnv: "K",
+    on: ["failure", "success"],
+    timeoutS: 30,
+  });
 });

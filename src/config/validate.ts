@@ -72,6 +72,30 @@ export function validateConfig(config: RawConfig, options: ValidateOptions): voi
   }
   validateSource(config.source);
   for (const exp of config.exports) validateExport(exp, config.source, options);
+  validateNotifications(config);
+}
+
+/** Each notification target names its URL exactly one way. */
+function validateNotifications(config: RawConfig): void {
+  const { slack, webhook } = config.notifications ?? {};
+  const targets = [
+    ["notifications.slack", slack, [slack?.webhookUrl, slack?.webhookUrlEnv], "webhook_url_env"],
+    ["notifications.webhook", webhook, [webhook?.urlEnv, webhook?.urlFile], "url_env"],
+  ] as const;
+  for (const [where, target, ways, recommended] of targets) {
+    if (target === undefined) continue;
+    const count = ways.filter((w) => w !== undefined).length;
+    if (count === 1) continue;
+    fail(
+      `${where}: ${count === 0 ? "no URL is configured" : "the URL is configured twice"}; ` +
+        "name it exactly one way",
+      "config.notification_url",
+      where.endsWith("slack")
+        ? `set ${recommended}: SLACK_WEBHOOK_URL (a variable holding the URL), or webhook_url`
+        : `set ${recommended}: RIVET_WEBHOOK_URL (a variable holding the URL), or url_file: ` +
+          "a file holding it; an inline URL is not accepted, since it usually carries a token",
+    );
+  }
 }
 
 function validateSource(source: RawSource): void {

@@ -223,12 +223,26 @@ export interface ExportSpec {
   readonly cdc?: CdcSpec;
 }
 
-/** `notifications`. */
+/** What an export's outcome can notify about (`notifications.*.on`). */
+export type NotifyEvent = "failure" | "schema_change" | "degraded" | "success";
+
+/** `notifications`: sent by `rivet run` after the run (docs/notifications.md). */
 export interface NotificationsSpec {
   readonly slack?: {
     readonly webhookUrl?: Secret;
     readonly webhookUrlEnv?: string;
-    readonly on: readonly ("failure" | "schema_change" | "degraded")[];
+    readonly on: readonly NotifyEvent[];
+  };
+  readonly webhook?: {
+    /** Variable holding the receiver's URL. */
+    readonly urlEnv?: string;
+    /** Absolute path of a file holding the URL (written relative to the config). */
+    readonly urlFile?: string;
+    /** Variable holding the HMAC-SHA256 key that signs each body; unsigned without it. */
+    readonly secretEnv?: string;
+    readonly on: readonly NotifyEvent[];
+    /** Total time for one notification, retries included (default 30). */
+    readonly timeoutS: number;
   };
 }
 

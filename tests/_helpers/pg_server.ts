@@ -66,7 +66,8 @@ function findBinDir(): string {
   );
 }
 
-function freePort(): number {
+/** A free TCP port on 127.0.0.1 (free now; bind it soon). */
+export function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();

@@ -7,6 +7,7 @@
  */
 import { ConfigError, type ExitCode, toErrorInfo } from "../../core/errors.ts";
 import type { EventSink, Outcome, RivetEvent } from "../../core/events.ts";
+import type { ConfigSpec } from "../../core/spec.ts";
 import { checkRunnable, loadConfig, selectExports } from "../../config/mod.ts";
 import { exportPrefix, prefixOnce } from "../../_util/text.ts";
 import { runExports, type RunResult } from "../../engines/inline.ts";
@@ -15,9 +16,12 @@ import { runExportsInProcesses } from "../../engines/subprocess.ts";
 import { runExportsInWorkers } from "../../engines/export_worker.ts";
 import type { CommandContext, RunFlags } from "../main.ts";
 import { formatErrors, reportError } from "../main.ts";
+import { NotificationWatch, sendNotifications } from "../../pipeline/notify.ts";
+import { oncePerRun } from "../../pipeline/run_warnings.ts";
 import {
   aggregateJson,
   checkOutputPath,
+  exportSummaryJson,
   writeFileReplacing,
   writeRunReports,
 } from "../render/summary.ts";
@@ -127,7 +131,11 @@ export async function runCommand(flags: RunFlags, outerCtx: CommandContext): Pro
     if (flags.summaryOutput) await checkOutputPath(flags.summaryOutput, "--summary-output");
 
     run = startRunEvents(flags, ctx, exports.map((e) => e.name));
-    const emit = run.emit;
+    // Notifications go from this process only: a process-mode child's events reach its parent.
+    const watch = config.notifications && !flags.processChild ? new NotificationWatch() : undefined;
+    // A pooler or proxy in front of the database is reported once per run, not per connection.
+    const runEmit = oncePerRun(run.emit);
+    const emit: EventSink = watch ? (event) => (watch.observe(event), runEmit(event)) : runEmit;
     const engine = {
       emit,
       signal: ctx.signal,
@@ -155,7 +163,15 @@ export async function runCommand(flags: RunFlags, outerCtx: CommandContext): Pro
     const text = JSON.stringify(aggregate, null, 2) + "\n";
     if (flags.json) io.out(text);
     if (flags.summaryOutput) await writeFileReplacing(flags.summaryOutput, text);
-    return await reportRunEnd(result, config.dir, ctx);
+    return await reportRunEnd(
+      result,
+      config.dir,
+      ctx,
+      watch && {
+        watch,
+        notifications: config.notifications,
+      },
+    );
   } catch (error) {
     // The live block ends before the error prints; an event reader still gets run_finished.
     run?.finish(toErrorInfo(error).exitCode, []);
@@ -163,22 +179,41 @@ export async function runCommand(flags: RunFlags, outerCtx: CommandContext): Pro
   }
 }
 
+/** What {@linkcode reportRunEnd} needs to send the config's notifications. */
+export interface RunNotify {
+  readonly notifications: ConfigSpec["notifications"];
+  readonly watch: NotificationWatch;
+}
+
 /**
- * The end of a run on stderr: the report paths (`.rivet/runs/<run_id>/`), then every failed
- * export's error with its hint.
+ * The end of a run on stderr: the report paths (`.rivet/runs/<run_id>/`), the notifications
+ * (sent after the reports, so a receiver can fetch them), then every failed export's error with
+ * its hint.
  *
  * @param result The run's outcomes and exit code.
  * @param configDir The folder the reports go to.
  * @param ctx Output and `--json-errors`.
+ * @param notify The config's notifications and what the run's events showed, when this process
+ *   sends them (not a process-mode child).
  * @returns The run's exit code.
  */
 export async function reportRunEnd(
   result: RunResult,
   configDir: string,
   ctx: CommandContext,
+  notify?: RunNotify,
 ): Promise<ExitCode> {
   for (const path of await writeRunReports(configDir, result.outcomes)) {
     ctx.io.err(`report: ${path}\n`);
+  }
+  if (notify?.notifications) {
+    await sendNotifications(notify.notifications, result.outcomes, notify.watch, {
+      summarize: exportSummaryJson,
+      env: readEnv,
+      warn: (w) => ctx.io.err(`Warning: ${w.message}\n`),
+      // After Ctrl-C, a receiver gets a few seconds, not the whole deadline.
+      ...(ctx.signal.aborted ? { maxDeadlineMs: 5_000 } : {}),
+    });
   }
   const failures = result.outcomes.flatMap((o) =>
     o.error ? [{ ...o.error, message: prefixOnce(exportPrefix(o.export), o.error.message) }] : []
@@ -187,6 +222,15 @@ export async function reportRunEnd(
     ctx.io.err(formatErrors(failures, { jsonErrors: ctx.jsonErrors, exitCode: result.exitCode }));
   }
   return result.exitCode;
+}
+
+/** An environment variable, or undefined when unset or not readable. */
+function readEnv(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
 }
 
 /** The run's event sink and its end. */

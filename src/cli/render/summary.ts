@@ -139,17 +139,27 @@ export function aggregateJson(
     total_rows: outcomes.reduce((s, o) => s + o.rows, 0),
     total_files: outcomes.reduce((s, o) => s + o.files, 0),
     total_bytes: outcomes.reduce((s, o) => s + o.bytes, 0),
-    per_export: outcomes.map((o) => ({
-      export_name: o.export,
-      status: o.status,
-      run_id: o.runId,
-      rows: o.rows,
-      files: o.files,
-      bytes: o.bytes,
-      duration_ms: o.durationMs,
-      mode: o.mode,
-      error_message: o.error ? errorText(o) : null,
-    })),
+    per_export: outcomes.map(exportSummaryJson),
+  };
+}
+
+/**
+ * One export's entry of the aggregate (`per_export`), also the core of a webhook notification.
+ *
+ * @param o The outcome.
+ * @returns The entry, in snake_case.
+ */
+export function exportSummaryJson(o: Outcome): RunAggregate["per_export"][number] {
+  return {
+    export_name: o.export,
+    status: o.status,
+    run_id: o.runId,
+    rows: o.rows,
+    files: o.files,
+    bytes: o.bytes,
+    duration_ms: o.durationMs,
+    mode: o.mode,
+    error_message: o.error ? errorText(o) : null,
   };
 }
 

@@ -5,7 +5,8 @@
  * Right after the login one probe asks what the server is (engine edition, version) and whether
  * the database allows snapshot isolation. Reads then use SNAPSHOT, or READ COMMITTED with one
  * warning. Azure SQL Database / Managed Instance (engine editions 5 and 8) get one note about the
- * gateway.
+ * gateway. One more statement reads `@@SPID` again: a proxy that multiplexes connections runs
+ * the two on different sessions, which warns once (`_pooler.ts`).
  *
  * @module
  */
@@ -28,6 +29,7 @@ import {
 } from "./connect.ts";
 import { readQuery } from "./read.ts";
 import { ConnectionSlot } from "../_connection_slot.ts";
+import { classifyMssql, reportFront } from "../_pooler.ts";
 
 /** Options of {@linkcode openMssqlSource}. */
 export interface MssqlSourceOptions extends SignalOptions {
@@ -96,13 +98,20 @@ export class MssqlSource implements Source {
     this.#slot = new ConnectionSlot("MssqlSource", {
       open: async (signal) => {
         const conn = await connectMssql(config, signal);
+        let spid: number | undefined;
         try {
           this.#facts = await probeServer(conn, config.errors);
+          spid = num((await runBatch(conn, "SELECT @@SPID", config.errors))[0]?.[0]);
         } catch (error) {
           conn.close();
           throw error;
         }
         this.#warnOnce();
+        reportFront(
+          classifyMssql([this.#facts.spid, spid]),
+          `@@SPID was ${this.#facts.spid}, then ${spid}`,
+          { onWarning: this.#onWarning, reported: this.#warned },
+        );
         return conn;
       },
       destroy: (conn) => conn.close(),

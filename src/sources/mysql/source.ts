@@ -2,6 +2,11 @@
  * `MysqlSource`: the {@linkcode Source} contract over npm:mysql2 for MySQL and MariaDB. One
  * connection, one read at a time; a broken connection is replaced on the next call.
  *
+ * Each new connection asks `CONNECTION_ID()` and `@@version_comment` once: ProxySQL and MaxScale
+ * name themselves, and any proxy that answers the login itself gives another connection id than
+ * the server's. Only then two more statements look for multiplexing (the id changes) and
+ * ProxySQL's `@@proxy_version`; each kind warns once per source (`_pooler.ts`).
+ *
  * @module
  */
 import type { SignalOptions, SourceSpec, Warning } from "../../core/spec.ts";
@@ -23,6 +28,7 @@ import {
 } from "./connect.ts";
 import { flavourOf, type MysqlFlavour, readQuery } from "./read.ts";
 import { ConnectionSlot } from "../_connection_slot.ts";
+import { classifyMysql, reportFront } from "../_pooler.ts";
 
 /** Options of {@linkcode openMysqlSource}. */
 export interface MysqlSourceOptions extends SignalOptions {
@@ -52,8 +58,13 @@ export class MysqlSource implements Source {
     this.#config = config;
     this.#errors = errors;
     this.#onWarning = onWarning;
+    const front = { onWarning, reported: new Set<string>() };
     this.#slot = new ConnectionSlot("MysqlSource", {
-      open: () => connectMysql(config, errors),
+      open: async () => {
+        const conn = await connectMysql(config, errors);
+        await probeFront(conn, front);
+        return conn;
+      },
       destroy: (conn) => conn.destroy(),
     });
   }
@@ -102,6 +113,50 @@ export class MysqlSource implements Source {
     this.#slot.close();
     return Promise.resolve();
   }
+}
+
+/** The first row of a statement, as an array; undefined when it failed. */
+function firstRow(conn: MysqlConnection, sql: string): Promise<readonly unknown[] | undefined> {
+  return new Promise((resolve) => {
+    conn.query(
+      { sql, rowsAsArray: true },
+      (err, rows) => resolve(err ? undefined : (rows as unknown[][] | undefined)?.[0]),
+    );
+  });
+}
+
+/** Tells a proxy from the server (see the module notes). Never fails the connection. */
+async function probeFront(
+  conn: MysqlConnection,
+  front: Parameters<typeof reportFront>[2],
+): Promise<void> {
+  const first = await firstRow(conn, "SELECT CONNECTION_ID(), @@version_comment");
+  if (first === undefined) return;
+  const handshakeId = conn.threadId ?? undefined;
+  const ids = [Number(first[0])];
+  let proxyVersion: string | undefined;
+  if (ids[0] !== handshakeId) {
+    const again = await firstRow(conn, "SELECT CONNECTION_ID()");
+    if (again !== undefined) ids.push(Number(again[0]));
+    const proxy = await firstRow(conn, "SELECT @@proxy_version");
+    if (proxy?.[0] != null) proxyVersion = String(proxy[0]);
+  }
+  const versionComment = first[1] == null ? undefined : String(first[1]);
+  const kind = classifyMysql({
+    handshakeId,
+    serverVersion: conn._handshakePacket?.serverVersion,
+    versionComment,
+    connectionIds: ids,
+    ...(proxyVersion === undefined ? {} : { proxyVersion }),
+  });
+  const detail = kind === "multiplexed"
+    ? `CONNECTION_ID() was ${ids[0]}, then ${ids[1]}`
+    : kind === "proxy"
+    ? `the server's connection id ${ids[0]} is not the ${handshakeId} given at login`
+    : `version comment '${versionComment ?? ""}'${
+      proxyVersion === undefined ? "" : `, proxy version ${proxyVersion}`
+    }`;
+  reportFront(kind, detail, front);
 }
 
 /**

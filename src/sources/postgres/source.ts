@@ -2,6 +2,11 @@
  * `PostgresSource`: the {@linkcode Source} contract over our own wire client. One connection,
  * one read at a time; a broken connection is replaced on the next call.
  *
+ * Each new connection asks `pg_backend_pid()` once and compares it with the pid announced at
+ * login: a pooler answers the login itself. Only then a second statement tells a transaction
+ * pooler (the two statements ran on different backends) from another pooler; each kind warns
+ * once per source (`_pooler.ts`).
+ *
  * @module
  */
 import type { SignalOptions, SourceSpec, Warning } from "../../core/spec.ts";
@@ -10,6 +15,7 @@ import type { ConnectionInfo } from "../../core/source.ts";
 import { checkTlsSupport } from "./connect.ts";
 import { readQuery } from "./read.ts";
 import { PgConnection, type PgConnectOptions } from "./wire.ts";
+import { classifyPostgres, reportFront } from "../_pooler.ts";
 
 /** Options of {@linkcode openPostgresSource}. */
 export interface PostgresSourceOptions extends SignalOptions {
@@ -22,12 +28,20 @@ export class PostgresSource implements Source {
   /** Always `postgres`. */
   readonly kind = "postgres" as const;
   readonly #connect: PgConnectOptions;
+  readonly #front: {
+    onWarning: ((warning: Warning) => void) | undefined;
+    reported: Set<string>;
+  };
   #conn: PgConnection | undefined;
   #reading = false;
 
-  /** @param connect Dial and login options. */
-  constructor(connect: PgConnectOptions) {
+  /**
+   * @param connect Dial and login options.
+   * @param onWarning Receives the pooler warnings.
+   */
+  constructor(connect: PgConnectOptions, onWarning?: (warning: Warning) => void) {
     this.#connect = connect;
+    this.#front = { onWarning, reported: new Set() };
   }
 
   /** Opens (or reopens after a failure) the connection. */
@@ -35,7 +49,25 @@ export class PostgresSource implements Source {
     if (this.#conn && !this.#conn.broken) return this.#conn;
     this.#conn?.close();
     this.#conn = await PgConnection.connect(this.#connect);
+    await this.#probeFront(this.#conn);
     return this.#conn;
+  }
+
+  /** Tells a pooler from the server (see the module notes). A failed probe is ignored. */
+  async #probeFront(conn: PgConnection): Promise<void> {
+    const backendPid = async () =>
+      Number((await conn.query("SELECT pg_backend_pid()")).rows[0]?.[0]);
+    try {
+      const pids = [await backendPid()];
+      if (pids[0] !== conn.backendPid) pids.push(await backendPid());
+      const kind = classifyPostgres({ loginPid: conn.backendPid, backendPids: pids });
+      const detail = kind === "transaction_pooler"
+        ? `two statements of one connection ran on backends ${pids[0]} and ${pids[1]}`
+        : `the backend pid (${pids[0]}) is not the one announced at login`;
+      reportFront(kind, detail, this.#front);
+    } catch {
+      // A diagnostic only: a server without pg_backend_pid() still exports.
+    }
   }
 
   /** Backend process id of the current connection (for tests and diagnostics). */
@@ -103,7 +135,7 @@ export async function openPostgresSource(
           onWarning({ code: "source.notice", message: `PostgreSQL ${f.severity}: ${f.message}` }),
       }
       : {}),
-  });
+  }, onWarning);
   options.signal?.throwIfAborted();
   await source.connection();
   return source;

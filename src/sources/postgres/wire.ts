@@ -150,6 +150,9 @@ export class PgConnection {
 
   async #startup(): Promise<void> {
     const o = this.#options;
+    // Only parameters PgBouncer passes on: it refuses a login naming any other one (such as
+    // extra_float_digits) unless its admin lists it in ignore_startup_parameters. Data comes
+    // back in binary, so text float formatting does not matter here.
     await this.send(startupMessage({
       user: o.user,
       database: o.database,
@@ -157,7 +160,6 @@ export class PgConnection {
       client_encoding: "UTF8",
       DateStyle: "ISO",
       TimeZone: "UTC",
-      extra_float_digits: "3",
     }));
     let scram: ScramClient | undefined;
     for (;;) {
