@@ -63,11 +63,17 @@ export function tablesSql(kind: SourceKind, schemas: readonly string[]): string 
   const where = inList(schemas);
   switch (kind) {
     case "postgres":
-      // reltuples is -1 before the first ANALYZE (PostgreSQL 14+): unknown, not empty.
+      // reltuples is -1 before the first ANALYZE (PostgreSQL 14+): unknown, not empty. A
+      // partitioned table holds nothing itself: its leaves' estimates and sizes are summed.
       return "SELECT n.nspname::text, c.relname::text, " +
         "CASE WHEN c.relkind IN ('v', 'm') THEN 'view' ELSE 'table' END, " +
-        "CASE WHEN c.relkind IN ('r', 'p') AND c.reltuples >= 0 THEN c.reltuples::int8 END, " +
-        "CASE WHEN c.relkind IN ('r', 'p', 'm') THEN pg_total_relation_size(c.oid)::int8 END " +
+        "CASE WHEN c.relkind = 'r' AND c.reltuples >= 0 THEN c.reltuples::int8 " +
+        "WHEN c.relkind = 'p' THEN (SELECT CASE WHEN bool_and(l.reltuples >= 0) " +
+        "THEN sum(l.reltuples)::int8 END FROM pg_partition_tree(c.oid) t " +
+        "JOIN pg_class l ON l.oid = t.relid WHERE t.isleaf) END, " +
+        "CASE WHEN c.relkind IN ('r', 'm') THEN pg_total_relation_size(c.oid)::int8 " +
+        "WHEN c.relkind = 'p' THEN (SELECT sum(pg_total_relation_size(t.relid))::int8 " +
+        "FROM pg_partition_tree(c.oid) t) END " +
         "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace " +
         `WHERE c.relkind IN ('r', 'p', 'v', 'm') AND NOT c.relispartition AND n.nspname IN ${where} ` +
         "ORDER BY 1, 2";

@@ -58,6 +58,10 @@ INSERT INTO shop.shapes VALUES (1, '(1,2)', 'a'), (2, '(3,4)', 'b');
 CREATE TABLE shop."MixedCase" (id int PRIMARY KEY, v text);
 INSERT INTO shop."MixedCase" VALUES (1, 'x'), (2, 'y'), (3, 'z');
 CREATE TABLE shop.tmp_scratch (id int);
+CREATE TABLE shop.measures (id int NOT NULL, day date NOT NULL) PARTITION BY RANGE (day);
+CREATE TABLE shop.measures_a PARTITION OF shop.measures FOR VALUES FROM ('2024-01-01') TO ('2024-02-01');
+CREATE TABLE shop.measures_b PARTITION OF shop.measures FOR VALUES FROM ('2024-02-01') TO ('2024-03-01');
+INSERT INTO shop.measures SELECT g, DATE '2024-01-01' + g FROM generate_series(1, 40) g;
 CREATE TABLE public.elsewhere (id int);
 CREATE VIEW shop.v_tiny AS SELECT id, name FROM shop.tiny WHERE id <= 5;
 ALTER TABLE shop.orders SET (autovacuum_enabled = false);
@@ -139,7 +143,15 @@ Deno.test({
 
           // Sorted and deterministic.
           const names = [...yaml.matchAll(/^ {2}- name: (\S+)$/gm)].map((m) => m[1]);
-          assert.deepEqual(names, ["MixedCase", "events", "orders", "shapes", "tiny", "v_tiny"]);
+          assert.deepEqual(names, [
+            "MixedCase",
+            "events",
+            "measures",
+            "orders",
+            "shapes",
+            "tiny",
+            "v_tiny",
+          ]);
           assert.equal((await runCli([...base, "--exclude", "tmp_*"])).stdout, yaml);
         },
       );
@@ -151,10 +163,10 @@ Deno.test({
           const res = await runCli([...base, "--exclude", "tmp_*", "-o", path]);
           assert.equal(res.code, 0, res.stderr);
           assert.equal(res.stdout, "");
-          assert.match(res.stderr, /Wrote .*rivet\.yaml: 6 exports\./);
+          assert.match(res.stderr, /Wrote .*rivet\.yaml: 7 exports\./);
           assert.equal(await Deno.readTextFile(path), yaml);
           const config = await loadConfig(path, { env: () => undefined });
-          assert.equal(config.exports.length, 6);
+          assert.equal(config.exports.length, 7);
 
           const run = await spawnCli(["run", "-c", path], {
             cwd: dir,
@@ -171,6 +183,8 @@ Deno.test({
           assert.deepEqual((await manifestIds(join(dir, "out/shapes"))).ids, [1, 2]);
           assert.deepEqual((await manifestIds(join(dir, "out/MixedCase"))).ids, [1, 2, 3]);
           assert.deepEqual((await manifestIds(join(dir, "out/v_tiny"))).ids, [1, 2, 3, 4, 5]);
+          const measures = (await manifestIds(join(dir, "out/measures"))).ids;
+          assert.deepEqual(measures, Array.from({ length: 40 }, (_, i) => i + 1));
           const manifest = JSON.parse(
             await Deno.readTextFile(join(dir, "out/events/manifest.json")),
           );
@@ -308,6 +322,12 @@ Deno.test({
         assert.equal(shapes.unsupported_columns[0].column, "shape");
         assert.equal(shapes.unsupported_columns[0].type, "point");
         assert.match(shapes.unsupported_columns[0].reason, /not supported/);
+        // A partitioned table: its partitions' estimates and sizes, the partitions not listed.
+        // deno-lint-ignore no-explicit-any
+        const measures = byName.get("measures") as any;
+        assert.equal(measures.row_estimate, 40);
+        assert.ok(measures.total_bytes > 0);
+        assert.ok(!byName.has("measures_a"));
         // deno-lint-ignore no-explicit-any
         const view = byName.get("v_tiny") as any;
         assert.equal(view.kind, "view");
