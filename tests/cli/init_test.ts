@@ -335,6 +335,52 @@ Deno.test({
         assertNoSecret(res);
       });
 
+      await t.step(
+        "a table the login may not read: a REVIEW comment instead of an export",
+        async () => {
+          await pg.psql(
+            `CREATE ROLE init_ro LOGIN PASSWORD 'ro-${MARKER}'; GRANT USAGE ON SCHEMA shop TO init_ro;` +
+              "GRANT SELECT ON shop.tiny TO init_ro;",
+          );
+          const ro = `postgresql://init_ro:ro-${MARKER}@${pg.host}:${pg.port}/postgres`;
+          const res = await runCli([
+            "init",
+            "--source",
+            ro,
+            "--schema",
+            "shop",
+            "--include",
+            "tiny",
+            "--include",
+            "orders",
+          ]);
+          assert.equal(res.code, 0, res.stderr);
+          assertNoSecret(res);
+          assert.match(
+            res.stdout,
+            /# REVIEW: shop\.orders has no export: cannot be read \([\s\S]*permission denied/,
+          );
+          assert.deepEqual([...res.stdout.matchAll(/^  - name: (\S+)$/gm)].map((m) => m[1]), [
+            "tiny",
+          ]);
+          const discover = await runCli([
+            "init",
+            "--source",
+            ro,
+            "--discover",
+            "--table",
+            "shop.orders",
+          ]);
+          const orders = JSON.parse(discover.stdout).tables[0];
+          assert.equal(orders.suggested_mode, null);
+          assert.match(orders.notes.join(), /cannot be read: .*permission denied/);
+          const none = await runCli(["init", "--source", ro, "--table", "shop.orders"]);
+          assert.equal(none.code, 1);
+          assert.match(none.stderr, /none of the 1 selected tables can be exported: shop\.orders/);
+          assertNoSecret(none);
+        },
+      );
+
       await t.step("bad inputs: exit code, one clear error, no secret", async () => {
         const usage = async (args: string[], pattern: RegExp) => {
           const res = await runCli(args);
