@@ -575,5 +575,23 @@ Deno.test({
       /query: 'SELECT \[id\], \[balance\], \[modified_at\] FROM \[dbo\]\.\[accounts\]'\n {4}mode: chunked\n {4}chunk_column: id\n/,
     );
     assert.match(yaml.stdout, /REVIEW: column place \(geography\) is left out/);
+
+    // The scaffold runs: the chunked export of the supported columns.
+    const dir = await Deno.makeTempDir({ prefix: "rivet_init_mssql_" });
+    try {
+      await Deno.writeTextFile(join(dir, "r.yaml"), yaml.stdout);
+      const run = await spawnCli(["run", "-c", join(dir, "r.yaml")], {
+        cwd: dir,
+        env: { DATABASE_URL: url },
+      });
+      assert.equal(run.code, 0, run.stderr);
+      assertNoSecret(run, password);
+      assert.deepEqual(await manifestIds(join(dir, "out/accounts")), {
+        ids: [1, 2],
+        success: true,
+      });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
   },
 });
