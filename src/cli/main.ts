@@ -340,7 +340,14 @@ Examples:
     .option("--force", "with -o: replace an existing file")
     .addOption(
       new Option("--discover", "print a JSON inventory instead of YAML")
-        .conflicts(["s3Bucket", "s3Region", "gcsBucket", "gcsCredentialsFile"]),
+        .conflicts([
+          "s3Bucket",
+          "s3Region",
+          "gcsBucket",
+          "gcsCredentialsFile",
+          "azureContainer",
+          "azureAccount",
+        ]),
     )
     .addOption(
       new Option(
@@ -365,6 +372,11 @@ Examples:
       new Option("--gcs-bucket <bucket>", "write to Google Cloud Storage").conflicts("s3Bucket"),
     )
     .option("--gcs-credentials-file <path>", "service account JSON (needs --gcs-bucket)")
+    .addOption(
+      new Option("--azure-container <name>", "write to Azure Blob Storage (needs --azure-account)")
+        .conflicts(["s3Bucket", "gcsBucket"]),
+    )
+    .option("--azure-account <name>", "the storage account of --azure-container")
     .addOption(
       new Option("--tls-mode <mode>", "TLS to the database (needed for a non-loopback host)")
         .choices(["disable", "require", "verify-ca", "verify-full"]),
@@ -395,6 +407,9 @@ Examples:
       }
       if (flags.gcsCredentialsFile !== undefined && flags.gcsBucket === undefined) {
         cmd.error("error: option '--gcs-credentials-file <path>' requires '--gcs-bucket <bucket>'");
+      }
+      if ((flags.azureContainer === undefined) !== (flags.azureAccount === undefined)) {
+        cmd.error("error: options '--azure-container' and '--azure-account' go together");
       }
       if (flags.tlsCaFile !== undefined && flags.tlsMode === undefined) {
         cmd.error("error: option '--tls-ca-file <path>' requires '--tls-mode <mode>'");

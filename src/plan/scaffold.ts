@@ -27,7 +27,11 @@ export type ScaffoldConnection =
 export type ScaffoldDestination =
   | { readonly kind: "local" }
   | { readonly kind: "s3"; readonly bucket: string; readonly region?: string }
-  | { readonly kind: "gcs"; readonly bucket: string; readonly credentialsFile?: string };
+  | { readonly kind: "gcs"; readonly bucket: string; readonly credentialsFile?: string }
+  | { readonly kind: "azure"; readonly container: string; readonly account: string };
+
+/** The variable the scaffold names for the Azure account key. */
+export const AZURE_KEY_ENV = "AZURE_STORAGE_KEY";
 
 /** Options of {@linkcode renderScaffold}. */
 export interface ScaffoldOptions {
@@ -197,6 +201,16 @@ function destinationLines(d: ScaffoldDestination, name: string): string[] {
         ...(d.credentialsFile === undefined
           ? []
           : [`      credentials_file: ${yamlString(d.credentialsFile)}`]),
+      ];
+    case "azure":
+      return [
+        "    destination:",
+        "      type: azure",
+        `      bucket: ${yamlString(d.container)}`,
+        `      prefix: ${yamlString(`${name}/`)}`,
+        `      account_name: ${yamlString(d.account)}`,
+        `      # The account key is read from $${AZURE_KEY_ENV} (or use sas_token_env).`,
+        `      account_key_env: ${AZURE_KEY_ENV}`,
       ];
   }
 }

@@ -232,6 +232,10 @@ Deno.test({
         ]);
         assert.match(exportBlock(one.stdout, "events"), /mode: full/);
 
+        const tls = await runCli([...base, "--table", "tiny", "--tls-mode", "disable"]);
+        assert.equal(tls.code, 0, tls.stderr);
+        assert.match(tls.stdout, /url_env: INIT_TEST_PG_URL\n {2}tls:\n {4}mode: disable\n/);
+
         const globbed = await runCli([
           ...base,
           "--include",
@@ -249,6 +253,26 @@ Deno.test({
         assert.match(
           exportBlock(globbed.stdout, "tiny"),
           /destination:\n {6}type: s3\n {6}bucket: lake\n {6}prefix: tiny\/\n {6}region: eu-west-1/,
+        );
+
+        const azure = await runCli([
+          ...base,
+          "--table",
+          "tiny",
+          "--azure-container",
+          "lake",
+          "--azure-account",
+          "acct",
+        ]);
+        assert.equal(azure.code, 0, azure.stderr);
+        assert.match(
+          azure.stdout,
+          /type: azure\n {6}bucket: lake\n {6}prefix: tiny\/\n {6}account_name: acct\n {6}#.*\n {6}account_key_env: AZURE_STORAGE_KEY\n/,
+        );
+        await Deno.writeTextFile(join(dir, "azure.yaml"), azure.stdout);
+        assert.equal(
+          (await loadConfig(join(dir, "azure.yaml"))).exports[0]!.destination.kind,
+          "azure",
         );
 
         const inline = await runCli(["init", "--source", url, "--table", "shop.tiny"]);
@@ -360,7 +384,7 @@ Deno.test({
             res.stdout,
             /# REVIEW: shop\.orders has no export: cannot be read \([\s\S]*permission denied/,
           );
-          assert.deepEqual([...res.stdout.matchAll(/^  - name: (\S+)$/gm)].map((m) => m[1]), [
+          assert.deepEqual([...res.stdout.matchAll(/^ {2}- name: (\S+)$/gm)].map((m) => m[1]), [
             "tiny",
           ]);
           const discover = await runCli([
@@ -402,6 +426,27 @@ Deno.test({
           /argument .cdc. is invalid. cdc is not supported by this version/,
         );
         await usage([...base, "--table", "tiny", "--include", "t*"], /cannot be used with/);
+        await usage(
+          [...base, "--tls-ca-file", "ca.pem"],
+          /'--tls-ca-file <path>' requires '--tls-mode/,
+        );
+        await usage([...base, "--force"], /'--force' requires '-o, --output/);
+        await usage(
+          [...base, "--azure-container", "c"],
+          /'--azure-container' and '--azure-account' go together/,
+        );
+        await usage(
+          [...base, "--discover", "--azure-container", "c", "--azure-account", "a"],
+          /cannot be used with/,
+        );
+        await usage(
+          [...base, "--s3-bucket", "b", "--azure-container", "c", "--azure-account", "a"],
+          /cannot be used with/,
+        );
+        await usage(
+          [...base, "--mode", "weekly"],
+          /expected full, incremental, chunked or time_window/,
+        );
 
         const config = async (args: string[], code: number, pattern: RegExp) => {
           const res = await runCli(args);

@@ -52,6 +52,8 @@ export interface InitFlags {
   readonly s3Region?: string;
   readonly gcsBucket?: string;
   readonly gcsCredentialsFile?: string;
+  readonly azureContainer?: string;
+  readonly azureAccount?: string;
   readonly tlsMode?: TlsMode;
   readonly tlsCaFile?: string;
 }
@@ -156,6 +158,9 @@ function destination(flags: InitFlags): ScaffoldDestination {
         ? {}
         : { credentialsFile: relocate(flags.gcsCredentialsFile, flags.output) }),
     };
+  }
+  if (flags.azureContainer !== undefined && flags.azureAccount !== undefined) {
+    return { kind: "azure", container: flags.azureContainer, account: flags.azureAccount };
   }
   return { kind: "local" };
 }
