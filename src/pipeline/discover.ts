@@ -28,6 +28,7 @@ import {
   type UnsupportedColumn,
 } from "../plan/inventory.ts";
 import { probeColumns, probeRows, probeScalar } from "./probe.ts";
+import { redact } from "../_util/redact.ts";
 
 /** A `--table` argument: `name` or `schema.name`. */
 export interface TableRef {
@@ -183,14 +184,15 @@ function unknownTable(ref: TableRef, schema: string, known: readonly string[]): 
  * @param source An open source.
  * @param kind Its engine.
  * @param options Selection and signal.
- * @returns The tables, sorted by schema and name, with the columns each export cannot read.
+ * @returns The schema listed (`--schema` or the connection's) and the selected tables, sorted by
+ *   schema and name, with the columns each export cannot read.
  * @throws {ConfigError} `init.no_schema` (no default schema), `init.unknown_table`.
  */
 export async function discoverTables(
   source: Source,
   kind: SourceKind,
   options: DiscoverOptions = {},
-): Promise<InventoryTable[]> {
+): Promise<{ schema: string; tables: InventoryTable[] }> {
   const probe = {
     statementTimeoutS: CATALOG_TIMEOUT_S,
     ...(options.signal ? { signal: options.signal } : {}),
@@ -225,7 +227,7 @@ export async function discoverTables(
     return t.schema === schema &&
       selectedByGlobs(t, options.include ?? [], options.exclude ?? []);
   });
-  if (selected.length === 0) return [];
+  if (selected.length === 0) return { schema, tables: [] };
 
   const columns = new Map<string, InventoryColumn[]>();
   for (const row of await probeRows(source, columnsSql(kind, schemas), many)) {
@@ -251,7 +253,7 @@ export async function discoverTables(
     };
     tables.push({ ...base, ...await readability(source, kind, base, probe) });
   }
-  return tables;
+  return { schema, tables };
 }
 
 /**
@@ -279,7 +281,8 @@ async function readability(
     const info = toErrorInfo(error);
     if (info.exitCode === 2 || info.exitCode === 130) throw error;
     if (info.code !== "source.unsupported_types") {
-      return { unsupported: [], unreadable: info.message };
+      // Server text lands in the YAML and the JSON, which are not redacted on their way out.
+      return { unsupported: [], unreadable: redact(info.message) };
     }
   }
   const unsupported: UnsupportedColumn[] = [];
@@ -292,7 +295,7 @@ async function readability(
       unsupported.push({
         column: c.name,
         type: c.type,
-        reason: columnReason(info.message, c.name),
+        reason: redact(columnReason(info.message, c.name)),
       });
     }
   }

@@ -250,7 +250,7 @@ export async function initCommand(flags: InitFlags, ctx: CommandContext): Promis
       signal: ctx.signal,
       onWarning: (w) => ctx.io.err(`Warning: ${w.message}\n`),
     });
-    const tables = await discoverTables(source, kind, {
+    const { schema, tables } = await discoverTables(source, kind, {
       signal: ctx.signal,
       ...(flags.schema === undefined ? {} : { schema: flags.schema }),
       ...(flags.table === undefined ? {} : { tables: parseTableRefs(flags.table) }),
@@ -259,7 +259,7 @@ export async function initCommand(flags: InitFlags, ctx: CommandContext): Promis
     });
     if (tables.length === 0) {
       throw new ConfigError(
-        `no table or view matched in schema '${flags.schema ?? "(default)"}'` +
+        `no table or view matched in schema '${schema}'` +
           (flags.include || flags.exclude ? " with the --include/--exclude globs given" : ""),
         {
           code: "init.no_tables",
@@ -288,7 +288,7 @@ export async function initCommand(flags: InitFlags, ctx: CommandContext): Promis
               : { caFile: relocate(flags.tlsCaFile, flags.output) }),
           },
         }),
-        ...(flags.schema === undefined ? {} : { schema: flags.schema }),
+        schema,
       });
       if (scaffold.exports === 0) {
         throw new ConfigError(
