@@ -478,6 +478,11 @@ Deno.test({
           /no table or view matched in schema 'shop'/,
         );
         await config(
+          [...base, "-o", join(dir, "no/such/dir/r.yaml")],
+          1,
+          /cannot write '.*r\.yaml'[\s\S]*Hint: check that the folder exists/,
+        );
+        await config(
           ["init", "--source", url.replace("127.0.0.1", "db.example.invalid")],
           1,
           /TLS required for non-loopback host[\s\S]*Hint: pass --tls-mode require/,
