@@ -23,6 +23,7 @@ import type { ValidateFlags } from "./commands/validate.ts";
 import type { CheckFlags } from "./commands/check.ts";
 import type { PlanFlags } from "./commands/plan.ts";
 import type { ApplyFlags } from "./commands/apply.ts";
+import type { InitFlags } from "./commands/init.ts";
 
 /** Options parsed for `rivet run`. */
 export interface RunFlags {
@@ -58,9 +59,10 @@ const collect = (value: string, previous: string[] | undefined) => [...(previous
 
 const epilogue = `
 Getting started:
-  1. rivet init -o rivet.yaml     scaffold a config from a live database (coming later)
-  2. rivet doctor -c rivet.yaml   check credentials and destinations
-  3. rivet check -c rivet.yaml    preview the plan
+  1. rivet init --source-env DATABASE_URL -o rivet.yaml
+                                  scaffold a config from a live database
+  2. rivet doctor -c rivet.yaml   check the login, each export's query and the destinations
+  3. rivet check -c rivet.yaml    preview each export: strategy, verdict, types
   4. rivet run -c rivet.yaml      export
 
 Exit codes: 0 success, 1 config or permanent error, 2 transient error (retry) or command-line
@@ -158,7 +160,9 @@ export async function main(
       writeOut: (text) => io.out(text),
       writeErr: (text) => io.err(text),
     })
-    .showHelpAfterError("(run with --help for usage; to start a config: rivet init -o rivet.yaml)")
+    .showHelpAfterError(
+      "(run with --help for usage; to start a config: rivet init --source-env DATABASE_URL -o rivet.yaml)",
+    )
     .showSuggestionAfterError(true);
 
   program.command("run")
@@ -387,6 +391,113 @@ Examples:
     .action(async (planFile: string, flags: ApplyFlags) => {
       const { applyCommand } = await import("./commands/apply.ts");
       exitCode = await applyCommand(planFile, flags, ctx);
+    });
+  program.command("init")
+    .description(
+      "scaffold a commented rivet.yaml (or, with --discover, a JSON inventory) from a live database",
+    )
+    .addOption(
+      new Option("--source <url>", "database URL (it is not written into the YAML)")
+        .conflicts(["sourceEnv", "sourceFile"]),
+    )
+    .addOption(
+      new Option("--source-env <var>", "environment variable holding the database URL")
+        .conflicts(["source", "sourceFile"]),
+    )
+    .addOption(
+      new Option("--source-file <path>", "file holding the database URL")
+        .conflicts(["source", "sourceEnv"]),
+    )
+    .addOption(
+      new Option("--table <[schema.]name>", "scaffold this table or view (repeatable)")
+        .argParser(collect).conflicts(["include", "exclude"]),
+    )
+    .option("--schema <name>", "schema to list (default: the connection's)")
+    .option("--include <glob>", "only tables matching the glob, * and ? (repeatable)", collect)
+    .option("--exclude <glob>", "leave out tables matching the glob; beats --include", collect)
+    .option("-o, --output <path>", "write to this file instead of stdout")
+    .option("--force", "with -o: replace an existing file")
+    .addOption(
+      new Option("--discover", "print a JSON inventory instead of YAML")
+        .conflicts([
+          "s3Bucket",
+          "s3Region",
+          "gcsBucket",
+          "gcsCredentialsFile",
+          "azureContainer",
+          "azureAccount",
+        ]),
+    )
+    .addOption(
+      new Option(
+        "--mode <mode>",
+        "full, incremental, chunked or time_window: for every table that allows it",
+      ).argParser((value: string) => {
+        if (value === "cdc") {
+          throw new InvalidArgumentError(
+            "cdc is not supported by this version of rivet (supported: full, incremental, " +
+              "chunked, time_window)",
+          );
+        }
+        if (!["full", "incremental", "chunked", "time_window"].includes(value)) {
+          throw new InvalidArgumentError("expected full, incremental, chunked or time_window");
+        }
+        return value;
+      }),
+    )
+    .addOption(new Option("--s3-bucket <bucket>", "write to S3").conflicts("gcsBucket"))
+    .option("--s3-region <region>", "the S3 bucket's region (needs --s3-bucket)")
+    .addOption(
+      new Option("--gcs-bucket <bucket>", "write to Google Cloud Storage").conflicts("s3Bucket"),
+    )
+    .option("--gcs-credentials-file <path>", "service account JSON (needs --gcs-bucket)")
+    .addOption(
+      new Option("--azure-container <name>", "write to Azure Blob Storage (needs --azure-account)")
+        .conflicts(["s3Bucket", "gcsBucket"]),
+    )
+    .option("--azure-account <name>", "the storage account of --azure-container")
+    .addOption(
+      new Option("--tls-mode <mode>", "TLS to the database (needed for a non-loopback host)")
+        .choices(["disable", "require", "verify-ca", "verify-full"]),
+    )
+    .option("--tls-ca-file <path>", "CA certificate (PEM) for --tls-mode verify-ca/verify-full")
+    .addHelpText(
+      "after",
+      `
+The URL is never written into the YAML: it names the variable (--source: DATABASE_URL) or the file.
+
+Examples:
+  rivet init --source-env DATABASE_URL -o rivet.yaml
+  rivet init --source-env DATABASE_URL --schema sales --exclude 'tmp_*' --s3-bucket my-bucket
+  rivet init --source-env DATABASE_URL --discover > inventory.json`,
+    )
+    .action(async (flags: InitFlags, cmd: Command) => {
+      const given = [flags.source, flags.sourceEnv, flags.sourceFile].filter((v) =>
+        v !== undefined
+      );
+      if (given.length !== 1) {
+        cmd.error(
+          "error: give exactly one of --source URL, --source-env VAR, --source-file PATH " +
+            "(e.g. rivet init --source-env DATABASE_URL -o rivet.yaml)",
+        );
+      }
+      if (flags.s3Region !== undefined && flags.s3Bucket === undefined) {
+        cmd.error("error: option '--s3-region <region>' requires '--s3-bucket <bucket>'");
+      }
+      if (flags.gcsCredentialsFile !== undefined && flags.gcsBucket === undefined) {
+        cmd.error("error: option '--gcs-credentials-file <path>' requires '--gcs-bucket <bucket>'");
+      }
+      if ((flags.azureContainer === undefined) !== (flags.azureAccount === undefined)) {
+        cmd.error("error: options '--azure-container' and '--azure-account' go together");
+      }
+      if (flags.tlsCaFile !== undefined && flags.tlsMode === undefined) {
+        cmd.error("error: option '--tls-ca-file <path>' requires '--tls-mode <mode>'");
+      }
+      if (flags.force && flags.output === undefined) {
+        cmd.error("error: option '--force' requires '-o, --output <path>'");
+      }
+      const { initCommand } = await import("./commands/init.ts");
+      exitCode = await initCommand(flags, ctx);
     });
 
   const onSignal = () => {

@@ -151,6 +151,76 @@ function unsetVariable(name: string, key: string, exportName: string | undefined
 }
 
 /**
+ * The engine a connection URL names by its scheme.
+ *
+ * @param url The URL (a secret: never quoted in the error).
+ * @returns The engine.
+ * @throws {ConfigError} `config.invalid_url` for any other scheme.
+ *
+ * @example
+ * ```ts
+ * import { sourceKindOfUrl } from "./connection.ts";
+ * if (sourceKindOfUrl("sqlserver://sa@db/x") !== "mssql") throw new Error();
+ * ```
+ */
+export function sourceKindOfUrl(url: string): SourceKind {
+  registerUrlSecrets(url);
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(url.trim())?.[1]?.toLowerCase();
+  const kind = scheme === undefined ? undefined : schemes[scheme];
+  if (kind !== undefined) return kind;
+  // parseConnectionUrl words the error (and knows every scheme).
+  parseConnectionUrl(url);
+  throw new ConfigError("source URL has an unknown scheme", { code: "config.invalid_url" });
+}
+
+/**
+ * The URL of a `url`, `url_env` or `url_file` connection, read now (registered for redaction).
+ *
+ * @param c The connection form.
+ * @param options Config dir (`url_file` is relative to it), environment, export for messages.
+ * @returns The URL, trimmed for `url_file`.
+ * @throws {ConfigError} `config.missing_env`, `config.not_found` or `config.read_failed`.
+ */
+export async function readSourceUrl(
+  c: Exclude<SourceSpec["connection"], { form: "structured" }>,
+  options: ResolveConnectionOptions,
+): Promise<string> {
+  const env = options.env ?? processEnv;
+  switch (c.form) {
+    case "url":
+      return c.url.secret;
+    case "url_env": {
+      const value = env(c.env);
+      if (value === undefined || value.trim() === "") {
+        throw unsetVariable(c.env, "url_env", options.exportName);
+      }
+      registerUrlSecrets(value);
+      return value;
+    }
+    case "url_file": {
+      const path = resolve(options.configDir, c.path);
+      let text: string;
+      try {
+        text = await readInput(path, { maxBytes: INPUT_LIMITS.secret });
+      } catch (error) {
+        if (error instanceof InputFileError) throw error.about(`source.url_file '${c.path}'`);
+        throw new ConfigError(
+          `source.url_file '${c.path}' ${isNotFound(error) ? "does not exist" : "cannot be read"}`,
+          {
+            code: isNotFound(error) ? "config.not_found" : "config.read_failed",
+            cause: error,
+            hint: "url_file is relative to the config directory",
+          },
+        );
+      }
+      const url = text.trim();
+      registerUrlSecrets(url);
+      return url;
+    }
+  }
+}
+
+/**
  * Resolves the source's connection form into host, port, user, password and database.
  *
  * `url_env` and `password_env` are read now (connect time), `url_file` is read relative to the
@@ -171,35 +241,9 @@ export async function resolveConnection(
   const c = source.connection;
   switch (c.form) {
     case "url":
-      return parseConnectionUrl(c.url.secret, source.kind);
-    case "url_env": {
-      const value = env(c.env);
-      if (value === undefined || value.trim() === "") {
-        throw unsetVariable(c.env, "url_env", options.exportName);
-      }
-      registerUrlSecrets(value);
-      return parseConnectionUrl(value, source.kind);
-    }
-    case "url_file": {
-      const path = resolve(options.configDir, c.path);
-      let text: string;
-      try {
-        text = await readInput(path, { maxBytes: INPUT_LIMITS.secret });
-      } catch (error) {
-        if (error instanceof InputFileError) throw error.about(`source.url_file '${c.path}'`);
-        throw new ConfigError(
-          `source.url_file '${c.path}' ${isNotFound(error) ? "does not exist" : "cannot be read"}`,
-          {
-            code: isNotFound(error) ? "config.not_found" : "config.read_failed",
-            cause: error,
-            hint: "url_file is relative to the config directory",
-          },
-        );
-      }
-      const url = text.trim();
-      registerUrlSecrets(url);
-      return parseConnectionUrl(url, source.kind);
-    }
+    case "url_env":
+    case "url_file":
+      return parseConnectionUrl(await readSourceUrl(c, options), source.kind);
     case "structured": {
       let password = c.password?.secret;
       if (c.passwordEnv !== undefined) {

@@ -97,7 +97,8 @@ export async function loadConfig(
         throw new ConfigError("file not found", {
           code: "config.not_found",
           cause: error,
-          hint: "create one with `rivet init -o rivet.yaml`, or check the -c path",
+          hint:
+            "create one with `rivet init --source-env DATABASE_URL -o rivet.yaml`, or check the -c path",
         });
       }
       throw new ConfigError(`cannot be read (${(error as Error).name})`, {

@@ -20,7 +20,7 @@ Deno.test("loadConfig reports a missing file by path with an init hint", async (
   assert.equal(error.code, "config.not_found");
   assert.equal(error.exitCode, 1);
   assert.match(error.message, /^config file '\/nonexistent\/dir\/rivet\.yaml': file not found/);
-  assert.match(error.hint ?? "", /rivet init -o rivet\.yaml/);
+  assert.match(error.hint ?? "", /rivet init --source-env DATABASE_URL -o rivet\.yaml/);
 });
 
 Deno.test("loadConfig refuses a directory given as config: not a regular file", async () => {

@@ -21,7 +21,12 @@ export { substitutePlaceholders } from "./substitute.ts";
 export type { SubstituteOptions } from "./substitute.ts";
 export { parseMaxFileSize } from "./size.ts";
 export { mergeTuning, TUNING_PROFILES } from "./tuning.ts";
-export { parseConnectionUrl, resolveConnection } from "./connection.ts";
+export {
+  parseConnectionUrl,
+  readSourceUrl,
+  resolveConnection,
+  sourceKindOfUrl,
+} from "./connection.ts";
 export type { ConnectionInfo, ResolveConnectionOptions } from "./connection.ts";
 export { checkTlsPolicy } from "./tls.ts";
 export { isLoopbackHost } from "../_util/loopback.ts";

@@ -349,7 +349,7 @@ export interface RawConfig {
 
 const missingHints: Readonly<Record<string, string>> = {
   source: "add a `source:` block (type plus a connection), or scaffold a config with " +
-    "`rivet init -o rivet.yaml`",
+    "`rivet init --source-env DATABASE_URL -o rivet.yaml`",
   exports: "add an `exports:` list with at least one export (name, table or query, format, " +
     "destination)",
   name: "give every export a unique, filename-safe `name:`",

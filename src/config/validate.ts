@@ -55,7 +55,7 @@ export function validateConfig(config: RawConfig, options: ValidateOptions): voi
     fail(
       "at least one export must be defined (got empty list)",
       "config.no_exports",
-      "add an export under `exports:`, or scaffold one with `rivet init -o rivet.yaml`",
+      "add an export under `exports:`, or scaffold one with `rivet init --source-env DATABASE_URL -o rivet.yaml`",
     );
   }
   const seen = new Map<string, number>();
