@@ -210,6 +210,7 @@ Examples:
     new Option("-l, --last <n>", "show only the newest N rows").default(fallback)
       .argParser(positiveInt);
   const configFlag = ["-c, --config <path>", "config file (YAML)"] as const;
+  const jsonFlag = ["--json", "print one JSON document on stdout instead of the table"] as const;
   const state = program.command("state")
     .description("inspect or reset the state kept in .rivet_state.db next to the config");
   type StateModule = typeof import("./commands/state.ts");
@@ -219,6 +220,7 @@ Examples:
     };
   state.command("show").description("show the incremental cursors (EXPORT, LAST CURSOR, LAST RUN)")
     .requiredOption(...configFlag)
+    .option(...jsonFlag)
     .action(stateAction((m) => m.stateShowCommand));
   state.command("reset").description("delete the cursor and progression of one export")
     .requiredOption(...configFlag)
@@ -228,10 +230,12 @@ Examples:
     .requiredOption(...configFlag)
     .option("-e, --export <name>", "only this export")
     .addOption(lastOption(50))
+    .option(...jsonFlag)
     .action(stateAction((m) => m.stateFilesCommand));
   state.command("chunks").description("show the checkpointed chunk run of one export")
     .requiredOption(...configFlag)
     .requiredOption("-e, --export <name>", "the chunked export")
+    .option(...jsonFlag)
     .action(stateAction((m) => m.stateChunksCommand));
   state.command("reset-chunks")
     .description("delete checkpointed chunk runs of one export, or every stuck one")
@@ -255,11 +259,13 @@ Examples:
   state.command("progression").description("show committed and verified boundaries (advisory)")
     .requiredOption(...configFlag)
     .option("-e, --export <name>", "only this export")
+    .option(...jsonFlag)
     .action(stateAction((m) => m.stateProgressionCommand));
   program.command("metrics").description("show the run history, newest first")
     .requiredOption(...configFlag)
     .option("-e, --export <name>", "only this export")
     .addOption(lastOption(20))
+    .option(...jsonFlag)
     .action(async (flags: MetricsFlags) => {
       const { metricsCommand } = await import("./commands/metrics.ts");
       exitCode = await metricsCommand(flags, ctx);
@@ -269,6 +275,7 @@ Examples:
     .requiredOption("-e, --export <name>", "the export")
     .addOption(lastOption(5))
     .option("--run-id <id>", "only this run")
+    .option(...jsonFlag)
     .action(async (flags: MetricsFlags) => {
       const { journalCommand } = await import("./commands/metrics.ts");
       exitCode = await journalCommand(flags, ctx);
