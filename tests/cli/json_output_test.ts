@@ -13,6 +13,13 @@ const isoUtc = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
 
 type Json = Record<string, unknown>;
 
+/** Writes a config as JSON (which is YAML) and returns its path. */
+async function writeConfig(dir: string, config: Json): Promise<string> {
+  const path = `${dir}/plan.yaml`;
+  await Deno.writeTextFile(path, JSON.stringify(config, null, 2));
+  return path;
+}
+
 /** Runs a command that must succeed with one JSON document holding exactly `key`. */
 async function jsonOf(args: string[], key: string): Promise<Json[]> {
   const res = await runCli(args);
@@ -36,29 +43,30 @@ Deno.test({
     `);
     const dir = await Deno.makeTempDir({ prefix: "rivet_json_out_" });
     try {
-      const config = `${dir}/plan.yaml`;
-      await Deno.writeTextFile(
-        config,
-        `source:
-  type: postgres
-  url_env: JSON_OUT_PG_URL
-exports:
-  - name: inc
-    table: ev
-    mode: incremental
-    cursor_column: updated_at
-    format: parquet
-    destination: { type: local, path: ${dir}/out/inc }
-  - name: ck
-    table: ev
-    mode: chunked
-    chunk_column: id
-    chunk_size: 15
-    chunk_checkpoint: true
-    format: csv
-    destination: { type: local, path: ${dir}/out/ck }
-`,
-      );
+      const local = (name: string) => ({ type: "local", path: `${dir}/out/${name}` });
+      const config = await writeConfig(dir, {
+        source: { type: "postgres", url_env: "JSON_OUT_PG_URL" },
+        exports: [
+          {
+            name: "inc",
+            table: "ev",
+            mode: "incremental",
+            cursor_column: "updated_at",
+            format: "parquet",
+            destination: local("inc"),
+          },
+          {
+            name: "ck",
+            table: "ev",
+            mode: "chunked",
+            chunk_column: "id",
+            chunk_size: 15,
+            chunk_checkpoint: true,
+            format: "csv",
+            destination: local("ck"),
+          },
+        ],
+      });
       Deno.env.set("JSON_OUT_PG_URL", pg.url);
       const run = await runCli(["run", "-c", config, "--json"]);
       assert.equal(run.code, 0, run.stderr);
@@ -161,19 +169,15 @@ exports:
 
 async function offlineConfig(): Promise<{ dir: string; config: string }> {
   const dir = await Deno.makeTempDir({ prefix: "rivet_json_empty_" });
-  const config = `${dir}/plan.yaml`;
-  await Deno.writeTextFile(
-    config,
-    `source:
-  type: postgres
-  url: postgresql://u@127.0.0.1:9/db
-exports:
-  - name: orders
-    table: orders
-    format: csv
-    destination: { type: local, path: ./out }
-`,
-  );
+  const config = await writeConfig(dir, {
+    source: { type: "postgres", url: "postgresql://u@127.0.0.1:9/db" },
+    exports: [{
+      name: "orders",
+      table: "orders",
+      format: "csv",
+      destination: { type: "local", path: "./out" },
+    }],
+  });
   return { dir, config };
 }
 

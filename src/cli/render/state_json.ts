@@ -37,6 +37,9 @@ export type JsonValue = string | number | boolean | null | JsonValue[] | {
 
 type JsonRecord = { [key: string]: JsonValue };
 
+/** The JSON name of every field of a state record (`null`: left out). */
+type JsonNames<T> = { readonly [K in keyof Required<T>]: string | null };
+
 /**
  * One JSON document on its own: `{"<key>": [...]}`, indented like `rivet run --json`, every
  * string redacted (cursor values and file names come from the data), ending with a newline.
@@ -64,10 +67,7 @@ export function jsonDocument(key: string, items: readonly JsonValue[]): string {
  * Maps a record through a table of JSON names: every key of the table is emitted, `null` when
  * the record lacks it.
  */
-function mapped<T extends object>(
-  record: T,
-  names: { readonly [K in keyof Required<T>]: string | null },
-): JsonRecord {
+function mapped<T extends object>(record: T, names: JsonNames<T>): JsonRecord {
   const out: JsonRecord = {};
   for (const [field, name] of Object.entries(names) as [keyof T & string, string | null][]) {
     if (name === null) continue;
@@ -81,17 +81,10 @@ const cursorNames = {
   exportName: "export_name",
   lastCursorValue: "last_cursor_value",
   lastRunAt: "last_run_at",
-} as const satisfies { readonly [K in keyof Required<CursorEntry>]: string };
+} as const satisfies JsonNames<CursorEntry>;
 
-/**
- * `state show --json`: one incremental cursor.
- *
- * @param c The stored cursor.
- * @returns `{export_name, last_cursor_value, last_run_at}`.
- */
-export function cursorJson(c: CursorEntry): JsonRecord {
-  return mapped(c, cursorNames);
-}
+/** `state show --json`: one incremental cursor, `{export_name, last_cursor_value, last_run_at}`. */
+export const cursorJson = (c: CursorEntry): JsonRecord => mapped(c, cursorNames);
 
 const partNames = {
   runId: "run_id",
@@ -107,7 +100,7 @@ const partNames = {
   chunkIndex: "chunk_index",
   partIndex: "part_index",
   status: "status",
-} as const satisfies { readonly [K in keyof Required<PartEntry>]: string };
+} as const satisfies JsonNames<PartEntry>;
 
 /**
  * `state files --json`: one file log row. `status` is `committed` unless `--resume` quarantined
@@ -128,7 +121,7 @@ const chunkRunNames = {
   maxAttempts: "max_attempts",
   createdAt: "created_at",
   updatedAt: "updated_at",
-} as const satisfies { readonly [K in keyof Required<ChunkRunEntry>]: string };
+} as const satisfies JsonNames<ChunkRunEntry>;
 
 const chunkTaskNames = {
   // The run is the parent object's.
@@ -143,7 +136,7 @@ const chunkTaskNames = {
   fileName: "file_name",
   lastError: "last_error",
   updatedAt: "updated_at",
-} as const satisfies { readonly [K in keyof Required<ChunkTaskEntry>]: string | null };
+} as const satisfies JsonNames<ChunkTaskEntry>;
 
 /**
  * `state chunks --json`: a checkpointed run with its tasks and their counts by status.
@@ -175,7 +168,7 @@ const boundaryNames = {
   chunkIndex: "chunk_index",
   runId: "run_id",
   at: "at",
-} as const satisfies { readonly [K in keyof Required<ProgressionEntry>]: string | null };
+} as const satisfies JsonNames<ProgressionEntry>;
 
 /**
  * `state progression --json`: both boundaries of one export, each `null` when never recorded.
@@ -225,17 +218,13 @@ const metricsNames = {
   destinationType: "destination_type",
   rivetVersion: "rivet_version",
   longestChunkMs: "longest_chunk_ms",
-} as const satisfies { readonly [K in keyof Required<MetricsEntry>]: string };
+} as const satisfies JsonNames<MetricsEntry>;
 
 /**
- * `metrics --json`: one run of one export, every column of the run history.
- *
- * @param m The metrics row.
- * @returns The row with snake_case names (`rows`, `files`, `bytes` as in `rivet run --json`).
+ * `metrics --json`: one run of one export, every column of the run history (`rows`, `files`,
+ * `bytes` as in `rivet run --json`).
  */
-export function metricsJson(m: MetricsEntry): JsonRecord {
-  return mapped(m, metricsNames);
-}
+export const metricsJson = (m: MetricsEntry): JsonRecord => mapped(m, metricsNames);
 
 /** Shape of a journal as `rivet run` stores it (see `pipeline/run_record.ts`). */
 export interface StoredJournal {
