@@ -319,6 +319,21 @@ Examples:
       exitCode = await validateCommand(flags, ctx);
     });
 
+  program.command("schema").description("print machine-readable schemas")
+    .command("config")
+    .description("print the JSON Schema (draft 2020-12) of the config file")
+    .addHelpText(
+      "after",
+      `
+Example (an editor with the YAML language server):
+  rivet schema config > rivet.schema.json
+  # first line of rivet.yaml:  # yaml-language-server: $schema=./rivet.schema.json`,
+    )
+    .action(async () => {
+      const { schemaConfigCommand } = await import("./commands/schema.ts");
+      exitCode = schemaConfigCommand(ctx);
+    });
+
   const onSignal = () => {
     if (controller.signal.aborted) {
       // Second Ctrl-C: stop now.

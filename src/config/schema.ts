@@ -156,6 +156,28 @@ const CDC_KEYS = [
   "slot",
   "capture_instance",
 ] as const;
+const NOTIFICATIONS_KEYS = ["slack"] as const;
+const SLACK_KEYS = ["webhook_url", "webhook_url_env", "on"] as const;
+
+/**
+ * The keys the parser accepts in each mapping of a config, by section: what `rivet schema config`
+ * describes (`json_schema.ts` has a definition per key; a test keeps the two equal). Every section
+ * refuses other keys, except `cdc`, whose unknown keys are ignored (as in rivet-cli).
+ */
+export const CONFIG_KEYS = {
+  top: TOP_KEYS,
+  source: SOURCE_KEYS,
+  tls: TLS_KEYS,
+  tuning: TUNING_KEYS,
+  export: EXPORT_KEYS,
+  destination: DESTINATION_KEYS,
+  parquet: PARQUET_KEYS,
+  quality: QUALITY_KEYS,
+  meta_columns: META_KEYS,
+  cdc: CDC_KEYS,
+  notifications: NOTIFICATIONS_KEYS,
+  slack: SLACK_KEYS,
+} as const;
 
 /** Valid values of each enum key, as data. */
 export const ENUMS = {
@@ -724,7 +746,7 @@ function parseExport(node: TreeNode, index: number): RawExport {
 }
 
 function parseNotifications(r: MapReader): RawNotifications {
-  const slack = r.map("slack", ["webhook_url", "webhook_url_env", "on"]);
+  const slack = r.map("slack", SLACK_KEYS);
   if (!slack) return {};
   const webhookUrl = slack.str("webhook_url");
   if (webhookUrl !== undefined) registerSecret(webhookUrl);
@@ -749,7 +771,7 @@ export function parseConfigTree(root: TreeNode): RawConfig {
   const source = parseSource(new MapReader(sourceNode, "source", SOURCE_KEYS));
   if (exportsNode.kind !== "seq") throw r.typeError("exports", exportsNode, "a list");
   const exports = exportsNode.items.map((item, index) => parseExport(item, index));
-  const notificationsReader = r.map("notifications", ["slack"]);
+  const notificationsReader = r.map("notifications", NOTIFICATIONS_KEYS);
   return compact({
     source,
     exports,
