@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { type ErrorInfo, type ExitCode, toErrorInfo } from "../core/errors.ts";
 import { redact } from "../_util/redact.ts";
 import { clip, collapseRepeatedExportPrefixes } from "../_util/text.ts";
@@ -20,6 +20,7 @@ import type { StateFlags } from "./commands/state.ts";
 import type { MetricsFlags } from "./commands/metrics.ts";
 import type { DoctorFlags } from "./commands/doctor.ts";
 import type { ValidateFlags } from "./commands/validate.ts";
+import type { Shell } from "./commands/completions.ts";
 
 /** Options parsed for `rivet run`. */
 export interface RunFlags {
@@ -332,6 +333,22 @@ Example (an editor with the YAML language server):
     .action(async () => {
       const { schemaConfigCommand } = await import("./commands/schema.ts");
       exitCode = schemaConfigCommand(ctx);
+    });
+
+  program.command("completions")
+    .description("print a shell completion script for bash, zsh or fish")
+    .addArgument(new Argument("<shell>", "the shell").choices(["bash", "zsh", "fish"]))
+    .addHelpText(
+      "after",
+      `
+Examples:
+  source <(rivet completions bash)        # bash, e.g. in ~/.bashrc
+  source <(rivet completions zsh)         # zsh, after compinit
+  rivet completions fish | source         # fish`,
+    )
+    .action(async (shell: Shell, _flags: unknown, cmd: Command) => {
+      const { completionsCommand } = await import("./commands/completions.ts");
+      exitCode = completionsCommand(shell, cmd.parent ?? program, ctx);
     });
 
   const onSignal = () => {
