@@ -239,7 +239,7 @@ const cases: Case[] = [
         "    tuning: { max_retries: 5, retry_backoff_ms: 400, batch_size: 20, throttle_ms: 40 }\n",
       ));
       const run = start(["run", "-c", cfg, "--events", "ndjson"]);
-      await run.waitFor(/"type":"chunk_started","export":"outage","chunk":3,/);
+      await run.waitFor(/"type":"chunk_started","ts":"[^"]+","export_name":"outage","chunk":3,/);
       const stopped = Date.now();
       await db.down();
       await new Promise((r) => setTimeout(r, 3_000));
@@ -268,7 +268,9 @@ const cases: Case[] = [
     destination: { type: local, path: ${out} }
 `);
       const run = start(["run", "-c", cfg, "--events", "ndjson"]);
-      await run.waitFor(/"type":"batch_read","export":"whole","rows":20,"totalRows":200\b/);
+      await run.waitFor(
+        /"type":"batch_read","ts":"[^"]+","export_name":"whole","rows":20,"total_rows":200\b/,
+      );
       await db.down();
       await new Promise((r) => setTimeout(r, 3_000));
       await db.up();
@@ -292,7 +294,9 @@ const cases: Case[] = [
           "    tuning: { max_retries: 5, retry_backoff_ms: 400, batch_size: 20, throttle_ms: 40 }\n",
       ));
       const run = start(["run", "-c", cfg, "--events", "ndjson"]);
-      await run.waitFor(/"type":"chunk_started","export":"outage_par","chunk":5,/);
+      await run.waitFor(
+        /"type":"chunk_started","ts":"[^"]+","export_name":"outage_par","chunk":5,/,
+      );
       await db.down();
       await new Promise((r) => setTimeout(r, 3_000));
       await db.up();
@@ -312,7 +316,7 @@ const cases: Case[] = [
         "    tuning: { max_retries: 1, retry_backoff_ms: 200, batch_size: 20, throttle_ms: 40 }\n",
       ));
       const run = start(["run", "-c", cfg, "--events", "ndjson"]);
-      await run.waitFor(/"type":"chunk_started","export":"budget","chunk":3,/);
+      await run.waitFor(/"type":"chunk_started","ts":"[^"]+","export_name":"budget","chunk":3,/);
       await db.down();
       let res;
       try {
