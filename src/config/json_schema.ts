@@ -357,6 +357,9 @@ const rules: Partial<Record<ConfigSection, Json>> = {
       when(has("chunk_by_days"), is("mode", "chunked")),
       when(is("chunk_dense", true), is("mode", "chunked")),
       { not: has("chunk_count", "chunk_by_days") },
+      ...["chunk_count", "chunk_by_days"].map((key) => ({
+        not: { required: [key, "chunk_dense"], properties: { chunk_dense: { const: true } } },
+      })),
       when(is("format", "csv"), {
         properties: { compression: { const: "none" }, compression_profile: { const: "none" } },
       }),

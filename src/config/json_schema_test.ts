@@ -244,6 +244,13 @@ Deno.test("the negative fixtures are refused by the schema too", async () => {
   assert.ok(refused((c) => (c.exports[0].tuning = { max_retries: BOUNDS.max_retries[1] + 1 })));
   assert.ok(refused((c) => Object.assign(c.exports[0], { format: "csv", compression: "zstd" })));
   assert.ok(refused((c) => (c.exports[0].mode = "time_window")));
+  const chunked = { mode: "chunked", chunk_column: "id" };
+  assert.equal(refused((c) => Object.assign(c.exports[0], chunked, { chunk_dense: true })), false);
+  assert.ok(
+    refused((c) => Object.assign(c.exports[0], chunked, { chunk_dense: true, chunk_count: 4 })),
+  );
+  assert.ok(refused((c) => Object.assign(c.exports[0], chunked, { parallel: 0 })));
+  assert.equal(refused((c) => (c.exports[0].parallel = 0)), false, "parallel 0 outside chunked");
   assert.ok(refused((c) => (c.source.password_env = "PW")));
   assert.ok(refused((c) => (c.exports = [])));
 });
