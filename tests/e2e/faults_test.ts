@@ -13,6 +13,7 @@ import { runCli } from "../_helpers/cli.ts";
 import { type MariaDbServer, startMariaDb } from "../_helpers/mariadb_server.ts";
 import { type PgServer, startPostgres } from "../_helpers/pg_server.ts";
 import { SqliteStateStore, stateDbPath } from "../../src/state/mod.ts";
+import { parseNdjsonEvents } from "../../src/core/event_protocol.ts";
 
 const cliPath = new URL("../../cli.ts", import.meta.url).pathname;
 
@@ -208,8 +209,9 @@ async function fillDisk(dir: string): Promise<void> {
 }
 
 /** The NDJSON events of a run's stdout. */
+/** The events of an `--events ndjson` stdout, read with the protocol's own reader. */
 function events(stdout: string): { type: string; [k: string]: unknown }[] {
-  return stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+  return parseNdjsonEvents(stdout);
 }
 
 function chunkedExport(name: string, out: string, extra = ""): string {
