@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { type ErrorInfo, type ExitCode, toErrorInfo } from "../core/errors.ts";
 import { redact } from "../_util/redact.ts";
 import { clip, collapseRepeatedExportPrefixes } from "../_util/text.ts";
@@ -24,6 +24,7 @@ import type { CheckFlags } from "./commands/check.ts";
 import type { PlanFlags } from "./commands/plan.ts";
 import type { ApplyFlags } from "./commands/apply.ts";
 import type { InitFlags } from "./commands/init.ts";
+import type { Shell } from "./commands/completions.ts";
 
 /** Options parsed for `rivet run`. */
 export interface RunFlags {
@@ -217,6 +218,7 @@ Examples:
     new Option("-l, --last <n>", "show only the newest N rows").default(fallback)
       .argParser(positiveInt);
   const configFlag = ["-c, --config <path>", "config file (YAML)"] as const;
+  const jsonFlag = ["--json", "print one JSON document on stdout instead of the table"] as const;
   const state = program.command("state")
     .description("inspect or reset the state kept in .rivet_state.db next to the config");
   type StateModule = typeof import("./commands/state.ts");
@@ -226,6 +228,7 @@ Examples:
     };
   state.command("show").description("show the incremental cursors (EXPORT, LAST CURSOR, LAST RUN)")
     .requiredOption(...configFlag)
+    .option(...jsonFlag)
     .action(stateAction((m) => m.stateShowCommand));
   state.command("reset").description("delete the cursor and progression of one export")
     .requiredOption(...configFlag)
@@ -235,10 +238,12 @@ Examples:
     .requiredOption(...configFlag)
     .option("-e, --export <name>", "only this export")
     .addOption(lastOption(50))
+    .option(...jsonFlag)
     .action(stateAction((m) => m.stateFilesCommand));
   state.command("chunks").description("show the checkpointed chunk run of one export")
     .requiredOption(...configFlag)
     .requiredOption("-e, --export <name>", "the chunked export")
+    .option(...jsonFlag)
     .action(stateAction((m) => m.stateChunksCommand));
   state.command("reset-chunks")
     .description("delete checkpointed chunk runs of one export, or every stuck one")
@@ -262,11 +267,13 @@ Examples:
   state.command("progression").description("show committed and verified boundaries (advisory)")
     .requiredOption(...configFlag)
     .option("-e, --export <name>", "only this export")
+    .option(...jsonFlag)
     .action(stateAction((m) => m.stateProgressionCommand));
   program.command("metrics").description("show the run history, newest first")
     .requiredOption(...configFlag)
     .option("-e, --export <name>", "only this export")
     .addOption(lastOption(20))
+    .option(...jsonFlag)
     .action(async (flags: MetricsFlags) => {
       const { metricsCommand } = await import("./commands/metrics.ts");
       exitCode = await metricsCommand(flags, ctx);
@@ -276,6 +283,7 @@ Examples:
     .requiredOption("-e, --export <name>", "the export")
     .addOption(lastOption(5))
     .option("--run-id <id>", "only this run")
+    .option(...jsonFlag)
     .action(async (flags: MetricsFlags) => {
       const { journalCommand } = await import("./commands/metrics.ts");
       exitCode = await journalCommand(flags, ctx);
@@ -498,6 +506,36 @@ Examples:
       }
       const { initCommand } = await import("./commands/init.ts");
       exitCode = await initCommand(flags, ctx);
+    });
+  program.command("schema").description("print machine-readable schemas")
+    .command("config")
+    .description("print the JSON Schema (draft 2020-12) of the config file")
+    .addHelpText(
+      "after",
+      `
+Example (an editor with the YAML language server):
+  rivet schema config > rivet.schema.json
+  # first line of rivet.yaml:  # yaml-language-server: $schema=./rivet.schema.json`,
+    )
+    .action(async () => {
+      const { schemaConfigCommand } = await import("./commands/schema.ts");
+      exitCode = schemaConfigCommand(ctx);
+    });
+
+  program.command("completions")
+    .description("print a shell completion script for bash, zsh or fish")
+    .addArgument(new Argument("<shell>", "the shell").choices(["bash", "zsh", "fish"]))
+    .addHelpText(
+      "after",
+      `
+Examples:
+  source <(rivet completions bash)        # bash, e.g. in ~/.bashrc
+  source <(rivet completions zsh)         # zsh, after compinit
+  rivet completions fish | source         # fish`,
+    )
+    .action(async (shell: Shell, _flags: unknown, cmd: Command) => {
+      const { completionsCommand } = await import("./commands/completions.ts");
+      exitCode = completionsCommand(shell, cmd.parent ?? program, ctx);
     });
 
   const onSignal = () => {

@@ -167,6 +167,27 @@ const CDC_KEYS = [
   "capture_instance",
 ] as const;
 
+/**
+ * The keys the parser accepts in each mapping of a config, by section: what `rivet schema config`
+ * describes (`json_schema.ts` has a definition per key; a test keeps the two equal). Every section
+ * refuses other keys, except `cdc`, whose unknown keys are ignored (as in rivet-cli).
+ */
+export const CONFIG_KEYS = {
+  top: TOP_KEYS,
+  source: SOURCE_KEYS,
+  tls: TLS_KEYS,
+  tuning: TUNING_KEYS,
+  export: EXPORT_KEYS,
+  destination: DESTINATION_KEYS,
+  parquet: PARQUET_KEYS,
+  quality: QUALITY_KEYS,
+  meta_columns: META_KEYS,
+  cdc: CDC_KEYS,
+  notifications: NOTIFICATIONS_KEYS,
+  slack: SLACK_KEYS,
+  webhook: WEBHOOK_KEYS,
+} as const;
+
 /** Valid values of each enum key, as data. */
 export const ENUMS = {
   sourceType: ["postgres", "mysql", "mssql"],

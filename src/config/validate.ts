@@ -21,7 +21,8 @@ export interface ValidateOptions {
   readonly fileExists: (path: string) => boolean;
 }
 
-const tablePattern = /^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?$/;
+/** What `table:` accepts: `name` or `schema.name`, ASCII identifiers (also the JSON Schema's). */
+export const TABLE_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?$/;
 
 const connectionHint = [
   "configure exactly one connection method under source:",
@@ -263,7 +264,7 @@ function validateExport(exp: RawExport, source: RawSource, options: ValidateOpti
       );
     }
   }
-  if (exp.table !== undefined && !tablePattern.test(exp.table)) {
+  if (exp.table !== undefined && !TABLE_PATTERN.test(exp.table)) {
     fail(
       `${where}: table '${exp.table}' must be 'name' or 'schema.name' made of ASCII letters, ` +
         "digits and '_' (not starting with a digit)",

@@ -8,6 +8,14 @@
  * (the required fields of each event type, {@linkcode decodeEventLine}) live here, beside the
  * event types they check.
  *
+ * On the wire, field names are snake_case, the names `rivet run --json` and the `--json` of the
+ * inspection commands use for the same facts: `run_id`, `total_rows`, `duration_ms`,
+ * `exit_code`, `peak_rss_mb`, and `export_name` for the export (`export` in the event types).
+ * Every line starts with `type` and `ts` (ISO-8601 UTC with milliseconds). The encoder renames
+ * the keys of the event objects and the decoder renames them back, so the names are converted
+ * here only; event fields must therefore be camelCase field names, never data (a map keyed by
+ * column names would be renamed too), and never `exportName` (it would come back as `export`).
+ *
  * The encoder takes the string scrubber as an argument instead of importing the redactor: core
  * imports nothing outside core, and which secrets to hide is the writer's registry (the CLI
  * passes `redact` from `_util/redact.ts`).
@@ -19,28 +27,76 @@
 import type { RivetEvent } from "./events.ts";
 
 /**
- * Serialises one event as an NDJSON line. Every string value (messages, names, keys, nested
+ * The wire name of an event field: snake_case, and `export_name` for `export`.
+ *
+ * @param field A field name of the event types.
+ * @returns Its name on the wire.
+ *
+ * @example
+ * ```ts
+ * import { wireFieldName } from "./event_protocol.ts";
+ * if (wireFieldName("totalRows") !== "total_rows" || wireFieldName("export") !== "export_name") {
+ *   throw new Error();
+ * }
+ * ```
+ */
+export function wireFieldName(field: string): string {
+  return field === "export" ? "export_name" : field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
+function fieldNameOf(wire: string): string {
+  return wire === "export_name"
+    ? "export"
+    : wire.replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase());
+}
+
+/** A copy of a JSON value whose object keys went through `rename`, at every depth. */
+function renameKeys(value: unknown, rename: (key: string) => string): unknown {
+  if (Array.isArray(value)) return value.map((item) => renameKeys(item, rename));
+  if (value === null || typeof value !== "object") return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([key, item]) => [rename(key), renameKeys(item, rename)]),
+  );
+}
+
+/**
+ * Serialises one event as an NDJSON line: `type` and `ts` first, then the event's fields under
+ * their wire names ({@linkcode wireFieldName}). Every string value (messages, names, keys, nested
  * outcome fields) goes through `scrub`, so what the writer hides (secrets, URL credentials,
  * terminal control bytes) cannot reach the stream; newlines and tabs inside strings are
  * JSON-escaped, so the result is always exactly one line.
  *
- * @param event The event.
+ * @param event The event; without `ts` it is stamped with `now()`.
  * @param scrub Applied to every string value (the CLI passes `redact`).
+ * @param now The clock of the stamp (default: the current time).
  * @returns The JSON text followed by `\n`.
  *
  * @example
  * ```ts
  * import { encodeEventLine } from "./event_protocol.ts";
  * const line = encodeEventLine(
- *   { type: "warning", code: "x", message: "token abc" },
+ *   { type: "warning", export: "orders", code: "x", message: "token abc" },
  *   (text) => text.replaceAll("abc", "***"),
+ *   () => new Date(Date.UTC(2026, 0, 31, 8)),
  * );
- * if (line !== '{"type":"warning","code":"x","message":"token ***"}\n') throw new Error(line);
+ * const expected = '{"type":"warning","ts":"2026-01-31T08:00:00.000Z","export_name":"orders",' +
+ *   '"code":"x","message":"token ***"}\n';
+ * if (line !== expected) throw new Error(line);
  * ```
  */
-export function encodeEventLine(event: RivetEvent, scrub: (text: string) => string): string {
+export function encodeEventLine(
+  event: RivetEvent,
+  scrub: (text: string) => string,
+  now: () => Date = () => new Date(),
+): string {
+  const { type, ts, ...fields } = event;
+  const wire = {
+    type,
+    ts: ts ?? now().toISOString(),
+    ...renameKeys(fields, wireFieldName) as object,
+  };
   return JSON.stringify(
-    event,
+    wire,
     (_key, value: unknown) => (typeof value === "string" ? scrub(value) : value),
   ) + "\n";
 }
@@ -124,10 +180,11 @@ function missingField(
 
 /**
  * The event of one line (without its terminator), or why the line is not one: not JSON, not an
- * object, no `type`, an unknown type, or a required field missing or of the wrong kind.
+ * object, no `type`, an unknown type, no `ts`, or a required field missing or of the wrong kind.
  *
- * @param line One line.
- * @returns The event, or the reason as text (e.g. `unknown event type 'foo'`).
+ * @param line One line, with the wire names ({@linkcode wireFieldName}).
+ * @returns The event, its fields under the event types' names and its `ts` kept, or the reason
+ *   as text (e.g. `unknown event type 'foo'`, `batch_read without a valid 'total_rows'`).
  */
 export function decodeEventLine(line: string): RivetEvent | string {
   let value: unknown;
@@ -137,22 +194,27 @@ export function decodeEventLine(line: string): RivetEvent | string {
     return "not JSON";
   }
   if (kindOf(value) !== "object") return "not a JSON object";
-  const record = value as Record<string, unknown>;
+  const record = renameKeys(value, fieldNameOf) as Record<string, unknown>;
   const type = record.type;
   if (typeof type !== "string") return "no 'type' field";
   if (!Object.hasOwn(requiredFields, type)) return `unknown event type '${type}'`;
-  const fields: Record<string, FieldKind> = requiredFields[type as RivetEvent["type"]];
+  const fields: Record<string, FieldKind> = {
+    ts: "string",
+    ...requiredFields[type as RivetEvent["type"]],
+  };
   const missing = missingField(record, fields);
-  if (missing !== undefined) return `${type} without a valid '${missing}'`;
+  if (missing !== undefined) return `${type} without a valid '${wireFieldName(missing)}'`;
   if (type === "export_finished") {
     const bad = missingField(record.outcome as Record<string, unknown>, outcomeFields);
-    if (bad !== undefined) return `export_finished without a valid 'outcome.${bad}'`;
+    if (bad !== undefined) return `export_finished without a valid 'outcome.${wireFieldName(bad)}'`;
   }
   if (type === "run_finished") {
     for (const o of record.outcomes as unknown[]) {
       if (kindOf(o) !== "object") return "run_finished with an outcome that is not an object";
       const bad = missingField(o as Record<string, unknown>, outcomeFields);
-      if (bad !== undefined) return `run_finished without a valid 'outcomes[].${bad}'`;
+      if (bad !== undefined) {
+        return `run_finished without a valid 'outcomes[].${wireFieldName(bad)}'`;
+      }
     }
   }
   return record as unknown as RivetEvent;
@@ -203,7 +265,8 @@ class LineDecoder {
  * ```ts
  * import { parseNdjsonEvents } from "./event_protocol.ts";
  * const skipped: string[] = [];
- * const events = parseNdjsonEvents('{"type":"warning","code":"c","message":"m"}\nhello\n', {
+ * const line = '{"type":"warning","ts":"2026-01-31T08:00:00.000Z","code":"c","message":"m"}';
+ * const events = parseNdjsonEvents(`${line}\nhello\n`, {
  *   onInvalidLine: (bad) => skipped.push(bad.line),
  * });
  * if (events.length !== 1 || skipped[0] !== "hello") throw new Error();
@@ -238,7 +301,9 @@ const maxLineChars = 16 * 1024 * 1024;
  * @example
  * ```ts
  * import { ndjsonEventStream } from "./event_protocol.ts";
- * const bytes = new TextEncoder().encode('{"type":"warning","code":"c","message":"m"}');
+ * const bytes = new TextEncoder().encode(
+ *   '{"type":"warning","ts":"2026-01-31T08:00:00.000Z","code":"c","message":"m"}',
+ * );
  * for await (const event of ndjsonEventStream(ReadableStream.from([bytes]))) {
  *   if (event.type !== "warning") throw new Error();
  * }

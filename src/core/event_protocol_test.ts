@@ -9,8 +9,11 @@ import {
   parseNdjsonEvents,
 } from "./event_protocol.ts";
 
-/** The encoder as the CLI uses it (test files may import _util). */
-const eventToNdjson = (event: RivetEvent) => encodeEventLine(event, redact);
+/** The time every test event is stamped with. */
+const stamp = "2026-01-01T00:00:02.250Z";
+
+/** The encoder as the CLI uses it (test files may import _util), with a fixed clock. */
+const eventToNdjson = (event: RivetEvent) => encodeEventLine(event, redact, () => new Date(stamp));
 
 const outcome: Outcome = {
   export: "orders",
@@ -65,12 +68,64 @@ Deno.test("every event type round-trips through one NDJSON line each", () => {
   const parsed = parseNdjsonEvents(text, { onInvalidLine: (bad) => assert.fail(bad.reason) });
   const expected = allEvents.map((e) =>
     e.type === "export_finished"
-      ? { ...e, outcome: redacted(e.outcome) }
+      ? { ...e, ts: stamp, outcome: redacted(e.outcome) }
       : e.type === "run_finished"
-      ? { ...e, outcomes: e.outcomes.map(redacted) }
-      : e
+      ? { ...e, ts: stamp, outcomes: e.outcomes.map(redacted) }
+      : { ...e, ts: stamp }
   );
   assert.deepEqual(parsed, expected);
+});
+
+/** Every key of a JSON value, at any depth. */
+function keysOf(value: unknown): string[] {
+  if (Array.isArray(value)) return value.flatMap(keysOf);
+  if (value === null || typeof value !== "object") return [];
+  return Object.entries(value).flatMap(([k, v]) => [k, ...keysOf(v)]);
+}
+
+Deno.test("on the wire every field is snake_case, as in --json, after type and ts", () => {
+  for (const line of allEvents.map(eventToNdjson)) {
+    const wire = JSON.parse(line) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(wire).slice(0, 2), ["type", "ts"], line);
+    assert.match(String(wire.ts), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    for (const key of keysOf(wire)) assert.match(key, /^[a-z][a-z0-9_]*$/, line);
+    assert.ok(!keysOf(wire).includes("export"), `the export is export_name: ${line}`);
+  }
+  const [, started, , , batch, , chunk, failed, , , finished, run] = allEvents.map((e) =>
+    JSON.parse(eventToNdjson(e))
+  );
+  assert.equal(started.run_id, outcome.runId);
+  assert.equal(started.export_name, "orders");
+  assert.equal(batch.total_rows, 5);
+  assert.equal(chunk.duration_ms, 12);
+  assert.equal(failed.will_retry, true);
+  assert.equal(run.exit_code, 1);
+  // The outcome's facts under the names of `rivet run --json`'s per_export.
+  for (const o of [finished.outcome, run.outcomes[0]]) {
+    assert.equal(o.export_name, "orders");
+    assert.equal(o.run_id, outcome.runId);
+    assert.equal(o.duration_ms, 1500);
+    assert.equal(o.peak_rss_mb, 120);
+    assert.equal(o.error.exit_code, 1);
+  }
+});
+
+Deno.test("an event's own ts is kept through encode and decode (a child's events keep its time)", () => {
+  const childTime = "2025-12-31T23:59:59.999Z";
+  const line = encodeEventLine(
+    { type: "chunk_started", ts: childTime, export: "o", chunk: 1, attempt: 1 },
+    redact,
+  );
+  const [event] = parseNdjsonEvents(line);
+  assert.equal(event?.ts, childTime);
+  // Relayed by a parent: still the child's time.
+  assert.equal(JSON.parse(encodeEventLine(event!, redact)).ts, childTime);
+  // Without one, the encoder stamps the current time.
+  const before = Date.now();
+  const now = Date.parse(
+    JSON.parse(encodeEventLine({ type: "warning", code: "c", message: "m" }, redact)).ts,
+  );
+  assert.ok(now >= before && now <= Date.now() + 1);
 });
 
 Deno.test("the encoder applies the writer's scrubber to every string value, nested ones too", () => {
@@ -85,24 +140,37 @@ Deno.test("the encoder applies the writer's scrubber to every string value, nest
 
 Deno.test("decodeEventLine names why a line is not an event", () => {
   assert.equal(
-    decodeEventLine('{"type":"warning","code":"c"}'),
+    decodeEventLine(`{"type":"warning","ts":"${stamp}","code":"c"}`),
     "warning without a valid 'message'",
   );
   assert.equal(
-    decodeEventLine('{"type":"run_finished","runId":"r","exitCode":0,"outcomes":[1]}'),
+    decodeEventLine('{"type":"warning","code":"c","message":"m"}'),
+    "warning without a valid 'ts'",
+  );
+  assert.equal(
+    decodeEventLine(`{"type":"batch_read","ts":"${stamp}","export_name":"o","rows":1}`),
+    "batch_read without a valid 'total_rows'",
+  );
+  assert.equal(
+    decodeEventLine(
+      `{"type":"run_finished","ts":"${stamp}","run_id":"r","exit_code":0,"outcomes":[1]}`,
+    ),
     "run_finished with an outcome that is not an object",
   );
-  assert.deepEqual(decodeEventLine('{"type":"warning","code":"c","message":"m"}'), {
-    type: "warning",
-    code: "c",
-    message: "m",
-  });
+  assert.deepEqual(
+    decodeEventLine(
+      `{"type":"warning","ts":"${stamp}","export_name":"o","code":"c","message":"m"}`,
+    ),
+    { type: "warning", ts: stamp, export: "o", code: "c", message: "m" },
+  );
 });
 
 Deno.test("a newline inside a message stays inside its one JSON line", () => {
   const line = eventToNdjson({ type: "warning", code: "c", message: "a\nb\tc" });
   assert.equal(line.indexOf("\n"), line.length - 1);
-  assert.deepEqual(parseNdjsonEvents(line), [{ type: "warning", code: "c", message: "a\nb\tc" }]);
+  assert.deepEqual(parseNdjsonEvents(line), [
+    { type: "warning", ts: stamp, code: "c", message: "a\nb\tc" },
+  ]);
 });
 
 Deno.test("non-event lines are skipped and reported with their line number and reason", () => {
@@ -113,8 +181,8 @@ Deno.test("non-event lines are skipped and reported with their line number and r
     "debug: hello",
     "[1,2]",
     '{"type":"from_the_future","x":1}',
-    '{"type":"batch_read","export":"o","rows":"5","totalRows":5}',
-    '{"type":"export_finished","outcome":{"export":"o"}}',
+    `{"type":"batch_read","ts":"${stamp}","export_name":"o","rows":"5","total_rows":5}`,
+    `{"type":"export_finished","ts":"${stamp}","outcome":{"export_name":"o"}}`,
     '{"no":"type"}',
     eventToNdjson({ type: "warning", code: "c", message: "last" }).trimEnd() + "\r",
   ].join("\n");
@@ -130,13 +198,13 @@ Deno.test("non-event lines are skipped and reported with their line number and r
     },
     {
       lineNumber: 6,
-      line: '{"type":"batch_read","export":"o","rows":"5","totalRows":5}',
+      line: `{"type":"batch_read","ts":"${stamp}","export_name":"o","rows":"5","total_rows":5}`,
       reason: "batch_read without a valid 'rows'",
     },
     {
       lineNumber: 7,
-      line: '{"type":"export_finished","outcome":{"export":"o"}}',
-      reason: "export_finished without a valid 'outcome.runId'",
+      line: `{"type":"export_finished","ts":"${stamp}","outcome":{"export_name":"o"}}`,
+      reason: "export_finished without a valid 'outcome.run_id'",
     },
     { lineNumber: 8, line: '{"no":"type"}', reason: "no 'type' field" },
   ]);
@@ -199,9 +267,10 @@ Deno.test("breaking out of the stream reader cancels the source stream", async (
 Deno.test("the stream reader reads a real child process's stdout", async () => {
   const script = `
     const w = (s) => Deno.stdout.writeSync(new TextEncoder().encode(s));
-    w('{"type":"run_started","runId":"r","exports":["a"],"at":"t"}\\n');
+    const ts = '"ts":"2026-01-01T00:00:00.000Z"';
+    w('{"type":"run_started",' + ts + ',"run_id":"r","exports":["a"],"at":"t"}\\n');
     w('not json\\n');
-    w('{"type":"run_finished","runId":"r","exitCode":0,"outcomes":[]}');
+    w('{"type":"run_finished",' + ts + ',"run_id":"r","exit_code":0,"outcomes":[]}');
   `;
   const child = new Deno.Command(Deno.execPath(), {
     args: ["eval", script],

@@ -34,8 +34,15 @@ export interface Outcome {
   readonly error?: ErrorInfo;
 }
 
-/** Every event of a run. */
-export type RivetEvent =
+/**
+ * Every event of a run. `ts` is when it happened (ISO-8601 UTC with milliseconds): the NDJSON
+ * encoder stamps an event that has none with the time it writes it, and a decoded event keeps the
+ * stamp of the process that wrote it, so the events a child process reports keep their own time.
+ */
+export type RivetEvent = RivetEventBody & { readonly ts?: string };
+
+/** The events of a run, without their time stamp. */
+export type RivetEventBody =
   | {
     readonly type: "run_started";
     readonly runId: string;

@@ -71,6 +71,14 @@ exports:
 
       const events = parseStrict(res.stdout);
       assert.ok(res.stdout.endsWith("\n"));
+      // On the wire: type and ts first, snake_case names as in --json (export_name, run_id, ...).
+      for (const line of res.stdout.trimEnd().split("\n")) {
+        const keys = [...line.matchAll(/"([^"\\]+)":/g)].map((m) => m[1]!);
+        assert.deepEqual(keys.slice(0, 2), ["type", "ts"], line);
+        assert.match(JSON.parse(line).ts, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, line);
+        for (const key of keys) assert.ok(!/[A-Z]/.test(key) && key !== "export", line);
+      }
+      assert.ok(events.every((e) => e.ts !== undefined));
       const first = events[0]!;
       const last = events.at(-1)!;
       assert.equal(first.type, "run_started");

@@ -13,6 +13,7 @@ import { runCli } from "../_helpers/cli.ts";
 import { type MariaDbServer, startMariaDb } from "../_helpers/mariadb_server.ts";
 import { type PgServer, startPostgres } from "../_helpers/pg_server.ts";
 import { SqliteStateStore, stateDbPath } from "../../src/state/mod.ts";
+import { parseNdjsonEvents } from "../../src/core/event_protocol.ts";
 
 const cliPath = new URL("../../cli.ts", import.meta.url).pathname;
 
@@ -208,8 +209,9 @@ async function fillDisk(dir: string): Promise<void> {
 }
 
 /** The NDJSON events of a run's stdout. */
+/** The events of an `--events ndjson` stdout, read with the protocol's own reader. */
 function events(stdout: string): { type: string; [k: string]: unknown }[] {
-  return stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+  return parseNdjsonEvents(stdout);
 }
 
 function chunkedExport(name: string, out: string, extra = ""): string {
@@ -239,7 +241,7 @@ const cases: Case[] = [
         "    tuning: { max_retries: 5, retry_backoff_ms: 400, batch_size: 20, throttle_ms: 40 }\n",
       ));
       const run = start(["run", "-c", cfg, "--events", "ndjson"]);
-      await run.waitFor(/"type":"chunk_started","export":"outage","chunk":3,/);
+      await run.waitFor(/"type":"chunk_started","ts":"[^"]+","export_name":"outage","chunk":3,/);
       const stopped = Date.now();
       await db.down();
       await new Promise((r) => setTimeout(r, 3_000));
@@ -268,7 +270,9 @@ const cases: Case[] = [
     destination: { type: local, path: ${out} }
 `);
       const run = start(["run", "-c", cfg, "--events", "ndjson"]);
-      await run.waitFor(/"type":"batch_read","export":"whole","rows":20,"totalRows":200\b/);
+      await run.waitFor(
+        /"type":"batch_read","ts":"[^"]+","export_name":"whole","rows":20,"total_rows":200\b/,
+      );
       await db.down();
       await new Promise((r) => setTimeout(r, 3_000));
       await db.up();
@@ -292,7 +296,9 @@ const cases: Case[] = [
           "    tuning: { max_retries: 5, retry_backoff_ms: 400, batch_size: 20, throttle_ms: 40 }\n",
       ));
       const run = start(["run", "-c", cfg, "--events", "ndjson"]);
-      await run.waitFor(/"type":"chunk_started","export":"outage_par","chunk":5,/);
+      await run.waitFor(
+        /"type":"chunk_started","ts":"[^"]+","export_name":"outage_par","chunk":5,/,
+      );
       await db.down();
       await new Promise((r) => setTimeout(r, 3_000));
       await db.up();
@@ -312,7 +318,7 @@ const cases: Case[] = [
         "    tuning: { max_retries: 1, retry_backoff_ms: 200, batch_size: 20, throttle_ms: 40 }\n",
       ));
       const run = start(["run", "-c", cfg, "--events", "ndjson"]);
-      await run.waitFor(/"type":"chunk_started","export":"budget","chunk":3,/);
+      await run.waitFor(/"type":"chunk_started","ts":"[^"]+","export_name":"budget","chunk":3,/);
       await db.down();
       let res;
       try {

@@ -6,12 +6,13 @@
  *
  * @module
  */
-import type { MetricsEntry } from "../../core/state.ts";
+import type { MetricsEntry, StateStore } from "../../core/state.ts";
 import { redact } from "../../_util/redact.ts";
 import type { CommandContext } from "../main.ts";
 import { formatBytes } from "../render/summary.ts";
 import { alignTable } from "../render/table.ts";
-import { inspectState, neverRanMessage, noneRecorded } from "./state.ts";
+import { journalJson, metricsJson, type StoredJournal } from "../render/state_json.ts";
+import { inspectJson, inspectState, neverRanMessage, noneRecorded } from "./state.ts";
 
 /** Options parsed for `rivet metrics` and `rivet journal`. */
 export interface MetricsFlags {
@@ -22,6 +23,8 @@ export interface MetricsFlags {
   readonly last?: number;
   /** `journal --run-id ID`. */
   readonly runId?: string;
+  /** `--json`: one JSON document on stdout instead of the table. */
+  readonly json?: boolean;
 }
 
 /** Default of `metrics --last`. */
@@ -75,11 +78,16 @@ function flagsLine(m: MetricsEntry): string {
  * @returns The exit code.
  */
 export function metricsCommand(flags: MetricsFlags, ctx: CommandContext): Promise<number> {
-  return inspectState(flags, ctx, async (state) => {
-    const runs = await state.listMetrics({
+  const list = (state: StateStore) =>
+    state.listMetrics({
       last: flags.last ?? METRICS_DEFAULT_LAST,
       ...(flags.export === undefined ? {} : { exportName: flags.export }),
     });
+  if (flags.json) {
+    return inspectJson(flags, ctx, "runs", async (state) => (await list(state)).map(metricsJson));
+  }
+  return inspectState(flags, ctx, async (state) => {
+    const runs = await list(state);
     if (runs.length === 0) {
       ctx.io.out(noneRecorded("runs", flags.export));
       return 0;
@@ -111,12 +119,22 @@ export function metricsCommand(flags: MetricsFlags, ctx: CommandContext): Promis
  * @returns The exit code (0, or the error's class).
  */
 export function journalCommand(flags: MetricsFlags, ctx: CommandContext): Promise<number> {
-  return inspectState(flags, ctx, async (state) => {
-    const entries = await state.listJournal({
+  const list = (state: StateStore) =>
+    state.listJournal({
       exportName: flags.export!,
       last: flags.last ?? 5,
       ...(flags.runId === undefined ? {} : { runId: flags.runId }),
     });
+  if (flags.json) {
+    return inspectJson(
+      flags,
+      ctx,
+      "journals",
+      async (state) => (await list(state)).map(journalJson),
+    );
+  }
+  return inspectState(flags, ctx, async (state) => {
+    const entries = await list(state);
     if (entries.length === 0) {
       ctx.io.out(noneRecorded("journal", flags.export!));
       return 0;
@@ -124,20 +142,6 @@ export function journalCommand(flags: MetricsFlags, ctx: CommandContext): Promis
     ctx.io.out(entries.map((e) => renderJournal(e.runId, e.journal)).join(""));
     return 0;
   }, (config) => `${neverRanMessage(config)}\n`);
-}
-
-/** Shape of a journal as `rivet run` stores it (see `pipeline/run_record.ts`). */
-interface StoredJournal {
-  readonly events?: readonly { event: string; message?: string; key?: string }[];
-  readonly completed?: {
-    status?: string;
-    rows?: number;
-    files?: number;
-    bytes?: number;
-    durationMs?: number;
-    retries?: number;
-    error?: string;
-  };
 }
 
 /**

@@ -19,6 +19,14 @@ import type { CommandContext } from "../main.ts";
 import { reportError } from "../main.ts";
 import { formatBytes } from "../render/summary.ts";
 import { alignTable } from "../render/table.ts";
+import {
+  chunkRunJson,
+  cursorJson,
+  jsonDocument,
+  type JsonValue,
+  partJson,
+  progressionJson,
+} from "../render/state_json.ts";
 
 /** Options parsed for the `state` subcommands. */
 export interface StateFlags {
@@ -30,6 +38,8 @@ export interface StateFlags {
   /** `state reset-chunks --stuck-checkpoints` (alias `--failed`). */
   readonly stuckCheckpoints?: boolean;
   readonly failed?: boolean;
+  /** `--json`: one JSON document on stdout instead of the table. */
+  readonly json?: boolean;
 }
 
 /** Default of `state files --last`. */
@@ -146,6 +156,28 @@ export function noneRecorded(what: string, exportName: string | undefined): stri
 }
 
 /**
+ * The `--json` form of an inspection command: `{"<key>": [...]}` on stdout, with an empty array
+ * (and exit 0) when no state file exists yet or nothing is recorded.
+ *
+ * @param flags `-c` and `-e`.
+ * @param ctx Output.
+ * @param key The document's top-level key.
+ * @param list The array's items, read from the open store.
+ * @returns The exit code.
+ */
+export function inspectJson(
+  flags: Pick<StateFlags, "config" | "export">,
+  ctx: CommandContext,
+  key: string,
+  list: (state: StateStore, config: ConfigSpec) => Promise<readonly JsonValue[]>,
+): Promise<number> {
+  return inspectState(flags, ctx, async (state, config) => {
+    ctx.io.out(jsonDocument(key, await list(state, config)));
+    return 0;
+  }, () => jsonDocument(key, []));
+}
+
+/**
  * `rivet state show`: the incremental cursors (EXPORT, LAST CURSOR, LAST RUN).
  *
  * @param flags `-c`.
@@ -153,6 +185,9 @@ export function noneRecorded(what: string, exportName: string | undefined): stri
  * @returns The exit code.
  */
 export function stateShowCommand(flags: StateFlags, ctx: CommandContext): Promise<number> {
+  if (flags.json) {
+    return inspectJson(flags, ctx, "cursors", async (s) => (await s.listCursors()).map(cursorJson));
+  }
   return inspectState(flags, ctx, async (state) => {
     const cursors = await state.listCursors();
     if (cursors.length === 0) {
@@ -203,11 +238,16 @@ export function stateResetCommand(flags: StateFlags, ctx: CommandContext): Promi
  * @returns The exit code.
  */
 export function stateFilesCommand(flags: StateFlags, ctx: CommandContext): Promise<number> {
-  return inspectState(flags, ctx, async (state) => {
-    const files = await state.listFiles({
+  const list = (state: StateStore) =>
+    state.listFiles({
       last: flags.last ?? FILES_DEFAULT_LAST,
       ...(flags.export === undefined ? {} : { exportName: flags.export }),
     });
+  if (flags.json) {
+    return inspectJson(flags, ctx, "files", async (state) => (await list(state)).map(partJson));
+  }
+  return inspectState(flags, ctx, async (state) => {
+    const files = await list(state);
     if (files.length === 0) {
       ctx.io.out(noneRecorded("files", flags.export));
       return 0;
@@ -245,6 +285,13 @@ function taskRow(t: ChunkTaskEntry): string[] {
  * @returns The exit code.
  */
 export function stateChunksCommand(flags: StateFlags, ctx: CommandContext): Promise<number> {
+  if (flags.json) {
+    // An array of at most one run (the newest), so that the shape matches the other documents.
+    return inspectJson(flags, ctx, "chunk_runs", async (state) => {
+      const run = await state.latestChunkRun(flags.export!);
+      return run === undefined ? [] : [chunkRunJson(run, await state.listChunkTasks(run.runId))];
+    });
+  }
   return inspectState(flags, ctx, async (state) => {
     const name = flags.export!;
     const run = await state.latestChunkRun(name);
@@ -337,8 +384,20 @@ export function stateProgressionCommand(
   flags: StateFlags,
   ctx: CommandContext,
 ): Promise<number> {
+  const selected = (config: ConfigSpec) =>
+    selectExports(config, flags.export === undefined ? [] : [flags.export]);
+  if (flags.json) {
+    return inspectJson(flags, ctx, "progression", async (state, config) => {
+      const items: JsonValue[] = [];
+      for (const exp of selected(config)) {
+        const p = await state.readProgression(exp.name);
+        if (p !== undefined) items.push(progressionJson(p));
+      }
+      return items;
+    });
+  }
   return inspectState(flags, ctx, async (state, config) => {
-    const exports = selectExports(config, flags.export === undefined ? [] : [flags.export]);
+    const exports = selected(config);
     const rows: string[][] = [];
     for (const exp of exports) {
       const p = await state.readProgression(exp.name);
