@@ -36,15 +36,6 @@ Deno.test("doctor fails the config check wherever run refuses the config", async
       assert.match(doctor.stdout, message, `${label}: ${doctor.stdout}`);
       assert.ok(!doctor.stdout.includes("source:"), `${label}: no connection: ${doctor.stdout}`);
     }
-    await Deno.writeTextFile(
-      path,
-      `source:\n  type: postgres\n  url: ${closedUrl}\nexports:\n` +
-        `  - {name: orders, table: orders, format: csv, destination: {type: stdout}}\n` +
-        `notifications:\n  slack: {webhook_url_env: SLACK_URL}\n`,
-    );
-    const doctor = await runCli(["doctor", "-c", path]);
-    assert.equal(doctor.code, 1, doctor.stdout);
-    assert.match(doctor.stdout, /\[FAIL\] config: .*notifications is not supported yet/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
