@@ -171,9 +171,12 @@ export async function main(
     )
     .option(
       "--validate",
-      "re-read parts and verify the destination after the run (coming later)",
+      "re-count each part before its commit and verify the destination after the run",
     )
-    .option("--reconcile", "compare source COUNT(*) with exported rows (coming later)")
+    .option(
+      "--reconcile",
+      "compare the source's COUNT(*) with the committed rows (implies --validate)",
+    )
     .option("--resume", "resume an interrupted checkpointed chunked run")
     .option("--force", "with --resume: resume even if _SUCCESS exists")
     .option("--parallel-exports", "run the exports concurrently in this process")

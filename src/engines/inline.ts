@@ -36,6 +36,10 @@ export interface InlineRunOptions {
   readonly resume?: boolean;
   /** `--force`: with `--resume`, go on although the destination holds `_SUCCESS`. */
   readonly force?: boolean;
+  /** `--validate`: re-count parts before commit, read the output back after the run. */
+  readonly validate?: boolean;
+  /** `--reconcile`: compare the source's COUNT(*) with the committed rows. */
+  readonly reconcile?: boolean;
 }
 
 /**
@@ -96,6 +100,8 @@ export async function runSpec(
     rss: () => Deno.memoryUsage().rss,
     ...(options.resume === undefined ? {} : { resume: options.resume }),
     ...(options.force === undefined ? {} : { force: options.force }),
+    ...(options.validate ? { validate: true } : {}),
+    ...(options.reconcile ? { reconcile: true } : {}),
   });
 }
 

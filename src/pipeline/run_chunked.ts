@@ -174,6 +174,8 @@ export async function runChunkedExport(
     });
 
   let drift: DriftGuard | undefined;
+  /** `run --validate`: every unit re-counts its parts before committing them. */
+  const recount = plan.validate ? { recount: true } : {};
   const unitContext = (): UnitContext => ({
     spec,
     tuning,
@@ -235,6 +237,7 @@ export async function runChunkedExport(
         sql: plan.baseSql,
         params: [],
         ...(tag === undefined ? {} : { nameTag: tag }),
+        ...recount,
       });
       await absorb(result);
       if (result.failure) {
@@ -448,6 +451,7 @@ export async function runChunkedExport(
         params: statement.params,
         stripColumns: statement.strippedColumns,
         rowsBefore: rows,
+        ...recount,
       };
       let result = await executor.run(unit);
       // A runner that died mid-chunk (a crashed worker) is not the chunk's fault: whatever it
@@ -672,6 +676,7 @@ export async function runChunkedExport(
         cursorColumn: chunking.keyColumn,
         rowsBefore: rows,
         ...(tag === undefined ? {} : { nameTag: tag }),
+        ...recount,
       });
       await absorb(result);
       if (result.failure) {

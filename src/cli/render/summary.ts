@@ -8,7 +8,7 @@
  */
 import { dirname } from "node:path";
 import { ConfigError } from "../../core/errors.ts";
-import type { Outcome } from "../../core/events.ts";
+import type { Outcome, ReconcileResult } from "../../core/events.ts";
 import { redact } from "../../_util/redact.ts";
 import { clip, collapsePrefix, exportPrefix } from "../../_util/text.ts";
 
@@ -67,8 +67,32 @@ export function renderOutcome(o: Outcome): string {
     `  output:      ${o.output || "-"}`,
     `  peak RSS:    ${o.peakRssMb} MB`,
   ];
+  if (o.validated !== undefined) lines.push(`  validated:   ${o.validated ? "pass" : "FAIL"}`);
+  if (o.reconcile) lines.push(`  reconcile:   ${reconcileText(o.reconcile)}`);
   if (o.error) lines.push(`  error:       ${errorText(o).split("\n")[0]}`);
   return redact(lines.join("\n")) + "\n";
+}
+
+/**
+ * The `run --reconcile` verdict in one line.
+ *
+ * @param r The verdict.
+ * @returns e.g. `MATCH (source COUNT(*) 100, committed 100)`.
+ *
+ * @example
+ * ```ts
+ * import { reconcileText } from "./summary.ts";
+ * const line = reconcileText({ status: "match", sourceCount: 3, committedRows: 3 });
+ * if (line !== "MATCH (source COUNT(*) 3, committed 3)") throw new Error(line);
+ * ```
+ */
+export function reconcileText(r: ReconcileResult): string {
+  if (r.status === "skipped") return `skipped: ${r.note ?? ""}`;
+  if (r.status === "failed") return `FAILED: ${r.note ?? ""}`;
+  const counts = `source COUNT(*) ${r.sourceCount}, committed ${r.committedRows}`;
+  return r.status === "match"
+    ? `MATCH (${counts})`
+    : `MISMATCH (${counts}; the count is taken after the export)`;
 }
 
 /** The aggregate of a run, in the Rust tool's JSON shape (scripts may read either). */
