@@ -20,6 +20,8 @@ import type { StateFlags } from "./commands/state.ts";
 import type { MetricsFlags } from "./commands/metrics.ts";
 import type { DoctorFlags } from "./commands/doctor.ts";
 import type { ValidateFlags } from "./commands/validate.ts";
+import type { ReconcileFlags } from "./commands/reconcile.ts";
+import type { RepairFlags } from "./commands/repair.ts";
 
 /** Options parsed for `rivet run`. */
 export interface RunFlags {
@@ -313,6 +315,58 @@ Examples:
     .action(async (flags: ValidateFlags) => {
       const { validateCommand } = await import("./commands/validate.ts");
       exitCode = await validateCommand(flags, ctx);
+    });
+
+  /** `-p`, `--format pretty|json` and `-o` of the report commands (reconcile, repair). */
+  const reportOptions = (cmd: Command) =>
+    cmd.option("-p, --param <key=value>", "value for ${key} in the config (repeatable)", collect)
+      .addOption(
+        new Option("--format <format>", "report layout").choices(["pretty", "json"])
+          .default("pretty"),
+      )
+      .option("-o, --output <path>", "write the JSON report to a file (needs --format json)");
+  reportOptions(
+    program.command("reconcile")
+      .description("count each chunk of a chunked export's latest run on the source again")
+      .requiredOption(...configFlag)
+      .requiredOption("-e, --export <name>", "the chunked export (chunk_checkpoint: true)"),
+  )
+    .addHelpText(
+      "after",
+      `
+Exit codes: 0 every audited chunk matches (chunks that cannot be judged only warn), 3 a chunk's
+count differs from the rows its run recorded, 1 config error (not a chunked export, no run).
+
+Examples:
+  rivet reconcile -c rivet.yaml -e orders
+  rivet reconcile -c rivet.yaml -e orders --format json -o report.json`,
+    )
+    .action(async (flags: ReconcileFlags) => {
+      const { reconcileCommand } = await import("./commands/reconcile.ts");
+      exitCode = await reconcileCommand(flags, ctx);
+    });
+  reportOptions(
+    program.command("repair")
+      .description("re-export the chunks a reconcile flagged, as new files (dry run by default)")
+      .requiredOption(...configFlag)
+      .requiredOption("-e, --export <name>", "the chunked export"),
+  )
+    .option("--report <path>", "repair from this 'rivet reconcile --format json' report")
+    .option("--execute", "re-export the flagged chunks (without it: print the plan only)")
+    .addHelpText(
+      "after",
+      `
+Old files are never deleted or rewritten, and manifest.json is left as the run wrote it.
+Exit codes: 0 nothing to repair or every flagged chunk repaired, 3 a repair failed, 1 config
+error (a report of another export, not a chunked export).
+
+Examples:
+  rivet repair -c rivet.yaml -e orders
+  rivet repair -c rivet.yaml -e orders --report report.json --execute`,
+    )
+    .action(async (flags: RepairFlags) => {
+      const { repairCommand } = await import("./commands/repair.ts");
+      exitCode = await repairCommand(flags, ctx);
     });
 
   const onSignal = () => {
