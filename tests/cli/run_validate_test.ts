@@ -86,6 +86,14 @@ function exportsYaml(dir: string): string {
     chunk_size: 70
     format: parquet
     destination: { type: local, path: ${dir}/out/chunks }
+  - name: chunks_parallel
+    table: items
+    mode: chunked
+    chunk_column: id
+    chunk_size: 70
+    parallel: 2
+    format: csv
+    destination: { type: local, path: ${dir}/out/chunks_parallel }
   - name: delta
     query: SELECT id, label FROM items
     mode: incremental
@@ -222,6 +230,28 @@ Deno.test({
       );
       const metrics = await runCli(["metrics", "-c", config, "-e", "good_parquet", "-l", "1"]);
       assert.match(metrics.stdout, /validated=FAIL/);
+    });
+
+    await t.step("the flags reach chunk workers and child processes", async () => {
+      const workers = await runCli(["run", "-c", config, "--validate", "-e", "chunks_parallel"]);
+      assert.equal(workers.code, 0, workers.stderr);
+      assert.match(workers.stderr, /validated: {3}pass/);
+      await Deno.remove(join(dir, "out"), { recursive: true });
+      // No -e: the parallel flags apply to a whole config only.
+      const children = await runCli([
+        "run",
+        "-c",
+        config,
+        "--reconcile",
+        "--parallel-export-processes",
+      ]);
+      assert.equal(children.code, 0, children.stderr);
+      assert.equal(
+        countOf(children.stderr, /reconcile: {3}MATCH \(source COUNT\(\*\) 305, committed 305\)/g),
+        4,
+        children.stderr,
+      );
+      assert.match(children.stderr, /reconcile: {3}skipped: incremental/);
     });
 
     await t.step("--reconcile skips an incremental export and says why", async () => {
