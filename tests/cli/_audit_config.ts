@@ -10,9 +10,10 @@
 import { join } from "node:path";
 import { startPostgres } from "../_helpers/pg_server.ts";
 import { startMariaDb } from "../_helpers/mariadb_server.ts";
+import { startTdsServer } from "../_helpers/tds_server.ts";
 
 /** The engines the reconcile and repair tests run on. */
-export const AUDIT_ENGINES = ["postgres", "mariadb"] as const;
+export const AUDIT_ENGINES = ["postgres", "mariadb", "sqlserver"] as const;
 
 /**
  * Starts a throwaway server of `engine` with `items` (ids 1..300, `label`, `made_at`), writes the
@@ -35,6 +36,22 @@ export async function withAuditSource(
     `);
     await Deno.writeTextFile(config, auditConfig(dir, `  type: postgres\n  url: ${pg.url}`));
     await fn(config, (text) => pg.psql(text));
+  } else if (engine === "sqlserver") {
+    // The in-repo TDS test server (T-SQL translated onto a throwaway PostgreSQL).
+    await using srv = await startTdsServer();
+    await srv.sql(`
+CREATE TABLE items (id bigint NOT NULL PRIMARY KEY, label nvarchar(40) NULL,
+  made_at datetime2(6) NULL);
+WITH d AS (SELECT n FROM (VALUES (0),(1),(2),(3),(4),(5),(6),(7),(8),(9)) AS v(n)),
+  nums AS (SELECT a.n + 10 * b.n + 100 * c.n + 1 AS i FROM d a CROSS JOIN d b CROSS JOIN d c)
+INSERT INTO items (id, label, made_at)
+  SELECT i, CONCAT('item ', i), SYSUTCDATETIME() FROM nums WHERE i <= 300;
+`);
+    const url = `sqlserver://${encodeURIComponent(srv.login.user)}:${
+      encodeURIComponent(srv.login.password)
+    }@127.0.0.1:${srv.port}/${srv.database}`;
+    await Deno.writeTextFile(config, auditConfig(dir, `  type: mssql\n  url: "${url}"`));
+    await fn(config, (text) => srv.sql(text));
   } else {
     await using db = await startMariaDb();
     const sql = (text: string) => db.sql(text, { database: db.database });

@@ -1,6 +1,7 @@
 /**
- * `rivet reconcile` on live PostgreSQL and MariaDB: after a checkpointed chunked run every chunk
- * matches and the verified boundary moves; rows deleted from one chunk's range afterwards make
+ * `rivet reconcile` on live PostgreSQL and MariaDB and on the SQL Server test server (after a
+ * `run --reconcile` of a chunked and a full export): after a checkpointed chunked run every
+ * chunk matches and the verified boundary moves; rows deleted from one chunk's range afterwards make
  * that chunk a MISMATCH (exit 3, pretty and JSON reports, the boundary stays); a full or
  * time_window export, an export that never ran, a missing `-e` and `-o` without `--format json`
  * are refused.
@@ -36,8 +37,14 @@ async function auditFlow(
 ): Promise<void> {
   const dir = join(config, "..");
   await t.step("a fresh run reconciles clean and moves the verified boundary", async () => {
-    const run = await runCli(["run", "-c", config, "-e", "chunks"]);
+    // run --reconcile counts the whole query with the engine's COUNT (COUNT_BIG on SQL Server).
+    const run = await runCli(["run", "-c", config, "--reconcile", "-e", "chunks", "-e", "whole"]);
     assert.equal(run.code, 0, run.stderr);
+    assert.equal(
+      run.stderr.match(/reconcile: {3}MATCH \(source COUNT\(\*\) 300, committed 300\)/g)?.length,
+      2,
+      run.stderr,
+    );
     const res = await runCli(["reconcile", "-c", config, "-e", "chunks"]);
     assert.equal(res.code, 0, res.stderr);
     assert.match(res.stdout, /reconcile chunks: run chunks_\S+ \(completed\), chunks on id/);

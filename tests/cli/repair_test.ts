@@ -1,5 +1,5 @@
 /**
- * `rivet repair` on live PostgreSQL and MariaDB, after rows of one chunk's range changed: the dry
+ * `rivet repair` on live PostgreSQL and MariaDB and on the SQL Server test server, after rows of one chunk's range changed: the dry
  * run lists the flagged chunk and writes nothing; `--report` of another export is refused;
  * `--execute` from a reconcile report writes new files holding exactly the current rows of that
  * range (read back with an independent Parquet reader), leaves every old file byte for byte, logs
