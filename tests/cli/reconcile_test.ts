@@ -2,7 +2,8 @@
  * `rivet reconcile` on live PostgreSQL and MariaDB and on the SQL Server test server (after a
  * `run --reconcile` of a chunked and a full export): after a checkpointed chunked run every
  * chunk matches and the verified boundary moves; rows deleted from one chunk's range afterwards make
- * that chunk a MISMATCH (exit 3, pretty and JSON reports, the boundary stays); a full or
+ * that chunk a MISMATCH (exit 3, pretty and JSON reports, the boundary stays); counts that fail
+ * leave chunks unknown (a warning, exit 0); a full or
  * time_window export, an export that never ran, a missing `-e` and `-o` without `--format json`
  * are refused.
  */
@@ -89,6 +90,15 @@ async function auditFlow(
     const never = await runCli(["reconcile", "-c", config, "-e", "other"]);
     assert.equal(never.code, 1, never.stderr);
     assert.match(never.stderr, /export 'other': no checkpointed chunk run is recorded/);
+  });
+
+  await t.step("chunks whose count fails are unknown: a warning, not a failure", async () => {
+    await sql("DROP TABLE items");
+    const res = await runCli(["reconcile", "-c", config, "-e", "chunks"]);
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(res.stdout, /summary: 0 match, 0 mismatch, 5 unknown/);
+    assert.match(res.stdout, /unknown \(the count failed: /);
+    assert.match(res.stderr, /Warning: export 'chunks': 5 chunk\(s\) could not be judged/);
   });
 
   await t.step("command-line misuse", async () => {

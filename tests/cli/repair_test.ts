@@ -1,10 +1,10 @@
 /**
- * `rivet repair` on live PostgreSQL and MariaDB and on the SQL Server test server, after rows of one chunk's range changed: the dry
- * run lists the flagged chunk and writes nothing; `--report` of another export is refused;
+ * `rivet repair` on live PostgreSQL and MariaDB and on the SQL Server test server, after rows
+ * of one chunk's range changed: the dry run lists the flagged chunk and writes nothing; `--report` of another export is refused;
  * `--execute` from a reconcile report writes new files holding exactly the current rows of that
  * range (read back with an independent Parquet reader), leaves every old file byte for byte, logs
- * the new files in the state, and `rivet validate` still passes; a clean export has nothing to
- * repair.
+ * the new files in the state, and `rivet validate` still passes; a clean export has nothing
+ * to repair; a chunk that cannot be re-exported fails the repair (exit 3).
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -95,6 +95,18 @@ async function repairFlow(
     assert.match(res.stdout, /repair other: nothing to repair/);
     const missing = await runCli(["repair", "-c", config]);
     assert.equal(missing.code, 2, missing.stderr);
+  });
+
+  await t.step("a chunk that cannot be re-exported fails the repair with exit 3", async () => {
+    await sql("DROP TABLE items");
+    const res = await runCli([
+      ...["repair", "-c", config, "-e", "chunks", "--report", report, "--execute"],
+    ]);
+    assert.equal(res.code, 3, res.stderr);
+    assert.match(res.stdout, /chunk 1 \[71, 140\]: .*→ FAILED: /);
+    assert.match(res.stderr, /^Error: /m);
+    const metrics = await runCli(["metrics", "-c", config, "-e", "chunks", "-l", "1"]);
+    assert.match(metrics.stdout, /chunks +failed/);
   });
 }
 
