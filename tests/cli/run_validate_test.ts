@@ -180,9 +180,19 @@ Deno.test({
     });
 
     await t.step("--reconcile: MATCH is shown and stored in metrics", async () => {
-      const res = await runCli(["run", "-c", config, "--reconcile", ...only("good_csv", "chunks")]);
+      const res = await runCli([
+        ...["run", "-c", config, "--reconcile", "--json"],
+        ...only("good_csv", "chunks"),
+      ]);
       assert.equal(res.code, 0, res.stderr);
       assert.equal(countOf(res.stderr, MATCH_300), 2, res.stderr);
+      const summary = JSON.parse(res.stdout);
+      assert.deepEqual(summary.per_export[1].reconcile, {
+        status: "match",
+        source_count: 300,
+        committed_rows: 300,
+      });
+      assert.equal(summary.per_export[1].validated, true);
       assert.equal(
         res.stderr.match(/validated: {3}pass/g)?.length,
         2,

@@ -122,6 +122,15 @@ export interface RunAggregate {
     readonly duration_ms: number;
     readonly mode: string;
     readonly error_message: string | null;
+    /** `run --validate`: the read-back verdict (absent when not asked for or not checkable). */
+    readonly validated?: boolean;
+    /** `run --reconcile`: the count verdict (absent when not asked for). */
+    readonly reconcile?: {
+      readonly status: string;
+      readonly source_count: number | null;
+      readonly committed_rows: number | null;
+      readonly note?: string;
+    };
   }[];
 }
 
@@ -173,6 +182,15 @@ export function aggregateJson(
       duration_ms: o.durationMs,
       mode: o.mode,
       error_message: o.error ? errorText(o) : null,
+      ...(o.validated === undefined ? {} : { validated: o.validated }),
+      ...(o.reconcile === undefined ? {} : {
+        reconcile: {
+          status: o.reconcile.status,
+          source_count: o.reconcile.sourceCount ?? null,
+          committed_rows: o.reconcile.committedRows ?? null,
+          ...(o.reconcile.note === undefined ? {} : { note: redact(o.reconcile.note) }),
+        },
+      }),
     })),
   };
 }
