@@ -211,6 +211,10 @@ function outcomeMarkdown(o: Outcome): string {
     `| format | ${o.format} (${o.compression}) |`,
     `| output | ${o.output} |`,
     `| peak_rss_mb | ${o.peakRssMb} |`,
+    ...(o.validated === undefined ? [] : [`| validated | ${o.validated ? "pass" : "FAIL"} |`]),
+    ...(o.reconcile
+      ? [`| reconcile | ${reconcileText(o.reconcile).replaceAll("|", "\\|")} |`]
+      : []),
     ...(o.error
       ? [`| error | ${errorText(o).replaceAll("|", "\\|").replaceAll("\n", " ")} |`]
       : []),
