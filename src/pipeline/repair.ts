@@ -218,10 +218,10 @@ export async function executeRepair(
     status: failed.length > 0 || items.length < plan.items.length ? "failed" : "success",
     ...(failed[0]?.error ? { errorMessage: failed[0].error.message } : {}),
     format: ctx.format.kind,
-    mode: "chunked",
+    // `rivet metrics` and the history tell a repair from a run by its mode.
+    mode: "repair",
     filesProduced: files.length,
     filesCommitted: files.length,
-    skipReason: `repair of ${plan.items.length} chunk(s) of run ${plan.runId}`,
     sourceType: job.source.kind,
     destinationType: spec.destination.kind,
     rivetVersion: VERSION,
