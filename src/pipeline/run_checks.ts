@@ -54,6 +54,16 @@ export async function checkAfterRun(outcome: Outcome, ctx: RunCheckContext): Pro
   if (outcome.status !== "success" || outcome.error) return outcome;
   // Tests block here to change the output or the source between the export and its checks.
   await crashPoint("before_run_checks");
+  const checked = await runChecks(outcome, ctx).catch((error) => {
+    if (ctx.signal.aborted) return undefined;
+    throw error;
+  });
+  // An interrupt during the checks leaves the export as it finished, unverified (the run
+  // exits 130); a verdict is only given by checks that ran to their end.
+  return ctx.signal.aborted || checked === undefined ? outcome : checked;
+}
+
+async function runChecks(outcome: Outcome, ctx: RunCheckContext): Promise<Outcome> {
   const name = ctx.job.spec.name;
   const failures: string[] = [];
   let result: Outcome = outcome;
@@ -112,6 +122,7 @@ async function manifestPass(ctx: RunCheckContext): Promise<ExportValidation> {
       committedByRuns,
     });
   } catch (error) {
+    if (ctx.signal.aborted) throw error;
     const info = toErrorInfo(error);
     return {
       ...unchecked(spec, "", "error", []),

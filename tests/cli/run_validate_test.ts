@@ -67,6 +67,7 @@ function runBlockedBeforeChecks(
 const only = (...names: string[]) => names.flatMap((n) => ["-e", n]);
 /** How often `re` (global) occurs in `text`. */
 const countOf = (text: string, re: RegExp) => text.match(re)?.length ?? 0;
+const CLI = new URL("../../cli.ts", import.meta.url).pathname;
 const MATCH_300 = /reconcile: {3}MATCH \(source COUNT\(\*\) 300, committed 300\)/g;
 
 function exportsYaml(dir: string): string {
@@ -240,6 +241,35 @@ Deno.test({
       );
       const metrics = await runCli(["metrics", "-c", config, "-e", "good_parquet", "-l", "1"]);
       assert.match(metrics.stdout, /validated=FAIL/);
+    });
+
+    await t.step("Ctrl-C during the checks: exit 130, files kept, no verdict", async () => {
+      await Deno.remove(out("good_csv"), { recursive: true }).catch(() => {});
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "--quiet", CLI, "run", "-c", config, "--reconcile", "-e", "good_csv"],
+        env: { RIVET_TEST_BLOCK_AT: "before_run_checks", RIVET_TEST_BLOCK_MS: "3000" },
+        stdin: "null",
+        stdout: "null",
+        stderr: "piped",
+      }).spawn();
+      let stderr = "";
+      const decoder = new TextDecoder();
+      for await (const chunk of child.stderr) {
+        stderr += decoder.decode(chunk, { stream: true });
+        if (stderr.includes("test hook: blocking") && !stderr.includes("[sent]")) {
+          child.kill("SIGINT");
+          stderr += "[sent]";
+        }
+      }
+      const { code } = await child.status;
+      assert.equal(code, 130, stderr);
+      assert.doesNotMatch(stderr, /validated:|reconcile:/);
+      assert.ok((await dataFiles(out("good_csv"))).length > 0, "the committed files are kept");
+      assert.ok((await names(out("good_csv"))).includes("_SUCCESS"));
+      // The run is recorded as what it was: a success with its files, just not verified.
+      const metrics = await runCli(["metrics", "-c", config, "-e", "good_csv", "-l", "1"]);
+      assert.match(metrics.stdout, /good_csv +success +305 /);
+      assert.match(metrics.stdout, /validated=- schema=ok\n/);
     });
 
     await t.step("the flags reach chunk workers and child processes", async () => {
