@@ -20,7 +20,7 @@ import type { ExportJob } from "../core/job.ts";
 import type { Source } from "../core/source.ts";
 import type { ChunkRunEntry, ChunkTaskEntry, StateStore } from "../core/state.ts";
 import { dialectOf } from "../plan/dialect.ts";
-import { chunkShapeLabel } from "../plan/plan_hash.ts";
+import type { ChunkShape } from "../plan/plan_hash.ts";
 import { redact } from "../_util/redact.ts";
 import { chunkStatement, resolveChunking, type WindowedChunking } from "./chunk_plan.ts";
 import { rivetCommand } from "./hints.ts";
@@ -52,7 +52,7 @@ export interface ReconcileReport {
   readonly runStatus: string;
   readonly planHash: string;
   readonly chunkColumn: string;
-  /** e.g. `range 70`, `count 8`, `date 1d`, `dense`. */
+  /** e.g. `range, 70 per chunk`, `8 chunks`, `1 day per chunk`, `dense row numbers`. */
   readonly chunkShape: string;
   readonly checkedAt: string;
   /** Tasks of the run that were not completed (not audited). */
@@ -217,7 +217,7 @@ export async function reconcileChunks(
     runStatus: run.status,
     planHash: run.planHash,
     chunkColumn: chunking.column,
-    chunkShape: chunkShapeLabel(chunking.shape).replace("\x1f", " "),
+    chunkShape: shapeText(chunking.shape),
     checkedAt: now().toISOString(),
     notCompleted,
     matched: tally("match"),
@@ -226,6 +226,20 @@ export async function reconcileChunks(
     chunks,
     ...(clean && last ? { verifiedChunkIndex: last.chunkIndex } : {}),
   };
+}
+
+/** How the windows were cut, in words. */
+function shapeText(shape: ChunkShape): string {
+  switch (shape.kind) {
+    case "range":
+      return `range, ${shape.size} per chunk`;
+    case "count":
+      return `${shape.count} chunks`;
+    case "date":
+      return `${shape.days} day${shape.days === 1 ? "" : "s"} per chunk`;
+    case "dense":
+      return "dense row numbers";
+  }
 }
 
 /**

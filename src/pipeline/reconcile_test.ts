@@ -12,7 +12,7 @@ const report: ReconcileReport = {
   runStatus: "completed",
   planHash: "abc123",
   chunkColumn: "id",
-  chunkShape: "70 range",
+  chunkShape: "range, 70 per chunk",
   checkedAt: "2026-01-31T02:00:00.000Z",
   notCompleted: 0,
   matched: 1,

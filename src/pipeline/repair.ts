@@ -166,6 +166,7 @@ export async function executeRepair(
   const repairRunId = makeRunId(spec.name, startedAt);
   let source: Source | undefined;
   const items: RepairItem[] = [];
+  let bytes = 0;
   try {
     const unitContext = {
       spec,
@@ -194,6 +195,7 @@ export async function executeRepair(
       }, unitContext);
       for (const part of result.parts) await logPart(part, item.chunkIndex);
       const files = result.parts.map((p) => p.key);
+      bytes += result.parts.reduce((n, p) => n + p.size, 0);
       items.push({
         ...item,
         status: result.failure ? "failed" : "repaired",
@@ -222,6 +224,7 @@ export async function executeRepair(
     mode: "repair",
     filesProduced: files.length,
     filesCommitted: files.length,
+    bytesWritten: bytes,
     sourceType: job.source.kind,
     destinationType: spec.destination.kind,
     rivetVersion: VERSION,

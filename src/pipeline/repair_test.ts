@@ -25,7 +25,7 @@ const report = (chunks: ReconcileReport["chunks"]): ReconcileReport => ({
   runStatus: "completed",
   planHash: "abc",
   chunkColumn: "id",
-  chunkShape: "70 range",
+  chunkShape: "range, 70 per chunk",
   checkedAt: "",
   notCompleted: 0,
   matched: 0,
