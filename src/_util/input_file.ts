@@ -24,6 +24,8 @@ export const INPUT_LIMITS = {
   secret: 64 * 1024,
   /** A PEM CA bundle (`tls.ca_file`): the system bundle is about 200 KiB. */
   caBundle: 1024 * 1024,
+  /** A `rivet reconcile --format json` report (`repair --report`): about 250 bytes a chunk. */
+  reconcileReport: 32 * 1024 * 1024,
 } as const;
 
 /**

@@ -103,3 +103,15 @@ export function overrideCrashAt(point: string): void {
 export function resetTestHooks(): void {
   hooks = undefined;
 }
+
+/**
+ * Whether a test asked to corrupt the data at `point` (`RIVET_TEST_TAMPER_AT=<point>`), e.g.
+ * `staged_part`: every staged part gets a stray trailing line, so `run --validate`'s re-count
+ * has something to catch. Always false unless that test variable is set.
+ *
+ * @param point The tamper point's name.
+ * @returns True when the variable names it.
+ */
+export function tamperAt(point: string): boolean {
+  return readEnv("RIVET_TEST_TAMPER_AT") === point;
+}

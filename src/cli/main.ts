@@ -25,6 +25,8 @@ import type { PlanFlags } from "./commands/plan.ts";
 import type { ApplyFlags } from "./commands/apply.ts";
 import type { InitFlags } from "./commands/init.ts";
 import type { Shell } from "./commands/completions.ts";
+import type { ReconcileFlags } from "./commands/reconcile.ts";
+import type { RepairFlags } from "./commands/repair.ts";
 
 /** Options parsed for `rivet run`. */
 export interface RunFlags {
@@ -179,9 +181,12 @@ export async function main(
     )
     .option(
       "--validate",
-      "re-read parts and verify the destination after the run (coming later)",
+      "re-count each part before its commit and verify the destination after the run",
     )
-    .option("--reconcile", "compare source COUNT(*) with exported rows (coming later)")
+    .option(
+      "--reconcile",
+      "compare the source's COUNT(*) with the committed rows (implies --validate)",
+    )
     .option("--resume", "resume an interrupted checkpointed chunked run")
     .option("--force", "with --resume: resume even if _SUCCESS exists")
     .option("--parallel-exports", "run the exports concurrently in this process")
@@ -536,6 +541,57 @@ Examples:
     .action(async (shell: Shell, _flags: unknown, cmd: Command) => {
       const { completionsCommand } = await import("./commands/completions.ts");
       exitCode = completionsCommand(shell, cmd.parent ?? program, ctx);
+    });
+  /** `-p`, `--format pretty|json` and `-o` of the report commands (reconcile, repair). */
+  const reportOptions = (cmd: Command) =>
+    cmd.option("-p, --param <key=value>", "value for ${key} in the config (repeatable)", collect)
+      .addOption(
+        new Option("--format <format>", "report layout").choices(["pretty", "json"])
+          .default("pretty"),
+      )
+      .option("-o, --output <path>", "write the JSON report to a file (needs --format json)");
+  reportOptions(
+    program.command("reconcile")
+      .description("count each chunk of a chunked export's latest run on the source again")
+      .requiredOption(...configFlag)
+      .requiredOption("-e, --export <name>", "the chunked export (chunk_checkpoint: true)"),
+  )
+    .addHelpText(
+      "after",
+      `
+Exit codes: 0 every audited chunk matches (chunks that cannot be judged only warn), 3 a chunk's
+count differs from the rows its run recorded, 1 config error (not a chunked export, no run).
+
+Examples:
+  rivet reconcile -c rivet.yaml -e orders
+  rivet reconcile -c rivet.yaml -e orders --format json -o report.json`,
+    )
+    .action(async (flags: ReconcileFlags) => {
+      const { reconcileCommand } = await import("./commands/reconcile.ts");
+      exitCode = await reconcileCommand(flags, ctx);
+    });
+  reportOptions(
+    program.command("repair")
+      .description("re-export the chunks a reconcile flagged, as new files (dry run by default)")
+      .requiredOption(...configFlag)
+      .requiredOption("-e, --export <name>", "the chunked export"),
+  )
+    .option("--report <path>", "repair from this 'rivet reconcile --format json' report")
+    .option("--execute", "re-export the flagged chunks (without it: print the plan only)")
+    .addHelpText(
+      "after",
+      `
+Old files are never deleted or rewritten, and manifest.json is left as the run wrote it.
+Exit codes: 0 nothing to repair or every flagged chunk repaired, 3 a repair failed, 1 config
+error (a report of another export, not a chunked export).
+
+Examples:
+  rivet repair -c rivet.yaml -e orders
+  rivet repair -c rivet.yaml -e orders --report report.json --execute`,
+    )
+    .action(async (flags: RepairFlags) => {
+      const { repairCommand } = await import("./commands/repair.ts");
+      exitCode = await repairCommand(flags, ctx);
     });
 
   const onSignal = () => {

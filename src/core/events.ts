@@ -32,6 +32,25 @@ export interface Outcome {
   readonly tuningProfile: string;
   readonly batchSize: number;
   readonly error?: ErrorInfo;
+  /**
+   * `run --validate`: whether the destination, read back after the run, matched the manifest
+   * (undefined when not asked for or not checkable, e.g. stdout).
+   */
+  readonly validated?: boolean;
+  /** `run --reconcile`: the source's row count, taken after the export, against the rows committed. */
+  readonly reconcile?: ReconcileResult;
+}
+
+/** What `run --reconcile` found. */
+export interface ReconcileResult {
+  /** `skipped`: not meaningful for the mode; `failed`: the count could not be taken. */
+  readonly status: "match" | "mismatch" | "skipped" | "failed";
+  /** `SELECT COUNT(*)` of the base query, run after the export. */
+  readonly sourceCount?: number;
+  /** Rows the run committed (the manifest's sum). */
+  readonly committedRows?: number;
+  /** Why it was skipped or failed. */
+  readonly note?: string;
 }
 
 /**

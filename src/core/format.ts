@@ -35,4 +35,21 @@ export interface Format {
    * type this format cannot write (e.g. a list in CSV).
    */
   createEncoder(schema: Schema, sink: WritableStream<Uint8Array>): BatchEncoder;
+  /**
+   * Counts the rows of one encoded file from its bytes, as they stream past (`run --validate`
+   * re-checks each part before its commit). Optional: a format without it is not re-counted.
+   */
+  rowRecounter?(): RowRecounter;
+}
+
+/** Counts the rows held by the bytes of one encoded file, fed in order. */
+export interface RowRecounter {
+  /** Sees the next bytes of the file. */
+  observe(chunk: Uint8Array): void;
+  /**
+   * The rows the whole file holds, once every byte was observed.
+   *
+   * @throws {DataIntegrityError} when the bytes are not a whole file of this format.
+   */
+  rows(): number;
 }

@@ -55,6 +55,8 @@ interface StartMessage {
   readonly cwd: string;
   readonly resume: boolean;
   readonly force: boolean;
+  readonly validate?: boolean;
+  readonly reconcile?: boolean;
   readonly wasm?: WebAssembly.Module;
 }
 
@@ -171,6 +173,8 @@ async function runInWorker(
         cwd: options.cwd,
         resume: options.resume === true,
         force: options.force === true,
+        ...(options.validate ? { validate: true } : {}),
+        ...(options.reconcile ? { reconcile: true } : {}),
         ...(options.wasm ? { wasm: options.wasm } : {}),
       };
       worker.postMessage(start);
@@ -223,6 +227,8 @@ function serveAsWorker(scope: {
         rss: () => Deno.memoryUsage().rss,
         resume: message.resume,
         force: message.force,
+        ...(message.validate ? { validate: true } : {}),
+        ...(message.reconcile ? { reconcile: true } : {}),
       });
       post({ type: "done", outcomes });
     } catch (error) {

@@ -37,6 +37,10 @@ export interface InlineRunOptions {
   readonly resume?: boolean;
   /** `--force`: with `--resume`, go on although the destination holds `_SUCCESS`. */
   readonly force?: boolean;
+  /** `--validate`: re-count parts before commit, read the output back after the run. */
+  readonly validate?: boolean;
+  /** `--reconcile`: compare the source's COUNT(*) with the committed rows. */
+  readonly reconcile?: boolean;
 }
 
 /** Per-export options of {@linkcode runSpec} beyond the run's. */
@@ -105,6 +109,8 @@ export async function runSpec(
     ...(options.resume === undefined ? {} : { resume: options.resume }),
     ...(options.force === undefined ? {} : { force: options.force }),
     ...(options.chunkPreset === undefined ? {} : { chunkPreset: options.chunkPreset }),
+    ...(options.validate ? { validate: true } : {}),
+    ...(options.reconcile ? { reconcile: true } : {}),
   });
 }
 

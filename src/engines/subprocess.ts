@@ -192,6 +192,8 @@ export function childCommand(
     params: Readonly<Record<string, string>>;
     resume?: boolean;
     force?: boolean;
+    validate?: boolean;
+    reconcile?: boolean;
     isolation: ChildIsolation;
     parentEnv: Readonly<Record<string, string>>;
   },
@@ -207,6 +209,8 @@ export function childCommand(
     ...Object.entries(facts.params).flatMap(([k, v]) => ["-p", `${k}=${v}`]),
     ...(facts.resume ? ["--resume"] : []),
     ...(facts.force ? ["--force"] : []),
+    ...(facts.validate ? ["--validate"] : []),
+    ...(facts.reconcile ? ["--reconcile"] : []),
     // Human output off (the parent draws the events); `worker`: run in a narrowed worker.
     "--process-child",
     facts.isolation,
@@ -330,6 +334,8 @@ async function runChild(
       params: options.params,
       ...(options.resume ? { resume: true } : {}),
       ...(options.force ? { force: true } : {}),
+      ...(options.validate ? { validate: true } : {}),
+      ...(options.reconcile ? { reconcile: true } : {}),
       // A compiled binary takes no permission flags: it can only narrow in a worker.
       isolation: Deno.build.standalone ? "worker" : options.isolation ?? "flags",
       parentEnv: parentEnvironment([...RUNTIME_ENV, ...permissions.env]),

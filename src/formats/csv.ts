@@ -22,7 +22,7 @@
  */
 import { type Data, type Field, type RecordBatch, type Schema, Type } from "../core/arrow.ts";
 import { ConfigError, PermanentError } from "../core/errors.ts";
-import type { BatchEncoder, Format } from "../core/format.ts";
+import type { BatchEncoder, Format, RowRecounter } from "../core/format.ts";
 import type { FormatSpec } from "../core/spec.ts";
 import {
   ByteBuffer,
@@ -36,6 +36,7 @@ import {
   putTimeOfDay,
 } from "./_bytes.ts";
 import { assertBatchMatches } from "./_schema.ts";
+import { csvRecounter } from "./_recount.ts";
 
 /** Rendered bytes are handed to the sink once this many are buffered (and after each batch). */
 export const CSV_CHUNK_BYTES = 1 << 20;
@@ -368,6 +369,11 @@ export class CsvFormat implements Format {
   createEncoder(schema: Schema, sink: WritableStream<Uint8Array>): BatchEncoder {
     const binders = schema.fields.map(planColumn);
     return new CsvBatchEncoder(schema, binders, sink);
+  }
+
+  /** Counts the records of a written file (header excluded) from its bytes. */
+  rowRecounter(): RowRecounter {
+    return csvRecounter();
   }
 }
 

@@ -49,10 +49,11 @@ import {
   Type,
 } from "../core/arrow.ts";
 import { ConfigError, PermanentError } from "../core/errors.ts";
-import type { BatchEncoder, Format } from "../core/format.ts";
+import type { BatchEncoder, Format, RowRecounter } from "../core/format.ts";
 import type { Compression, FormatSpec, ParquetSpec } from "../core/spec.ts";
 import { type FooterLogicalType, rewriteParquetTail } from "./_parquet_footer.ts";
 import { assertBatchMatches } from "./_schema.ts";
+import { parquetRecounter } from "./_recount.ts";
 import { loadParquetWasm } from "./_wasm.ts";
 
 export { compileParquetWasm, loadParquetWasm, parquetWasmMemoryBytes } from "./_wasm.ts";
@@ -439,6 +440,11 @@ export class ParquetFormat implements Format {
    * @returns The encoder.
    * @throws {ConfigError} `format.parquet_unsupported_type` naming a column parquet-rs cannot write.
    */
+  /** Reads the row count of a written file from its footer. */
+  rowRecounter(): RowRecounter {
+    return parquetRecounter();
+  }
+
   createEncoder(schema: Schema, sink: WritableStream<Uint8Array>): BatchEncoder {
     assertWritable(schema);
     return new ParquetBatchEncoder(schema, sink, {

@@ -40,6 +40,8 @@ export interface UnitSpec {
    * second holds the plain names; see `fileNameTag`).
    */
   readonly nameTag?: string;
+  /** `run --validate`: re-count each part from its bytes before its commit. */
+  readonly recount?: boolean;
 }
 
 /** A committed part as a unit reports it. */
@@ -146,6 +148,7 @@ export async function runChunkUnit(unit: UnitSpec, ctx: UnitContext): Promise<Un
           ...(ctx.pressure ? { pressure: ctx.pressure } : {}),
           rowsBefore: unit.rowsBefore ?? 0,
           ...(ctx.onColumns ? { onColumns: ctx.onColumns } : {}),
+          ...(unit.recount ? { recount: true } : {}),
         },
       );
       staged = result.staged;

@@ -11,14 +11,19 @@
  */
 import type { RecordBatch } from "../core/arrow.ts";
 import type { Destination, ObjectMeta, Upload } from "../core/destination.ts";
-import { InterruptedError, PermanentError } from "../core/errors.ts";
+import {
+  DataIntegrityError,
+  InterruptedError,
+  PermanentError,
+  RivetError,
+} from "../core/errors.ts";
 import type { EventSink } from "../core/events.ts";
-import type { BatchEncoder, Format } from "../core/format.ts";
+import type { BatchEncoder, Format, RowRecounter } from "../core/format.ts";
 import type { ColumnInfo, ReadOptions, ReadRequest, Source } from "../core/source.ts";
 import type { ExportSpec, TuningPlan } from "../core/spec.ts";
 import { lastCursorOf } from "../plan/cursor.ts";
 import { createMd5, createXxh3 } from "../_util/hash.ts";
-import { crashPoint } from "../_util/test_hook.ts";
+import { crashPoint, tamperAt } from "../_util/test_hook.ts";
 
 /** A part after its encoder finished, before or after its commit. */
 export interface StagedPart {
@@ -80,6 +85,11 @@ export interface StatementContext {
    * `Innodb_log_waits`) on a second connection; undefined when it cannot be read.
    */
   readonly pressure?: () => Promise<number | undefined>;
+  /**
+   * `run --validate`: each part's rows are counted again from its encoded bytes before it can
+   * be committed; a part whose count differs from the rows read into it fails the statement.
+   */
+  readonly recount?: boolean;
 }
 
 /** Batches between two pressure samples of `adaptive: true`. */
@@ -112,6 +122,9 @@ interface OpenPart {
   readonly upload: Upload;
   readonly encoder: BatchEncoder;
   readonly digest: () => { size: number; xxh3: string; md5: string };
+  /** Rows handed to this part's encoder. */
+  rowsIn: number;
+  readonly recounter?: RowRecounter;
 }
 
 /** Bytes of one fetch: the tuning's memory target, or a default sized for bounded memory. */
@@ -155,20 +168,25 @@ export function batchBytes(batch: RecordBatch): number {
 
 async function hashingSink(
   target: WritableStream<Uint8Array>,
+  recounter?: RowRecounter,
 ): Promise<{ sink: WritableStream<Uint8Array>; digest: OpenPart["digest"] }> {
   const xxh3 = await createXxh3();
   const md5 = await createMd5();
   let size = 0;
   const writer = target.getWriter();
+  const pass = async (chunk: Uint8Array) => {
+    xxh3.update(chunk);
+    md5.update(chunk);
+    recounter?.observe(chunk);
+    size += chunk.byteLength;
+    await writer.ready;
+    await writer.write(chunk);
+  };
   const sink = new WritableStream<Uint8Array>({
-    async write(chunk) {
-      xxh3.update(chunk);
-      md5.update(chunk);
-      size += chunk.byteLength;
-      await writer.ready;
-      await writer.write(chunk);
-    },
+    write: pass,
     async close() {
+      // Test-only corruption of the staged bytes (see tamperAt), for the --validate tests.
+      if (tamperAt("staged_part")) await pass(new TextEncoder().encode("tampered\n"));
       await writer.close();
     },
     async abort(reason) {
@@ -288,6 +306,7 @@ export async function readStatement(
         const written = keep ? batch.select(keep) : batch;
         if (!open) open = await openPart(staged.length, written);
         await open.encoder.write(written);
+        open.rowsIn += batch.numRows;
         rows += batch.numRows;
         if (ctx.rss) peakRss = Math.max(peakRss, ctx.rss());
         ctx.emit({
@@ -337,9 +356,10 @@ export async function readStatement(
       ...(provisional ? { provisional } : {}),
     });
     try {
-      const { sink, digest } = await hashingSink(upload.writable);
+      const recounter = ctx.recount ? ctx.format.rowRecounter?.() : undefined;
+      const { sink, digest } = await hashingSink(upload.writable, recounter);
       const encoder = ctx.format.createEncoder(first.schema, sink);
-      return { index, upload, encoder, digest };
+      return { index, upload, encoder, digest, rowsIn: 0, ...(recounter ? { recounter } : {}) };
     } catch (error) {
       await upload.abort(error).catch(() => {});
       throw error;
@@ -348,6 +368,7 @@ export async function readStatement(
 
   async function closePart(part: OpenPart): Promise<void> {
     await part.encoder.close();
+    if (ctx.recount) recheckPart(part, spec.name);
     const { size, xxh3, md5 } = part.digest();
     staged.push({
       index: part.index,
@@ -358,6 +379,34 @@ export async function readStatement(
       md5,
     });
   }
+}
+
+/**
+ * `run --validate`: the rows the part's bytes hold (or, for a format without a recounter, the
+ * encoder's tally) must equal the rows read into it.
+ */
+function recheckPart(part: OpenPart, exportName: string): void {
+  let counted: number;
+  try {
+    counted = part.recounter ? part.recounter.rows() : part.encoder.rowsWritten;
+  } catch (error) {
+    if (!(error instanceof RivetError)) throw error;
+    throw new DataIntegrityError(`export '${exportName}': ${error.message}`, {
+      code: error.code,
+      ...(error.hint === undefined ? {} : { hint: error.hint }),
+    });
+  }
+  if (counted === part.rowsIn && part.encoder.rowsWritten === part.rowsIn) return;
+  throw new DataIntegrityError(
+    `export '${exportName}': staged part ${part.index} holds ${counted} rows by its ${
+      part.recounter ? "bytes" : "encoder's count"
+    }, but ${part.rowsIn} rows were read into it; it was not committed`,
+    {
+      code: "validate.part_row_mismatch",
+      hint: "run the export again; if it happens again, report a rivet bug with the export's " +
+        "column types",
+    },
+  );
 }
 
 function mb(bytes: number): string {

@@ -20,6 +20,8 @@ export interface ProbeOptions {
   readonly maxRows?: number;
   /** `columns:` overrides, so that probed columns are typed as the export's are. */
   readonly columnOverrides?: Readonly<Record<string, string>>;
+  /** Values bound to the statement's parameters (a MySQL chunk statement's). */
+  readonly params?: readonly (string | number | bigint | boolean | null)[];
 }
 
 /** Read options of a probe: small batches, no throttle, the probe's own timeout. */
@@ -75,7 +77,7 @@ export async function probeRows(
 ): Promise<(string | undefined)[][]> {
   const maxRows = options.maxRows ?? 1000;
   const stream = await source.read(
-    { sql, params: [] },
+    { sql, params: options.params ?? [] },
     probeReadOptions(options, Math.max(100, maxRows)),
   );
   const rows: (string | undefined)[][] = [];

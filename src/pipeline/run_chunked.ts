@@ -186,6 +186,8 @@ export async function runChunkedExport(
     });
 
   let drift: DriftGuard | undefined;
+  /** `run --validate`: every unit re-counts its parts before committing them. */
+  const recount = plan.validate ? { recount: true } : {};
   const unitContext = (): UnitContext => ({
     spec,
     tuning,
@@ -247,6 +249,7 @@ export async function runChunkedExport(
         sql: plan.baseSql,
         params: [],
         ...(tag === undefined ? {} : { nameTag: tag }),
+        ...recount,
       });
       await absorb(result);
       if (result.failure) {
@@ -462,6 +465,7 @@ export async function runChunkedExport(
         params: statement.params,
         stripColumns: statement.strippedColumns,
         rowsBefore: rows,
+        ...recount,
       };
       let result = await executor.run(unit);
       // A runner that died mid-chunk (a crashed worker) is not the chunk's fault: whatever it
@@ -686,6 +690,7 @@ export async function runChunkedExport(
         cursorColumn: chunking.keyColumn,
         rowsBefore: rows,
         ...(tag === undefined ? {} : { nameTag: tag }),
+        ...recount,
       });
       await absorb(result);
       if (result.failure) {

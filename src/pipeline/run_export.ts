@@ -57,6 +57,8 @@ export interface ExportPlan {
     readonly schema?: string;
     readonly table?: string;
   };
+  /** `run --validate`: every part is re-counted from its bytes before its commit. */
+  readonly validate?: boolean;
 }
 
 /** Collaborators of {@linkcode runExport}. */
@@ -149,6 +151,7 @@ export async function runExport(plan: ExportPlan, deps: PipelineDeps): Promise<O
         ...(deps.rss ? { rss: deps.rss } : {}),
         ...(deps.pressure ? { pressure: deps.pressure } : {}),
         onColumns: drift.check,
+        ...(plan.validate ? { recount: true } : {}),
       },
     );
     staged = result.staged;

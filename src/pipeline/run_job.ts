@@ -35,6 +35,7 @@ import { probeRows, probeScalar } from "./probe.ts";
 import { type ExportPlan, runExport } from "./run_export.ts";
 import { type ChunkExecutor, type ChunkPreset, runChunkedExport } from "./run_chunked.ts";
 import { checkpointGate, duplicateGuard, successGate } from "./job_gates.ts";
+import { checkAfterRun } from "./run_checks.ts";
 import {
   failedOutcome,
   type JournalEvent,
@@ -87,6 +88,10 @@ export interface JobRunOptions {
   readonly force?: boolean;
   /** `rivet apply`: a chunked job's recorded chunking and windows (not for `partition_by`). */
   readonly chunkPreset?: ChunkPreset;
+  /** `--validate`: re-count each part before its commit, read the output back after the run. */
+  readonly validate?: boolean;
+  /** `--reconcile` (implies `--validate`): compare the source's COUNT(*) with the rows committed. */
+  readonly reconcile?: boolean;
 }
 
 const MB = 1024 * 1024;
@@ -214,11 +219,23 @@ async function runOnce(job: ExportJob, options: JobRunOptions): Promise<Outcome>
         onWarning: (w) =>
           options.emit({ type: "warning", export: spec.name, code: w.code, message: w.message }),
       });
+    const validate = options.validate === true || options.reconcile === true;
+    const checks = {
+      job,
+      validate,
+      reconcile: options.reconcile === true,
+      destination,
+      connect,
+      state: options.state,
+      emit: options.emit,
+      signal: options.signal,
+    };
     const common = {
       spec,
       runId,
       tuning,
       startedAt,
+      ...(validate ? { validate } : {}),
       sourceInfo: {
         engine: job.source.kind,
         ...(spec.query.kind === "table"
@@ -238,7 +255,7 @@ async function runOnce(job: ExportJob, options: JobRunOptions): Promise<Outcome>
     };
     if (spec.mode === "chunked") {
       const workers = options.open.chunkWorkers?.bind(options.open);
-      return await runChunkedExport(
+      const chunked = await runChunkedExport(
         {
           ...common,
           baseSql: job.baseSql,
@@ -266,11 +283,12 @@ async function runOnce(job: ExportJob, options: JobRunOptions): Promise<Outcome>
             : {}),
         },
       );
+      return await checkAfterRun(chunked, checks);
     }
     const query = await planQuery(job, options.state, startedAt);
     await using source = await connect();
     const plan: ExportPlan = { ...common, ...query };
-    return await runExport(plan, { ...deps, source });
+    return await checkAfterRun(await runExport(plan, { ...deps, source }), checks);
   } catch (error) {
     // Failures before the pipeline started (a gate, the destination, the plan): same outcome
     // shape.

@@ -144,6 +144,10 @@ export async function recordMetrics(
       batchSize: o.batchSize,
       ...(spec.mode === "chunked" ? { chunkSize: spec.chunkSize, parallel: spec.parallel } : {}),
       ...(o.status === "skipped" ? { skipReason: "empty result (skip_empty)" } : {}),
+      ...(o.validated === undefined ? {} : { validated: o.validated }),
+      ...(o.reconcile?.status === "match" || o.reconcile?.status === "mismatch"
+        ? { reconciled: o.reconcile.status === "match", sourceCount: o.reconcile.sourceCount }
+        : {}),
       sourceType: facts.sourceKind,
       destinationType: spec.destination.kind,
       rivetVersion: VERSION,

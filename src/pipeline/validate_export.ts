@@ -38,8 +38,16 @@ export interface ValidateExportOptions extends Placement {
   readonly open: (spec: DestinationSpec) => Promise<Destination | undefined>;
 }
 
-/** A report for an export that was not checked. */
-function unchecked(
+/**
+ * A report for an export that was not checked.
+ *
+ * @param exp The export.
+ * @param uri Where its output would be.
+ * @param status Why it was not checked.
+ * @param notes What to tell the user.
+ * @returns The report, with nothing verified.
+ */
+export function unchecked(
   exp: ExportSpec,
   uri: string,
   status: "skipped" | "no_manifest" | "error",

@@ -62,11 +62,17 @@ function row(m: MetricsEntry): string[] {
   ];
 }
 
-/** The flags line under each run: retries, validation verdict, schema drift. */
+/**
+ * The flags line under each run: retries, validation verdict, schema drift, and the
+ * `--reconcile` verdict with the source count when the run had one.
+ */
 function flagsLine(m: MetricsEntry): string {
   const validated = m.validated === undefined ? "-" : m.validated ? "pass" : "FAIL";
   const schema = m.schemaChanged ? "CHANGED" : "ok";
-  return `  retries=${m.retries ?? 0} validated=${validated} schema=${schema}`;
+  const reconcile = m.reconciled === undefined
+    ? ""
+    : ` reconcile=${m.reconciled ? "MATCH" : "MISMATCH"} source_count=${m.sourceCount ?? "-"}`;
+  return `  retries=${m.retries ?? 0} validated=${validated} schema=${schema}${reconcile}`;
 }
 
 /**

@@ -69,20 +69,6 @@ export async function runCommand(flags: RunFlags, outerCtx: CommandContext): Pro
     const config = await loadConfig(flags.config, { params, signal: ctx.signal });
     for (const w of config.warnings) io.err(`Warning: ${w.message}\n`);
     const exports = selectExports(config, flags.export ?? []);
-    const unsupportedFlags = (
-      [
-        ["--validate", flags.validate],
-        ["--reconcile", flags.reconcile],
-      ] as const
-    ).filter(([, on]) => on).map(([name]) => name);
-    if (unsupportedFlags.length > 0) {
-      throw new ConfigError(
-        `${unsupportedFlags.join(", ")} ${
-          unsupportedFlags.length > 1 ? "are" : "is"
-        } not supported yet by this version of rivet`,
-        { code: "config.not_supported", hint: "drop the flag; see the README's supported list" },
-      );
-    }
     const parallel = selectParallelMode(config, {
       parallelExportsFlag: flags.parallelExports === true,
       parallelProcessesFlag: flags.parallelExportProcesses === true,
@@ -143,6 +129,9 @@ export async function runCommand(flags: RunFlags, outerCtx: CommandContext): Pro
       cwd: Deno.cwd(),
       resume: flags.resume === true,
       force: flags.force === true,
+      // --reconcile implies --validate.
+      validate: flags.validate === true || flags.reconcile === true,
+      reconcile: flags.reconcile === true,
     };
     const result = flags.processChild === "worker"
       ? await runExportsInWorkers(config, exports, engine)

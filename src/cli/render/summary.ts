@@ -8,7 +8,7 @@
  */
 import { dirname } from "node:path";
 import { ConfigError } from "../../core/errors.ts";
-import type { Outcome } from "../../core/events.ts";
+import type { Outcome, ReconcileResult } from "../../core/events.ts";
 import { redact } from "../../_util/redact.ts";
 import { clip, collapsePrefix, exportPrefix } from "../../_util/text.ts";
 
@@ -67,8 +67,32 @@ export function renderOutcome(o: Outcome): string {
     `  output:      ${o.output || "-"}`,
     `  peak RSS:    ${o.peakRssMb} MB`,
   ];
+  if (o.validated !== undefined) lines.push(`  validated:   ${o.validated ? "pass" : "FAIL"}`);
+  if (o.reconcile) lines.push(`  reconcile:   ${reconcileText(o.reconcile)}`);
   if (o.error) lines.push(`  error:       ${errorText(o).split("\n")[0]}`);
   return redact(lines.join("\n")) + "\n";
+}
+
+/**
+ * The `run --reconcile` verdict in one line.
+ *
+ * @param r The verdict.
+ * @returns e.g. `MATCH (source COUNT(*) 100, committed 100)`.
+ *
+ * @example
+ * ```ts
+ * import { reconcileText } from "./summary.ts";
+ * const line = reconcileText({ status: "match", sourceCount: 3, committedRows: 3 });
+ * if (line !== "MATCH (source COUNT(*) 3, committed 3)") throw new Error(line);
+ * ```
+ */
+export function reconcileText(r: ReconcileResult): string {
+  if (r.status === "skipped") return `skipped: ${r.note ?? ""}`;
+  if (r.status === "failed") return `FAILED: ${r.note ?? ""}`;
+  const counts = `source COUNT(*) ${r.sourceCount}, committed ${r.committedRows}`;
+  return r.status === "match"
+    ? `MATCH (${counts})`
+    : `MISMATCH (${counts}; the count is taken after the export)`;
 }
 
 /** The aggregate of a run, in the Rust tool's JSON shape (scripts may read either). */
@@ -98,6 +122,15 @@ export interface RunAggregate {
     readonly duration_ms: number;
     readonly mode: string;
     readonly error_message: string | null;
+    /** `run --validate`: the read-back verdict (absent when not asked for or not checkable). */
+    readonly validated?: boolean;
+    /** `run --reconcile`: the count verdict (absent when not asked for). */
+    readonly reconcile?: {
+      readonly status: string;
+      readonly source_count: number | null;
+      readonly committed_rows: number | null;
+      readonly note?: string;
+    };
   }[];
 }
 
@@ -160,6 +193,15 @@ export function exportSummaryJson(o: Outcome): RunAggregate["per_export"][number
     duration_ms: o.durationMs,
     mode: o.mode,
     error_message: o.error ? errorText(o) : null,
+    ...(o.validated === undefined ? {} : { validated: o.validated }),
+    ...(o.reconcile === undefined ? {} : {
+      reconcile: {
+        status: o.reconcile.status,
+        source_count: o.reconcile.sourceCount ?? null,
+        committed_rows: o.reconcile.committedRows ?? null,
+        ...(o.reconcile.note === undefined ? {} : { note: redact(o.reconcile.note) }),
+      },
+    }),
   };
 }
 
@@ -179,6 +221,10 @@ function outcomeMarkdown(o: Outcome): string {
     `| format | ${o.format} (${o.compression}) |`,
     `| output | ${o.output} |`,
     `| peak_rss_mb | ${o.peakRssMb} |`,
+    ...(o.validated === undefined ? [] : [`| validated | ${o.validated ? "pass" : "FAIL"} |`]),
+    ...(o.reconcile
+      ? [`| reconcile | ${reconcileText(o.reconcile).replaceAll("|", "\\|")} |`]
+      : []),
     ...(o.error
       ? [`| error | ${errorText(o).replaceAll("|", "\\|").replaceAll("\n", " ")} |`]
       : []),
