@@ -32,6 +32,11 @@ export interface Outcome {
   readonly tuningProfile: string;
   readonly batchSize: number;
   readonly error?: ErrorInfo;
+  /**
+   * With `quality:` rules: whether they passed (false when the run failed on them); absent
+   * without rules, or when the run failed before they were judged.
+   */
+  readonly qualityPassed?: boolean;
 }
 
 /** Every event of a run. */

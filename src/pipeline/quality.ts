@@ -15,7 +15,7 @@
  * @module
  */
 import { type Data, type RecordBatch, Type } from "../core/arrow.ts";
-import { DataIntegrityError } from "../core/errors.ts";
+import { DataIntegrityError, toErrorInfo } from "../core/errors.ts";
 import type { ExportSpec, QualitySpec } from "../core/spec.ts";
 import { cellIsValid, createCellHasher } from "./row_hash.ts";
 
@@ -304,6 +304,25 @@ export function enforceQuality(
           "rule) and run the export again",
     },
   );
+}
+
+/**
+ * The `qualityPassed` of an outcome: true when the rules held, false when the run failed on them,
+ * absent without rules or when the run failed before they were judged.
+ *
+ * @param spec The export.
+ * @param facts The run's status and error.
+ * @returns The outcome field, or nothing.
+ */
+export function qualityOutcome(
+  spec: Pick<ExportSpec, "quality">,
+  facts: { readonly status: string; readonly error?: unknown },
+): { qualityPassed?: boolean } {
+  if (!spec.quality) return {};
+  if (facts.error !== undefined && toErrorInfo(facts.error).code === "quality.failed") {
+    return { qualityPassed: false };
+  }
+  return facts.status === "failed" ? {} : { qualityPassed: true };
 }
 
 function emptyStats(): StatementStats {

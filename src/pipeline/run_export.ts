@@ -17,7 +17,7 @@ import type { ColumnInfo, Source } from "../core/source.ts";
 import type { ExportSpec, TuningPlan } from "../core/spec.ts";
 import type { StateStore } from "../core/state.ts";
 import { describeDrift, schemaDrift } from "./schema_drift.ts";
-import { enforceQuality } from "./quality.ts";
+import { enforceQuality, qualityOutcome } from "./quality.ts";
 import { nextShape, shapeDriftWarnings } from "./shape_drift.ts";
 import { crashPoint } from "../_util/test_hook.ts";
 import {
@@ -326,6 +326,7 @@ export function outcomeOf(
     tuningProfile: plan.tuning.profileLabel,
     batchSize: plan.tuning.batchSize,
     ...(facts.error === undefined ? {} : { error: exportErrorInfo(spec.name, facts.error) }),
+    ...qualityOutcome(spec, facts),
   };
 }
 

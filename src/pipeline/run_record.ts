@@ -144,6 +144,7 @@ export async function recordMetrics(
       batchSize: o.batchSize,
       ...(spec.mode === "chunked" ? { chunkSize: spec.chunkSize, parallel: spec.parallel } : {}),
       ...(o.status === "skipped" ? { skipReason: "empty result (skip_empty)" } : {}),
+      ...(o.qualityPassed === undefined ? {} : { qualityPassed: o.qualityPassed }),
       sourceType: facts.sourceKind,
       destinationType: spec.destination.kind,
       rivetVersion: VERSION,

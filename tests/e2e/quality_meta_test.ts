@@ -14,6 +14,8 @@ import { readParquet } from "../_helpers/parquet_oracle.ts";
 import { runCli } from "../_helpers/cli.ts";
 import { SqliteStateStore, stateDbPath } from "../../src/state/mod.ts";
 import { xxh3Hex } from "../../src/_util/hash.ts";
+import { startTdsServer } from "../_helpers/tds_server.ts";
+import { closeTds, connectTds, runTds } from "../_helpers/tds/client.ts";
 
 /** The same rows in both databases: id, name, amount, day, note (NULLs in note). */
 const ROWS = [
@@ -130,7 +132,19 @@ Deno.test({
           assert.match(r.stderr, /quality check\(s\) failed/, label);
           assert.match(r.stderr, message, label);
           assert.deepEqual(await files(r.out, ""), [], `${label}: nothing written`);
+          const metrics = await runCli(["metrics", "-c", r.cfg, "-e", `bad_${label}`]);
+          assert.match(metrics.stdout, /quality=FAIL/, `${label}: ${metrics.stdout}`);
+          const journal = await runCli(["journal", "-c", r.cfg, "-e", `bad_${label}`]);
+          assert.match(journal.stdout, /✗ .*failed[\s\S]*quality check\(s\) failed/, label);
         }
+        const okMetrics = await runCli([
+          "metrics",
+          "-c",
+          join(dir, "rivet_1.yaml"),
+          "-e",
+          "ok_min",
+        ]);
+        assert.match(okMetrics.stdout, /quality=pass/, okMetrics.stdout);
         // Zero rows are checked too.
         const empty = await run(
           "bad_empty",
@@ -283,6 +297,56 @@ Deno.test({
           const { rows } = await readParquet(join(chunked.out, part));
           assert.equal(new Set(rows.map((r) => r._rivet_exported_at)).size, 1, part);
         }
+      });
+
+      await t.step("in child processes: the same row hash, the same gate", async () => {
+        // Two exports, so that --parallel-export-processes runs each in its own process.
+        const cfg = join(dir, "children.yaml");
+        const dest = (name: string) =>
+          `    destination: { type: local, path: ${dir}/out/${name} }\n`;
+        await Deno.writeTextFile(
+          cfg,
+          `source:\n  type: postgres\n  url: ${pgUrl}\nexports:\n` +
+            `  - name: meta_child\n    query: ${selectSql}\n    format: parquet\n${meta}` +
+            dest("meta_child") +
+            `  - name: bad_child\n${full("    quality: {row_count_max: 1}\n")}${dest("bad_child")}`,
+        );
+        const r = await runCli(["run", "-c", cfg, "--parallel-export-processes"]);
+        assert.equal(r.code, 3, r.stderr);
+        assert.doesNotMatch(r.stderr, /run\.export_in_parent|runs in the parent/);
+        assert.match(r.stderr, /row count 4 is above row_count_max 1/);
+        assert.deepEqual(await files(join(dir, "out", "bad_child"), ""), []);
+        assert.deepEqual(hashById(await rowsOf(join(dir, "out", "meta_child"))), pgHashes);
+      });
+
+      await t.step("the row hash is equal from SQL Server (the TDS test server)", async () => {
+        await using tds = await startTdsServer();
+        const conn = await connectTds({
+          host: tds.host,
+          port: tds.port,
+          database: tds.database,
+          ...tds.login,
+        });
+        try {
+          await runTds(
+            conn,
+            "CREATE TABLE items (id int NOT NULL PRIMARY KEY, name nvarchar(50) NULL, " +
+              "amount decimal(10,2) NULL, day date NULL, note nvarchar(max) NULL); " +
+              `INSERT INTO items VALUES ${ROWS.join(", ").replaceAll("'ü", "N'ü")}`,
+          );
+        } finally {
+          await closeTds(conn);
+        }
+        const url = `sqlserver://${encodeURIComponent(tds.login.user)}:${
+          encodeURIComponent(tds.login.password)
+        }@127.0.0.1:${tds.port}/${tds.database}`;
+        const mssql = await run(
+          "meta_mssql",
+          `    query: ${selectSql}\n    format: parquet\n${meta}`,
+          { url: JSON.stringify(url), type: "mssql" },
+        );
+        assert.equal(mssql.code, 0, mssql.stderr);
+        assert.deepEqual(hashById(await rowsOf(mssql.out)), pgHashes);
       });
 
       await t.step("a source column named like a meta column is a config error", async () => {

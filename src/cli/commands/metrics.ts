@@ -63,7 +63,10 @@ function row(m: MetricsEntry): string[] {
 function flagsLine(m: MetricsEntry): string {
   const validated = m.validated === undefined ? "-" : m.validated ? "pass" : "FAIL";
   const schema = m.schemaChanged ? "CHANGED" : "ok";
-  return `  retries=${m.retries ?? 0} validated=${validated} schema=${schema}`;
+  const quality = m.qualityPassed === undefined
+    ? ""
+    : ` quality=${m.qualityPassed ? "pass" : "FAIL"}`;
+  return `  retries=${m.retries ?? 0} validated=${validated} schema=${schema}${quality}`;
 }
 
 /**
