@@ -16,6 +16,7 @@
 import { type Data, type Field, type RecordBatch, Type } from "../core/arrow.ts";
 import { PermanentError } from "../core/errors.ts";
 import { createSliceHasher } from "../_util/hash.ts";
+import { renderCursor } from "../plan/cursor.ts";
 
 /** A column's cells rendered: row `i` is `bytes[offsets[i]..offsets[i+1]]`. */
 export interface RenderedColumn {
@@ -87,24 +88,6 @@ function pad(n: number, width: number): string {
   return String(n).padStart(width, "0");
 }
 
-/** `YYYY-MM-DD` of days since 1970-01-01 (proleptic Gregorian; civil-from-days). */
-export function renderDate(days: number): string {
-  const z = days + 719468;
-  const era = Math.floor(z / 146097);
-  const doe = z - era * 146097;
-  const yoe = Math.floor(
-    (doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) -
-      Math.floor(doe / 146096)) / 365,
-  );
-  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
-  const mp = Math.floor((5 * doy + 2) / 153);
-  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
-  const m = mp < 10 ? mp + 3 : mp - 9;
-  const y = yoe + era * 400 + (m <= 2 ? 1 : 0);
-  const year = y < 0 ? `-${pad(-y, 4)}` : pad(y, 4);
-  return `${year}-${pad(m, 2)}-${pad(d, 2)}`;
-}
-
 /** `HH:MM:SS.ffffff` (or 9 fraction digits) of a time of day in `perSecond` units. */
 function renderTimeOfDay(ticks: bigint, perSecond: bigint, digits: number): string {
   const seconds = Number(ticks / perSecond);
@@ -121,18 +104,6 @@ function unitScale(unit: number): { perSecond: bigint; toTicks: bigint; digits: 
   if (unit === 3) return { perSecond: 1_000_000_000n, toTicks: 1n, digits: 9 };
   const toMicros = [1_000_000n, 1_000n, 1n][unit]!;
   return { perSecond: 1_000_000n, toTicks: toMicros, digits: 6 };
-}
-
-/** `YYYY-MM-DDTHH:MM:SS.ffffffZ` of an instant in ticks since the epoch. */
-function renderInstant(ticks: bigint, perSecond: bigint, digits: number): string {
-  const perDay = perSecond * 86_400n;
-  let days = ticks / perDay;
-  let rest = ticks % perDay;
-  if (rest < 0n) {
-    rest += perDay;
-    days -= 1n;
-  }
-  return `${renderDate(Number(days))}T${renderTimeOfDay(rest, perSecond, digits)}Z`;
 }
 
 /** Plain decimal text of an unscaled integer with `scale` fraction digits. */
@@ -160,11 +131,6 @@ function hex(bytes: Uint8Array): string {
   let out = "";
   for (const b of bytes) out += b.toString(16).padStart(2, "0");
   return out;
-}
-
-function uuidText(bytes: Uint8Array): string {
-  const h = hex(bytes);
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
 /**
@@ -271,21 +237,19 @@ export function renderColumnData(data: Data, field: Field | undefined): Rendered
       const uuid = width === 16 && isUuid(field);
       each((i) => {
         const cell = bytes.subarray(i * width, (i + 1) * width);
-        if (uuid) sink.ascii(uuidText(cell));
+        // The cursor rendering of a 16-byte value is the UUID's 8-4-4-4-12 text.
+        if (uuid) sink.ascii(renderCursor(cell, data.type)!);
         else sink.raw(cell);
       });
       break;
     }
     case Type.Date:
     case Type.DateDay:
-    case Type.DateMillisecond: {
-      const day = type.unit === 0; // DateUnit.DAY
-      each((i) => {
-        const v = Number(values[i]);
-        sink.ascii(renderDate(day ? v : Math.floor(v / 86_400_000)));
-      });
+    case Type.DateMillisecond:
+      // Dates and timestamps render as cursors do (`YYYY-MM-DD`, ISO-8601 with 6 or 9 fraction
+      // digits), timestamps with a `Z`: the instant is in UTC whatever the zone label.
+      each((i) => sink.ascii(renderCursor(BigInt(values[i]!), data.type)!));
       break;
-    }
     case Type.Time:
     case Type.TimeSecond:
     case Type.TimeMillisecond:
@@ -299,11 +263,9 @@ export function renderColumnData(data: Data, field: Field | undefined): Rendered
     case Type.TimestampSecond:
     case Type.TimestampMillisecond:
     case Type.TimestampMicrosecond:
-    case Type.TimestampNanosecond: {
-      const { perSecond, toTicks, digits } = unitScale(type.unit);
-      each((i) => sink.ascii(renderInstant(BigInt(values[i]!) * toTicks, perSecond, digits)));
+    case Type.TimestampNanosecond:
+      each((i) => sink.ascii(`${renderCursor(BigInt(values[i]!), data.type)!}Z`));
       break;
-    }
     case Type.List: {
       const offsets = data.valueOffsets as Int32Array;
       const child = data.children[0]!;
@@ -367,10 +329,18 @@ export async function createRowHasher(): Promise<RowHasher> {
         buffer[at++] = CELL_END;
       }
     }
-    const out = new BigInt64Array(rows);
-    hashSlices(buffer, rowOffsets, out);
-    return out;
+    return hashEach(hashSlices, { bytes: buffer, offsets: rowOffsets }, rows);
   };
+}
+
+function hashEach(
+  hashSlices: Awaited<ReturnType<typeof createSliceHasher>>,
+  rendered: RenderedColumn,
+  rows: number,
+): BigInt64Array {
+  const out = new BigInt64Array(rows);
+  hashSlices(rendered.bytes, rendered.offsets, out);
+  return out;
 }
 
 /**
@@ -383,12 +353,7 @@ export async function createCellHasher(): Promise<
   (data: Data, field: Field | undefined) => BigInt64Array
 > {
   const hashSlices = await createSliceHasher();
-  return (data, field) => {
-    const rendered = renderColumnData(data, field);
-    const out = new BigInt64Array(data.length);
-    hashSlices(rendered.bytes, rendered.offsets, out);
-    return out;
-  };
+  return (data, field) => hashEach(hashSlices, renderColumnData(data, field), data.length);
 }
 
 /**

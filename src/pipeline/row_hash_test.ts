@@ -21,7 +21,7 @@ import {
   Uint64,
   Utf8,
 } from "../core/arrow.ts";
-import { createRowHasher, renderColumnData, renderDate, renderDecimal } from "./row_hash.ts";
+import { createRowHasher, renderColumnData, renderDecimal } from "./row_hash.ts";
 import { xxh3Hex } from "../_util/hash.ts";
 
 const text = new TextDecoder();
@@ -89,13 +89,19 @@ Deno.test("renderColumnData: integers, floats and decimals by value", () => {
 });
 
 Deno.test("renderColumnData: dates, times and timestamps in UTC", () => {
-  assert.equal(renderDate(0), "1970-01-01");
-  assert.equal(renderDate(-1), "1969-12-31");
-  assert.equal(renderDate(19782), "2024-02-29");
-  assert.equal(renderDate(2932896), "9999-12-31");
-  assert.equal(renderDate(-719162), "0001-01-01");
-  const days = makeData({ type: new DateDay(), length: 2, data: Int32Array.of(19782, -1) });
-  assert.deepEqual(cells(days), ["2024-02-29", "1969-12-31"]);
+  const days = makeData({
+    type: new DateDay(),
+    length: 6,
+    data: Int32Array.of(19782, -1, 0, 2932896, -719162, 2932897),
+  });
+  assert.deepEqual(cells(days), [
+    "2024-02-29",
+    "1969-12-31",
+    "1970-01-01",
+    "9999-12-31",
+    "0001-01-01",
+    "+10000-01-01",
+  ]);
   const ts = makeData({
     type: new TimestampMicrosecond("UTC"),
     length: 2,
