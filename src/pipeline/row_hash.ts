@@ -13,7 +13,14 @@
  *
  * @module
  */
-import { type Data, type Field, type RecordBatch, Type } from "../core/arrow.ts";
+import {
+  type Data,
+  type DataType,
+  DateDay,
+  type Field,
+  type RecordBatch,
+  Type,
+} from "../core/arrow.ts";
 import { PermanentError } from "../core/errors.ts";
 import { createSliceHasher } from "../_util/hash.ts";
 import { renderCursor } from "../plan/cursor.ts";
@@ -90,12 +97,7 @@ function pad(n: number, width: number): string {
 
 /** `HH:MM:SS.ffffff` (or 9 fraction digits) of a time of day in `perSecond` units. */
 function renderTimeOfDay(ticks: bigint, perSecond: bigint, digits: number): string {
-  const seconds = Number(ticks / perSecond);
-  const fraction = ticks % perSecond;
-  const hh = Math.floor(seconds / 3600);
-  const mm = Math.floor((seconds % 3600) / 60);
-  const ss = seconds % 60;
-  return `${pad(hh, 2)}:${pad(mm, 2)}:${pad(ss, 2)}.${String(fraction).padStart(digits, "0")}`;
+  return `${clock(Number(ticks / perSecond))}.${String(ticks % perSecond).padStart(digits, "0")}`;
 }
 
 /** Ticks per second and rendered fraction digits of an Arrow time unit (0 s … 3 ns). */
@@ -104,6 +106,41 @@ function unitScale(unit: number): { perSecond: bigint; toTicks: bigint; digits: 
   if (unit === 3) return { perSecond: 1_000_000_000n, toTicks: 1n, digits: 9 };
   const toMicros = [1_000_000n, 1_000n, 1n][unit]!;
   return { perSecond: 1_000_000n, toTicks: toMicros, digits: 6 };
+}
+
+const MICROS_PER_DAY = 86_400_000_000;
+const DAY_TYPE = new DateDay();
+
+/**
+ * `YYYY-MM-DDTHH:MM:SS.ffffffZ` of timestamps (the cursor rendering plus `Z`). Microsecond
+ * instants that fit a double take a fast path with the day's text cached (rows of a batch mostly
+ * share a day); nanoseconds and far instants go through the exact BigInt rendering.
+ */
+function instantRenderer(type: DataType, unit: number): (raw: number | bigint) => string {
+  const exact = (raw: number | bigint) => `${renderCursor(BigInt(raw), type)!}Z`;
+  if (unit === 3) return exact;
+  const toMicros = [1_000_000, 1_000, 1][unit]!;
+  let lastDay = NaN;
+  let lastDayText = "";
+  return (raw) => {
+    const micros = Number(raw) * toMicros;
+    if (!Number.isSafeInteger(micros)) return exact(raw);
+    const day = Math.floor(micros / MICROS_PER_DAY);
+    if (day !== lastDay) {
+      lastDay = day;
+      lastDayText = renderCursor(day, DAY_TYPE)!;
+    }
+    const inDay = micros - day * MICROS_PER_DAY;
+    const seconds = Math.floor(inDay / 1_000_000);
+    return `${lastDayText}T${clock(seconds)}.${pad(inDay - seconds * 1_000_000, 6)}Z`;
+  };
+}
+
+/** `HH:MM:SS` of a second of the day. */
+function clock(seconds: number): string {
+  const hh = Math.floor(seconds / 3600);
+  const mm = Math.floor((seconds % 3600) / 60);
+  return `${pad(hh, 2)}:${pad(mm, 2)}:${pad(seconds % 60, 2)}`;
 }
 
 /** Plain decimal text of an unscaled integer with `scale` fraction digits. */
@@ -263,9 +300,11 @@ export function renderColumnData(data: Data, field: Field | undefined): Rendered
     case Type.TimestampSecond:
     case Type.TimestampMillisecond:
     case Type.TimestampMicrosecond:
-    case Type.TimestampNanosecond:
-      each((i) => sink.ascii(`${renderCursor(BigInt(values[i]!), data.type)!}Z`));
+    case Type.TimestampNanosecond: {
+      const text = instantRenderer(data.type, type.unit);
+      each((i) => sink.ascii(text(values[i]!)));
       break;
+    }
     case Type.List: {
       const offsets = data.valueOffsets as Int32Array;
       const child = data.children[0]!;

@@ -104,10 +104,16 @@ Deno.test("renderColumnData: dates, times and timestamps in UTC", () => {
   ]);
   const ts = makeData({
     type: new TimestampMicrosecond("UTC"),
-    length: 2,
-    data: BigInt64Array.of(1709209496789012n, -1n),
+    length: 4,
+    data: BigInt64Array.of(1709209496789012n, -1n, 253402300799999999n, 1709164800000000n),
   });
-  assert.deepEqual(cells(ts), ["2024-02-29T12:24:56.789012Z", "1969-12-31T23:59:59.999999Z"]);
+  assert.deepEqual(cells(ts), [
+    "2024-02-29T12:24:56.789012Z",
+    "1969-12-31T23:59:59.999999Z",
+    // Beyond 2^53 µs: the exact (BigInt) path.
+    "9999-12-31T23:59:59.999999Z",
+    "2024-02-29T00:00:00.000000Z",
+  ]);
   // The zone label does not change the rendering: the stored instant is rendered in UTC.
   const naive = makeData({
     type: new TimestampMicrosecond(),

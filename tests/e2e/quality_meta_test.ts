@@ -349,6 +349,32 @@ Deno.test({
         assert.deepEqual(hashById(await rowsOf(mssql.out)), pgHashes);
       });
 
+      await t.step("meta columns are part of the schema baseline and fingerprint", async () => {
+        const cfg = join(dir, "meta_drift.yaml");
+        const plain = await run("meta_drift", `    query: ${selectSql}\n    format: csv\n`, {
+          cfg,
+        });
+        assert.equal(plain.code, 0, plain.stderr);
+        const before = JSON.parse(await Deno.readTextFile(join(plain.out, "manifest.json")));
+        const withMeta = await run(
+          "meta_drift",
+          `    query: ${selectSql}\n    format: csv\n${meta}    on_schema_drift: fail\n`,
+          {
+            cfg,
+          },
+        );
+        assert.equal(withMeta.code, 4, withMeta.stderr);
+        assert.match(withMeta.stderr, /added _rivet_exported_at, _rivet_row_hash/);
+        const accepted = await run(
+          "meta_drift",
+          `    query: ${selectSql}\n    format: csv\n${meta}    on_schema_drift: continue\n`,
+          { cfg },
+        );
+        assert.equal(accepted.code, 0, accepted.stderr);
+        const after = JSON.parse(await Deno.readTextFile(join(accepted.out, "manifest.json")));
+        assert.notEqual(after.schema_fingerprint, before.schema_fingerprint);
+      });
+
       await t.step("a source column named like a meta column is a config error", async () => {
         const r = await run(
           "meta_taken",
@@ -361,21 +387,29 @@ Deno.test({
 
       await t.step("shape drift warns when a text column's longest value triples", async () => {
         await pg.psql(
-          "CREATE TABLE notes (id int, body text); INSERT INTO notes VALUES (1, repeat('a', 10))",
+          "CREATE TABLE notes (id int, body text); " +
+            "INSERT INTO notes VALUES (1, repeat('a', 10)), (2, 'b')",
         );
         const cases: [string, string, number, boolean][] = [
           ["shape_triple", "", 30, true],
           ["shape_half", "", 15, false],
           ["shape_off", "    shape_drift_warn_factor: 0\n", 30, false],
+          // Chunked: the longest values of the chunks are merged (two workers).
+          [
+            "shape_chunked",
+            "    mode: chunked\n    chunk_column: id\n    chunk_size: 1\n    parallel: 2\n",
+            30,
+            true,
+          ],
         ];
         for (const [name, extra, grown, warns] of cases) {
-          await pg.psql("UPDATE notes SET body = repeat('a', 10)");
+          await pg.psql("UPDATE notes SET body = repeat('a', 10) WHERE id = 1");
           const body = `    query: SELECT id, body FROM notes\n    format: csv\n${extra}`;
           const cfg = join(dir, `${name}.yaml`);
           const first = await run(name, body, { cfg });
           assert.equal(first.code, 0, first.stderr);
           assert.doesNotMatch(first.stderr, /shape_drift_warn_factor/);
-          await pg.psql(`UPDATE notes SET body = repeat('a', ${grown})`);
+          await pg.psql(`UPDATE notes SET body = repeat('a', ${grown}) WHERE id = 1`);
           const second = await run(name, body, { cfg });
           assert.equal(second.code, 0, second.stderr);
           const warned = /column 'body' grew to 30 bytes.*shape_drift_warn_factor \(2\).*10 bytes/
