@@ -126,6 +126,15 @@ export function planChecks(
       }
     }
   }
+  for (const spec of exports) {
+    if ((spec.quality?.uniqueColumns ?? []).length > 0 && !spec.quality?.uniqueMaxEntries) {
+      warnings.push(
+        `export '${spec.name}': quality.unique_columns without unique_max_entries keeps every ` +
+          "distinct value's hash (about 16 bytes each) in memory until the export ends; set " +
+          "unique_max_entries to bound it",
+      );
+    }
+  }
   if (options.resume && !exports.some((e) => e.mode === "chunked" && e.chunkCheckpoint)) {
     warnings.push(
       "--resume: no selected export uses checkpointed chunked mode (chunk_checkpoint: true), " +

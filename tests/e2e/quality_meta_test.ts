@@ -105,6 +105,8 @@ Deno.test({
           const r = await run(`ok_${label}`, full(`    quality: ${quality}\n`));
           assert.equal(r.code, 0, `${label}: ${r.stderr}`);
           assert.equal((await files(r.out, ".parquet")).length, 1, label);
+          const unbounded = /unique_columns without unique_max_entries/.test(r.stderr);
+          assert.equal(unbounded, label === "unique_nulls", `${label}: ${r.stderr}`);
         }
         const failing: [string, string, RegExp][] = [
           ["min", "{row_count_min: 5}", /row count 4 is below row_count_min 5/],
@@ -317,6 +319,8 @@ Deno.test({
         assert.match(r.stderr, /row count 4 is above row_count_max 1/);
         assert.deepEqual(await files(join(dir, "out", "bad_child"), ""), []);
         assert.deepEqual(hashById(await rowsOf(join(dir, "out", "meta_child"))), pgHashes);
+        const metrics = await runCli(["metrics", "-c", cfg, "-e", "bad_child"]);
+        assert.match(metrics.stdout, /quality=FAIL/, metrics.stdout);
       });
 
       await t.step("the row hash is equal from SQL Server (the TDS test server)", async () => {
