@@ -134,6 +134,13 @@ export function planChecks(
           "unique_max_entries to bound it",
       );
     }
+    if (spec.quality && spec.destination.kind === "stdout") {
+      warnings.push(
+        `export '${spec.name}': a stdout destination streams rows as they are read, so the ` +
+          "quality gates judge them after they were written; only the exit code (3) reports a " +
+          "failure: check it in the pipeline (set -o pipefail)",
+      );
+    }
   }
   if (options.resume && !exports.some((e) => e.mode === "chunked" && e.chunkCheckpoint)) {
     warnings.push(

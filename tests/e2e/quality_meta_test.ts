@@ -147,6 +147,17 @@ Deno.test({
           "ok_min",
         ]);
         assert.match(okMetrics.stdout, /quality=pass/, okMetrics.stdout);
+        // stdout cannot hold rows back: warned at the start, reported by the exit code.
+        const stdoutCfg = join(dir, "stdout.yaml");
+        await Deno.writeTextFile(
+          stdoutCfg,
+          `source:\n  type: postgres\n  url: ${pgUrl}\nexports:\n  - name: to_stdout\n` +
+            `    query: SELECT id FROM items\n    format: csv\n    quality: {row_count_max: 1}\n` +
+            "    destination: { type: stdout }\n",
+        );
+        const piped = await runCli(["run", "-c", stdoutCfg]);
+        assert.equal(piped.code, 3, piped.stderr);
+        assert.match(piped.stderr, /stdout destination streams rows as they are read/);
         // Zero rows are checked too.
         const empty = await run(
           "bad_empty",
