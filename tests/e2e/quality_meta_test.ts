@@ -100,6 +100,8 @@ Deno.test({
           ["unique", "{unique_columns: [id], unique_max_entries: 100}"],
           // NULLs are ignored: note has two NULLs and no repeated value.
           ["unique_nulls", "{unique_columns: [note]}"],
+          // The cap stops the check with a warning: name repeats, but only after 2 values.
+          ["unique_capped", "{unique_columns: [name], unique_max_entries: 2}"],
         ];
         for (const [label, quality] of passing) {
           const r = await run(`ok_${label}`, full(`    quality: ${quality}\n`));
@@ -108,6 +110,18 @@ Deno.test({
           const unbounded = /unique_columns without unique_max_entries/.test(r.stderr);
           assert.equal(unbounded, label === "unique_nulls", `${label}: ${r.stderr}`);
         }
+        const capped = await runCli([
+          "journal",
+          "-c",
+          join(dir, "rivet_6.yaml"),
+          "-e",
+          "ok_unique_capped",
+        ]);
+        assert.match(
+          capped.stdout,
+          /quality: .*'name' reached unique_max_entries \(2\)/,
+          capped.stdout,
+        );
         const failing: [string, string, RegExp][] = [
           ["min", "{row_count_min: 5}", /row count 4 is below row_count_min 5/],
           ["max", "{row_count_max: 3}", /row count 4 is above row_count_max 3/],
@@ -138,6 +152,7 @@ Deno.test({
           assert.match(metrics.stdout, /quality=FAIL/, `${label}: ${metrics.stdout}`);
           const journal = await runCli(["journal", "-c", r.cfg, "-e", `bad_${label}`]);
           assert.match(journal.stdout, /✗ .*failed[\s\S]*quality check\(s\) failed/, label);
+          assert.match(journal.stdout, /^ {2}quality: /m, `${label}: ${journal.stdout}`);
         }
         const okMetrics = await runCli([
           "metrics",

@@ -131,7 +131,7 @@ export function journalCommand(flags: MetricsFlags, ctx: CommandContext): Promis
 
 /** Shape of a journal as `rivet run` stores it (see `pipeline/run_record.ts`). */
 interface StoredJournal {
-  readonly events?: readonly { event: string; message?: string; key?: string }[];
+  readonly events?: readonly { event: string; message?: string; key?: string; code?: string }[];
   readonly completed?: {
     status?: string;
     rows?: number;
@@ -163,8 +163,17 @@ export function renderJournal(runId: string, journal: unknown): string {
   for (const e of j.events ?? []) {
     if (e.event === "schema_changed") lines.push(`  schema: ${e.message ?? ""}`);
     else if (e.event === "retry_attempted") lines.push(`  retry: ${e.message ?? ""}`);
-    else if (e.event === "warning") lines.push(`  warning: ${e.message ?? ""}`);
+    else if (e.event === "warning" && e.code?.startsWith("quality.")) {
+      lines.push(`  quality: ${e.message ?? ""}`);
+    } else if (e.event === "warning") lines.push(`  warning: ${e.message ?? ""}`);
   }
-  if (c.error) lines.push(`  error: ${c.error.split("\n")[0]}`);
+  if (c.error) {
+    const [first, ...rest] = c.error.split("\n");
+    lines.push(`  error: ${first}`);
+    // A failed quality gate lists its checks one per line: each is a quality issue of the run.
+    if (/quality check\(s\) failed/.test(first!)) {
+      for (const line of rest) lines.push(`  quality: ${line.trim().replace(/^- /, "")}`);
+    }
+  }
   return redact(lines.join("\n")) + "\n";
 }
