@@ -130,7 +130,7 @@ export function planChecks(
     if ((spec.quality?.uniqueColumns ?? []).length > 0 && !spec.quality?.uniqueMaxEntries) {
       warnings.push(
         `export '${spec.name}': quality.unique_columns without unique_max_entries keeps every ` +
-          "distinct value's hash (about 16 bytes each) in memory until the export ends; set " +
+          "distinct value's hash (16 to 32 bytes each) in memory until the export ends; set " +
           "unique_max_entries to bound it",
       );
     }

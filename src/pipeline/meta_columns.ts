@@ -22,7 +22,7 @@ import {
 import { ConfigError } from "../core/errors.ts";
 import type { ColumnInfo } from "../core/source.ts";
 import type { ExportSpec } from "../core/spec.ts";
-import { createRowHasher, type RowHasher } from "./row_hash.ts";
+import { assertRenderable, createRowHasher, type RowHasher } from "./row_hash.ts";
 
 /** The column names `meta_columns` adds. */
 export const EXPORTED_AT_COLUMN = "_rivet_exported_at";
@@ -63,6 +63,7 @@ function metaInfos(spec: Pick<ExportSpec, "metaColumns">): ColumnInfo[] {
  * @param spec The export (its name and `meta_columns`).
  * @param columns The result's columns.
  * @returns The written columns.
+ * @throws {PermanentError} `meta.row_hash_type` when a column's type has no canonical rendering.
  * @throws {ConfigError} `meta.column_taken` when the result already has a meta column's name.
  *
  * @example
@@ -78,6 +79,7 @@ export function withMetaColumns(
   columns: readonly ColumnInfo[],
 ): ColumnInfo[] {
   const extra = metaInfos(spec);
+  if (spec.metaColumns.rowHash) assertRenderable(spec.name, columns, "meta_columns.row_hash");
   for (const meta of extra) {
     if (columns.some((c) => c.name === meta.name)) {
       throw new ConfigError(

@@ -234,7 +234,7 @@ export async function readStatement(
     const reader = stream.batches.getReader();
     try {
       if (meta) columns = meta.columns(read);
-      collector?.columns(columns.map((c) => c.name));
+      collector?.columns(columns);
       if (ctx.onColumns) await ctx.onColumns(columns);
       while (true) {
         if (ctx.signal.aborted) throw new InterruptedError("interrupted before it finished");

@@ -17,7 +17,8 @@
 import { type Data, type RecordBatch, Type } from "../core/arrow.ts";
 import { DataIntegrityError, toErrorInfo } from "../core/errors.ts";
 import type { ExportSpec, QualitySpec } from "../core/spec.ts";
-import { cellIsValid, createCellHasher } from "./row_hash.ts";
+import { assertRenderable, cellIsValid, createCellHasher } from "./row_hash.ts";
+import type { ColumnInfo } from "../core/source.ts";
 
 /** One unique column's tracking: a set of 64-bit hashes (open addressing, 0 = empty). */
 export interface UniqueState {
@@ -44,8 +45,11 @@ export interface StatementStats {
 
 /** Accumulates a statement's stats batch by batch. */
 export interface StatsCollector {
-  /** The written column names, known before the first batch (absent rule columns). */
-  columns(names: readonly string[]): void;
+  /**
+   * The written columns, known before the first batch: absent rule columns are noted, unique
+   * columns of a type with no canonical rendering refused.
+   */
+  columns(columns: readonly ColumnInfo[]): void;
   observe(batch: RecordBatch): void;
   result(): StatementStats;
 }
@@ -112,7 +116,7 @@ function longestValue(data: Data): number {
  * @returns The collector.
  */
 export async function statsCollectorFor(
-  spec: Pick<ExportSpec, "quality" | "shapeDriftWarnFactor">,
+  spec: Pick<ExportSpec, "name" | "quality" | "shapeDriftWarnFactor">,
 ): Promise<StatsCollector | undefined> {
   const quality = spec.quality;
   const shape = spec.shapeDriftWarnFactor > 0;
@@ -124,8 +128,13 @@ export async function statsCollectorFor(
   for (const name of nullColumns) stats.nulls[name] = 0;
   for (const name of uniqueColumns) stats.unique[name] = emptyUnique();
   return {
-    columns(names) {
-      const present = new Set(names);
+    columns(columns) {
+      assertRenderable(
+        spec.name,
+        columns.filter((c) => uniqueColumns.includes(c.name)),
+        "quality.unique_columns",
+      );
+      const present = new Set(columns.map((c) => c.name));
       stats.absent = [...new Set([...nullColumns, ...uniqueColumns])].filter((n) =>
         !present.has(n)
       );

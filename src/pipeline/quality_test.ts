@@ -42,7 +42,10 @@ Deno.test("stats: NULL counts from the bitmap, unique sets ignore NULLs, longest
   const c = (await statsCollectorFor(
     spec({ nullRatioMax: { id: 0.1 }, uniqueColumns: ["id", "name"] }, 2),
   ))!;
-  c.columns(["id", "name"]);
+  c.columns([
+    { name: "id", nativeType: "int4", arrowType: new Int32(), fidelity: "exact" },
+    { name: "name", nativeType: "text", arrowType: new Utf8(), fidelity: "exact" },
+  ]);
   c.observe(batch([1, null, 2, null], ["a", "bb", "a", "cccc"]));
   const s = c.result();
   assert.equal(s.rows, 4);

@@ -331,6 +331,64 @@ export function renderColumnData(data: Data, field: Field | undefined): Rendered
   return sink.done();
 }
 
+/** The Arrow type families {@linkcode renderColumnData} renders. */
+const RENDERED: ReadonlySet<Type> = new Set([
+  Type.Int,
+  Type.Float,
+  Type.Decimal,
+  Type.Bool,
+  Type.Utf8,
+  Type.Binary,
+  Type.FixedSizeBinary,
+  Type.Date,
+  Type.Time,
+  Type.Timestamp,
+  Type.List,
+]);
+
+/**
+ * Whether a type has a canonical rendering (a list when its elements have one). Half floats
+ * have none: no source produces them and JS has no exact text for them.
+ *
+ * @param type An Arrow type.
+ * @returns True when cells of this type can be rendered.
+ */
+export function canRender(type: DataType): boolean {
+  if (!RENDERED.has(type.typeId)) return false;
+  if (type.typeId === Type.Float) return (type as unknown as { precision: number }).precision > 0;
+  if (type.typeId === Type.List) return canRender((type.children[0] as Field).type);
+  return true;
+}
+
+/**
+ * Refuses, before anything is read or written, columns whose type the row hash or a unique
+ * check cannot render. Columns the source cannot map at all (no Arrow type) are the source's to
+ * refuse.
+ *
+ * @param exportName The export, for the message.
+ * @param columns The columns to render.
+ * @param purpose Who renders them (`meta_columns.row_hash`, `quality.unique_columns`).
+ * @throws {PermanentError} `meta.row_hash_type` naming the column and its type.
+ */
+export function assertRenderable(
+  exportName: string,
+  columns: readonly { readonly name: string; readonly arrowType: DataType | undefined }[],
+  purpose: string,
+): void {
+  for (const column of columns) {
+    if (column.arrowType === undefined || canRender(column.arrowType)) continue;
+    throw new PermanentError(
+      `export '${exportName}': column '${column.name}' has Arrow type ${
+        String(column.arrowType)
+      }, which ${purpose} cannot render`,
+      {
+        code: "meta.row_hash_type",
+        hint: `cast the column in the query (e.g. to text), or remove ${purpose}`,
+      },
+    );
+  }
+}
+
 /**
  * Row hashes of a batch: per row, every cell's canonical bytes followed by 0x1F, hashed with
  * xxh3-64 (seed 0) and read as a signed 64-bit integer.
