@@ -214,6 +214,24 @@ Deno.test({
           assert.equal((await files(bad.out, ".parquet")).length, 2, "the chunks stay committed");
           const manifest = JSON.parse(await Deno.readTextFile(join(bad.out, "manifest.json")));
           assert.equal(manifest.status, "failed");
+          const listed = await runCli(["state", "files", "-c", bad.cfg, "-e", "ck_bad"]);
+          for (const name of await files(bad.out, ".parquet")) {
+            assert.ok(listed.stdout.includes(name), listed.stdout);
+          }
+          // Checkpointed: the run stays open; --resume judges again and fails closed on the
+          // values it did not see; reset-chunks discards it.
+          const ckBody =
+            `${body}    chunk_checkpoint: true\n    quality: {unique_columns: [name]}\n`;
+          const ckCfg = join(dir, "ck_cp.yaml");
+          const cp = await run("ck_cp", ckBody, { cfg: ckCfg });
+          assert.equal(cp.code, 3, cp.stderr);
+          assert.match(cp.stderr, /reset-chunks/);
+          const resumed = await run("ck_cp", ckBody, { cfg: ckCfg, args: ["--resume"] });
+          assert.equal(resumed.code, 3, resumed.stderr);
+          assert.match(resumed.stderr, /cannot be judged: 2 file\(s\) of this run/);
+          assert.ok(!(await exists(join(cp.out, "_SUCCESS"))));
+          const reset = await runCli(["state", "reset-chunks", "-c", ckCfg, "-e", "ck_cp"]);
+          assert.equal(reset.code, 0, reset.stderr);
           const good = await run(
             "ck_good",
             `${body}    quality: {unique_columns: [id], row_count_min: 4, null_ratio_max: {name: 0}}\n`,
