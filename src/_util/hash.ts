@@ -117,3 +117,34 @@ export function toBase64(bytes: Uint8Array): string {
   for (const byte of bytes) binary += String.fromCharCode(byte);
   return btoa(binary);
 }
+
+/**
+ * Hashes many slices of one buffer with xxh3-64 (seed 0), one WASM hasher reused for all of
+ * them: the row hash and the unique-column tracking hash thousands of short slices per batch.
+ *
+ * @returns A function filling `out[i]` with the xxh3-64 of `bytes[offsets[i]..offsets[i+1]]`,
+ * read as a signed 64-bit integer (the digest's big-endian bytes, two's complement).
+ *
+ * @example
+ * ```ts
+ * import { createSliceHasher } from "./hash.ts";
+ * const hash = await createSliceHasher();
+ * const out = new BigInt64Array(2);
+ * hash(new TextEncoder().encode("ab"), Int32Array.of(0, 0, 2), out);
+ * // xxh3-64 of nothing is 2d06800538d394c2
+ * if (out[0] !== 0x2d06800538d394c2n) throw new Error();
+ * ```
+ */
+export async function createSliceHasher(): Promise<
+  (bytes: Uint8Array, offsets: Int32Array, out: BigInt64Array) => void
+> {
+  const inner = await createXXHash3(0, 0);
+  return (bytes, offsets, out) => {
+    for (let i = 0; i < out.length; i++) {
+      inner.init();
+      inner.update(bytes.subarray(offsets[i]!, offsets[i + 1]!));
+      const d = inner.digest("binary");
+      out[i] = new DataView(d.buffer, d.byteOffset, 8).getBigInt64(0, false);
+    }
+  };
+}

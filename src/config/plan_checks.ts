@@ -126,6 +126,22 @@ export function planChecks(
       }
     }
   }
+  for (const spec of exports) {
+    if ((spec.quality?.uniqueColumns ?? []).length > 0 && !spec.quality?.uniqueMaxEntries) {
+      warnings.push(
+        `export '${spec.name}': quality.unique_columns without unique_max_entries keeps every ` +
+          "distinct value's hash (16 to 32 bytes each) in memory until the export ends; set " +
+          "unique_max_entries to bound it",
+      );
+    }
+    if (spec.quality && spec.destination.kind === "stdout") {
+      warnings.push(
+        `export '${spec.name}': a stdout destination streams rows as they are read, so the ` +
+          "quality gates judge them after they were written; only the exit code (3) reports a " +
+          "failure: check it in the pipeline (set -o pipefail)",
+      );
+    }
+  }
   if (options.resume && !exports.some((e) => e.mode === "chunked" && e.chunkCheckpoint)) {
     warnings.push(
       "--resume: no selected export uses checkpointed chunked mode (chunk_checkpoint: true), " +

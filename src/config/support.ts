@@ -38,13 +38,6 @@ const exportGates: readonly Gate<ExportSpec>[] = [
     supported: ["local", "stdout", "s3", "gcs", "azure"],
   },
   { key: "format", read: (e) => e.format.kind, supported: ["parquet", "csv"] },
-  { key: "quality", read: (e) => e.quality === undefined ? undefined : true, supported: [] },
-  {
-    key: "meta_columns.exported_at",
-    read: (e) => e.metaColumns.exportedAt || undefined,
-    supported: [],
-  },
-  { key: "meta_columns.row_hash", read: (e) => e.metaColumns.rowHash || undefined, supported: [] },
 ];
 
 function check<T>(gates: readonly Gate<T>[], subject: T, where: string): void {
@@ -64,8 +57,7 @@ function check<T>(gates: readonly Gate<T>[], subject: T, where: string): void {
 }
 
 /**
- * Refuses features this release does not implement yet: `cdc` mode,
- * quality gates and meta columns.
+ * Refuses features this release does not implement yet: `cdc` mode.
  *
  * @param config The loaded config (source-level and top-level keys).
  * @param exports The exports about to run.
@@ -88,8 +80,8 @@ export function assertSupported(config: ConfigSpec, exports: readonly ExportSpec
 }
 
 /**
- * Refuses an export this release cannot run (its mode, destination, format, quality gate or
- * meta columns), whatever config it came from.
+ * Refuses an export this release cannot run (its mode, destination or format), whatever config
+ * it came from.
  *
  * @param exp The export.
  * @throws {ConfigError} `config.not_supported` naming the key, its value and the export.

@@ -39,6 +39,11 @@ export interface Outcome {
   readonly validated?: boolean;
   /** `run --reconcile`: the source's row count, taken after the export, against the rows committed. */
   readonly reconcile?: ReconcileResult;
+  /**
+   * With `quality:` rules: whether they passed (false when the run failed on them); absent
+   * without rules, or when the run failed before they were judged.
+   */
+  readonly qualityPassed?: boolean;
 }
 
 /** What `run --reconcile` found. */

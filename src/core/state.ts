@@ -151,6 +151,11 @@ export interface SchemaEntry {
   readonly exportName: string;
   readonly columns: readonly SchemaColumnEntry[];
   readonly updatedAt: string;
+  /**
+   * Longest value in bytes per string/binary column over the successful runs (shape drift,
+   * `shape_drift_warn_factor`); absent before the first run that tracked it.
+   */
+  readonly shape?: Readonly<Record<string, number>>;
 }
 
 /** One planned window of a checkpointed chunked run; its index is its position in the plan. */

@@ -21,6 +21,7 @@ import { crashPoint } from "../_util/test_hook.ts";
 import { chunkName, keysetName, partName, randomHex16 } from "./naming.ts";
 import { abortUncommitted, readStatement, type StagedPart } from "./part_writer.ts";
 import { retriesInRun, retryStep } from "./retry.ts";
+import type { StatementStats } from "./quality.ts";
 
 /** What to run: structured-clone safe, so it can be posted to a worker. */
 export interface UnitSpec {
@@ -69,6 +70,8 @@ export interface UnitResult {
   readonly durationMs: number;
   /** Set when the unit failed after its retries. */
   readonly failure?: ErrorInfo;
+  /** What quality gates and shape drift read in this unit (merged by the run). */
+  readonly stats?: StatementStats;
 }
 
 /** Collaborators of a unit. */
@@ -181,6 +184,7 @@ export async function runChunkUnit(unit: UnitSpec, ctx: UnitContext): Promise<Un
         parts,
         ...(result.lastCursor === undefined ? {} : { lastCursor: result.lastCursor }),
         keyIsInteger: /^u?int\d+$/i.test(String(cursorType)),
+        ...(result.stats ? { stats: result.stats } : {}),
         peakRss,
         durationMs: Date.now() - started,
       };

@@ -38,6 +38,7 @@ export const DEGRADING_CODES: Readonly<Record<string, string>> = {
   "state.journal_failed": "the run's journal could not be stored",
   "state.progression_failed": "the progression could not be stored",
   "state.schema_failed": "the schema baseline could not be stored",
+  "schema.shape_drift": "a text or binary column grew past shape_drift_warn_factor",
 };
 
 /** What the run's events said about one export, beyond its outcome. */

@@ -24,6 +24,8 @@ import type { ExportSpec, TuningPlan } from "../core/spec.ts";
 import { lastCursorOf } from "../plan/cursor.ts";
 import { createMd5, createXxh3 } from "../_util/hash.ts";
 import { crashPoint, tamperAt } from "../_util/test_hook.ts";
+import { metaColumnsFor } from "./meta_columns.ts";
+import { type StatementStats, statsCollectorFor } from "./quality.ts";
 
 /** A part after its encoder finished, before or after its commit. */
 export interface StagedPart {
@@ -58,6 +60,8 @@ export interface StatementResult {
   readonly columns: readonly ColumnInfo[];
   /** Highest RSS sampled, bytes. */
   readonly peakRss: number;
+  /** What quality gates and shape drift read (when the export has either). */
+  readonly stats?: StatementStats;
 }
 
 /** Collaborators and settings of {@linkcode readStatement}. */
@@ -231,18 +235,24 @@ export async function readStatement(
   const maxBatchBytes = tuning.maxBatchMemoryMb === undefined
     ? undefined
     : tuning.maxBatchMemoryMb * 1024 * 1024;
+  // One exported_at per statement: per run of a single query, per chunk of a chunked run.
+  const meta = await metaColumnsFor(spec, new Date());
+  const collector = await statsCollectorFor(spec);
   try {
     const stream = await ctx.source.read(
       { sql: request.sql, params: request.params },
       { ...readOptionsFor(tuning, spec, ctx.signal), rowCap },
     );
     const strip = new Set(request.stripColumns ?? []);
-    const columns = stream.columns.filter((c) => !strip.has(c.name));
+    const read = stream.columns.filter((c) => !strip.has(c.name));
+    let columns = read;
     const keep = strip.size > 0
       ? stream.schema.fields.map((f) => f.name).filter((name) => !strip.has(name))
       : undefined;
     const reader = stream.batches.getReader();
     try {
+      if (meta) columns = meta.columns(read);
+      collector?.columns(columns);
       if (ctx.onColumns) await ctx.onColumns(columns);
       while (true) {
         if (ctx.signal.aborted) throw new InterruptedError("interrupted before it finished");
@@ -303,7 +313,9 @@ export async function readStatement(
         if (request.cursorColumn !== undefined) {
           lastCursor = lastCursorOf(batch, request.cursorColumn) ?? lastCursor;
         }
-        const written = keep ? batch.select(keep) : batch;
+        const selected = keep ? batch.select(keep) : batch;
+        const written = meta ? meta.apply(selected) : selected;
+        collector?.observe(written);
         if (!open) open = await openPart(staged.length, written);
         await open.encoder.write(written);
         open.rowsIn += batch.numRows;
@@ -337,6 +349,7 @@ export async function readStatement(
       ...(lastCursor === undefined ? {} : { lastCursor }),
       columns,
       peakRss,
+      ...(collector ? { stats: collector.result() } : {}),
     };
   } catch (error) {
     if (open) {

@@ -54,6 +54,8 @@ import { rivetCommand } from "./hints.ts";
 import { retryDelayMs } from "./retry.ts";
 import { chunkVerdict } from "./chunk_decisions.ts";
 import { probeColumns } from "./probe.ts";
+import { withMetaColumns } from "./meta_columns.ts";
+import { enforceRunQuality, mergeStats, type StatementStats } from "./quality.ts";
 import {
   type DriftGuard,
   driftGuard,
@@ -159,6 +161,8 @@ export async function runChunkedExport(
   let peakRss = deps.rss?.() ?? 0;
   let source: Source | undefined;
   let priorParts: PartEntry[] = [];
+  /** The chunks' quality and shape stats, merged as they come in. */
+  let stats: StatementStats | undefined;
   deps.emit({ type: "export_started", export: spec.name, runId: plan.runId, mode: spec.mode });
 
   const connection = async (): Promise<Source> => {
@@ -274,6 +278,9 @@ export async function runChunkedExport(
     }
     if (deps.signal.aborted) throw new InterruptedError("interrupted before it finished");
 
+    // Quality gates judge the aggregate of every chunk, before manifest.json and _SUCCESS.
+    enforceRunQuality(spec, stats, drift.warn("quality.warning"), { files, priorParts });
+    drift.shape(stats?.maxBytes);
     await drift.saveBaseline(now());
     const status: ExportStatus = rows === 0 && spec.skipEmpty && priorParts.length === 0
       ? "skipped"
@@ -345,6 +352,7 @@ export async function runChunkedExport(
   async function absorb(result: UnitResult): Promise<void> {
     rows += result.rows;
     peakRss = Math.max(peakRss, result.peakRss);
+    if (result.stats) stats = mergeStats(stats, result.stats, spec.quality?.uniqueMaxEntries);
     for (const part of result.parts) {
       files.push({
         path: part.key,
@@ -427,13 +435,14 @@ export async function runChunkedExport(
     if (spec.parallel > 1 && deps.parallelExecutor && total > 1) {
       // Workers do not see the state store: the drift check runs here, on the result's
       // columns, before any worker writes.
-      drift!.check(
+      drift!.check(withMetaColumns(
+        spec,
         await probeColumns(await connection(), plan.baseSql, {
           signal: deps.signal,
           statementTimeoutS: tuning.statementTimeoutS,
           columnOverrides: spec.columns,
         }),
-      );
+      ));
       executor = await deps.parallelExecutor(Math.min(spec.parallel, total));
     }
     let cursor = 0;

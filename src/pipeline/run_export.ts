@@ -17,6 +17,8 @@ import type { ColumnInfo, Source } from "../core/source.ts";
 import type { ExportSpec, TuningPlan } from "../core/spec.ts";
 import type { StateStore } from "../core/state.ts";
 import { describeDrift, schemaDrift } from "./schema_drift.ts";
+import { enforceQuality, qualityOutcome } from "./quality.ts";
+import { nextShape, shapeDriftWarnings } from "./shape_drift.ts";
 import { crashPoint } from "../_util/test_hook.ts";
 import {
   buildManifest,
@@ -157,6 +159,9 @@ export async function runExport(plan: ExportPlan, deps: PipelineDeps): Promise<O
     staged = result.staged;
     rows = result.rows;
     peakRss = Math.max(peakRss, result.peakRss);
+    // Quality gates judge the whole read before any part is committed: a failure leaves nothing.
+    enforceQuality(spec, result.stats, drift.warn("quality.warning"));
+    drift.shape(result.stats?.maxBytes);
 
     // Commit every part only after the whole read succeeded: a failed read leaves nothing.
     const split = staged.length > 1;
@@ -324,6 +329,7 @@ export function outcomeOf(
     tuningProfile: plan.tuning.profileLabel,
     batchSize: plan.tuning.batchSize,
     ...(facts.error === undefined ? {} : { error: exportErrorInfo(spec.name, facts.error) }),
+    ...qualityOutcome(spec, facts),
   };
 }
 
@@ -333,7 +339,14 @@ export interface DriftGuard {
   readonly check: (columns: readonly ColumnInfo[]) => void;
   /** The columns seen by the first `check`, as the baseline stores them. */
   readonly columns: () => { name: string; type: string }[];
-  /** Stores the new baseline when there was none or it drifted; a failure only warns. */
+  /** Warns of shape drift in this run's longest values (kept for `saveBaseline`). */
+  readonly shape: (observed: Readonly<Record<string, number>> | undefined) => void;
+  /** An emitter of warnings with this code, naming the export in the message given. */
+  readonly warn: (code: string) => (message: string) => void;
+  /**
+   * Stores the new baseline when there was none, it drifted or a longest value grew; a failure
+   * only warns.
+   */
   readonly saveBaseline: (at: Date) => Promise<void>;
 }
 
@@ -352,7 +365,18 @@ export async function driftGuard(
   const baseline = deps.state ? await deps.state.readSchema(spec.name) : undefined;
   let current: { name: string; type: string }[] | undefined;
   let drifted = false;
+  let shape: Record<string, number> | undefined;
+  const warn = (code: string) => (message: string) =>
+    deps.emit({ type: "warning", export: spec.name, code, message });
   return {
+    warn,
+    shape(observed) {
+      if (!observed) return;
+      const warnDrift = warn("schema.shape_drift");
+      shapeDriftWarnings(spec.name, spec.shapeDriftWarnFactor, baseline?.shape, observed)
+        .forEach(warnDrift);
+      shape = nextShape(baseline?.shape, observed);
+    },
     check(columns) {
       if (current !== undefined) return;
       current = columnTypes(columns);
@@ -384,12 +408,15 @@ export async function driftGuard(
     },
     columns: () => current ?? [],
     async saveBaseline(at) {
-      if (!deps.state || current === undefined || (baseline !== undefined && !drifted)) return;
+      if (!deps.state || current === undefined) return;
+      if (baseline !== undefined && !drifted && shape === undefined) return;
+      const kept = shape ?? baseline?.shape;
       try {
         await deps.state.saveSchema({
           exportName: spec.name,
           columns: current,
           updatedAt: at.toISOString(),
+          ...(kept ? { shape: kept } : {}),
         });
       } catch (error) {
         deps.emit({

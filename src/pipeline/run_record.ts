@@ -148,6 +148,7 @@ export async function recordMetrics(
       ...(o.reconcile?.status === "match" || o.reconcile?.status === "mismatch"
         ? { reconciled: o.reconcile.status === "match", sourceCount: o.reconcile.sourceCount }
         : {}),
+      ...(o.qualityPassed === undefined ? {} : { qualityPassed: o.qualityPassed }),
       sourceType: facts.sourceKind,
       destinationType: spec.destination.kind,
       rivetVersion: VERSION,

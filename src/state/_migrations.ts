@@ -182,6 +182,14 @@ export const MIGRATIONS: readonly Migration[] = [
         CHECK (failure IS NULL OR failure IN ('transient', 'permanent'));
     `,
   },
+  {
+    version: 4,
+    // Shape drift: the longest value per string/binary column, kept with the schema baseline.
+    // NULL for baselines of older files: read as "not tracked yet".
+    sql: `
+      ALTER TABLE export_schema ADD COLUMN shape_json TEXT;
+    `,
+  },
 ];
 
 /** Highest schema version this build knows. */

@@ -123,7 +123,9 @@ export function fromRow<T>(row: Row, table: Table<T>): T {
   }
   for (const [field, column, kind] of table.optional) {
     const value = row[column];
-    if (value !== null && value !== undefined) out[field] = fromSql(value, kind);
+    // An absent optional JSON field is stored as the JSON text `null`: it stays absent.
+    const parsed = value === null || value === undefined ? null : fromSql(value, kind);
+    if (parsed !== null) out[field] = parsed;
   }
   return out as T;
 }

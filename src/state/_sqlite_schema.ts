@@ -13,7 +13,8 @@ import { fromRow, table, upsert } from "./_sqlite_rows.ts";
 const SCHEMA = table<SchemaEntry>({
   text: ["exportName", "updatedAt"],
   json: ["columns"],
-  rename: { columns: "columns_json" },
+  optional: { json: ["shape"] },
+  rename: { columns: "columns_json", shape: "shape_json" },
 });
 
 const SELECT = "SELECT * FROM export_schema WHERE export_name = ?";

@@ -278,6 +278,11 @@ const cases: readonly Case[] = [
     });
     await s.saveSchema({ exportName: "orders", columns: [columns[0]!], updatedAt: T1 });
     assert.deepEqual((await s.readSchema("orders"))?.columns, [columns[0]]);
+    // The longest values of shape drift are kept with the baseline, and replaced with it.
+    await s.saveSchema({ exportName: "orders", columns, updatedAt: T1, shape: { note: 12 } });
+    assert.deepEqual((await s.readSchema("orders"))?.shape, { note: 12 });
+    await s.saveSchema({ exportName: "orders", columns, updatedAt: T1 });
+    assert.equal((await s.readSchema("orders"))?.shape, undefined);
   }],
   ["claims tasks in index order, once each, until none is left", async (s) => {
     await s.saveChunkPlan({

@@ -12,8 +12,6 @@ Deno.test("doctor fails the config check wherever run refuses the config", async
   const dir = await Deno.makeTempDir({ prefix: "rivet_doctor_gate_" });
   try {
     const cases: [string, string, RegExp][] = [
-      ["quality", "quality: {row_count_min: 1}", /quality is not supported yet/],
-      ["meta column", "meta_columns: {exported_at: true}", /meta_columns\.exported_at/],
       ["cdc", "mode: cdc", /mode 'cdc' is not supported yet/],
       [
         "stdout chunked",

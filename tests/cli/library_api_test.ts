@@ -30,8 +30,6 @@ const options = () => ({
 Deno.test("mod.ts runExports refuses features that are not supported yet", async () => {
   const cases: [string, RegExp][] = [
     ["mode: cdc", /mode 'cdc' is not supported yet/],
-    ["quality: {row_count_min: 1}", /quality is not supported yet/],
-    ["meta_columns: {row_hash: true}", /meta_columns\.row_hash is not supported yet/],
   ];
   for (const [keys, message] of cases) {
     await withConfig(
@@ -74,7 +72,7 @@ Deno.test("mod.ts runExports applies the plan checks (stdout cannot take a chunk
 Deno.test("mod.ts runExports refuses a feature this release does not have", async () => {
   await withConfig(
     `source:\n  type: mssql\n  url: sqlserver://u@127.0.0.1:9/db\nexports:\n` +
-      `  - {name: orders, table: orders, format: csv, quality: {row_count_min: 1}, ` +
+      `  - {name: orders, table: orders, format: csv, mode: cdc, ` +
       `destination: {type: local, path: $DIR/out}}\n`,
     async (path) => {
       const config = await loadConfig(path);

@@ -24,6 +24,7 @@ const CATALOGUE = join(root, "docs", "error-codes.md");
 const NOT_CODES = new Set([
   "destination.credentials_file",
   "destination.type",
+  "quality.unique_columns",
   "schema.name",
   "source.environment",
   "source.tls",

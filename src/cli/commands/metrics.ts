@@ -72,7 +72,12 @@ function flagsLine(m: MetricsEntry): string {
   const reconcile = m.reconciled === undefined
     ? ""
     : ` reconcile=${m.reconciled ? "MATCH" : "MISMATCH"} source_count=${m.sourceCount ?? "-"}`;
-  return `  retries=${m.retries ?? 0} validated=${validated} schema=${schema}${reconcile}`;
+  const quality = m.qualityPassed === undefined
+    ? ""
+    : ` quality=${m.qualityPassed ? "pass" : "FAIL"}`;
+  return `  retries=${
+    m.retries ?? 0
+  } validated=${validated} schema=${schema}${reconcile}${quality}`;
 }
 
 /**
@@ -170,8 +175,17 @@ export function renderJournal(runId: string, journal: unknown): string {
   for (const e of j.events ?? []) {
     if (e.event === "schema_changed") lines.push(`  schema: ${e.message ?? ""}`);
     else if (e.event === "retry_attempted") lines.push(`  retry: ${e.message ?? ""}`);
-    else if (e.event === "warning") lines.push(`  warning: ${e.message ?? ""}`);
+    else if (e.event === "warning" && e.code?.startsWith("quality.")) {
+      lines.push(`  quality: ${e.message ?? ""}`);
+    } else if (e.event === "warning") lines.push(`  warning: ${e.message ?? ""}`);
   }
-  if (c.error) lines.push(`  error: ${c.error.split("\n")[0]}`);
+  if (c.error) {
+    const [first, ...rest] = c.error.split("\n");
+    lines.push(`  error: ${first}`);
+    // A failed quality gate lists its checks one per line: each is a quality issue of the run.
+    if (/quality check\(s\) failed/.test(first!)) {
+      for (const line of rest) lines.push(`  quality: ${line.trim().replace(/^- /, "")}`);
+    }
+  }
   return redact(lines.join("\n")) + "\n";
 }
