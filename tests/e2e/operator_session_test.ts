@@ -126,7 +126,7 @@ Deno.test({
         assert.equal(orders.status, "success");
         assert.equal(orders.rows, ROWS);
         assert.equal(orders.validated, true);
-        assert.equal(orders.reconcile.status, "MATCH");
+        assert.equal(orders.reconcile.status, "match");
         assert.equal(orders.reconcile.source_count, ROWS);
         firstRun = await dataFiles(out);
         assert.equal(firstRun.size, ROWS / CHUNK, "one file per chunk");
@@ -152,7 +152,10 @@ Deno.test({
         const report = JSON.parse(await Deno.readTextFile(join(dir, "report.json")));
         const mismatched = report.chunks.filter((c: { status: string }) => c.status === "mismatch");
         assert.equal(mismatched.length, 1, JSON.stringify(report.chunks));
-        assert.equal(Number(mismatched[0].source_count), CHUNK - 50);
+        assert.equal(mismatched[0].chunk_index, 1);
+        assert.deepEqual([mismatched[0].start_key, mismatched[0].end_key], ["501", "1000"]);
+        assert.equal(mismatched[0].recorded_rows, CHUNK);
+        assert.equal(mismatched[0].source_rows, CHUNK - 50);
       });
 
       await t.step(
