@@ -14,7 +14,7 @@
  */
 import { dirname, resolve } from "node:path";
 import { ConfigError, toErrorInfo } from "../../core/errors.ts";
-import type { EventSink, Outcome } from "../../core/events.ts";
+import type { Outcome } from "../../core/events.ts";
 import { checkRunnable, configFromDocument } from "../../config/mod.ts";
 import { INPUT_LIMITS, readInputText } from "../../_util/input_file.ts";
 import { openStateStore } from "../../state/mod.ts";
@@ -27,10 +27,9 @@ import {
   presetOf,
   verifyPlan,
 } from "../../pipeline/plan_artifact.ts";
-import { NotificationWatch } from "../../pipeline/notify.ts";
 import type { CommandContext } from "../main.ts";
 import { reportError } from "../main.ts";
-import { reportRunEnd, type RunEvents, startRunEvents } from "./run.ts";
+import { reportRunEnd, type RunEvents, startRunEvents, watchForNotifications } from "./run.ts";
 
 /** Options parsed for `rivet apply`. */
 export interface ApplyFlags {
@@ -144,8 +143,7 @@ export async function applyCommand(
     const run = startRunEvents({ config: config.path }, ctx, exports.map((e) => e.spec.name));
     finishEvents = run.finish;
     // The config's notifications fire as they do after `rivet run`.
-    const watch = config.notifications ? new NotificationWatch() : undefined;
-    const emit: EventSink = watch ? (event) => (watch.observe(event), run.emit(event)) : run.emit;
+    const { emit, notify } = watchForNotifications(config, run.emit);
     const startedAt = new Date();
     const outcomes: Outcome[] = [];
     for (const { spec, planned } of exports) {
@@ -164,15 +162,7 @@ export async function applyCommand(
     }
     const result = runResult(outcomes, { startedAt, signal: ctx.signal });
     run.finish(result.exitCode, result.outcomes);
-    return await reportRunEnd(
-      result,
-      config.dir,
-      ctx,
-      watch && {
-        watch,
-        notifications: config.notifications,
-      },
-    );
+    return await reportRunEnd(result, config.dir, ctx, notify);
   } catch (error) {
     finishEvents?.(toErrorInfo(error).exitCode, []);
     return reportError(error, ctx);

@@ -118,10 +118,11 @@ export async function runCommand(flags: RunFlags, outerCtx: CommandContext): Pro
 
     run = startRunEvents(flags, ctx, exports.map((e) => e.name));
     // Notifications go from this process only: a process-mode child's events reach its parent.
-    const watch = config.notifications && !flags.processChild ? new NotificationWatch() : undefined;
     // A pooler or proxy in front of the database is reported once per run, not per connection.
-    const runEmit = oncePerRun(run.emit);
-    const emit: EventSink = watch ? (event) => (watch.observe(event), runEmit(event)) : runEmit;
+    const { emit, notify } = watchForNotifications(
+      flags.processChild ? undefined : config,
+      oncePerRun(run.emit),
+    );
     const engine = {
       emit,
       signal: ctx.signal,
@@ -152,15 +153,7 @@ export async function runCommand(flags: RunFlags, outerCtx: CommandContext): Pro
     const text = JSON.stringify(aggregate, null, 2) + "\n";
     if (flags.json) io.out(text);
     if (flags.summaryOutput) await writeFileReplacing(flags.summaryOutput, text);
-    return await reportRunEnd(
-      result,
-      config.dir,
-      ctx,
-      watch && {
-        watch,
-        notifications: config.notifications,
-      },
-    );
+    return await reportRunEnd(result, config.dir, ctx, notify);
   } catch (error) {
     // The live block ends before the error prints; an event reader still gets run_finished.
     run?.finish(toErrorInfo(error).exitCode, []);
@@ -172,6 +165,26 @@ export async function runCommand(flags: RunFlags, outerCtx: CommandContext): Pro
 export interface RunNotify {
   readonly notifications: ConfigSpec["notifications"];
   readonly watch: NotificationWatch;
+}
+
+/**
+ * The run's event sink, watched for what the config's notifications report (failures, schema
+ * changes, degradations) when it has any.
+ *
+ * @param config The config, or undefined when this process sends no notification.
+ * @param emit The run's sink.
+ * @returns The sink to give the engines, and what {@linkcode reportRunEnd} needs.
+ */
+export function watchForNotifications(
+  config: Pick<ConfigSpec, "notifications"> | undefined,
+  emit: EventSink,
+): { emit: EventSink; notify?: RunNotify } {
+  if (!config?.notifications) return { emit };
+  const watch = new NotificationWatch();
+  return {
+    emit: (event) => (watch.observe(event), emit(event)),
+    notify: { watch, notifications: config.notifications },
+  };
 }
 
 /**
