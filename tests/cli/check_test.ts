@@ -206,7 +206,7 @@ Deno.test({
         assert.equal(plain.code, 0, plain.stderr);
         assert.match(
           plain.stdout,
-          / {2}Type report:\n {4}COLUMN +SOURCE TYPE +ARROW TYPE +FIDELITY\n {4}id +int4 +Int32 +exact\n {4}u +uuid +FixedSizeBinary\[16\] +exact\n {4}amount +numeric\(12,2\) +Decimal\[12e\+2\] +exact\n/,
+          / {2}Type report:\n {4}COLUMN +SOURCE TYPE +ARROW TYPE +FIDELITY\n {4}id +int4 +Int32 +exact\n {4}u +uuid +FixedSizeBinary\[16\] +exact\n {4}amount +numeric\(12,2\) +Decimal128\(12, 2\) +exact\n/,
         );
 
         const spark = await json(["check", "-c", path, "-e", "ids", "--target", "spark"]);

@@ -68,6 +68,20 @@ function targetOf(
   return target;
 }
 
+/**
+ * An Arrow type as a reader names it: Arrow JS prints a decimal as `Decimal[12e+2]`, which
+ * nobody reads as precision 12, scale 2.
+ */
+function arrowTypeText(type: object): string {
+  const t = type as { precision?: unknown; scale?: unknown; bitWidth?: unknown };
+  if (typeof t.precision === "number" && typeof t.scale === "number") {
+    return `Decimal${
+      typeof t.bitWidth === "number" ? t.bitWidth : 128
+    }(${t.precision}, ${t.scale})`;
+  }
+  return String(type);
+}
+
 /** The type report of one export, and its lossy or unsupported columns. */
 export function typeReport(
   columns: readonly ColumnInfo[],
@@ -80,7 +94,7 @@ export function typeReport(
     rows.push({
       name: c.name,
       sourceType: c.nativeType,
-      ...(c.arrowType ? { arrowType: String(c.arrowType) } : {}),
+      ...(c.arrowType ? { arrowType: arrowTypeText(c.arrowType) } : {}),
       fidelity: c.fidelity,
       ...(judged
         ? {
