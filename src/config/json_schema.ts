@@ -1,7 +1,7 @@
 /**
  * `rivet schema config`: the JSON Schema (draft 2020-12) of `rivet.yaml`, generated from the
- * parser's own tables: the keys of each section ({@linkcode CONFIG_KEYS}), the enum values
- * ({@linkcode ENUMS}) and the integer ranges ({@linkcode BOUNDS}) of `schema.ts`, plus the
+ * parser's own tables in `keys.ts`: the keys of each section ({@linkcode CONFIG_KEYS}), the
+ * enum values ({@linkcode ENUMS}) and the integer ranges ({@linkcode BOUNDS}), plus the
  * definitions below (a type and a description per key). The definitions are typed over the key
  * lists, and a test checks them both ways, so a key the parser accepts cannot be missing here and
  * a key described here cannot be one the parser refuses.
@@ -15,7 +15,7 @@
  * @module
  */
 import { VERSION } from "../core/version.ts";
-import { BOUNDS, type CONFIG_KEYS, ENUMS } from "./schema.ts";
+import { BOUNDS, type CONFIG_KEYS, ENUMS } from "./keys.ts";
 import { EXPORT_NAME_MAX, TABLE_PATTERN } from "./validate.ts";
 
 /** A section of the config: one mapping whose keys the parser lists. */

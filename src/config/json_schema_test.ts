@@ -12,7 +12,7 @@ import { Ajv2020 } from "ajv/dist/2020.js";
 import { VERSION } from "../core/version.ts";
 import { loadConfig } from "./load.ts";
 import { configJsonSchema, type ConfigSection, DEFINITIONS, OPEN_SECTIONS } from "./json_schema.ts";
-import { BOUNDS, CONFIG_KEYS, ENUMS } from "./schema.ts";
+import { BOUNDS, CONFIG_KEYS, ENUMS } from "./keys.ts";
 import { substituteTree } from "./substitute.ts";
 import { parseYamlTree, type TreeNode } from "./yaml_tree.ts";
 
