@@ -310,12 +310,17 @@ Examples:
     command.requiredOption(...configFlag)
       .option("-e, --export <name>", "only this export (repeatable)", collect)
       .option("-p, --param <key=value>", "value for ${key} in the config (repeatable)", collect);
-  const layoutOption = (what: string) =>
-    new Option("--format <format>", what).choices(["pretty", "json"]).default("pretty");
-  selection(program.command("validate"))
-    .description("verify each export's output against its manifest.json and _SUCCESS")
-    .addOption(layoutOption("report layout"))
-    .option("-o, --output <path>", "write the JSON report to a file (needs --format json)")
+  /** `--format pretty|json` and `-o` (which needs `--format json`) of the report commands. */
+  const jsonOutput = (command: Command, format: string, output: string) =>
+    command.addOption(
+      new Option("--format <format>", format).choices(["pretty", "json"]).default("pretty"),
+    ).option("-o, --output <path>", `${output} (needs --format json)`);
+  const jsonReport = (command: Command) =>
+    jsonOutput(command, "report layout", "write the JSON report to a file");
+  jsonReport(
+    selection(program.command("validate"))
+      .description("verify each export's output against its manifest.json and _SUCCESS"),
+  )
     .option("--date <yyyy-mm-dd>", "the day {date} stands for in the path (default today, UTC)")
     .option("--run-id <id>", "the value of {run_id} in the path")
     .option("--prefix <path>", "validate this folder/prefix instead (one export)")
@@ -367,10 +372,12 @@ Examples:
       const { checkCommand } = await import("./commands/check.ts");
       exitCode = await checkCommand(flags, ctx);
     });
-  selection(program.command("plan"))
-    .description("compute what a run would do (no data written) and seal it as a plan artifact")
-    .addOption(layoutOption("output"))
-    .option("-o, --output <path>", "write the artifact to a file (needs --format json)")
+  jsonOutput(
+    selection(program.command("plan"))
+      .description("compute what a run would do (no data written) and seal it as a plan artifact"),
+    "output",
+    "write the artifact to a file",
+  )
     .addHelpText(
       "after",
       `
@@ -544,12 +551,9 @@ Examples:
     });
   /** `-p`, `--format pretty|json` and `-o` of the report commands (reconcile, repair). */
   const reportOptions = (cmd: Command) =>
-    cmd.option("-p, --param <key=value>", "value for ${key} in the config (repeatable)", collect)
-      .addOption(
-        new Option("--format <format>", "report layout").choices(["pretty", "json"])
-          .default("pretty"),
-      )
-      .option("-o, --output <path>", "write the JSON report to a file (needs --format json)");
+    jsonReport(
+      cmd.option("-p, --param <key=value>", "value for ${key} in the config (repeatable)", collect),
+    );
   reportOptions(
     program.command("reconcile")
       .description("count each chunk of a chunked export's latest run on the source again")
