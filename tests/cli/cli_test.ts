@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { runCli, spawnCli } from "../_helpers/cli.ts";
+import { main } from "../../src/cli/main.ts";
 import { VERSION } from "../../src/core/version.ts";
 
 const denoJson = JSON.parse(await Deno.readTextFile(new URL("../../deno.json", import.meta.url)));
@@ -205,4 +206,33 @@ exports:
   assert.match(res.stderr, /tls:/);
   assert.ok(Date.now() - started < 2000, "refused without dialing");
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("a process-mode child stopped before its run begins writes nothing on stderr", async () => {
+  // The parent reports the export as interrupted; an "Error: Interrupted" from the child would be
+  // relayed as a stray "child process wrote on stderr" warning. A stop as the child starts (its
+  // signal already fired) is the deterministic form of a SIGTERM that lands during its start-up.
+  const dir = await Deno.makeTempDir({ prefix: "rivet_child_stop_" });
+  try {
+    const config = `${dir}/rivet.yaml`;
+    await Deno.writeTextFile(
+      config,
+      "source: {type: postgres, url: 'postgresql://u@127.0.0.1:9/db'}\n" +
+        "exports:\n  - {name: e, table: t, format: csv, destination: {type: stdout}}\n",
+    );
+    const stop = new AbortController();
+    stop.abort();
+    for (const child of [[], ["--process-child", "flags"]]) {
+      let stderr = "";
+      const code = await main(["run", "-c", config, ...child], {
+        io: { out: () => {}, err: (t) => (stderr += t), errIsTerminal: false },
+        signal: stop.signal,
+      });
+      assert.equal(code, 130);
+      if (child.length === 0) assert.match(stderr, /Interrupted/, "a user's run says why");
+      else assert.equal(stderr, "", "a child leaves it to its parent");
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -156,7 +156,11 @@ export async function runCommand(flags: RunFlags, outerCtx: CommandContext): Pro
     return await reportRunEnd(result, config.dir, ctx, notify);
   } catch (error) {
     // The live block ends before the error prints; an event reader still gets run_finished.
-    run?.finish(toErrorInfo(error).exitCode, []);
+    const info = toErrorInfo(error);
+    run?.finish(info.exitCode, []);
+    // A process-mode child stopped by its parent before its run began has nothing to say: the
+    // parent reports the export as interrupted. Any other early error still reaches its stderr.
+    if (flags.processChild && info.exitCode === 130) return 130;
     return reportError(error, outerCtx);
   }
 }
