@@ -305,7 +305,9 @@ Deno.test({
         const unreachable = await runCli(["check", "-c", down]);
         assertNoSecret(unreachable);
         assert.equal(unreachable.code, 2, unreachable.stderr);
-        assert.match(unreachable.stderr, /^Error: .*connection refused/);
+        // The config's own warnings come first, on stderr, as with `rivet run`.
+        assert.match(unreachable.stderr, /^Warning: source\.url embeds a plaintext password/);
+        assert.match(unreachable.stderr, /\nError: .*connection refused/);
         assert.equal(unreachable.stdout, "");
 
         const file = join(dir, "a_file");

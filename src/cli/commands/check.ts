@@ -141,7 +141,11 @@ export async function checkCommand(flags: CheckFlags, ctx: CommandContext): Prom
     const params = parseParams(flags.param ?? []);
     const config = await loadConfig(flags.config, { params, signal: ctx.signal });
     const exports = selectExports(config, flags.export ?? []);
-    checkRunnable(config, exports, { resume: false });
+    // What `rivet run` would warn about goes to stderr, as there; stdout keeps the report.
+    const { warnings } = checkRunnable(config, exports, { resume: false });
+    for (const w of [...config.warnings.map((w) => w.message), ...warnings]) {
+      ctx.io.err(`Warning: ${w}\n`);
+    }
     const targets = exports.map((e) => targetOf(flags.target, e));
     const env = (name: string) => Deno.env.get(name);
     const jobs: ExportJob[] = [];
