@@ -168,6 +168,13 @@ Deno.test({
           const config = await loadConfig(path, { env: () => undefined });
           assert.equal(config.exports.length, 7);
 
+          // The scaffold passes `rivet check` unchanged.
+          const check = await spawnCli(["check", "-c", path, "--json"], {
+            cwd: dir,
+            env: { INIT_TEST_PG_URL: url },
+          });
+          assert.equal(check.code, 0, check.stdout + check.stderr);
+          assert.equal(JSON.parse(check.stdout).ok, true);
           const run = await spawnCli(["run", "-c", path], {
             cwd: dir,
             env: { INIT_TEST_PG_URL: url },
@@ -548,6 +555,13 @@ Deno.test({
       assert.match(exportBlock(yaml, "items"), /columns:\n {6}price: 'decimal\(38,10\)'/);
       assert.match(exportBlock(yaml, "v_items"), /table: rivet\.v_items/);
       assert.equal((await loadConfig(path)).exports.length, 3);
+      // The scaffold passes `rivet check` unchanged.
+      const check = await spawnCli(["check", "-c", path, "--json"], {
+        cwd: dir,
+        env: { DATABASE_URL: db.url },
+      });
+      assert.equal(check.code, 0, check.stdout + check.stderr);
+      assert.equal(JSON.parse(check.stdout).ok, true);
       const run = await spawnCli(["run", "-c", path], { cwd: dir, env: { DATABASE_URL: db.url } });
       assert.equal(run.code, 0, run.stderr);
       assertNoSecret(run, db.password);
@@ -630,6 +644,13 @@ Deno.test({
     const dir = await Deno.makeTempDir({ prefix: "rivet_init_mssql_" });
     try {
       await Deno.writeTextFile(join(dir, "r.yaml"), yaml.stdout);
+      // The scaffold passes `rivet check` unchanged.
+      const check = await spawnCli(["check", "-c", join(dir, "r.yaml"), "--json"], {
+        cwd: dir,
+        env: { DATABASE_URL: url },
+      });
+      assert.equal(check.code, 0, check.stdout + check.stderr);
+      assert.equal(JSON.parse(check.stdout).ok, true);
       const run = await spawnCli(["run", "-c", join(dir, "r.yaml")], {
         cwd: dir,
         env: { DATABASE_URL: url },
