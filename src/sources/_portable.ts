@@ -71,7 +71,7 @@ const UUID_TEXT = 36;
  * Formats FixedSizeBinary(16) data as Utf8 data of the canonical lowercase uuid text
  * (8-4-4-4-12); nulls stay null and take no bytes.
  *
- * @param data A FixedSizeBinary(16) column (any offset).
+ * @param data A FixedSizeBinary(16) column (a slice too).
  * @returns The Utf8 column, offset 0, same length and validity.
  */
 export function uuidBytesToText(data: Data): Data<Utf8> {
@@ -94,7 +94,8 @@ export function uuidBytesToText(data: Data): Data<Utf8> {
   let at = 0;
   for (let i = 0; i < n; i++) {
     if (offsets[i + 1] === offsets[i]) continue;
-    let from = (data.offset + i) * 16;
+    // Arrow JS slices fixed-width values with the data: `offset` only shifts the validity bits.
+    let from = i * 16;
     for (let b = 0; b < 16; b++) {
       // Dashes after bytes 4, 6, 8 and 10.
       if (b === 4 || b === 6 || b === 8 || b === 10) out[at++] = 0x2d;

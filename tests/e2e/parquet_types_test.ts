@@ -12,7 +12,6 @@ import pl from "nodejs-polars";
 import { startPostgres } from "../_helpers/pg_server.ts";
 import { startMariaDb } from "../_helpers/mariadb_server.ts";
 import { startTdsServer } from "../_helpers/tds_server.ts";
-import { closeTds, connectTds, runTds } from "../_helpers/tds/client.ts";
 import { readParquet } from "../_helpers/parquet_oracle.ts";
 import { runCli, spawnCli } from "../_helpers/cli.ts";
 
@@ -264,29 +263,15 @@ Deno.test({
 
       await t.step("SQL Server: a uniqueidentifier writes its canonical text", async () => {
         await using tds = await startTdsServer();
-        const conn = await connectTds({
-          host: tds.host,
-          port: tds.port,
-          database: tds.database,
-          ...tds.login,
-        });
-        try {
-          await runTds(
-            conn,
-            "CREATE TABLE ids (id int NOT NULL PRIMARY KEY, g uniqueidentifier NULL); " +
-              `INSERT INTO ids VALUES (1, '${U1.toUpperCase()}'), (2, NULL), (3, '${U3}')`,
-          );
-        } finally {
-          await closeTds(conn);
-        }
-        const url = `sqlserver://${encodeURIComponent(tds.login.user)}:${
-          encodeURIComponent(tds.login.password)
-        }@127.0.0.1:${tds.port}/${tds.database}`;
+        await tds.sql(
+          "CREATE TABLE ids (id int NOT NULL PRIMARY KEY, g uniqueidentifier NULL); " +
+            `INSERT INTO ids VALUES (1, '${U1.toUpperCase()}'), (2, NULL), (3, '${U3}')`,
+        );
         const r = await run(
           "mssql_portable",
           "    query: SELECT id, g FROM ids ORDER BY id\n    format: parquet\n" +
             "    parquet_types: portable\n",
-          { type: "mssql", url: JSON.stringify(url) },
+          { type: "mssql", url: JSON.stringify(tds.url) },
         );
         assert.equal(r.code, 0, r.stderr);
         const path = await onlyParquet(r.out);
