@@ -26,7 +26,13 @@ import {
   Type,
   Utf8,
 } from "../core/arrow.ts";
-import type { BatchStream, ColumnInfo, ReadOptions, Source } from "../core/source.ts";
+import {
+  type BatchStream,
+  type ColumnInfo,
+  type ReadOptions,
+  type Source,
+  UnsupportedColumnsError,
+} from "../core/source.ts";
 
 // The file carries no uuid/json annotation any more, so the logical type goes too (the source
 // type stays in `rivet.native_type`).
@@ -129,6 +135,35 @@ function convert(data: Data, change: Change, type: DataType): Data {
   });
 }
 
+/** A column as portable writes it: text, `logical_string`, no logical type. */
+function portableColumn(info: ColumnInfo, arrowType: DataType): ColumnInfo {
+  const { logicalType: _, ...rest } = info;
+  return { ...rest, arrowType, fidelity: "logical_string" };
+}
+
+/**
+ * The columns of a refused result as portable would write them, so `check --type-report` lists
+ * the supported ones as written beside the refused ones.
+ */
+function portableColumns(columns: readonly ColumnInfo[]): ColumnInfo[] {
+  return columns.map((c) => {
+    if (c.arrowType === undefined || c.fidelity === "unsupported") return c;
+    const field = new Field(
+      c.name,
+      c.arrowType,
+      true,
+      new Map(c.logicalType === undefined ? [] : [["rivet.logical_type", c.logicalType]]),
+    );
+    const change = changeOf(field) ??
+      (c.logicalType === "json" && isText(c.arrowType) ? "json" : undefined);
+    return change === undefined ? c : portableColumn(c, portableField(field, change).type);
+  });
+}
+
+function isText(type: DataType): boolean {
+  return type.typeId === Type.Utf8 || type.typeId === Type.LargeUtf8;
+}
+
 /**
  * The stream as `parquet_types: portable` writes it: the same stream when no column changes.
  *
@@ -143,12 +178,10 @@ export function portableStream(stream: BatchStream): BatchStream {
     return change === undefined ? f : portableField(f, change);
   });
   const schema = new Schema(fields, stream.schema.metadata);
-  const columns: ColumnInfo[] = stream.columns.map((c) => {
-    const i = fields.findIndex((f) => f.name === c.name);
-    if (changes[i] === undefined) return c;
-    const { logicalType: _, ...rest } = c;
-    return { ...rest, arrowType: fields[i]!.type, fidelity: "logical_string" };
-  });
+  // Columns and fields are in the same order (a result may repeat a name).
+  const columns = stream.columns.map((c, i) =>
+    changes[i] === undefined ? c : portableColumn(c, fields[i]!.type)
+  );
   const batches = stream.batches.pipeThrough(
     new TransformStream<RecordBatch, RecordBatch>({
       transform(batch, controller) {
@@ -178,8 +211,13 @@ export function portableStream(stream: BatchStream): BatchStream {
 export function withPortableTypes(source: Source): Source {
   const read = source.read.bind(source);
   source.read = async (request, options: ReadOptions) => {
-    const stream = await read(request, options);
-    return options.portableTypes ? portableStream(stream) : stream;
+    if (!options.portableTypes) return await read(request, options);
+    try {
+      return portableStream(await read(request, options));
+    } catch (error) {
+      if (!(error instanceof UnsupportedColumnsError)) throw error;
+      throw new UnsupportedColumnsError(error.message, portableColumns(error.columns));
+    }
   };
   return source;
 }
