@@ -14,18 +14,8 @@
  *
  * @module
  */
-import {
-  type Data,
-  type DataType,
-  Field,
-  List,
-  makeData,
-  RecordBatch,
-  Schema,
-  Struct,
-  Type,
-  Utf8,
-} from "../core/arrow.ts";
+import type { Data, DataType } from "../core/arrow.ts";
+import { Field, List, makeData, RecordBatch, Schema, Struct, Type, Utf8 } from "../core/arrow.ts";
 import {
   type BatchStream,
   type ColumnInfo,

@@ -1,16 +1,7 @@
 import assert from "node:assert/strict";
-import {
-  type Data,
-  Field,
-  FixedSizeBinary,
-  Int64,
-  List,
-  makeData,
-  RecordBatch,
-  Schema,
-  Struct,
-  Utf8,
-} from "../core/arrow.ts";
+import type { Data } from "../core/arrow.ts";
+import { Field, FixedSizeBinary, Int64, List, makeData } from "../core/arrow.ts";
+import { RecordBatch, Schema, Struct, Utf8 } from "../core/arrow.ts";
 import type { BatchStream, ColumnInfo } from "../core/source.ts";
 import { portableStream, uuidBytesToText } from "./_portable.ts";
 
