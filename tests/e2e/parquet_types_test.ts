@@ -256,23 +256,28 @@ Deno.test({
         assert.match(r.stderr, /config\.csv_parquet_types|parquet_types 'portable'/);
       });
 
-      await t.step("MariaDB: a columns: {c: uuid} override writes text in portable", async () => {
+      await t.step("MariaDB: uuid (native and columns: {c: uuid}) writes text", async () => {
         await using maria = await startMariaDb();
         await maria.sql(
-          "CREATE TABLE ids (id int PRIMARY KEY, c char(36)); " +
-            `INSERT INTO ids VALUES (1, '${U1}'), (2, NULL), (3, '${U3.toUpperCase()}')`,
+          "CREATE TABLE ids (id int PRIMARY KEY, c char(36), n uuid); " +
+            `INSERT INTO ids VALUES (1, '${U1}', '${U2}'), (2, NULL, NULL), ` +
+            `(3, '${U3.toUpperCase()}', '${U1}')`,
           { database: "rivet" },
         );
         const r = await run(
           "maria_portable",
-          "    query: SELECT id, c FROM ids ORDER BY id\n    format: parquet\n" +
+          "    query: SELECT id, c, n FROM ids ORDER BY id\n    format: parquet\n" +
             "    parquet_types: portable\n    columns: { c: uuid }\n",
           { type: "mysql", url: maria.url },
         );
         assert.equal(r.code, 0, r.stderr);
         const path = await onlyParquet(r.out);
-        assert.equal((await schemaElements(path)).get("c").type, "BYTE_ARRAY");
-        assert.deepEqual(pl.readParquet(path).getColumn("c").toArray(), [U1, null, U3]);
+        const els = await schemaElements(path);
+        assert.equal(els.get("c").type, "BYTE_ARRAY");
+        assert.equal(els.get("n").type, "BYTE_ARRAY", "MariaDB's native uuid type too");
+        const df = pl.readParquet(path);
+        assert.deepEqual(df.getColumn("c").toArray(), [U1, null, U3]);
+        assert.deepEqual(df.getColumn("n").toArray(), [U2, null, U1]);
       });
 
       await t.step("SQL Server: a uniqueidentifier writes its canonical text", async () => {
