@@ -247,6 +247,25 @@ Deno.test({
         assert.deepEqual(await polarsById(child.out), expected);
       });
 
+      await t.step("the schema baseline records the written types: a switch is drift", async () => {
+        const first = await run("switch", docs() + "    on_schema_drift: fail\n");
+        assert.equal(first.code, 0, first.stderr);
+        const cfg = await Deno.readTextFile(first.cfg);
+        await Deno.writeTextFile(
+          first.cfg,
+          cfg.replace(
+            "on_schema_drift: fail",
+            "on_schema_drift: fail\n    parquet_types: portable",
+          ),
+        );
+        const switched = await runCli(["run", "-c", first.cfg]);
+        assert.equal(switched.code, 4, switched.stderr);
+        assert.match(
+          switched.stderr,
+          /retyped u \(FixedSizeBinary\[16\] → Utf8\), us \(List<FixedSizeBinary\[16\]> → List<Utf8>\)/,
+        );
+      });
+
       await t.step("a CSV export refuses parquet_types: portable", async () => {
         const r = await run(
           "csv_portable",
