@@ -266,6 +266,30 @@ Deno.test({
         );
       });
 
+      await t.step("the row hash is the same in both modes, but for uuid[] columns", async () => {
+        const hashes = async (columns: string, types?: string) => {
+          const r = await run(
+            `hash_${++n}`,
+            `    query: SELECT ${columns} FROM docs ORDER BY id\n    format: parquet\n` +
+              (types === undefined ? "" : `    parquet_types: ${types}\n`) +
+              "    meta_columns: {row_hash: true}\n",
+          );
+          assert.equal(r.code, 0, r.stderr);
+          const { rows } = await readParquet(await onlyParquet(r.out));
+          return rows.map((row) => row._rivet_row_hash);
+        };
+        // A uuid hashes as its text in both modes; a uuid[] element as hex bytes in extended
+        // (an unmarked binary element) and as its text in portable.
+        const scalars = await hashes("id, u, jb, j");
+        assert.equal(new Set(scalars).size, 4);
+        assert.deepEqual(await hashes("id, u, jb, j", "portable"), scalars);
+        const lists = await hashes("id, us");
+        const portableLists = await hashes("id, us", "portable");
+        assert.equal(portableLists[1], lists[1], "a NULL list hashes the same");
+        assert.equal(portableLists[3], lists[3], "an empty list hashes the same");
+        assert.notEqual(portableLists[0], lists[0]);
+      });
+
       await t.step("a CSV export refuses parquet_types: portable", async () => {
         const r = await run(
           "csv_portable",
