@@ -167,6 +167,7 @@ function buildFormat(exp: RawExport, warnings: Warning[]): FormatSpec {
         ...(p.maxRowGroupMb === undefined ? {} : { maxRowGroupMb: p.maxRowGroupMb }),
       },
     }),
+    ...(exp.parquetTypes === "portable" ? { parquetTypes: "portable" as const } : {}),
   };
 }
 

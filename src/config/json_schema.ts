@@ -182,6 +182,10 @@ export const DEFINITIONS: Definitions = {
       range: [0, 1_000_000],
     },
     parquet: section("parquet", "Parquet row group settings."),
+    parquet_types: oneOf(
+      "parquetTypes",
+      "Parquet: uuid/json as extension types (extended, default) or plain text (portable).",
+    ),
   },
   destination: {
     type: oneOf("destination", "Destination kind (required)."),
@@ -380,7 +384,11 @@ const rules: Partial<Record<ConfigSection, Json>> = {
         not: { required: [key, "chunk_dense"], properties: { chunk_dense: { const: true } } },
       })),
       when(is("format", "csv"), {
-        properties: { compression: { const: "none" }, compression_profile: { const: "none" } },
+        properties: {
+          compression: { const: "none" },
+          compression_profile: { const: "none" },
+          parquet_types: { const: "extended" },
+        },
       }),
     ],
   },

@@ -101,6 +101,7 @@ export const EXPORT_KEYS = [
   "on_schema_drift",
   "shape_drift_warn_factor",
   "parquet",
+  "parquet_types",
 ] as const;
 
 export const DESTINATION_KEYS = [
@@ -194,6 +195,7 @@ export const ENUMS = {
   verify: ["size", "content"],
   onSchemaDrift: ["warn", "continue", "fail"],
   rowGroupStrategy: ["auto", "fixed_rows", "fixed_memory"],
+  parquetTypes: ["extended", "portable"],
   notifyOn: ["failure", "schema_change", "degraded", "success"],
 } as const;
 

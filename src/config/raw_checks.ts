@@ -110,6 +110,17 @@ function checkCsvCompression(exp: TreeNode, index: number): void {
       );
     }
   }
+  const types = scalar(child(exp, "parquet_types"));
+  if (types === "portable") {
+    throw new ConfigError(
+      `${exportLabel(exp, index)}: format csv does not support parquet_types 'portable' ` +
+        `(CSV already writes uuid and json as text)`,
+      {
+        code: "config.csv_parquet_types",
+        hint: "remove `parquet_types:`, or use format: parquet",
+      },
+    );
+  }
 }
 
 const enforcedModes = ["require", "verify-ca", "verify-full"];

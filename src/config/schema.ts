@@ -15,6 +15,7 @@ import type {
   ExportMode,
   FormatKind,
   NotifyEvent,
+  ParquetTypes,
   SourceKind,
   TlsMode,
   TuningSpec,
@@ -138,6 +139,7 @@ export interface RawExport {
     readonly targetRowGroupMb?: number;
     readonly maxRowGroupMb?: number;
   };
+  readonly parquetTypes?: ParquetTypes;
 }
 
 /** `notifications` as written. */
@@ -555,6 +557,7 @@ function parseExport(node: TreeNode, index: number): RawExport {
         maxRowGroupMb: parquet.bounded("max_row_group_mb"),
       })
       : undefined,
+    parquetTypes: r.enumOf("parquet_types", ENUMS.parquetTypes),
   });
 }
 

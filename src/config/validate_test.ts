@@ -477,6 +477,25 @@ Deno.test("raw checks refuse CSV with a codec or a compression profile", async (
   assert.equal(ok.exports[0]!.format.compression, "none");
 });
 
+Deno.test("parquet_types: portable reaches the format spec; CSV refuses it", async () => {
+  const spec = async (extra: string, format = "parquet") =>
+    (await loadYaml(withExport(`name: o\ntable: t\nformat: ${format}\n${extra}${LOCAL}`)))
+      .exports[0]!.format;
+  assert.equal((await spec("parquet_types: portable\n")).parquetTypes, "portable");
+  assert.equal((await spec("parquet_types: extended\n")).parquetTypes, undefined);
+  assert.equal((await spec("")).parquetTypes, undefined);
+  assert.equal((await spec("parquet_types: extended\n", "csv")).kind, "csv");
+  await expectRule(
+    withExport(`name: o\ntable: t\nformat: csv\nparquet_types: portable\n${LOCAL}`),
+    "config.csv_parquet_types",
+    "export 'o' (index 0): format csv does not support parquet_types 'portable'",
+  );
+  const bad = await loadError(
+    withExport(`name: o\ntable: t\nformat: parquet\nparquet_types: text\n${LOCAL}`),
+  );
+  assert.match(bad.message, /parquet_types.*extended.*portable/s);
+});
+
 Deno.test("raw checks refuse an enforced TLS mode with a verification knob off", async () => {
   for (
     const [mode, knob] of [["verify-full", "accept_invalid_certs"], [

@@ -76,6 +76,11 @@ export interface ReadOptions extends SignalOptions {
   /** `columns:` overrides, name → type string. */
   readonly columnOverrides: Readonly<Record<string, string>>;
   /**
+   * `parquet_types: portable`: uuid and json columns come out as plain UTF-8 text (uuid as its
+   * 36-character lowercase form), without Arrow extension metadata; fidelity `logical_string`.
+   */
+  readonly portableTypes?: boolean;
+  /**
    * A live ceiling on rows per batch that the caller may lower while the read runs
    * (`on_batch_memory_exceeded: auto_shrink`); sources read it before sizing each fetch.
    */

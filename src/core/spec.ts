@@ -122,6 +122,12 @@ export interface ParquetSpec {
   readonly maxRowGroupMb?: number;
 }
 
+/**
+ * How uuid and json columns are written to Parquet: `extended` with the Arrow extension types and
+ * the Parquet UUID / JSON logical types; `portable` as plain UTF-8 text that every reader opens.
+ */
+export type ParquetTypes = "extended" | "portable";
+
 /** The format part of an export. */
 export interface FormatSpec {
   readonly kind: FormatKind;
@@ -132,6 +138,8 @@ export interface FormatSpec {
   readonly compressionProfile?: CompressionProfile;
   /** Present only when a `parquet:` block was written. */
   readonly parquet?: ParquetSpec;
+  /** `parquet_types`; absent means `extended`. */
+  readonly parquetTypes?: ParquetTypes;
 }
 
 /** `exports[].destination` (one shared key set for all kinds, as in the Rust tool). */

@@ -602,8 +602,11 @@ export function encodeCompactStruct(struct: ThriftStruct, sizeHint = 1024): Uint
   return w.result();
 }
 
-/** The Parquet logical annotations rivet adds to a top-level column. */
-export type FooterLogicalType = "uuid" | "json";
+/**
+ * The Parquet logical annotations rivet adds to a top-level column; `uuid_list` annotates the
+ * elements of a list (the leaf of its three-level LIST group) as UUID.
+ */
+export type FooterLogicalType = "uuid" | "json" | "uuid_list";
 
 const FILE_SCHEMA = 2;
 const EL_TYPE = 1;
@@ -682,19 +685,20 @@ export function rewriteFooterLogicalTypes(
     const el = schema[index];
     if (el === undefined) throw invalid("the schema list is shorter than its tree");
     const size = subtreeSize(schema, index);
+    const leaf = size === 3 ? schema[index + 2]! : el;
     index += size;
     const name = field(el, EL_NAME);
-    if (size !== 1 || name?.kind !== "binary") continue;
+    if (name?.kind !== "binary") continue;
     const text = names.decode(name.value);
     const annotation = columns.get(text);
-    if (annotation === undefined) continue;
-    const physical = intField(el, EL_TYPE);
-    if (annotation === "uuid") {
-      if (physical !== PHYSICAL_FIXED_LEN_BYTE_ARRAY || intField(el, EL_TYPE_LENGTH) !== 16) {
+    if (annotation === undefined || size !== (annotation === "uuid_list" ? 3 : 1)) continue;
+    const physical = intField(leaf, EL_TYPE);
+    if (annotation !== "json") {
+      if (physical !== PHYSICAL_FIXED_LEN_BYTE_ARRAY || intField(leaf, EL_TYPE_LENGTH) !== 16) {
         throw invalid(`column '${text}' is not FIXED_LEN_BYTE_ARRAY(16), so it cannot be UUID`);
       }
-      removeField(el, EL_CONVERTED_TYPE);
-      setField(el, EL_LOGICAL_TYPE, union(LOGICAL_UUID));
+      removeField(leaf, EL_CONVERTED_TYPE);
+      setField(leaf, EL_LOGICAL_TYPE, union(LOGICAL_UUID));
     } else {
       if (physical !== PHYSICAL_BYTE_ARRAY) {
         throw invalid(`column '${text}' is not BYTE_ARRAY, so it cannot be JSON`);

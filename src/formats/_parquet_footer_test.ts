@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { parquetMetadata } from "hyparquet";
+import { parquetMetadata, parquetReadObjects } from "hyparquet";
+import { compressors } from "hyparquet-compressors";
+import { exactParsers } from "../../tests/_helpers/parquet_oracle.ts";
 import { Field, RecordBatch, Schema } from "../core/arrow.ts";
 import { PermanentError } from "../core/errors.ts";
 import {
@@ -20,6 +22,7 @@ import {
   timestampCol,
   utf8Col,
   uuidCol,
+  uuidListCol,
 } from "./_test_batches.ts";
 import { createParquetFormat } from "./parquet.ts";
 
@@ -430,6 +433,36 @@ Deno.test("rewriteFooterLogicalTypes refuses columns that are missing, nested or
   refused(new Map([["tags", "json"]]), /'tags'/);
   refused(new Map([["name", "uuid"]]), /'name' is not FIXED_LEN_BYTE_ARRAY\(16\)/);
   refused(new Map([["id", "json"]]), /'id' is not BYTE_ARRAY/);
+});
+
+Deno.test("rewriteFooterLogicalTypes annotates the elements of a uuid list (uuid_list)", async () => {
+  const footer = footerOf(await writeFile(withoutExtensions(sampleBatch())));
+  // `tags` is a list of int32 in the sample: the leaf is refused as not FIXED_LEN_BYTE_ARRAY(16),
+  // and a top-level leaf is not a list.
+  const refused = (name: string, detail: RegExp) =>
+    assert.throws(
+      () => rewriteFooterLogicalTypes(footer, new Map([[name, "uuid_list"]])),
+      (e: unknown) => e instanceof PermanentError && detail.test(e.message),
+    );
+  refused("tags", /'tags' is not FIXED_LEN_BYTE_ARRAY\(16\)/);
+  refused("u", /no top-level leaf column named 'u'/);
+  // Written by the format, a uuid[] column's elements come out UUID-annotated, values intact.
+  const a = "00112233-4455-6677-8899-aabbccddeeff";
+  const b = "ffffffff-ffff-4fff-bfff-ffffffffffff";
+  const file = await writeFile(
+    batchOf([int64Col("id", [1n, 2n, 3n]), uuidListCol("us", [[a, null, b], null, []])]),
+  );
+  const meta: Meta = parquetMetadata(file.buffer as ArrayBuffer);
+  const item = meta.schema.find((e: Meta) => e.name === "item");
+  assert.deepEqual(item.logical_type, { type: "UUID" });
+  assert.equal(item.converted_type, undefined);
+  const rows = await parquetReadObjects({
+    file: file.buffer as ArrayBuffer,
+    // deno-lint-ignore no-explicit-any
+    parsers: exactParsers as any,
+    compressors,
+  });
+  assert.deepEqual(rows.map((r) => r.us), [[a, null, b], null, []]);
 });
 
 Deno.test("rewriteParquetTail gives the same bytes however the tail is chunked", async () => {

@@ -262,23 +262,37 @@ export function int32ListCol(
   name: string,
   values: readonly (readonly (number | null)[] | null)[],
 ): Column {
-  const flat = values.flatMap((v) => v ?? []);
-  const child = int32Col("item", flat);
+  return listCol(name, values, int32Col, { "rivet.native_type": "int4[]" });
+}
+
+/** uuid[] column: List<item: FixedSizeBinary(16)> marked as the PostgreSQL source marks it. */
+export function uuidListCol(
+  name: string,
+  values: readonly (readonly (string | null)[] | null)[],
+): Column {
+  return listCol(name, values, uuidCol, {
+    "rivet.native_type": "uuid[]",
+    "rivet.logical_type": "uuid",
+  });
+}
+
+function listCol<T>(
+  name: string,
+  values: readonly (readonly (T | null)[] | null)[],
+  element: (name: string, values: readonly (T | null)[]) => Column,
+  metadata: Record<string, string>,
+): Column {
+  const child = element("item", values.flatMap((v) => v ?? []));
   const offsets = new Int32Array(values.length + 1);
   values.forEach((v, i) => offsets[i + 1] = offsets[i]! + (v?.length ?? 0));
-  const type = new List(new Field("item", new Int32(), true));
+  const type = new List(new Field("item", child.field.type, true));
   return {
-    field: new Field(
-      name,
-      type,
-      true,
-      meta({ "rivet.native_type": "int4[]", "rivet.fidelity": "compatible" }),
-    ),
+    field: new Field(name, type, true, meta({ ...metadata, "rivet.fidelity": "compatible" })),
     data: makeData({
       type,
       length: values.length,
       valueOffsets: offsets,
-      child: child.data as Data<Int32>,
+      child: child.data,
       ...validity(values),
     }),
   };

@@ -184,7 +184,9 @@ function assertWritable(schema: Schema): void {
 
 /**
  * Top-level columns whose Arrow extension has a Parquet logical type parquet-wasm does not write:
- * `arrow.uuid` on FixedSizeBinary(16) → UUID, `arrow.json` on Utf8 / LargeUtf8 → JSON.
+ * `arrow.uuid` on FixedSizeBinary(16) → UUID, `arrow.json` on Utf8 / LargeUtf8 → JSON, and a
+ * uuid list (`rivet.logical_type` uuid on a List of FixedSizeBinary(16)) → UUID elements, so a
+ * `uuid[]` column is annotated like a uuid column.
  */
 function footerLogicalTypes(schema: Schema): Map<string, FooterLogicalType> {
   const out = new Map<string, FooterLogicalType>();
@@ -198,6 +200,11 @@ function footerLogicalTypes(schema: Schema): Map<string, FooterLogicalType> {
       extension === "arrow.json" && (t.typeId === Type.Utf8 || t.typeId === Type.LargeUtf8)
     ) {
       out.set(field.name, "json");
+    } else if (
+      field.metadata.get("rivet.logical_type") === "uuid" && t.typeId === Type.List &&
+      t.children[0].type.typeId === Type.FixedSizeBinary && t.children[0].type.byteWidth === 16
+    ) {
+      out.set(field.name, "uuid_list");
     }
   }
   return out;

@@ -144,7 +144,7 @@ const defaultBatchMemoryMb = 32;
  */
 export function readOptionsFor(
   tuning: TuningPlan,
-  spec: Pick<ExportSpec, "columns">,
+  spec: Pick<ExportSpec, "columns"> & { readonly format?: ExportSpec["format"] },
   signal?: AbortSignal,
 ): ReadOptions {
   return {
@@ -155,6 +155,7 @@ export function readOptionsFor(
     throttleMs: tuning.throttleMs,
     maxValueMb: tuning.maxValueMb,
     columnOverrides: spec.columns,
+    ...(spec.format?.parquetTypes === "portable" ? { portableTypes: true } : {}),
     ...(signal ? { signal } : {}),
   };
 }

@@ -126,6 +126,7 @@ export async function probeAccess(
         throttleMs: 0,
         maxValueMb: 0,
         columnOverrides: job.spec.columns,
+        ...(job.spec.format.parquetTypes === "portable" ? { portableTypes: true } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
       },
     );

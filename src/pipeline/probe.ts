@@ -20,6 +20,8 @@ export interface ProbeOptions {
   readonly maxRows?: number;
   /** `columns:` overrides, so that probed columns are typed as the export's are. */
   readonly columnOverrides?: Readonly<Record<string, string>>;
+  /** `parquet_types: portable`, so that probed columns are typed as the file writes them. */
+  readonly portableTypes?: boolean;
   /** Values bound to the statement's parameters (a MySQL chunk statement's). */
   readonly params?: readonly (string | number | bigint | boolean | null)[];
 }
@@ -34,6 +36,7 @@ function probeReadOptions(options: ProbeOptions, batchSize: number): ReadOptions
     throttleMs: 0,
     maxValueMb: 0,
     columnOverrides: options.columnOverrides ?? {},
+    ...(options.portableTypes ? { portableTypes: true } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
   };
 }

@@ -441,6 +441,7 @@ export async function runChunkedExport(
           signal: deps.signal,
           statementTimeoutS: tuning.statementTimeoutS,
           columnOverrides: spec.columns,
+          portableTypes: spec.format.parquetTypes === "portable",
         }),
       ));
       executor = await deps.parallelExecutor(Math.min(spec.parallel, total));

@@ -8,7 +8,9 @@
  *   DuckDB reads them as DOUBLE (lossy); Snowflake (NUMBER(38)), Spark (DecimalType(38)) and
  *   Polars cannot hold them (unsupported);
  * - UUID (16 bytes with the Arrow UUID extension): Spark and Polars cannot read the extension
- *   today (unsupported); BigQuery and Snowflake load the 16 raw bytes (compatible);
+ *   today (unsupported); BigQuery and Snowflake load the 16 raw bytes (compatible); Spark also
+ *   refuses UUID list elements; `parquet_types: portable` writes them as text instead;
+ * - JSON (text with the Arrow JSON extension): Polars cannot read the extension (unsupported);
  * - nanosecond timestamps: Spark refuses them (unsupported), BigQuery keeps microseconds (lossy);
  * - times of day: Spark has no TIME type (unsupported);
  * - unsigned 64-bit integers: BigQuery's INT64 and Spark's LongType overflow past 2^63 (lossy);
@@ -95,6 +97,7 @@ export interface TargetJudgement {
 }
 
 const TEXT_OVERRIDE = "set a columns: override to text for this column";
+const PORTABLE = "set parquet_types: portable (uuid and json written as text)";
 
 /** The reader's type for an Arrow type, and the reader's own fidelity. */
 function rule(
@@ -133,9 +136,7 @@ function rule(
           return {
             type: "(none)",
             fidelity: "unsupported",
-            note: `${
-              READER[target]
-            } cannot read the Arrow UUID extension type yet: ${TEXT_OVERRIDE}`,
+            note: `${READER[target]} cannot read the Arrow UUID extension type yet: ${PORTABLE}`,
           };
         }
         return {
@@ -184,11 +185,25 @@ function rule(
       }
       return { type: target === "bigquery" ? "INT64" : `INT${t.bitWidth}`, fidelity: "exact" };
     case Type.List:
+      if (logical === "uuid" && target === "spark") {
+        return {
+          type: "(none)",
+          fidelity: "unsupported",
+          note: `Spark cannot read the Parquet UUID type of the list elements: ${PORTABLE}`,
+        };
+      }
       return {
         type: target === "snowflake" ? "ARRAY" : target === "bigquery" ? "ARRAY" : "LIST",
         fidelity: target === "bigquery" || target === "snowflake" ? "compatible" : "exact",
       };
     case Type.Utf8:
+      if (logical === "json" && target === "polars") {
+        return {
+          type: "(none)",
+          fidelity: "unsupported",
+          note: `Polars cannot read the Arrow JSON extension type yet: ${PORTABLE}`,
+        };
+      }
       return { type: target === "bigquery" ? "STRING" : "VARCHAR", fidelity: "exact" };
     case Type.Binary:
       return { type: target === "bigquery" ? "BYTES" : "BINARY", fidelity: "exact" };

@@ -40,6 +40,34 @@ Deno.test("targets: uuid", () => {
   assert.equal(fidelity("spark", exact(new FixedSizeBinary(16))), "exact", "plain bytes");
 });
 
+Deno.test("targets: uuid and json recommend parquet_types: portable where the reader fails", () => {
+  const uuid = { ...exact(new FixedSizeBinary(16)), logicalType: "uuid" as const };
+  const json = {
+    arrowType: new Utf8(),
+    fidelity: "logical_string" as const,
+    logicalType: "json" as const,
+  };
+  const uuids = {
+    arrowType: new List(new Field("item", new FixedSizeBinary(16), true)),
+    fidelity: "compatible" as const,
+    logicalType: "uuid" as const,
+  };
+  for (const target of ["spark", "polars"] as const) {
+    assert.match(judgeForTarget(target, uuid).note!, /parquet_types: portable/, target);
+  }
+  assert.equal(fidelity("polars", json), "unsupported");
+  assert.match(judgeForTarget("polars", json).note!, /Polars cannot read the Arrow JSON.*portable/);
+  assert.equal(fidelity("duckdb", json), "logical_string");
+  assert.equal(fidelity("spark", uuids), "unsupported");
+  assert.match(judgeForTarget("spark", uuids).note!, /list elements: set parquet_types: portable/);
+  assert.equal(fidelity("polars", uuids), "compatible");
+  // Portable columns are plain text (no logical type): every reader takes them.
+  for (const target of ["spark", "polars", "duckdb", "bigquery", "snowflake"] as const) {
+    const text = { arrowType: new Utf8(), fidelity: "logical_string" as const };
+    assert.equal(fidelity(target, text), "logical_string", target);
+  }
+});
+
 Deno.test("targets: decimals above 38 digits", () => {
   const wide = exact(new Decimal(2, 50, 256));
   assert.deepEqual(judgeForTarget("bigquery", wide), {

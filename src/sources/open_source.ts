@@ -7,6 +7,7 @@
 import type { Source } from "../core/source.ts";
 import type { SignalOptions, SourceSpec, Warning } from "../core/spec.ts";
 import type { ConnectionInfo } from "../core/source.ts";
+import { withPortableTypes } from "./_portable.ts";
 
 /** Options of {@linkcode openSource}. */
 export interface OpenSourceOptions extends SignalOptions {
@@ -20,7 +21,8 @@ export interface OpenSourceOptions extends SignalOptions {
  * @param spec The `source` block.
  * @param connection Resolved host, port, credentials and database.
  * @param options Signal and warnings sink.
- * @returns A connected source; dispose it with `await using`.
+ * @returns A connected source; dispose it with `await using`. Its reads honour
+ * `portableTypes` the same way for every engine.
  */
 export async function openSource(
   spec: SourceSpec,
@@ -30,15 +32,15 @@ export async function openSource(
   switch (spec.kind) {
     case "postgres": {
       const { openPostgresSource } = await import("./postgres/source.ts");
-      return await openPostgresSource(spec, connection, options);
+      return withPortableTypes(await openPostgresSource(spec, connection, options));
     }
     case "mysql": {
       const { openMysqlSource } = await import("./mysql/source.ts");
-      return await openMysqlSource(spec, connection, options);
+      return withPortableTypes(await openMysqlSource(spec, connection, options));
     }
     case "mssql": {
       const { openMssqlSource } = await import("./mssql/source.ts");
-      return await openMssqlSource(spec, connection, options);
+      return withPortableTypes(await openMssqlSource(spec, connection, options));
     }
   }
 }

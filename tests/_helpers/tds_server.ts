@@ -35,6 +35,8 @@ export interface TdsServer extends AsyncDisposable {
   readonly login: { readonly user: string; readonly password: string };
   /** A login that may read `open_t` only. */
   readonly limitedLogin: { readonly user: string; readonly password: string };
+  /** `sqlserver://` URL of `login` (user and password percent-encoded). */
+  readonly url: string;
   /** The backing PostgreSQL. */
   readonly pg: PgServer;
   /** Runs T-SQL (fixtures) through the same translator, as the owner. */
@@ -136,12 +138,16 @@ export async function startTdsServer(options: TdsServerOptions = {}): Promise<Td
     await admin.end({ timeout: 0 });
     await pg.stop();
   };
+  const port = (listener.addr as Deno.NetAddr).port;
   return {
     host: "127.0.0.1",
-    port: (listener.addr as Deno.NetAddr).port,
+    port,
     database,
     login,
     limitedLogin,
+    url: `sqlserver://${encodeURIComponent(login.user)}:${
+      encodeURIComponent(login.password)
+    }@127.0.0.1:${port}/${database}`,
     pg,
     async sql(tsql) {
       for (const plan of translateBatch(tsql, { spid: 0 })) {
