@@ -125,7 +125,9 @@ export function planDictionary(batch: RecordBatch): DictionaryPlan {
   const choices = chooseDictionaryColumns(batch);
   const on = new Set(choices.filter((c) => c.enabled).map((c) => c.column));
   const writerV2 = batch.schema.fields.some((f) =>
-    on.has(f.name) && (f.type.typeId === Type.FixedSizeBinary || f.type.typeId === Type.Decimal)
+    on.has(f.name) && (f.type.typeId === Type.FixedSizeBinary ||
+      // deno-lint-ignore no-explicit-any
+      (f.type.typeId === Type.Decimal && (f.type as any).precision > 18))
   );
   return { columns: [...on], writerV2 };
 }
