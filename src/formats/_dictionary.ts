@@ -36,11 +36,12 @@ export const SAMPLE_BYTES = 4 * 1024 * 1024;
 
 /**
  * The writer's dictionary page limit per column chunk: a column whose dictionary grows past it
- * falls back to plain encoding for the rest of the chunk. 2 MB holds 50,000 uuids written as text
- * (40 bytes each with the length prefix); it is also the most a dictionary holds in memory per
- * column while its row group is open.
+ * falls back to plain encoding for the rest of the chunk. 4 MB holds 50,000 uuids written as text
+ * (40 bytes each with the length prefix, 2 MB) with room for the estimate's error; it is also the
+ * most a dictionary holds in memory per column while its row group is open (parquet-rs's default
+ * of 1 MB would leave such a foreign key plain).
  */
-export const DICTIONARY_PAGE_BYTES = 2 * 1024 * 1024;
+export const DICTIONARY_PAGE_BYTES = 4 * 1024 * 1024;
 
 /** The decision for one column, with the figures behind it (tests and benchmarks print them). */
 export interface DictionaryChoice {

@@ -13,6 +13,7 @@ import {
   chooseDictionaryColumns,
   type DictionaryChoice,
   estimateDistinct,
+  planDictionary,
   SAMPLE_ROWS,
 } from "./_dictionary.ts";
 
@@ -73,8 +74,8 @@ Deno.test("dictionary: on for repeating strings, binaries, uuids and ints; off f
 
 Deno.test("dictionary: a column whose dictionary would outgrow the page limit stays plain", () => {
   const n = 4_000;
-  // 2,000 distinct 2 KB values, each twice: repeats, but ~4 MB of dictionary.
-  const wide = draws(n, 2_000).map((v) => `${v}`.padStart(2048, "x"));
+  // 3,000 distinct 2 KB values drawn 4,000 times: repeats, but ~6 MB of dictionary.
+  const wide = draws(n, 3_000).map((v) => `${v}`.padStart(2048, "x"));
   const [choice] = chooseDictionaryColumns(batchOf([utf8Col("wide", wide)]));
   assert.equal(choice!.enabled, false, JSON.stringify(choice));
   const [allowed] = chooseDictionaryColumns(batchOf([utf8Col("wide", wide)]), 64 * 1024 * 1024);
@@ -91,4 +92,18 @@ Deno.test("dictionary: all-NULL and sliced columns", () => {
   assert.equal(tail!.sampled, 100);
   assert.equal(tail!.distinct, 1);
   assert.equal(tail!.enabled, true);
+});
+
+Deno.test("dictionary: a uuid foreign key written as text still qualifies; writer v2 only for fixed-size binaries", () => {
+  const n = 20_000;
+  const fk = draws(n, 50_000, 11);
+  const text = planDictionary(batchOf([
+    int64Col("id", Array.from({ length: n }, (_, i) => BigInt(i))),
+    utf8Col("customer_id", fk.map(uuidOf)),
+  ]));
+  assert.deepEqual(text, { columns: ["customer_id"], writerV2: false });
+  const binary = planDictionary(batchOf([uuidCol("customer_id", fk.map(uuidOf))]));
+  assert.deepEqual(binary, { columns: ["customer_id"], writerV2: true });
+  const unique = planDictionary(batchOf([uuidCol("id", fk.map((_, i) => uuidOf(i)))]));
+  assert.deepEqual(unique, { columns: [], writerV2: false });
 });
