@@ -20,6 +20,8 @@
 import { parseArgs } from "node:util";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { parquetMetadata } from "hyparquet";
+import { stringify } from "yaml";
+import { measureProcess } from "./_bench_measure.ts";
 import { startBenchPg } from "./_bench_pg.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
@@ -91,39 +93,30 @@ export function columnSizes(bytes: Uint8Array): Map<string, ColumnSize> {
   return new Map([...out].map(([k, v]) => [k, { bytes: v.bytes, encodings: [...v.encodings] }]));
 }
 
+/** The export's config: the whole table, Parquet zstd, profile `fast`. */
+const ORDERS_CONFIG = {
+  source: { type: "postgres", url_env: "RIVET_BENCH_URL", tuning: { profile: "fast" } },
+  exports: [{
+    name: "orders",
+    table: "orders",
+    mode: "full",
+    format: "parquet",
+    compression: "zstd",
+    destination: { type: "local", path: "out" },
+  }],
+};
+
 async function exportOrders(cli: string, url: string, dir: string): Promise<string> {
-  await Deno.writeTextFile(
-    `${dir}/orders.yaml`,
-    [
-      "source:",
-      "  type: postgres",
-      "  url_env: RIVET_BENCH_URL",
-      "  tuning:",
-      "    profile: fast",
-      "exports:",
-      "  - name: orders",
-      "    table: orders",
-      "    mode: full",
-      "    format: parquet",
-      "    compression: zstd",
-      "    destination:",
-      "      type: local",
-      "      path: out",
-      "",
-    ].join("\n"),
-  );
-  const started = performance.now();
-  const run = await new Deno.Command(Deno.execPath(), {
+  await Deno.writeTextFile(`${dir}/orders.yaml`, stringify(ORDERS_CONFIG));
+  const m = await measureProcess(Deno.execPath(), {
     args: ["run", "-A", "--config", `${ROOT}/deno.json`, cli, "run", "-c", "orders.yaml"],
     cwd: dir,
     env: { RIVET_BENCH_URL: url },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!run.success) {
-    throw new Error(`rivet run exited with ${run.code}:\n${new TextDecoder().decode(run.stderr)}`);
-  }
-  console.error(`rivet export: ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  });
+  if (m.code !== 0) throw new Error(`rivet run exited with ${m.code}:\n${m.stderr}`);
+  console.error(
+    `rivet export: ${m.wallSeconds.toFixed(1)} s, peak RSS ${m.peakRssMb.toFixed(0)} MB`,
+  );
   const files = [...Deno.readDirSync(`${dir}/out`)].filter((e) => e.name.endsWith(".parquet"));
   if (files.length !== 1) throw new Error(`expected one Parquet file, found ${files.length}`);
   return `${dir}/out/${files[0]!.name}`;

@@ -5,6 +5,7 @@
  * reads every value back, NULLs included. Expected values come from psql.
  */
 import assert from "node:assert/strict";
+import { stringify } from "yaml";
 import { startPostgres } from "../_helpers/pg_server.ts";
 import { readParquet } from "../_helpers/parquet_oracle.ts";
 import { runCli } from "../_helpers/cli.ts";
@@ -38,69 +39,62 @@ SELECT coalesce(json_agg(json_build_object(
 
 const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 
-Deno.test({
-  name: "a PostgreSQL export dictionary-encodes its repeating columns and reads back exactly",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
-    await using pg = await startPostgres();
-    await pg.psql(seed);
-    const dir = await Deno.makeTempDir({ prefix: "rivet_e2e_dict_" });
-    try {
-      Deno.env.set("PG_DICT_URL", pg.url);
-      const cfg = `${dir}/orders.yaml`;
-      await Deno.writeTextFile(
-        cfg,
-        `source:
-  type: postgres
-  url_env: PG_DICT_URL
-exports:
-  - name: orders
-    query: SELECT * FROM orders ORDER BY id
-    format: parquet
-    compression: zstd
-    destination:
-      type: local
-      path: ${dir}/out
-`,
-      );
-      const res = await runCli(["run", "-c", cfg]);
-      assert.equal(res.code, 0, res.stderr);
-      const file = [...Deno.readDirSync(`${dir}/out`)].find((e) => e.name.endsWith(".parquet"));
-      assert.ok(file, "a Parquet file was written");
-      const { rows, metadata } = await readParquet(`${dir}/out/${file.name}`);
+Deno.test("a PostgreSQL export dictionary-encodes its repeating columns and reads back exactly", async () => {
+  await using pg = await startPostgres();
+  await pg.psql(seed);
+  const dir = await Deno.makeTempDir({ prefix: "rivet_e2e_dict_" });
+  try {
+    Deno.env.set("PG_DICT_URL", pg.url);
+    const cfg = `${dir}/orders.yaml`;
+    const exported = { name: "orders", query: "SELECT * FROM orders ORDER BY id" };
+    await Deno.writeTextFile(
+      cfg,
+      stringify({
+        source: { type: "postgres", url_env: "PG_DICT_URL" },
+        exports: [{
+          ...exported,
+          format: "parquet",
+          compression: "zstd",
+          destination: { type: "local", path: `${dir}/out` },
+        }],
+      }),
+    );
+    const res = await runCli(["run", "-c", cfg]);
+    assert.equal(res.code, 0, res.stderr);
+    const file = [...Deno.readDirSync(`${dir}/out`)].find((e) => e.name.endsWith(".parquet"));
+    assert.ok(file, "a Parquet file was written");
+    const { rows, metadata } = await readParquet(`${dir}/out/${file.name}`);
 
-      const withDictionary = new Set<string>();
-      for (const group of metadata.row_groups) {
-        for (const chunk of group.columns) {
-          const meta = chunk.meta_data;
-          if (meta.encodings.includes("RLE_DICTIONARY")) {
-            withDictionary.add(meta.path_in_schema.join("."));
-          }
+    const withDictionary = new Set<string>();
+    for (const group of metadata.row_groups) {
+      for (const chunk of group.columns) {
+        const meta = chunk.meta_data;
+        if (meta.encodings.includes("RLE_DICTIONARY")) {
+          withDictionary.add(meta.path_in_schema.join("."));
         }
       }
-      assert.deepEqual(
-        [...withDictionary].sort(),
-        ["currency", "customer_id", "notes", "qty", "status", "tag"],
-      );
-
-      const expected = JSON.parse(await pg.psql(expectedSql)) as Record<string, unknown>[];
-      assert.equal(rows.length, ROWS);
-      const actual = rows.map((r) => ({
-        id: String(r.id),
-        customer_id: r.customer_id,
-        status: r.status,
-        currency: r.currency ?? null,
-        tag: r.tag === null || r.tag === undefined ? null : hex(r.tag as Uint8Array),
-        qty: r.qty,
-        notes: r.notes ?? null,
-        body: r.body,
-        created_at: String(r.created_at),
-      }));
-      assert.deepEqual(actual, expected);
-    } finally {
-      Deno.env.delete("PG_DICT_URL");
-      await Deno.remove(dir, { recursive: true });
     }
-  },
+    assert.deepEqual(
+      [...withDictionary].sort(),
+      ["currency", "customer_id", "notes", "qty", "status", "tag"],
+    );
+
+    const expected = JSON.parse(await pg.psql(expectedSql)) as Record<string, unknown>[];
+    assert.equal(rows.length, ROWS);
+    const actual = rows.map((r) => ({
+      id: String(r.id),
+      customer_id: r.customer_id,
+      status: r.status,
+      currency: r.currency ?? null,
+      tag: r.tag === null || r.tag === undefined ? null : hex(r.tag as Uint8Array),
+      qty: r.qty,
+      notes: r.notes ?? null,
+      body: r.body,
+      created_at: String(r.created_at),
+    }));
+    assert.deepEqual(actual, expected);
+  } finally {
+    Deno.env.delete("PG_DICT_URL");
+    await Deno.remove(dir, { recursive: true });
+  }
 });
