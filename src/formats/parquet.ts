@@ -13,8 +13,8 @@
  * first batch (`_dictionary.ts`: on where values repeat, off for keys, floats, timestamps and long
  * unique text, with a dictionary page limit past which parquet-rs falls back to plain; see
  * ADR-0005); statistics on (parquet-rs default, page level); codecs zstd / snappy / gzip / lz4 /
- * none, where `lz4` writes LZ4_RAW, the codec parquet-rs recommends (the older LZ4 codec is deprecated in the Parquet spec and framed
- * differently by Hadoop and parquet-rs).
+ * none, where `lz4` writes LZ4_RAW, the codec parquet-rs recommends (the older LZ4 codec is
+ * deprecated in the Parquet spec and framed differently by Hadoop and parquet-rs).
  *
  * Known limits of parquet-wasm 0.8.0, not faked here:
  * - compression levels cannot be set: zstd always uses parquet-rs's default level (1), gzip its
