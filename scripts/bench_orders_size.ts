@@ -7,8 +7,8 @@
  * come from hashes of the row number, so a foreign key looks drawn at random, as in real data):
  * `id` bigint, `customer_id` uuid (50,000 distinct), `status` text (5 values), `currency` text
  * (4 values), `amount` numeric(12,2), `created_at` timestamptz (one per second), `notes` text
- * (200 repeated notes, 30% NULL). rivet exports it (`format: parquet`, zstd, profile `fast`); DuckDB
- * (npm:@duckdb/node-api, a dev-only dependency) reads that file and writes it again with
+ * (200 repeated notes, 30% NULL). rivet exports it (`format: parquet`, zstd, profile `fast`);
+ * DuckDB (npm:@duckdb/node-api, a dev-only dependency) reads that file and writes it again with
  * `COMPRESSION zstd`. Per column, the compressed bytes of its column chunks (dictionary pages
  * included) are read from each footer, with each chunk's encodings.
  *
