@@ -168,11 +168,16 @@ export async function main(
     )
     .showSuggestionAfterError(true);
 
+  const paramFlag = [
+    "-p, --param <key=value>",
+    "value for ${key} in the config (repeatable)",
+    collect,
+  ] as const;
   program.command("run")
     .description("run the exports of a config file")
     .requiredOption("-c, --config <path>", "config file (YAML)")
     .option("-e, --export <name>", "run only this export (repeatable)", collect)
-    .option("-p, --param <key=value>", "value for ${key} in the config (repeatable)", collect)
+    .option(...paramFlag)
     .option("--json", "print the run summary as JSON on stdout")
     .option("--summary-output <path>", "write the run summary JSON to a file")
     .addOption(
@@ -300,7 +305,7 @@ Examples:
         "destination (probe)",
     )
     .requiredOption(...configFlag)
-    .option("-p, --param <key=value>", "value for ${key} in the config (repeatable)", collect)
+    .option(...paramFlag)
     .action(async (flags: DoctorFlags) => {
       const { doctorCommand } = await import("./commands/doctor.ts");
       exitCode = await doctorCommand(flags, ctx);
@@ -309,7 +314,7 @@ Examples:
   const selection = (command: Command) =>
     command.requiredOption(...configFlag)
       .option("-e, --export <name>", "only this export (repeatable)", collect)
-      .option("-p, --param <key=value>", "value for ${key} in the config (repeatable)", collect);
+      .option(...paramFlag);
   /** `--format pretty|json` and `-o` (which needs `--format json`) of the report commands. */
   const jsonOutput = (command: Command, format: string, output: string) =>
     command.addOption(
@@ -341,14 +346,11 @@ Examples:
       exitCode = await validateCommand(flags, ctx);
     });
 
-  program.command("check")
+  selection(program.command("check"))
     .description(
       "preflight each export: strategy, size, access (the query runs for no row), verdict, " +
         "types, destinations",
     )
-    .requiredOption(...configFlag)
-    .option("-e, --export <name>", "only this export (repeatable)", collect)
-    .option("-p, --param <key=value>", "value for ${key} in the config (repeatable)", collect)
     .option("--type-report", "list each column: source type, Arrow type, fidelity")
     .addOption(
       new Option("--target <reader>", "judge fidelity for this reader (beats exports[].target)")
@@ -552,7 +554,7 @@ Examples:
   /** `-p`, `--format pretty|json` and `-o` of the report commands (reconcile, repair). */
   const reportOptions = (cmd: Command) =>
     jsonReport(
-      cmd.option("-p, --param <key=value>", "value for ${key} in the config (repeatable)", collect),
+      cmd.option(...paramFlag),
     );
   reportOptions(
     program.command("reconcile")
