@@ -22,6 +22,7 @@ import type { ExportJob } from "../../core/job.ts";
 import type { ColumnInfo } from "../../core/source.ts";
 import type { ConfigSpec } from "../../core/spec.ts";
 import { checkRunnable, loadConfig, selectExports } from "../../config/mod.ts";
+import { processEnv } from "../../engines/openers.ts";
 import { createFormat } from "../../formats/mod.ts";
 import { openSource } from "../../sources/mod.ts";
 import { preflight } from "../../pipeline/preflight.ts";
@@ -147,10 +148,9 @@ export async function checkCommand(flags: CheckFlags, ctx: CommandContext): Prom
       ctx.io.err(`Warning: ${w}\n`);
     }
     const targets = exports.map((e) => targetOf(flags.target, e));
-    const env = (name: string) => Deno.env.get(name);
     const jobs: ExportJob[] = [];
     for (const spec of exports) {
-      jobs.push(await resolveJob(config, spec, { params, cwd: Deno.cwd(), env }));
+      jobs.push(await resolveJob(config, spec, { params, cwd: Deno.cwd(), env: processEnv }));
     }
 
     const checks: ExportCheck[] = [];
