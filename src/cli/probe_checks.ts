@@ -1,7 +1,8 @@
 /**
  * The probes `rivet doctor` and `rivet check` share: a deadline around one check, the printed
- * `[OK]`/`[FAIL]` line with its `Hint:`, and the destination credentials probe (write a
- * `.rivet_doctor_probe` object at each distinct destination root, then delete it).
+ * `[OK]`/`[FAIL]` line with its `Hint:`, the destination credentials probe (write a
+ * `.rivet_doctor_probe` object at each distinct destination root, then delete it), and the
+ * format's judgement of a probed schema (also `rivet plan`'s).
  *
  * Each check has its own deadline ({@linkcode DOCTOR_TIMEOUT_MS}) and is never retried: the
  * probes fail fast. Printed lines pass through the redactor, so no secret is printed.
@@ -10,13 +11,25 @@
  *
  * @module
  */
+import type { Schema } from "../core/arrow.ts";
 import type { Destination } from "../core/destination.ts";
 import { InterruptedError, toErrorInfo, TransientError } from "../core/errors.ts";
 import type { DestinationSpec, ExportSpec, SignalOptions } from "../core/spec.ts";
+import type { ExportJob } from "../core/job.ts";
 import { openDestination } from "../destinations/mod.ts";
+import { createFormat } from "../formats/mod.ts";
 import { describeDestination, probeRoot } from "../pipeline/destination_root.ts";
 import { redact } from "../_util/redact.ts";
 import type { CommandContext } from "./main.ts";
+
+/** The format's own judgement of the probed schema: CSV refuses lists, for one. */
+export function formatCheck(job: ExportJob): (schema: Schema) => Promise<void> {
+  return async (schema) => {
+    const format = await createFormat(job.spec.format);
+    const encoder = format.createEncoder(schema, new WritableStream());
+    await encoder.abort().catch(() => {});
+  };
+}
 
 /** Key of the object written then deleted at each destination root. */
 export const PROBE_KEY = ".rivet_doctor_probe";

@@ -16,21 +16,19 @@
  *
  * @module
  */
-import type { Schema } from "../../core/arrow.ts";
 import { ConfigError, InterruptedError } from "../../core/errors.ts";
 import type { ExportJob } from "../../core/job.ts";
 import type { ColumnInfo } from "../../core/source.ts";
 import type { ConfigSpec } from "../../core/spec.ts";
 import { checkRunnable, loadConfig, selectExports } from "../../config/mod.ts";
 import { processEnv } from "../../engines/openers.ts";
-import { createFormat } from "../../formats/mod.ts";
 import { openSource } from "../../sources/mod.ts";
 import { preflight } from "../../pipeline/preflight.ts";
 import { resolveJob } from "../../plan/resolve.ts";
 import { judgeForTarget, parseTarget, type Target, TARGET_NAMES } from "../../plan/targets.ts";
 import type { CommandContext } from "../main.ts";
 import { reportError } from "../main.ts";
-import { checkDestinations, type CheckResult } from "../probe_checks.ts";
+import { checkDestinations, type CheckResult, formatCheck } from "../probe_checks.ts";
 import {
   checkJson,
   checkPretty,
@@ -118,15 +116,6 @@ export function typeReport(
     }
   }
   return { columns: rows, violations };
-}
-
-/** The format's own judgement of the probed schema: CSV refuses lists, for one. */
-export function formatCheck(job: ExportJob): (schema: Schema) => Promise<void> {
-  return async (schema) => {
-    const format = await createFormat(job.spec.format);
-    const encoder = format.createEncoder(schema, new WritableStream());
-    await encoder.abort().catch(() => {});
-  };
 }
 
 /**

@@ -20,6 +20,7 @@ shared probes live in `cli/probe_checks.ts`. Each check has its own deadline
 import { InterruptedError, toErrorInfo } from "../../core/errors.ts";
 import type { ConfigSpec } from "../../core/spec.ts";
 import { checkRunnable, checkTlsPolicy, loadConfig, resolveConnection } from "../../config/mod.ts";
+import { processEnv } from "../../engines/openers.ts";
 import { openSource } from "../../sources/mod.ts";
 import { probeAccess } from "../../pipeline/preflight.ts";
 import { resolveJob } from "../../plan/resolve.ts";
@@ -199,11 +200,7 @@ async function checkExport(
 ): Promise<CheckResult> {
   const name = `export '${exp.name}'`;
   try {
-    const job = await resolveJob(config, exp, {
-      params,
-      cwd: Deno.cwd(),
-      env: (v) => Deno.env.get(v),
-    });
+    const job = await resolveJob(config, exp, { params, cwd: Deno.cwd(), env: processEnv });
     const access = await withDeadline(ctx, `The query of ${name}`, async (io) => {
       await using source = await openSource(config.source, job.connection, {
         ...io,

@@ -25,9 +25,9 @@ import {
 } from "../../pipeline/plan_artifact.ts";
 import type { CommandContext } from "../main.ts";
 import { reportError } from "../main.ts";
+import { formatCheck } from "../probe_checks.ts";
 import { renderPlanPretty } from "../render/plan.ts";
 import { checkOutputPath, writeFileReplacing } from "../render/summary.ts";
-import { formatCheck } from "./check.ts";
 import { parseParams } from "./run.ts";
 import { openExistingState } from "./state.ts";
 import type { ValidateFlags } from "./validate.ts";
