@@ -104,7 +104,7 @@ Deno.test({
       );
 
       await t.step(
-        "a missing table, a missing column and an unsupported type fail their export",
+        "a missing table, a missing column, an unsupported type and a list in CSV fail their export",
         async () => {
           const config = await write(
             "missing.yaml",
@@ -113,7 +113,9 @@ Deno.test({
               "  - { name: gone, table: no_such_table, format: csv, destination: { type: stdout } }\n" +
               "  - { name: col, query: 'SELECT id, nope FROM t', format: csv, " +
               "destination: { type: stdout } }\n" +
-              "  - { name: shape, table: shapes, format: csv, destination: { type: stdout } }\n",
+              "  - { name: shape, table: shapes, format: csv, destination: { type: stdout } }\n" +
+              "  - { name: list, query: 'SELECT ARRAY[id] AS ids FROM t', format: csv, " +
+              "destination: { type: stdout } }\n",
           );
           const res = await runCli(["doctor", "-c", config]);
           assertNoSecret(res);
@@ -127,6 +129,11 @@ Deno.test({
           assert.match(
             res.stdout,
             /\[FAIL\] export 'shape': .*'p' \(point\).*\n {2}Hint: set a columns: override/,
+          );
+          // The query runs, but CSV cannot write the list it returns: the run would fail.
+          assert.match(
+            res.stdout,
+            /\[FAIL\] export 'list': CSV cannot write column 'ids' .*use format: parquet/,
           );
           assert.match(res.stdout, /\[OK\] destination: stdout/, "destinations still checked");
           assert.doesNotMatch(res.stdout, /export 'gone': export 'gone'/, "named once");

@@ -30,6 +30,7 @@ import {
   checkDestinations,
   type CheckResult,
   DOCTOR_TIMEOUT_MS,
+  formatCheck,
   printCheck as print,
   withDeadline,
 } from "../probe_checks.ts";
@@ -209,6 +210,8 @@ async function checkExport(
       return await probeAccess(source, job, { ...io, statementTimeoutS: DOCTOR_TIMEOUT_MS / 1000 });
     });
     const problem = access.error ?? access.unsupported;
+    // The query runs, but the format must also take what it returns (CSV refuses lists).
+    if (problem === undefined && access.schema) await formatCheck(job)(access.schema);
     if (problem === undefined) {
       const n = access.columns.length;
       return { ok: true, line: `${name}: query runs (${n} column${n === 1 ? "" : "s"})` };
