@@ -8,7 +8,6 @@
  *
  * @module
  */
-import { ConfigError } from "../../core/errors.ts";
 import type { ExportJob } from "../../core/job.ts";
 import { VERSION } from "../../core/version.ts";
 import { checkRunnable, type JsonValue, loadConfig, selectExports } from "../../config/mod.ts";
@@ -27,7 +26,7 @@ import type { CommandContext } from "../main.ts";
 import { reportError } from "../main.ts";
 import { formatCheck } from "../probe_checks.ts";
 import { renderPlanPretty } from "../render/plan.ts";
-import { checkOutputPath, writeFileReplacing } from "../render/summary.ts";
+import { checkOutputFlags, checkOutputPath, writeFileReplacing } from "../render/summary.ts";
 import { parseParams } from "./run.ts";
 import { openExistingState } from "./state.ts";
 import type { ValidateFlags } from "./validate.ts";
@@ -70,12 +69,7 @@ function exportDocument(root: JsonRecord, job: ExportJob): JsonRecord {
  */
 export async function planCommand(flags: PlanFlags, ctx: CommandContext): Promise<number> {
   try {
-    if (flags.output !== undefined && flags.format !== "json") {
-      throw new ConfigError("--output requires --format json", {
-        code: "cli.output_requires_json",
-        hint: "add --format json, or drop -o to print the pretty summary",
-      });
-    }
+    checkOutputFlags(flags, "summary");
     if (flags.output !== undefined) await checkOutputPath(flags.output, "--output");
     const params = parseParams(flags.param ?? []);
     let root: JsonRecord = {};

@@ -22,6 +22,7 @@ import { reconcileChunks, reconcileReportJson } from "../../pipeline/reconcile.t
 import type { CommandContext } from "../main.ts";
 import { reportError } from "../main.ts";
 import { renderReconcilePretty } from "../render/reconcile.ts";
+import { checkOutputFlags } from "../render/summary.ts";
 import { parseParams } from "./run.ts";
 import { openExistingState } from "./state.ts";
 
@@ -45,21 +46,6 @@ export interface Audit extends AsyncDisposable {
   readonly openers: ReturnType<typeof threadOpeners>;
   /** Prints each warning event on stderr. */
   readonly emit: EventSink;
-}
-
-/**
- * `-o` writes the JSON report only.
- *
- * @param flags `--format` and `-o`.
- * @throws {ConfigError} `cli.output_requires_json`.
- */
-export function checkOutputFlags(flags: { format?: string; output?: string }): void {
-  if (flags.output !== undefined && flags.format !== "json") {
-    throw new ConfigError("--output requires --format json", {
-      code: "cli.output_requires_json",
-      hint: "add --format json, or drop -o to print the pretty report",
-    });
-  }
 }
 
 /**

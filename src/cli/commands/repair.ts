@@ -23,7 +23,8 @@ import { ConfigError } from "../../core/errors.ts";
 import type { CommandContext } from "../main.ts";
 import { reportError } from "../main.ts";
 import { renderRepairJson, renderRepairPretty } from "../render/reconcile.ts";
-import { checkOutputFlags, openAudit, writeJsonReport } from "./reconcile.ts";
+import { checkOutputFlags } from "../render/summary.ts";
+import { openAudit, writeJsonReport } from "./reconcile.ts";
 
 /** Options parsed for `rivet repair`. */
 export interface RepairFlags {

@@ -37,6 +37,7 @@ import type { ExportValidation } from "../../pipeline/verify.ts";
 import { validateExitCode, validateExport } from "../../pipeline/validate_export.ts";
 import type { CommandContext } from "../main.ts";
 import { reportError } from "../main.ts";
+import { checkOutputFlags } from "../render/summary.ts";
 import { renderValidateJson, renderValidatePretty } from "../render/validate.ts";
 import { parseParams } from "./run.ts";
 import { openExistingState } from "./state.ts";
@@ -119,12 +120,7 @@ function parseDate(text: string): Date {
  * folder itself, leaving `--date` and `--run-id` nothing to fill.
  */
 function checkFlags(flags: ValidateFlags): void {
-  if (flags.output !== undefined && flags.format !== "json") {
-    throw new ConfigError("--output requires --format json", {
-      code: "cli.output_requires_json",
-      hint: "add --format json, or drop -o to print the pretty report",
-    });
-  }
+  checkOutputFlags(flags);
   if (flags.prefix !== undefined && (flags.date !== undefined || flags.runId !== undefined)) {
     throw new ConfigError("--prefix cannot be combined with --date or --run-id", {
       code: "cli.prefix_conflict",

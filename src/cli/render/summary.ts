@@ -262,6 +262,26 @@ export async function writeRunReports(
 }
 
 /**
+ * `-o` writes the JSON form only: `rivet validate`, `plan`, `reconcile` and `repair` refuse it
+ * with `--format pretty`.
+ *
+ * @param flags `--format` and `-o`.
+ * @param pretty What `--format pretty` prints, for the hint ("report", "summary").
+ * @throws {ConfigError} `cli.output_requires_json`.
+ */
+export function checkOutputFlags(
+  flags: { readonly format?: string; readonly output?: string },
+  pretty = "report",
+): void {
+  if (flags.output !== undefined && flags.format !== "json") {
+    throw new ConfigError("--output requires --format json", {
+      code: "cli.output_requires_json",
+      hint: `add --format json, or drop -o to print the pretty ${pretty}`,
+    });
+  }
+}
+
+/**
  * Refuses a report path that is a symbolic link (or anything but a regular file), before the run
  * starts: rivet never writes through a link the path's owner may have planted.
  *
