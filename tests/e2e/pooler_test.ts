@@ -5,7 +5,7 @@
  * answers (`src/sources/_pooler_test.ts`).
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { type PgServer, startPostgres } from "../_helpers/pg_server.ts";
 import { startPgBouncer } from "../_helpers/pgbouncer.ts";
 import { startMariaDb } from "../_helpers/mariadb_server.ts";
@@ -67,6 +67,15 @@ Deno.test("pooler detection on PostgreSQL", async (t) => {
       assert.equal(count(res.stderr, POOLER), 1, res.stderr);
       assert.match(res.stderr, /the backend pid \(\d+\) is not the one announced at login/);
       assert.equal(count(res.stderr, TRANSACTION_POOLER), 0, res.stderr);
+
+      // `rivet apply` runs the exports of a plan through the same run events: once, too.
+      const config = await twoExports("postgres", bouncer.url);
+      const planFile = join(dirname(config), "plan.json");
+      const plan = await runCli(["plan", "-c", config, "--format", "json", "-o", planFile]);
+      assert.equal(plan.code, 0, plan.stderr);
+      const applied = await runCli(["apply", planFile]);
+      assert.equal(applied.code, 0, applied.stderr);
+      assert.equal(count(applied.stderr, POOLER), 1, applied.stderr);
     },
   );
 

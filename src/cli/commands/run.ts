@@ -118,10 +118,9 @@ export async function runCommand(flags: RunFlags, outerCtx: CommandContext): Pro
 
     run = startRunEvents(flags, ctx, exports.map((e) => e.name));
     // Notifications go from this process only: a process-mode child's events reach its parent.
-    // A pooler or proxy in front of the database is reported once per run, not per connection.
     const { emit, notify } = watchForNotifications(
       flags.processChild ? undefined : config,
-      oncePerRun(run.emit),
+      run.emit,
     );
     const engine = {
       emit,
@@ -283,10 +282,11 @@ export function startRunEvents(
   out({ type: "run_started", runId, exports, at });
   let finished = false;
   return {
-    emit: (event) => {
+    // A pooler or proxy in front of the database is reported once per run, not per connection.
+    emit: oncePerRun((event) => {
       out(event);
       renderer.emit(event);
-    },
+    }),
     finish: (exitCode, outcomes) => {
       if (finished) return;
       finished = true;
