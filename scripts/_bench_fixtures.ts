@@ -203,6 +203,33 @@ VACUUM (FREEZE, ANALYZE) content_items;
 export type Psql = (sql: string) => Promise<string>;
 
 /**
+ * Runs `build` unless `table` already carries `comment`: the comment records what the table was
+ * built for (a row count), so a cached cluster rebuilds a table only when that changes. The
+ * build script sets the comment last (inside its transaction, or as its final statement), so a
+ * build that failed half-way is rebuilt on the next run.
+ *
+ * @param psql Runs SQL on the benchmark server.
+ * @param table The table (in `public`).
+ * @param comment The comment a finished build leaves.
+ * @param build The build script, called only when needed.
+ * @returns Whether it was (re)built, and the seconds it took.
+ */
+export async function ensureTable(
+  psql: Psql,
+  table: string,
+  comment: string,
+  build: () => string,
+): Promise<{ built: boolean; seconds: number }> {
+  const current = (await psql(
+    `SELECT coalesce(obj_description(to_regclass('public.${table}'), 'pg_class'), '')`,
+  )).trim();
+  if (current === comment) return { built: false, seconds: 0 };
+  const started = performance.now();
+  await psql(build());
+  return { built: true, seconds: (performance.now() - started) / 1000 };
+}
+
+/**
  * Builds a fixture table with `rows` rows unless one built for that count is already there.
  *
  * @param psql Runs SQL on the benchmark server.
@@ -210,16 +237,39 @@ export type Psql = (sql: string) => Promise<string>;
  * @param rows Row count.
  * @returns Whether it was (re)built, and the seconds it took.
  */
-export async function ensureFixture(
+export function ensureFixture(
   psql: Psql,
   name: FixtureName,
   rows: number,
 ): Promise<{ built: boolean; seconds: number }> {
-  const comment = (await psql(
-    `SELECT coalesce(obj_description(to_regclass('public.${name}'), 'pg_class'), '')`,
-  )).trim();
-  if (comment === fixtureComment(name, rows)) return { built: false, seconds: 0 };
-  const started = performance.now();
-  await psql(name === "wide" ? wideSql(rows) : contentItemsSql(rows));
-  return { built: true, seconds: (performance.now() - started) / 1000 };
+  return ensureTable(
+    psql,
+    name,
+    fixtureComment(name, rows),
+    () => name === "wide" ? wideSql(rows) : contentItemsSql(rows),
+  );
 }
+
+/**
+ * The `columns:` overrides that pin every `numeric(p,s)` column of a build script's
+ * `CREATE TABLE` to `decimal(p,s)`. A size read through `SELECT … WHERE id <= N` then writes the
+ * same schema as the whole table, whatever type the reader would infer for a query's column.
+ *
+ * @param sql A build script (e.g. `wideSql(1)`).
+ * @returns Column → `decimal(p,s)`.
+ */
+export function numericOverrides(sql: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const m of sql.matchAll(/\b(\w+)\s+numeric\((\d+),\s*(\d+)\)/g)) {
+    out[m[1]!] = `decimal(${m[2]},${m[3]})`;
+  }
+  return out;
+}
+
+/** The `columns:` overrides of a size of each fixture read through a query. */
+export const FIXTURE_QUERY_COLUMNS: Readonly<
+  Record<FixtureName, Readonly<Record<string, string>>>
+> = {
+  wide: numericOverrides(wideSql(1)),
+  content_items: numericOverrides(contentItemsSql(1)),
+};

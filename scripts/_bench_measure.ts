@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { FixtureName } from "./_bench_fixtures.ts";
+
 /** What one process run cost. */
 export interface ProcessMeasure {
   readonly code: number;
@@ -44,8 +46,16 @@ export interface BenchEngine extends AsyncDisposable {
   floor(sql: string): Promise<ProcessMeasure>;
   /** The `source:` block of a rivet config: its type and the URL (passed through `url_env`). */
   readonly source: { readonly type: string; readonly url: string };
-  /** `columns:` overrides a query export needs to keep the table's types. */
+  /** `columns:` overrides a query export of `narrow` needs to keep the table's types. */
   readonly queryColumns: Readonly<Record<string, string>>;
+  /**
+   * The wider fixtures (`wide`, `content_items`), on engines that have them (PostgreSQL): how to
+   * build one for a row count (unless already there), and the `columns:` overrides of a query.
+   */
+  readonly fixtures?: {
+    ensure(name: FixtureName, rows: number): Promise<{ built: boolean; seconds: number }>;
+    readonly queryColumns: Readonly<Record<FixtureName, Readonly<Record<string, string>>>>;
+  };
   stop(): Promise<void>;
 }
 

@@ -1,7 +1,8 @@
 /**
  * The benchmark's PostgreSQL: a cluster kept in `.bench/pgdata` between runs (loading 10M rows
  * takes about a minute), or a throwaway one from `tests/_helpers/pg_server.ts`; plus the `narrow`
- * fixture (below) with a row-count parameter.
+ * fixture (below) with a row-count parameter. The wider fixtures (`wide`, `content_items`) are in
+ * `_bench_fixtures.ts`; the engine builds them on request.
  *
  * The cached cluster uses the harness's recipe (initdb as the `postgres` user when root, trust
  * auth on loopback, fsync off) with `shared_buffers=512MB`, on a fresh free port each start.
@@ -10,6 +11,12 @@
  */
 import { startPostgres } from "../tests/_helpers/pg_server.ts";
 import { type BenchEngine, measureProcess } from "./_bench_measure.ts";
+import {
+  ensureFixture,
+  ensureTable,
+  FIXTURE_QUERY_COLUMNS,
+  numericOverrides,
+} from "./_bench_fixtures.ts";
 
 /** A running benchmark server. */
 export interface BenchPg extends AsyncDisposable {
@@ -103,17 +110,11 @@ function narrowComment(rows: number): string {
  * @param rows Row count.
  * @returns Whether the table was (re)built, and the seconds it took.
  */
-export async function ensureNarrow(
+export function ensureNarrow(
   pg: BenchPg,
   rows: number,
 ): Promise<{ built: boolean; seconds: number }> {
-  const comment = (await pg.psql(
-    "SELECT coalesce(obj_description(to_regclass('public.narrow'), 'pg_class'), '')",
-  )).trim();
-  if (comment === narrowComment(rows)) return { built: false, seconds: 0 };
-  const started = performance.now();
-  await pg.psql(narrowSql(rows));
-  return { built: true, seconds: (performance.now() - started) / 1000 };
+  return ensureTable(pg.psql, "narrow", narrowComment(rows), () => narrowSql(rows));
 }
 
 /**
@@ -158,8 +159,13 @@ export function pgEngine(pg: BenchPg): BenchEngine {
     ensureNarrow: (rows) => ensureNarrow(pg, rows),
     floor: (sql) => measureProcess("psql", { args: pgFloorArgs(pg, sql) }),
     source: { type: "postgres", url: pg.url },
-    // The query size pins amount to the table's type so both sizes write the same schema.
-    queryColumns: { amount: "decimal(12,2)" },
+    // A size read through a query pins its numeric columns to the table's types, so both sizes
+    // write the same schema.
+    queryColumns: numericOverrides(narrowSql(1)),
+    fixtures: {
+      ensure: (name, rows) => ensureFixture(pg.psql, name, rows),
+      queryColumns: FIXTURE_QUERY_COLUMNS,
+    },
     stop: () => pg.stop(),
     [Symbol.asyncDispose]: () => pg.stop(),
   };

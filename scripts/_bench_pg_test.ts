@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
 import { ensureNarrow, narrowSql, pgEngine, pgFloorArgs, startBenchPg } from "./_bench_pg.ts";
+import { ensureFixture } from "./_bench_fixtures.ts";
+import { TABLES } from "./_bench_report.ts";
+import { loadDuckDb, measureOrdersSize } from "./bench_orders_size.ts";
 
 Deno.test("narrowSql puts the row count in the generate_series bound and rejects bad counts", () => {
   assert.match(narrowSql(1234), /generate_series\(1::bigint, 1234\)/);
@@ -39,4 +42,46 @@ Deno.test("the cached cluster keeps narrow across restarts and rebuilds it for a
   } finally {
     await Deno.remove(cache, { recursive: true });
   }
+});
+
+Deno.test("wide and content_items are built for a row count, with their declared columns, and reused by comment", async () => {
+  await using pg = await startBenchPg({ sharedBuffers: "32MB" });
+  for (const name of ["wide", "content_items"] as const) {
+    assert.equal((await ensureFixture(pg.psql, name, 300)).built, true, `${name} built`);
+    assert.equal((await pg.psql(`SELECT count(*), max(id) FROM ${name}`)).trim(), "300|300");
+    const columns = await pg.psql(
+      `SELECT count(*) FROM information_schema.columns WHERE table_name = '${name}'`,
+    );
+    assert.equal(Number(columns.trim()), TABLES[name].columns, `${name}: the summary's × columns`);
+    assert.equal((await ensureFixture(pg.psql, name, 300)).built, false, `${name} reused`);
+    assert.equal((await ensureFixture(pg.psql, name, 250)).built, true, `${name} rebuilt`);
+    assert.equal((await pg.psql(`SELECT count(*) FROM ${name}`)).trim(), "250");
+  }
+  assert.equal((await pg.psql("SELECT to_regclass('wide_sentences') IS NULL")).trim(), "t");
+});
+
+Deno.test("the orders size check measures rivet's file against DuckDB's and reuses its table", async () => {
+  const duckdb = await loadDuckDb();
+  // A dev dependency pinned in deno.json: this tier expects it installed.
+  if (typeof duckdb === "string") throw new Error(duckdb);
+  await using pg = await startBenchPg({ sharedBuffers: "32MB" });
+  const lines: string[] = [];
+  const report = await measureOrdersSize(pg, { rows: 2000, duckdb, log: (l) => lines.push(l) });
+  assert.equal(report.rows, 2000);
+  assert.ok(report.total.rivet > 0 && report.total.duck > 0);
+  assert.equal(report.ratio, report.total.rivet / report.total.duck);
+  assert.equal(report.verdict, report.ratio <= report.target ? "PASS" : "MISS");
+  assert.deepEqual(Object.keys(report.columns), [
+    "id",
+    "customer_id",
+    "status",
+    "currency",
+    "amount",
+    "created_at",
+    "notes",
+  ]);
+  assert.ok(lines.some((l) => l.startsWith("Loaded orders")), lines.join("\n"));
+  lines.length = 0;
+  await measureOrdersSize(pg, { rows: 2000, duckdb, log: (l) => lines.push(l) });
+  assert.ok(!lines.some((l) => l.startsWith("Loaded orders")), "reused by its comment");
 });

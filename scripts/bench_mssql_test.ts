@@ -160,6 +160,7 @@ Deno.test("floorCommand: bcp queryout or sqlcmd to /dev/null, password only in t
 function benchRow(tool: BenchRow["tool"], wall: number, ratio: number): BenchRow {
   return {
     engine: "mssql",
+    table: "narrow",
     floorLabel: "bcp",
     tool,
     rows: 1_000_000,
