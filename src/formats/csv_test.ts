@@ -363,3 +363,20 @@ Deno.test("CSV accepts a zero-row batch and writes only the header", async () =>
   const { bytes } = await encode([empty], schema);
   assert.equal(new TextDecoder().decode(bytes), "id\n");
 });
+
+Deno.test("CSV quotes long cells at any byte offset exactly like a byte-by-byte writer", async () => {
+  // Cells longer than the short-copy threshold, specials at every position mod 4, and a column
+  // whose value bytes start at an unaligned offset (sliced out of a larger buffer).
+  const cells: string[] = [];
+  for (let i = 0; i < 64; i++) {
+    const body = "x".repeat(40 + i);
+    const at = i % body.length;
+    const special = [",", '"', "\n", "\r", "", '""'][i % 6]!;
+    cells.push(body.slice(0, at) + special + body.slice(at) + (i % 5 === 0 ? '"' : ""));
+  }
+  const expected = "t\n" +
+    cells.map((c) => /[",\n\r]/.test(c) ? `"${c.replaceAll('"', '""')}"` : c).join("\n") + "\n";
+  const batch = batchOf([utf8Col("t", ["pad", ...cells])]).slice(1);
+  const { bytes } = await encode([batch]);
+  assert.equal(new TextDecoder().decode(bytes), expected);
+});
