@@ -42,6 +42,7 @@ export type Target = (typeof TARGETS)[number];
  *   export inside a worker whose permissions are narrowed to that export, because the child
  *   process itself cannot be started with narrower `--allow-*` flags (a compiled binary's
  *   permissions are fixed at compile time).
+ * - `md5_worker.ts`: the MD5 of a large part, hashed beside the thread that encodes it.
  *
  * A missing entry is an error, never a silent skip: the binary would build and then fail at run
  * time.
@@ -49,6 +50,7 @@ export type Target = (typeof TARGETS)[number];
 export const WORKER_ENTRIES: readonly string[] = [
   "src/engines/chunk_worker.ts",
   "src/engines/export_worker.ts",
+  "src/_util/md5_worker.ts",
 ];
 
 /**

@@ -25,7 +25,15 @@ export interface Hasher {
   digest(): string;
 }
 
-class WasmHasher implements Hasher {
+/** A {@linkcode Hasher} whose running state can be carried to another thread. */
+export interface PortableHasher extends Hasher {
+  /** The running state (hash-wasm's `save()`), to continue the same hash elsewhere. */
+  save(): Uint8Array;
+  /** Continues from a state taken by `save()` of a hasher of the same algorithm. */
+  load(state: Uint8Array): void;
+}
+
+class WasmHasher implements PortableHasher {
   readonly #inner: IHasher;
   readonly #render: (inner: IHasher) => string;
   #done = false;
@@ -38,6 +46,14 @@ class WasmHasher implements Hasher {
   update(bytes: Uint8Array): void {
     if (this.#done) throw new Error("Hasher.update() called after digest()");
     this.#inner.update(bytes);
+  }
+
+  save(): Uint8Array {
+    return this.#inner.save();
+  }
+
+  load(state: Uint8Array): void {
+    this.#inner.load(state);
   }
 
   digest(): string {
@@ -82,7 +98,7 @@ export async function createXxh3(): Promise<Hasher> {
  * if (hasher.digest() !== "1B2M2Y8AsgTpgAmY7PhCfg==") throw new Error("md5 of nothing");
  * ```
  */
-export async function createMd5(): Promise<Hasher> {
+export async function createMd5(): Promise<PortableHasher> {
   const inner = await createMD5();
   inner.init();
   return new WasmHasher(inner, (h) => toBase64(h.digest("binary")));
