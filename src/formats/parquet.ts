@@ -75,7 +75,7 @@ export const LIBRARY_DEFAULT_ROW_GROUP_ROWS = 1_048_576;
  * zstd): 2M narrow rows → 2 row groups of ≤1,048,576 rows, peak wasm memory 69 MB; 300k rows of
  * ~750 bytes → peak wasm memory 136 MB, dominated by the batch copied into wasm, not the group.
  */
-export const DEFAULT_ROW_GROUP_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_ROW_GROUP_BYTES = 8 * 1024 * 1024;
 
 const MB = 1024 * 1024;
 const MIN_ROWS = 1_000;
