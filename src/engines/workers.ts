@@ -22,6 +22,7 @@ import type { ExportJob } from "../core/job.ts";
 import type { DestinationSpec } from "../core/spec.ts";
 import type { UnitResult, UnitSpec } from "../pipeline/chunk_unit.ts";
 import { type ChunkExecutor, WORKER_CRASHED } from "../pipeline/run_chunked.ts";
+import { DEFAULT_BATCH_MEMORY_MB } from "../pipeline/part_writer.ts";
 import { compileParquetWasm } from "../formats/mod.ts";
 import { CRASH_EXIT_CODE } from "../_util/test_hook.ts";
 import { cloudEnv, storeHosts, TEST_HOOK_ENV } from "./permissions.ts";
@@ -170,6 +171,30 @@ interface Slot {
   unit: UnitSpec | undefined;
 }
 
+/** Fetch memory target of a worker, at least (the fetch-size rules need room for a few rows). */
+const MIN_WORKER_BATCH_MB = 4;
+
+/**
+ * The job a worker of a pool of `size` runs: the export's fetch memory target is shared among the
+ * workers rather than given to each, so `parallel: N` holds about the memory of one export (each
+ * worker still has its own runtime and Parquet writer, bounded by the row-group byte ceiling).
+ *
+ * @param job The export.
+ * @param size Workers in the pool.
+ * @returns The job with `tuning.batchSizeMemoryMb` divided by `size`.
+ *
+ * @example
+ * ```ts ignore
+ * shareBatchMemory(job, 4).tuning.batchSizeMemoryMb; // 64 MB (profile fast) → 16
+ * ```
+ */
+export function shareBatchMemory(job: ExportJob, size: number): ExportJob {
+  if (size <= 1) return job;
+  const total = job.tuning.batchSizeMemoryMb ?? DEFAULT_BATCH_MEMORY_MB;
+  const share = Math.max(MIN_WORKER_BATCH_MB, Math.floor(total / size));
+  return { ...job, tuning: { ...job.tuning, batchSizeMemoryMb: share } };
+}
+
 /**
  * Starts a pool of `size` chunk workers for one export (workers start on first use and are
  * replaced when one crashes).
@@ -228,7 +253,7 @@ export async function startChunkWorkers(
     });
     const init: ChunkWorkerInit = {
       type: "init",
-      job: options.job,
+      job: shareBatchMemory(options.job, size),
       startedAtMs: options.startedAt.getTime(),
       destination: options.destination,
       ...(wasmModule ? { wasmModule } : {}),

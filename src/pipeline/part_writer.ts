@@ -134,8 +134,8 @@ interface OpenPart {
   readonly recounter?: RowRecounter;
 }
 
-/** Bytes of one fetch: the tuning's memory target, or a default sized for bounded memory. */
-const defaultBatchMemoryMb = 32;
+/** Bytes of one fetch when the tuning sets no memory target (profile `safe`, tuning blocks). */
+export const DEFAULT_BATCH_MEMORY_MB = 32;
 
 /**
  * Read options for the source, from the tuning plan and the export's `columns:` overrides.
@@ -152,7 +152,7 @@ export function readOptionsFor(
 ): ReadOptions {
   return {
     batchSize: tuning.batchSize,
-    batchMemoryBytes: (tuning.batchSizeMemoryMb ?? defaultBatchMemoryMb) * 1024 * 1024,
+    batchMemoryBytes: (tuning.batchSizeMemoryMb ?? DEFAULT_BATCH_MEMORY_MB) * 1024 * 1024,
     statementTimeoutS: tuning.statementTimeoutS,
     lockTimeoutS: tuning.lockTimeoutS,
     throttleMs: tuning.throttleMs,
