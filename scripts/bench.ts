@@ -14,7 +14,8 @@
  * it times, as whole processes under `/usr/bin/time -v` (peak RSS):
  * - the floor: PostgreSQL `psql -c "COPY (SELECT * FROM <table>) TO STDOUT (FORMAT binary)"`,
  *   MySQL `mariadb --quick -e "SELECT * FROM narrow"`, both to /dev/null;
- * - `deno run -A cli.ts run -c <tmp config>` to Parquet (zstd);
+ * - `deno run -A --v8-flags=… cli.ts run -c <tmp config>` to Parquet (zstd), with the V8 flags
+ *   the binary is built with (`src/engines/v8_flags.ts`);
  * - the same to CSV;
  * then prints medians of wall seconds, rows/s, peak RSS, output size and the ratio to the floor,
  * with the targets and a PASS/MISS per row (PostgreSQL: Parquet ≤ 1.3× on narrow, ≤ 1.8× on wide,
@@ -40,6 +41,7 @@
  *
  * @module
  */
+import { V8_FLAGS_ARG } from "../src/engines/v8_flags.ts";
 import { parseArgs } from "node:util";
 import { type BenchEngine, measureProcess, median, sizeOfFiles } from "./_bench_measure.ts";
 import { pgEngine, startBenchPg } from "./_bench_pg.ts";
@@ -197,6 +199,8 @@ async function runRivet(
       args: [
         "run",
         "-A",
+        // The V8 settings the compiled binary is built with (src/engines/v8_flags.ts).
+        V8_FLAGS_ARG,
         "--config",
         `${ROOT}/deno.json`,
         `${ROOT}/cli.ts`,

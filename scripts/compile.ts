@@ -19,6 +19,7 @@
  *
  * @module
  */
+import { V8_FLAGS_ARG } from "../src/engines/v8_flags.ts";
 import { basename, dirname, isAbsolute, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -142,6 +143,7 @@ const repoRoot = fileURLToPath(new URL("../", import.meta.url));
  *   includes: ["src/engines/chunk_worker.ts"],
  * });
  * if (!args.includes("--unstable-worker-options")) throw new Error("flag missing");
+ * if (!args.some((a) => a.startsWith("--v8-flags="))) throw new Error("V8 flags missing");
  * ```
  *
  * @param target Target triple.
@@ -162,6 +164,7 @@ export function compileArgs(
     "--target",
     target,
     ...UNSTABLE_FLAGS,
+    V8_FLAGS_ARG,
     ...PERMISSION_FLAGS,
     ...options.includes.flatMap((file) => ["--include", file]),
     "--output",

@@ -45,6 +45,7 @@
  *
  * @module
  */
+import { V8_FLAGS_ARG } from "./v8_flags.ts";
 import { fileURLToPath } from "node:url";
 import {
   DataIntegrityError,
@@ -225,6 +226,7 @@ export function childCommand(
     "--quiet",
     "--no-prompt",
     "--unstable-worker-options",
+    V8_FLAGS_ARG,
     ...denoConfigFlag(),
     // The worker path mirrors the compiled binary: broad grants (scripts/compile.ts), narrowed
     // by the export's worker.
