@@ -32,6 +32,7 @@
  */
 import {
   Compression as WasmCompression,
+  EnabledStatistics,
   Encoding as WasmEncoding,
   type RecordBatch as WasmRecordBatch,
   Table as WasmTable,
@@ -55,6 +56,7 @@ import { ConfigError, PermanentError } from "../core/errors.ts";
 import type { BatchEncoder, Format, RowRecounter } from "../core/format.ts";
 import type { Compression, FormatSpec, ParquetSpec } from "../core/spec.ts";
 import { DICTIONARY_PAGE_BYTES, type DictionaryPlan, planDictionary } from "./_dictionary.ts";
+import { longValueColumns } from "./_statistics.ts";
 import { type FooterLogicalType, rewriteParquetTail } from "./_parquet_footer.ts";
 import { assertBatchMatches } from "./_schema.ts";
 import { parquetRecounter } from "./_recount.ts";
@@ -279,6 +281,8 @@ class ParquetBatchEncoder implements BatchEncoder {
   #bytes = 0;
   /** Columns to dictionary-encode, decided from the first batch with rows (none before it). */
   #dictionary: DictionaryPlan = { columns: [], writerV2: false };
+  /** Long-value columns written without min/max statistics (from the same first batch). */
+  #noStatistics: readonly string[] = [];
 
   constructor(
     schema: Schema,
@@ -335,6 +339,7 @@ class ParquetBatchEncoder implements BatchEncoder {
     // The writer is created at the first offer, so the first batch can still shape its settings.
     if (this.#pump === undefined) {
       this.#dictionary = planDictionary(batch);
+      this.#noStatistics = longValueColumns(batch);
     }
     await this.#offer(toWasmBatches(this.#schema, batch));
     this.#rows += batch.numRows;
@@ -399,6 +404,9 @@ class ParquetBatchEncoder implements BatchEncoder {
       .setMaxRowGroupSize(this.#plan.maxRows);
     for (const column of this.#dictionary.columns) {
       builder = builder.setColumnDictionaryEnabled(column, true);
+    }
+    for (const column of this.#noStatistics) {
+      builder = builder.setColumnStatisticsEnabled(column, EnabledStatistics.None);
     }
     if (this.#dictionary.writerV2) {
       // Version 2 would also switch the fallback encodings to DELTA_*; PLAIN keeps what every

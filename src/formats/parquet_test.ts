@@ -313,6 +313,26 @@ Deno.test("Parquet footer says created_by rivet and carries the logical types", 
   assert.ok(i64.meta_data.statistics?.null_count !== undefined);
 });
 
+Deno.test("Parquet long-text columns carry no min/max statistics; short ones keep theirs", async () => {
+  const rows = 200;
+  const code = Array.from({ length: rows }, (_, i) => `c${i % 7}`);
+  // Mean above 128 bytes (with NULLs, which do not count), and a column just under it.
+  const body = Array.from({ length: rows }, (_, i) => i % 4 === 0 ? null : `${i} `.repeat(60));
+  const note = Array.from({ length: rows }, (_, i) => "n".repeat(100 + (i % 20)));
+  const batch = batchOf([utf8Col("code", code), utf8Col("body", body), utf8Col("note", note)]);
+  const { bytes, metadata } = await writeParquet([batch]);
+  const stats = (name: string) =>
+    metadata.row_groups[0].columns.find((c: Meta) => c.meta_data.path_in_schema[0] === name)
+      .meta_data.statistics;
+  assert.equal(stats("body"), undefined);
+  assert.equal(stats("code")?.min_value, "c0");
+  assert.equal(stats("code")?.max_value, "c6");
+  assert.ok(stats("note")?.max_value !== undefined);
+  // The values themselves are untouched.
+  const back = await parquetReadObjects({ file: bytes.buffer as ArrayBuffer, compressors });
+  assert.deepEqual(back.map((r) => r.body), body);
+});
+
 Deno.test("Parquet UUID and JSON columns carry the UUID and JSON logical types", async () => {
   const { values, batch } = allTypes();
   const { bytes, metadata } = await writeParquet([batch]);
