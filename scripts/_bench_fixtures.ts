@@ -273,3 +273,42 @@ export const FIXTURE_QUERY_COLUMNS: Readonly<
   wide: numericOverrides(wideSql(1)),
   content_items: numericOverrides(contentItemsSql(1)),
 };
+
+/**
+ * The `narrow` benchmark table (bigint, int, numeric(12,2), short text, timestamptz;
+ * deterministic), with `rows` as the generate_series bound and a table comment recording that
+ * bound.
+ *
+ * @param rows Row count.
+ * @returns SQL for psql.
+ */
+export function narrowSql(rows: number): string {
+  if (!Number.isSafeInteger(rows) || rows < 1) throw new RangeError(`bad row count ${rows}`);
+  return `
+DROP TABLE IF EXISTS narrow;
+BEGIN;
+CREATE TABLE narrow (
+    id          bigint        NOT NULL,
+    user_id     int           NOT NULL,
+    amount      numeric(12,2) NOT NULL,
+    status      text          NOT NULL,
+    created_at  timestamptz   NOT NULL
+);
+INSERT INTO narrow (id, user_id, amount, status, created_at)
+SELECT i,
+       (1 + (i * 7919) % 1000000)::int,
+       ((i * 104729) % 10000000) / 100.0,
+       (ARRAY['pending','paid','shipped','delivered','cancelled','refunded'])[1 + i % 6],
+       timestamptz '2024-01-01 00:00:00+00' + i * interval '3 seconds'
+FROM generate_series(1::bigint, ${rows}) AS i;
+ALTER TABLE narrow ADD PRIMARY KEY (id);
+COMMENT ON TABLE narrow IS '${narrowComment(rows)}';
+COMMIT;
+VACUUM (FREEZE, ANALYZE) narrow;
+`;
+}
+
+/** The comment `narrow` carries once built for `rows` rows. */
+export function narrowComment(rows: number): string {
+  return `rivet bench narrow v1 rows=${rows}`;
+}

@@ -15,10 +15,10 @@ import {
 import {
   contentItemsSql,
   FIXTURE_QUERY_COLUMNS,
+  narrowSql,
   numericOverrides,
   wideSql,
 } from "./_bench_fixtures.ts";
-import { narrowSql } from "./_bench_pg.ts";
 import { loadDuckDb, ordersLine, type OrdersReport } from "./bench_orders_size.ts";
 
 const narrowSpec = { table: "narrow" as const, rows: 100, columns: { amount: "decimal(12,2)" } };

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { V8_FLAGS_ARG } from "../../src/engines/v8_flags.ts";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
@@ -51,6 +52,7 @@ Deno.test("compileArgs pins the lock, bakes the worker option and permissions, i
     "--target",
     "aarch64-apple-darwin",
     "--unstable-worker-options",
+    V8_FLAGS_ARG,
     "--allow-net",
     "--allow-read",
     "--allow-write",
@@ -71,7 +73,11 @@ Deno.test("compileArgs pins the lock, bakes the worker option and permissions, i
   }
   // System information only by name, never the whole category.
   assert.ok(!PERMISSION_FLAGS.includes("--allow-sys"), "--allow-sys is scoped");
-  assert.deepEqual(WORKER_ENTRIES, ["src/engines/chunk_worker.ts", "src/engines/export_worker.ts"]);
+  assert.deepEqual(WORKER_ENTRIES, [
+    "src/engines/chunk_worker.ts",
+    "src/engines/export_worker.ts",
+    "src/_util/md5_worker.ts",
+  ]);
   assert.deepEqual(TARGETS, [
     "x86_64-unknown-linux-gnu",
     "aarch64-unknown-linux-gnu",
