@@ -128,7 +128,7 @@ Deno.test({
       assert.doesNotMatch(res.stderr, /crashed|Uncaught|will retry/, res.stderr);
       const errors = res.stderr.split("\n").filter((l) => l.startsWith("Error:"));
       assert.equal(errors.length, 1, res.stderr);
-      assert.ok(errors[0]!.includes(`rivet needs --allow-write=${join(out, "pq")}`), errors[0]);
+      assert.ok(errors[0]!.includes(`rivet needs --allow-write=${join(out, "pq")} (`), errors[0]);
       await Deno.remove(cwd, { recursive: true });
     });
 
