@@ -132,6 +132,30 @@ Deno.test({
       await Deno.remove(cwd, { recursive: true });
     });
 
+    await t.step("parallel_export_processes: the printed command runs the children", async () => {
+      const procConfig = join(cfg, "processes.yaml");
+      await Deno.writeTextFile(
+        procConfig,
+        `parallel_export_processes: true\nsource:\n  type: postgres\n  url_env: DATABASE_URL\n` +
+          `exports:\n  - {name: p1, table: t, format: parquet, ${local("p1")}}\n` +
+          `  - {name: p2, table: t, mode: chunked, chunk_column: id, chunk_size: 300, ` +
+          `parallel: 2, format: parquet, ${local("p2")}}\n`,
+      );
+      const r = await permissionsJson(["-c", procConfig], env);
+      assert.ok(r.flags.includes(`--allow-run=${Deno.execPath()}`), r.flags.join(" "));
+      const cwd = await Deno.makeTempDir({ prefix: "rivet_perm_cwd_" });
+      const res = await runDenoClean(r.command.slice(1), cwd, env);
+      assert.equal(res.code, 0, res.stderr);
+      assert.deepEqual(await parquetIds(join(out, "p1")), ALL);
+      assert.deepEqual(await parquetIds(join(out, "p2")), ALL);
+      // The children are really started: without the grant, the run says which flag it needs.
+      const noRun = r.command.filter((a) => !a.startsWith("--allow-run="));
+      const denied = await runDenoClean([...noRun.slice(1), "--force"], cwd, env);
+      assert.notEqual(denied.code, 0, denied.stderr);
+      assert.match(denied.stderr, /--allow-run/, denied.stderr);
+      await Deno.remove(cwd, { recursive: true });
+    });
+
     await t.step("text layout: the same command, one reason per flag, no secret", async () => {
       Deno.env.set("DATABASE_URL", pg.url);
       try {
