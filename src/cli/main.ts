@@ -27,6 +27,7 @@ import type { InitFlags } from "./commands/init.ts";
 import type { Shell } from "./commands/completions.ts";
 import type { ReconcileFlags } from "./commands/reconcile.ts";
 import type { RepairFlags } from "./commands/repair.ts";
+import type { PermissionsFlags } from "./commands/permissions.ts";
 
 /** Options parsed for `rivet run`. */
 export interface RunFlags {
@@ -393,6 +394,25 @@ Examples:
     .action(async (flags: PlanFlags) => {
       const { planCommand } = await import("./commands/plan.ts");
       exitCode = await planCommand(flags, ctx);
+    });
+  selection(program.command("permissions"))
+    .description("print the narrowest 'deno run' command line (--allow-* flags) for a config")
+    .addOption(
+      new Option("--format <format>", "output layout").choices(["text", "json"]).default("text"),
+    )
+    .addHelpText(
+      "after",
+      `
+Text prints the command line, then one line per flag saying why. Paths are absolute, so the
+command runs from any working directory. Variable values are never printed, only their names.
+
+Examples:
+  rivet permissions -c rivet.yaml
+  rivet permissions -c rivet.yaml -e orders --format json`,
+    )
+    .action(async (flags: PermissionsFlags) => {
+      const { permissionsCommand } = await import("./commands/permissions.ts");
+      exitCode = await permissionsCommand(flags, ctx);
     });
   program.command("apply")
     .description("run a plan artifact written by rivet plan, exactly as planned")

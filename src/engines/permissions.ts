@@ -136,29 +136,63 @@ export async function exportPermissions(
   spec: ExportSpec,
   ctx: PermissionContext,
 ): Promise<ExportPermissions> {
+  return needsToPermissions(await exportNeeds(config, spec, ctx));
+}
+
+/** What one export may touch, each entry with the reason it is needed (for `rivet permissions`). */
+export interface ExportNeeds {
+  /** Entry → why (`source host:port`, `output folder`, …). */
+  readonly net: ReadonlyMap<string, string>;
+  readonly read: ReadonlyMap<string, string>;
+  readonly write: ReadonlyMap<string, string>;
+  /** Variable names; the fault-injection hooks are marked optional by {@linkcode TEST_HOOK_ENV}. */
+  readonly env: ReadonlyMap<string, string>;
+  /** Every variable is read (the Azure SDK, SQL Server's driver). */
+  readonly allEnv: boolean;
+  /** `--allow-sys` names. */
+  readonly sys: readonly string[];
+}
+
+/**
+ * The permissions of {@linkcode exportPermissions}, each with its reason: the one computation
+ * behind the children's flags, the export workers' permissions and `rivet permissions`.
+ *
+ * @param config The loaded config.
+ * @param spec The export.
+ * @param ctx Working directory, environment, and optionally the resolved connection and params.
+ * @returns Entry → reason maps.
+ * @throws {ConfigError} When the connection cannot be resolved (e.g. `url_env` unset).
+ */
+export async function exportNeeds(
+  config: ConfigSpec,
+  spec: ExportSpec,
+  ctx: PermissionContext,
+): Promise<ExportNeeds> {
   const connection = ctx.connection ?? await resolveConnection(config.source, {
     configDir: config.dir,
     env: ctx.env,
     exportName: spec.name,
   });
-  const net = new Set<string>();
-  const read = new Set<string>();
-  const write = new Set<string>();
-  const env = new Set<string>(TEST_HOOK_ENV);
+  const net = new Map<string, string>();
+  const read = new Map<string, string>();
+  const write = new Map<string, string>();
+  const env = new Map<string, string>(
+    TEST_HOOK_ENV.map((n) => [n, "fault-injection hook (tests)"]),
+  );
   if (connection.host.startsWith("/")) {
     // A Unix socket folder (PostgreSQL's `host=/run/postgresql`): connecting needs read and write.
-    await addWithRealPath(read, connection.host);
-    await addWithRealPath(write, connection.host);
+    await addWithRealPath(read, connection.host, "source Unix socket folder");
+    await addWithRealPath(write, connection.host, "source Unix socket folder");
   } else if (config.source.kind === "mssql" && connection.params.instance !== undefined) {
     // A SQL Server named instance listens on a port SQL Server Browser (UDP 1434) hands out at
     // connect time: only the host can be named.
-    net.add(hostOnly(connection.host));
+    net.set(hostOnly(connection.host), "source (SQL Server named instance: any port)");
   } else {
-    net.add(hostPort(connection.host, connection.port));
+    net.set(hostPort(connection.host, connection.port), "source");
   }
 
   const d = spec.destination;
-  for (const host of storeHosts(d)) net.add(host);
+  for (const host of storeHosts(d)) net.set(host, `${d.kind} destination`);
   const cloud = d.kind === "s3" || d.kind === "gcs" || d.kind === "azure";
   if (cloud) {
     for (
@@ -170,61 +204,138 @@ export async function exportPermissions(
         d.sasTokenEnv,
       ]
     ) {
-      if (name !== undefined) env.add(name);
+      if (name !== undefined) env.set(name, `${d.kind} credentials (destination)`);
     }
-    if (d.kind !== "azure") { for (const name of CLOUD_ENV[d.kind]) env.add(name); }
+    if (d.kind !== "azure") {
+      for (const name of CLOUD_ENV[d.kind]) env.set(name, `read by the ${d.kind} client`);
+    }
     if (d.credentialsFile !== undefined) {
-      await addWithRealPath(read, resolve(config.dir, d.credentialsFile));
+      await addWithRealPath(read, resolve(config.dir, d.credentialsFile), "credentials_file");
     }
   }
 
-  await addWithRealPath(read, config.dir);
+  await addWithRealPath(read, config.dir, "config folder (config, query files, state database)");
   const c = config.source.connection;
-  if (c.form === "url_file") await addWithRealPath(read, resolve(config.dir, c.path));
-  if (c.form === "url_env") env.add(c.env);
-  if (c.form === "structured" && c.passwordEnv !== undefined) env.add(c.passwordEnv);
+  if (c.form === "url_file") await addWithRealPath(read, resolve(config.dir, c.path), "url_file");
+  if (c.form === "url_env") env.set(c.env, "url_env (source URL)");
+  if (c.form === "structured" && c.passwordEnv !== undefined) {
+    env.set(c.passwordEnv, "password_env (source password)");
+  }
   const caFile = config.source.tls?.caFile;
   if (caFile !== undefined) {
     // Made absolute against the config folder when the config was built.
-    await addWithRealPath(read, resolve(config.dir, caFile));
+    await addWithRealPath(read, resolve(config.dir, caFile), "TLS ca_file");
   }
 
   const stateDb = resolve(config.dir, STATE_DB_FILE);
-  for (const suffix of ["", "-wal", "-shm", "-journal"]) write.add(stateDb + suffix);
-  write.add(resolve(config.dir, ".rivet"));
+  for (const suffix of ["", "-wal", "-shm", "-journal"]) {
+    write.set(stateDb + suffix, "state database");
+  }
+  write.set(resolve(config.dir, ".rivet"), "run reports (.rivet/)");
 
   const root = localRoot(spec, ctx.cwd);
   if (root !== undefined) {
-    await addWithRealPath(read, root);
-    await addWithRealPath(write, root);
+    const why = `output folder of export '${spec.name}'`;
+    await addWithRealPath(read, root, why);
+    await addWithRealPath(write, root, why);
   }
   if (spec.format.kind === "parquet") {
     const wasm = parquetWasmPath();
-    if (wasm !== undefined) await addWithRealPath(read, wasm);
+    if (wasm !== undefined) {
+      await addWithRealPath(read, wasm, "parquet-wasm module (Parquet writer)");
+    }
   }
   // A worker loads its modules under the process's read permission (the main thread's static
   // graph is not checked): the chunk workers and the export worker need rivet's code and npm
   // packages readable.
-  for (const folder of codeFolders()) read.add(folder);
+  for (const folder of codeFolders()) read.set(folder, "rivet's code (workers load it)");
 
   const params = ctx.params ?? {};
-  const texts = [await readOptional(config.path)];
+  const texts: [string, string][] = [[await readOptional(config.path), "${NAME} in the config"]];
   if (spec.query.kind === "query_file") {
-    texts.push(await readOptional(resolve(config.dir, spec.query.path)));
+    texts.push([await readOptional(resolve(config.dir, spec.query.path)), "${NAME} in query_file"]);
   }
-  for (const text of texts) {
-    for (const name of placeholderNames(text)) if (!Object.hasOwn(params, name)) env.add(name);
+  for (const [text, why] of texts) {
+    for (const name of placeholderNames(text)) {
+      if (!Object.hasOwn(params, name) && !env.has(name)) env.set(name, why);
+    }
   }
 
   const mssql = config.source.kind === "mssql";
   return {
-    net: [...net].sort(),
-    read: [...read].sort(),
-    write: [...write].sort(),
-    env: [...env].sort(),
+    net,
+    read,
+    write,
+    env,
     // The Azure SDK and tedious (SQL Server) both enumerate the environment at import.
-    ...(d.kind === "azure" || mssql ? { allEnv: true } : {}),
-    ...(cloud ? { sys: CLOUD_SYS } : mssql ? { sys: MSSQL_SYS } : {}),
+    allEnv: d.kind === "azure" || mssql,
+    sys: cloud ? CLOUD_SYS : mssql ? MSSQL_SYS : [],
+  };
+}
+
+/**
+ * What a whole run of `specs` needs: the union of each export's {@linkcode exportNeeds} (the main
+ * thread must hold everything its workers get), without the optional fault-injection hooks.
+ *
+ * @param config The loaded config.
+ * @param specs The selected exports.
+ * @param ctx As for {@linkcode exportNeeds}.
+ * @returns Entry → reason maps (the first export's reason for an entry several need).
+ */
+export async function planNeeds(
+  config: ConfigSpec,
+  specs: readonly ExportSpec[],
+  ctx: PermissionContext,
+): Promise<ExportNeeds> {
+  const net = new Map<string, string>();
+  const read = new Map<string, string>();
+  const write = new Map<string, string>();
+  const env = new Map<string, string>();
+  const sys = new Set<string>();
+  let allEnv = false;
+  for (const spec of specs) {
+    const one = await exportNeeds(config, spec, ctx);
+    for (const [into, from] of [[net, one.net], [read, one.read], [write, one.write]] as const) {
+      for (const [entry, why] of from) if (!into.has(entry)) into.set(entry, why);
+    }
+    for (const [name, why] of one.env) {
+      if (!TEST_HOOK_ENV.includes(name) && !env.has(name)) env.set(name, why);
+    }
+    for (const kind of one.sys) sys.add(kind);
+    allEnv ||= one.allEnv;
+  }
+  return {
+    net,
+    read: withoutCovered(read),
+    write: withoutCovered(write),
+    env,
+    allEnv,
+    sys: [...sys].sort(),
+  };
+}
+
+/** The paths no other path of the map covers (a grant on a folder covers what is below it). */
+function withoutCovered(paths: ReadonlyMap<string, string>): Map<string, string> {
+  const covered = (path: string) =>
+    [...paths.keys()].some((other) => other !== path && path.startsWith(`${other}/`));
+  return new Map([...paths].filter(([path]) => !covered(path)));
+}
+
+/**
+ * The sorted lists of {@linkcode ExportNeeds}, for {@linkcode toDenoFlags}.
+ *
+ * @param needs Entry → reason maps.
+ * @returns The same entries without their reasons.
+ */
+export function needsToPermissions(needs: ExportNeeds): ExportPermissions {
+  const keys = (m: ReadonlyMap<string, string>) => [...m.keys()].sort();
+  return {
+    net: keys(needs.net),
+    read: keys(needs.read),
+    write: keys(needs.write),
+    env: keys(needs.env),
+    ...(needs.allEnv ? { allEnv: true } : {}),
+    ...(needs.sys.length > 0 ? { sys: needs.sys } : {}),
   };
 }
 
@@ -430,11 +541,16 @@ function placeholderNames(text: string): string[] {
 }
 
 /** Adds a path and, when it differs and exists, its real path (Deno checks the path it is given). */
-async function addWithRealPath(into: Set<string>, path: string): Promise<void> {
+async function addWithRealPath(
+  into: Map<string, string>,
+  path: string,
+  why: string,
+): Promise<void> {
   const absolute = isAbsolute(path) ? path : resolve(path);
-  into.add(absolute);
+  if (!into.has(absolute)) into.set(absolute, why);
   try {
-    into.add(await Deno.realPath(absolute));
+    const real = await Deno.realPath(absolute);
+    if (!into.has(real)) into.set(real, why);
   } catch {
     // Not created yet (an output folder): the written path is the one the export will use.
   }

@@ -9,6 +9,7 @@ import {
   type ExportPermissions,
   exportPermissions,
   localRoot,
+  planNeeds,
   toDenoFlags,
   toWorkerPermissions,
 } from "./permissions.ts";
@@ -286,4 +287,30 @@ Deno.test("exportPermissions for SQL Server: every env var, the host name, and a
   const flags = toDenoFlags(p);
   assert.ok(flags.includes("--allow-env"), flags.join(" "));
   assert.ok(flags.includes("--allow-sys=hostname"), flags.join(" "));
+});
+
+Deno.test("planNeeds merges the exports' needs with a reason each, drops covered paths and the test hooks", async () => {
+  await using t = await configIn(
+    "source:\n  type: postgres\n  url_env: PG_URL\nexports:\n" +
+      "  - {name: a, table: t, format: parquet, destination: {type: local, path: /abs/a}}\n" +
+      "  - {name: b, table: t, format: csv, destination: {type: local, path: /abs/a/b}}\n" +
+      "  - {name: c, table: t, format: csv, destination: {type: s3, bucket: x, " +
+      "endpoint: 'http://127.0.0.1:9000', access_key_env: K, secret_key_env: S}}\n",
+  );
+  const env = (n: string) => n === "PG_URL" ? "postgres://u:pw@db.internal:6543/x" : undefined;
+  const n = await planNeeds(t.config, t.config.exports, { cwd: "/w", env });
+  assert.deepEqual([...n.net], [["db.internal:6543", "source"], [
+    "127.0.0.1:9000",
+    "s3 destination",
+  ]]);
+  assert.equal(n.write.get("/abs/a"), "output folder of export 'a'");
+  assert.ok(!n.write.has("/abs/a/b") && !n.read.has("/abs/a/b"), "inside /abs/a");
+  assert.ok(!n.read.has(wasmPath), "inside node_modules");
+  assert.ok(!n.env.has("RIVET_TEST_CRASH_AT"));
+  assert.equal(n.env.get("K"), "s3 credentials (destination)");
+  assert.equal(n.env.get("PG_URL"), "url_env (source URL)");
+  assert.ok(n.sys.includes("osRelease"));
+  // Each export alone still gets exactly what exportPermissions gives it.
+  const b = await exportPermissions(t.config, t.config.exports[1]!, { cwd: "/w", env });
+  assert.ok(b.write.includes("/abs/a/b"));
 });

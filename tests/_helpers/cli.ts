@@ -50,6 +50,43 @@ export async function spawnCli(
     stderr: "piped",
     stdin: "null",
   }).output();
+  return decoded(out);
+}
+
+/**
+ * Runs `deno <argv>` from `cwd` with a cleared environment holding only `env` and Deno's own
+ * variables (`PATH`, `HOME`, `DENO_DIR`, `XDG_CACHE_HOME`, `TZ`): how a sandboxed command line
+ * is run as a user would type it.
+ *
+ * @param argv Arguments after `deno`.
+ * @param cwd Working directory.
+ * @param env The only other variables.
+ * @returns Exit code and output.
+ */
+export async function runDenoClean(
+  argv: readonly string[],
+  cwd: string,
+  env: Record<string, string>,
+): Promise<CliResult> {
+  const own: Record<string, string> = {};
+  for (const name of ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME", "TZ"]) {
+    const value = Deno.env.get(name);
+    if (value !== undefined) own[name] = value;
+  }
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [...argv],
+    cwd,
+    clearEnv: true,
+    env: { ...own, ...env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return decoded(out);
+}
+
+/** A finished command's exit code and text output. */
+function decoded(out: Deno.CommandOutput): CliResult {
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }

@@ -18,6 +18,7 @@ import { startMariaDb } from "../_helpers/mariadb_server.ts";
 import { startS3rver } from "../_helpers/s3rver.ts";
 import { S3Destination } from "../../src/destinations/s3.ts";
 import { manifestIds } from "../_helpers/exported.ts";
+import { type CliResult, runDenoClean } from "../_helpers/cli.ts";
 
 const REPO = fileURLToPath(new URL("../..", import.meta.url)).replace(/\/$/, "");
 const ROWS = 2_000;
@@ -71,31 +72,10 @@ function withoutGrant(argv: readonly string[], flag: string, entry?: string): st
   return out;
 }
 
-interface Result {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+type Result = CliResult;
 
 /** Runs `deno <argv>` from `cwd` with a cleared environment holding only `env` and Deno's own. */
-async function deno(argv: string[], cwd: string, env: Record<string, string>): Promise<Result> {
-  const own: Record<string, string> = {};
-  for (const name of ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME", "TZ"]) {
-    const value = Deno.env.get(name);
-    if (value !== undefined) own[name] = value;
-  }
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: argv,
-    cwd,
-    clearEnv: true,
-    env: { ...own, ...env },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+const deno = runDenoClean;
 
 /** Ids an export committed, from its manifest's parts; the export must have completed. */
 async function exportedIds(dir: string): Promise<number[]> {
