@@ -1,6 +1,6 @@
 /**
- * Every GitHub workflow of the repository passes `action-validator` (the schema GitHub applies),
- * and the check itself can fail.
+ * Every GitHub workflow of the repository, the example workflows and the Action (`action.yml`)
+ * pass `action-validator` (the schema GitHub applies), and the check itself can fail.
  *
  * @module
  */
@@ -43,6 +43,71 @@ Deno.test("every workflow in .github/workflows passes action-validator", async (
     const { code, output } = await validate(file);
     assert.equal(code, 0, `${file} is not a valid workflow:\n${output}`);
   }
+});
+
+Deno.test("action.yml and every example workflow pass action-validator", async () => {
+  const examplesDir = join(root, "examples", "github-actions");
+  const files = [join(root, "action.yml")];
+  for await (const entry of Deno.readDir(examplesDir)) {
+    if (entry.isFile && /\.ya?ml$/.test(entry.name)) files.push(join(examplesDir, entry.name));
+  }
+  assert.ok(files.length >= 2, "examples/github-actions has example workflows");
+  for (const file of files.sort()) {
+    const { code, output } = await validate(file);
+    assert.equal(code, 0, `${file} is not valid:\n${output}`);
+  }
+});
+
+Deno.test("action-validator rejects a broken action", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "rivet_workflow_test_" });
+  try {
+    // Named action.yml, the file is checked as an action: a composite step needs `shell`.
+    const file = join(dir, "action.yml");
+    await Deno.writeTextFile(
+      file,
+      "name: x\ndescription: y\nruns:\n  using: composite\n  steps:\n    - run: echo hi\n",
+    );
+    const { code, output } = await validate(file);
+    assert.notEqual(code, 0);
+    assert.match(output, /"actionType": "action"/);
+    assert.match(output, /\/runs\/steps\/0\/shell/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the examples and docs/github-actions.md use only the Action's inputs and outputs", async () => {
+  const action = parse(await Deno.readTextFile(join(root, "action.yml")));
+  const inputs = Object.keys(action.inputs);
+  const outputs = Object.keys(action.outputs);
+  assert.deepEqual(inputs.slice(0, 4), ["version", "config", "args", "exports"]);
+  const docs = await Deno.readTextFile(join(root, "docs", "github-actions.md"));
+  for (const name of [...inputs, ...outputs]) {
+    assert.match(docs, new RegExp(`^\\| \`${name}\` +\\|`, "m"), `docs list '${name}'`);
+  }
+  const examplesDir = join(root, "examples", "github-actions");
+  for await (const entry of Deno.readDir(examplesDir)) {
+    const text = await Deno.readTextFile(join(examplesDir, entry.name));
+    const workflow = parse(text);
+    for (const job of Object.values(workflow.jobs) as { steps: Record<string, unknown>[] }[]) {
+      const ids = new Set<string>();
+      for (const step of job.steps) {
+        if (!/\/rivet@/.test(String(step.uses ?? ""))) continue;
+        ids.add(String(step.id));
+        for (const key of Object.keys(step.with ?? {})) {
+          assert.ok(inputs.includes(key), `${entry.name}: unknown input '${key}'`);
+        }
+      }
+      for (const m of text.matchAll(/steps\.([\w-]+)\.outputs\.([\w-]+)/g)) {
+        if (ids.has(m[1]!)) assert.ok(outputs.includes(m[2]!), `${entry.name}: output '${m[2]}'`);
+      }
+    }
+  }
+  // Every YAML snippet of the page parses.
+  for (const m of docs.matchAll(/```yaml\n([\s\S]*?)```/g)) parse(m[1]!);
+  // The complete example in the docs is the validated file, word for word.
+  const nightly = await Deno.readTextFile(join(examplesDir, "nightly-export.yml"));
+  assert.ok(docs.includes("```yaml\n" + nightly + "```"), "docs embed nightly-export.yml");
 });
 
 Deno.test("action-validator rejects a broken workflow", async () => {
