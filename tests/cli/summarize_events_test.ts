@@ -7,46 +7,37 @@ import assert from "node:assert/strict";
 import { startPostgres } from "../_helpers/pg_server.ts";
 import { runCli, spawnCli } from "../_helpers/cli.ts";
 
-Deno.test({
-  name: "summarize-events renders a real run's events: table, totals, failed export, outputs",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
+/** The plan: a Parquet query, a chunked CSV table (three files) and a table that does not exist. */
+function planYaml(dir: string): string {
+  const exp = (name: string, body: string[]) =>
+    [`  - name: ${name}`, ...body.map((line) => `    ${line}`)].join("\n") +
+    `\n    destination: { type: local, path: ${dir}/out/${name} }\n`;
+  return "source: { type: postgres, url_env: SUMMARIZE_TEST_PG_URL }\nexports:\n" +
+    exp("small", ["query: SELECT id, v FROM gh_rows WHERE id <= 3", "format: parquet"]) +
+    exp("ck", [
+      "table: gh_rows",
+      "mode: chunked",
+      "chunk_column: id",
+      "chunk_size: 20",
+      "format: csv",
+    ]) +
+    exp("missing", ["table: no_such_table", "format: csv"]);
+}
+
+Deno.test(
+  "summarize-events renders a real run's events: table, totals, failed export, outputs",
+  { sanitizeResources: false, sanitizeOps: false },
+  async () => {
     await using pg = await startPostgres();
-    await pg.psql(`
-      CREATE TABLE gh_small (id int8 PRIMARY KEY, v text);
-      INSERT INTO gh_small SELECT g, 'v' || g FROM generate_series(1, 3) g;
-      CREATE TABLE gh_ck (id int8 PRIMARY KEY, v text);
-      INSERT INTO gh_ck SELECT g, 'row ' || g FROM generate_series(1, 50) g;
-      GRANT SELECT ON ALL TABLES IN SCHEMA public TO rivet_pw;
-    `);
+    await pg.psql(
+      "CREATE TABLE gh_rows AS SELECT g::int8 AS id, 'row ' || g AS v FROM generate_series(1, 50) g;" +
+        "GRANT SELECT ON gh_rows TO rivet_pw;",
+    );
     const dir = await Deno.makeTempDir({ prefix: "rivet_summarize_" });
     try {
       const { user, password } = pg.passwordUser;
       const config = `${dir}/plan.yaml`;
-      await Deno.writeTextFile(
-        config,
-        `source:
-  type: postgres
-  url_env: SUMMARIZE_TEST_PG_URL
-exports:
-  - name: small
-    table: gh_small
-    format: parquet
-    destination: { type: local, path: ${dir}/out/small }
-  - name: ck
-    table: gh_ck
-    mode: chunked
-    chunk_column: id
-    chunk_size: 20
-    format: csv
-    destination: { type: local, path: ${dir}/out/ck }
-  - name: missing
-    table: no_such_table
-    format: csv
-    destination: { type: local, path: ${dir}/out/missing }
-`,
-      );
+      await Deno.writeTextFile(config, planYaml(dir));
       const res = await spawnCli(["run", "-c", config, "--events", "ndjson"], {
         env: {
           SUMMARIZE_TEST_PG_URL: `postgresql://${user}:${password}@${pg.host}:${pg.port}/postgres`,
@@ -106,7 +97,7 @@ exports:
       await Deno.remove(dir, { recursive: true });
     }
   },
-});
+);
 
 Deno.test("summarize-events: an unreadable events file and a bad exit code are refused", async () => {
   const dir = await Deno.makeTempDir({ prefix: "rivet_summarize_" });

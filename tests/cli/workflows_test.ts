@@ -33,6 +33,17 @@ async function validate(file: string): Promise<{ code: number; output: string }>
   return { code: out.code, output: decode(out.stdout) + decode(out.stderr) };
 }
 
+/** Validates `text` saved as `name` in a fresh folder (`action.yml` is checked as an action). */
+async function validateText(name: string, text: string): Promise<{ code: number; output: string }> {
+  const dir = await Deno.makeTempDir({ prefix: "rivet_workflow_test_" });
+  try {
+    await Deno.writeTextFile(join(dir, name), text);
+    return await validate(join(dir, name));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 Deno.test("every workflow in .github/workflows passes action-validator", async () => {
   const files: string[] = [];
   for await (const entry of Deno.readDir(workflowsDir)) {
@@ -59,21 +70,14 @@ Deno.test("action.yml and every example workflow pass action-validator", async (
 });
 
 Deno.test("action-validator rejects a broken action", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "rivet_workflow_test_" });
-  try {
-    // Named action.yml, the file is checked as an action: a composite step needs `shell`.
-    const file = join(dir, "action.yml");
-    await Deno.writeTextFile(
-      file,
-      "name: x\ndescription: y\nruns:\n  using: composite\n  steps:\n    - run: echo hi\n",
-    );
-    const { code, output } = await validate(file);
-    assert.notEqual(code, 0);
-    assert.match(output, /"actionType": "action"/);
-    assert.match(output, /\/runs\/steps\/0\/shell/);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  // Named action.yml, the file is checked as an action: a composite step needs `shell`.
+  const { code, output } = await validateText(
+    "action.yml",
+    "name: x\ndescription: y\nruns:\n  using: composite\n  steps:\n    - run: echo hi\n",
+  );
+  assert.notEqual(code, 0);
+  assert.match(output, /"actionType": "action"/);
+  assert.match(output, /\/runs\/steps\/0\/shell/);
 });
 
 Deno.test("the examples and docs/github-actions.md use only the Action's inputs and outputs", async () => {
@@ -111,20 +115,13 @@ Deno.test("the examples and docs/github-actions.md use only the Action's inputs 
 });
 
 Deno.test("action-validator rejects a broken workflow", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "rivet_workflow_test_" });
-  try {
-    const file = join(dir, "broken.yml");
-    // `stepz` is not a job key, and the job has neither `steps` nor `uses`.
-    await Deno.writeTextFile(
-      file,
-      "name: broken\non: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    stepz:\n      - run: echo hi\n",
-    );
-    const { code, output } = await validate(file);
-    assert.notEqual(code, 0);
-    assert.match(output, /stepz/);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  // `stepz` is not a job key, and the job has neither `steps` nor `uses`.
+  const { code, output } = await validateText(
+    "broken.yml",
+    "name: broken\non: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    stepz:\n      - run: echo hi\n",
+  );
+  assert.notEqual(code, 0);
+  assert.match(output, /stepz/);
 });
 
 Deno.test("the CI workflow pins Deno 2.9.6 and names the check and e2e-postgres jobs", async () => {
