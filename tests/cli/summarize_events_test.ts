@@ -4,6 +4,8 @@
  * files GitHub gives (`$GITHUB_STEP_SUMMARY`, `$GITHUB_OUTPUT`).
  */
 import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { encodeEventLine } from "../../src/core/event_protocol.ts";
 import { startPostgres } from "../_helpers/pg_server.ts";
 import { runCli, spawnCli } from "../_helpers/cli.ts";
 
@@ -131,4 +133,25 @@ Deno.test("summarize-events: an unreadable events file and a bad exit code are r
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("summarize-events reads the stream from stdin when no --events is given", async () => {
+  const line = encodeEventLine(
+    { type: "run_finished", runId: "r", exitCode: 4, outcomes: [] },
+    (text) => text,
+  );
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", fileURLToPath(new URL("../../cli.ts", import.meta.url))]
+      .concat(["summarize-events"]),
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(line));
+  await writer.close();
+  const out = await child.output();
+  const stdout = new TextDecoder().decode(out.stdout);
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  assert.match(stdout, /❌ \*\*drift\*\* \(exit code 4\): 0 export\(s\)/);
 });
