@@ -28,6 +28,7 @@ import type { Shell } from "./commands/completions.ts";
 import type { ReconcileFlags } from "./commands/reconcile.ts";
 import type { RepairFlags } from "./commands/repair.ts";
 import type { PermissionsFlags } from "./commands/permissions.ts";
+import type { SummarizeEventsFlags } from "./commands/summarize_events.ts";
 
 /** Options parsed for `rivet run`. */
 export interface RunFlags {
@@ -618,6 +619,34 @@ Examples:
     .action(async (flags: RepairFlags) => {
       const { repairCommand } = await import("./commands/repair.ts");
       exitCode = await repairCommand(flags, ctx);
+    });
+
+  program.command("summarize-events")
+    .description("render a run's --events ndjson stream as a GitHub job summary and step outputs")
+    .option("--events <path>", "the NDJSON file of rivet run --events ndjson (default: stdin)")
+    .option(
+      "--exit-code <n>",
+      "the exit code of that rivet run (default: the one its run_finished event reports)",
+      (value: string) => {
+        if (!/^[0-9]{1,3}$/.test(value) || Number(value) > 255) {
+          throw new InvalidArgumentError("expected an exit code, 0 to 255");
+        }
+        return Number(value);
+      },
+    )
+    .option("--summary-out <path>", "append the Markdown here (e.g. $GITHUB_STEP_SUMMARY)")
+    .option("--outputs-out <path>", "append name=value outputs here (e.g. $GITHUB_OUTPUT)")
+    .addHelpText(
+      "after",
+      `
+Example (what the GitHub Action runs):
+  rivet run -c rivet.yaml --events ndjson > events.ndjson; code=$?
+  rivet summarize-events --events events.ndjson --exit-code "$code" \\
+    --summary-out "$GITHUB_STEP_SUMMARY" --outputs-out "$GITHUB_OUTPUT"`,
+    )
+    .action(async (flags: SummarizeEventsFlags) => {
+      const { summarizeEventsCommand } = await import("./commands/summarize_events.ts");
+      exitCode = await summarizeEventsCommand(flags, ctx);
     });
 
   const onSignal = () => {

@@ -1,6 +1,6 @@
 /**
- * Every GitHub workflow of the repository passes `action-validator` (the schema GitHub applies),
- * and the check itself can fail.
+ * Every GitHub workflow of the repository, the example workflows and the Action (`action.yml`)
+ * pass `action-validator` (the schema GitHub applies), and the check itself can fail.
  *
  * @module
  */
@@ -33,6 +33,17 @@ async function validate(file: string): Promise<{ code: number; output: string }>
   return { code: out.code, output: decode(out.stdout) + decode(out.stderr) };
 }
 
+/** Validates `text` saved as `name` in a fresh folder (`action.yml` is checked as an action). */
+async function validateText(name: string, text: string): Promise<{ code: number; output: string }> {
+  const dir = await Deno.makeTempDir({ prefix: "rivet_workflow_test_" });
+  try {
+    await Deno.writeTextFile(join(dir, name), text);
+    return await validate(join(dir, name));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 Deno.test("every workflow in .github/workflows passes action-validator", async () => {
   const files: string[] = [];
   for await (const entry of Deno.readDir(workflowsDir)) {
@@ -45,21 +56,72 @@ Deno.test("every workflow in .github/workflows passes action-validator", async (
   }
 });
 
-Deno.test("action-validator rejects a broken workflow", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "rivet_workflow_test_" });
-  try {
-    const file = join(dir, "broken.yml");
-    // `stepz` is not a job key, and the job has neither `steps` nor `uses`.
-    await Deno.writeTextFile(
-      file,
-      "name: broken\non: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    stepz:\n      - run: echo hi\n",
-    );
-    const { code, output } = await validate(file);
-    assert.notEqual(code, 0);
-    assert.match(output, /stepz/);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
+Deno.test("action.yml and every example workflow pass action-validator", async () => {
+  const examplesDir = join(root, "examples", "github-actions");
+  const files = [join(root, "action.yml")];
+  for await (const entry of Deno.readDir(examplesDir)) {
+    if (entry.isFile && /\.ya?ml$/.test(entry.name)) files.push(join(examplesDir, entry.name));
   }
+  assert.ok(files.length >= 2, "examples/github-actions has example workflows");
+  for (const file of files.sort()) {
+    const { code, output } = await validate(file);
+    assert.equal(code, 0, `${file} is not valid:\n${output}`);
+  }
+});
+
+Deno.test("action-validator rejects a broken action", async () => {
+  // Named action.yml, the file is checked as an action: a composite step needs `shell`.
+  const { code, output } = await validateText(
+    "action.yml",
+    "name: x\ndescription: y\nruns:\n  using: composite\n  steps:\n    - run: echo hi\n",
+  );
+  assert.notEqual(code, 0);
+  assert.match(output, /"actionType": "action"/);
+  assert.match(output, /\/runs\/steps\/0\/shell/);
+});
+
+Deno.test("the examples and docs/github-actions.md use only the Action's inputs and outputs", async () => {
+  const action = parse(await Deno.readTextFile(join(root, "action.yml")));
+  const inputs = Object.keys(action.inputs);
+  const outputs = Object.keys(action.outputs);
+  assert.deepEqual(inputs.slice(0, 4), ["version", "config", "args", "exports"]);
+  const docs = await Deno.readTextFile(join(root, "docs", "github-actions.md"));
+  for (const name of [...inputs, ...outputs]) {
+    assert.match(docs, new RegExp(`^\\| \`${name}\` +\\|`, "m"), `docs list '${name}'`);
+  }
+  const examplesDir = join(root, "examples", "github-actions");
+  for await (const entry of Deno.readDir(examplesDir)) {
+    const text = await Deno.readTextFile(join(examplesDir, entry.name));
+    const workflow = parse(text);
+    for (const job of Object.values(workflow.jobs) as { steps: Record<string, unknown>[] }[]) {
+      const ids = new Set<string>();
+      for (const step of job.steps) {
+        if (!/\/rivet@/.test(String(step.uses ?? ""))) continue;
+        ids.add(String(step.id));
+        for (const key of Object.keys(step.with ?? {})) {
+          assert.ok(inputs.includes(key), `${entry.name}: unknown input '${key}'`);
+        }
+      }
+      for (const m of text.matchAll(/steps\.([\w-]+)\.outputs\.([\w-]+)/g)) {
+        if (ids.has(m[1]!)) assert.ok(outputs.includes(m[2]!), `${entry.name}: output '${m[2]}'`);
+      }
+    }
+  }
+  // Every YAML snippet of the page parses.
+  for (const m of docs.matchAll(/```yaml\n([\s\S]*?)```/g)) parse(m[1]!);
+  // The complete example in the docs is the validated file, word for word.
+  const nightly = await Deno.readTextFile(join(examplesDir, "nightly-export.yml"));
+  assert.ok(docs.includes("```yaml\n" + nightly + "```"), "docs embed nightly-export.yml");
+});
+
+Deno.test("action-validator rejects a broken workflow", async () => {
+  // `stepz` is not a job key, and the job has neither `steps` nor `uses`.
+  const { code, output } = await validateText(
+    "broken.yml",
+    "name: broken\non: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    stepz:\n      - run: echo hi\n",
+  );
+  assert.notEqual(code, 0);
+  assert.match(output, /stepz/);
 });
 
 Deno.test("the CI workflow pins Deno 2.9.6 and names the check and e2e-postgres jobs", async () => {
