@@ -17,6 +17,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startPostgres } from "../_helpers/pg_server.ts";
+import { exists, listDir, scratch } from "./_scratch.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const script = join(root, "scripts", "install.sh");
@@ -92,7 +93,8 @@ async function goodRelease(dir: string, version: string): Promise<Release> {
 }
 
 async function fixture(releases: Record<string, Release>): Promise<Fixture> {
-  const dir = await Deno.makeTempDir({ prefix: "rivet_install_test_" });
+  const tmp = await scratch("rivet_install_test_");
+  const dir = tmp.path;
   const requests: string[] = [];
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
     const path = new URL(req.url).pathname;
@@ -144,26 +146,9 @@ async function fixture(releases: Record<string, Release>): Promise<Fixture> {
     },
     async [Symbol.asyncDispose]() {
       await server.shutdown();
-      await Deno.remove(dir, { recursive: true });
+      await tmp[Symbol.asyncDispose]();
     },
   };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}
-
-async function listDir(path: string): Promise<string[]> {
-  if (!(await exists(path))) return [];
-  const names: string[] = [];
-  for await (const entry of Deno.readDir(path)) names.push(entry.name);
-  return names.sort();
 }
 
 /** Runs a file and returns its stdout (for the installed fake binary, after the checks). */
@@ -193,8 +178,8 @@ Deno.test("install.sh is POSIX sh: dash -n, sh -n and shellcheck (when installed
 });
 
 Deno.test("install.sh installs the latest release into ~/.local/bin with curl, never running it", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "rivet_install_rel_" });
-  await using g = await fixture({ latest: await goodRelease(dir, "9.9.9") });
+  await using tmp = await scratch("rivet_install_rel_");
+  await using g = await fixture({ latest: await goodRelease(tmp.path, "9.9.9") });
   const { code, stderr } = await g.install({});
   assert.equal(code, 0, stderr);
   const target = join(g.dir, "home", ".local", "bin");
@@ -208,118 +193,108 @@ Deno.test("install.sh installs the latest release into ~/.local/bin with curl, n
   assert.match(stderr, /is not on your PATH/);
   assert.equal(await g.ran(), false, "the installer ran the downloaded file");
   assert.equal(await runFile(join(target, "rivet")), "rivet 9.9.9 rivet-x86_64-unknown-linux-gnu");
-  await Deno.remove(dir, { recursive: true });
 });
 
 Deno.test("install.sh picks the asset per OS and CPU, takes RIVET_VERSION and RIVET_INSTALL_DIR, works with wget", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "rivet_install_rel_" });
-  try {
-    await using f = await fixture({ "v1.2.3": await goodRelease(dir, "1.2.3") });
-    const cases: [string, string, string, "curl" | "wget"][] = [
-      ["Linux", "x86_64", "rivet-x86_64-unknown-linux-gnu", "wget"],
-      ["Linux", "aarch64", "rivet-aarch64-unknown-linux-gnu", "curl"],
-      ["Linux", "arm64", "rivet-aarch64-unknown-linux-gnu", "wget"],
-      ["Darwin", "x86_64", "rivet-x86_64-apple-darwin", "curl"],
-      ["Darwin", "arm64", "rivet-aarch64-apple-darwin", "curl"],
-    ];
-    for (const [os, arch, asset, fetcher] of cases) {
-      if (!which(fetcher)) continue;
-      const installDir = join(f.dir, "opt", `${os}-${arch}`, "bin");
-      f.requests.length = 0;
-      // "1.2.3" without the v: the tag is v1.2.3.
-      const { code, stderr } = await f.install({
-        os,
-        arch,
-        fetcher,
-        env: { RIVET_VERSION: "1.2.3", RIVET_INSTALL_DIR: installDir },
-      });
-      assert.equal(code, 0, `${os} ${arch} ${fetcher}: ${stderr}`);
-      assert.deepEqual(f.requests, [
-        "/releases/download/v1.2.3/SHA256SUMS",
-        `/releases/download/v1.2.3/${asset}`,
-      ]);
-      assert.equal(await runFile(join(installDir, "rivet")), `rivet 1.2.3 ${asset}`);
-      assert.deepEqual(await listDir(join(f.dir, "home")), [], "nothing in ~/.local/bin");
-    }
-    assert.ok(which("curl") || which("wget"), "curl or wget is installed");
-  } finally {
-    await Deno.remove(dir, { recursive: true });
+  await using tmp = await scratch("rivet_install_rel_");
+  const dir = tmp.path;
+  await using f = await fixture({ "v1.2.3": await goodRelease(dir, "1.2.3") });
+  const cases: [string, string, string, "curl" | "wget"][] = [
+    ["Linux", "x86_64", "rivet-x86_64-unknown-linux-gnu", "wget"],
+    ["Linux", "aarch64", "rivet-aarch64-unknown-linux-gnu", "curl"],
+    ["Linux", "arm64", "rivet-aarch64-unknown-linux-gnu", "wget"],
+    ["Darwin", "x86_64", "rivet-x86_64-apple-darwin", "curl"],
+    ["Darwin", "arm64", "rivet-aarch64-apple-darwin", "curl"],
+  ];
+  for (const [os, arch, asset, fetcher] of cases) {
+    if (!which(fetcher)) continue;
+    const installDir = join(f.dir, "opt", `${os}-${arch}`, "bin");
+    f.requests.length = 0;
+    // "1.2.3" without the v: the tag is v1.2.3.
+    const { code, stderr } = await f.install({
+      os,
+      arch,
+      fetcher,
+      env: { RIVET_VERSION: "1.2.3", RIVET_INSTALL_DIR: installDir },
+    });
+    assert.equal(code, 0, `${os} ${arch} ${fetcher}: ${stderr}`);
+    assert.deepEqual(f.requests, [
+      "/releases/download/v1.2.3/SHA256SUMS",
+      `/releases/download/v1.2.3/${asset}`,
+    ]);
+    assert.equal(await runFile(join(installDir, "rivet")), `rivet 1.2.3 ${asset}`);
+    assert.deepEqual(await listDir(join(f.dir, "home")), [], "nothing in ~/.local/bin");
   }
+  assert.ok(which("curl") || which("wget"), "curl or wget is installed");
 });
 
 Deno.test("install.sh refuses a checksum mismatch and keeps the installed binary", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "rivet_install_rel_" });
-  try {
-    const good = await goodRelease(dir, "1.0.0");
-    const tampered = fakeBinary(dir, "evil");
-    await using f = await fixture({
-      latest: { ...good, "rivet-x86_64-unknown-linux-gnu": tampered },
-    });
-    const installDir = join(f.dir, "bin-target");
-    await Deno.mkdir(installDir);
-    await Deno.writeTextFile(join(installDir, "rivet"), "previous", { mode: 0o755 });
-    const { code, stderr } = await f.install({ env: { RIVET_INSTALL_DIR: installDir } });
-    assert.equal(code, 1, stderr);
-    assert.match(
-      stderr,
-      /error: checksum mismatch for rivet-x86_64-unknown-linux-gnu: expected [0-9a-f]{64}, got [0-9a-f]{64}/,
-    );
-    assert.match(stderr, /nothing was installed/);
-    assert.deepEqual(await listDir(installDir), ["rivet"]);
-    assert.equal(await Deno.readTextFile(join(installDir, "rivet")), "previous");
-    assert.equal(await f.ran(), false);
-    assert.deepEqual((await listDir(f.dir)).filter((n) => !/^(bin\d+|bin-target)$/.test(n)), []);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  await using tmp = await scratch("rivet_install_rel_");
+  const dir = tmp.path;
+  const good = await goodRelease(dir, "1.0.0");
+  const tampered = fakeBinary(dir, "evil");
+  await using f = await fixture({
+    latest: { ...good, "rivet-x86_64-unknown-linux-gnu": tampered },
+  });
+  const installDir = join(f.dir, "bin-target");
+  await Deno.mkdir(installDir);
+  await Deno.writeTextFile(join(installDir, "rivet"), "previous", { mode: 0o755 });
+  const { code, stderr } = await f.install({ env: { RIVET_INSTALL_DIR: installDir } });
+  assert.equal(code, 1, stderr);
+  assert.match(
+    stderr,
+    /error: checksum mismatch for rivet-x86_64-unknown-linux-gnu: expected [0-9a-f]{64}, got [0-9a-f]{64}/,
+  );
+  assert.match(stderr, /nothing was installed/);
+  assert.deepEqual(await listDir(installDir), ["rivet"]);
+  assert.equal(await Deno.readTextFile(join(installDir, "rivet")), "previous");
+  assert.equal(await f.ran(), false);
+  assert.deepEqual((await listDir(f.dir)).filter((n) => !/^(bin\d+|bin-target)$/.test(n)), []);
 });
 
 Deno.test("install.sh fails clearly when SHA256SUMS lacks the asset, a download fails, or no downloader exists", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "rivet_install_rel_" });
-  try {
-    const files = assets(dir, "1.0.0");
-    // v2: SHA256SUMS without the macOS arm64 line (the file itself is there).
-    const { "rivet-aarch64-apple-darwin": _unlisted, ...listed } = files;
-    const partial: Release = { ...files, SHA256SUMS: await sums(listed) };
-    // v3: the Linux x86_64 file is listed but missing from the release.
-    const { "rivet-x86_64-unknown-linux-gnu": _gone, ...noLinuxFile } = await goodRelease(
-      dir,
-      "1.0.0",
-    );
-    await using f = await fixture({ v2: partial, v3: noLinuxFile });
-    const installDir = join(f.dir, "target");
+  await using tmp = await scratch("rivet_install_rel_");
+  const dir = tmp.path;
+  const files = assets(dir, "1.0.0");
+  // v2: SHA256SUMS without the macOS arm64 line (the file itself is there).
+  const { "rivet-aarch64-apple-darwin": _unlisted, ...listed } = files;
+  const partial: Release = { ...files, SHA256SUMS: await sums(listed) };
+  // v3: the Linux x86_64 file is listed but missing from the release.
+  const { "rivet-x86_64-unknown-linux-gnu": _gone, ...noLinuxFile } = await goodRelease(
+    dir,
+    "1.0.0",
+  );
+  await using f = await fixture({ v2: partial, v3: noLinuxFile });
+  const installDir = join(f.dir, "target");
 
-    let r = await f.install({
-      os: "Darwin",
-      arch: "arm64",
-      env: { RIVET_VERSION: "v2", RIVET_INSTALL_DIR: installDir },
-    });
-    assert.equal(r.code, 1, r.stderr);
-    assert.match(
-      r.stderr,
-      /error: SHA256SUMS of v2 lists no checksum for rivet-aarch64-apple-darwin/,
-    );
+  let r = await f.install({
+    os: "Darwin",
+    arch: "arm64",
+    env: { RIVET_VERSION: "v2", RIVET_INSTALL_DIR: installDir },
+  });
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(
+    r.stderr,
+    /error: SHA256SUMS of v2 lists no checksum for rivet-aarch64-apple-darwin/,
+  );
 
-    r = await f.install({ env: { RIVET_VERSION: "v3", RIVET_INSTALL_DIR: installDir } });
-    assert.equal(r.code, 1, r.stderr);
-    assert.match(
-      r.stderr,
-      /error: cannot download .*\/download\/v3\/rivet-x86_64-unknown-linux-gnu; nothing was installed/,
-    );
+  r = await f.install({ env: { RIVET_VERSION: "v3", RIVET_INSTALL_DIR: installDir } });
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(
+    r.stderr,
+    /error: cannot download .*\/download\/v3\/rivet-x86_64-unknown-linux-gnu; nothing was installed/,
+  );
 
-    r = await f.install({ env: { RIVET_VERSION: "v9", RIVET_INSTALL_DIR: installDir } });
-    assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stderr, /error: cannot download .*\/download\/v9\/SHA256SUMS \(no such release/);
+  r = await f.install({ env: { RIVET_VERSION: "v9", RIVET_INSTALL_DIR: installDir } });
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /error: cannot download .*\/download\/v9\/SHA256SUMS \(no such release/);
 
-    r = await f.install({ fetcher: "none", env: { RIVET_INSTALL_DIR: installDir } });
-    assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stderr, /error: neither curl nor wget is installed/);
+  r = await f.install({ fetcher: "none", env: { RIVET_INSTALL_DIR: installDir } });
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /error: neither curl nor wget is installed/);
 
-    assert.deepEqual(await listDir(installDir), [], "nothing installed");
-    assert.equal(await f.ran(), false);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  assert.deepEqual(await listDir(installDir), [], "nothing installed");
+  assert.equal(await f.ran(), false);
 });
 
 Deno.test("install.sh refuses an unsupported platform, a bad tag and plain http before downloading", async () => {
@@ -375,69 +350,66 @@ Deno.test("the documented deno install -g command installs a rivet that runs a p
   const command = await documentedDenoInstall();
   const words = command.split(/\s+/);
   assert.deepEqual(words.slice(0, 3), ["deno", "install", "-g"]);
-  const dir = await Deno.makeTempDir({ prefix: "rivet_deno_install_" });
-  try {
-    // Run from the clone, as documented; --root keeps the install inside the temp folder.
-    const install = await new Deno.Command(Deno.execPath(), {
-      // Flags go before the script (after it they would be rivet's arguments).
-      args: [...words.slice(1, 3), "--root", join(dir, "root"), ...words.slice(3)],
-      cwd: root,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assert.equal(install.code, 0, decoder.decode(install.stderr));
-    const rivet = join(dir, "root", "bin", "rivet");
-    const env = { PATH: `${join(Deno.execPath(), "..")}:${Deno.env.get("PATH") ?? ""}` };
+  await using tmp = await scratch("rivet_deno_install_");
+  const dir = tmp.path;
+  // Run from the clone, as documented; --root keeps the install inside the temp folder.
+  const install = await new Deno.Command(Deno.execPath(), {
+    // Flags go before the script (after it they would be rivet's arguments).
+    args: [...words.slice(1, 3), "--root", join(dir, "root"), ...words.slice(3)],
+    cwd: root,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(install.code, 0, decoder.decode(install.stderr));
+  const rivet = join(dir, "root", "bin", "rivet");
+  const env = { PATH: `${join(Deno.execPath(), "..")}:${Deno.env.get("PATH") ?? ""}` };
 
-    const version = await new Deno.Command(rivet, {
-      args: ["--version"],
-      cwd: dir,
-      env,
-      stdout: "piped",
-    })
-      .output();
-    assert.equal(version.code, 0);
-    const pkg = JSON.parse(await Deno.readTextFile(join(root, "deno.json")));
-    assert.match(
-      decoder.decode(version.stdout),
-      new RegExp(`^rivet ${pkg.version.replaceAll(".", "\\.")}\\b`),
-    );
+  const version = await new Deno.Command(rivet, {
+    args: ["--version"],
+    cwd: dir,
+    env,
+    stdout: "piped",
+  })
+    .output();
+  assert.equal(version.code, 0);
+  const pkg = JSON.parse(await Deno.readTextFile(join(root, "deno.json")));
+  assert.match(
+    decoder.decode(version.stdout),
+    new RegExp(`^rivet ${pkg.version.replaceAll(".", "\\.")}\\b`),
+  );
 
-    await using pg = await startPostgres();
-    await pg.psql(
-      "CREATE TABLE t AS SELECT g AS id, 'row ' || g AS note FROM generate_series(1, 500) g",
-    );
-    const work = join(dir, "work");
-    await Deno.mkdir(work);
-    await Deno.writeTextFile(
-      join(work, "plan.yaml"),
-      [
-        "source: { type: postgres, url_env: INSTALL_TEST_URL }",
-        "exports:",
-        "  - name: t",
-        "    table: t",
-        "    mode: chunked",
-        "    chunk_column: id",
-        "    chunk_size: 100",
-        "    parallel: 2",
-        "    format: parquet",
-        "    destination: { type: local, path: out/t }",
-        "",
-      ].join("\n"),
-    );
-    const run = await new Deno.Command(rivet, {
-      args: ["run", "-c", "plan.yaml", "--json"],
-      cwd: work,
-      env: { ...env, INSTALL_TEST_URL: pg.url },
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assert.equal(run.code, 0, decoder.decode(run.stderr));
-    const manifest = JSON.parse(await Deno.readTextFile(join(work, "out", "t", "manifest.json")));
-    assert.equal(manifest.row_count, 500);
-    const parts = (await listDir(join(work, "out", "t"))).filter((n) => n.endsWith(".parquet"));
-    assert.equal(parts.length, 5, `one part per chunk: ${parts.join(", ")}`);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  await using pg = await startPostgres();
+  await pg.psql(
+    "CREATE TABLE t AS SELECT g AS id, 'row ' || g AS note FROM generate_series(1, 500) g",
+  );
+  const work = join(dir, "work");
+  await Deno.mkdir(work);
+  await Deno.writeTextFile(
+    join(work, "plan.yaml"),
+    [
+      "source: { type: postgres, url_env: INSTALL_TEST_URL }",
+      "exports:",
+      "  - name: t",
+      "    table: t",
+      "    mode: chunked",
+      "    chunk_column: id",
+      "    chunk_size: 100",
+      "    parallel: 2",
+      "    format: parquet",
+      "    destination: { type: local, path: out/t }",
+      "",
+    ].join("\n"),
+  );
+  const run = await new Deno.Command(rivet, {
+    args: ["run", "-c", "plan.yaml", "--json"],
+    cwd: work,
+    env: { ...env, INSTALL_TEST_URL: pg.url },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(run.code, 0, decoder.decode(run.stderr));
+  const manifest = JSON.parse(await Deno.readTextFile(join(work, "out", "t", "manifest.json")));
+  assert.equal(manifest.row_count, 500);
+  const parts = (await listDir(join(work, "out", "t"))).filter((n) => n.endsWith(".parquet"));
+  assert.equal(parts.length, 5, `one part per chunk: ${parts.join(", ")}`);
 });

@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
 import { TARGETS } from "../../scripts/compile.ts";
+import { scratch } from "./_scratch.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const read = (path: string) => Deno.readTextFile(join(root, path));
@@ -51,37 +52,34 @@ const INTEGRITY = { code: "destination.checksum_mismatch", exit_code: 3 };
 async function runWrapper(
   answers: { exit: number; outcomes: ReturnType<typeof outcome>[] }[],
 ): Promise<{ code: number; calls: string[] }> {
-  const dir = await Deno.makeTempDir({ prefix: "rivet_wrapper_test_" });
-  try {
-    const wrapper = (await wrapperFromDocs())
-      .replace(/^cfg=.*$/m, `cfg=${dir}/plan.yaml`)
-      .replace(/^events=.*$/m, `events=${dir}/last-run.ndjson`)
-      .replace(/^tries=3 pause=900\b/m, "tries=3 pause=0");
-    assert.match(wrapper, /pause=0/, "the wrapper's settings are where the test expects them");
-    await Deno.writeTextFile(join(dir, "wrapper.sh"), wrapper);
-    const cases = answers.map((a, i) =>
-      `  ${i + 1}) printf '%s\\n' '{"type":"batch_read"}' '${
-        JSON.stringify({ type: "run_finished", exit_code: a.exit, outcomes: a.outcomes })
-      }'; exit ${a.exit} ;;`
-    ).join("\n");
-    await Deno.writeTextFile(
-      join(dir, "rivet"),
-      `#!/bin/sh\nn=$(($(cat '${dir}/n' 2>/dev/null || echo 0) + 1))\necho "$n" > '${dir}/n'\n` +
-        `echo "$*" >> '${dir}/calls'\ncase $n in\n${cases}\n  *) exit 99 ;;\nesac\n`,
-      { mode: 0o755 },
-    );
-    const out = await new Deno.Command("dash", {
-      args: [join(dir, "wrapper.sh")],
-      env: { PATH: `${dir}:${Deno.env.get("PATH") ?? ""}` },
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const calls = (await Deno.readTextFile(join(dir, "calls")).catch(() => "")).trim().split("\n");
-    assert.ok(!decoder.decode(out.stderr).includes("not found"), decoder.decode(out.stderr));
-    return { code: out.code, calls: calls.map((c) => c.replace(`${dir}/`, "")) };
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  await using tmp = await scratch("rivet_wrapper_test_");
+  const dir = tmp.path;
+  const wrapper = (await wrapperFromDocs())
+    .replace(/^cfg=.*$/m, `cfg=${dir}/plan.yaml`)
+    .replace(/^events=.*$/m, `events=${dir}/last-run.ndjson`)
+    .replace(/^tries=3 pause=900\b/m, "tries=3 pause=0");
+  assert.match(wrapper, /pause=0/, "the wrapper's settings are where the test expects them");
+  await Deno.writeTextFile(join(dir, "wrapper.sh"), wrapper);
+  const cases = answers.map((a, i) =>
+    `  ${i + 1}) printf '%s\\n' '{"type":"batch_read"}' '${
+      JSON.stringify({ type: "run_finished", exit_code: a.exit, outcomes: a.outcomes })
+    }'; exit ${a.exit} ;;`
+  ).join("\n");
+  await Deno.writeTextFile(
+    join(dir, "rivet"),
+    `#!/bin/sh\nn=$(($(cat '${dir}/n' 2>/dev/null || echo 0) + 1))\necho "$n" > '${dir}/n'\n` +
+      `echo "$*" >> '${dir}/calls'\ncase $n in\n${cases}\n  *) exit 99 ;;\nesac\n`,
+    { mode: 0o755 },
+  );
+  const out = await new Deno.Command("dash", {
+    args: [join(dir, "wrapper.sh")],
+    env: { PATH: `${dir}:${Deno.env.get("PATH") ?? ""}` },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const calls = (await Deno.readTextFile(join(dir, "calls")).catch(() => "")).trim().split("\n");
+  assert.ok(!decoder.decode(out.stderr).includes("not found"), decoder.decode(out.stderr));
+  return { code: out.code, calls: calls.map((c) => c.replace(`${dir}/`, "")) };
 }
 
 Deno.test("the bastion wrapper retries transient exports with -e and continues checkpointed ones with --resume", async () => {
