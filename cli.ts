@@ -11,7 +11,12 @@
 import { main } from "./src/cli/main.ts";
 import { watchParent } from "./src/engines/parent_watch.ts";
 
-if (import.meta.main) {
+/**
+ * Runs the CLI with this process's arguments and exits with its code. Called here when this file
+ * is the main module, and by the entry `scripts/compile.ts` generates for a binary (which first
+ * records the build's commit and target).
+ */
+export async function start(): Promise<never> {
   const parentGone = Deno.args.includes("--process-child")
     ? watchParent({ onDeadline: () => Deno.exit(130) })
     : undefined;
@@ -20,3 +25,5 @@ if (import.meta.main) {
     await main(Deno.args, parentGone ? { signal: parentGone, handleSignals: true } : {}),
   );
 }
+
+if (import.meta.main) await start();

@@ -15,7 +15,7 @@ import { type ErrorInfo, type ExitCode, toErrorInfo } from "../core/errors.ts";
 import { redact } from "../_util/redact.ts";
 import { clip, collapseRepeatedExportPrefixes } from "../_util/text.ts";
 import { type CliIo, processIo } from "./io.ts";
-import { VERSION } from "../core/version.ts";
+import { versionLine } from "./build_info.ts";
 import type { StateFlags } from "./commands/state.ts";
 import type { MetricsFlags } from "./commands/metrics.ts";
 import type { DoctorFlags } from "./commands/doctor.ts";
@@ -151,7 +151,7 @@ export async function main(
       "Export PostgreSQL, MySQL/MariaDB and SQL Server tables and queries to Parquet or CSV: fast, " +
         "gentle on the source, verifiable.",
     )
-    .version(`rivet ${VERSION}`, "-V, --version", "print the version")
+    .version(versionLine(), "-V, --version", "print the version, the commit and the target")
     .helpOption("-h, --help", "show help")
     .addOption(
       new Option(

@@ -21,11 +21,12 @@ async function tempConfig(body: (dir: string) => string): Promise<{ dir: string;
 // exit 1 with a config message proves that the error came before any connection.
 const closedUrl = "postgresql://u@127.0.0.1:9/db";
 
-Deno.test("rivet --version prints the deno.json version", async () => {
+Deno.test("rivet --version prints the deno.json version, the build and the target", async () => {
   assert.equal(VERSION, denoJson.version);
   const res = await runCli(["--version"]);
   assert.equal(res.code, 0);
-  assert.equal(res.stdout.trim(), `rivet ${VERSION}`);
+  // Run from source here; a compiled binary names its commit instead (see build_info_test).
+  assert.equal(res.stdout.trim(), `rivet ${VERSION} (from source, ${Deno.build.target})`);
 });
 
 Deno.test("rivet --help lists the run command, the exit codes and the getting-started path", async () => {
