@@ -14,6 +14,7 @@
  * @module
  */
 import { createMd5, type PortableHasher } from "./hash.ts";
+import type { Md5Reply } from "./md5_worker.ts";
 
 /** Bytes hashed in place before the hash moves to a worker. */
 export const OFFLOAD_BYTES = 8 * 1024 * 1024;
@@ -135,13 +136,7 @@ class OffloadedMd5 implements StreamMd5 {
     }
     return new Promise<boolean>((ready) => {
       worker.onmessage = (event: MessageEvent) => {
-        const message = event.data as {
-          ready?: boolean;
-          ack?: number;
-          buffer?: ArrayBuffer;
-          digest?: string;
-          error?: string;
-        };
+        const message = event.data as Md5Reply;
         if (message.ready === true) {
           this.#worker = worker;
           ready(true);

@@ -15,16 +15,28 @@ const scope = self as unknown as {
   postMessage(message: unknown, transfer?: Transferable[]): void;
 };
 
+/** A message to the worker. */
+export interface Md5Request {
+  readonly state?: Uint8Array;
+  readonly buffer?: ArrayBuffer;
+  readonly length?: number;
+  readonly digest?: boolean;
+}
+
+/** A message from the worker. */
+export interface Md5Reply {
+  readonly ready?: boolean;
+  readonly ack?: number;
+  readonly buffer?: ArrayBuffer;
+  readonly digest?: string;
+  readonly error?: string;
+}
+
 const hasher = createMd5();
 // Messages are handled strictly in order, each after the previous one (and the hasher) is ready.
 let queue: Promise<void> = Promise.resolve();
 scope.onmessage = (event: MessageEvent) => {
-  const message = event.data as {
-    state?: Uint8Array;
-    buffer?: ArrayBuffer;
-    length?: number;
-    digest?: boolean;
-  };
+  const message = event.data as Md5Request;
   queue = queue.then(async () => {
     const h = await hasher;
     if (message.state !== undefined) {
