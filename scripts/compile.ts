@@ -106,6 +106,73 @@ export const PERMISSION_FLAGS: readonly string[] = [
   "--allow-sys=osRelease,homedir,hostname,networkInterfaces,userInfo",
 ];
 
+/**
+ * npm packages used only by the tests, the demo and the benchmarks (independent readers, the
+ * embedded demo database, workflow validation, the JSON Schema checker). `deno compile` embeds the
+ * whole `node_modules` tree, so without this list a binary carried ~500 MB of them (the Polars
+ * and DuckDB native libraries); `rivet`'s own graph never imports them.
+ */
+export const DEV_PACKAGES: readonly string[] = [
+  "@action-validator/cli",
+  "@action-validator/core",
+  "@duckdb/node-api",
+  "@duckdb/node-bindings",
+  "@electric-sql/pglite",
+  "ajv",
+  "hyparquet",
+  "nodejs-polars",
+  "postgres",
+];
+
+/**
+ * The `node_modules` entries of {@linkcode DEV_PACKAGES} and of their variants named
+ * `<package>-<suffix>` (platform builds such as `nodejs-polars-darwin-arm64`, the demo database's
+ * extensions `@electric-sql/pglite-*`, `hyparquet-compressors`) that exist: their folders under
+ * `node_modules/.deno/<folder>/node_modules` and their links under `node_modules`, for
+ * `deno compile --exclude`.
+ *
+ * @param root Repository root.
+ * @returns Absolute paths.
+ */
+export async function devExcludes(root: string = repoRoot): Promise<string[]> {
+  const dev = (name: string) => DEV_PACKAGES.some((p) => name === p || name.startsWith(`${p}-`));
+  const out: string[] = [];
+  const store = resolve(root, "node_modules", ".deno");
+  for await (const entry of readDirIfAny(store)) {
+    // `<name with / as +>@<version>[_peers]`
+    const at = entry.name.indexOf("@", 1);
+    if (at < 0) continue;
+    const name = entry.name.slice(0, at).replace("+", "/");
+    // The package itself sits one level down; `--exclude` of the outer folder leaves it in.
+    if (dev(name)) out.push(resolve(store, entry.name, "node_modules", name));
+  }
+  const links = resolve(root, "node_modules");
+  for await (const entry of readDirIfAny(links)) {
+    const names = entry.name.startsWith("@")
+      ? [...await collect(readDirIfAny(resolve(links, entry.name)))].map((e) =>
+        `${entry.name}/${e.name}`
+      )
+      : [entry.name];
+    for (const name of names) if (dev(name)) out.push(resolve(links, name));
+  }
+  return out.sort();
+}
+
+/** The entries of a folder, none when it does not exist. */
+async function* readDirIfAny(path: string): AsyncGenerator<Deno.DirEntry> {
+  try {
+    yield* Deno.readDir(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+}
+
+async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of items) out.push(item);
+  return out;
+}
+
 /** Options of {@linkcode compile}. */
 export interface CompileOptions {
   /** Targets to build; defaults to the host. */
@@ -160,6 +227,8 @@ export function compileArgs(
     readonly entry: string;
     readonly output: string;
     readonly includes: readonly string[];
+    /** Paths left out of the embedded `node_modules` (see {@linkcode devExcludes}). */
+    readonly excludes?: readonly string[];
   },
 ): string[] {
   return [
@@ -171,6 +240,7 @@ export function compileArgs(
     V8_FLAGS_ARG,
     ...PERMISSION_FLAGS,
     ...options.includes.flatMap((file) => ["--include", file]),
+    ...(options.excludes ?? []).flatMap((path) => ["--exclude", path]),
     "--output",
     options.output,
     options.entry,
@@ -243,6 +313,7 @@ export async function compile(options: CompileOptions = {}): Promise<CompiledBin
   const commit = await currentCommit(root);
   const buildDir = resolve(root, ".build");
   const includes = await requiredIncludes(root);
+  const excludes = await devExcludes(root);
   const outDir = resolve(root, options.outDir ?? "dist");
 
   const denort = Deno.env.get("DENORT_BIN");
@@ -262,7 +333,7 @@ export async function compile(options: CompileOptions = {}): Promise<CompiledBin
     const entry = resolve(buildDir, `rivet-${target}.ts`);
     const cliSpecifier = `./${relative(buildDir, cli).replaceAll("\\", "/")}`;
     await Deno.writeTextFile(entry, buildEntrySource({ commit, target }, cliSpecifier));
-    const args = compileArgs(target, { entry, output, includes });
+    const args = compileArgs(target, { entry, output, includes, excludes });
     console.error(`deno ${args.join(" ")}`);
     // deno compile prints its embedded-files tree on stdout; keep stdout for the checksums.
     const child = new Deno.Command(Deno.execPath(), {

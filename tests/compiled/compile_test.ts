@@ -18,6 +18,7 @@ import {
   compile,
   compileArgs,
   compileFailure,
+  devExcludes,
   PARQUET_WASM_SPECIFIER,
   parseArgs,
   PERMISSION_FLAGS,
@@ -30,6 +31,9 @@ const root = fileURLToPath(new URL("../../", import.meta.url));
 const script = join(root, "scripts", "compile.ts");
 const wasmPath = fileURLToPath(import.meta.resolve(PARQUET_WASM_SPECIFIER));
 const decoder = new TextDecoder();
+
+/** Embedded files over the runtime, MiB (measured 96 MiB: the runtime npm packages and rivet). */
+const PAYLOAD_BUDGET_MIB = 120;
 
 function runScript(args: string[], env: Record<string, string> = {}) {
   return new Deno.Command(Deno.execPath(), {
@@ -255,8 +259,18 @@ Deno.test("scripts/compile.ts packages cli.ts with the workers and parquet-wasm,
     const included = args.flatMap((a, i) => (a === "--include" ? [args[i + 1]] : []));
     assert.deepEqual(included, [...WORKER_ENTRIES.map((f) => join(root, f)), wasmPath]);
 
+    // Test, demo and bench packages stay out: each is excluded, and the payload (binary minus
+    // the runtime standing in for denort) stays within a budget that one of them alone (the
+    // Polars or DuckDB native library, 70-110 MB) would break.
+    const excluded = args.flatMap((a, i) => (a === "--exclude" ? [args[i + 1]] : []));
+    assert.deepEqual(excluded, await devExcludes(root));
+    for (const name of ["hyparquet", "nodejs-polars", "postgres", "@electric-sql/pglite"]) {
+      assert.ok(excluded.includes(join(root, "node_modules", name)), `${name} excluded`);
+    }
     const info = await Deno.stat(binary);
     assert.ok(info.isFile && info.size > 10_000_000, `binary is ${info.size} bytes`);
+    const payloadMiB = (info.size - (await Deno.stat(Deno.execPath())).size) / 1048576;
+    assert.ok(payloadMiB < PAYLOAD_BUDGET_MIB, `payload ${payloadMiB.toFixed(1)} MiB`);
     assert.ok((info.mode! & 0o111) !== 0, "binary is executable");
     const bytes = await Deno.readFile(binary);
     const wasm = await Deno.readFile(wasmPath);
