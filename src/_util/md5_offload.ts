@@ -63,6 +63,8 @@ class OffloadedMd5 implements StreamMd5 {
   #worker: Worker | undefined;
   /** Set once a worker failed to start: everything stays in place. */
   #noWorker = false;
+  /** Set by `dispose`: a worker still starting is stopped when it answers. */
+  #disposed = false;
   #inFlight = 0;
   /** Copy buffers the worker has handed back. */
   readonly #free: ArrayBuffer[] = [];
@@ -118,6 +120,7 @@ class OffloadedMd5 implements StreamMd5 {
   }
 
   dispose(): void {
+    this.#disposed = true;
     this.#worker?.terminate();
     this.#worker = undefined;
   }
@@ -138,6 +141,12 @@ class OffloadedMd5 implements StreamMd5 {
       worker.onmessage = (event: MessageEvent) => {
         const message = event.data as Md5Reply;
         if (message.ready === true) {
+          // Disposed while it started (the part was abandoned): it must not outlive the part.
+          if (this.#disposed) {
+            worker.terminate();
+            ready(false);
+            return;
+          }
           this.#worker = worker;
           ready(true);
         } else if (message.ack !== undefined) {

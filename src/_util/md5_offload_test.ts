@@ -55,6 +55,11 @@ const abandoned = await createStreamMd5({ offloadBytes: 0 });
 await abandoned.update(new Uint8Array(1 << 20));
 abandoned.dispose();
 abandoned.dispose();
+// Abandoned while its worker is still starting.
+const racing = await createStreamMd5({ offloadBytes: 0 });
+const pending = racing.update(new Uint8Array(1 << 20));
+racing.dispose();
+await pending;
 const finished = await createStreamMd5({ offloadBytes: 0 });
 await finished.update(new Uint8Array(1 << 20));
 console.log(await finished.digest());
