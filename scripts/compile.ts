@@ -149,7 +149,7 @@ export async function devExcludes(root: string = repoRoot): Promise<string[]> {
   const links = resolve(root, "node_modules");
   for await (const entry of readDirIfAny(links)) {
     const names = entry.name.startsWith("@")
-      ? [...await collect(readDirIfAny(resolve(links, entry.name)))].map((e) =>
+      ? (await Array.fromAsync(readDirIfAny(resolve(links, entry.name)))).map((e) =>
         `${entry.name}/${e.name}`
       )
       : [entry.name];
@@ -165,12 +165,6 @@ async function* readDirIfAny(path: string): AsyncGenerator<Deno.DirEntry> {
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
-}
-
-async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const item of items) out.push(item);
-  return out;
 }
 
 /** Options of {@linkcode compile}. */
@@ -312,6 +306,7 @@ export async function compile(options: CompileOptions = {}): Promise<CompiledBin
   if (!(await exists(cli))) throw new Error(`Entry module '${cli}' does not exist`);
   const commit = await currentCommit(root);
   const buildDir = resolve(root, ".build");
+  await Deno.mkdir(buildDir, { recursive: true });
   const includes = await requiredIncludes(root);
   const excludes = await devExcludes(root);
   const outDir = resolve(root, options.outDir ?? "dist");
@@ -329,7 +324,6 @@ export async function compile(options: CompileOptions = {}): Promise<CompiledBin
       ? resolve(outDir, `rivet-${target}`)
       : resolve(root, options.output);
     await Deno.mkdir(dirname(output), { recursive: true });
-    await Deno.mkdir(buildDir, { recursive: true });
     const entry = resolve(buildDir, `rivet-${target}.ts`);
     const cliSpecifier = `./${relative(buildDir, cli).replaceAll("\\", "/")}`;
     await Deno.writeTextFile(entry, buildEntrySource({ commit, target }, cliSpecifier));

@@ -12,8 +12,9 @@
  * Writer settings: `created_by` pinned to `rivet`; dictionary encoding per column, decided from the
  * first batch (`_dictionary.ts`: on where values repeat, off for keys, floats, timestamps and long
  * unique text, with a dictionary page limit past which parquet-rs falls back to plain; see
- * ADR-0005); statistics on (parquet-rs default, page level); codecs zstd / snappy / gzip / lz4 /
- * none, where `lz4` writes LZ4_RAW, the codec parquet-rs recommends (the older LZ4 codec is
+ * ADR-0005); statistics on (parquet-rs default, page level) except for string and binary columns
+ * whose first-batch values average over 128 bytes (`_statistics.ts`); codecs zstd / snappy / gzip /
+ * lz4 / none, where `lz4` writes LZ4_RAW, the codec parquet-rs recommends (the older LZ4 codec is
  * deprecated in the Parquet spec and framed differently by Hadoop and parquet-rs).
  *
  * Known limits of parquet-wasm 0.8.0, not faked here:
