@@ -18,7 +18,7 @@
 import type { ExportStatus, Outcome, RivetEvent } from "../../core/events.ts";
 import { parseNdjsonEvents } from "../../core/event_protocol.ts";
 import { formatBytes } from "./summary.ts";
-import { formatDurationMs } from "./progress.ts";
+import { formatCount, formatDurationMs } from "./progress.ts";
 
 /** The name of an exit code in the summary and the `exit-class` output. */
 export type ExitClass =
@@ -226,8 +226,6 @@ export function escapeMarkdownCell(text: string): string {
     .replace(/[\\`*_[\]|~#!]/g, (c) => `\\${c}`);
 }
 
-const count = (n: number) => n.toLocaleString("en-US");
-
 /** The step outputs: names as in `action.yml`, values numbers or fixed words. */
 export type SummaryOutputs = Readonly<Record<string, string>>;
 
@@ -264,8 +262,8 @@ export function renderGithubSummary(
   const lines = [
     "## rivet run",
     "",
-    `${mark} **${exitClass}**${code}: ${count(summary.rows.length)} export(s), ` +
-    `${count(failed.length)} not successful`,
+    `${mark} **${exitClass}**${code}: ${formatCount(summary.rows.length)} export(s), ` +
+    `${formatCount(failed.length)} not successful`,
     "",
   ];
   if (summary.rows.length > 0) {
@@ -276,17 +274,19 @@ export function renderGithubSummary(
     for (const r of summary.rows.slice(0, maxRows)) {
       const duration = r.durationMs === undefined ? "" : formatDurationMs(r.durationMs);
       lines.push(
-        `| ${escapeMarkdownCell(r.export)} | ${escapeMarkdownCell(r.status)} | ${count(r.rows)} | ${
-          count(r.files)
-        } ` +
+        `| ${escapeMarkdownCell(r.export)} | ${escapeMarkdownCell(r.status)} | ${
+          formatCount(r.rows)
+        } | ${formatCount(r.files)} ` +
           `| ${formatBytes(r.bytes)} | ${duration} |`,
       );
     }
     const hidden = summary.rows.length - maxRows;
-    if (hidden > 0) lines.push(`| … and ${count(hidden)} more | | | | | |`);
+    if (hidden > 0) lines.push(`| … and ${formatCount(hidden)} more | | | | | |`);
     const wall = summary.durationMs === undefined ? "" : formatDurationMs(summary.durationMs);
     lines.push(
-      `| **Total** | **${exitClass}** | **${count(total.rows)}** | **${count(total.files)}** ` +
+      `| **Total** | **${exitClass}** | **${formatCount(total.rows)}** | **${
+        formatCount(total.files)
+      }** ` +
         `| **${formatBytes(total.bytes)}** | ${wall ? `**${wall}**` : ""} |`,
       "",
     );
@@ -299,11 +299,14 @@ export function renderGithubSummary(
     for (const r of errors.slice(0, maxRows)) {
       lines.push(`- ${escapeMarkdownCell(r.export)}: ${escapeMarkdownCell(r.error!)}`);
     }
-    if (errors.length > maxRows) lines.push(`- … and ${count(errors.length - maxRows)} more`);
+    if (errors.length > maxRows) lines.push(`- … and ${formatCount(errors.length - maxRows)} more`);
     lines.push("");
   }
   if (summary.invalidLines > 0) {
-    lines.push(`${count(summary.invalidLines)} line(s) of the event stream were not events.`, "");
+    lines.push(
+      `${formatCount(summary.invalidLines)} line(s) of the event stream were not events.`,
+      "",
+    );
   }
   return {
     markdown: lines.join("\n"),

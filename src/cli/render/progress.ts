@@ -60,7 +60,8 @@ interface ExportProgress {
   lastLineAt: number;
 }
 
-const formatCount = (n: number) => Math.round(n).toLocaleString("en-US");
+/** A count with thousands separators: `1,234,567`. */
+export const formatCount = (n: number): string => Math.round(n).toLocaleString("en-US");
 
 /** `850 ms`, `4.2 s`, `3m 05s`, `2h 07m`. */
 export function formatDurationMs(ms: number): string {
