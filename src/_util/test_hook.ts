@@ -115,3 +115,25 @@ export function resetTestHooks(): void {
 export function tamperAt(point: string): boolean {
   return readEnv("RIVET_TEST_TAMPER_AT") === point;
 }
+
+/**
+ * The sandbox probe of the tests (`RIVET_TEST_SANDBOX_PROBE`, a JSON list of permission
+ * descriptors such as `{"name":"read","path":"/etc"}`): the state of each in this thread, asked
+ * with `Deno.permissions.querySync` (nothing is read, written or connected). Lets a test see
+ * what an export's worker may touch. Undefined unless the variable is set and readable.
+ *
+ * @returns One `name target: state` line per descriptor, or undefined.
+ */
+export function sandboxProbe(): string[] | undefined {
+  const text = readEnv("RIVET_TEST_SANDBOX_PROBE");
+  if (text === undefined) return undefined;
+  try {
+    const descriptors = JSON.parse(text) as Deno.PermissionDescriptor[];
+    return descriptors.map((d) => {
+      const target = Object.entries(d).filter(([k]) => k !== "name").map(([, v]) => v).join("");
+      return `${d.name} ${target}: ${Deno.permissions.querySync(d).state}`;
+    });
+  } catch (error) {
+    return [`probe failed: ${(error as Error).message}`];
+  }
+}

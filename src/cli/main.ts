@@ -50,6 +50,13 @@ export interface RunFlags {
   readonly processChild?: "flags" | "worker";
   /** `--events ndjson`: every run event as one JSON line on stdout. */
   readonly events?: "ndjson";
+  /** `--allow-net[=…]` and friends: the operator's grants (`true`: the bare flag). */
+  readonly allowNet?: string | true;
+  readonly allowRead?: string | true;
+  readonly allowWrite?: string | true;
+  readonly allowEnv?: string | true;
+  /** `--sandbox` / `--no-sandbox`; default: on in a compiled binary or with an `--allow-*` flag. */
+  readonly sandbox?: boolean;
 }
 
 /** Context every command gets. */
@@ -201,6 +208,18 @@ export async function main(
       "--parallel-export-processes",
       "run each export in its own child process, with only the permissions it needs",
     )
+    .option(
+      "--sandbox",
+      "run each export in a worker allowed only what it needs (default in the compiled binary)",
+    )
+    .option("--no-sandbox", "run the exports with this process's permissions")
+    .option(
+      "--allow-net [hosts]",
+      "sandbox: hosts the plan may reach (host or host:port, comma-separated)",
+    )
+    .option("--allow-read [paths]", "sandbox: folders and files the plan may read")
+    .option("--allow-write [paths]", "sandbox: folders and files the plan may write")
+    .option("--allow-env [names]", "sandbox: variables the plan may read (NAME or PREFIX*)")
     .addOption(
       new Option("--process-child <isolation>", "internal: run as a process-mode child")
         .choices(["flags", "worker"]).hideHelp(),
@@ -214,7 +233,9 @@ export async function main(
 Examples:
   rivet run -c rivet.yaml
   rivet run -c rivet.yaml -e orders -p day=2026-01-31
-  rivet run -c rivet.yaml --json > summary.json`,
+  rivet run -c rivet.yaml --json > summary.json
+  rivet run -c rivet.yaml --allow-net=db.internal:5432 --allow-write=/srv/exports
+                       (refused before it starts if the plan needs more: docs/sandbox.md)`,
     )
     .action(async (flags: RunFlags) => {
       const { runCommand } = await import("./commands/run.ts");
@@ -397,18 +418,27 @@ Examples:
       exitCode = await planCommand(flags, ctx);
     });
   selection(program.command("permissions"))
-    .description("print the narrowest 'deno run' command line (--allow-* flags) for a config")
+    .description("print the narrowest command line (--allow-* flags) that runs a config")
     .addOption(
       new Option("--format <format>", "output layout").choices(["text", "json"]).default("text"),
+    )
+    .addOption(
+      new Option(
+        "--for <runner>",
+        "deno: a 'deno run' command line; binary: 'rivet run' of the compiled binary " +
+          "(default: binary when compiled, else deno)",
+      ).choices(["deno", "binary"]),
     )
     .addHelpText(
       "after",
       `
 Text prints the command line, then one line per flag saying why. Paths are absolute, so the
 command runs from any working directory. Variable values are never printed, only their names.
+The binary checks its --allow-* flags against the plan before it starts (docs/sandbox.md).
 
 Examples:
   rivet permissions -c rivet.yaml
+  rivet permissions -c rivet.yaml --for binary
   rivet permissions -c rivet.yaml -e orders --format json`,
     )
     .action(async (flags: PermissionsFlags) => {

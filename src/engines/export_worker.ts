@@ -36,7 +36,7 @@ import { openStateStore } from "../state/mod.ts";
 import { resolveJob } from "../plan/resolve.ts";
 import { runJob } from "../pipeline/run_job.ts";
 import { compileParquetWasm, loadParquetWasm } from "../formats/mod.ts";
-import { CRASH_EXIT_CODE, setCrashHandler } from "../_util/test_hook.ts";
+import { CRASH_EXIT_CODE, sandboxProbe, setCrashHandler } from "../_util/test_hook.ts";
 import {
   engineFailure,
   inlineOpeners,
@@ -46,6 +46,7 @@ import {
 } from "./inline.ts";
 import { processEnv } from "./openers.ts";
 import { exportPermissions, toWorkerPermissions } from "./permissions.ts";
+import { type OperatorGrants, withinGrants } from "./grants.ts";
 import { isParentGone, ParentGone, sealWrites } from "./parent_watch.ts";
 
 /** Host → worker: run one export, resolved by the host. */
@@ -75,16 +76,24 @@ type WorkerMessage =
   | { readonly type: "exited" };
 
 /** Options of {@linkcode runExportsInWorkers}. */
-export type WorkerRunOptions = InlineRunOptions;
+export interface WorkerRunOptions extends InlineRunOptions {
+  /** Start every export at once (`--parallel-exports`); stdout exports still share one lane. */
+  readonly concurrent?: boolean;
+  /** The operator's `--allow-*` flags (already checked against the run's needs). */
+  readonly grants?: OperatorGrants;
+}
 
 /**
- * Runs the exports one after the other, each in its own permission-narrowed worker. Needs
- * `--unstable-worker-options`, and permissions at least as broad as every export's.
+ * Runs each export in its own permission-narrowed worker: one after the other, or all at once
+ * with `concurrent` (exports writing to stdout then share one lane, so their bytes never
+ * interleave). Needs `--unstable-worker-options`, and permissions at least as broad as every
+ * export's.
  *
  * @param config The loaded config.
  * @param exports The exports (a process-mode child has exactly one).
- * @param options Event sink, abort signal, params, base directory, resume flags, config path.
- * @returns Outcomes and the most serious exit class among them.
+ * @param options Event sink, abort signal, params, base directory, resume flags, concurrency,
+ *   the operator's grants.
+ * @returns Outcomes (in export order) and the most serious exit class among them.
  */
 export async function runExportsInWorkers(
   config: ConfigSpec,
@@ -92,20 +101,37 @@ export async function runExportsInWorkers(
   options: WorkerRunOptions,
 ): Promise<RunResult> {
   const startedAt = new Date();
-  const outcomes: Outcome[] = [];
   let wasm: WebAssembly.Module | undefined;
-  for (const spec of exports) {
-    if (options.signal.aborted) break;
+  const run = async (spec: ExportSpec): Promise<Outcome[]> => {
     const started = new Date();
     try {
       if (spec.format.kind === "parquet") wasm ??= await compileParquetWasm();
-      outcomes.push(...await runInWorker(config, spec, { ...options, wasm }));
+      return await runInWorker(config, spec, { ...options, wasm });
     } catch (error) {
       const outcome = engineFailure(config, spec, { error, startedAt: started });
       options.emit({ type: "export_finished", outcome });
-      outcomes.push(outcome);
+      return [outcome];
     }
+  };
+  const sequential = async (specs: readonly ExportSpec[]) => {
+    const out = new Map<ExportSpec, Outcome[]>();
+    for (const spec of specs) {
+      if (options.signal.aborted) break;
+      out.set(spec, await run(spec));
+    }
+    return out;
+  };
+  let done: Map<ExportSpec, Outcome[]>;
+  if (options.concurrent) {
+    if (exports.some((e) => e.format.kind === "parquet")) wasm = await compileParquetWasm();
+    const lanes = exports.filter((e) => e.destination.kind !== "stdout")
+      .map(async (spec) => [spec, await run(spec)] as const);
+    const stdoutLane = sequential(exports.filter((e) => e.destination.kind === "stdout"));
+    done = new Map([...await Promise.all(lanes), ...await stdoutLane]);
+  } else {
+    done = await sequential(exports);
   }
+  const outcomes = exports.flatMap((spec) => done.get(spec) ?? []);
   return runResult(outcomes, { startedAt, signal: options.signal });
 }
 
@@ -117,12 +143,15 @@ async function runInWorker(
   const env = options.env ?? processEnv;
   // Resolved here, once: the worker runs the job as it is and never reads the config.
   const job = await resolveJob(config, spec, { params: options.params, cwd: options.cwd, env });
-  const permissions = await exportPermissions(config, spec, {
-    cwd: options.cwd,
-    env,
-    params: options.params,
-    connection: job.connection,
-  });
+  const permissions = withinGrants(
+    await exportPermissions(config, spec, {
+      cwd: options.cwd,
+      env,
+      params: options.params,
+      connection: job.connection,
+    }),
+    options.grants,
+  );
   const worker = new Worker(new URL("./export_worker.ts", import.meta.url), {
     type: "module",
     name: `rivet-export-${spec.name}`,
@@ -218,6 +247,18 @@ function serveAsWorker(scope: {
     try {
       if (message.wasm) await loadParquetWasm(message.wasm);
       const { job } = message;
+      const probe = sandboxProbe();
+      if (probe !== undefined) {
+        post({
+          type: "event",
+          event: {
+            type: "warning",
+            export: job.spec.name,
+            code: "test.sandbox_probe",
+            message: probe.join("\n"),
+          },
+        });
+      }
       await using state = await openStateStore(job.configDir);
       const outcomes = await runJob(job, {
         state,

@@ -105,7 +105,12 @@ const STATE_DB_FILE = ".rivet_state.db";
  * Fault-injection hooks (`_util/test_hook.ts`); reading them unset costs nothing. Exact names, not
  * a `RIVET_TEST_*` pattern, so a chunk worker granted these names stays within its parent's grant.
  */
-export const TEST_HOOK_ENV = ["RIVET_TEST_BLOCK_AT", "RIVET_TEST_BLOCK_MS", "RIVET_TEST_CRASH_AT"];
+export const TEST_HOOK_ENV = [
+  "RIVET_TEST_BLOCK_AT",
+  "RIVET_TEST_BLOCK_MS",
+  "RIVET_TEST_CRASH_AT",
+  "RIVET_TEST_SANDBOX_PROBE",
+];
 // Same shape as config/substitute.ts: anything up to the closing brace on the same line.
 const placeholder = /\$\{([^}\n]*)\}/g;
 
@@ -212,6 +217,7 @@ export async function exportNeeds(
     if (d.credentialsFile !== undefined) {
       await addWithRealPath(read, resolve(config.dir, d.credentialsFile), "credentials_file");
     }
+    for (const [path, why] of defaultChainFiles(d, ctx)) await addWithRealPath(read, path, why);
   }
 
   await addWithRealPath(read, config.dir, "config folder (config, query files, state database)");
@@ -274,8 +280,44 @@ export async function exportNeeds(
 }
 
 /**
+ * The files a cloud destination's default credential chain reads when the config names no key:
+ * S3's shared credentials and config files (`aws_profile` or the default chain; the web identity
+ * token of a Kubernetes service account), GCS's application-default credentials (the
+ * `GOOGLE_APPLICATION_CREDENTIALS` file, or gcloud's folder). Paths come from the variables the
+ * SDKs read, else the home folder; none when neither is known.
+ */
+function defaultChainFiles(d: DestinationSpec, ctx: PermissionContext): [string, string][] {
+  const get = (name: string) => {
+    const value = readVariable(ctx, name);
+    return value === undefined || value === "" ? undefined : value;
+  };
+  const home = get("HOME") ?? get("USERPROFILE");
+  const files: [string, string][] = [];
+  if (d.kind === "s3" && d.accessKeyEnv === undefined) {
+    const why = d.awsProfile === undefined
+      ? "default AWS credential chain"
+      : `aws_profile '${d.awsProfile}'`;
+    const credentials = get("AWS_SHARED_CREDENTIALS_FILE") ??
+      (home && `${home}/.aws/credentials`);
+    const awsConfig = get("AWS_CONFIG_FILE") ?? (home && `${home}/.aws/config`);
+    for (const path of [credentials, awsConfig]) if (path) files.push([path, why]);
+    const token = get("AWS_WEB_IDENTITY_TOKEN_FILE");
+    if (token) files.push([token, "default AWS credential chain (web identity token)"]);
+  }
+  if (d.kind === "gcs" && d.credentialsFile === undefined) {
+    const adc = get("GOOGLE_APPLICATION_CREDENTIALS");
+    const gcloud = get("CLOUDSDK_CONFIG") ?? (get("APPDATA") && `${get("APPDATA")}/gcloud`) ??
+      (home && `${home}/.config/gcloud`);
+    if (adc) files.push([adc, "GOOGLE_APPLICATION_CREDENTIALS"]);
+    if (gcloud) files.push([gcloud, "gcloud application-default login"]);
+  }
+  return files.map(([path, why]) => [isAbsolute(path) ? path : resolve(ctx.cwd, path), why]);
+}
+
+/**
  * What a whole run of `specs` needs: the union of each export's {@linkcode exportNeeds} (the main
- * thread must hold everything its workers get), without the optional fault-injection hooks.
+ * thread must hold everything its workers get), without the optional fault-injection hooks, plus
+ * what the run's notifications need (the main thread sends them).
  *
  * @param config The loaded config.
  * @param specs The selected exports.
@@ -304,6 +346,7 @@ export async function planNeeds(
     for (const kind of one.sys) sys.add(kind);
     allEnv ||= one.allEnv;
   }
+  await addNotificationNeeds(config, ctx, { net, read, env });
   return {
     net,
     read: withoutCovered(read),
@@ -312,6 +355,67 @@ export async function planNeeds(
     allEnv,
     sys: [...sys].sort(),
   };
+}
+
+/**
+ * What the run's notifications need, sent by the main thread after the exports: the variables
+ * and file that hold the receivers' URLs (and the signing key), and each receiver's `host:port`
+ * when its URL can be read now. Only the host is kept; a URL's path may be a secret.
+ */
+async function addNotificationNeeds(
+  config: ConfigSpec,
+  ctx: PermissionContext,
+  into: { net: Map<string, string>; read: Map<string, string>; env: Map<string, string> },
+): Promise<void> {
+  const { slack, webhook } = config.notifications ?? {};
+  const receiver = (url: string | undefined, why: string) => {
+    const host = url === undefined ? undefined : urlHostPort(url.trim());
+    if (host !== undefined && !into.net.has(host)) into.net.set(host, why);
+  };
+  if (slack) {
+    const why = "notifications: Slack webhook";
+    if (slack.webhookUrlEnv !== undefined) into.env.set(slack.webhookUrlEnv, why);
+    receiver(slack.webhookUrl?.secret ?? readVariable(ctx, slack.webhookUrlEnv), why);
+  }
+  if (webhook) {
+    const why = "notifications: webhook";
+    if (webhook.urlEnv !== undefined) {
+      into.env.set(webhook.urlEnv, why);
+      receiver(readVariable(ctx, webhook.urlEnv), why);
+    }
+    if (webhook.secretEnv !== undefined) into.env.set(webhook.secretEnv, `${why} signing key`);
+    if (webhook.urlFile !== undefined) {
+      await addWithRealPath(into.read, webhook.urlFile, `${why} url_file`);
+      try {
+        receiver(await readInputText(webhook.urlFile, { maxBytes: INPUT_LIMITS.secret }), why);
+      } catch {
+        // The run reports an unreadable file as a notification warning.
+      }
+    }
+  }
+}
+
+function readVariable(ctx: PermissionContext, name: string | undefined): string | undefined {
+  if (name === undefined) return undefined;
+  try {
+    return ctx.env(name);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The `host:port` of an http(s) URL, or undefined when it is not one. */
+function urlHostPort(text: string): string | undefined {
+  try {
+    const url = new URL(text);
+    if (url.protocol !== "http:" && url.protocol !== "https:") return undefined;
+    return hostPort(
+      url.hostname,
+      url.port !== "" ? Number(url.port) : url.protocol === "http:" ? 80 : 443,
+    );
+  } catch {
+    return undefined;
+  }
 }
 
 /** The paths no other path of the map covers (a grant on a folder covers what is below it). */

@@ -6,6 +6,7 @@ import type { ConfigSpec, ExportSpec } from "../core/spec.ts";
 import { loadConfig } from "../config/mod.ts";
 import {
   envAllowed,
+  exportNeeds,
   type ExportPermissions,
   exportPermissions,
   localRoot,
@@ -68,6 +69,7 @@ Deno.test("exportPermissions grants the source host, the output folder, the stat
     "RIVET_TEST_BLOCK_AT",
     "RIVET_TEST_BLOCK_MS",
     "RIVET_TEST_CRASH_AT",
+    "RIVET_TEST_SANDBOX_PROBE",
     "SCHEMA",
   ]);
 
@@ -313,4 +315,63 @@ Deno.test("planNeeds merges the exports' needs with a reason each, drops covered
   // Each export alone still gets exactly what exportPermissions gives it.
   const b = await exportPermissions(t.config, t.config.exports[1]!, { cwd: "/w", env });
   assert.ok(b.write.includes("/abs/a/b"));
+});
+
+Deno.test("planNeeds adds what the notifications need: their variables, url_file and receiver hosts", async () => {
+  await using t = await configIn(
+    "source:\n  type: postgres\n  url_env: PG_URL\nexports:\n" +
+      "  - {name: a, table: t, format: csv, destination: {type: local, path: /abs/a}}\n" +
+      "notifications:\n  slack: {webhook_url_env: SLACK_URL}\n" +
+      "  webhook: {url_file: hook.url, secret_env: HOOK_KEY}\n",
+    { "hook.url": "http://hooks.internal:8080/secret/path\n" },
+  );
+  const env = (n: string) =>
+    ({
+      PG_URL: "postgres://u:pw@db.internal:6543/x",
+      SLACK_URL: "https://hooks.slack.com/services/T/B/secret",
+    })[n];
+  const n = await planNeeds(t.config, t.config.exports, { cwd: "/w", env });
+  assert.equal(n.net.get("hooks.slack.com:443"), "notifications: Slack webhook");
+  assert.equal(n.net.get("hooks.internal:8080"), "notifications: webhook");
+  assert.ok(![...n.net.keys()].some((h) => h.includes("secret")), "hosts only, never a path");
+  assert.equal(n.env.get("SLACK_URL"), "notifications: Slack webhook");
+  assert.equal(n.env.get("HOOK_KEY"), "notifications: webhook signing key");
+  // The config folder (read anyway) covers the url_file beside the config.
+  assert.ok(n.read.has(t.dir));
+  // An unset variable: its name is needed, its host cannot be known yet.
+  const unset = await planNeeds(t.config, t.config.exports, {
+    cwd: "/w",
+    env: (name) => name === "PG_URL" ? "postgres://db.internal:6543/x" : undefined,
+  });
+  assert.ok(unset.env.has("SLACK_URL") && !unset.net.has("hooks.slack.com:443"));
+});
+
+Deno.test("exportPermissions reads the files of a cloud destination's default credential chain", async () => {
+  await using t = await configIn(
+    "source:\n  type: postgres\n  url_env: PG_URL\nexports:\n" +
+      "  - {name: chain, table: t, format: csv, destination: {type: s3, bucket: b}}\n" +
+      "  - {name: profile, table: t, format: csv, destination: {type: s3, bucket: b, aws_profile: ops}}\n" +
+      "  - {name: keys, table: t, format: csv, destination: {type: s3, bucket: b, " +
+      "access_key_env: K, secret_key_env: S}}\n" +
+      "  - {name: adc, table: t, format: csv, destination: {type: gcs, bucket: b}}\n",
+  );
+  const vars: Record<string, string> = {
+    PG_URL: "postgres://db:5432/x",
+    HOME: "/home/op",
+    AWS_WEB_IDENTITY_TOKEN_FILE: "/var/run/token",
+    GOOGLE_APPLICATION_CREDENTIALS: "/etc/gcp/sa.json",
+  };
+  const read = async (name: string, env = (n: string) => vars[n]) => {
+    const spec = t.config.exports.find((e) => e.name === name)!;
+    return (await exportNeeds(t.config, spec, { cwd: "/w", env })).read;
+  };
+  const chain = await read("chain");
+  assert.equal(chain.get("/home/op/.aws/credentials"), "default AWS credential chain");
+  assert.ok(chain.has("/home/op/.aws/config") && chain.has("/var/run/token"));
+  assert.equal((await read("profile")).get("/home/op/.aws/config"), "aws_profile 'ops'");
+  assert.ok(![...(await read("keys")).keys()].some((p) => p.includes(".aws")), "keys named");
+  const adc = await read("adc");
+  assert.ok(adc.has("/etc/gcp/sa.json") && adc.has("/home/op/.config/gcloud"));
+  const moved = await read("chain", (n) => n === "AWS_SHARED_CREDENTIALS_FILE" ? "creds" : vars[n]);
+  assert.ok(moved.has("/w/creds") && !moved.has("/home/op/.aws/credentials"));
 });

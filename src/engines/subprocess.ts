@@ -77,6 +77,8 @@ import {
 } from "./permissions.ts";
 import { processEnv } from "./openers.ts";
 import { ndjsonEventStream } from "../core/event_protocol.ts";
+import { grantArgs, type OperatorGrants } from "./grants.ts";
+import { runExportsInWorkers } from "./export_worker.ts";
 
 /**
  * Milliseconds between SIGTERM and SIGKILL when the run is aborted: every child must be gone
@@ -101,6 +103,13 @@ export interface ProcessRunOptions extends InlineRunOptions {
   readonly isolation?: ChildIsolation;
   /** Grace between SIGTERM and SIGKILL on abort; default {@linkcode CHILD_KILL_GRACE_MS}. */
   readonly killGraceMs?: number;
+  /**
+   * The run is sandboxed (a compiled binary, `--sandbox`, or `--allow-*` flags): the exports
+   * that stay in the parent run in narrowed workers too, and each child gets `grants` again.
+   */
+  readonly sandbox?: boolean;
+  /** The operator's `--allow-*` flags, already checked against the run's needs. */
+  readonly grants?: OperatorGrants;
 }
 
 /** The command that starts one export's child. */
@@ -153,7 +162,12 @@ export async function runExportsInProcesses(
     const parentOutcomes = new Map<string, Outcome[]>();
     for (const spec of inParent) {
       if (options.signal.aborted) break;
-      parentOutcomes.set(spec.name, await runSpec(config, spec, { ...options, state }));
+      parentOutcomes.set(
+        spec.name,
+        options.sandbox
+          ? [...(await runExportsInWorkers(config, [spec], options)).outcomes]
+          : await runSpec(config, spec, { ...options, state }),
+      );
     }
     const outcomes: Outcome[] = [];
     for (const spec of exports) {
@@ -197,6 +211,7 @@ export function childCommand(
     reconcile?: boolean;
     isolation: ChildIsolation;
     parentEnv: Readonly<Record<string, string>>;
+    grants?: OperatorGrants;
   },
 ): ChildCommand {
   const rivetArgs = [
@@ -215,6 +230,8 @@ export function childCommand(
     // Human output off (the parent draws the events); `worker`: run in a narrowed worker.
     "--process-child",
     facts.isolation,
+    // The operator's grants again: the child checks its export against them before it starts.
+    ...grantArgs(facts.grants),
   ];
   const env = childEnv(facts.permissions, facts.parentEnv);
   if (Deno.build.standalone) {
@@ -341,6 +358,7 @@ async function runChild(
       // A compiled binary takes no permission flags: it can only narrow in a worker.
       isolation: Deno.build.standalone ? "worker" : options.isolation ?? "flags",
       parentEnv: parentEnvironment([...RUNTIME_ENV, ...permissions.env]),
+      ...(options.grants ? { grants: options.grants } : {}),
     });
     if (options.signal.aborted) {
       return await fail(new InterruptedError("interrupted before it started"));

@@ -1,5 +1,6 @@
 /**
- * `rivet permissions`: the narrowest `deno run` command line that runs a plan. The grants come
+ * `rivet permissions`: the narrowest `deno run` command line that runs a plan, or with
+ * `--for binary` the compiled binary's `rivet run` with its `--allow-*` flags. The grants come
  * from `engines/permissions.ts`, the code that already narrows each `--parallel-export-processes`
  * child and each export worker, merged over the selected exports (the main thread must hold what
  * its workers get). Paths are absolute, so the printed command works from any working directory;
@@ -23,6 +24,7 @@ import {
   toDenoFlags,
 } from "../../engines/permissions.ts";
 import { redact } from "../../_util/redact.ts";
+import { runGrantFlags } from "../../engines/grants.ts";
 import type { CommandContext } from "../main.ts";
 import { reportError } from "../main.ts";
 import { parseParams } from "./run.ts";
@@ -33,6 +35,8 @@ export interface PermissionsFlags {
   readonly export?: readonly string[];
   readonly param?: readonly string[];
   readonly format?: "text" | "json";
+  /** `deno`: a `deno run` command line; `binary`: `rivet run` of the compiled binary. */
+  readonly for?: "deno" | "binary";
 }
 
 /** One flag of the command and why the plan needs it. */
@@ -43,7 +47,7 @@ interface Grant {
 
 /** What `--format json` prints. */
 export interface PermissionsReport {
-  /** Every flag between `deno run` and the script, in order. */
+  /** Every flag between `deno run` and the script, in order (`--for binary`: after `run`). */
   readonly flags: string[];
   readonly net: string[];
   readonly read: string[];
@@ -53,7 +57,7 @@ export interface PermissionsReport {
   /** Every variable is read (the Azure or SQL Server client): `--allow-env` without a list. */
   readonly all_env: boolean;
   readonly sys: string[];
-  /** The whole command line as arguments, `deno` first. */
+  /** The whole command line as arguments, `deno` (or `rivet` with `--for binary`) first. */
   readonly command: string[];
 }
 
@@ -65,8 +69,8 @@ function rivetFiles(): { cli: string; denoJson: string } {
       "rivet permissions prints a 'deno run' command line, and this rivet is a compiled binary",
       {
         code: "permissions.not_from_source",
-        hint: "run it from a rivet checkout (deno run -A cli.ts permissions -c …); the binary " +
-          "narrows each export in its own worker (docs/sandbox.md)",
+        hint: "for the binary's own flags use --for binary; for a deno run command, run it from " +
+          "a rivet checkout (deno run -A cli.ts permissions -c …)",
       },
     );
   }
@@ -102,9 +106,20 @@ function grants(config: ConfigSpec, specs: readonly ExportSpec[], needs: ExportN
       why: `narrowed chunk workers of ${workers.map((s) => `'${s.name}'`).join(", ")} (parallel:)`,
     });
   }
-  const permissions = needsToPermissions(needs);
   // toDenoFlags is what a --parallel-export-processes child gets: the same rendering here.
-  for (const flag of toDenoFlags(permissions)) {
+  out.push(...explained(toDenoFlags(needsToPermissions(needs)), needs));
+  if (config.parallelExportProcesses) {
+    out.push({
+      flag: `--allow-run=${Deno.execPath()}`,
+      why: "parallel_export_processes: each export runs in a child deno process",
+    });
+  }
+  return out;
+}
+
+/** Each `--allow-*` flag with the reasons of its entries. */
+function explained(flags: readonly string[], needs: ExportNeeds): Grant[] {
+  return flags.map((flag) => {
     const kind = /^--allow-(\w+)/.exec(flag)![1]!;
     const why = kind === "net"
       ? explain(needs.net)
@@ -117,15 +132,8 @@ function grants(config: ConfigSpec, specs: readonly ExportSpec[], needs: ExportN
         ? "the Azure or SQL Server client reads the whole environment; named: "
         : "") + explain(needs.env)
       : "the object store's or SQL Server's client (user agent, home folder, host name)";
-    out.push({ flag, why });
-  }
-  if (config.parallelExportProcesses) {
-    out.push({
-      flag: `--allow-run=${Deno.execPath()}`,
-      why: "parallel_export_processes: each export runs in a child deno process",
-    });
-  }
-  return out;
+    return { flag, why };
+  });
 }
 
 /** Quotes an argument for a POSIX shell when it holds anything beyond a safe set. */
@@ -164,7 +172,6 @@ export async function permissionsCommand(
       }
     }
     const needs = await planNeeds(config, specs, { cwd: Deno.cwd(), env: processEnv, params });
-    const list = grants(config, specs, needs);
     const runArgs = [
       "run",
       "-c",
@@ -172,7 +179,15 @@ export async function permissionsCommand(
       ...(flags.export ?? []).flatMap((e) => ["-e", e]),
       ...(flags.param ?? []).flatMap((p) => ["-p", p]),
     ];
-    const command = ["deno", "run", ...list.map((g) => g.flag), rivetFiles().cli, ...runArgs];
+    const binary = (flags.for ?? (Deno.build.standalone ? "binary" : "deno")) === "binary";
+    // The binary takes the grants as `rivet run` flags, checked before the run starts; its
+    // `--allow-sys` and worker options are fixed when it is built.
+    const list = binary
+      ? explained(runGrantFlags(needsToPermissions(needs)), needs)
+      : grants(config, specs, needs);
+    const command = binary
+      ? ["rivet", ...runArgs, ...list.map((g) => g.flag)]
+      : ["deno", "run", ...list.map((g) => g.flag), rivetFiles().cli, ...runArgs];
     if (flags.format === "json") {
       const report: PermissionsReport = {
         flags: list.map((g) => g.flag),

@@ -7,7 +7,10 @@
  */
 import { ConfigError, type ExitCode, toErrorInfo } from "../../core/errors.ts";
 import type { EventSink, Outcome, RivetEvent } from "../../core/events.ts";
-import type { ConfigSpec } from "../../core/spec.ts";
+import type { ConfigSpec, ExportSpec } from "../../core/spec.ts";
+import { checkGrants, type OperatorGrants, parseGrants } from "../../engines/grants.ts";
+import { planNeeds } from "../../engines/permissions.ts";
+import { processEnv } from "../../engines/openers.ts";
 import { checkRunnable, loadConfig, selectExports } from "../../config/mod.ts";
 import { exportPrefix, prefixOnce } from "../../_util/text.ts";
 import { runExports, type RunResult } from "../../engines/inline.ts";
@@ -115,6 +118,7 @@ export async function runCommand(flags: RunFlags, outerCtx: CommandContext): Pro
     }
 
     if (flags.summaryOutput) await checkOutputPath(flags.summaryOutput, "--summary-output");
+    const sandbox = await sandboxOf(flags, config, exports, params);
 
     run = startRunEvents(flags, ctx, exports.map((e) => e.name));
     // Notifications go from this process only: a process-mode child's events reach its parent.
@@ -133,12 +137,24 @@ export async function runCommand(flags: RunFlags, outerCtx: CommandContext): Pro
       validate: flags.validate === true || flags.reconcile === true,
       reconcile: flags.reconcile === true,
     };
+    const grants = sandbox.grants ? { grants: sandbox.grants } : {};
     const result = flags.processChild === "worker"
-      ? await runExportsInWorkers(config, exports, engine)
+      ? await runExportsInWorkers(config, exports, { ...engine, ...grants })
+      : flags.processChild === "flags"
+      // Narrowed by Deno's own flags already.
+      ? await runExports(config, exports, engine)
       : parallel.mode === "parallel-processes"
       ? await runExportsInProcesses(config, exports, {
         ...engine,
         configPath: config.path,
+        sandbox: sandbox.on,
+        ...grants,
+      })
+      : sandbox.on
+      ? await runExportsInWorkers(config, exports, {
+        ...engine,
+        ...grants,
+        concurrent: parallel.mode === "parallel-threads",
       })
       : parallel.mode === "parallel-threads"
       ? await runExportsConcurrently(config, exports, engine)
@@ -162,6 +178,35 @@ export async function runCommand(flags: RunFlags, outerCtx: CommandContext): Pro
     if (flags.processChild && info.exitCode === 130) return 130;
     return reportError(error, outerCtx);
   }
+}
+
+/**
+ * Whether the run is sandboxed (each export in a worker allowed only what it needs) and the
+ * operator's `--allow-*` grants, checked against everything the run needs before anything starts.
+ * On by default in a compiled binary, whose own permissions are fixed broad when it is built.
+ */
+async function sandboxOf(
+  flags: RunFlags,
+  config: ConfigSpec,
+  exports: readonly ExportSpec[],
+  params: Readonly<Record<string, string>>,
+): Promise<{ on: boolean; grants?: OperatorGrants }> {
+  const cwd = Deno.cwd();
+  const grants = parseGrants({
+    net: flags.allowNet,
+    read: flags.allowRead,
+    write: flags.allowWrite,
+    env: flags.allowEnv,
+  }, cwd);
+  if (grants === undefined) return { on: flags.sandbox ?? Deno.build.standalone };
+  if (flags.sandbox === false) {
+    throw new ConfigError("--no-sandbox cannot be combined with --allow-* flags", {
+      code: "cli.sandbox_conflict",
+      hint: "the --allow-* flags narrow the sandbox's workers: drop --no-sandbox, or drop them",
+    });
+  }
+  await checkGrants(await planNeeds(config, exports, { cwd, env: processEnv, params }), grants);
+  return { on: true, grants };
 }
 
 /** What {@linkcode reportRunEnd} needs to send the config's notifications. */
