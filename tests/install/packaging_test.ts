@@ -158,6 +158,41 @@ Deno.test("the release waits for the installer on four platforms and the smoke-t
   assert.deepEqual(wf.jobs.release.needs, ["build", "compiled-smoke", "installer", "docker"]);
 });
 
+Deno.test("the release publishes install.sh stamped with its repository, which then needs no RIVET_REPO", async () => {
+  // deno-lint-ignore no-explicit-any
+  const wf: any = parse(await read(".github/workflows/release.yml"));
+  const steps = wf.jobs.release.steps as { run?: string; with?: { files?: string } }[];
+  const stamp = steps.find((s) => s.run?.includes("dist/install.sh"))?.run ?? "";
+  const sed = /sed "(s\|.*\|g?)"/.exec(stamp.replaceAll("\\\n", ""))?.[1];
+  assert.ok(sed, stamp);
+  assert.match(steps.at(-1)?.with?.files ?? "", /dist\/install\.sh/);
+  // The same sed expression over the real script, as the runner would expand it.
+  const expr = sed.replaceAll("${GITHUB_REPOSITORY}", "acme/rivet").replaceAll('\\"', '"')
+    .replaceAll("\\$", "$");
+  const dir = await Deno.makeTempDir({ prefix: "rivet_stamp_" });
+  try {
+    const stamped = join(dir, "install.sh");
+    const out = await new Deno.Command("sed", {
+      args: [expr, join(root, "scripts", "install.sh")],
+      stdout: "piped",
+    }).output();
+    await Deno.writeFile(stamped, out.stdout);
+    assert.match(new TextDecoder().decode(out.stdout), /^DEFAULT_REPO="acme\/rivet"$/m);
+    // Unstamped, the script asks for RIVET_REPO; stamped, it goes on to check the tag.
+    const run = (script: string) =>
+      new Deno.Command("sh", {
+        args: [script],
+        env: { RIVET_VERSION: "v1;bad", HOME: dir },
+        clearEnv: true,
+        stderr: "piped",
+      }).output().then((r) => new TextDecoder().decode(r.stderr));
+    assert.match(await run(join(root, "scripts", "install.sh")), /names no GitHub repository/);
+    assert.match(await run(stamped), /RIVET_VERSION 'v1;bad' is not a release tag/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("LICENSE is the full Apache License 2.0 with the rivet authors' copyright", async () => {
   const text = await read("LICENSE");
   assert.match(text, /^\s*Apache License\n\s*Version 2\.0, January 2004\n/);
