@@ -12,8 +12,16 @@
  * only; default `<out-dir>/rivet-<target>`), `--out-dir <dir>` (default `dist`), `--entry <file>`
  * (default `cli.ts`). stdout gets one `sha256sum` line per binary; everything else goes to stderr.
  *
- * Each binary is built from a generated entry (`.build/rivet-<target>.ts`, removed afterwards)
- * that records the commit and target for `rivet --version` and then starts `cli.ts`.
+ * Each binary is built in two steps, in `.build/<target>/` (removed afterwards):
+ * 1. `deno bundle` turns rivet into plain JavaScript modules in one folder ({@linkcode bundle}):
+ *    a generated entry that records the commit and target for `rivet --version` and starts
+ *    `cli.ts`, one entry per worker, the chunks they share (commands load lazily), every npm
+ *    package inlined, and parquet-wasm's `.wasm` copied beside them;
+ * 2. `deno compile --no-config` of that entry, including the worker entries and the wasm. No
+ *    `node_modules` is embedded: only the code rivet reaches, ~11 MB of JavaScript and the 5 MB
+ *    wasm, where the whole package tree (source maps, type declarations, browser builds, test
+ *    and demo packages) made a binary ~95 MB larger.
+ * `src/_util/bundle.ts` is how the code finds its worker entries and the wasm either way.
  *
  * `deno compile` downloads the `denort` runtime for the target from Deno's release server. Where
  * that server is unreachable, set `DENORT_BIN` to a local denort (passed through the environment
@@ -25,6 +33,7 @@
 import { V8_FLAGS_ARG } from "../src/engines/v8_flags.ts";
 import { basename, dirname, isAbsolute, relative, resolve } from "node:path";
 import { BUILD_INFO_GLOBAL } from "../src/cli/build_info.ts";
+import { BUNDLED_PARQUET_WASM } from "../src/_util/bundle.ts";
 import { fileURLToPath } from "node:url";
 
 /** Release targets (`deno compile --target` triples), in release-matrix order. */
@@ -43,13 +52,13 @@ export type Target = (typeof TARGETS)[number];
  * followed by the module graph, so each must be passed with `--include` or the binary lacks it
  * and fails only when the worker starts; its own imports then follow.
  * - `chunk_worker.ts`: one chunk pipeline of the Web Worker engine (`parallel: N`).
- * - `export_worker.ts`: in a compiled binary, a `--parallel-export-processes` child runs its
- *   export inside a worker whose permissions are narrowed to that export, because the child
- *   process itself cannot be started with narrower `--allow-*` flags (a compiled binary's
- *   permissions are fixed at compile time).
+ * - `export_worker.ts`: in a compiled binary every export runs inside a worker whose permissions
+ *   are narrowed to that export (the sandbox), because the process itself cannot be started with
+ *   narrower `--allow-*` flags (a compiled binary's permissions are fixed at compile time).
  * - `md5_worker.ts`: the MD5 of a large part, hashed beside the thread that encodes it.
  *
- * A missing entry is an error, never a silent skip: the binary would build and then fail at run
+ * Each becomes `<stem>.js` at the bundle's top level, where `siblingEntry` looks for it. A
+ * missing entry is an error, never a silent skip: the binary would build and then fail at run
  * time.
  */
 export const WORKER_ENTRIES: readonly string[] = [
@@ -60,10 +69,8 @@ export const WORKER_ENTRIES: readonly string[] = [
 
 /**
  * parquet-wasm's module, which `src/formats/_wasm.ts` reads with `Deno.readFile` (so it is data,
- * not part of the module graph). Today the whole `node_modules` tree is embedded anyway and the
- * bytes are deduplicated, so naming it costs nothing; it keeps the Parquet writer in the binary
- * if the packaging ever switches to `--exclude-unused-npm` or `--bundle`, which only keep what
- * the graph reaches.
+ * not part of the module graph): copied into the bundle as `BUNDLED_PARQUET_WASM` and included
+ * in the binary.
  */
 export const PARQUET_WASM_SPECIFIER = "parquet-wasm/esm/parquet_wasm_bg.wasm";
 
@@ -105,67 +112,6 @@ export const PERMISSION_FLAGS: readonly string[] = [
   "--allow-run",
   "--allow-sys=osRelease,homedir,hostname,networkInterfaces,userInfo",
 ];
-
-/**
- * npm packages used only by the tests, the demo and the benchmarks (independent readers, the
- * embedded demo database, workflow validation, the JSON Schema checker). `deno compile` embeds the
- * whole `node_modules` tree, so without this list a binary carried ~500 MB of them (the Polars
- * and DuckDB native libraries); `rivet`'s own graph never imports them.
- */
-export const DEV_PACKAGES: readonly string[] = [
-  "@action-validator/cli",
-  "@action-validator/core",
-  "@duckdb/node-api",
-  "@duckdb/node-bindings",
-  "@electric-sql/pglite",
-  "ajv",
-  "hyparquet",
-  "nodejs-polars",
-  "postgres",
-];
-
-/**
- * The `node_modules` entries of {@linkcode DEV_PACKAGES} and of their variants named
- * `<package>-<suffix>` (platform builds such as `nodejs-polars-darwin-arm64`, the demo database's
- * extensions `@electric-sql/pglite-*`, `hyparquet-compressors`) that exist: their folders under
- * `node_modules/.deno/<folder>/node_modules` and their links under `node_modules`, for
- * `deno compile --exclude`.
- *
- * @param root Repository root.
- * @returns Absolute paths.
- */
-export async function devExcludes(root: string = repoRoot): Promise<string[]> {
-  const dev = (name: string) => DEV_PACKAGES.some((p) => name === p || name.startsWith(`${p}-`));
-  const out: string[] = [];
-  const store = resolve(root, "node_modules", ".deno");
-  for await (const entry of readDirIfAny(store)) {
-    // `<name with / as +>@<version>[_peers]`
-    const at = entry.name.indexOf("@", 1);
-    if (at < 0) continue;
-    const name = entry.name.slice(0, at).replace("+", "/");
-    // The package itself sits one level down; `--exclude` of the outer folder leaves it in.
-    if (dev(name)) out.push(resolve(store, entry.name, "node_modules", name));
-  }
-  const links = resolve(root, "node_modules");
-  for await (const entry of readDirIfAny(links)) {
-    const names = entry.name.startsWith("@")
-      ? (await Array.fromAsync(readDirIfAny(resolve(links, entry.name)))).map((e) =>
-        `${entry.name}/${e.name}`
-      )
-      : [entry.name];
-    for (const name of names) if (dev(name)) out.push(resolve(links, name));
-  }
-  return out.sort();
-}
-
-/** The entries of a folder, none when it does not exist. */
-async function* readDirIfAny(path: string): AsyncGenerator<Deno.DirEntry> {
-  try {
-    yield* Deno.readDir(path);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-  }
-}
 
 /** Options of {@linkcode compile}. */
 export interface CompileOptions {
@@ -221,24 +167,135 @@ export function compileArgs(
     readonly entry: string;
     readonly output: string;
     readonly includes: readonly string[];
-    /** Paths left out of the embedded `node_modules` (see {@linkcode devExcludes}). */
-    readonly excludes?: readonly string[];
   },
 ): string[] {
   return [
     "compile",
-    "--frozen",
+    // The bundle imports no package: no import map, no lock file, no node_modules to embed.
+    "--no-config",
+    // Plain JavaScript, type-checked as TypeScript before it was bundled (`deno task ok`); its
+    // JSDoc type imports name files esbuild did not emit.
+    "--no-check",
     "--target",
     target,
     ...UNSTABLE_FLAGS,
     V8_FLAGS_ARG,
     ...PERMISSION_FLAGS,
     ...options.includes.flatMap((file) => ["--include", file]),
-    ...(options.excludes ?? []).flatMap((path) => ["--exclude", path]),
     "--output",
     options.output,
     options.entry,
   ];
+}
+
+/**
+ * The `deno bundle` arguments: every entry into one flat folder (the entries sit side by side, so
+ * their outputs do too), shared code split into chunks, npm packages inlined, names kept so
+ * stack traces and error classes stay readable.
+ *
+ * @param entries The generated entry modules (one folder).
+ * @param outDir The bundle folder.
+ * @returns Arguments after `deno`.
+ *
+ * @example
+ * ```ts
+ * import { bundleArgs } from "./compile.ts";
+ * const args = bundleArgs([".build/t/rivet.ts"], ".build/t/bundle");
+ * if (!args.includes("--code-splitting") || args.at(-1) !== ".build/t/rivet.ts") throw new Error();
+ * ```
+ */
+export function bundleArgs(entries: readonly string[], outDir: string): string[] {
+  return [
+    "bundle",
+    "--frozen",
+    "--platform",
+    "deno",
+    "--code-splitting",
+    "--keep-names",
+    "--outdir",
+    outDir,
+    ...entries,
+  ];
+}
+
+/** What {@linkcode bundle} produced. */
+export interface Bundle {
+  /** The bundle folder. */
+  readonly dir: string;
+  /** Its main entry (`rivet.js`), which `deno compile` (or `deno run`) starts. */
+  readonly entry: string;
+  /** The worker entries and the wasm, for `deno compile --include`. */
+  readonly includes: readonly string[];
+}
+
+/**
+ * Bundles rivet for one target into `<buildDir>/bundle`: the generated entries, `deno bundle`,
+ * then parquet-wasm's module beside them. Checks that every entry came out and that no module
+ * still imports an npm package (the binary embeds none).
+ *
+ * @param target Target triple (recorded for `rivet --version`).
+ * @param options Repository root, the folder to build in (emptied first), the commit, the CLI
+ *   entry.
+ * @returns The bundle's folder, entry and includes.
+ */
+export async function bundle(
+  target: string,
+  options: {
+    readonly root?: string;
+    readonly buildDir: string;
+    readonly commit: string;
+    /** The CLI entry module (absolute); default `cli.ts` at the root. */
+    readonly cli?: string;
+  },
+): Promise<Bundle> {
+  const root = options.root ?? repoRoot;
+  const { buildDir } = options;
+  await Deno.remove(buildDir, { recursive: true }).catch(() => {});
+  await Deno.mkdir(buildDir, { recursive: true });
+  const spec = (file: string) =>
+    `./${relative(buildDir, resolve(root, file)).replaceAll("\\", "/")}`;
+  const entries = [resolve(buildDir, "rivet.ts")];
+  await Deno.writeTextFile(
+    entries[0]!,
+    buildEntrySource({ commit: options.commit, target }, spec(options.cli ?? "cli.ts")),
+  );
+  for (const file of await requiredWorkerEntries(root)) {
+    const entry = resolve(buildDir, `${basename(file, ".ts")}.ts`);
+    await Deno.writeTextFile(
+      entry,
+      `// Generated by scripts/compile.ts: the worker entry at the bundle's top level.\n` +
+        `import ${JSON.stringify(spec(file))};\n`,
+    );
+    entries.push(entry);
+  }
+  const dir = resolve(buildDir, "bundle");
+  const args = bundleArgs(entries, dir);
+  console.error(`deno ${args.join(" ")}`);
+  const out = await new Deno.Command(Deno.execPath(), {
+    args,
+    cwd: root,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!out.success) {
+    throw new Error(
+      `deno bundle failed (exit ${out.code}): ${new TextDecoder().decode(out.stderr).trim()}`,
+    );
+  }
+  const outputs = entries.map((e) => resolve(dir, `${basename(e, ".ts")}.js`));
+  for (const file of outputs) {
+    if (!(await exists(file))) throw new Error(`deno bundle did not write '${file}'`);
+  }
+  const wasm = resolve(dir, BUNDLED_PARQUET_WASM);
+  await Deno.copyFile(fileURLToPath(import.meta.resolve(PARQUET_WASM_SPECIFIER)), wasm);
+  for await (const e of Deno.readDir(dir)) {
+    if (!e.name.endsWith(".js")) continue;
+    const text = await Deno.readTextFile(resolve(dir, e.name));
+    const npm = /(?:from\s*|import\s*\(\s*)["']npm:[^"']*["']/.exec(text);
+    if (npm) throw new Error(`the bundle still imports a package (${npm[0]} in ${e.name})`);
+  }
+  return { dir, entry: outputs[0]!, includes: [...outputs.slice(1), wasm] };
 }
 
 /**
@@ -253,15 +310,14 @@ export async function sha256File(path: string): Promise<string> {
 }
 
 /**
- * The files every binary must embed: the worker entries and parquet-wasm's module.
+ * The worker entries every binary must embed, and parquet-wasm's module must exist too.
  *
  * @param root Repository root.
- * @returns Absolute paths, each checked to exist.
+ * @returns Absolute paths of the worker entries, each checked to exist.
  */
-export async function requiredIncludes(root: string = repoRoot): Promise<string[]> {
+export async function requiredWorkerEntries(root: string = repoRoot): Promise<string[]> {
   const files = WORKER_ENTRIES.map((file) => resolve(root, file));
-  files.push(fileURLToPath(import.meta.resolve(PARQUET_WASM_SPECIFIER)));
-  for (const file of files) {
+  for (const file of [...files, fileURLToPath(import.meta.resolve(PARQUET_WASM_SPECIFIER))]) {
     if (!(await exists(file))) {
       throw new Error(
         `Cannot package rivet: '${file}' does not exist; a binary without it fails at run time, ` +
@@ -304,11 +360,9 @@ export async function compile(options: CompileOptions = {}): Promise<CompiledBin
   }
   const cli = resolve(root, options.entry ?? "cli.ts");
   if (!(await exists(cli))) throw new Error(`Entry module '${cli}' does not exist`);
+  // Before anything is written: a binary without a worker entry or the wasm fails at run time.
+  await requiredWorkerEntries(root);
   const commit = await currentCommit(root);
-  const buildDir = resolve(root, ".build");
-  await Deno.mkdir(buildDir, { recursive: true });
-  const includes = await requiredIncludes(root);
-  const excludes = await devExcludes(root);
   const outDir = resolve(root, options.outDir ?? "dist");
 
   const denort = Deno.env.get("DENORT_BIN");
@@ -324,10 +378,13 @@ export async function compile(options: CompileOptions = {}): Promise<CompiledBin
       ? resolve(outDir, `rivet-${target}`)
       : resolve(root, options.output);
     await Deno.mkdir(dirname(output), { recursive: true });
-    const entry = resolve(buildDir, `rivet-${target}.ts`);
-    const cliSpecifier = `./${relative(buildDir, cli).replaceAll("\\", "/")}`;
-    await Deno.writeTextFile(entry, buildEntrySource({ commit, target }, cliSpecifier));
-    const args = compileArgs(target, { entry, output, includes, excludes });
+    const buildDir = resolve(root, ".build", target);
+    const bundled = await bundle(target, { root, buildDir, commit, cli });
+    const args = compileArgs(target, {
+      entry: bundled.entry,
+      output,
+      includes: bundled.includes,
+    });
     console.error(`deno ${args.join(" ")}`);
     // deno compile prints its embedded-files tree on stdout; keep stdout for the checksums.
     const child = new Deno.Command(Deno.execPath(), {
@@ -339,7 +396,7 @@ export async function compile(options: CompileOptions = {}): Promise<CompiledBin
     }).spawn();
     await child.stdout.pipeTo(Deno.stderr.writable, { preventClose: true });
     const status = await child.status;
-    await Deno.remove(entry).catch(() => {});
+    await Deno.remove(buildDir, { recursive: true }).catch(() => {});
     if (!status.success) throw new Error(compileFailure(target, status.code, Boolean(denort)));
     const sha256 = await sha256File(output);
     const line = `${sha256}  ${basename(output)}\n`;

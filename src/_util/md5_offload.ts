@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { siblingEntry } from "./bundle.ts";
 import { createMd5, type PortableHasher } from "./hash.ts";
 import type { Md5Reply } from "./md5_worker.ts";
 
@@ -129,7 +130,7 @@ class OffloadedMd5 implements StreamMd5 {
   #start(): Promise<boolean> {
     let worker: Worker;
     try {
-      worker = new Worker(new URL("./md5_worker.ts", import.meta.url), {
+      worker = new Worker(siblingEntry(import.meta.url, "md5_worker"), {
         type: "module",
         // deno-lint-ignore no-explicit-any
         deno: { permissions: "none" } as any,

@@ -47,7 +47,11 @@ import {
 import { processEnv } from "./openers.ts";
 import { exportPermissions, toWorkerPermissions } from "./permissions.ts";
 import { type OperatorGrants, withinGrants } from "./grants.ts";
+import { siblingEntry } from "../_util/bundle.ts";
 import { isParentGone, ParentGone, sealWrites } from "./parent_watch.ts";
+
+/** Name prefix of an export worker (the export's name follows); the worker side serves on it. */
+const EXPORT_WORKER_PREFIX = "rivet-export-";
 
 /** Host → worker: run one export, resolved by the host. */
 interface StartMessage {
@@ -152,9 +156,9 @@ async function runInWorker(
     }),
     options.grants,
   );
-  const worker = new Worker(new URL("./export_worker.ts", import.meta.url), {
+  const worker = new Worker(siblingEntry(import.meta.url, "export_worker"), {
     type: "module",
-    name: `rivet-export-${spec.name}`,
+    name: `${EXPORT_WORKER_PREFIX}${spec.name}`,
     deno: { permissions: toWorkerPermissions(permissions) },
   });
   const onAbort = () =>
@@ -278,10 +282,16 @@ function serveAsWorker(scope: {
   };
 }
 
-// Serve only as a worker's entry module, never when a worker merely imports this file.
+// Serve only in an export worker (named by runInWorker), never when another worker merely imports
+// this file. The name, not `import.meta.main`: in the release bundle this code sits in a shared
+// chunk, which is never the main module.
 // deno-lint-ignore no-explicit-any
 const workerScope = (globalThis as any).WorkerGlobalScope;
-if (import.meta.main && workerScope !== undefined && globalThis instanceof workerScope) {
+if (
+  workerScope !== undefined && globalThis instanceof workerScope &&
+  // deno-lint-ignore no-explicit-any
+  String((globalThis as any).name ?? "").startsWith(EXPORT_WORKER_PREFIX)
+) {
   // deno-lint-ignore no-explicit-any
   serveAsWorker(globalThis as any);
 }

@@ -19,8 +19,10 @@
 import { isAbsolute, resolve } from "node:path";
 import { ConfigError } from "../core/errors.ts";
 import {
+  CODE_REASON,
   type ExportNeeds,
   type ExportPermissions,
+  needsToPermissions,
   TEST_HOOK_ENV,
   toDenoFlags,
 } from "./permissions.ts";
@@ -135,6 +137,8 @@ export async function missingGrants(
     const entries = needs[kind];
     for (const [entry, why] of entries) {
       if (kind === "env" && TEST_HOOK_ENV.includes(entry)) continue;
+      // rivet's own modules (the bundle's folder, or the sources): not the plan's to grant.
+      if (why === CODE_REASON) continue;
       if (!covers(entry)) missing.push({ kind, entry, why });
     }
   }
@@ -217,11 +221,14 @@ export function grantArgs(grants: OperatorGrants | undefined): string[] {
  * --for binary` prints). Same rendering and comma check as the children's `deno run` flags, less
  * `--allow-sys`, which the binary fixes when it is built.
  *
- * @param permissions What the run needs.
+ * rivet's own code folders are left out (they are not the operator's to grant).
+ *
+ * @param needs What the run needs.
  * @returns Flags such as `--allow-net=db:5432`.
  */
-export function runGrantFlags(permissions: ExportPermissions): string[] {
-  return toDenoFlags({ ...permissions, sys: [] });
+export function runGrantFlags(needs: ExportNeeds): string[] {
+  const read = new Map([...needs.read].filter(([, why]) => why !== CODE_REASON));
+  return toDenoFlags({ ...needsToPermissions({ ...needs, read }), sys: [] });
 }
 
 interface HostPort {

@@ -11,7 +11,7 @@ import {
   runGrantFlags,
   withinGrants,
 } from "./grants.ts";
-import type { ExportNeeds } from "./permissions.ts";
+import { CODE_REASON, type ExportNeeds } from "./permissions.ts";
 import { childCommand } from "./subprocess.ts";
 
 function needs(parts: Partial<Record<"net" | "read" | "write" | "env", string[]>>, allEnv = false) {
@@ -136,9 +136,13 @@ Deno.test("grantArgs round-trips through parseGrants, and a child gets them afte
   assert.deepEqual(command.args.slice(-5), ["--process-child", "worker", ...args]);
 });
 
-Deno.test("runGrantFlags: the binary's flags leave --allow-sys to its build", () => {
-  assert.deepEqual(
-    runGrantFlags({ net: ["db:5432"], read: ["/etc"], write: [], env: [], sys: ["hostname"] }),
-    ["--allow-net=db:5432", "--allow-read=/etc"],
-  );
+Deno.test("runGrantFlags: the binary's flags leave --allow-sys to its build and rivet's code out", async () => {
+  const want = {
+    ...needs({ net: ["db:5432"], read: ["/etc"] }),
+    sys: ["hostname"],
+  };
+  want.read.set("/opt/rivet/src", CODE_REASON);
+  assert.deepEqual(runGrantFlags(want), ["--allow-net=db:5432", "--allow-read=/etc"]);
+  // Nor does the check ask the operator to grant rivet's code.
+  assert.deepEqual(await missingGrants(want, { read: ["/etc"] }), []);
 });

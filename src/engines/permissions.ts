@@ -38,6 +38,7 @@ import { resolveConnection } from "../config/mod.ts";
 import { localRoot as destinationRoot } from "../plan/resolve.ts";
 import { fillPlaceholders } from "../plan/placeholders.ts";
 import { INPUT_LIMITS, readInputText } from "../_util/input_file.ts";
+import { BUNDLED_PARQUET_WASM, bundleRoot } from "../_util/bundle.ts";
 
 /** What one export may touch. Lists are sorted and free of duplicates; empty means none. */
 export interface ExportPermissions {
@@ -98,6 +99,12 @@ export interface PermissionContext {
   /** `--param` values: a `${NAME}` they fill needs no environment access. */
   readonly params?: Readonly<Record<string, string>>;
 }
+
+/**
+ * The reason given to rivet's own code folders in the read needs. They are rivet's, not the
+ * plan's: the operator's `--allow-read` of a sandboxed run is not asked to cover them.
+ */
+export const CODE_REASON = "rivet's code (workers load it)";
 
 /** State database file name next to the config (see `state/sqlite.ts`). */
 const STATE_DB_FILE = ".rivet_state.db";
@@ -254,7 +261,7 @@ export async function exportNeeds(
   // A worker loads its modules under the process's read permission (the main thread's static
   // graph is not checked): the chunk workers and the export worker need rivet's code and npm
   // packages readable.
-  for (const folder of codeFolders()) read.set(folder, "rivet's code (workers load it)");
+  for (const folder of codeFolders()) read.set(folder, CODE_REASON);
 
   const params = ctx.params ?? {};
   const texts: [string, string][] = [[await readOptional(config.path), "${NAME} in the config"]];
@@ -677,6 +684,11 @@ async function readOptional(path: string): Promise<string> {
  */
 function codeFolders(): string[] {
   const folders: string[] = [];
+  const bundle = bundleRoot();
+  if (bundle !== undefined) {
+    // The release bundle: one folder holds every module and the wasm.
+    return bundle.protocol === "file:" ? [fileURLToPath(bundle).replace(/\/$/, "")] : [];
+  }
   const src = new URL("../", import.meta.url);
   if (src.protocol === "file:") folders.push(fileURLToPath(src).replace(/\/$/, ""));
   const wasm = parquetWasmPath();
@@ -695,7 +707,10 @@ function codeFolders(): string[] {
 /** Local path of parquet-wasm's `.wasm` (the file `formats/_wasm.ts` reads), if it is a file. */
 function parquetWasmPath(): string | undefined {
   try {
-    const url = new URL(import.meta.resolve("parquet-wasm/esm/parquet_wasm_bg.wasm"));
+    const bundle = bundleRoot();
+    const url = bundle
+      ? new URL(BUNDLED_PARQUET_WASM, bundle)
+      : new URL(import.meta.resolve("parquet-wasm/esm/parquet_wasm_bg.wasm"));
     return url.protocol === "file:" ? fileURLToPath(url) : undefined;
   } catch {
     return undefined;

@@ -78,6 +78,7 @@ import {
 import { processEnv } from "./openers.ts";
 import { ndjsonEventStream } from "../core/event_protocol.ts";
 import { grantArgs, type OperatorGrants } from "./grants.ts";
+import { BUNDLED } from "../_util/bundle.ts";
 import { runExportsInWorkers } from "./export_worker.ts";
 
 /**
@@ -284,13 +285,15 @@ function childEnv(
   return env;
 }
 
-/** `cli.ts` of this code base (the child's entry under `deno run`). */
+/** `cli.ts` of this code base, or the bundle's entry (the child's entry under `deno run`). */
 function cliPath(): string {
-  return fileURLToPath(new URL("../../cli.ts", import.meta.url));
+  return fileURLToPath(BUNDLED ? Deno.mainModule : new URL("../../cli.ts", import.meta.url));
 }
 
 /** `--config <deno.json>` so the child resolves the same import map from any working folder. */
 function denoConfigFlag(): string[] {
+  // The bundle imports no package: it needs no import map.
+  if (BUNDLED) return ["--no-config"];
   const url = new URL("../../deno.json", import.meta.url);
   if (url.protocol !== "file:") return [];
   try {

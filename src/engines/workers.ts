@@ -26,6 +26,7 @@ import { DEFAULT_BATCH_MEMORY_MB } from "../pipeline/part_writer.ts";
 import { compileParquetWasm } from "../formats/mod.ts";
 import { CRASH_EXIT_CODE } from "../_util/test_hook.ts";
 import { cloudEnv, storeHosts, TEST_HOOK_ENV } from "./permissions.ts";
+import { siblingEntry } from "../_util/bundle.ts";
 import { localRoot } from "../plan/resolve.ts";
 import type { ChunkWorkerInit, ChunkWorkerReply, ChunkWorkerRequest } from "./chunk_worker.ts";
 import { isParentGone } from "./parent_watch.ts";
@@ -96,7 +97,7 @@ function sourceNet(job: WorkerPoolOptions["job"]): string {
 }
 
 /** The worker's entry module (a local file under `deno run`, embedded in a compiled binary). */
-const WORKER_ENTRY = new URL("./chunk_worker.ts", import.meta.url);
+const WORKER_ENTRY = siblingEntry(import.meta.url, "chunk_worker");
 
 /** Whether this thread holds a permission (never prompts: a query, not a request). */
 function granted(descriptor: Deno.PermissionDescriptor): boolean {

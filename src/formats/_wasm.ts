@@ -4,9 +4,9 @@
  * The package's default (node) entry reads its .wasm with `readFileSync` when imported, which
  * fails in a worker started with `read: false`. The `esm` entry is inert until `initSync` gets a
  * compiled `WebAssembly.Module`, so a parent can compile the module once and hand it to workers
- * (`postMessage` clones a `WebAssembly.Module`). In a `deno compile` binary the .wasm sits in the
- * embedded node_modules; `import.meta.resolve` points there and `Deno.readFile` reads it from the
- * virtual file system.
+ * (`postMessage` clones a `WebAssembly.Module`). From the sources the .wasm is the package's file
+ * (`import.meta.resolve`); in the release bundle (and the binary compiled from it) it sits beside
+ * the bundle's modules, and `Deno.readFile` reads it from the binary's embedded files.
  *
  * Layer: formats (private). The one place in formats/ that touches `Deno.*`, for the wasm bytes.
  *
@@ -14,6 +14,7 @@
  */
 import { initSync, wasmMemory } from "parquet-wasm/esm";
 import { PermanentError } from "../core/errors.ts";
+import { BUNDLED_PARQUET_WASM, bundleRoot } from "../_util/bundle.ts";
 import { deniedPermission, PERMISSION_DENIED } from "../core/denied_permission.ts";
 
 let loaded: Promise<WebAssembly.Module> | undefined;
@@ -25,7 +26,10 @@ let ready = false;
  * @returns The compiled module, ready for `loadParquetWasm` here or in a worker.
  */
 export async function compileParquetWasm(): Promise<WebAssembly.Module> {
-  const url = new URL(import.meta.resolve("parquet-wasm/esm/parquet_wasm_bg.wasm"));
+  const root = bundleRoot();
+  const url = root
+    ? new URL(BUNDLED_PARQUET_WASM, root)
+    : new URL(import.meta.resolve("parquet-wasm/esm/parquet_wasm_bg.wasm"));
   try {
     return await WebAssembly.compile(await Deno.readFile(url));
   } catch (cause) {

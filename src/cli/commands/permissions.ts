@@ -25,6 +25,7 @@ import {
 } from "../../engines/permissions.ts";
 import { redact } from "../../_util/redact.ts";
 import { runGrantFlags } from "../../engines/grants.ts";
+import { BUNDLED } from "../../_util/bundle.ts";
 import type { CommandContext } from "../main.ts";
 import { reportError } from "../main.ts";
 import { parseParams } from "./run.ts";
@@ -64,7 +65,7 @@ export interface PermissionsReport {
 /** rivet's entry script and config beside it, when rivet runs from source files. */
 function rivetFiles(): { cli: string; denoJson: string } {
   const cli = new URL("../../../cli.ts", import.meta.url);
-  if (cli.protocol !== "file:") {
+  if (cli.protocol !== "file:" || BUNDLED) {
     throw new ConfigError(
       "rivet permissions prints a 'deno run' command line, and this rivet is a compiled binary",
       {
@@ -179,12 +180,11 @@ export async function permissionsCommand(
       ...(flags.export ?? []).flatMap((e) => ["-e", e]),
       ...(flags.param ?? []).flatMap((p) => ["-p", p]),
     ];
-    const binary = (flags.for ?? (Deno.build.standalone ? "binary" : "deno")) === "binary";
+    const binary = (flags.for ?? (Deno.build.standalone || BUNDLED ? "binary" : "deno")) ===
+      "binary";
     // The binary takes the grants as `rivet run` flags, checked before the run starts; its
     // `--allow-sys` and worker options are fixed when it is built.
-    const list = binary
-      ? explained(runGrantFlags(needsToPermissions(needs)), needs)
-      : grants(config, specs, needs);
+    const list = binary ? explained(runGrantFlags(needs), needs) : grants(config, specs, needs);
     const command = binary
       ? ["rivet", ...runArgs, ...list.map((g) => g.flag)]
       : ["deno", "run", ...list.map((g) => g.flag), rivetFiles().cli, ...runArgs];
