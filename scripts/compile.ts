@@ -10,7 +10,8 @@
  *
  * Options: `--target <triple|all>` (repeatable; default the host), `--output <file>` (one target
  * only; default `<out-dir>/rivet-<target>`), `--out-dir <dir>` (default `dist`), `--entry <file>`
- * (default `cli.ts`). stdout gets one `sha256sum` line per binary; everything else goes to stderr.
+ * (default `cli.ts`), `--max-payload-mib <n>` (fail before compiling when the bundle the binary
+ * embeds is larger; the release uses 40). stdout gets one `sha256sum` line per binary; everything else goes to stderr.
  *
  * Each binary is built in two steps, in `.build/<target>/` (removed afterwards):
  * 1. `deno bundle` turns rivet into plain JavaScript modules in one folder ({@linkcode bundle}):
@@ -125,6 +126,8 @@ export interface CompileOptions {
   readonly entry?: string;
   /** Repository root (where `deno.json`, `deno.lock` and the worker entries are). */
   readonly root?: string;
+  /** Refuse to compile when the bundle (what the binary embeds) is larger, MiB. */
+  readonly maxPayloadMiB?: number;
 }
 
 /** One produced binary. */
@@ -139,6 +142,8 @@ export interface CompiledBinary {
   readonly bytes: number;
   /** The `deno` arguments used. */
   readonly args: readonly string[];
+  /** Bytes of the bundle the binary embeds (its size over the runtime's). */
+  readonly payloadBytes: number;
 }
 
 const repoRoot = fileURLToPath(new URL("../", import.meta.url));
@@ -328,6 +333,15 @@ export async function requiredWorkerEntries(root: string = repoRoot): Promise<st
   return files;
 }
 
+/** Total bytes of the files in a folder (not recursive: the bundle is flat). */
+async function folderBytes(dir: string): Promise<number> {
+  let total = 0;
+  for await (const e of Deno.readDir(dir)) {
+    if (e.isFile) total += (await Deno.stat(resolve(dir, e.name))).size;
+  }
+  return total;
+}
+
 async function exists(path: string): Promise<boolean> {
   try {
     await Deno.stat(path);
@@ -380,6 +394,15 @@ export async function compile(options: CompileOptions = {}): Promise<CompiledBin
     await Deno.mkdir(dirname(output), { recursive: true });
     const buildDir = resolve(root, ".build", target);
     const bundled = await bundle(target, { root, buildDir, commit, cli });
+    const payloadBytes = await folderBytes(bundled.dir);
+    const payloadMiB = payloadBytes / 1048576;
+    if (options.maxPayloadMiB !== undefined && payloadMiB > options.maxPayloadMiB) {
+      await Deno.remove(buildDir, { recursive: true }).catch(() => {});
+      throw new Error(
+        `the bundle for ${target} is ${payloadMiB.toFixed(1)} MiB, over the ` +
+          `--max-payload-mib ${options.maxPayloadMiB} budget: something large entered the graph`,
+      );
+    }
     const args = compileArgs(target, {
       entry: bundled.entry,
       output,
@@ -402,8 +425,11 @@ export async function compile(options: CompileOptions = {}): Promise<CompiledBin
     const line = `${sha256}  ${basename(output)}\n`;
     await Deno.writeTextFile(`${output}.sha256`, line);
     const { size } = await Deno.stat(output);
-    built.push({ target, path: output, sha256, bytes: size, args });
-    console.error(`built ${output} (${(size / 1048576).toFixed(1)} MiB)`);
+    built.push({ target, path: output, sha256, bytes: size, args, payloadBytes });
+    console.error(
+      `built ${output} (${(size / 1048576).toFixed(1)} MiB: the runtime and ` +
+        `${payloadMiB.toFixed(1)} MiB of rivet)`,
+    );
     await Deno.stdout.write(new TextEncoder().encode(line));
   }
   return built;
@@ -488,7 +514,7 @@ async function currentCommit(root: string): Promise<string> {
  */
 export function parseArgs(args: readonly string[]): CompileOptions {
   const targets: string[] = [];
-  const paths: { entry?: string; outDir?: string; output?: string } = {};
+  const paths: { entry?: string; outDir?: string; output?: string; maxPayloadMiB?: number } = {};
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     const eq = arg.indexOf("=");
@@ -506,8 +532,14 @@ export function parseArgs(args: readonly string[]): CompileOptions {
     } else if (flag === "--entry") paths.entry = cwdRelative(value());
     else if (flag === "--out-dir") paths.outDir = cwdRelative(value());
     else if (flag === "--output" || flag === "-o") paths.output = cwdRelative(value());
-    else {
-      throw new Error(`Unknown option '${arg}'; use --target, --output, --out-dir or --entry`);
+    else if (flag === "--max-payload-mib") {
+      const v = Number(value());
+      if (!(v > 0)) throw new Error(`--max-payload-mib needs a positive number of MiB`);
+      paths.maxPayloadMiB = v;
+    } else {
+      throw new Error(
+        `Unknown option '${arg}'; use --target, --output, --out-dir, --entry or --max-payload-mib`,
+      );
     }
   }
   return { targets, ...paths };

@@ -110,7 +110,7 @@ function example(kind: GrantKind): string {
  *   env: new Map(), allEnv: false, sys: [],
  * };
  * const missing = await missingGrants(needs, { net: ["db"], write: ["/elsewhere"] });
- * if (missing.length !== 1 || missing[0].entry !== "/out/a") throw new Error();
+ * if (missing.length !== 1 || missing[0]?.entry !== "/out/a") throw new Error();
  * ```
  */
 export async function missingGrants(

@@ -117,6 +117,26 @@ Deno.test("parseArgs expands 'all', resolves paths against the cwd and rejects u
   assert.equal(parseArgs(["--output", "/x/rivet"]).output, "/x/rivet");
   assert.throws(() => parseArgs(["--frobnicate"]), /Unknown option '--frobnicate'/);
   assert.throws(() => parseArgs(["--target"]), /--target needs a value/);
+  assert.equal(parseArgs(["--max-payload-mib", "40"]).maxPayloadMiB, 40);
+  assert.throws(() => parseArgs(["--max-payload-mib=0"]), /positive number/);
+});
+
+Deno.test("the release builds with the payload budget, and a bundle over it is refused before compiling", async () => {
+  const release = await Deno.readTextFile(join(root, ".github", "workflows", "release.yml"));
+  assert.match(release, /scripts\/compile\.ts --target .* --max-payload-mib 40\b/);
+  const dir = await Deno.makeTempDir({ prefix: "rivet_compile_budget_" });
+  try {
+    const out = await runScript(["--output", join(dir, "rivet"), "--max-payload-mib", "1"], {
+      DENORT_BIN: Deno.execPath(),
+    });
+    const stderr = decoder.decode(out.stderr);
+    assert.equal(out.code, 1, stderr);
+    assert.match(stderr, /the bundle for \S+ is \d+\.\d MiB, over the --max-payload-mib 1 budget/);
+    assert.doesNotMatch(stderr, /deno compile /, "refused before compiling");
+    await assert.rejects(Deno.stat(join(dir, "rivet")), Deno.errors.NotFound);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("WORKER_ENTRIES lists every worker module that src/ starts", async () => {
