@@ -236,6 +236,53 @@ Deno.test({
       assert.deepEqual(res.stdout.trim().split("\n"), ["id", ...ALL.map(String)]);
     });
 
+    await t.step(
+      "Ctrl-C of a sandboxed run: the worker's query is cancelled, exit 130, no file",
+      async () => {
+        const marker = "rivet_sandbox_sigint";
+        const intConfig = join(cfg, "interrupt.yaml");
+        await Deno.writeTextFile(
+          intConfig,
+          `source:\n  type: postgres\n  url_env: DATABASE_URL\nexports:\n` +
+            `  - {name: slow, query: 'SELECT 1 AS x FROM pg_sleep(30) /* ${marker} */', ` +
+            `format: parquet, destination: {type: local, path: '${base}/int'}}\n`,
+        );
+        const child = new Deno.Command(Deno.execPath(), {
+          args: asBinary(["run", "-c", intConfig, "--sandbox"]),
+          cwd,
+          env,
+          stdin: "null",
+          stdout: "null",
+          stderr: "piped",
+        }).spawn();
+        const active = async () =>
+          Number(
+            (await pg.psql(
+              // The export reads through a cursor: its running statement is a FETCH.
+              `SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND ` +
+                `pid <> pg_backend_pid() AND (query LIKE 'FETCH%_rivet' OR query LIKE '%${marker}%') ` +
+                `AND query NOT LIKE '%pg_stat_activity%'`,
+            )).trim(),
+          );
+        const deadline = Date.now() + 20_000;
+        while ((await active()) === 0) {
+          assert.ok(Date.now() < deadline, "the export's query started");
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        const sent = performance.now();
+        child.kill("SIGINT");
+        const res = await child.output();
+        const ms = performance.now() - sent;
+        const stderr = new TextDecoder().decode(res.stderr);
+        assert.equal(res.code, 130, stderr);
+        assert.ok(ms < 5_000, `stopped ${ms.toFixed(0)} ms after SIGINT`);
+        assert.match(stderr, /interrupted/i);
+        const names = await Array.fromAsync(Deno.readDir(`${base}/int`)).catch(() => []);
+        assert.deepEqual(names, [], "no committed or staging file");
+        assert.equal(await active(), 0, "the server stopped running the statement");
+      },
+    );
+
     await t.step("--no-sandbox with grants is a usage conflict", async () => {
       const res = await runDenoClean(asBinary([...command.slice(1), "--no-sandbox"]), cwd, env);
       assert.equal(res.code, 1, res.stderr);
