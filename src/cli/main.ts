@@ -267,6 +267,14 @@ Examples:
     .requiredOption(...configFlag)
     .requiredOption("-e, --export <name>", "the export to reset")
     .action(stateAction((m) => m.stateResetCommand));
+  state.command("adopt")
+    .description(
+      "keep one export's cursor after a deliberate change of its source or query (new identity)",
+    )
+    .requiredOption(...configFlag)
+    .requiredOption("-e, --export <name>", "the export whose cursor to keep")
+    .option(...paramFlag)
+    .action(stateAction((m) => m.stateAdoptCommand));
   state.command("files").description("show the file log, newest first")
     .requiredOption(...configFlag)
     .option("-e, --export <name>", "only this export")

@@ -36,6 +36,11 @@ export interface ExportJob {
   readonly connection: ConnectionInfo;
   /** The export's base query: `table` as `SELECT *`, `query`, or `query_file`'s text. */
   readonly baseSql: string;
+  /**
+   * The identity of the data it reads (`plan/identity.ts`): its cursor is stored under the
+   * export's name and this.
+   */
+  readonly configIdentity: string;
   /** Source, export and profile tuning merged. */
   readonly tuning: TuningPlan;
   /** The config file (absolute), for hints that print runnable commands. */

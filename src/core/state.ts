@@ -44,8 +44,14 @@ export type ParallelMode = "sequential" | "parallel-threads" | "parallel-process
 
 /** The incremental cursor of one export (`export_state`). */
 export interface CursorEntry {
-  /** Export name, the primary key. */
+  /** Export name; with the identity, the key. */
   readonly exportName: string;
+  /**
+   * The identity of the export's source and query (`plan/identity.ts`) the cursor belongs to.
+   * Absent for a cursor stored before identities existed (a state file older than schema v5):
+   * the next run of that export with any identity takes it over.
+   */
+  readonly configIdentity?: string;
   /** Rendered cursor value (`plan/cursor.ts`), or null when the run produced no usable cursor. */
   readonly lastCursorValue: string | null;
   /** When the cursor was advanced. */
@@ -317,17 +323,36 @@ export interface RunAggregateEntry {
  * not at all. The progression is advisory (what `state progression` shows); nothing decides from
  * it.
  *
- * Transactional in any backend: `advanceCursor` (one upsert) and `resetExport` (two deletes).
+ * Transactional in any backend: `advanceCursor` (one upsert, one delete), `adoptCursor` and
+ * `resetExport` (two deletes).
  */
 export interface CursorStore {
-  /** The cursor of an export, or undefined when it never advanced. */
-  readCursor(exportName: string): Promise<CursorEntry | undefined>;
-  /** Every stored cursor, by export name (`state show`). */
+  /**
+   * The cursor of an export: with `identity`, the one stored for that identity, else one stored
+   * without identity (an older state file), else undefined; without `identity`, the most recently
+   * advanced one of any identity (inspection).
+   */
+  readCursor(exportName: string, identity?: string): Promise<CursorEntry | undefined>;
+  /** Every stored cursor, by export name then identity (`state show`). */
   listCursors(): Promise<CursorEntry[]>;
-  /** Sets the cursor of an export (upsert). Call only after every part is committed. */
+  /**
+   * Sets the cursor of an export for its identity (upsert on name and identity), and drops the
+   * export's cursor stored without identity, which this one replaces, in the same transaction.
+   * Call only after every part is committed.
+   */
   advanceCursor(entry: CursorEntry): Promise<void>;
   /**
-   * Deletes the cursor and the progression of an export (`state reset -e`), in one transaction.
+   * Gives the export's cursor stored under another identity to `identity` (`state adopt`): the
+   * source or query changed on purpose and the position is still right. Replaces a cursor already
+   * stored for `identity`. One transaction.
+   *
+   * @returns `adopted`, `none` (no cursor under another identity) or `ambiguous` (several: nothing
+   *   changed; reset instead).
+   */
+  adoptCursor(exportName: string, identity: string): Promise<"adopted" | "none" | "ambiguous">;
+  /**
+   * Deletes every cursor (all identities) and the progression of an export (`state reset -e`), in
+   * one transaction.
    *
    * @returns Whether there was anything to delete.
    */

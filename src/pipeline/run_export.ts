@@ -48,6 +48,8 @@ export interface ExportPlan {
    * stored (through `deps.state`) only after every part is committed.
    */
   readonly cursorColumn?: string;
+  /** The identity the cursor is stored under (`ExportJob.configIdentity`). */
+  readonly cursorIdentity?: string;
   /** Synthetic result columns read by the pipeline but not written (e.g. the coalesced cursor). */
   readonly stripColumns?: readonly string[];
   readonly tuning: TuningPlan;
@@ -207,6 +209,7 @@ export async function runExport(plan: ExportPlan, deps: PipelineDeps): Promise<O
       } else if (deps.state) {
         await deps.state.advanceCursor({
           exportName: spec.name,
+          ...(plan.cursorIdentity === undefined ? {} : { configIdentity: plan.cursorIdentity }),
           lastCursorValue: result.lastCursor,
           lastRunAt: now().toISOString(),
         });

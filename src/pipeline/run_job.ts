@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { readJobCursor } from "./cursor_identity.ts";
 import type { Destination } from "../core/destination.ts";
 import type { EventSink, Outcome, RivetEvent } from "../core/events.ts";
 import { destinationWarnings } from "../core/events.ts";
@@ -312,7 +313,9 @@ async function planQuery(
   job: ExportJob,
   state: StateStore,
   startedAt: Date,
-): Promise<Pick<ExportPlan, "sql" | "params" | "cursorColumn" | "stripColumns">> {
+): Promise<
+  Pick<ExportPlan, "sql" | "params" | "cursorColumn" | "stripColumns" | "cursorIdentity">
+> {
   const { spec, baseSql } = job;
   const dialect = dialectOf(job.source.kind);
   if (spec.mode === "time_window") {
@@ -328,7 +331,7 @@ async function planQuery(
     return { sql: planned.sql, params: planned.params };
   }
   if (spec.mode !== "incremental") return { sql: baseSql };
-  const cursor = await state.readCursor(spec.name);
+  const cursor = await readJobCursor(state, job);
   const coalesce = spec.incrementalCursorMode === "coalesce";
   const planned = planIncrementalSql(baseSql, {
     dialect,
@@ -344,6 +347,7 @@ async function planQuery(
     params: planned.params,
     cursorColumn: coalesce ? COALESCED_CURSOR_COLUMN : spec.cursorColumn!,
     stripColumns: planned.strippedColumns,
+    cursorIdentity: job.configIdentity,
   };
 }
 

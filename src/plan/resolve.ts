@@ -18,6 +18,7 @@
  *
  * @module
  */
+import { exportIdentity } from "./identity.ts";
 import { resolve } from "node:path";
 import type { ExportJob, JobWarning } from "../core/job.ts";
 import type { ConfigSpec, DestinationSpec, ExportSpec } from "../core/spec.ts";
@@ -65,11 +66,18 @@ export async function resolveJob(
       message: `export '${spec.name}': ${ignoredLevel}`,
     });
   }
+  const baseSql = await exportSql(spec, config.dir, { params: ctx.params, env: ctx.env });
   return {
     spec: withAbsoluteDestination(spec, ctx.cwd),
     source: config.source,
     connection,
-    baseSql: await exportSql(spec, config.dir, { params: ctx.params, env: ctx.env }),
+    baseSql,
+    configIdentity: exportIdentity({
+      kind: config.source.kind,
+      connection,
+      baseSql,
+      ...(spec.cursorColumn === undefined ? {} : { cursorColumn: spec.cursorColumn }),
+    }),
     tuning: mergeTuning(config.source, spec),
     configPath: config.path,
     configDir: config.dir,

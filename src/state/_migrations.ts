@@ -21,7 +21,8 @@ export interface Migration {
  * first release that kept state (cursors, file log, metrics, schema baselines, checkpoints,
  * progression, journal, run aggregates); v2 adds what `--resume` needs to rebuild and verify a
  * manifest from the file log; v3 records whether a failed chunk may be retried by a plain
- * `--resume`; later tables (`export_shape`, `export_harm`) come as v4, v5, …
+ * `--resume`; v4 keeps the longest value per column with the schema baseline; v5 keys cursors by
+ * export name and config identity.
  */
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -188,6 +189,26 @@ export const MIGRATIONS: readonly Migration[] = [
     // NULL for baselines of older files: read as "not tracked yet".
     sql: `
       ALTER TABLE export_schema ADD COLUMN shape_json TEXT;
+    `,
+  },
+  {
+    version: 5,
+    // Cursor identity: a cursor belongs to an export name *and* the identity of its source and
+    // query, so two configs in one folder that reuse a name never share a cursor. The key changes,
+    // so the table is rebuilt; rows of older files keep '' (no identity), which the next run of
+    // that export takes over.
+    sql: `
+      CREATE TABLE export_state_v5 (
+        export_name TEXT NOT NULL,
+        config_identity TEXT NOT NULL DEFAULT '',
+        last_cursor_value TEXT,
+        last_run_at TEXT NOT NULL,
+        PRIMARY KEY (export_name, config_identity)
+      );
+      INSERT INTO export_state_v5 (export_name, config_identity, last_cursor_value, last_run_at)
+        SELECT export_name, '', last_cursor_value, last_run_at FROM export_state;
+      DROP TABLE export_state;
+      ALTER TABLE export_state_v5 RENAME TO export_state;
     `,
   },
 ];

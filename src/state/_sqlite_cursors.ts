@@ -15,8 +15,19 @@ import type {
 import type { SqliteConnection } from "./_sqlite_conn.ts";
 import { fromRow, type Row, table, upsert } from "./_sqlite_rows.ts";
 
-/** Keyed by export name. */
-const CURSOR = table<CursorEntry>({ text: ["exportName", "lastCursorValue", "lastRunAt"] });
+/** Keyed by export name and identity ('' in the column: stored before identities existed). */
+const CURSOR = table<CursorEntry>({
+  text: ["exportName", "lastCursorValue", "lastRunAt"],
+  optional: { text: ["configIdentity"] },
+});
+
+/** A cursor row as an entry: the '' identity of an older file reads back as absent. */
+function cursorFromRow(row: Row): CursorEntry {
+  const entry = fromRow(row, CURSOR);
+  if (entry.configIdentity !== "") return entry;
+  const { configIdentity: _, ...legacy } = entry;
+  return legacy;
+}
 
 /** One boundary of a progression row: its own `last_<boundary>_*` columns, keyed by export. */
 function boundary(name: ProgressionBoundary) {
@@ -37,20 +48,56 @@ const PROGRESSION = { committed: boundary("committed"), verified: boundary("veri
  * @returns The role's methods, bound to `conn`.
  */
 export function sqliteCursorStore(conn: SqliteConnection): CursorStore {
-  const cursorFromRow = (row: Row) => fromRow(row, CURSOR);
   return {
-    readCursor(exportName) {
-      const sql = "SELECT * FROM export_state WHERE export_name = ?";
-      return conn.first(sql, [exportName], cursorFromRow);
+    readCursor(exportName, identity) {
+      if (identity === undefined) {
+        const sql = "SELECT * FROM export_state WHERE export_name = ? " +
+          "ORDER BY last_run_at DESC, config_identity LIMIT 1";
+        return conn.first(sql, [exportName], cursorFromRow);
+      }
+      // This identity's cursor first; one stored before identities existed, else.
+      const sql =
+        "SELECT * FROM export_state WHERE export_name = ? AND config_identity IN (?, '') " +
+        "ORDER BY config_identity = '' LIMIT 1";
+      return conn.first(sql, [exportName, identity], cursorFromRow);
     },
 
     listCursors() {
-      return conn.list("SELECT * FROM export_state ORDER BY export_name", [], cursorFromRow);
+      const sql = "SELECT * FROM export_state ORDER BY export_name, config_identity";
+      return conn.list(sql, [], cursorFromRow);
     },
 
     advanceCursor(entry) {
+      const identity = entry.configIdentity ?? "";
       // A kill before COMMIT must leave the previous cursor (the `in_state_write` crash point).
-      return conn.write((db) => upsert(db, "export_state", CURSOR, entry), { crashPoint: true });
+      return conn.write((db) => {
+        db.prepare(
+          "INSERT INTO export_state (export_name, config_identity, last_cursor_value, last_run_at) " +
+            "VALUES (?, ?, ?, ?) ON CONFLICT (export_name, config_identity) DO UPDATE SET " +
+            "last_cursor_value = excluded.last_cursor_value, last_run_at = excluded.last_run_at",
+        ).run(entry.exportName, identity, entry.lastCursorValue, entry.lastRunAt);
+        if (identity !== "") {
+          // The cursor of an older file, which this export has now taken over.
+          db.prepare("DELETE FROM export_state WHERE export_name = ? AND config_identity = ''")
+            .run(entry.exportName);
+        }
+      }, { crashPoint: true });
+    },
+
+    adoptCursor(exportName, identity) {
+      return conn.write((db) => {
+        const others = db.prepare(
+          "SELECT config_identity FROM export_state WHERE export_name = ? AND config_identity <> ?",
+        ).all(exportName, identity);
+        if (others.length === 0) return "none" as const;
+        if (others.length > 1) return "ambiguous" as const;
+        db.prepare("DELETE FROM export_state WHERE export_name = ? AND config_identity = ?")
+          .run(exportName, identity);
+        db.prepare(
+          "UPDATE export_state SET config_identity = ? WHERE export_name = ? AND config_identity = ?",
+        ).run(identity, exportName, others[0]!.config_identity as string);
+        return "adopted" as const;
+      });
     },
 
     resetExport(exportName) {

@@ -132,8 +132,11 @@ Deno.test("SqliteStateStore creates the file with mode 0600, WAL journal and the
       assert.equal(db.prepare("PRAGMA journal_mode").get()?.journal_mode, "wal");
       assert.equal(db.prepare("PRAGMA application_id").get()?.application_id, STATE_APPLICATION_ID);
       const versions = db.prepare("SELECT version FROM schema_version ORDER BY version").all();
-      assert.deepEqual(versions.map((r) => r.version), [1, 2, 3, 4]);
-      assert.equal(STATE_SCHEMA_VERSION, 4);
+      assert.deepEqual(versions.map((r) => r.version), [1, 2, 3, 4, 5]);
+      assert.equal(STATE_SCHEMA_VERSION, 5);
+      const keyColumns = db.prepare("PRAGMA table_info(export_state)").all()
+        .filter((r) => Number(r.pk) > 0).map((r) => r.name);
+      assert.deepEqual(keyColumns, ["export_name", "config_identity"]);
       const taskColumns = db.prepare("PRAGMA table_info(chunk_task)").all().map((r) => r.name);
       assert.equal(taskColumns.at(-1), "failure");
       assert.deepEqual(fileLogColumns(db).slice(-5), V2_FILE_LOG_COLUMNS);
@@ -393,7 +396,12 @@ Deno.test("SqliteStateStore migrates a v1 state file in place and keeps its rows
       // The v1 row reads back as it was: the new fields are absent, not null.
       assert.deepEqual(await state.listFiles({ last: 10 }), [legacy]);
       assert.deepEqual(await state.listRunParts("orders_r1"), [legacy]);
-      assert.equal((await state.readCursor("orders"))?.lastCursorValue, "42");
+      // The v1 cursor has no identity: any identity reads it, its first advance takes it over.
+      assert.deepEqual(await state.readCursor("orders", "0123456789abcdef"), {
+        exportName: "orders",
+        lastCursorValue: "42",
+        lastRunAt: (await state.readCursor("orders"))!.lastRunAt,
+      });
       assert.deepEqual(
         (await state.listChunkTasks("orders_r1")).map((t) => [t.status, t.fileName]),
         [["completed", "orders_c0.parquet"], ["running", undefined]],
@@ -418,7 +426,7 @@ Deno.test("SqliteStateStore migrates a v1 state file in place and keeps its rows
       ]);
       assert.equal(await state.resetRunningChunks("orders_r1"), 1);
     }
-    assert.deepEqual(schemaVersions(path), [1, 2, 3, 4]);
+    assert.deepEqual(schemaVersions(path), [1, 2, 3, 4, 5]);
     const db = new DatabaseSync(path, { readOnly: true });
     try {
       assert.equal(db.prepare("PRAGMA application_id").get()?.application_id, STATE_APPLICATION_ID);
@@ -429,7 +437,7 @@ Deno.test("SqliteStateStore migrates a v1 state file in place and keeps its rows
     }
     // Opening again applies nothing twice.
     (await SqliteStateStore.open(path)).close();
-    assert.deepEqual(schemaVersions(path), [1, 2, 3, 4]);
+    assert.deepEqual(schemaVersions(path), [1, 2, 3, 4, 5]);
   });
 });
 

@@ -165,6 +165,92 @@ const cases: readonly Case[] = [
     assert.equal((await s.readCursor("b"))?.lastCursorValue, "2");
     assert.equal(await s.resetExport("a"), false);
   }],
+  [
+    "keys cursors by export name and identity: two configs reusing a name never share one",
+    async (s) => {
+      await s.advanceCursor({
+        exportName: "o",
+        configIdentity: "aaaa",
+        lastCursorValue: "5",
+        lastRunAt: T0,
+      });
+      await s.advanceCursor({
+        exportName: "o",
+        configIdentity: "bbbb",
+        lastCursorValue: "9",
+        lastRunAt: T1,
+      });
+      assert.equal((await s.readCursor("o", "aaaa"))?.lastCursorValue, "5");
+      assert.equal((await s.readCursor("o", "bbbb"))?.lastCursorValue, "9");
+      assert.equal(await s.readCursor("o", "cccc"), undefined, "another identity has none");
+      // Without an identity: the most recently advanced (inspection).
+      assert.equal((await s.readCursor("o"))?.configIdentity, "bbbb");
+      assert.deepEqual(
+        (await s.listCursors()).map((c) => [c.exportName, c.configIdentity, c.lastCursorValue]),
+        [["o", "aaaa", "5"], ["o", "bbbb", "9"]],
+      );
+      assert.equal(await s.resetExport("o"), true, "reset removes every identity's cursor");
+      assert.deepEqual(await s.listCursors(), []);
+    },
+  ],
+  [
+    "a cursor stored without identity is read by any identity and replaced by its first advance",
+    async (s) => {
+      await s.advanceCursor({ exportName: "o", lastCursorValue: "3", lastRunAt: T0 });
+      const legacy = await s.readCursor("o", "aaaa");
+      assert.deepEqual(legacy, { exportName: "o", lastCursorValue: "3", lastRunAt: T0 });
+      await s.advanceCursor({
+        exportName: "o",
+        configIdentity: "aaaa",
+        lastCursorValue: "4",
+        lastRunAt: T1,
+      });
+      assert.deepEqual(
+        (await s.listCursors()).map((c) => [c.configIdentity, c.lastCursorValue]),
+        [["aaaa", "4"]],
+        "the identity-less cursor is gone",
+      );
+    },
+  ],
+  [
+    "adoptCursor gives the one other identity's cursor to this one, and refuses to guess",
+    async (s) => {
+      assert.equal(await s.adoptCursor("o", "new"), "none");
+      await s.advanceCursor({
+        exportName: "o",
+        configIdentity: "old",
+        lastCursorValue: "7",
+        lastRunAt: T0,
+      });
+      await s.advanceCursor({
+        exportName: "o",
+        configIdentity: "new",
+        lastCursorValue: "1",
+        lastRunAt: T1,
+      });
+      assert.equal(await s.adoptCursor("o", "new"), "adopted");
+      assert.deepEqual(
+        (await s.listCursors()).map((c) => [c.configIdentity, c.lastCursorValue]),
+        [["new", "7"]],
+        "the adopted position replaces the new identity's own",
+      );
+      assert.equal(await s.adoptCursor("o", "new"), "none");
+      await s.advanceCursor({
+        exportName: "o",
+        configIdentity: "x",
+        lastCursorValue: "2",
+        lastRunAt: T1,
+      });
+      await s.advanceCursor({
+        exportName: "o",
+        configIdentity: "y",
+        lastCursorValue: "3",
+        lastRunAt: T1,
+      });
+      assert.equal(await s.adoptCursor("o", "new"), "ambiguous");
+      assert.equal((await s.listCursors()).length, 3, "nothing changed");
+    },
+  ],
   ["lists the file log newest first, filtered by export and limited by last", async (s) => {
     await s.recordPart(part("orders", "orders_1.parquet", { compression: "zstd" }));
     await s.recordPart(part("users", "users_1.csv", { format: "csv" }));

@@ -75,9 +75,10 @@ Deno.test({
 
       const cursors = await jsonOf(["state", "show", "-c", config, "--json"], "cursors");
       assert.deepEqual(cursors.map((c) => Object.keys(c).sort()), [
-        ["export_name", "last_cursor_value", "last_run_at"],
+        ["config_identity", "export_name", "last_cursor_value", "last_run_at"],
       ]);
       assert.equal(cursors[0]!.export_name, "inc");
+      assert.match(String(cursors[0]!.config_identity), /^[0-9a-f]{16}$/);
       assert.match(String(cursors[0]!.last_cursor_value), /^2026-01-02/);
       assert.match(String(cursors[0]!.last_run_at), isoUtc);
 

@@ -46,6 +46,7 @@ async function populate(db: string): Promise<void> {
   await using state = await SqliteStateStore.open(db);
   await state.advanceCursor({
     exportName: "orders",
+    configIdentity: "0123456789abcdef",
     lastCursorValue: "2024-03-01 10:00:00",
     lastRunAt: "2024-03-01T10:05:00.000Z",
   });
@@ -158,9 +159,10 @@ Deno.test("state show prints the cursors as an aligned table", async () => {
   assert.equal(
     res.stdout,
     [
-      "EXPORT  LAST CURSOR          LAST RUN",
-      "orders  2024-03-01 10:00:00  2024-03-01T10:05:00.000Z",
-      "users   -                    2024-03-02T08:00:00.000Z",
+      "EXPORT  IDENTITY          LAST CURSOR          LAST RUN",
+      "orders  0123456789abcdef  2024-03-01 10:00:00  2024-03-01T10:05:00.000Z",
+      // Stored before cursor identities existed.
+      "users   -                 -                    2024-03-02T08:00:00.000Z",
       "",
     ].join("\n"),
   );
@@ -179,7 +181,7 @@ Deno.test("state reset deletes the cursor and the progression of one export", as
   const show = await runCli(["state", "show", "-c", f.config]);
   assert.equal(
     show.stdout,
-    "EXPORT  LAST CURSOR  LAST RUN\nusers   -            2024-03-02T08:00:00.000Z\n",
+    "EXPORT  IDENTITY  LAST CURSOR  LAST RUN\nusers   -         -            2024-03-02T08:00:00.000Z\n",
   );
   {
     await using state = await SqliteStateStore.open(f.db);
@@ -200,7 +202,7 @@ Deno.test("state reset of an unknown export exits 1 listing the known exports", 
   assert.equal(res.stdout, "");
   assert.match(res.stderr, /^Error: .*unknown export 'oders'; known exports: orders, users/);
   const cursor = await runCli(["state", "show", "-c", f.config]);
-  assert.match(cursor.stdout, /^orders {2}2024-03-01 10:00:00/m);
+  assert.match(cursor.stdout, /^orders {2}0123456789abcdef {2}2024-03-01 10:00:00/m);
   const missing = await runCli(["state", "reset", "-c", f.config]);
   assert.equal(missing.code, 2, "-e is required");
 });

@@ -12,6 +12,7 @@ import type { ExportJob } from "../../core/job.ts";
 import { VERSION } from "../../core/version.ts";
 import { checkRunnable, type JsonValue, loadConfig, selectExports } from "../../config/mod.ts";
 import { resolveJob } from "../../plan/resolve.ts";
+import { readJobCursor } from "../../pipeline/cursor_identity.ts";
 import { openSource } from "../../sources/mod.ts";
 import { processEnv } from "../../engines/openers.ts";
 import {
@@ -97,7 +98,10 @@ export async function planCommand(flags: PlanFlags, ctx: CommandContext): Promis
         planned.push(
           await computeExportPlan(job, {
             source,
-            cursor: spec.mode === "incremental" ? await state?.readCursor(spec.name) : undefined,
+            // The run's own reading: a cursor of other data stops the plan as it would the run.
+            cursor: spec.mode === "incremental" && state !== undefined
+              ? await readJobCursor(state, job)
+              : undefined,
             document: {
               source: asRecord(root.source as JsonValue),
               export: exportDocument(root, job),

@@ -15,6 +15,10 @@ import type { ChunkTaskEntry, ProgressionEntry, StateStore } from "../../core/st
 import { loadConfig, selectExports } from "../../config/mod.ts";
 import { openStateStore, stateDbPath } from "../../state/mod.ts";
 import { redact } from "../../_util/redact.ts";
+import { ConfigError } from "../../core/errors.ts";
+import { resolveJob } from "../../plan/resolve.ts";
+import { processEnv } from "../../engines/openers.ts";
+import { parseParams } from "./run.ts";
 import type { CommandContext } from "../main.ts";
 import { reportError } from "../main.ts";
 import { formatBytes } from "../render/summary.ts";
@@ -40,6 +44,8 @@ export interface StateFlags {
   readonly failed?: boolean;
   /** `--json`: one JSON document on stdout instead of the table. */
   readonly json?: boolean;
+  /** `-p KEY=VALUE` (`state adopt`: the query's placeholders, as for `rivet run`). */
+  readonly param?: readonly string[];
 }
 
 /** Default of `state files --last`. */
@@ -198,8 +204,10 @@ export function stateShowCommand(flags: StateFlags, ctx: CommandContext): Promis
       return 0;
     }
     ctx.io.out(table(
-      ["EXPORT", "LAST CURSOR", "LAST RUN"],
-      cursors.map((c) => [c.exportName, c.lastCursorValue ?? "-", c.lastRunAt]),
+      ["EXPORT", "IDENTITY", "LAST CURSOR", "LAST RUN"],
+      cursors.map((
+        c,
+      ) => [c.exportName, c.configIdentity ?? "-", c.lastCursorValue ?? "-", c.lastRunAt]),
     ));
     return 0;
   });
@@ -225,6 +233,50 @@ export function stateResetCommand(flags: StateFlags, ctx: CommandContext): Promi
         ? `Reset export '${name}': cursor and progression deleted; its next run starts from ` +
           "the beginning\n"
         : `Nothing to reset for export '${name}': it has no stored cursor or progression\n`,
+    );
+    return 0;
+  });
+}
+
+/**
+ * `rivet state adopt -e NAME`: gives the export's cursor stored for other data (another source
+ * or query: another identity) to this config's identity, so the next run resumes from it. For a
+ * deliberate change of the source or the query; `state reset` starts over instead.
+ *
+ * @param flags `-c`, `-e`, `-p`.
+ * @param ctx Output.
+ * @returns The exit code.
+ */
+export function stateAdoptCommand(flags: StateFlags, ctx: CommandContext): Promise<number> {
+  return guarded(ctx, async () => {
+    const config = await loadInspectedConfig(flags, ctx);
+    const name = flags.export!;
+    checkExportName(config, name);
+    const spec = config.exports.find((e) => e.name === name)!;
+    // The identity comes from the resolved source and query, exactly as a run computes it.
+    const job = await resolveJob(config, spec, {
+      params: parseParams(flags.param ?? []),
+      cwd: Deno.cwd(),
+      env: processEnv,
+    });
+    await using state = await openExistingState(config);
+    const result = state === undefined ? "none" : await state.adoptCursor(name, job.configIdentity);
+    if (result === "ambiguous") {
+      throw new ConfigError(
+        `export '${name}' has cursors for several other identities; adopt cannot tell which ` +
+          "position is right",
+        {
+          code: "state.adopt_ambiguous",
+          hint: `see them with rivet state show -c ${config.path}; start over with rivet state ` +
+            `reset -c ${config.path} -e ${name}`,
+        },
+      );
+    }
+    ctx.io.out(
+      result === "adopted"
+        ? `Adopted the cursor of export '${name}' for identity ${job.configIdentity}: its next ` +
+          "run resumes from it\n"
+        : `Nothing to adopt for export '${name}': no cursor is stored for other data\n`,
     );
     return 0;
   });

@@ -79,11 +79,15 @@ function mapped<T extends object>(record: T, names: JsonNames<T>): JsonRecord {
 
 const cursorNames = {
   exportName: "export_name",
+  configIdentity: "config_identity",
   lastCursorValue: "last_cursor_value",
   lastRunAt: "last_run_at",
 } as const satisfies JsonNames<CursorEntry>;
 
-/** `state show --json`: one incremental cursor, `{export_name, last_cursor_value, last_run_at}`. */
+/**
+ * `state show --json`: one incremental cursor, `{export_name, config_identity, last_cursor_value,
+ * last_run_at}` (`config_identity` null for a cursor stored before identities existed).
+ */
 export const cursorJson = (c: CursorEntry): JsonRecord => mapped(c, cursorNames);
 
 const partNames = {
