@@ -34,3 +34,16 @@ export async function manifestIds(dir: string): Promise<{ ids: number[]; success
   }
   return { ids: ids.sort((a, b) => a - b), success };
 }
+
+/**
+ * The ids a completed export committed to `dir`, sorted.
+ *
+ * @param dir The export's local folder.
+ * @returns The ids.
+ * @throws {Error} When the folder holds no `_SUCCESS`.
+ */
+export async function committedIds(dir: string): Promise<number[]> {
+  const { ids, success } = await manifestIds(dir);
+  if (!success) throw new Error(`${dir} holds no _SUCCESS`);
+  return ids;
+}

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { runCli, runDenoClean } from "../_helpers/cli.ts";
 import { startPostgres } from "../_helpers/pg_server.ts";
-import { readParquet } from "../_helpers/parquet_oracle.ts";
+import { committedIds } from "../_helpers/exported.ts";
 
 const ROWS = 1_200;
 const ALL = Array.from({ length: ROWS }, (_, i) => i + 1);
@@ -28,17 +28,6 @@ function asBinary(rivetArgs: readonly string[]): string[] {
     join(root, "cli.ts"),
     ...rivetArgs,
   ];
-}
-
-/** Ids of every Parquet part an export committed (its manifest lists them). */
-async function parquetIds(dir: string): Promise<number[]> {
-  await Deno.stat(join(dir, "_SUCCESS"));
-  const manifest = JSON.parse(await Deno.readTextFile(join(dir, "manifest.json")));
-  const ids: number[] = [];
-  for (const part of manifest.parts as { path: string }[]) {
-    for (const row of (await readParquet(join(dir, part.path))).rows) ids.push(Number(row.id));
-  }
-  return ids.sort((a, b) => a - b);
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -173,8 +162,8 @@ Deno.test({
         { ...env, RIVET_TEST_SANDBOX_PROBE: JSON.stringify(probe) },
       );
       assert.equal(res.code, 0, res.stderr);
-      assert.deepEqual(await parquetIds(join(out, "pq")), ALL);
-      assert.deepEqual(await parquetIds(join(out, "ck")), ALL);
+      assert.deepEqual(await committedIds(join(out, "pq")), ALL);
+      assert.deepEqual(await committedIds(join(out, "ck")), ALL);
       assert.deepEqual(await Array.fromAsync(Deno.readDir(cwd)), [], "nothing in the cwd");
       const events = res.stdout.trim().split("\n").map((l) => JSON.parse(l));
       const probes = events.filter((e) => e.code === "test.sandbox_probe");
@@ -206,8 +195,8 @@ Deno.test({
       );
       assert.equal(res.code, 0, res.stderr);
       assert.equal(JSON.parse(res.stdout).parallel_mode, "parallel-threads");
-      assert.deepEqual(await parquetIds(join(out, "pq")), ALL);
-      assert.deepEqual(await parquetIds(join(out, "ck")), ALL);
+      assert.deepEqual(await committedIds(join(out, "pq")), ALL);
+      assert.deepEqual(await committedIds(join(out, "ck")), ALL);
     });
 
     await t.step("--sandbox without grants narrows the workers to the plan", async () => {
@@ -303,8 +292,8 @@ Deno.test({
       const res = await runDenoClean(asBinary([...args, "--json"]), cwd, env);
       assert.equal(res.code, 0, res.stderr);
       assert.equal(JSON.parse(res.stdout).parallel_mode, "parallel-processes");
-      assert.deepEqual(await parquetIds(join(out, "ck")), ALL);
-      assert.deepEqual(await parquetIds(join(out, "pq")), ALL);
+      assert.deepEqual(await committedIds(join(out, "ck")), ALL);
+      assert.deepEqual(await committedIds(join(out, "pq")), ALL);
     });
 
     await Deno.remove(cwd, { recursive: true });

@@ -18,28 +18,11 @@ import { startTdsServer } from "../_helpers/tds_server.ts";
 import { s3ConfigDestination, s3ConfigEnv, startS3rver } from "../_helpers/s3rver.ts";
 import { startGcsServer } from "../_helpers/gcs_server.ts";
 import { startAzurite } from "../_helpers/azurite.ts";
-import { readParquet } from "../_helpers/parquet_oracle.ts";
+import { committedIds } from "../_helpers/exported.ts";
 import { runDenoClean } from "../_helpers/cli.ts";
 
 const ROWS = 3_000;
 const ALL = Array.from({ length: ROWS }, (_, i) => i + 1);
-
-/** Ids of every part an export committed (its manifest lists them), Parquet or CSV. */
-async function exportedIds(dir: string): Promise<number[]> {
-  await Deno.stat(join(dir, "_SUCCESS"));
-  const manifest = JSON.parse(await Deno.readTextFile(join(dir, "manifest.json")));
-  const ids: number[] = [];
-  for (const part of manifest.parts as { path: string }[]) {
-    const path = join(dir, part.path);
-    if (path.endsWith(".parquet")) {
-      for (const row of (await readParquet(path)).rows) ids.push(Number(row.id));
-    } else {
-      const lines = (await Deno.readTextFile(path)).trimEnd().split("\n").slice(1);
-      ids.push(...lines.map((l) => Number(l.split(",")[0])));
-    }
-  }
-  return ids.sort((a, b) => a - b);
-}
 
 Deno.test({
   name: "the release bundle exports from every source to every destination, sandboxed",
@@ -107,7 +90,7 @@ Deno.test({
         assert.equal(res.code, 0, res.stderr);
         assert.doesNotMatch(res.stderr, /Warning|Error/);
         for (const name of ["pq", "ck", "big"]) {
-          assert.deepEqual(await exportedIds(`${base}/out/${name}`), ALL, name);
+          assert.deepEqual(await committedIds(`${base}/out/${name}`), ALL, name);
         }
       },
     );
@@ -124,7 +107,7 @@ Deno.test({
       assert.ok(!command.some((a) => a.includes(built.dir)), "rivet's own code is not asked for");
       const res = await rivet(command.slice(1), pgEnv);
       assert.equal(res.code, 0, res.stderr);
-      assert.deepEqual(await exportedIds(`${base}/out/n1`), ALL);
+      assert.deepEqual(await committedIds(`${base}/out/n1`), ALL);
     });
 
     await t.step("--parallel-export-processes: children started from the bundle", async () => {
@@ -135,8 +118,8 @@ Deno.test({
       const res = await rivet(["run", "-c", cfg, "--sandbox", "--json"], pgEnv);
       assert.equal(res.code, 0, res.stderr);
       assert.equal(JSON.parse(res.stdout).parallel_mode, "parallel-processes");
-      assert.deepEqual(await exportedIds(`${base}/out/p1`), ALL);
-      assert.deepEqual(await exportedIds(`${base}/out/p2`), ALL);
+      assert.deepEqual(await committedIds(`${base}/out/p1`), ALL);
+      assert.deepEqual(await committedIds(`${base}/out/p2`), ALL);
     });
 
     await t.step("MariaDB (mysql2 inlined)", async () => {
@@ -153,8 +136,8 @@ Deno.test({
       ]);
       const res = await rivet(["run", "-c", cfg, "--sandbox"], { MY_URL: maria.url });
       assert.equal(res.code, 0, res.stderr);
-      assert.deepEqual(await exportedIds(`${base}/out/my`), ALL);
-      assert.deepEqual(await exportedIds(`${base}/out/myck`), ALL);
+      assert.deepEqual(await committedIds(`${base}/out/my`), ALL);
+      assert.deepEqual(await committedIds(`${base}/out/myck`), ALL);
     });
 
     await t.step("SQL Server through the TDS test server (tedious inlined)", async () => {
@@ -166,7 +149,7 @@ INSERT INTO q VALUES (1, N'a'), (2, N'b'), (3, N'c');`);
       ]);
       const res = await rivet(["run", "-c", cfg, "--sandbox"], { MSSQL_URL: tds.url });
       assert.equal(res.code, 0, res.stderr);
-      assert.deepEqual(await exportedIds(`${base}/out/ms`), [1, 2, 3]);
+      assert.deepEqual(await committedIds(`${base}/out/ms`), [1, 2, 3]);
     });
 
     await t.step("S3, GCS and Azure (their SDKs inlined), checked by rivet validate", async () => {
