@@ -129,6 +129,16 @@ function resumePart(fileName: string, chunkIndex: number, partIndex: number): Pa
   });
 }
 
+/** Advances export `o`'s cursor for `identity`. */
+function advance(s: StateStore, identity: string, value: string, at: string): Promise<void> {
+  return s.advanceCursor({
+    exportName: "o",
+    configIdentity: identity,
+    lastCursorValue: value,
+    lastRunAt: at,
+  });
+}
+
 const cases: readonly Case[] = [
   ["reads no cursor for an export that never advanced", async (s) => {
     assert.equal(await s.readCursor("orders"), undefined);
@@ -168,18 +178,8 @@ const cases: readonly Case[] = [
   [
     "keys cursors by export name and identity: two configs reusing a name never share one",
     async (s) => {
-      await s.advanceCursor({
-        exportName: "o",
-        configIdentity: "aaaa",
-        lastCursorValue: "5",
-        lastRunAt: T0,
-      });
-      await s.advanceCursor({
-        exportName: "o",
-        configIdentity: "bbbb",
-        lastCursorValue: "9",
-        lastRunAt: T1,
-      });
+      await advance(s, "aaaa", "5", T0);
+      await advance(s, "bbbb", "9", T1);
       assert.equal((await s.readCursor("o", "aaaa"))?.lastCursorValue, "5");
       assert.equal((await s.readCursor("o", "bbbb"))?.lastCursorValue, "9");
       assert.equal(await s.readCursor("o", "cccc"), undefined, "another identity has none");
@@ -199,12 +199,7 @@ const cases: readonly Case[] = [
       await s.advanceCursor({ exportName: "o", lastCursorValue: "3", lastRunAt: T0 });
       const legacy = await s.readCursor("o", "aaaa");
       assert.deepEqual(legacy, { exportName: "o", lastCursorValue: "3", lastRunAt: T0 });
-      await s.advanceCursor({
-        exportName: "o",
-        configIdentity: "aaaa",
-        lastCursorValue: "4",
-        lastRunAt: T1,
-      });
+      await advance(s, "aaaa", "4", T1);
       assert.deepEqual(
         (await s.listCursors()).map((c) => [c.configIdentity, c.lastCursorValue]),
         [["aaaa", "4"]],
@@ -216,18 +211,8 @@ const cases: readonly Case[] = [
     "adoptCursor gives the one other identity's cursor to this one, and refuses to guess",
     async (s) => {
       assert.equal(await s.adoptCursor("o", "new"), "none");
-      await s.advanceCursor({
-        exportName: "o",
-        configIdentity: "old",
-        lastCursorValue: "7",
-        lastRunAt: T0,
-      });
-      await s.advanceCursor({
-        exportName: "o",
-        configIdentity: "new",
-        lastCursorValue: "1",
-        lastRunAt: T1,
-      });
+      await advance(s, "old", "7", T0);
+      await advance(s, "new", "1", T1);
       assert.equal(await s.adoptCursor("o", "new"), "adopted");
       assert.deepEqual(
         (await s.listCursors()).map((c) => [c.configIdentity, c.lastCursorValue]),
@@ -235,18 +220,8 @@ const cases: readonly Case[] = [
         "the adopted position replaces the new identity's own",
       );
       assert.equal(await s.adoptCursor("o", "new"), "none");
-      await s.advanceCursor({
-        exportName: "o",
-        configIdentity: "x",
-        lastCursorValue: "2",
-        lastRunAt: T1,
-      });
-      await s.advanceCursor({
-        exportName: "o",
-        configIdentity: "y",
-        lastCursorValue: "3",
-        lastRunAt: T1,
-      });
+      await advance(s, "x", "2", T1);
+      await advance(s, "y", "3", T1);
       assert.equal(await s.adoptCursor("o", "new"), "ambiguous");
       assert.equal((await s.listCursors()).length, 3, "nothing changed");
     },
