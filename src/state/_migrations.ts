@@ -21,7 +21,7 @@ export interface Migration {
  * first release that kept state (cursors, file log, metrics, schema baselines, checkpoints,
  * progression, journal, run aggregates); v2 adds what `--resume` needs to rebuild and verify a
  * manifest from the file log; v3 records whether a failed chunk may be retried by a plain
- * `--resume`; later tables (`export_shape`, `export_harm`) come as v4, v5, …
+ * `--resume`; v4 keeps the shape of string columns; v5 records who holds a running chunk task.
  */
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -188,6 +188,17 @@ export const MIGRATIONS: readonly Migration[] = [
     // NULL for baselines of older files: read as "not tracked yet".
     sql: `
       ALTER TABLE export_schema ADD COLUMN shape_json TEXT;
+    `,
+  },
+  {
+    version: 5,
+    // Who holds a running task (the shared chunk ledger of several hosts): the claimer's host
+    // name and pid, and until when its claim is good (lease renewal and the recovery of expired
+    // claims build on it). NULL while nobody holds the task, and in rows of older files.
+    sql: `
+      ALTER TABLE chunk_task ADD COLUMN claimed_by_host TEXT;
+      ALTER TABLE chunk_task ADD COLUMN claimed_by_pid INTEGER;
+      ALTER TABLE chunk_task ADD COLUMN lease_expires_at TEXT;
     `,
   },
 ];

@@ -16,7 +16,7 @@ import type { SqliteConnection } from "./_sqlite_conn.ts";
 import { fromRow, type Row, table, upsert } from "./_sqlite_rows.ts";
 
 /** Keyed by export name. */
-const CURSOR = table<CursorEntry>({ text: ["exportName", "lastCursorValue", "lastRunAt"] });
+export const CURSOR = table<CursorEntry>({ text: ["exportName", "lastCursorValue", "lastRunAt"] });
 
 /** One boundary of a progression row: its own `last_<boundary>_*` columns, keyed by export. */
 function boundary(name: ProgressionBoundary) {
@@ -28,7 +28,7 @@ function boundary(name: ProgressionBoundary) {
   });
 }
 
-const PROGRESSION = { committed: boundary("committed"), verified: boundary("verified") };
+export const PROGRESSION = { committed: boundary("committed"), verified: boundary("verified") };
 
 /**
  * The cursor role of a SQLite store.
@@ -69,14 +69,17 @@ export function sqliteCursorStore(conn: SqliteConnection): CursorStore {
 
     readProgression(exportName) {
       const sql = "SELECT * FROM export_progression WHERE export_name = ?";
-      return conn.first(sql, [exportName], (row) => {
-        const out: Record<string, unknown> = { exportName };
-        for (const name of ["committed", "verified"] as const) {
-          if (row[`last_${name}_run_id`] === null) continue;
-          out[name] = { ...fromRow(row, PROGRESSION[name]), boundary: name };
-        }
-        return out as unknown as ExportProgressionEntry;
-      });
+      return conn.first(sql, [exportName], (row) => progressionFromRow(exportName, row));
     },
   };
+}
+
+/** Both boundaries of a progression row; a boundary never saved stays absent. */
+export function progressionFromRow(exportName: string, row: Row): ExportProgressionEntry {
+  const out: Record<string, unknown> = { exportName };
+  for (const name of ["committed", "verified"] as const) {
+    if (row[`last_${name}_run_id`] === null) continue;
+    out[name] = { ...fromRow(row, PROGRESSION[name]), boundary: name };
+  }
+  return out as unknown as ExportProgressionEntry;
 }

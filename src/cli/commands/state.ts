@@ -273,6 +273,9 @@ function taskRow(t: ChunkTaskEntry): string[] {
     t.endKey ?? "-",
     t.rowsWritten === undefined ? "-" : String(t.rowsWritten),
     t.fileName ?? "-",
+    // Who holds (or last held) the task, for runs shared by several hosts.
+    t.claimedByHost ?? "-",
+    t.claimedByPid === undefined ? "-" : String(t.claimedByPid),
     t.lastError === undefined ? "" : t.lastError.split("\n", 1)[0]!,
   ];
 }
@@ -316,9 +319,9 @@ export function stateChunksCommand(flags: StateFlags, ctx: CommandContext): Prom
     );
     if (tasks.length > 0) {
       ctx.io.out(table(
-        ["CHUNK", "STATUS", "ATTEMPTS", "START", "END", "ROWS", "FILE", "ERROR"],
+        ["CHUNK", "STATUS", "ATTEMPTS", "START", "END", "ROWS", "FILE", "HOST", "PID", "ERROR"],
         tasks.map(taskRow),
-        [0, 2, 5],
+        [0, 2, 5, 8],
       ));
     }
     return 0;
