@@ -25,6 +25,13 @@ function envOf(url: string) {
   return (name: string) => name === "RIVET_STATE_URL" ? url : undefined;
 }
 
+/** `n` stores on one URL, opened at once (as `n` processes starting together would). */
+function openStores(url: string, n: number): Promise<StateStore[]> {
+  return Promise.all(
+    Array.from({ length: n }, () => openRunStateStore("/nonexistent", { env: envOf(url) })),
+  );
+}
+
 Deno.test({
   name: "PostgresStateStore passes the state contract",
   ...opts,
@@ -49,9 +56,7 @@ Deno.test({
   async fn() {
     await using pg = await startPostgres();
     const url = `${pg.url}?schema=claims`;
-    const stores = await Promise.all(
-      Array.from({ length: 4 }, () => openRunStateStore("/nonexistent", { env: envOf(url) })),
-    );
+    const stores = await openStores(url, 4);
     try {
       await stores[0]!.saveChunkPlan({
         runId: "r1",
@@ -89,9 +94,7 @@ Deno.test({
   async fn() {
     await using pg = await startPostgres();
     const url = `${pg.url}?schema=racing`;
-    const stores = await Promise.all(
-      Array.from({ length: 4 }, () => openRunStateStore("/nonexistent", { env: envOf(url) })),
-    );
+    const stores = await openStores(url, 4);
     for (const store of stores) await store.close();
     const versions = await pg.psql(
       "SELECT string_agg(version::text, ',' ORDER BY version) FROM racing.rivet_schema_version",
