@@ -188,6 +188,19 @@ export async function openPostgresStateStore(db: StateDatabase): Promise<StateSt
 }
 
 /**
+ * Whether `RIVET_STATE_URL` selects the PostgreSQL backend.
+ *
+ * @param env Environment lookup; the process environment by default.
+ */
+export function stateUrlSet(env: (name: string) => string | undefined = envLookup): boolean {
+  return (env(STATE_URL_ENV) ?? "").trim() !== "";
+}
+
+function envLookup(name: string): string | undefined {
+  return Deno.env.get(name);
+}
+
+/**
  * Opens the state store of a run or a `state` command: PostgreSQL when `RIVET_STATE_URL` is set,
  * else `.rivet_state.db` in the config's directory.
  *
@@ -199,9 +212,9 @@ export async function openRunStateStore(
   configDir: string,
   options: OpenRunStateStoreOptions = {},
 ): Promise<StateStore> {
-  const url = (options.env ?? ((name) => Deno.env.get(name)))(STATE_URL_ENV);
-  if (url === undefined || url.trim() === "") return await openStateStore(configDir);
-  const db = parseStateUrl(url);
+  const env = options.env ?? envLookup;
+  if (!stateUrlSet(env)) return await openStateStore(configDir);
+  const db = parseStateUrl(env(STATE_URL_ENV)!);
   for (const warning of db.warnings) (options.warn ?? warnOnce)(warning);
   return await openPostgresStateStore(db);
 }

@@ -13,7 +13,8 @@
 import type { ConfigSpec } from "../../core/spec.ts";
 import type { ChunkTaskEntry, ProgressionEntry, StateStore } from "../../core/state.ts";
 import { loadConfig, selectExports } from "../../config/mod.ts";
-import { openStateStore, stateDbPath } from "../../state/mod.ts";
+import { stateDbPath } from "../../state/mod.ts";
+import { openRunStateStore, stateUrlSet } from "../../engines/state.ts";
 import { redact } from "../../_util/redact.ts";
 import type { CommandContext } from "../main.ts";
 import { reportError } from "../main.ts";
@@ -78,13 +79,15 @@ export async function loadInspectedConfig(
  * @returns The open store, or undefined when no state file exists yet.
  */
 export async function openExistingState(config: ConfigSpec): Promise<StateStore | undefined> {
+  // A PostgreSQL state database (RIVET_STATE_URL) is shared: open it whatever this host ran.
+  if (stateUrlSet()) return await openRunStateStore(config.dir);
   try {
     await Deno.lstat(stateDbPath(config.dir));
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return undefined;
     throw error;
   }
-  return await openStateStore(config.dir);
+  return await openRunStateStore(config.dir);
 }
 
 /**
