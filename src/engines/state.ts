@@ -196,8 +196,17 @@ export function stateUrlSet(env: (name: string) => string | undefined = envLooku
   return (env(STATE_URL_ENV) ?? "").trim() !== "";
 }
 
+/**
+ * The process environment; a variable this process may not read is unset (a sandboxed worker
+ * is granted `RIVET_STATE_URL` only when its parent has it set).
+ */
 function envLookup(name: string): string | undefined {
-  return Deno.env.get(name);
+  try {
+    return Deno.env.get(name);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) return undefined;
+    throw error;
+  }
 }
 
 /**

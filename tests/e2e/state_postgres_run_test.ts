@@ -100,3 +100,43 @@ exports:
     }
   },
 });
+
+Deno.test({
+  name: "sandboxed export workers and export processes open the PostgreSQL state store themselves",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await using pg = await startPostgres();
+    await pg.psql(
+      "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 100);",
+    );
+    const dir = await Deno.makeTempDir({ prefix: "rivet_pgstate_workers_" });
+    try {
+      const config = `${dir}/plan.yaml`;
+      const inc = (name: string) =>
+        `  - { name: ${name}, mode: incremental, table: t, cursor_column: id, format: csv, ` +
+        `destination: { type: local, path: ${dir}/out/${name} } }\n`;
+      await Deno.writeTextFile(
+        config,
+        `source:\n  type: postgres\n  url_env: DB_URL\nexports:\n${inc("a")}${inc("b")}`,
+      );
+      const env = { DB_URL: pg.url, RIVET_STATE_URL: `${pg.url}?schema=sandboxed` };
+      const rivet = (args: string[]) => spawnCli(args, { cwd: dir, env });
+      const threads = await rivet(["run", "-c", config, "--parallel-exports"]);
+      assert.equal(threads.code, 0, threads.stderr);
+      await pg.psql("INSERT INTO t SELECT generate_series(101, 110);");
+      const processes = await rivet(["run", "-c", config, "--parallel-export-processes"]);
+      assert.equal(processes.code, 0, processes.stderr);
+      for (const name of ["a", "b"]) {
+        assert.deepEqual(await csvIds(`${dir}/out/${name}`), range(1, 110), name);
+      }
+      const cursors = await pg.psql(
+        "SELECT export_name || '=' || last_cursor_value FROM sandboxed.export_state ORDER BY 1",
+      );
+      assert.deepEqual(cursors.trim().split("\n"), ["a=110", "b=110"]);
+      assert.deepEqual(await stateFiles(dir), [], "no state file next to the config");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
