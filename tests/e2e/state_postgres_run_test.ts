@@ -3,7 +3,7 @@
 // `state chunks` and `metrics` read it through the same URL.
 import assert from "node:assert/strict";
 import { spawnCli } from "../_helpers/cli.ts";
-import { startPostgres } from "../_helpers/pg_server.ts";
+import { freePort, startPostgres } from "../_helpers/pg_server.ts";
 
 /** Ids (first column) of every CSV data file in `dir`, sorted. */
 async function csvIds(dir: string): Promise<number[]> {
@@ -139,4 +139,30 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("an unreachable state database fails the run with exit 2, its password never printed", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "rivet_pgstate_down_" });
+  try {
+    const config = `${dir}/plan.yaml`;
+    await Deno.writeTextFile(
+      config,
+      "source:\n  type: postgres\n  url_env: DB_URL\nexports:\n" +
+        `  - { name: a, table: t, format: csv, destination: { type: local, path: ${dir}/out } }\n`,
+    );
+    const password = "Sup3r-s3cret-state-pw";
+    const res = await spawnCli(["run", "-c", config], {
+      cwd: dir,
+      env: {
+        DB_URL: `postgres://u@127.0.0.1:${freePort()}/x`,
+        RIVET_STATE_URL: `postgresql://rivet:${password}@127.0.0.1:${freePort()}/ops`,
+      },
+    });
+    assert.equal(res.code, 2, res.stderr);
+    assert.match(res.stderr, /state database at 127\.0\.0\.1:\d+\/ops cannot be reached/);
+    assert.doesNotMatch(res.stdout + res.stderr, new RegExp(password));
+    assert.deepEqual(await stateFiles(dir), []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
