@@ -81,10 +81,15 @@ export async function preparePgState(
 ): Promise<void> {
   checkSchemaName(schema);
   try {
-    // CREATE SCHEMA needs CREATE on the database even when the schema exists: look first, so a
-    // role that only owns (or was granted) the schema a DBA made works.
+    // Under the migration lock: two processes creating the schema at once would otherwise
+    // collide in the catalog, IF NOT EXISTS notwithstanding. CREATE SCHEMA needs CREATE on the
+    // database even when the schema exists: look first, so a role that only owns (or was
+    // granted) the schema a DBA made works.
+    await session.query("BEGIN");
+    await lockMigrations(session, schema);
     const found = await session.query("SELECT 1 FROM pg_namespace WHERE nspname = $1", [schema]);
-    if (found.rows.length === 0) await session.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+    if (found.rows.length === 0) await session.query(`CREATE SCHEMA ${schema}`);
+    await session.query("COMMIT");
     await session.query(`SET search_path TO ${schema}`);
     await migrate(session, schema, where);
   } catch (error) {
@@ -94,13 +99,18 @@ export async function preparePgState(
   }
 }
 
+/** Serialises schema creation and migration of one schema across sessions, until COMMIT. */
+async function lockMigrations(session: SqlSession, schema: string): Promise<void> {
+  await session.query("SELECT pg_advisory_xact_lock(hashtext('rivet.migrate'), hashtext($1))", [
+    schema,
+  ]);
+}
+
 /** One transaction per step, each re-reading the version under the advisory lock. */
 async function migrate(session: SqlSession, schema: string, where: string): Promise<void> {
   for (const migration of PG_MIGRATIONS) {
     await session.query("BEGIN");
-    await session.query("SELECT pg_advisory_xact_lock(hashtext('rivet.migrate'), hashtext($1))", [
-      schema,
-    ]);
+    await lockMigrations(session, schema);
     await session.query(
       `CREATE TABLE IF NOT EXISTS rivet_schema_version (
          version BIGINT PRIMARY KEY,
