@@ -8,8 +8,9 @@
  *
  * @module
  */
+import { resolve } from "node:path";
 import { parseConnectionUrl } from "../config/mod.ts";
-import { ConfigError, TransientError } from "../core/errors.ts";
+import { ConfigError, RivetError, TransientError } from "../core/errors.ts";
 import type { TlsSpec } from "../core/spec.ts";
 import type { StateStore } from "../core/state.ts";
 import { PgSqlSession } from "../sources/postgres/mod.ts";
@@ -152,6 +153,22 @@ function warnOnce(message: string): void {
 }
 
 /**
+ * A login or TLS failure of the state connection, worded for `RIVET_STATE_URL` (the wire
+ * client's messages name the `source.tls` keys of a source).
+ */
+function refusedError(db: StateDatabase, error: RivetError): ConfigError {
+  const why = error.message
+    .replace(/source\.tls\.ca_file/g, "sslrootcert")
+    .replace(/source\.tls\.mode/g, "sslmode")
+    .replace(/source\.password_env or the URL/g, "the password in the URL");
+  return new ConfigError(`The PostgreSQL state database at ${db.where} refused rivet: ${why}`, {
+    code: "state.connect_refused",
+    hint: `check the user, the password and sslmode/sslrootcert in ${STATE_URL_ENV}`,
+    cause: error,
+  });
+}
+
+/**
  * Connects to the PostgreSQL state database and opens (creating and migrating) its schema.
  *
  * @param db The parsed URL.
@@ -173,6 +190,9 @@ export async function openPostgresStateStore(db: StateDatabase): Promise<StateSt
       connectTimeoutMs: 10_000,
     });
   } catch (error) {
+    if (error instanceof RivetError && !(error instanceof TransientError)) {
+      throw refusedError(db, error);
+    }
     if (!(error instanceof TransientError)) throw error;
     throw new TransientError(
       `The PostgreSQL state database at ${db.where} cannot be reached: ${error.message}`,
@@ -223,7 +243,12 @@ export async function openRunStateStore(
 ): Promise<StateStore> {
   const env = options.env ?? envLookup;
   if (!stateUrlSet(env)) return await openStateStore(configDir);
-  const db = parseStateUrl(env(STATE_URL_ENV)!);
-  for (const warning of db.warnings) (options.warn ?? warnOnce)(warning);
+  const parsed = parseStateUrl(env(STATE_URL_ENV)!);
+  for (const warning of parsed.warnings) (options.warn ?? warnOnce)(warning);
+  // sslrootcert is relative to the config folder, as every input file of a plan is.
+  const caFile = parsed.tls?.caFile;
+  const db = caFile === undefined
+    ? parsed
+    : { ...parsed, tls: { ...parsed.tls!, caFile: resolve(configDir, caFile) } };
   return await openPostgresStateStore(db);
 }

@@ -9,6 +9,7 @@ import { openRunStateStore, parseStateUrl } from "../../src/engines/state.ts";
 import { cases } from "../../src/state/store_contract_cases.ts";
 import { STATE_SCHEMA_VERSION } from "../../src/state/mod.ts";
 import { type PgServer, startPostgres } from "../_helpers/pg_server.ts";
+import { makeCertificates } from "../_helpers/tls_certs.ts";
 
 const opts = { sanitizeResources: false, sanitizeOps: false } as const;
 
@@ -170,4 +171,45 @@ Deno.test("parseStateUrl applies the TLS policy of sources and checks the schema
   assert.equal(plain.where, "db.internal:6543/ops");
   assert.match(plain.warnings.join(), /TLS is not enforced for state database host/);
   assert.equal(parseStateUrl("postgresql://u@localhost/ops").schema, "rivet_state");
+});
+
+Deno.test({
+  name: "PostgresStateStore over TLS: sslmode=verify-full with sslrootcert relative to the config",
+  ...opts,
+  async fn() {
+    const certs = await makeCertificates({ forPostgres: true });
+    const configDir = await Deno.makeTempDir({ prefix: "rivet_state_tls_" });
+    try {
+      await using pg = await startPostgres({
+        conf: ["ssl=on", `ssl_cert_file='${certs.cert}'`, `ssl_key_file='${certs.key}'`],
+      });
+      await Deno.copyFile(certs.ca, `${configDir}/state-ca.pem`);
+      const url = (ca: string) =>
+        `${pg.url}?schema=tls&sslmode=verify-full&sslrootcert=${encodeURIComponent(ca)}`;
+      {
+        await using store = await openRunStateStore(configDir, {
+          env: envOf(url("state-ca.pem")),
+        });
+        await store.advanceCursor({ exportName: "o", lastCursorValue: "7", lastRunAt: "t" });
+        const encrypted = await pg.psql(
+          "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) " +
+            "WHERE a.application_name = 'rivet-state' AND s.ssl",
+        );
+        assert.equal(encrypted.trim(), "1", "the state session is encrypted");
+      }
+      await Deno.copyFile(certs.otherCa, `${configDir}/other-ca.pem`);
+      const refused = await openRunStateStore(configDir, { env: envOf(url("other-ca.pem")) })
+        .catch((e) => e);
+      assert.ok(refused instanceof RivetError, String(refused));
+      assert.equal(refused.code, "state.connect_refused");
+      assert.match(
+        refused.message,
+        /state database at 127\.0\.0\.1:\d+\/postgres refused rivet: TLS/,
+      );
+      assert.match(refused.message, /sslrootcert/);
+    } finally {
+      await Deno.remove(configDir, { recursive: true });
+      await Deno.remove(certs.dir, { recursive: true });
+    }
+  },
 });
