@@ -91,6 +91,9 @@ export async function preparePgState(
     if (found.rows.length === 0) await session.query(`CREATE SCHEMA ${schema}`);
     await session.query("COMMIT");
     await session.query(`SET search_path TO ${schema}`);
+    // Transactions of the store last milliseconds; one left open by a frozen process (stopped,
+    // swapped out) would hold its row locks from every other host: the server ends it instead.
+    await session.query("SET idle_in_transaction_session_timeout = '60s'");
     await migrate(session, schema, where);
   } catch (error) {
     if (!session.broken) await session.query("ROLLBACK").catch(() => {});

@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { ConfigError } from "../core/errors.ts";
 import type { ChunkPlanEntry, MetricsEntry, PartEntry, StateStore } from "../core/state.ts";
+import { CRASH_EXIT_CODE } from "../_util/test_hook.ts";
 
 export const T0 = "2024-05-01T10:00:00.000Z";
 export const T1 = "2024-05-01T11:00:00.000Z";
@@ -653,3 +654,67 @@ export const cases: readonly Case[] = [
     await s.close(); // idempotent
   }],
 ];
+
+/** A write killed inside its transaction, and what it must leave. */
+export interface CrashCase {
+  readonly name: string;
+  /** Writes the state the killed call must leave as it is. */
+  setup(state: StateStore): Promise<void>;
+  /** The call, as the source text of a statement on `state`. */
+  readonly call: string;
+  /** What the state reads back after the kill. */
+  check(state: StateStore): Promise<void>;
+}
+
+/** The writes that carry the `in_state_write` crash point. */
+export const crashCases: readonly CrashCase[] = [
+  {
+    name: "advanceCursor keeps the previous cursor",
+    setup: (s) => s.advanceCursor({ exportName: "o", lastCursorValue: "1", lastRunAt: T0 }),
+    call: `state.advanceCursor({ exportName: "o", lastCursorValue: "2", lastRunAt: "x" })`,
+    async check(s) {
+      assert.deepEqual(await s.readCursor("o"), {
+        exportName: "o",
+        lastCursorValue: "1",
+        lastRunAt: T0,
+      });
+    },
+  },
+  {
+    name: "completeChunk leaves the task running",
+    async setup(s) {
+      const tasks = [{ startKey: "1", endKey: "2" }];
+      await s.saveChunkPlan({ runId: "r1", exportName: "o", planHash: "h", maxAttempts: 1, tasks });
+      await s.claimChunk("r1");
+    },
+    call: `state.completeChunk({ runId: "r1", chunkIndex: 0, rowsWritten: 5 })`,
+    async check(s) {
+      const [task] = await s.listChunkTasks("r1");
+      assert.deepEqual([task?.status, task?.rowsWritten], ["running", undefined]);
+    },
+  },
+];
+
+/**
+ * Runs `call` on a `state` that `open` (module source ending in a `state` constant) opens, in a
+ * child process armed to crash at `in_state_write`, and checks that it crashed there.
+ *
+ * @param open Source text that imports a store and declares `const state`.
+ * @param call A statement on `state` (a {@linkcode CrashCase}'s `call`).
+ * @param env Extra environment of the child.
+ */
+export async function crashInChild(
+  open: string,
+  call: string,
+  env: Record<string, string> = {},
+): Promise<void> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--ext=ts", `${open}\nawait ${call};\nconsole.log("not reached");`],
+    env: { ...env, RIVET_TEST_CRASH_AT: "in_state_write" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, CRASH_EXIT_CODE, stderr);
+  assert.match(stderr, /crashing at in_state_write/);
+}

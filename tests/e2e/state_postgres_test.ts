@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { RivetError } from "../../src/core/errors.ts";
 import type { StateStore } from "../../src/core/state.ts";
 import { openRunStateStore, parseStateUrl } from "../../src/engines/state.ts";
-import { cases } from "../../src/state/store_contract_cases.ts";
+import { cases, crashCases, crashInChild } from "../../src/state/store_contract_cases.ts";
 import { STATE_SCHEMA_VERSION } from "../../src/state/mod.ts";
 import { type PgServer, startPostgres } from "../_helpers/pg_server.ts";
 import { makeCertificates } from "../_helpers/tls_certs.ts";
@@ -46,6 +46,32 @@ Deno.test({
         } finally {
           await store.close();
         }
+      });
+    }
+  },
+});
+
+Deno.test({
+  name: "PostgresStateStore killed mid state write leaves the state as it was",
+  ...opts,
+  async fn(t) {
+    await using pg = await startPostgres();
+    const openUrl = new URL("../../src/engines/state.ts", import.meta.url).href;
+    for (const [i, c] of crashCases.entries()) {
+      await t.step(c.name, async () => {
+        const url = `${pg.url}?schema=crash_${i}`;
+        {
+          await using state = await openRunStateStore("/x", { env: envOf(url) });
+          await c.setup(state);
+        }
+        await crashInChild(
+          `import { openRunStateStore } from ${JSON.stringify(openUrl)};
+           const state = await openRunStateStore("/x");`,
+          c.call,
+          { RIVET_STATE_URL: url },
+        );
+        await using state = await openRunStateStore("/x", { env: envOf(url) });
+        await c.check(state);
       });
     }
   },
