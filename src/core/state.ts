@@ -16,8 +16,8 @@
  *
  * {@linkcode StateStore} is all of them on one connection plus `close`. Each role's doc says
  * what it promises (ordering, atomicity, what survives a crash) and which of its operations must
- * be transactional: that list is what a second backend (a PostgreSQL state store selected by
- * `RIVET_STATE_URL`) must keep. Everything else is single statements.
+ * be transactional: that list is what every backend keeps (the SQLite file, and the PostgreSQL
+ * store selected by `RIVET_STATE_URL`, ADR-0016). Everything else is single statements.
  *
  * Every method takes one record (an object of named fields) and is async, so that such a
  * backend can implement the same contract. Times are ISO-8601 UTC strings. Numbers are JS

@@ -111,6 +111,12 @@ async function lockMigrations(session: SqlSession, schema: string): Promise<void
 
 /** One transaction per step, each re-reading the version under the advisory lock. */
 async function migrate(session: SqlSession, schema: string, where: string): Promise<void> {
+  // The common case, every host but the first: already at this build's version, no lock taken.
+  const known = await session.query(
+    "SELECT (SELECT MAX(version) FROM rivet_schema_version) " +
+      "WHERE to_regclass('rivet_schema_version') IS NOT NULL",
+  ).catch(() => undefined);
+  if (Number(known?.rows[0]?.[0] ?? 0) === STATE_SCHEMA_VERSION) return;
   for (const migration of PG_MIGRATIONS) {
     await session.query("BEGIN");
     await lockMigrations(session, schema);
