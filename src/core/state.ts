@@ -16,8 +16,8 @@
  *
  * {@linkcode StateStore} is all of them on one connection plus `close`. Each role's doc says
  * what it promises (ordering, atomicity, what survives a crash) and which of its operations must
- * be transactional: that list is what a second backend (a PostgreSQL state store selected by
- * `RIVET_STATE_URL`) must keep. Everything else is single statements.
+ * be transactional: that list is what every backend keeps (the SQLite file, and the PostgreSQL
+ * store selected by `RIVET_STATE_URL`, ADR-0016). Everything else is single statements.
  *
  * Every method takes one record (an object of named fields) and is async, so that such a
  * backend can implement the same contract. Times are ISO-8601 UTC strings. Numbers are JS
@@ -216,6 +216,22 @@ export interface ChunkTaskEntry extends ChunkBoundsEntry {
   /** First file the chunk committed. */
   readonly fileName?: string;
   readonly updatedAt: string;
+  /** Host name of the process that claimed the task last (absent before state schema v5). */
+  readonly claimedByHost?: string;
+  /** Process id of that claimer. */
+  readonly claimedByPid?: number;
+  /** Until when the claim holds, when the claimer asked for a lease. */
+  readonly leaseExpiresAt?: string;
+}
+
+/** Who claims a chunk task (`claimChunk`), recorded on the task. */
+export interface ChunkClaimOptions {
+  /** Host name of the claimer; the store's host when omitted. */
+  readonly host?: string;
+  /** Process id of the claimer; the store's process when omitted. */
+  readonly pid?: number;
+  /** Length of the claim's lease in ms; no expiry is recorded when omitted. */
+  readonly leaseMs?: number;
 }
 
 /** Whether a chunk's failure may go away by itself (see `ChunkTaskEntry.failure`). */
@@ -422,11 +438,14 @@ export interface ChunkLedger {
   saveChunkPlan(entry: ChunkPlanEntry): Promise<void>;
   /**
    * Atomically claims the lowest-index task of an `in_progress` run that is `pending`, or
-   * `failed` with attempts below the run's maximum: it becomes `running` with attempts + 1.
+   * `failed` with attempts below the run's maximum: it becomes `running` with attempts + 1,
+   * recording who holds it (host, pid, lease expiry).
    *
+   * @param runId The run.
+   * @param claimer Who claims; this process on this host when omitted.
    * @returns The claimed task, or undefined when none is claimable.
    */
-  claimChunk(runId: string): Promise<ChunkTaskEntry | undefined>;
+  claimChunk(runId: string, claimer?: ChunkClaimOptions): Promise<ChunkTaskEntry | undefined>;
   /** `running → completed` with the rows written and the first file. */
   completeChunk(entry: ChunkDoneEntry): Promise<void>;
   /** `running → failed` with the error and its class (`failure`). */

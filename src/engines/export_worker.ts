@@ -32,7 +32,7 @@ import { deniedPermission, PERMISSION_DENIED } from "../core/denied_permission.t
 import type { Outcome, RivetEvent } from "../core/events.ts";
 import type { ConfigSpec, ExportSpec } from "../core/spec.ts";
 import type { ExportJob } from "../core/job.ts";
-import { openStateStore } from "../state/mod.ts";
+import { openRunStateStore } from "./state.ts";
 import { resolveJob } from "../plan/resolve.ts";
 import { runJob } from "../pipeline/run_job.ts";
 import { compileParquetWasm, loadParquetWasm } from "../formats/mod.ts";
@@ -263,7 +263,7 @@ function serveAsWorker(scope: {
           },
         });
       }
-      await using state = await openStateStore(job.configDir);
+      await using state = await openRunStateStore(job.configDir);
       const outcomes = await runJob(job, {
         state,
         emit: (event) => post({ type: "event", event }),

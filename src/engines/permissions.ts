@@ -39,6 +39,7 @@ import { localRoot as destinationRoot } from "../plan/resolve.ts";
 import { fillPlaceholders } from "../plan/placeholders.ts";
 import { INPUT_LIMITS, readInputText } from "../_util/input_file.ts";
 import { BUNDLED_PARQUET_WASM, bundleRoot } from "../_util/bundle.ts";
+import { parseStateUrl, STATE_URL_ENV } from "./state.ts";
 
 /** What one export may touch. Lists are sorted and free of duplicates; empty means none. */
 export interface ExportPermissions {
@@ -85,8 +86,11 @@ const CLOUD_ENV: Readonly<Record<"s3" | "gcs", readonly string[]>> = {
 
 /** `--allow-sys` names the cloud SDKs need (their user agents, home-directory lookups). */
 const CLOUD_SYS = ["osRelease", "homedir", "hostname", "networkInterfaces", "userInfo"];
-/** tedious sends the machine's host name in its login (SQL Server shows it as `host_name`). */
-const MSSQL_SYS = ["hostname"];
+/**
+ * The machine's host name: tedious sends it in its login (SQL Server shows it as `host_name`);
+ * the shared chunk ledger of a PostgreSQL state store records it on each claim.
+ */
+const HOSTNAME_SYS = ["hostname"];
 
 /** Context of {@linkcode exportPermissions}. */
 export interface PermissionContext {
@@ -240,9 +244,22 @@ export async function exportNeeds(
     await addWithRealPath(read, resolve(config.dir, caFile), "TLS ca_file");
   }
 
-  const stateDb = resolve(config.dir, STATE_DB_FILE);
-  for (const suffix of ["", "-wal", "-shm", "-journal"]) {
-    write.set(stateDb + suffix, "state database");
+  const stateUrl = readVariable(ctx, STATE_URL_ENV);
+  const sharedState = stateUrl !== undefined && stateUrl.trim() !== "";
+  if (sharedState) {
+    // The PostgreSQL state backend: every process opens the store itself, so the workers and
+    // children need its host and the variable, and write no state file.
+    const db = parseStateUrl(stateUrl);
+    net.set(hostPort(db.host, db.port), `state database (${STATE_URL_ENV})`);
+    env.set(STATE_URL_ENV, "state database URL");
+    if (db.tls?.caFile !== undefined) {
+      await addWithRealPath(read, resolve(config.dir, db.tls.caFile), "state database sslrootcert");
+    }
+  } else {
+    const stateDb = resolve(config.dir, STATE_DB_FILE);
+    for (const suffix of ["", "-wal", "-shm", "-journal"]) {
+      write.set(stateDb + suffix, "state database");
+    }
   }
   write.set(resolve(config.dir, ".rivet"), "run reports (.rivet/)");
 
@@ -282,7 +299,8 @@ export async function exportNeeds(
     env,
     // The Azure SDK and tedious (SQL Server) both enumerate the environment at import.
     allEnv: d.kind === "azure" || mssql,
-    sys: cloud ? CLOUD_SYS : mssql ? MSSQL_SYS : [],
+    // A shared chunk ledger records the host name of each claim.
+    sys: cloud ? CLOUD_SYS : mssql || sharedState ? HOSTNAME_SYS : [],
   };
 }
 

@@ -291,6 +291,37 @@ Deno.test("exportPermissions for SQL Server: every env var, the host name, and a
   assert.ok(flags.includes("--allow-sys=hostname"), flags.join(" "));
 });
 
+Deno.test("exportPermissions with RIVET_STATE_URL: the state host, the variable and the host name, no state file", async () => {
+  await using t = await configIn(
+    "source:\n  type: postgres\n  url_env: PG_URL\nexports:\n" +
+      "  - {name: a, table: t, format: csv, destination: {type: local, path: /abs/a}}\n",
+    { "state-ca.pem": "" },
+  );
+  const vars: Record<string, string> = {
+    PG_URL: "postgres://u:pw@db.internal:6543/x",
+    RIVET_STATE_URL:
+      "postgresql://rivet:s3cret@state.internal:5433/ops?sslmode=verify-full&sslrootcert=state-ca.pem",
+  };
+  const p = await exportPermissions(t.config, t.config.exports[0]!, {
+    cwd: "/w",
+    env: (n) => vars[n],
+  });
+  assert.deepEqual(p.net, ["db.internal:6543", "state.internal:5433"]);
+  assert.ok(p.env.includes("RIVET_STATE_URL"), p.env.join());
+  assert.deepEqual(p.write, ["/abs/a", `${t.dir}/.rivet`].sort());
+  assert.ok(p.read.includes(`${t.dir}/state-ca.pem`) || p.read.includes(t.dir), p.read.join());
+  assert.deepEqual(p.sys, ["hostname"]);
+  // Without the variable: the SQLite files, no state host, no host name.
+  const local = await exportPermissions(t.config, t.config.exports[0]!, {
+    cwd: "/w",
+    env: (n) => n === "PG_URL" ? vars.PG_URL : undefined,
+  });
+  assert.deepEqual(local.net, ["db.internal:6543"]);
+  assert.ok(local.write.includes(`${t.dir}/.rivet_state.db`));
+  assert.ok(!local.env.includes("RIVET_STATE_URL"));
+  assert.deepEqual(local.sys ?? [], []);
+});
+
 Deno.test("planNeeds merges the exports' needs with a reason each, drops covered paths and the test hooks", async () => {
   await using t = await configIn(
     "source:\n  type: postgres\n  url_env: PG_URL\nexports:\n" +

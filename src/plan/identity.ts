@@ -28,12 +28,9 @@ const IDENTITY_CHARS = 16;
  * ```ts
  * import { exportIdentity } from "./identity.ts";
  * const connection = { host: "DB", port: 5432, user: "u", database: "app", params: {} };
+ * const rotated = { ...connection, host: "db", user: "other" };
  * const a = exportIdentity({ kind: "postgres", connection, baseSql: "SELECT *  FROM t" });
- * const b = exportIdentity({
- *   kind: "postgres",
- *   connection: { ...connection, host: "db", user: "other" },
- *   baseSql: "SELECT * FROM t",
- * });
+ * const b = exportIdentity({ kind: "postgres", connection: rotated, baseSql: "SELECT * FROM t" });
  * if (a !== b || a.length !== 16) throw new Error("same data, same identity");
  * ```
  */

@@ -22,7 +22,7 @@ export interface Migration {
  * progression, journal, run aggregates); v2 adds what `--resume` needs to rebuild and verify a
  * manifest from the file log; v3 records whether a failed chunk may be retried by a plain
  * `--resume`; v4 keeps the longest value per column with the schema baseline; v5 keys cursors by
- * export name and config identity.
+ * export name and config identity; v6 records who holds a running chunk task.
  */
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -209,6 +209,17 @@ export const MIGRATIONS: readonly Migration[] = [
         SELECT export_name, '', last_cursor_value, last_run_at FROM export_state;
       DROP TABLE export_state;
       ALTER TABLE export_state_v5 RENAME TO export_state;
+    `,
+  },
+  {
+    version: 6,
+    // Who holds a running task (the shared chunk ledger of several hosts): the claimer's host
+    // name and pid, and until when its claim is good (lease renewal and the recovery of expired
+    // claims build on it). NULL while nobody holds the task, and in rows of older files.
+    sql: `
+      ALTER TABLE chunk_task ADD COLUMN claimed_by_host TEXT;
+      ALTER TABLE chunk_task ADD COLUMN claimed_by_pid INTEGER;
+      ALTER TABLE chunk_task ADD COLUMN lease_expires_at TEXT;
     `,
   },
 ];

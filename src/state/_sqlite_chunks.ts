@@ -16,20 +16,24 @@ import {
   unknownChunk,
   unknownChunkRun,
 } from "./_errors.ts";
+import { claimer } from "./_claimer.ts";
 import type { SqliteConnection } from "./_sqlite_conn.ts";
 import { fromRow, nowIso, num, type Row, table, text } from "./_sqlite_rows.ts";
 
-const RUN = table<ChunkRunEntry>({
+export const RUN = table<ChunkRunEntry>({
   text: ["runId", "exportName", "planHash", "status", "createdAt", "updatedAt"],
   int: ["maxAttempts"],
   rename: { maxAttempts: "max_chunk_attempts" },
 });
 
 /** The optional columns are set only while they mean something (a failure, a result). */
-const TASK = table<ChunkTaskEntry>({
+export const TASK = table<ChunkTaskEntry>({
   text: ["runId", "startKey", "endKey", "status", "updatedAt"],
   int: ["chunkIndex", "attempts"],
-  optional: { text: ["lastError", "failure", "fileName"], int: ["rowsWritten"] },
+  optional: {
+    text: ["lastError", "failure", "fileName", "claimedByHost", "leaseExpiresAt"],
+    int: ["rowsWritten", "claimedByPid"],
+  },
 });
 
 /**
@@ -64,13 +68,14 @@ export function sqliteChunkLedger(conn: SqliteConnection): ChunkLedger {
       });
     },
 
-    async claimChunk(runId) {
+    async claimChunk(runId, options) {
+      const who = claimer(options);
       // BEGIN IMMEDIATE takes the write lock before the SELECT inside the UPDATE, so two
       // connections serialise here and never pick the same task.
       const row = await conn.write((db) =>
         db.prepare(
           `UPDATE chunk_task SET status = 'running', attempts = attempts + 1, failure = NULL,
-             updated_at = ?
+             updated_at = ?, claimed_by_host = ?, claimed_by_pid = ?, lease_expires_at = ?
            WHERE run_id = ? AND chunk_index = (
              SELECT t.chunk_index FROM chunk_task t JOIN chunk_run r ON r.run_id = t.run_id
              WHERE t.run_id = ? AND r.status = 'in_progress'
@@ -78,7 +83,7 @@ export function sqliteChunkLedger(conn: SqliteConnection): ChunkLedger {
                  OR (t.status = 'failed' AND t.attempts < r.max_chunk_attempts))
              ORDER BY t.chunk_index LIMIT 1)
            RETURNING *`,
-        ).get(nowIso(), runId, runId) as Row | undefined
+        ).get(nowIso(), who.host, who.pid, who.leaseExpiresAt, runId, runId) as Row | undefined
       );
       return row === undefined ? undefined : taskFromRow(row);
     },
@@ -88,7 +93,7 @@ export function sqliteChunkLedger(conn: SqliteConnection): ChunkLedger {
       return conn.write((db) => {
         const result = db.prepare(
           `UPDATE chunk_task SET status = 'completed', rows_written = ?, file_name = ?,
-             last_error = NULL, failure = NULL, updated_at = ? WHERE run_id = ? AND chunk_index = ?`,
+             last_error = NULL, failure = NULL, lease_expires_at = NULL, updated_at = ? WHERE run_id = ? AND chunk_index = ?`,
         ).run(entry.rowsWritten, entry.fileName ?? null, nowIso(), entry.runId, entry.chunkIndex);
         if (Number(result.changes) === 0) throw unknownChunk(entry);
       }, { crashPoint: true });
@@ -104,7 +109,7 @@ export function sqliteChunkLedger(conn: SqliteConnection): ChunkLedger {
       return conn.run((db) => {
         const result = db.prepare(
           `UPDATE chunk_task SET status = 'failed', last_error = ?, failure = ?,
-             updated_at = ?${pin}
+             lease_expires_at = NULL, updated_at = ?${pin}
            WHERE run_id = ? AND chunk_index = ?`,
         ).run(
           entry.error,
@@ -122,7 +127,8 @@ export function sqliteChunkLedger(conn: SqliteConnection): ChunkLedger {
       return conn.write((db) => {
         const result = db.prepare(
           `UPDATE chunk_task SET status = 'pending', attempts = 0, rows_written = NULL,
-             file_name = NULL, last_error = NULL, failure = NULL, updated_at = ?
+             file_name = NULL, last_error = NULL, failure = NULL, claimed_by_host = NULL,
+             claimed_by_pid = NULL, lease_expires_at = NULL, updated_at = ?
            WHERE run_id = ? AND chunk_index = ?`,
         ).run(at, entry.runId, entry.chunkIndex);
         if (Number(result.changes) === 0) throw unknownChunk(entry);
@@ -144,7 +150,8 @@ export function sqliteChunkLedger(conn: SqliteConnection): ChunkLedger {
       return conn.run((db) =>
         Number(
           db.prepare(
-            `UPDATE chunk_task SET status = 'pending', updated_at = ?
+            `UPDATE chunk_task SET status = 'pending', claimed_by_host = NULL,
+               claimed_by_pid = NULL, lease_expires_at = NULL, updated_at = ?
              WHERE run_id = ? AND status = 'running'`,
           ).run(nowIso(), runId).changes,
         )
@@ -197,7 +204,8 @@ function runInProgress(db: DatabaseSync, exportName: string): string | undefined
   return row === undefined ? undefined : text(row, "run_id");
 }
 
-function checkMaxAttempts(maxAttempts: number): void {
+/** Refuses a `maxAttempts` that is not a positive integer (a programmer error). */
+export function checkMaxAttempts(maxAttempts: number): void {
   if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
     throw new RangeError(`maxAttempts must be a positive integer, got ${maxAttempts}`);
   }

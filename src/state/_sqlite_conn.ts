@@ -110,7 +110,7 @@ export class SqliteConnection {
     map: (row: Row) => T,
     runId?: string,
   ): Promise<T[]> {
-    return this.run((db) => all(db, ...historyQuery(table, options, runId), map));
+    return this.run((db) => all(db, ...historyQuery(table, { ...options, runId }), map));
   }
 
   /** Closes the database. Idempotent. */
@@ -129,24 +129,32 @@ function all<T>(
   return (db.prepare(sql).all(...params) as Row[]).map(map);
 }
 
-function historyQuery(
+/**
+ * The newest-first query of a history table: export and run filters, then the row limit.
+ *
+ * @param table The table (a constant of the caller, never input).
+ * @param options Export filter, row limit and, for the journal, the run.
+ * @param placeholder The placeholder of the `i`-th value (0-based): `?` in SQLite, `$1`, … in
+ *   PostgreSQL.
+ * @returns The SQL and its values.
+ */
+export function historyQuery(
   table: string,
-  options: ListOptions,
-  runId: string | undefined,
+  options: ListOptions & { readonly runId?: string | undefined },
+  placeholder: (i: number) => string = () => "?",
 ): [string, SQLInputValue[]] {
   const where: string[] = [];
   const params: SQLInputValue[] = [];
-  if (options.exportName !== undefined) {
-    where.push("export_name = ?");
-    params.push(options.exportName);
-  }
-  if (runId !== undefined) {
-    where.push("run_id = ?");
-    params.push(runId);
+  const filters = [["export_name", options.exportName], ["run_id", options.runId]] as const;
+  for (const [column, value] of filters) {
+    if (value === undefined) continue;
+    where.push(`${column} = ${placeholder(params.length)}`);
+    params.push(value);
   }
   const filter = where.length > 0 ? ` WHERE ${where.join(" AND ")}` : "";
+  const last = placeholder(params.length);
   params.push(limit(options.last));
-  return [`SELECT * FROM ${table}${filter} ORDER BY id DESC LIMIT ?`, params];
+  return [`SELECT * FROM ${table}${filter} ORDER BY id DESC LIMIT ${last}`, params];
 }
 
 /** A `last` option as a LIMIT: a whole number, at least 0. */

@@ -16,13 +16,13 @@ import type { SqliteConnection } from "./_sqlite_conn.ts";
 import { fromRow, type Row, table, upsert } from "./_sqlite_rows.ts";
 
 /** Keyed by export name and identity ('' in the column: stored before identities existed). */
-const CURSOR = table<CursorEntry>({
+export const CURSOR = table<CursorEntry>({
   text: ["exportName", "lastCursorValue", "lastRunAt"],
   optional: { text: ["configIdentity"] },
 });
 
 /** A cursor row as an entry: the '' identity of an older file reads back as absent. */
-function cursorFromRow(row: Row): CursorEntry {
+export function cursorFromRow(row: Row): CursorEntry {
   const entry = fromRow(row, CURSOR);
   if (entry.configIdentity !== "") return entry;
   const { configIdentity: _, ...legacy } = entry;
@@ -39,7 +39,7 @@ function boundary(name: ProgressionBoundary) {
   });
 }
 
-const PROGRESSION = { committed: boundary("committed"), verified: boundary("verified") };
+export const PROGRESSION = { committed: boundary("committed"), verified: boundary("verified") };
 
 /**
  * The cursor role of a SQLite store.
@@ -116,14 +116,17 @@ export function sqliteCursorStore(conn: SqliteConnection): CursorStore {
 
     readProgression(exportName) {
       const sql = "SELECT * FROM export_progression WHERE export_name = ?";
-      return conn.first(sql, [exportName], (row) => {
-        const out: Record<string, unknown> = { exportName };
-        for (const name of ["committed", "verified"] as const) {
-          if (row[`last_${name}_run_id`] === null) continue;
-          out[name] = { ...fromRow(row, PROGRESSION[name]), boundary: name };
-        }
-        return out as unknown as ExportProgressionEntry;
-      });
+      return conn.first(sql, [exportName], (row) => progressionFromRow(exportName, row));
     },
   };
+}
+
+/** Both boundaries of a progression row; a boundary never saved stays absent. */
+export function progressionFromRow(exportName: string, row: Row): ExportProgressionEntry {
+  const out: Record<string, unknown> = { exportName };
+  for (const name of ["committed", "verified"] as const) {
+    if (row[`last_${name}_run_id`] === null) continue;
+    out[name] = { ...fromRow(row, PROGRESSION[name]), boundary: name };
+  }
+  return out as unknown as ExportProgressionEntry;
 }

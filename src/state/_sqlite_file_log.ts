@@ -10,7 +10,7 @@ import type { SqliteConnection } from "./_sqlite_conn.ts";
 import { fromRow, insert, type Row, table } from "./_sqlite_rows.ts";
 
 /** The optional columns are NULL in rows written before schema v2: read back absent. */
-const PART = table<PartEntry>({
+export const PART = table<PartEntry>({
   text: ["runId", "exportName", "fileName", "format", "createdAt"],
   int: ["rowCount", "bytes"],
   optional: {

@@ -10,7 +10,7 @@ import { limit, type SqliteConnection } from "./_sqlite_conn.ts";
 import { fromRow, insert, table } from "./_sqlite_rows.ts";
 
 /** The optional columns are recorded when the run measured them. */
-const METRICS = table<MetricsEntry>({
+export const METRICS = table<MetricsEntry>({
   text: ["runId", "exportName", "runAt", "status"],
   int: ["durationMs", "totalRows"],
   optional: {
@@ -43,13 +43,13 @@ const METRICS = table<MetricsEntry>({
   },
 });
 
-const JOURNAL = table<JournalEntry>({
+export const JOURNAL = table<JournalEntry>({
   text: ["runId", "exportName", "finishedAt"],
   json: ["journal"],
   rename: { journal: "journal_json" },
 });
 
-const AGGREGATE = table<RunAggregateEntry>({
+export const AGGREGATE = table<RunAggregateEntry>({
   text: ["id", "startedAt", "finishedAt", "parallelMode"],
   int: [
     "durationMs",

@@ -97,7 +97,8 @@ function fromSql(value: SQLInputValue | null, kind: ColumnKind): unknown {
     case "int":
       return Number(value);
     case "bool":
-      return value === 1 || value === 1n;
+      // 1 from SQLite, "1" from a backend that returns text (PostgreSQL).
+      return value === 1 || value === 1n || value === "1";
     case "json":
       return JSON.parse(String(value));
     case "text":
@@ -130,12 +131,36 @@ export function fromRow<T>(row: Row, table: Table<T>): T {
   return out as T;
 }
 
-function insertSql<T>(verb: string, name: string, table: Table<T>): string {
+/**
+ * The INSERT of every mapped column of a table.
+ *
+ * @param verb `INSERT` or `INSERT OR REPLACE`.
+ * @param name The table (a constant of the caller, never input).
+ * @param table The mapping.
+ * @param placeholder The placeholder of the `i`-th value (0-based): `?` in SQLite, `$1`, `$2`, … in
+ *   PostgreSQL.
+ */
+export function insertSql<T>(
+  verb: string,
+  name: string,
+  table: Table<T>,
+  placeholder: (i: number) => string = () => "?",
+): string {
   const names = table.all.map(([, column]) => column);
-  return `${verb} INTO ${name} (${names.join(", ")}) VALUES (${names.map(() => "?").join(", ")})`;
+  return `${verb} INTO ${name} (${names.join(", ")}) VALUES (${
+    names.map((_, i) => placeholder(i)).join(", ")
+  })`;
 }
 
-function params<T>(entry: T, table: Table<T>): SQLInputValue[] {
+/** The `ON CONFLICT` clause that sets every mapped column but the key (the first column). */
+export function upsertClause<T>(table: Table<T>): string {
+  const [key, ...rest] = table.all.map(([, column]) => column);
+  const set = rest.map((c) => `${c} = excluded.${c}`).join(", ");
+  return ` ON CONFLICT (${key}) DO UPDATE SET ${set}`;
+}
+
+/** The values of an entry, in the order of {@linkcode insertSql}'s columns. */
+export function params<T>(entry: T, table: Table<T>): SQLInputValue[] {
   return table.all.map(([field, , kind]) => toSql(entry[field], kind));
 }
 
@@ -168,8 +193,5 @@ export function insert<T>(
  * @param entry The entry.
  */
 export function upsert<T>(db: DatabaseSync, name: string, table: Table<T>, entry: T): void {
-  const [key, ...rest] = table.all.map(([, column]) => column);
-  const set = rest.map((c) => `${c} = excluded.${c}`).join(", ");
-  db.prepare(`${insertSql("INSERT", name, table)} ON CONFLICT (${key}) DO UPDATE SET ${set}`)
-    .run(...params(entry, table));
+  db.prepare(insertSql("INSERT", name, table) + upsertClause(table)).run(...params(entry, table));
 }

@@ -10,7 +10,7 @@ import type { SqliteConnection } from "./_sqlite_conn.ts";
 import { fromRow, table, upsert } from "./_sqlite_rows.ts";
 
 /** Keyed by export name. */
-const SCHEMA = table<SchemaEntry>({
+export const SCHEMA = table<SchemaEntry>({
   text: ["exportName", "updatedAt"],
   json: ["columns"],
   optional: { json: ["shape"] },

@@ -2,8 +2,9 @@
  * State: cursors, file log, metrics, schema baselines, chunk checkpoints, progression, journal
  * and run aggregates, behind the {@linkcode StateStore} contract of `core/state.ts` and its
  * roles ({@linkcode CursorStore}, {@linkcode FileLog}, {@linkcode ChunkLedger},
- * {@linkcode RunHistory}, {@linkcode SchemaBaselines}). One implementation: SQLite, on the
- * state file or in memory.
+ * {@linkcode RunHistory}, {@linkcode SchemaBaselines}). Two implementations: SQLite, on the
+ * state file or in memory (the default), and PostgreSQL, on a schema of a shared server (selected
+ * by `RIVET_STATE_URL` in `engines/state.ts`).
  *
  * Layer: state. Imports core/ and _util/ only; never sources/, formats/, destinations/ or
  * pipeline/. May call `Deno.*`.
@@ -19,6 +20,12 @@ export type {
   StateStore,
 } from "../core/state.ts";
 export { openMemoryStateStore, openStateStore, type OpenStateStoreOptions } from "./open.ts";
+export {
+  checkSchemaName,
+  DEFAULT_STATE_SCHEMA,
+  PostgresStateStore,
+  type PostgresStateStoreOptions,
+} from "./postgres.ts";
 export {
   MEMORY_PATH,
   SqliteStateStore,

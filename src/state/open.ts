@@ -18,7 +18,7 @@ export type OpenStateStoreOptions = SqliteStateStoreOptions;
 
 /**
  * Opens (creating and migrating as needed) `.rivet_state.db` in the config file's directory.
- * `RIVET_STATE_URL` (a PostgreSQL backend) is not supported yet.
+ * Runs choose between it and the PostgreSQL store (`RIVET_STATE_URL`) in `engines/state.ts`.
  *
  * @param configDir Directory of the config file, not the CWD (as the Rust tool does).
  * @param options Busy timeout.

@@ -120,6 +120,8 @@ Deno.test({
       assert.equal(tasks.reduce((s, t) => s + (t.rows as number), 0), 40);
       assert.equal(typeof tasks[0]!.start_key, "string", "bounds stay strings");
       assert.equal(tasks[0]!.last_error, null, "an unrecorded fact is null, not missing");
+      assert.equal(typeof tasks[0]!.host, "string", "who claimed the task");
+      assert.equal(typeof tasks[0]!.pid, "number");
 
       const progression = await jsonOf(
         ["state", "progression", "-c", config, "--json"],

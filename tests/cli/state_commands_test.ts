@@ -279,7 +279,7 @@ Deno.test("state chunks, reset-chunks and progression read the checkpoint tables
       tasks: [{ startKey: "1", endKey: "100" }, { startKey: "101", endKey: null }],
       createdAt: "2024-03-05T00:00:00.000Z",
     });
-    const t = await state.claimChunk("orders_r1");
+    const t = await state.claimChunk("orders_r1", { host: "worker-a", pid: 41 });
     await state.completeChunk({
       runId: "orders_r1",
       chunkIndex: t!.chunkIndex,
@@ -299,10 +299,16 @@ Deno.test("state chunks, reset-chunks and progression read the checkpoint tables
   );
   assert.equal(
     lines[7],
-    "CHUNK  STATUS     ATTEMPTS  START  END  ROWS  FILE                   ERROR",
+    "CHUNK  STATUS     ATTEMPTS  START  END  ROWS  FILE                   HOST      PID  ERROR",
   );
-  assert.equal(lines[8], "    0  completed         1  1      100   100  orders/chunk0.parquet");
-  assert.equal(lines[9], "    1  pending           0  101    -       -  -");
+  assert.equal(
+    lines[8],
+    "    0  completed         1  1      100   100  orders/chunk0.parquet  worker-a   41",
+  );
+  assert.equal(
+    lines[9],
+    "    1  pending           0  101    -       -  -                      -           -",
+  );
   const none = await runCli(["state", "chunks", "-c", f.config, "-e", "users"]);
   assert.equal(none.stdout, "No checkpointed run for export 'users'\n");
 

@@ -12,99 +12,13 @@ import type { ConnectionInfo } from "../../src/core/source.ts";
 import type { SourceSpec, TlsSpec } from "../../src/core/spec.ts";
 import { openSource } from "../../src/sources/mod.ts";
 import { connectMysql, mysqlConfig, runStatement } from "../../src/sources/mysql/connect.ts";
+import { makeCertificates } from "../_helpers/tls_certs.ts";
 
 /** A second loopback address the server also listens on; the certificate does not name it. */
 const OTHER_LOOPBACK = "127.0.0.2";
 const TLS_USER = { user: "rivet_tls", password: "tls-S3CR3T_M4RK3R" };
 const CIPHER_SQL = "SELECT VARIABLE_VALUE AS cipher FROM information_schema.SESSION_STATUS " +
   "WHERE VARIABLE_NAME = 'SSL_CIPHER'";
-
-interface Certs {
-  readonly dir: string;
-  /** CA that signed the server certificate. */
-  readonly ca: string;
-  /** A CA that signed nothing the server uses. */
-  readonly otherCa: string;
-  readonly cert: string;
-  readonly key: string;
-}
-
-async function openssl(args: string[]): Promise<void> {
-  const out = await new Deno.Command("openssl", { args, stdout: "null", stderr: "piped" }).output();
-  if (!out.success) throw new Error(`openssl failed: ${new TextDecoder().decode(out.stderr)}`);
-}
-
-function caArgs(dir: string, name: string): string[] {
-  return [
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-days",
-    "2",
-    "-subj",
-    `/CN=rivet test ${name}`,
-    "-keyout",
-    `${dir}/${name}.key`,
-    "-out",
-    `${dir}/${name}.pem`,
-    "-addext",
-    "basicConstraints=critical,CA:TRUE",
-    "-addext",
-    "keyUsage=critical,keyCertSign,cRLSign",
-  ];
-}
-
-/** Two throwaway CAs and a server certificate for 127.0.0.1 and localhost signed by the first. */
-async function makeCertificates(): Promise<Certs> {
-  const dir = await Deno.makeTempDir({ prefix: "rivet_mysql_tls_" });
-  await Promise.all([
-    openssl(caArgs(dir, "ca")),
-    openssl(caArgs(dir, "other_ca")),
-    openssl([
-      "req",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-subj",
-      "/CN=127.0.0.1",
-      "-keyout",
-      `${dir}/server.key`,
-      "-out",
-      `${dir}/server.csr`,
-    ]),
-  ]);
-  await Deno.writeTextFile(
-    `${dir}/ext.cnf`,
-    "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n" +
-      "extendedKeyUsage=serverAuth\n",
-  );
-  await openssl([
-    "x509",
-    "-req",
-    "-in",
-    `${dir}/server.csr`,
-    "-CA",
-    `${dir}/ca.pem`,
-    "-CAkey",
-    `${dir}/ca.key`,
-    "-CAcreateserial",
-    "-days",
-    "2",
-    "-out",
-    `${dir}/server.pem`,
-    "-extfile",
-    `${dir}/ext.cnf`,
-  ]);
-  return {
-    dir,
-    ca: `${dir}/ca.pem`,
-    otherCa: `${dir}/other_ca.pem`,
-    cert: `${dir}/server.pem`,
-    key: `${dir}/server.key`,
-  };
-}
 
 function spec(tls?: Partial<TlsSpec>): SourceSpec {
   return {

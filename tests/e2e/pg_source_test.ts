@@ -9,6 +9,7 @@ import type { SourceSpec } from "../../src/core/spec.ts";
 import type { ConnectionInfo } from "../../src/core/source.ts";
 import { openSource } from "../../src/sources/mod.ts";
 import { type PgServer, startPostgres } from "../_helpers/pg_server.ts";
+import { makeCertificates } from "../_helpers/tls_certs.ts";
 
 const spec: SourceSpec = { kind: "postgres", connection: { form: "url_env", env: "UNUSED" } };
 
@@ -538,77 +539,8 @@ Deno.test("PostgreSQL source", async (t) => {
   });
 });
 
-async function run(cmd: string, args: string[]): Promise<void> {
-  const out = await new Deno.Command(cmd, { args, stdout: "null", stderr: "piped" }).output();
-  if (!out.success) throw new Error(`${cmd} failed: ${new TextDecoder().decode(out.stderr)}`);
-}
-
-/** A throwaway CA and a server certificate for 127.0.0.1, readable by the postgres OS user. */
-async function makeCertificates(): Promise<{ dir: string; ca: string; cert: string; key: string }> {
-  const dir = await Deno.makeTempDir({ prefix: "rivet_tls_" });
-  const ca = `${dir}/ca.pem`;
-  const cert = `${dir}/server.pem`;
-  const key = `${dir}/server.key`;
-  await run("openssl", [
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-days",
-    "2",
-    "-subj",
-    "/CN=rivet test CA",
-    "-keyout",
-    `${dir}/ca.key`,
-    "-out",
-    ca,
-    "-addext",
-    "basicConstraints=critical,CA:TRUE",
-    "-addext",
-    "keyUsage=critical,keyCertSign,cRLSign",
-  ]);
-  await run("openssl", [
-    "req",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-subj",
-    "/CN=127.0.0.1",
-    "-keyout",
-    key,
-    "-out",
-    `${dir}/server.csr`,
-  ]);
-  await Deno.writeTextFile(
-    `${dir}/ext.cnf`,
-    "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-  );
-  await run("openssl", [
-    "x509",
-    "-req",
-    "-in",
-    `${dir}/server.csr`,
-    "-CA",
-    ca,
-    "-CAkey",
-    `${dir}/ca.key`,
-    "-CAcreateserial",
-    "-days",
-    "2",
-    "-out",
-    cert,
-    "-extfile",
-    `${dir}/ext.cnf`,
-  ]);
-  await Deno.chmod(key, 0o600);
-  if (Deno.uid?.() === 0) await run("chown", ["-R", "postgres:postgres", dir]);
-  await Deno.chmod(dir, 0o755);
-  return { dir, ca, cert, key };
-}
-
 Deno.test("PostgreSQL source over TLS", async (t) => {
-  const certs = await makeCertificates();
+  const certs = await makeCertificates({ forPostgres: true });
   try {
     await using pg = await startPostgres({
       conf: ["ssl=on", `ssl_cert_file='${certs.cert}'`, `ssl_key_file='${certs.key}'`],

@@ -13,7 +13,8 @@
 import type { ConfigSpec } from "../../core/spec.ts";
 import type { ChunkTaskEntry, ProgressionEntry, StateStore } from "../../core/state.ts";
 import { loadConfig, selectExports } from "../../config/mod.ts";
-import { openStateStore, stateDbPath } from "../../state/mod.ts";
+import { stateDbPath } from "../../state/mod.ts";
+import { openRunStateStore, stateUrlSet } from "../../engines/state.ts";
 import { redact } from "../../_util/redact.ts";
 import { ConfigError } from "../../core/errors.ts";
 import { resolveJob } from "../../plan/resolve.ts";
@@ -84,13 +85,15 @@ export async function loadInspectedConfig(
  * @returns The open store, or undefined when no state file exists yet.
  */
 export async function openExistingState(config: ConfigSpec): Promise<StateStore | undefined> {
+  // A PostgreSQL state database (RIVET_STATE_URL) is shared: open it whatever this host ran.
+  if (stateUrlSet()) return await openRunStateStore(config.dir);
   try {
     await Deno.lstat(stateDbPath(config.dir));
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return undefined;
     throw error;
   }
-  return await openStateStore(config.dir);
+  return await openRunStateStore(config.dir);
 }
 
 /**
@@ -325,6 +328,9 @@ function taskRow(t: ChunkTaskEntry): string[] {
     t.endKey ?? "-",
     t.rowsWritten === undefined ? "-" : String(t.rowsWritten),
     t.fileName ?? "-",
+    // Who holds (or last held) the task, for runs shared by several hosts.
+    t.claimedByHost ?? "-",
+    t.claimedByPid === undefined ? "-" : String(t.claimedByPid),
     t.lastError === undefined ? "" : t.lastError.split("\n", 1)[0]!,
   ];
 }
@@ -368,9 +374,9 @@ export function stateChunksCommand(flags: StateFlags, ctx: CommandContext): Prom
     );
     if (tasks.length > 0) {
       ctx.io.out(table(
-        ["CHUNK", "STATUS", "ATTEMPTS", "START", "END", "ROWS", "FILE", "ERROR"],
+        ["CHUNK", "STATUS", "ATTEMPTS", "START", "END", "ROWS", "FILE", "HOST", "PID", "ERROR"],
         tasks.map(taskRow),
-        [0, 2, 5],
+        [0, 2, 5, 8],
       ));
     }
     return 0;

@@ -140,6 +140,10 @@ const chunkTaskNames = {
   fileName: "file_name",
   lastError: "last_error",
   updatedAt: "updated_at",
+  // Who holds (or last held) the task: null before state schema v5.
+  claimedByHost: "host",
+  claimedByPid: "pid",
+  leaseExpiresAt: "lease_expires_at",
 } as const satisfies JsonNames<ChunkTaskEntry>;
 
 /**

@@ -6,4 +6,5 @@
  * @module
  */
 export { openPostgresSource, PostgresSource, type PostgresSourceOptions } from "./source.ts";
+export { PgSqlSession, tagRowCount } from "./session.ts";
 export { classifyPgError, PgPermanentError, PgTransientError } from "./_errors.ts";

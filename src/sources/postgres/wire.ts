@@ -23,7 +23,13 @@ import {
   saslResponse,
   startupMessage,
   terminateMessage,
+  type TextParam,
+  writeBind,
+  writeDescribe,
+  writeExecute,
+  writeParse,
   writeQuery,
+  writeSync,
 } from "./_messages.ts";
 import { dial } from "./connect.ts";
 
@@ -373,6 +379,26 @@ export class PgConnection {
   async query(sql: string): Promise<SimpleResult> {
     const w = new MessageWriter();
     writeQuery(w, sql);
+    await this.flush(w);
+    return await this.collect();
+  }
+
+  /**
+   * Runs one statement through the extended protocol (Parse/Bind/Describe/Execute/Sync) with
+   * text parameters: values travel apart from the SQL text, never spliced into it. For control
+   * statements and small queries only, never for data.
+   *
+   * @param sql One statement with `$1`, `$2`, … placeholders.
+   * @param params Text values, `null` for SQL NULL.
+   * @returns Its text rows and command tag.
+   */
+  async queryParams(sql: string, params: readonly TextParam[]): Promise<SimpleResult> {
+    const w = new MessageWriter();
+    writeParse(w, sql);
+    writeBind(w, params, [0]);
+    writeDescribe(w, "P", "");
+    writeExecute(w);
+    writeSync(w);
     await this.flush(w);
     return await this.collect();
   }
