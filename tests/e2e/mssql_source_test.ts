@@ -307,7 +307,7 @@ Deno.test({
         assert.equal(validate.code, 0, validate.stdout + validate.stderr);
         const state = await runCli(["state", "show", "-c", cfg]);
         assert.equal(state.code, 0, state.stderr);
-        assert.match(state.stdout, /ops\s+4\b/);
+        assert.match(state.stdout, /ops\s+[0-9a-f]{16}\s+4\b/);
         const metrics = await runCli(["metrics", "-c", cfg]);
         assert.equal(metrics.code, 0, metrics.stderr);
         assert.match(metrics.stdout, /ops/);
