@@ -122,6 +122,29 @@ Deno.test({
       assert.deepEqual(await committedIds(`${base}/out/p2`), ALL);
     });
 
+    await t.step("RIVET_STATE_URL: the bundle keeps its checkpoints in PostgreSQL", async () => {
+      const folder = join(base, "pgstate");
+      await Deno.mkdir(folder);
+      const cfg = join(folder, "plan.yaml");
+      await Deno.writeTextFile(
+        cfg,
+        `${pgSource}exports:\n  - {name: st, table: t, mode: chunked, chunk_column: id, ` +
+          `chunk_size: 1000, parallel: 2, chunk_checkpoint: true, format: parquet, ${out("st")}}\n`,
+      );
+      const env = { ...pgEnv, RIVET_STATE_URL: `${pg.url}?schema=bundle_state` };
+      const res = await rivet(["run", "-c", cfg, "--sandbox"], env);
+      assert.equal(res.code, 0, res.stderr);
+      assert.deepEqual(await committedIds(`${base}/out/st`), ALL);
+      const beside = (await Array.fromAsync(Deno.readDir(folder))).map((e) => e.name);
+      // The run reports (.rivet/) are files; the state is not.
+      assert.ok(!beside.some((n) => n.startsWith(".rivet_state.db")), beside.join());
+      const chunks = Number(
+        (await pg.psql("SELECT count(*) FROM bundle_state.chunk_task WHERE status = 'completed'"))
+          .trim(),
+      );
+      assert.equal(chunks, 3);
+    });
+
     await t.step("MariaDB (mysql2 inlined)", async () => {
       await using maria = await startMariaDb();
       await maria.sql(
