@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { runCli, runDenoClean } from "../_helpers/cli.ts";
 import { startPostgres } from "../_helpers/pg_server.ts";
+import { writeParquetPlan } from "../_helpers/parquet_plan.ts";
 import { readParquet } from "../_helpers/parquet_oracle.ts";
 import { s3ConfigDestination, s3ConfigEnv, startS3rver } from "../_helpers/s3rver.ts";
 import { S3Destination } from "../../src/destinations/s3.ts";
@@ -68,22 +69,8 @@ Deno.test({
   async fn(t) {
     const root = await Deno.realPath(await Deno.makeTempDir({ prefix: "rivet_perm_" }));
     await using pg = await startPostgres();
-    await pg.psql(
-      `CREATE TABLE t AS SELECT i::int8 AS id, md5(i::text) AS s FROM generate_series(1, ${ROWS}) i;
-       ALTER TABLE t ADD PRIMARY KEY (id);`,
-    );
-    const cfg = join(root, "etc");
-    const out = join(root, "exports");
-    await Deno.mkdir(cfg);
-    const config = join(cfg, "plan.yaml");
+    const { cfg, out, config } = await writeParquetPlan(root, pg, ROWS);
     const local = (name: string) => `destination: {type: local, path: '${out}/${name}'}`;
-    await Deno.writeTextFile(
-      config,
-      `source:\n  type: postgres\n  url_env: DATABASE_URL\nexports:\n` +
-        `  - {name: pq, table: t, format: parquet, ${local("pq")}}\n` +
-        `  - {name: ck, table: t, mode: chunked, chunk_column: id, chunk_size: 300, ` +
-        `parallel: 2, format: parquet, ${local("ck")}}\n`,
-    );
     const env = { DATABASE_URL: pg.url };
     const report = await permissionsJson(["-c", config], env);
 

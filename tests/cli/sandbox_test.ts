@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { runCli, runDenoClean } from "../_helpers/cli.ts";
 import { startPostgres } from "../_helpers/pg_server.ts";
+import { writeParquetPlan } from "../_helpers/parquet_plan.ts";
 import { committedIds } from "../_helpers/exported.ts";
 
 const ROWS = 1_200;
@@ -58,24 +59,9 @@ Deno.test({
   async fn(t) {
     const base = await Deno.realPath(await Deno.makeTempDir({ prefix: "rivet_sandbox_" }));
     await using pg = await startPostgres();
-    await pg.psql(
-      `CREATE TABLE t AS SELECT i::int8 AS id, md5(i::text) AS s FROM generate_series(1, ${ROWS}) i;
-       ALTER TABLE t ADD PRIMARY KEY (id);`,
-    );
-    const cfg = join(base, "etc");
-    const out = join(base, "exports");
+    const { cfg, out, config } = await writeParquetPlan(base, pg, ROWS);
     const outside = join(base, "outside");
-    await Deno.mkdir(cfg);
     await Deno.mkdir(outside);
-    const config = join(cfg, "plan.yaml");
-    const local = (name: string) => `destination: {type: local, path: '${out}/${name}'}`;
-    await Deno.writeTextFile(
-      config,
-      `source:\n  type: postgres\n  url_env: DATABASE_URL\nexports:\n` +
-        `  - {name: pq, table: t, format: parquet, ${local("pq")}}\n` +
-        `  - {name: ck, table: t, mode: chunked, chunk_column: id, chunk_size: 300, ` +
-        `parallel: 2, format: parquet, ${local("ck")}}\n`,
-    );
     const env = { DATABASE_URL: pg.url };
     const cwd = await Deno.makeTempDir({ prefix: "rivet_sandbox_cwd_" });
 
