@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { ConfigError } from "../core/errors.ts";
 import type { ChunkPlanEntry, MetricsEntry, PartEntry, StateStore } from "../core/state.ts";
 import { CRASH_EXIT_CODE } from "../_util/test_hook.ts";
+import { leaseCases } from "./store_contract_lease_cases.ts";
 
 export const T0 = "2024-05-01T10:00:00.000Z";
 export const T1 = "2024-05-01T11:00:00.000Z";
@@ -381,72 +382,6 @@ export const cases: readonly Case[] = [
     assert.equal((await s.listChunkTasks("r1"))[0]?.claimedByHost, undefined);
   }],
   [
-    "a live lease survives reset; an expired one is taken over; only its holder renews",
-    async (s) => {
-      await s.saveChunkPlan(chunkPlan("r1", 3, 3));
-      const a = { host: "host-a", pid: 11 };
-      const b = { host: "host-b", pid: 22 };
-      assert.equal((await s.claimChunk("r1", { ...a, leaseMs: 60_000 }))?.chunkIndex, 0);
-      assert.equal((await s.claimChunk("r1", { ...b, leaseMs: 1 }))?.chunkIndex, 1);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      assert.equal(
-        await s.renewChunkLease({ runId: "r1", chunkIndex: 0 }, { ...b, leaseMs: 1 }),
-        false,
-      );
-      const before = Date.now();
-      assert.equal(
-        await s.renewChunkLease({ runId: "r1", chunkIndex: 0 }, { ...a, leaseMs: 90_000 }),
-        true,
-      );
-      const renewed = Date.parse((await s.listChunkTasks("r1"))[0]?.leaseExpiresAt ?? "");
-      assert.ok(renewed >= before + 90_000, `${renewed}`);
-      // host-b died: its task is taken over (a new attempt) before the next pending one.
-      const taken = await s.claimChunk("r1", { host: "host-c", pid: 33, leaseMs: 60_000 });
-      assert.deepEqual([taken?.chunkIndex, taken?.attempts, taken?.claimedByHost], [
-        1,
-        2,
-        "host-c",
-      ]);
-      assert.equal(
-        await s.renewChunkLease({ runId: "r1", chunkIndex: 1 }, { ...b, leaseMs: 1 }),
-        false,
-      );
-      assert.equal(await s.resetRunningChunks("r1"), 0, "live leases are kept");
-      assert.equal((await s.claimChunk("r1"))?.chunkIndex, 2, "a claim without a lease");
-      assert.equal(await s.resetRunningChunks("r1"), 1, "never leased: reset");
-      assert.deepEqual((await s.listChunkTasks("r1")).map((t) => t.status), [
-        "running",
-        "running",
-        "pending",
-      ]);
-    },
-  ],
-  ["exactly one process holds the finish of a run; a dead finisher is replaced", async (s) => {
-    await s.saveChunkPlan(chunkPlan("r1", 3, 1));
-    const a = { host: "host-a", pid: 11 };
-    const b = { host: "host-b", pid: 22 };
-    assert.deepEqual(await s.claimChunkRunFinish("r1", { ...a, leaseMs: 60_000 }), {
-      claimed: true,
-      ...a,
-    });
-    assert.deepEqual(await s.claimChunkRunFinish("r1", { ...b, leaseMs: 60_000 }), {
-      claimed: false,
-      ...a,
-    });
-    // The holder claims again (renewal), this time with a lease that runs out at once.
-    assert.equal((await s.claimChunkRunFinish("r1", { ...a, leaseMs: 1 })).claimed, true);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    assert.equal((await s.claimChunkRunFinish("r1", { ...b, leaseMs: 60_000 })).claimed, true);
-    assert.deepEqual(await s.claimChunkRunFinish("r1", a), { claimed: false, ...b });
-    await finishTasks(s, "r1");
-    await s.completeChunkRun("r1");
-    assert.deepEqual(await s.claimChunkRunFinish("r1", { ...b, leaseMs: 60_000 }), {
-      claimed: false,
-      ...b,
-    }, "a completed run reports its finisher and is never claimed again");
-    await assert.rejects(s.claimChunkRunFinish("no_such_run"), RangeError);
-  }],
-  [
     "round-trips quotes, backslashes, dollar quotes and non-ASCII in names and values",
     async (s) => {
       const name = `o'r\\d"e$$r;s -- $1 ? ü\u0001`;
@@ -780,6 +715,7 @@ export const cases: readonly Case[] = [
     await assert.rejects(s.markPartsQuarantined({ runId: "r", fileNames: [] }));
     await s.close(); // idempotent
   }],
+  ...leaseCases,
 ];
 
 /** A write killed inside its transaction, and what it must leave. */
