@@ -1,0 +1,239 @@
+// Several hosts share one checkpointed export through a PostgreSQL state database (issue 16):
+// three `rivet run` processes in separate working folders (standing in for three hosts, named by
+// RIVET_TEST_HOSTNAME) work on one 40-chunk run; one is SIGKILLed in the middle of a chunk and a
+// survivor takes its chunk over once its lease expires; exactly one process writes the manifest
+// and _SUCCESS. Also prints the wall time of the same run with 1, 2 and 3 processes.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { manifestIds } from "../_helpers/exported.ts";
+import { startPostgres } from "../_helpers/pg_server.ts";
+
+const cliPath = new URL("../../cli.ts", import.meta.url).pathname;
+const CHUNKS = 40;
+const ROWS = 4_000;
+
+/** One "host": a working folder holding its own copy of the plan. */
+async function host(root: string, name: string, plan: string): Promise<string> {
+  const dir = join(root, name);
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeTextFile(join(dir, "plan.yaml"), plan);
+  return dir;
+}
+
+/** Starts `rivet run -c plan.yaml [extra]` in `dir` as host `name`. */
+function launch(
+  dir: string,
+  name: string,
+  env: Record<string, string>,
+  extra: string[] = [],
+): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", cliPath, "run", "-c", "plan.yaml", ...extra],
+    cwd: dir,
+    env: { ...env, RIVET_TEST_HOSTNAME: name },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
+/** Waits for a process and returns its exit code and stderr. */
+async function done(child: Deno.ChildProcess): Promise<{ code: number; stderr: string }> {
+  const out = await child.output();
+  return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+}
+
+/** Polls `probe` every 100 ms until it is true (at most `ms`). */
+async function until(probe: () => Promise<boolean>, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await probe())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Every file under `dir` (recursively) whose name starts with `.rivet_state`. */
+async function stateFiles(dir: string): Promise<string[]> {
+  const found: string[] = [];
+  for await (const e of Deno.readDir(dir)) {
+    if (e.name.startsWith(".rivet_state")) found.push(join(dir, e.name));
+    else if (e.isDirectory) found.push(...await stateFiles(join(dir, e.name)));
+  }
+  return found;
+}
+
+/** The plan every host runs: one checkpointed chunked export to a shared local folder. */
+function planYaml(out: string, parallel: number): string {
+  return `source:
+  type: postgres
+  url_env: DB_URL
+exports:
+  - name: wide
+    mode: chunked
+    table: big
+    chunk_column: id
+    chunk_size: ${ROWS / CHUNKS}
+    parallel: ${parallel}
+    chunk_checkpoint: true
+    format: parquet
+    destination: { type: local, path: ${out} }
+`;
+}
+
+Deno.test({
+  name: "three hosts share one 40-chunk run through PostgreSQL state; a killed host is replaced",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await using pg = await startPostgres();
+    await pg.psql(
+      "CREATE TABLE big (id int PRIMARY KEY, v text); " +
+        `INSERT INTO big SELECT g, repeat('x', 50) || g FROM generate_series(1, ${ROWS}) g;`,
+    );
+    const root = await Deno.makeTempDir({ prefix: "rivet_scale_out_" });
+    try {
+      const out = join(root, "out");
+      const plan = planYaml(out, 1);
+      const schema = "shared_ledger";
+      const env = {
+        DB_URL: pg.url,
+        RIVET_STATE_URL: `${pg.url}?schema=${schema}`,
+        RIVET_TEST_LEASE_MS: "3000",
+      };
+      const [one, two, three] = await Promise.all(
+        ["host1", "host2", "host3"].map((n) => host(root, n, plan)),
+      );
+      // host3 starts the run and parks after committing chunk 0's file, before recording it
+      // completed: the state of a host that dies in the middle of a chunk.
+      const victim = launch(three!, "host3", {
+        ...env,
+        RIVET_TEST_BLOCK_AT: "after_chunk_file:0",
+        RIVET_TEST_BLOCK_MS: "120000",
+      });
+      const chunkFile = async () => {
+        try {
+          for await (const e of Deno.readDir(out)) if (e.name.includes("_chunk0_")) return true;
+        } catch {
+          // Not created yet.
+        }
+        return false;
+      };
+      await until(chunkFile, 60_000, "host3 to commit chunk 0");
+      // The two others join the run in progress.
+      const survivors = [
+        launch(one!, "host1", env, ["--resume"]),
+        launch(two!, "host2", env, [
+          "--resume",
+        ]),
+      ];
+      await until(
+        async () =>
+          /^\s*[1-9]/.test(
+            await pg.psql(
+              `SELECT count(*) FROM ${schema}.chunk_task WHERE status = 'completed'`,
+            ),
+          ),
+        60_000,
+        "a survivor to complete a chunk",
+      );
+      victim.kill("SIGKILL");
+      const killed = await done(victim);
+      assert.notEqual(killed.code, 0);
+      const results = await Promise.all(survivors.map(done));
+      for (const r of results) assert.equal(r.code, 0, r.stderr);
+      const finishers = results.filter((r) => !r.stderr.includes("finishes it (manifest"));
+      assert.equal(finishers.length, 1, "exactly one survivor finishes the run");
+      assert.match(
+        results.map((r) => r.stderr).join("\n"),
+        /host[12] pid \d+ finishes it \(manifest and _SUCCESS\)/,
+      );
+
+      // Every row exactly once, read back through the manifest by the independent reader.
+      const { ids, success } = await manifestIds(out);
+      assert.ok(success, "_SUCCESS is written");
+      assert.deepEqual(ids, Array.from({ length: ROWS }, (_, i) => i + 1));
+      const names = [...Deno.readDirSync(out)].map((e) => e.name);
+      assert.equal(names.filter((n) => n === "manifest.json").length, 1);
+      const tasks = await pg.psql(
+        `SELECT status, count(*) FROM ${schema}.chunk_task GROUP BY status ORDER BY 1`,
+      );
+      assert.match(tasks, /^\s*completed\s*\|\s*40\s*$/m, tasks);
+      assert.doesNotMatch(tasks, /running|pending|failed/, tasks);
+      const chunk0 = await pg.psql(
+        `SELECT claimed_by_host || ' ' || attempts FROM ${schema}.chunk_task ` +
+          "WHERE chunk_index = 0",
+      );
+      assert.match(chunk0, /^\s*host[12] 2\s*$/m, "a survivor re-ran the killed host's chunk");
+      const hosts = await pg.psql(
+        `SELECT string_agg(DISTINCT claimed_by_host, ',' ORDER BY claimed_by_host) ` +
+          `FROM ${schema}.chunk_task`,
+      );
+      assert.match(hosts, /host1,host2/, "both survivors worked on the run");
+      const run = await pg.psql(
+        `SELECT status || ' ' || finished_by_host FROM ${schema}.chunk_run`,
+      );
+      assert.match(run, /^\s*completed host[12]\s*$/m, run);
+      assert.deepEqual(await stateFiles(root), [], "no SQLite state file anywhere");
+    } finally {
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "scale-out wall time with 1, 2 and 3 processes (printed, not asserted)",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await using pg = await startPostgres();
+    const rows = 200_000;
+    await pg.psql(
+      "CREATE TABLE big (id int PRIMARY KEY, v text); " +
+        `INSERT INTO big SELECT g, repeat('x', 50) || g FROM generate_series(1, ${rows}) g;`,
+    );
+    const root = await Deno.makeTempDir({ prefix: "rivet_scale_time_" });
+    try {
+      const lines: string[] = [];
+      for (const n of [1, 2, 3]) {
+        const out = join(root, `out${n}`);
+        const plan = planYaml(out, 1).replace(`chunk_size: ${ROWS / CHUNKS}`, "chunk_size: 5000");
+        const schema = `timing_${n}`;
+        const env = { DB_URL: pg.url, RIVET_STATE_URL: `${pg.url}?schema=${schema}` };
+        const dirs = await Promise.all(
+          Array.from({ length: n }, (_, i) => host(root, `t${n}_host${i + 1}`, plan)),
+        );
+        const started = performance.now();
+        const first = launch(dirs[0]!, "host1", env);
+        const runs = [first];
+        if (n > 1) {
+          // The others join as soon as the run exists (the documented start of a shared run).
+          await until(
+            async () =>
+              /^\s*1\s*$/m.test(
+                await pg.psql(
+                  `SELECT count(*) FROM pg_tables WHERE schemaname = '${schema}' ` +
+                    "AND tablename = 'chunk_run'",
+                ),
+              ) &&
+              /^\s*1\s*$/m.test(await pg.psql(`SELECT count(*) FROM ${schema}.chunk_run`)),
+            60_000,
+            "the run to start",
+          );
+          for (let i = 1; i < n; i++) {
+            runs.push(launch(dirs[i]!, `host${i + 1}`, env, ["--resume"]));
+          }
+        }
+        const results = await Promise.all(runs.map(done));
+        const ms = performance.now() - started;
+        for (const r of results) assert.equal(r.code, 0, r.stderr);
+        const { ids, success } = await manifestIds(out);
+        assert.ok(success);
+        assert.equal(ids.length, rows);
+        lines.push(`${n} process(es): ${(ms / 1000).toFixed(1)} s`);
+      }
+      console.log(`scale-out wall time, ${rows} rows in 40 chunks: ${lines.join("; ")}`);
+    } finally {
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});
