@@ -181,6 +181,62 @@ Deno.test({
 });
 
 Deno.test({
+  name: "a host joining with --resume leaves another host's chunk in flight alone; its lease holds",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await using pg = await startPostgres();
+    await pg.psql(
+      "CREATE TABLE big (id int PRIMARY KEY, v text); " +
+        "INSERT INTO big SELECT g, 'v' || g FROM generate_series(1, 400) g;",
+    );
+    const root = await Deno.makeTempDir({ prefix: "rivet_scale_join_" });
+    try {
+      const out = join(root, "out");
+      const plan = planYaml(out, 1).replace(`chunk_size: ${ROWS / CHUNKS}`, "chunk_size: 100");
+      const schema = "joined";
+      // A lease far shorter than the pause below: only renewal keeps chunk 0 with host A.
+      const env = {
+        DB_URL: pg.url,
+        RIVET_STATE_URL: `${pg.url}?schema=${schema}`,
+        RIVET_TEST_LEASE_MS: "1500",
+      };
+      const [a, b] = await Promise.all(["hostA", "hostB"].map((n) => host(root, n, plan)));
+      // Host A parks with chunk 0 staged (written, not yet renamed into place).
+      const first = launch(a!, "hostA", {
+        ...env,
+        RIVET_TEST_BLOCK_AT: "before_commit_rename",
+        RIVET_TEST_BLOCK_MS: "6000",
+      });
+      const staged = async () => {
+        try {
+          for await (const e of Deno.readDir(out)) if (e.name.endsWith(".tmp")) return true;
+        } catch {
+          // Not created yet.
+        }
+        return false;
+      };
+      await until(staged, 60_000, "host A to stage chunk 0");
+      const second = await done(launch(b!, "hostB", env, ["--resume"]));
+      const firstDone = await done(first);
+      assert.equal(firstDone.code, 0, firstDone.stderr);
+      assert.equal(second.code, 0, second.stderr);
+      assert.doesNotMatch(firstDone.stderr + second.stderr, /quarantine|staging object/);
+      const chunk0 = await pg.psql(
+        `SELECT claimed_by_host || ' ' || attempts || ' ' || status FROM ${schema}.chunk_task ` +
+          "WHERE chunk_index = 0",
+      );
+      assert.match(chunk0, /^\s*hostA 1 completed\s*$/m, "chunk 0 stayed host A's");
+      const { ids, success } = await manifestIds(out);
+      assert.ok(success);
+      assert.deepEqual(ids, Array.from({ length: 400 }, (_, i) => i + 1));
+    } finally {
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
   name: "scale-out wall time with 1, 2 and 3 processes (printed, not asserted)",
   sanitizeResources: false,
   sanitizeOps: false,
