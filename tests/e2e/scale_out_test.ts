@@ -52,6 +52,31 @@ async function until(probe: () => Promise<boolean>, ms: number, what: string): P
   }
 }
 
+/** A throwaway PostgreSQL server holding table `big` with ids 1..rows. */
+async function serverWith(rows: number) {
+  const pg = await startPostgres();
+  try {
+    await pg.psql(
+      "CREATE TABLE big (id int PRIMARY KEY, v text); " +
+        `INSERT INTO big SELECT g, repeat('x', 50) || g FROM generate_series(1, ${rows}) g;`,
+    );
+  } catch (error) {
+    await pg[Symbol.asyncDispose]();
+    throw error;
+  }
+  return pg;
+}
+
+/** Whether `dir` exists and holds an entry whose name passes `test`. */
+async function holds(dir: string, test: (name: string) => boolean): Promise<boolean> {
+  try {
+    for await (const e of Deno.readDir(dir)) if (test(e.name)) return true;
+  } catch {
+    // Not created yet.
+  }
+  return false;
+}
+
 /** Every file under `dir` (recursively) whose name starts with `.rivet_state`. */
 async function stateFiles(dir: string): Promise<string[]> {
   const found: string[] = [];
@@ -85,11 +110,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    await using pg = await startPostgres();
-    await pg.psql(
-      "CREATE TABLE big (id int PRIMARY KEY, v text); " +
-        `INSERT INTO big SELECT g, repeat('x', 50) || g FROM generate_series(1, ${ROWS}) g;`,
-    );
+    await using pg = await serverWith(ROWS);
     const root = await Deno.makeTempDir({ prefix: "rivet_scale_out_" });
     try {
       const out = join(root, "out");
@@ -110,15 +131,11 @@ Deno.test({
         RIVET_TEST_BLOCK_AT: "after_chunk_file:0",
         RIVET_TEST_BLOCK_MS: "120000",
       });
-      const chunkFile = async () => {
-        try {
-          for await (const e of Deno.readDir(out)) if (e.name.includes("_chunk0_")) return true;
-        } catch {
-          // Not created yet.
-        }
-        return false;
-      };
-      await until(chunkFile, 60_000, "host3 to commit chunk 0");
+      await until(
+        () => holds(out, (n) => n.includes("_chunk0_")),
+        60_000,
+        "host3 to commit chunk 0",
+      );
       // The two others join the run in progress.
       const survivors = [
         launch(one!, "host1", env, ["--resume"]),
@@ -185,11 +202,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    await using pg = await startPostgres();
-    await pg.psql(
-      "CREATE TABLE big (id int PRIMARY KEY, v text); " +
-        "INSERT INTO big SELECT g, 'v' || g FROM generate_series(1, 400) g;",
-    );
+    await using pg = await serverWith(400);
     const root = await Deno.makeTempDir({ prefix: "rivet_scale_join_" });
     try {
       const out = join(root, "out");
@@ -208,15 +221,7 @@ Deno.test({
         RIVET_TEST_BLOCK_AT: "before_commit_rename",
         RIVET_TEST_BLOCK_MS: "6000",
       });
-      const staged = async () => {
-        try {
-          for await (const e of Deno.readDir(out)) if (e.name.endsWith(".tmp")) return true;
-        } catch {
-          // Not created yet.
-        }
-        return false;
-      };
-      await until(staged, 60_000, "host A to stage chunk 0");
+      await until(() => holds(out, (n) => n.endsWith(".tmp")), 60_000, "host A to stage chunk 0");
       const second = await done(launch(b!, "hostB", env, ["--resume"]));
       const firstDone = await done(first);
       assert.equal(firstDone.code, 0, firstDone.stderr);
@@ -241,12 +246,8 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    await using pg = await startPostgres();
     const rows = 200_000;
-    await pg.psql(
-      "CREATE TABLE big (id int PRIMARY KEY, v text); " +
-        `INSERT INTO big SELECT g, repeat('x', 50) || g FROM generate_series(1, ${rows}) g;`,
-    );
+    await using pg = await serverWith(rows);
     const root = await Deno.makeTempDir({ prefix: "rivet_scale_time_" });
     try {
       const lines: string[] = [];
