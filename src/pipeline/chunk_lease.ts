@@ -2,7 +2,8 @@
  * The chunk ledger shared by several processes on several hosts (a PostgreSQL state store):
  * each claim carries a lease that this process renews while the chunk runs, a process that runs
  * out of claimable tasks waits for the ones other hosts still hold (an expired lease hands the
- * task to it), and exactly one process finishes the run.
+ * task to it), and exactly one process finishes the run (the others wait until it did, and
+ * take the finish over if it dies).
  *
  * The lease is a recovery aid, not a lock: a renewal that fails is reported and the chunk goes
  * on (a host that lost its lease may see its chunk run twice; both runs write the same file
@@ -87,8 +88,53 @@ export async function claimOrWait(
           "its lease expires)",
       });
     }
-    await sleep(Math.min(1_000, Math.max(50, Math.floor(ctx.leaseMs / 4))), ctx.signal);
+    await sleep(pollMs(ctx.leaseMs), ctx.signal);
   }
+}
+
+/**
+ * Claims the finish of a run whose chunks are all completed. While another process holds it,
+ * waits until that process completed the run, or its lease expired (it died) and the claim
+ * succeeds here.
+ *
+ * @param ctx Ledger, lease, export, events, signal.
+ * @param runId The run.
+ * @returns Undefined when this process finishes the run, else who finished it (`host pid N`).
+ */
+export async function claimFinish(ctx: LeaseContext, runId: string): Promise<string | undefined> {
+  for (;;) {
+    const finisher = await ctx.ledger.claimChunkRunFinish(runId, { leaseMs: ctx.leaseMs });
+    if (finisher.claimed) return undefined;
+    const run = await ctx.ledger.latestChunkRun(ctx.exportName);
+    if (run?.runId !== runId || run.status === "completed" || ctx.signal.aborted) {
+      return holderOf(finisher);
+    }
+    await sleep(pollMs(ctx.leaseMs), ctx.signal);
+  }
+}
+
+/**
+ * Keeps the finish of a run this process claimed: renews its lease every third of the lease
+ * until the returned function is called, so the others do not take over a slow finish (a
+ * manifest of many parts, a slow destination).
+ *
+ * @param ctx Ledger, lease, export, events.
+ * @param runId The run.
+ * @returns Stops the renewal.
+ */
+export function keepFinish(ctx: LeaseContext, runId: string): () => void {
+  const timer = setInterval(() => {
+    ctx.ledger.claimChunkRunFinish(runId, { leaseMs: ctx.leaseMs }).catch(() => {
+      // The next renewal tries again; a finish taken over is refused at completion time by
+      // nothing worse than a second identical manifest.
+    });
+  }, Math.max(1, Math.floor(ctx.leaseMs / 3)));
+  return () => clearInterval(timer);
+}
+
+/** How often a waiting process asks the ledger again. */
+function pollMs(leaseMs: number): number {
+  return Math.min(1_000, Math.max(50, Math.floor(leaseMs / 4)));
 }
 
 /** `host pid N` of a task's claimer. */

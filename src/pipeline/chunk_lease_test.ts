@@ -2,7 +2,13 @@ import assert from "node:assert/strict";
 import type { RivetEvent } from "../core/events.ts";
 import type { StateStore } from "../core/state.ts";
 import { openMemoryStateStore } from "../state/mod.ts";
-import { claimOrWait, keepLease, type LeaseContext } from "./chunk_lease.ts";
+import {
+  claimFinish,
+  claimOrWait,
+  keepFinish,
+  keepLease,
+  type LeaseContext,
+} from "./chunk_lease.ts";
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -64,4 +70,24 @@ Deno.test("keepLease renews the holder's lease, and warns once when another proc
   }
   const lost = events.filter((e) => e.type === "warning" && e.code === "chunk.lease_lost");
   assert.equal(lost.length, 1, JSON.stringify(events));
+});
+
+Deno.test("keepFinish holds the finish past its first lease; claimFinish waits for it, then reports the finisher", async () => {
+  const { s, ctx } = await setup(300);
+  await using _ = s;
+  assert.equal(await claimFinish(ctx, "r1"), undefined, "this process finishes");
+  const stop = keepFinish(ctx, "r1");
+  try {
+    await pause(900);
+    const other = await s.claimChunkRunFinish("r1", { host: "other", pid: 9, leaseMs: 300 });
+    assert.equal(other.claimed, false, "still this process's finish");
+  } finally {
+    stop();
+  }
+  for (let t = await s.claimChunk("r1"); t; t = await s.claimChunk("r1")) {
+    await s.completeChunk({ runId: "r1", chunkIndex: t.chunkIndex, rowsWritten: 1 });
+  }
+  await s.completeChunkRun("r1");
+  const otherCtx = { ...ctx, ledger: s };
+  assert.equal(await claimFinish(otherCtx, "r1"), `${Deno.hostname()} pid ${Deno.pid}`);
 });

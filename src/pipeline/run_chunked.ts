@@ -74,7 +74,13 @@ import {
   reconcileResume,
   takeOverChunk,
 } from "./chunk_resume.ts";
-import { claimOrWait, holderOf, keepLease, type LeaseContext } from "./chunk_lease.ts";
+import {
+  claimFinish,
+  claimOrWait,
+  keepFinish,
+  keepLease,
+  type LeaseContext,
+} from "./chunk_lease.ts";
 
 /** A chunked export's plan: the base query instead of one statement. */
 export interface ChunkedExportPlan extends Omit<ExportPlan, "sql" | "params"> {
@@ -217,8 +223,10 @@ export async function runChunkedExport(
   /** Marks the checkpointed run completed; runs after the manifest and `_SUCCESS`. */
   let completeCheckpoint: (() => Promise<void>) | undefined;
   let writingManifest = false;
-  /** Who finishes the run when another process sharing it claimed the finish. */
+  /** Who finished the run when another process sharing it claimed the finish. */
   let finishedBy: string | undefined;
+  /** Stops renewing the finish of a shared run this process claimed. */
+  let stopFinishLease: (() => void) | undefined;
   /** A checkpointed run exists in the state store (planned, or being resumed). */
   let checkpointKept = false;
   const resumeHint = rivetCommand("run", spec.name, plan.configPath, " --resume");
@@ -282,13 +290,13 @@ export async function runChunkedExport(
     }
     if (deps.signal.aborted) throw new InterruptedError("interrupted before it finished");
     if (finishedBy !== undefined) {
-      // Another process sharing the run writes (or wrote) the manifest and _SUCCESS.
+      // Another process sharing the run wrote the manifest and _SUCCESS.
       deps.emit({
         type: "warning",
         export: spec.name,
         code: "chunk.finished_elsewhere",
-        message: `export '${spec.name}': every chunk of run ${plan.runId} is completed; ` +
-          `${finishedBy} finishes it (manifest and _SUCCESS)`,
+        message: `export '${spec.name}': run ${plan.runId} is completed; ${finishedBy} ` +
+          "finished it (manifest and _SUCCESS)",
       });
       return finish(rows === 0 && spec.skipEmpty ? "skipped" : "success");
     }
@@ -353,6 +361,7 @@ export async function runChunkedExport(
     }
     return finish("failed", failure);
   } finally {
+    stopFinishLease?.();
     if (executor !== inlineExecutor) {
       try {
         await executor[Symbol.asyncDispose]();
@@ -651,11 +660,9 @@ export async function runChunkedExport(
     priorParts = await state.listRunParts(runId);
     if (open.length > 0) throw checkpointError(errorContext, open, tasks.length, lastFailure);
     if (lease) {
-      const finisher = await state.claimChunkRunFinish(runId, { leaseMs: lease.leaseMs });
-      if (!finisher.claimed) {
-        finishedBy = holderOf(finisher);
-        return;
-      }
+      finishedBy = await claimFinish(lease, runId);
+      if (finishedBy !== undefined) return;
+      stopFinishLease = keepFinish(lease, runId);
     }
     // Completed only once the manifest and _SUCCESS are written (see the module's write order).
     completeCheckpoint = async () => {

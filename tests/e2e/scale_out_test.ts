@@ -158,11 +158,11 @@ Deno.test({
       assert.notEqual(killed.code, 0);
       const results = await Promise.all(survivors.map(done));
       for (const r of results) assert.equal(r.code, 0, r.stderr);
-      const finishers = results.filter((r) => !r.stderr.includes("finishes it (manifest"));
+      const finishers = results.filter((r) => !r.stderr.includes("finished it (manifest"));
       assert.equal(finishers.length, 1, "exactly one survivor finishes the run");
       assert.match(
         results.map((r) => r.stderr).join("\n"),
-        /host[12] pid \d+ finishes it \(manifest and _SUCCESS\)/,
+        /host[12] pid \d+ finished it \(manifest and _SUCCESS\)/,
       );
 
       // Every row exactly once, read back through the manifest by the independent reader.
@@ -234,6 +234,49 @@ Deno.test({
       assert.match(chunk0, /^\s*hostA 1 completed\s*$/m, "chunk 0 stayed host A's");
       const { ids, success } = await manifestIds(out);
       assert.ok(success);
+      assert.deepEqual(ids, Array.from({ length: 400 }, (_, i) => i + 1));
+    } finally {
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "a finisher that dies before _SUCCESS is replaced once its finish lease expires",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await using pg = await serverWith(400);
+    const root = await Deno.makeTempDir({ prefix: "rivet_scale_finisher_" });
+    try {
+      const out = join(root, "out");
+      const plan = planYaml(out, 1).replace(`chunk_size: ${ROWS / CHUNKS}`, "chunk_size: 100");
+      const schema = "finisher";
+      const env = {
+        DB_URL: pg.url,
+        RIVET_STATE_URL: `${pg.url}?schema=${schema}`,
+        RIVET_TEST_LEASE_MS: "2000",
+      };
+      const [a, b] = await Promise.all(["hostA", "hostB"].map((n) => host(root, n, plan)));
+      // Host A runs every chunk, claims the finish, writes manifest.json and dies before _SUCCESS.
+      const crashed = await done(
+        launch(a!, "hostA", { ...env, RIVET_TEST_CRASH_AT: "before_success_marker" }),
+      );
+      assert.equal(crashed.code, 86, crashed.stderr);
+      const held = await pg.psql(
+        `SELECT status || ' ' || finished_by_host FROM ${schema}.chunk_run`,
+      );
+      assert.match(held, /^\s*in_progress hostA\s*$/m, held);
+      // Host B joins: nothing is left to claim, and the finish is host A's until its lease ends.
+      const joined = await done(launch(b!, "hostB", env, ["--resume"]));
+      assert.equal(joined.code, 0, joined.stderr);
+      assert.doesNotMatch(joined.stderr, /finished it/);
+      const run = await pg.psql(
+        `SELECT status || ' ' || finished_by_host FROM ${schema}.chunk_run`,
+      );
+      assert.match(run, /^\s*completed hostB\s*$/m, run);
+      const { ids, success } = await manifestIds(out);
+      assert.ok(success, "_SUCCESS is written by the replacement finisher");
       assert.deepEqual(ids, Array.from({ length: 400 }, (_, i) => i + 1));
     } finally {
       await Deno.remove(root, { recursive: true });
