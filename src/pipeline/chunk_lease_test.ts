@@ -2,20 +2,14 @@ import assert from "node:assert/strict";
 import type { RivetEvent } from "../core/events.ts";
 import type { StateStore } from "../core/state.ts";
 import { openMemoryStateStore } from "../state/mod.ts";
-import {
-  claimFinish,
-  claimOrWait,
-  keepFinish,
-  keepLease,
-  type LeaseContext,
-} from "./chunk_lease.ts";
+import * as lease from "./chunk_lease.ts";
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A store with run `r1` of 2 tasks, and the lease context of a process on it. */
 async function setup(
   leaseMs: number,
-): Promise<{ s: StateStore; ctx: LeaseContext; events: RivetEvent[] }> {
+): Promise<{ s: StateStore; ctx: lease.LeaseContext; events: RivetEvent[] }> {
   const s = await openMemoryStateStore();
   await s.saveChunkPlan({
     runId: "r1",
@@ -38,24 +32,24 @@ async function setup(
 Deno.test("claimOrWait waits for a task another host holds and takes it over when its lease expires", async () => {
   const { s, ctx, events } = await setup(200);
   await using _ = s;
-  assert.equal((await claimOrWait(ctx, "r1"))?.chunkIndex, 0);
+  assert.equal((await lease.claimOrWait(ctx, "r1"))?.chunkIndex, 0);
   await s.claimChunk("r1", { host: "dead-host", pid: 7, leaseMs: 300 });
   await s.completeChunk({ runId: "r1", chunkIndex: 0, rowsWritten: 1 });
-  const taken = await claimOrWait(ctx, "r1");
+  const taken = await lease.claimOrWait(ctx, "r1");
   assert.deepEqual([taken?.chunkIndex, taken?.attempts], [1, 2]);
   assert.equal(taken?.claimedByPid, Deno.pid);
   const waiting = events.filter((e) => e.type === "warning" && e.code === "chunk.waiting");
   assert.equal(waiting.length, 1);
   assert.match(JSON.stringify(waiting[0]), /held by dead-host pid 7/);
   await s.completeChunk({ runId: "r1", chunkIndex: 1, rowsWritten: 1 });
-  assert.equal(await claimOrWait(ctx, "r1"), undefined, "nothing running: done");
+  assert.equal(await lease.claimOrWait(ctx, "r1"), undefined, "nothing running: done");
 });
 
 Deno.test("keepLease renews the holder's lease, and warns once when another process took the task", async () => {
   const { s, ctx, events } = await setup(600);
   await using _ = s;
   const task = (await s.claimChunk("r1", { leaseMs: 600 }))!;
-  const stop = keepLease(ctx, task);
+  const stop = lease.keepLease(ctx, task);
   try {
     await pause(1_300);
     const held = (await s.listChunkTasks("r1"))[0]!;
@@ -75,8 +69,8 @@ Deno.test("keepLease renews the holder's lease, and warns once when another proc
 Deno.test("keepFinish holds the finish past its first lease; claimFinish waits for it, then reports the finisher", async () => {
   const { s, ctx } = await setup(300);
   await using _ = s;
-  assert.equal(await claimFinish(ctx, "r1"), undefined, "this process finishes");
-  const stop = keepFinish(ctx, "r1");
+  assert.equal(await lease.claimFinish(ctx, "r1"), undefined, "this process finishes");
+  const stop = lease.keepFinish(ctx, "r1");
   try {
     await pause(900);
     const other = await s.claimChunkRunFinish("r1", { host: "other", pid: 9, leaseMs: 300 });
@@ -89,5 +83,5 @@ Deno.test("keepFinish holds the finish past its first lease; claimFinish waits f
   }
   await s.completeChunkRun("r1");
   const otherCtx = { ...ctx, ledger: s };
-  assert.equal(await claimFinish(otherCtx, "r1"), `${Deno.hostname()} pid ${Deno.pid}`);
+  assert.equal(await lease.claimFinish(otherCtx, "r1"), `${Deno.hostname()} pid ${Deno.pid}`);
 });
