@@ -48,11 +48,15 @@ export function keepLease(ctx: LeaseContext, task: ChunkRefEntry): () => void {
         `${task.chunkIndex} (${why}); the chunk goes on, and another host may run it again`,
     });
   };
+  const renew = async () => {
+    if (await ctx.ledger.renewChunkLease(task, { leaseMs: ctx.leaseMs })) return;
+    // Not renewed: this process finished with the task (completed, failed and waiting for its
+    // retry, reopened), or another process holds it now.
+    const now = (await ctx.ledger.listChunkTasks(task.runId))[task.chunkIndex];
+    if (now?.status === "running") lost("another process holds it now");
+  };
   const timer = setInterval(() => {
-    ctx.ledger.renewChunkLease(task, { leaseMs: ctx.leaseMs }).then(
-      (held) => held || lost("another process holds it now"),
-      (error) => lost(error instanceof Error ? error.message : String(error)),
-    );
+    renew().catch((error) => lost(error instanceof Error ? error.message : String(error)));
   }, Math.max(1, Math.floor(ctx.leaseMs / 3)));
   return () => clearInterval(timer);
 }

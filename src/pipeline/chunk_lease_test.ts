@@ -85,3 +85,17 @@ Deno.test("keepFinish holds the finish past its first lease; claimFinish waits f
   const otherCtx = { ...ctx, ledger: s };
   assert.equal(await lease.claimFinish(otherCtx, "r1"), `${Deno.hostname()} pid ${Deno.pid}`);
 });
+
+Deno.test("keepLease stays quiet once the task is no longer running (failed and waiting for its retry)", async () => {
+  const { s, ctx, events } = await setup(150);
+  await using _ = s;
+  const task = (await s.claimChunk("r1", { leaseMs: 150 }))!;
+  const stop = lease.keepLease(ctx, task);
+  try {
+    await s.failChunk({ runId: "r1", chunkIndex: 0, error: "boom" });
+    await pause(400);
+  } finally {
+    stop();
+  }
+  assert.deepEqual(events, []);
+});
