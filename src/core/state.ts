@@ -456,7 +456,7 @@ export interface ChunkLedger {
   /**
    * Atomically claims the lowest-index task of an `in_progress` run that is `pending`,
    * `failed` with attempts below the run's maximum, or `running` under a lease that expired (its
-   * claimer died): it becomes `running` with attempts + 1, recording who holds it (host, pid,
+   * claimer died) with attempts below the maximum: it becomes `running` with attempts + 1, recording who holds it (host, pid,
    * lease expiry).
    *
    * @param runId The run.

@@ -78,7 +78,11 @@ export async function claimOrWait(
   for (;;) {
     const task = await ctx.ledger.claimChunk(runId, { leaseMs: ctx.leaseMs });
     if (task || ctx.signal.aborted) return task;
-    const running = (await ctx.ledger.listChunkTasks(runId)).filter((t) => t.status === "running");
+    // A task whose lease expired with no attempt left is nobody's: the run ends without it.
+    const now = new Date().toISOString();
+    const running = (await ctx.ledger.listChunkTasks(runId)).filter((t) =>
+      t.status === "running" && (t.leaseExpiresAt === undefined || t.leaseExpiresAt >= now)
+    );
     if (running.length === 0) return undefined;
     if (!told) {
       told = true;

@@ -99,3 +99,15 @@ Deno.test("keepLease stays quiet once the task is no longer running (failed and 
   }
   assert.deepEqual(events, []);
 });
+
+Deno.test("claimOrWait does not wait for an expired task that has no attempt left", async () => {
+  const { s, ctx } = await setup(60_000);
+  await using _ = s;
+  for (let i = 0; i < 3; i++) {
+    assert.equal((await s.claimChunk("r1", { host: "dying", pid: i, leaseMs: 1 }))?.chunkIndex, 0);
+    await pause(10);
+  }
+  assert.equal((await lease.claimOrWait(ctx, "r1"))?.chunkIndex, 1);
+  await s.completeChunk({ runId: "r1", chunkIndex: 1, rowsWritten: 1 });
+  assert.equal(await lease.claimOrWait(ctx, "r1"), undefined, "the run ends without chunk 0");
+});

@@ -18,13 +18,14 @@ import { fromRow, nowIso, num, type Row, text } from "./_sqlite_rows.ts";
 
 /**
  * Tasks a claim may take: pending, failed with attempts left, or running under a lease that
- * expired before `$2` (its claimer died), of a run in progress.
+ * expired before `$2` (its claimer died) with attempts left, of a run in progress.
  */
 const CLAIMABLE = `
   FROM chunk_task t JOIN chunk_run r ON r.run_id = t.run_id
   WHERE t.run_id = $1 AND r.status = 'in_progress'
     AND (t.status = 'pending' OR (t.status = 'failed' AND t.attempts < r.max_chunk_attempts)
-      OR (t.status = 'running' AND t.lease_expires_at < $2))`;
+      OR (t.status = 'running' AND t.lease_expires_at < $2
+        AND t.attempts < r.max_chunk_attempts))`;
 
 /** The lease of claims on a shared ledger when the opener names none. */
 export const DEFAULT_CHUNK_LEASE_MS = 60_000;

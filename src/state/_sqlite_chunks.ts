@@ -86,7 +86,8 @@ export function sqliteChunkLedger(conn: SqliteConnection): ChunkLedger {
              WHERE t.run_id = ? AND r.status = 'in_progress'
                AND (t.status = 'pending'
                  OR (t.status = 'failed' AND t.attempts < r.max_chunk_attempts)
-                 OR (t.status = 'running' AND t.lease_expires_at < ?))
+                 OR (t.status = 'running' AND t.lease_expires_at < ?
+                   AND t.attempts < r.max_chunk_attempts))
              ORDER BY t.chunk_index LIMIT 1)
            RETURNING *`,
         ).get(nowIso(), who.host, who.pid, who.leaseExpiresAt, runId, runId, nowIso()) as

@@ -57,6 +57,21 @@ export const leaseCases: readonly (readonly [string, (s: StateStore) => Promise<
         "running",
         "pending",
       ]);
+      // A task whose lease expired with no attempt left is not claimed again (a chunk that kills
+      // every host that runs it stops after the run's maximum attempts); --resume resets it.
+      const c = { host: "host-c", pid: 33 };
+      assert.equal(
+        await s.renewChunkLease({ runId: "r1", chunkIndex: 1 }, { ...c, leaseMs: 1 }),
+        true,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const third = await s.claimChunk("r1", { host: "host-d", pid: 44, leaseMs: 1 });
+      assert.deepEqual([third?.chunkIndex, third?.attempts], [1, 3]);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.equal((await s.claimChunk("r1", { ...a, leaseMs: 60_000 }))?.chunkIndex, 2);
+      assert.equal(await s.claimChunk("r1", { ...a, leaseMs: 60_000 }), undefined);
+      assert.equal(await s.resetRunningChunks("r1"), 1, "only the expired task");
+      assert.equal((await s.listChunkTasks("r1"))[1]?.status, "pending");
     },
   ],
   ["exactly one process holds the finish of a run; a dead finisher is replaced", async (s) => {
