@@ -234,6 +234,16 @@ export interface ChunkClaimOptions {
   readonly leaseMs?: number;
 }
 
+/** Who holds the finish of a run (`claimChunkRunFinish`). */
+export interface ChunkFinishClaim {
+  /** True when the caller holds the finish now (or held it already): it writes the manifest. */
+  readonly claimed: boolean;
+  /** Host name of the holder (the caller when claimed). */
+  readonly host?: string;
+  /** Process id of the holder. */
+  readonly pid?: number;
+}
+
 /** Whether a chunk's failure may go away by itself (see `ChunkTaskEntry.failure`). */
 export type ChunkFailureClass = "transient" | "permanent";
 
@@ -431,15 +441,23 @@ export interface FileLog {
  */
 export interface ChunkLedger {
   /**
+   * Length in ms of the leases the pipeline asks for when it claims tasks, set when the ledger
+   * is shared by several processes on several hosts (PostgreSQL): a claim whose lease ran out
+   * (its host died) is taken over by another claimer. Absent on a single-host ledger (SQLite),
+   * whose claims hold until `--resume` resets them.
+   */
+  readonly chunkLeaseMs?: number;
+  /**
    * Creates a checkpointed run (`in_progress`) and its `pending` tasks in one transaction.
    * Throws `ConfigError` `state.chunk_run_in_progress` when the export already has a run in
    * progress (resume it or reset the chunks).
    */
   saveChunkPlan(entry: ChunkPlanEntry): Promise<void>;
   /**
-   * Atomically claims the lowest-index task of an `in_progress` run that is `pending`, or
-   * `failed` with attempts below the run's maximum: it becomes `running` with attempts + 1,
-   * recording who holds it (host, pid, lease expiry).
+   * Atomically claims the lowest-index task of an `in_progress` run that is `pending`,
+   * `failed` with attempts below the run's maximum, or `running` under a lease that expired (its
+   * claimer died) with attempts below the maximum: it becomes `running` with attempts + 1, recording who holds it (host, pid,
+   * lease expiry).
    *
    * @param runId The run.
    * @param claimer Who claims; this process on this host when omitted.
@@ -459,11 +477,33 @@ export interface ChunkLedger {
    */
   reopenChunk(entry: ChunkRefEntry): Promise<void>;
   /**
-   * Resets the tasks a crash left `running` to `pending` (`--resume`).
+   * Extends the lease of a `running` task, only for the claimer that holds it (same host and
+   * pid).
+   *
+   * @param entry The task.
+   * @param claimer The holder and the new lease length (`leaseMs` from now).
+   * @returns False when the task is no longer this claimer's or no longer running.
+   */
+  renewChunkLease(entry: ChunkRefEntry, claimer: ChunkClaimOptions): Promise<boolean>;
+  /**
+   * Resets the tasks a crash left `running` to `pending` (`--resume`): those without a live
+   * lease (never leased, or expired). A task another process holds under a live lease is kept.
    *
    * @returns How many tasks were reset.
    */
   resetRunningChunks(runId: string): Promise<number>;
+  /**
+   * Atomically claims the finish of a run (writing its manifest and `_SUCCESS` and marking it
+   * completed), so that exactly one of the processes sharing it does it. The claim is taken when
+   * nobody holds it, when its lease expired (the finisher died), or when the caller holds it
+   * already; a `completed` run reports its finisher.
+   *
+   * @param runId The run.
+   * @param claimer The claimer and its lease; this process on this host when omitted.
+   * @returns Whether the caller holds the finish, and who does.
+   * @throws {RangeError} When the run is unknown.
+   */
+  claimChunkRunFinish(runId: string, claimer?: ChunkClaimOptions): Promise<ChunkFinishClaim>;
   /**
    * Marks a run `completed` once every task is (idempotent). Throws `RangeError` when the run is
    * unknown or a task is not `completed`: the caller fails the run with resume hints instead,

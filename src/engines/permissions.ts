@@ -120,6 +120,8 @@ export const TEST_HOOK_ENV = [
   "RIVET_TEST_BLOCK_AT",
   "RIVET_TEST_BLOCK_MS",
   "RIVET_TEST_CRASH_AT",
+  "RIVET_TEST_HOSTNAME",
+  "RIVET_TEST_LEASE_MS",
   "RIVET_TEST_SANDBOX_PROBE",
 ];
 // Same shape as config/substitute.ts: anything up to the closing brace on the same line.

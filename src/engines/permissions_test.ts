@@ -69,6 +69,8 @@ Deno.test("exportPermissions grants the source host, the output folder, the stat
     "RIVET_TEST_BLOCK_AT",
     "RIVET_TEST_BLOCK_MS",
     "RIVET_TEST_CRASH_AT",
+    "RIVET_TEST_HOSTNAME",
+    "RIVET_TEST_LEASE_MS",
     "RIVET_TEST_SANDBOX_PROBE",
     "SCHEMA",
   ]);

@@ -25,6 +25,9 @@ import { isLoopbackHost } from "../_util/loopback.ts";
 /** The variable that selects the PostgreSQL state backend. */
 export const STATE_URL_ENV = "RIVET_STATE_URL";
 
+/** Test hook: the lease of chunk claims on the PostgreSQL state backend, in ms. */
+export const TEST_LEASE_ENV = "RIVET_TEST_LEASE_MS";
+
 /** Options of {@linkcode openRunStateStore}. */
 export interface OpenRunStateStoreOptions {
   /** Environment lookup; the process environment by default. */
@@ -204,7 +207,13 @@ export async function openPostgresStateStore(db: StateDatabase): Promise<StateSt
       },
     );
   }
-  return await PostgresStateStore.open(session, { schema: db.schema, where: db.where });
+  // Tests shorten the lease of chunk claims, so that a killed "host" is replaced in seconds.
+  const leaseMs = Number(envLookup(TEST_LEASE_ENV) ?? "");
+  return await PostgresStateStore.open(session, {
+    schema: db.schema,
+    where: db.where,
+    ...(Number.isInteger(leaseMs) && leaseMs > 0 ? { chunkLeaseMs: leaseMs } : {}),
+  });
 }
 
 /**

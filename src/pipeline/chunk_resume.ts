@@ -41,6 +41,12 @@ export interface ResumeContext extends QuarantineContext {
   readonly startedAt: Date;
   /** `--resume --force`: chunks that failed permanently get a new budget too. */
   readonly force: boolean;
+  /**
+   * The run is shared by processes on other hosts (a ledger with leases): the files and parts
+   * of chunks that are not completed may be theirs, being written now, so they are left alone
+   * (a chunk taken over from a dead host is cleaned when it is claimed: `takeOverChunk`).
+   */
+  readonly shared?: boolean;
   /** The `--resume` command of this export, named in warnings. */
   readonly resumeHint: string;
   /** The command that discards the run's checkpoint, named in warnings. */
@@ -95,9 +101,9 @@ export async function reconcileResume(ctx: ResumeContext): Promise<PartEntry[]> 
   for await (const object of destination.list("", { signal })) listed.push(object.key);
   const plan = planResume({
     tasks,
-    parts,
+    parts: ctx.shared ? parts.filter((p) => observed.has(p.fileName)) : parts,
     observed,
-    listed,
+    listed: ctx.shared ? [] : listed,
     runFilePrefix: chunkFilePrefix(exportName, ctx.startedAt),
     force: ctx.force,
   });
@@ -158,7 +164,8 @@ export async function quarantineOrphans(
   ctx: QuarantineContext & { readonly startedAt: Date },
   index: number,
   known: ReadonlySet<string>,
-): Promise<void> {
+  why = "its runner crashed before reporting it",
+): Promise<string[]> {
   const prefix = `${chunkFilePrefix(ctx.exportName, ctx.startedAt)}${index}_`;
   const orphans: string[] = [];
   for await (const object of ctx.destination.list("", { signal: ctx.signal })) {
@@ -167,8 +174,34 @@ export async function quarantineOrphans(
       orphans.push(object.key);
     }
   }
-  for (const key of orphans) {
-    await quarantineObject(ctx, key, "its runner crashed before reporting it");
+  for (const key of orphans) await quarantineObject(ctx, key, why);
+  return orphans;
+}
+
+/**
+ * Before a claimed chunk of a shared run is written again (its earlier holder died or failed),
+ * moves aside every file of the chunk at the destination and marks them quarantined in the
+ * file log, so the manifest lists only the new ones.
+ *
+ * @param ctx Destination, run, event sink and signal.
+ * @param state The file log.
+ * @param startedAt The run's start time (in its file names).
+ * @param index The chunk.
+ */
+export async function takeOverChunk(
+  ctx: QuarantineContext,
+  state: Pick<StateStore, "markPartsQuarantined">,
+  startedAt: Date,
+  index: number,
+): Promise<void> {
+  const moved = await quarantineOrphans(
+    { ...ctx, startedAt },
+    index,
+    new Set(),
+    "an earlier claim of its chunk wrote it, and the chunk runs again",
+  );
+  if (moved.length > 0) {
+    await state.markPartsQuarantined({ runId: ctx.runId, fileNames: moved });
   }
 }
 

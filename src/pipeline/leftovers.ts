@@ -183,7 +183,15 @@ export async function sweepLeftovers(
   const { exportName, emit, signal } = options;
   if (!destination.capabilities.persistent) return { removed: [], unlisted: [] };
   try {
-    const removed = await removeStaging(destination, exportName, signal);
+    // The staging files of a run shared by other hosts may be theirs, being written now.
+    const shared = options.state?.chunkLeaseMs !== undefined && options.resumeRunId !== undefined;
+    const keep = shared ? runStartOf(options.resumeRunId!) : undefined;
+    const removed = await removeStaging(
+      destination,
+      exportName,
+      signal,
+      keep === undefined ? undefined : fileStamp(keep),
+    );
     if (removed.length > 0) {
       emit({
         type: "warning",
@@ -224,10 +232,14 @@ async function removeStaging(
   destination: Destination,
   exportName: string,
   signal: AbortSignal,
+  keepStamp?: string,
 ): Promise<string[]> {
   if (!destination.listStaging || !destination.removeStaging) return [];
   const found: string[] = [];
   for await (const staging of destination.listStaging(`${exportName}_`, { signal })) {
+    if (keepStamp !== undefined && dataFileStamp(exportName, staging.finalKey) === keepStamp) {
+      continue;
+    }
     if (isDataFileOf(exportName, staging.finalKey)) found.push(staging.key);
   }
   for (const key of found) await destination.removeStaging(key, { signal });

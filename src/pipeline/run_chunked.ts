@@ -72,7 +72,15 @@ import {
   quarantineObject,
   quarantineOrphans,
   reconcileResume,
+  takeOverChunk,
 } from "./chunk_resume.ts";
+import {
+  claimFinish,
+  claimOrWait,
+  keepFinish,
+  keepLease,
+  type LeaseContext,
+} from "./chunk_lease.ts";
 
 /** A chunked export's plan: the base query instead of one statement. */
 export interface ChunkedExportPlan extends Omit<ExportPlan, "sql" | "params"> {
@@ -215,6 +223,10 @@ export async function runChunkedExport(
   /** Marks the checkpointed run completed; runs after the manifest and `_SUCCESS`. */
   let completeCheckpoint: (() => Promise<void>) | undefined;
   let writingManifest = false;
+  /** Who finished the run when another process sharing it claimed the finish. */
+  let finishedBy: string | undefined;
+  /** Stops renewing the finish of a shared run this process claimed. */
+  let stopFinishLease: (() => void) | undefined;
   /** A checkpointed run exists in the state store (planned, or being resumed). */
   let checkpointKept = false;
   const resumeHint = rivetCommand("run", spec.name, plan.configPath, " --resume");
@@ -277,6 +289,17 @@ export async function runChunkedExport(
       await runWindows(chunking, ctx);
     }
     if (deps.signal.aborted) throw new InterruptedError("interrupted before it finished");
+    if (finishedBy !== undefined) {
+      // Another process sharing the run wrote the manifest and _SUCCESS.
+      deps.emit({
+        type: "warning",
+        export: spec.name,
+        code: "chunk.finished_elsewhere",
+        message: `export '${spec.name}': run ${plan.runId} is completed; ${finishedBy} ` +
+          "finished it (manifest and _SUCCESS)",
+      });
+      return finish(rows === 0 && spec.skipEmpty ? "skipped" : "success");
+    }
 
     // Quality gates judge the aggregate of every chunk, before manifest.json and _SUCCESS.
     enforceRunQuality(spec, stats, drift.warn("quality.warning"), { files, priorParts });
@@ -338,6 +361,7 @@ export async function runChunkedExport(
     }
     return finish("failed", failure);
   } finally {
+    stopFinishLease?.();
     if (executor !== inlineExecutor) {
       try {
         await executor[Symbol.asyncDispose]();
@@ -403,6 +427,7 @@ export async function runChunkedExport(
         state,
         startedAt: plan.startedAt,
         force: plan.force === true,
+        shared: state.chunkLeaseMs !== undefined,
         resumeHint,
         resetHint,
       });
@@ -447,10 +472,21 @@ export async function runChunkedExport(
       executor = await deps.parallelExecutor(Math.min(spec.parallel, total));
     }
     let cursor = 0;
+    // A ledger shared by several hosts: claims carry leases (see chunk_lease.ts).
+    const lease: LeaseContext | undefined = state?.chunkLeaseMs === undefined ? undefined : {
+      ledger: state,
+      leaseMs: state.chunkLeaseMs,
+      exportName: spec.name,
+      emit: deps.emit,
+      signal: deps.signal,
+    };
     const next = async (): Promise<ChunkTask | undefined> => {
       await memoryPause();
       if (state) {
-        const task = await state.claimChunk(runId);
+        // Wait for other hosts' chunks only when this process has none of its own in flight.
+        const task = lease && inflight.size === 0
+          ? await claimOrWait(lease, runId)
+          : await state.claimChunk(runId, lease && { leaseMs: lease.leaseMs });
         return task && { chunkIndex: task.chunkIndex, bounds: task, attempt: task.attempts };
       }
       if (cursor >= planned!.length) return undefined;
@@ -461,6 +497,20 @@ export async function runChunkedExport(
     let lastFailure: ChunkFailure | undefined;
     const inflight = new Set<Promise<void>>();
     const handle = async (task: ChunkTask): Promise<void> => {
+      if (!lease) return await runTask(task);
+      const release = keepLease(lease, { runId, chunkIndex: task.chunkIndex });
+      try {
+        // An earlier claim (a host that died, a failed attempt) may have committed parts of
+        // this chunk: they are moved aside before it is written again.
+        if (task.attempt > 1) {
+          await takeOverChunk(quarantine, state!, plan.startedAt, task.chunkIndex);
+        }
+        await runTask(task);
+      } finally {
+        release();
+      }
+    };
+    const runTask = async (task: ChunkTask): Promise<void> => {
       const statement = chunkStatement(plan.baseSql, chunking, task.bounds, plan.sourceKind);
       deps.emit({
         type: "chunk_started",
@@ -609,6 +659,11 @@ export async function runChunkedExport(
     const open = tasks.filter((t) => t.status !== "completed");
     priorParts = await state.listRunParts(runId);
     if (open.length > 0) throw checkpointError(errorContext, open, tasks.length, lastFailure);
+    if (lease) {
+      finishedBy = await claimFinish(lease, runId);
+      if (finishedBy !== undefined) return;
+      stopFinishLease = keepFinish(lease, runId);
+    }
     // Completed only once the manifest and _SUCCESS are written (see the module's write order).
     completeCheckpoint = async () => {
       await state.completeChunkRun(runId);

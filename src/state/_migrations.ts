@@ -22,7 +22,8 @@ export interface Migration {
  * progression, journal, run aggregates); v2 adds what `--resume` needs to rebuild and verify a
  * manifest from the file log; v3 records whether a failed chunk may be retried by a plain
  * `--resume`; v4 keeps the longest value per column with the schema baseline; v5 keys cursors by
- * export name and config identity; v6 records who holds a running chunk task.
+ * export name and config identity; v6 records who holds a running chunk task;
+ * v7 who finishes a chunked run.
  */
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -220,6 +221,16 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE chunk_task ADD COLUMN claimed_by_host TEXT;
       ALTER TABLE chunk_task ADD COLUMN claimed_by_pid INTEGER;
       ALTER TABLE chunk_task ADD COLUMN lease_expires_at TEXT;
+    `,
+  },
+  {
+    version: 7,
+    // Who finishes a run shared by several processes (manifest, _SUCCESS, completed): exactly
+    // one claims it, under a lease so that a finisher that dies is replaced. NULL until then.
+    sql: `
+      ALTER TABLE chunk_run ADD COLUMN finished_by_host TEXT;
+      ALTER TABLE chunk_run ADD COLUMN finished_by_pid INTEGER;
+      ALTER TABLE chunk_run ADD COLUMN finish_lease_expires_at TEXT;
     `,
   },
 ];

@@ -13,14 +13,28 @@ import type { ChunkLedger } from "../core/state.ts";
 import { claimer } from "./_claimer.ts";
 import * as refuse from "./_errors.ts";
 import type { PgQuery, PgStateConnection } from "./_pg_conn.ts";
-import { checkMaxAttempts, RUN, TASK } from "./_sqlite_chunks.ts";
+import { checkMaxAttempts, finishDecision, RUN, TASK } from "./_sqlite_chunks.ts";
 import { fromRow, nowIso, num, type Row, text } from "./_sqlite_rows.ts";
 
-/** Tasks a claim may take: pending, or failed with attempts left, of a run in progress. */
+/**
+ * Tasks a claim may take: pending, failed with attempts left, or running under a lease that
+ * expired before `$2` (its claimer died) with attempts left, of a run in progress.
+ */
 const CLAIMABLE = `
   FROM chunk_task t JOIN chunk_run r ON r.run_id = t.run_id
   WHERE t.run_id = $1 AND r.status = 'in_progress'
-    AND (t.status = 'pending' OR (t.status = 'failed' AND t.attempts < r.max_chunk_attempts))`;
+    AND (t.status = 'pending' OR (t.status = 'failed' AND t.attempts < r.max_chunk_attempts)
+      OR (t.status = 'running' AND t.lease_expires_at < $2
+        AND t.attempts < r.max_chunk_attempts))`;
+
+/** The lease of claims on a shared ledger when the opener names none. */
+export const DEFAULT_CHUNK_LEASE_MS = 60_000;
+
+/** Options of {@linkcode pgChunkLedger}. */
+export interface PgChunkLedgerOptions {
+  /** Lease of claims ({@linkcode DEFAULT_CHUNK_LEASE_MS} when omitted). */
+  readonly leaseMs?: number;
+}
 
 /**
  * The chunk ledger role of a PostgreSQL store.
@@ -28,9 +42,14 @@ const CLAIMABLE = `
  * @param conn The store's session.
  * @returns The role's methods, bound to `conn`.
  */
-export function pgChunkLedger(conn: PgStateConnection): ChunkLedger {
+export function pgChunkLedger(
+  conn: PgStateConnection,
+  options: PgChunkLedgerOptions = {},
+): ChunkLedger {
   const taskFromRow = (row: Row) => fromRow(row, TASK);
   return {
+    chunkLeaseMs: options.leaseMs ?? DEFAULT_CHUNK_LEASE_MS,
+
     async saveChunkPlan(entry) {
       const at = entry.createdAt ?? nowIso();
       checkMaxAttempts(entry.maxAttempts);
@@ -74,7 +93,9 @@ export function pgChunkLedger(conn: PgStateConnection): ChunkLedger {
         if (row !== undefined) return taskFromRow(row);
         // None picked. Under READ COMMITTED a task a concurrent claim held while this one
         // looked is skipped: give up only when nothing claimable is left, locked or not.
-        const left = await conn.run((q) => q.rows(`SELECT 1 ${CLAIMABLE} LIMIT 1`, [runId]));
+        const left = await conn.run((q) =>
+          q.rows(`SELECT 1 ${CLAIMABLE} LIMIT 1`, [runId, nowIso()])
+        );
         if (left.length === 0) return undefined;
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
@@ -141,15 +162,53 @@ export function pgChunkLedger(conn: PgStateConnection): ChunkLedger {
       });
     },
 
+    async renewChunkLease(entry, options) {
+      const who = claimer(options);
+      const changed = await conn.run((q) =>
+        q.exec(
+          `UPDATE chunk_task SET lease_expires_at = $1
+           WHERE run_id = $2 AND chunk_index = $3 AND status = 'running'
+             AND claimed_by_host IS NOT DISTINCT FROM $4 AND claimed_by_pid = $5`,
+          [who.leaseExpiresAt, entry.runId, entry.chunkIndex, who.host, who.pid],
+        )
+      );
+      return changed > 0;
+    },
+
     resetRunningChunks(runId) {
+      const at = nowIso();
       return conn.run((q) =>
         q.exec(
           `UPDATE chunk_task SET status = 'pending', claimed_by_host = NULL,
              claimed_by_pid = NULL, lease_expires_at = NULL, updated_at = $1
-           WHERE run_id = $2 AND status = 'running'`,
-          [nowIso(), runId],
+           WHERE run_id = $2 AND status = 'running'
+             AND (lease_expires_at IS NULL OR lease_expires_at < $1)`,
+          [at, runId],
         )
       );
+    },
+
+    claimChunkRunFinish(runId, options) {
+      const who = claimer(options);
+      const at = nowIso();
+      // The run row is locked, so two finishers decide one after the other.
+      return conn.write(async (q) => {
+        const [run] = await q.rows(
+          `SELECT status, finished_by_host, finished_by_pid, finish_lease_expires_at
+           FROM chunk_run WHERE run_id = $1 FOR UPDATE`,
+          [runId],
+        );
+        if (run === undefined) throw refuse.unknownChunkRun(runId);
+        const decision = finishDecision(run, who, at);
+        if (decision.claimed) {
+          await q.exec(
+            `UPDATE chunk_run SET finished_by_host = $1, finished_by_pid = $2,
+               finish_lease_expires_at = $3 WHERE run_id = $4`,
+            [who.host, who.pid, who.leaseExpiresAt, runId],
+          );
+        }
+        return decision;
+      });
     },
 
     completeChunkRun(runId) {

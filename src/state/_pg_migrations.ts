@@ -50,4 +50,5 @@ export const PG_MIGRATIONS: readonly Migration[] = [
   // v5 rebuilds export_state with the (export_name, config_identity) key: the same SQL runs here.
   fromSqlite(5),
   fromSqlite(6),
+  fromSqlite(7),
 ];

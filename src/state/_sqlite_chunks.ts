@@ -8,7 +8,12 @@
  * @module
  */
 import type { DatabaseSync } from "node:sqlite";
-import type { ChunkLedger, ChunkRunEntry, ChunkTaskEntry } from "../core/state.ts";
+import type {
+  ChunkFinishClaim,
+  ChunkLedger,
+  ChunkRunEntry,
+  ChunkTaskEntry,
+} from "../core/state.ts";
 import {
   chunkRunExists,
   chunkRunIncomplete,
@@ -16,7 +21,7 @@ import {
   unknownChunk,
   unknownChunkRun,
 } from "./_errors.ts";
-import { claimer } from "./_claimer.ts";
+import { type Claimer, claimer } from "./_claimer.ts";
 import type { SqliteConnection } from "./_sqlite_conn.ts";
 import { fromRow, nowIso, num, type Row, table, text } from "./_sqlite_rows.ts";
 
@@ -80,10 +85,14 @@ export function sqliteChunkLedger(conn: SqliteConnection): ChunkLedger {
              SELECT t.chunk_index FROM chunk_task t JOIN chunk_run r ON r.run_id = t.run_id
              WHERE t.run_id = ? AND r.status = 'in_progress'
                AND (t.status = 'pending'
-                 OR (t.status = 'failed' AND t.attempts < r.max_chunk_attempts))
+                 OR (t.status = 'failed' AND t.attempts < r.max_chunk_attempts)
+                 OR (t.status = 'running' AND t.lease_expires_at < ?
+                   AND t.attempts < r.max_chunk_attempts))
              ORDER BY t.chunk_index LIMIT 1)
            RETURNING *`,
-        ).get(nowIso(), who.host, who.pid, who.leaseExpiresAt, runId, runId) as Row | undefined
+        ).get(nowIso(), who.host, who.pid, who.leaseExpiresAt, runId, runId, nowIso()) as
+          | Row
+          | undefined
       );
       return row === undefined ? undefined : taskFromRow(row);
     },
@@ -146,16 +155,51 @@ export function sqliteChunkLedger(conn: SqliteConnection): ChunkLedger {
       });
     },
 
+    renewChunkLease(entry, options) {
+      const who = claimer(options);
+      return conn.run((db) =>
+        Number(
+          db.prepare(
+            `UPDATE chunk_task SET lease_expires_at = ?
+             WHERE run_id = ? AND chunk_index = ? AND status = 'running'
+               AND claimed_by_host IS ? AND claimed_by_pid = ?`,
+          ).run(who.leaseExpiresAt, entry.runId, entry.chunkIndex, who.host, who.pid).changes,
+        ) > 0
+      );
+    },
+
     resetRunningChunks(runId) {
+      const at = nowIso();
       return conn.run((db) =>
         Number(
           db.prepare(
             `UPDATE chunk_task SET status = 'pending', claimed_by_host = NULL,
                claimed_by_pid = NULL, lease_expires_at = NULL, updated_at = ?
-             WHERE run_id = ? AND status = 'running'`,
-          ).run(nowIso(), runId).changes,
+             WHERE run_id = ? AND status = 'running'
+               AND (lease_expires_at IS NULL OR lease_expires_at < ?)`,
+          ).run(at, runId, at).changes,
         )
       );
+    },
+
+    claimChunkRunFinish(runId, options) {
+      const who = claimer(options);
+      const at = nowIso();
+      return conn.write((db) => {
+        const run = db.prepare(
+          `SELECT status, finished_by_host, finished_by_pid, finish_lease_expires_at
+           FROM chunk_run WHERE run_id = ?`,
+        ).get(runId) as Row | undefined;
+        if (run === undefined) throw unknownChunkRun(runId);
+        const decision = finishDecision(run, who, at);
+        if (decision.claimed) {
+          db.prepare(
+            `UPDATE chunk_run SET finished_by_host = ?, finished_by_pid = ?,
+               finish_lease_expires_at = ? WHERE run_id = ?`,
+          ).run(who.host, who.pid, who.leaseExpiresAt, runId);
+        }
+        return decision;
+      });
     },
 
     completeChunkRun(runId) {
@@ -194,6 +238,32 @@ export function sqliteChunkLedger(conn: SqliteConnection): ChunkLedger {
       );
     },
   };
+}
+
+/**
+ * Whether a claimer takes the finish of a run: nobody holds it, its lease expired, or the
+ * claimer holds it already; never once the run is completed.
+ *
+ * @param run The run row (`status` and the `finished_by_*` columns).
+ * @param who The claimer.
+ * @param at The claim time (ISO).
+ */
+export function finishDecision(run: Row, who: Claimer, at: string): ChunkFinishClaim {
+  const host = run.finished_by_host === null || run.finished_by_host === undefined
+    ? undefined
+    : text(run, "finished_by_host");
+  const pid = run.finished_by_pid === null || run.finished_by_pid === undefined
+    ? undefined
+    : num(run, "finished_by_pid");
+  const expires = run.finish_lease_expires_at;
+  const holder = { ...(host === undefined ? {} : { host }), ...(pid === undefined ? {} : { pid }) };
+  if (text(run, "status") === "completed") return { claimed: false, ...holder };
+  const mine = pid === who.pid && (host ?? null) === who.host;
+  const free = pid === undefined || (typeof expires === "string" && expires < at);
+  if (mine || free) {
+    return { claimed: true, ...(who.host === null ? {} : { host: who.host }), pid: who.pid };
+  }
+  return { claimed: false, ...holder };
 }
 
 /** The id of the export's run in progress, if it has one (at most one: a unique index). */

@@ -28,6 +28,8 @@ export interface PostgresStateStoreOptions {
   readonly schema?: string;
   /** `host:port/database` for messages (never the password). */
   readonly where: string;
+  /** Lease of chunk claims in ms (60 s when omitted). */
+  readonly chunkLeaseMs?: number;
 }
 
 /** {@linkcode StateStore} on a PostgreSQL schema. */
@@ -63,7 +65,10 @@ export const PostgresStateStore = {
       where: options.where,
       ...pgCursorStore(conn),
       ...pgFileLog(conn),
-      ...pgChunkLedger(conn),
+      ...pgChunkLedger(
+        conn,
+        options.chunkLeaseMs === undefined ? {} : { leaseMs: options.chunkLeaseMs },
+      ),
       ...pgRunHistory(conn),
       ...pgSchemaBaselines(conn),
       close,

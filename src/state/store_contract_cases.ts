@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { ConfigError } from "../core/errors.ts";
 import type { ChunkPlanEntry, MetricsEntry, PartEntry, StateStore } from "../core/state.ts";
 import { CRASH_EXIT_CODE } from "../_util/test_hook.ts";
+import { leaseCases } from "./store_contract_lease_cases.ts";
 
 export const T0 = "2024-05-01T10:00:00.000Z";
 export const T1 = "2024-05-01T11:00:00.000Z";
@@ -714,6 +715,7 @@ export const cases: readonly Case[] = [
     await assert.rejects(s.markPartsQuarantined({ runId: "r", fileNames: [] }));
     await s.close(); // idempotent
   }],
+  ...leaseCases,
 ];
 
 /** A write killed inside its transaction, and what it must leave. */
