@@ -276,6 +276,7 @@ export function buildConfigSpec(config: RawConfig, context: BuildContext): Confi
     source,
     exports,
     ...(notifications === undefined ? {} : { notifications }),
+    ...(config.state?.urlEnv === undefined ? {} : { stateUrlEnv: config.state.urlEnv }),
     parallelExports: config.parallelExports ?? false,
     parallelExportProcesses: config.parallelExportProcesses ?? false,
     warnings,

@@ -74,6 +74,10 @@ export const DEFINITIONS: Definitions = {
       section: "export",
     },
     notifications: section("notifications", "Messages sent after each export."),
+    state: section(
+      "state",
+      "Where state is kept when not in .rivet_state.db next to the config (PostgreSQL).",
+    ),
     parallel_exports: bool("true: run the exports concurrently, as --parallel-exports."),
     parallel_export_processes: bool(
       "true: run each export in its own child process, as --parallel-export-processes.",
@@ -235,6 +239,12 @@ export const DEFINITIONS: Definitions = {
     server_id: int("MySQL replication server id."),
     slot: str("PostgreSQL replication slot."),
     capture_instance: str("SQL Server capture instance."),
+  },
+  state: {
+    url_env: str(
+      "Environment variable holding the postgresql:// URL of a shared state database " +
+        "(default RIVET_STATE_URL; docs/state.md).",
+    ),
   },
   notifications: {
     slack: section("slack", "A Slack incoming webhook."),

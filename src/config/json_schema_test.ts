@@ -102,6 +102,7 @@ function fullConfig(): Record<string, any> {
       tls: { mode: "disable" },
       tuning: { profile: "fast" },
     },
+    state: { url_env: "STATE_URL" },
     notifications: {
       slack: { webhook_url_env: "HOOK", on: ["failure"] },
       webhook: { url_env: "HOOK", secret_env: "HOOK_KEY", on: ["failure", "success"] },
@@ -133,6 +134,7 @@ const sectionPaths: Record<ConfigSection, (c: Record<string, any>) => Record<str
   meta_columns: (c) => c.exports[0].meta_columns,
   cdc: (c) => c.exports[0].cdc,
   notifications: (c) => c.notifications,
+  state: (c) => c.state,
   slack: (c) => c.notifications.slack,
   webhook: (c) => c.notifications.webhook,
 };

@@ -29,6 +29,7 @@ export const TOP_KEYS = [
   "source",
   "exports",
   "notifications",
+  "state",
   "parallel_exports",
   "parallel_export_processes",
 ] as const;
@@ -136,6 +137,8 @@ export const QUALITY_KEYS = [
   "unique_max_entries",
 ] as const;
 export const META_KEYS = ["exported_at", "row_hash"] as const;
+/** Keys of `state:` (the PostgreSQL state backend's URL, from a variable: it holds a password). */
+export const STATE_KEYS = ["url_env"] as const;
 /** Keys of `notifications:`. */
 export const NOTIFICATIONS_KEYS = ["slack", "webhook"] as const;
 /** Keys of `notifications.slack:` (the URL inline, registered as a secret, or from a variable). */
@@ -173,6 +176,7 @@ export const CONFIG_KEYS = {
   meta_columns: META_KEYS,
   cdc: CDC_KEYS,
   notifications: NOTIFICATIONS_KEYS,
+  state: STATE_KEYS,
   slack: SLACK_KEYS,
   webhook: WEBHOOK_KEYS,
 } as const;

@@ -23,7 +23,7 @@ const expected: Readonly<Record<string, readonly string[] | "loads">> = {
   g09: ["structured config is missing 'user'"],
   g10: [
     "unknown field `mystery_key`, expected one of `source`, `exports`, `notifications`, " +
-    "`parallel_exports`, `parallel_export_processes`",
+    "`state`, `parallel_exports`, `parallel_export_processes`",
   ],
   g11: ["unknown field `nonsense_export_field`, expected one of `name`"],
   g12: ["unknown variant `gibberish`", "`full`, `incremental`, `chunked`, `time_window`, `cdc`"],

@@ -36,6 +36,7 @@ import {
   QUALITY_KEYS,
   SLACK_KEYS,
   SOURCE_KEYS,
+  STATE_KEYS,
   TLS_KEYS,
   TOP_KEYS,
   TUNING_KEYS,
@@ -163,6 +164,8 @@ export interface RawConfig {
   readonly source: RawSource;
   readonly exports: readonly RawExport[];
   readonly notifications?: RawNotifications;
+  /** `state.url_env`: the variable holding the PostgreSQL state URL. */
+  readonly state?: { readonly urlEnv?: string };
   readonly parallelExports?: boolean;
   readonly parallelExportProcesses?: boolean;
 }
@@ -600,10 +603,12 @@ export function parseConfigTree(root: TreeNode): RawConfig {
   if (exportsNode.kind !== "seq") throw r.typeError("exports", exportsNode, "a list");
   const exports = exportsNode.items.map((item, index) => parseExport(item, index));
   const notificationsReader = r.map("notifications", NOTIFICATIONS_KEYS);
+  const stateReader = r.map("state", STATE_KEYS);
   return compact({
     source,
     exports,
     notifications: notificationsReader ? parseNotifications(notificationsReader) : undefined,
+    state: stateReader ? compact({ urlEnv: stateReader.str("url_env") }) : undefined,
     parallelExports: r.bool("parallel_exports"),
     parallelExportProcesses: r.bool("parallel_export_processes"),
   });

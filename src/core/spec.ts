@@ -263,6 +263,11 @@ export interface ConfigSpec {
   readonly source: SourceSpec;
   readonly exports: readonly ExportSpec[];
   readonly notifications?: NotificationsSpec;
+  /**
+   * `state.url_env`: the variable whose value, a `postgresql://` URL, selects the PostgreSQL state
+   * backend (instead of `RIVET_STATE_URL`). Unset: `RIVET_STATE_URL`, else the SQLite file.
+   */
+  readonly stateUrlEnv?: string;
   readonly parallelExports: boolean;
   readonly parallelExportProcesses: boolean;
   /** Warnings raised while loading (unused params, plaintext password, ...). */

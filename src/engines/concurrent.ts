@@ -22,7 +22,7 @@ import type { ConfigSpec, ExportSpec } from "../core/spec.ts";
 import type { Outcome } from "../core/events.ts";
 import type { ParallelMode, StateStore } from "../core/state.ts";
 import { ConfigError } from "../core/errors.ts";
-import { openRunStateStore } from "./state.ts";
+import { openRunStateStore, stateOptions } from "./state.ts";
 import {
   engineFailure,
   type InlineRunOptions,
@@ -108,7 +108,7 @@ export async function runExportsConcurrently(
 ): Promise<RunResult> {
   const startedAt = new Date();
   // A corrupt or foreign state file stops the run here, before anything is read or written.
-  await using store = await openRunStateStore(config.dir);
+  await using store = await openRunStateStore(config.dir, stateOptions(config));
   const state = serializedState(store);
   const run = (spec: ExportSpec) => {
     const started = new Date();

@@ -32,7 +32,7 @@ import { deniedPermission, PERMISSION_DENIED } from "../core/denied_permission.t
 import type { Outcome, RivetEvent } from "../core/events.ts";
 import type { ConfigSpec, ExportSpec } from "../core/spec.ts";
 import type { ExportJob } from "../core/job.ts";
-import { openRunStateStore } from "./state.ts";
+import { openRunStateStore, stateOptions } from "./state.ts";
 import { resolveJob } from "../plan/resolve.ts";
 import { runJob } from "../pipeline/run_job.ts";
 import { compileParquetWasm, loadParquetWasm } from "../formats/mod.ts";
@@ -63,6 +63,8 @@ interface StartMessage {
   readonly validate?: boolean;
   readonly reconcile?: boolean;
   readonly wasm?: WebAssembly.Module;
+  /** The config's `state.url_env` (the worker opens the state store itself). */
+  readonly stateUrlEnv?: string;
 }
 
 /** Host → worker: stop; `seal` when the process's parent is gone (revoke write first). */
@@ -209,6 +211,7 @@ async function runInWorker(
         ...(options.validate ? { validate: true } : {}),
         ...(options.reconcile ? { reconcile: true } : {}),
         ...(options.wasm ? { wasm: options.wasm } : {}),
+        ...(config.stateUrlEnv === undefined ? {} : { stateUrlEnv: config.stateUrlEnv }),
       };
       worker.postMessage(start);
       options.signal.addEventListener("abort", onAbort, { once: true });
@@ -263,7 +266,7 @@ function serveAsWorker(scope: {
           },
         });
       }
-      await using state = await openRunStateStore(job.configDir);
+      await using state = await openRunStateStore(job.configDir, stateOptions(message));
       const outcomes = await runJob(job, {
         state,
         emit: (event) => post({ type: "event", event }),

@@ -12,7 +12,7 @@ import type { EventSink, Outcome } from "../core/events.ts";
 import type { ConfigSpec, ExportSpec } from "../core/spec.ts";
 import type { StateStore } from "../core/state.ts";
 import { mergeTuning } from "../config/mod.ts";
-import { openRunStateStore } from "./state.ts";
+import { openRunStateStore, stateOptions } from "./state.ts";
 import { resolveJob } from "../plan/resolve.ts";
 import { type JobOpeners, runJob } from "../pipeline/run_job.ts";
 import type { ChunkPreset } from "../pipeline/run_chunked.ts";
@@ -67,7 +67,7 @@ export async function runExports(
   const startedAt = new Date();
   const outcomes: Outcome[] = [];
   // A corrupt or foreign state file stops the run here, before anything is read or written.
-  await using state = await openRunStateStore(config.dir);
+  await using state = await openRunStateStore(config.dir, stateOptions(config));
   for (const spec of exports) {
     if (options.signal.aborted) break;
     outcomes.push(...await runSpec(config, spec, { ...options, state }));

@@ -39,7 +39,7 @@ import { localRoot as destinationRoot } from "../plan/resolve.ts";
 import { fillPlaceholders } from "../plan/placeholders.ts";
 import { INPUT_LIMITS, readInputText } from "../_util/input_file.ts";
 import { BUNDLED_PARQUET_WASM, bundleRoot } from "../_util/bundle.ts";
-import { parseStateUrl, STATE_URL_ENV } from "./state.ts";
+import { parseStateUrl, stateUrlVariable } from "./state.ts";
 
 /** What one export may touch. Lists are sorted and free of duplicates; empty means none. */
 export interface ExportPermissions {
@@ -246,14 +246,15 @@ export async function exportNeeds(
     await addWithRealPath(read, resolve(config.dir, caFile), "TLS ca_file");
   }
 
-  const stateUrl = readVariable(ctx, STATE_URL_ENV);
+  const stateVariable = stateUrlVariable(config);
+  const stateUrl = readVariable(ctx, stateVariable);
   const sharedState = stateUrl !== undefined && stateUrl.trim() !== "";
   if (sharedState) {
     // The PostgreSQL state backend: every process opens the store itself, so the workers and
     // children need its host and the variable, and write no state file.
     const db = parseStateUrl(stateUrl);
-    net.set(hostPort(db.host, db.port), `state database (${STATE_URL_ENV})`);
-    env.set(STATE_URL_ENV, "state database URL");
+    net.set(hostPort(db.host, db.port), `state database (${stateVariable})`);
+    env.set(stateVariable, "state database URL");
     if (db.tls?.caFile !== undefined) {
       await addWithRealPath(read, resolve(config.dir, db.tls.caFile), "state database sslrootcert");
     }

@@ -34,6 +34,11 @@ export interface OpenRunStateStoreOptions {
   readonly env?: (name: string) => string | undefined;
   /** Receives a warning (plaintext to a remote state database); stderr by default, once. */
   readonly warn?: (message: string) => void;
+  /**
+   * The config's `state.url_env`: the variable holding the URL instead of `RIVET_STATE_URL`.
+   * Named but unset is an error (a silent fallback to SQLite would split the state of hosts).
+   */
+  readonly urlEnv?: string;
 }
 
 /** Where the PostgreSQL state store lives, as parsed from its URL. */
@@ -217,12 +222,37 @@ export async function openPostgresStateStore(db: StateDatabase): Promise<StateSt
 }
 
 /**
- * Whether `RIVET_STATE_URL` selects the PostgreSQL backend.
+ * The options of {@linkcode openRunStateStore} a config asks for (its `state.url_env`).
+ *
+ * @param config The config.
+ * @returns `{ urlEnv }`, or nothing to add.
+ */
+export function stateOptions(
+  config: { readonly stateUrlEnv?: string },
+): OpenRunStateStoreOptions {
+  return config.stateUrlEnv === undefined ? {} : { urlEnv: config.stateUrlEnv };
+}
+
+/**
+ * The variable holding a config's state URL: its `state.url_env`, else `RIVET_STATE_URL`.
+ *
+ * @param config The config (its `stateUrlEnv`), if any.
+ * @returns The variable's name.
+ */
+export function stateUrlVariable(config?: { readonly stateUrlEnv?: string }): string {
+  return config?.stateUrlEnv ?? STATE_URL_ENV;
+}
+
+/**
+ * Whether `RIVET_STATE_URL` (or the variable `name`) selects the PostgreSQL backend.
  *
  * @param env Environment lookup; the process environment by default.
  */
-export function stateUrlSet(env: (name: string) => string | undefined = envLookup): boolean {
-  return (env(STATE_URL_ENV) ?? "").trim() !== "";
+export function stateUrlSet(
+  env: (name: string) => string | undefined = envLookup,
+  name: string = STATE_URL_ENV,
+): boolean {
+  return (env(name) ?? "").trim() !== "";
 }
 
 /**
@@ -251,8 +281,21 @@ export async function openRunStateStore(
   options: OpenRunStateStoreOptions = {},
 ): Promise<StateStore> {
   const env = options.env ?? envLookup;
-  if (!stateUrlSet(env)) return await openStateStore(configDir);
-  const parsed = parseStateUrl(env(STATE_URL_ENV)!);
+  const name = options.urlEnv ?? STATE_URL_ENV;
+  if (!stateUrlSet(env, name)) {
+    if (options.urlEnv !== undefined) {
+      throw new ConfigError(
+        `state.url_env names ${name}, which is not set: the state database is unknown`,
+        {
+          code: "state.url_env_unset",
+          hint: `set ${name}=postgresql://user:password@host:5432/database (every host of the ` +
+            "run needs it), or remove state.url_env to keep state in .rivet_state.db",
+        },
+      );
+    }
+    return await openStateStore(configDir);
+  }
+  const parsed = parseStateUrl(env(name)!);
   for (const warning of parsed.warnings) (options.warn ?? warnOnce)(warning);
   // sslrootcert is relative to the config folder, as every input file of a plan is.
   const caFile = parsed.tls?.caFile;

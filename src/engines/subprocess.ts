@@ -59,7 +59,7 @@ import type { EventSink, Outcome } from "../core/events.ts";
 import type { StateStore } from "../core/state.ts";
 import type { ConfigSpec, ExportSpec } from "../core/spec.ts";
 import { redact } from "../_util/redact.ts";
-import { openRunStateStore } from "./state.ts";
+import { openRunStateStore, stateOptions } from "./state.ts";
 import {
   engineFailure,
   type InlineRunOptions,
@@ -138,7 +138,7 @@ export async function runExportsInProcesses(
   const startedAt = new Date();
   // The parent opens (creating and migrating) the state file before any child does, and a
   // corrupt file stops the run here, before anything is read or written.
-  await using store = await openRunStateStore(config.dir);
+  await using store = await openRunStateStore(config.dir, stateOptions(config));
   const state = serializedState(store);
   await using children = new ChildSet(options.killGraceMs ?? CHILD_KILL_GRACE_MS);
   const onAbort = () => children.terminate();

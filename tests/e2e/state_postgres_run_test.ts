@@ -166,3 +166,54 @@ Deno.test("an unreachable state database fails the run with exit 2, its password
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test({
+  name: "state.url_env in the config names the variable of the state URL; unset, it is an error",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await using pg = await startPostgres();
+    await pg.psql(
+      "CREATE TABLE ck (id int PRIMARY KEY); INSERT INTO ck SELECT g FROM generate_series(1, 900) g;",
+    );
+    const dir = await Deno.makeTempDir({ prefix: "rivet_pgstate_urlenv_" });
+    try {
+      const config = `${dir}/plan.yaml`;
+      await Deno.writeTextFile(
+        config,
+        `source: {type: postgres, url_env: DB_URL}
+state: {url_env: SHARED_STATE}
+exports:
+  - {name: chunky, mode: chunked, table: ck, chunk_column: id, chunk_size: 300, parallel: 2,
+     chunk_checkpoint: true, format: csv, destination: {type: local, path: '${dir}/out'}}
+`,
+      );
+      // Unset: refused before anything is read, no state file, no output.
+      const unset = await spawnCli(["run", "-c", config], { cwd: dir, env: { DB_URL: pg.url } });
+      assert.equal(unset.code, 1, unset.stderr);
+      assert.match(unset.stderr, /state\.url_env names SHARED_STATE, which is not set/);
+      assert.deepEqual(await stateFiles(dir), []);
+      await assert.rejects(Deno.stat(`${dir}/out`), Deno.errors.NotFound);
+
+      // Set (and RIVET_STATE_URL not): the run keeps its checkpoints in that database, sandboxed
+      // workers included.
+      const env = { DB_URL: pg.url, SHARED_STATE: `${pg.url}?schema=named_state` };
+      const run = await spawnCli(["run", "-c", config, "--sandbox"], { cwd: dir, env });
+      assert.equal(run.code, 0, run.stderr);
+      assert.deepEqual(await csvIds(`${dir}/out`), range(1, 900));
+      assert.deepEqual(await stateFiles(dir), []);
+      const tasks = await pg.psql(
+        "SELECT count(*) FROM named_state.chunk_task WHERE status = 'completed'",
+      );
+      assert.equal(Number(tasks.trim()), 3);
+      const chunks = await spawnCli(["state", "chunks", "-c", config, "-e", "chunky"], {
+        cwd: dir,
+        env,
+      });
+      assert.equal(chunks.code, 0, chunks.stderr);
+      assert.match(chunks.stdout, /completed/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

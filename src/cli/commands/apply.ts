@@ -17,7 +17,7 @@ import { ConfigError, toErrorInfo } from "../../core/errors.ts";
 import type { Outcome } from "../../core/events.ts";
 import { checkRunnable, configFromDocument } from "../../config/mod.ts";
 import { INPUT_LIMITS, readInputText } from "../../_util/input_file.ts";
-import { openRunStateStore } from "../../engines/state.ts";
+import { openRunStateStore, stateOptions } from "../../engines/state.ts";
 import { runResult, runSpec } from "../../engines/inline.ts";
 import {
   canonicalJson,
@@ -129,7 +129,7 @@ export async function applyCommand(
     for (const w of checkRunnable(config, exports.map((e) => e.spec), { resume: false }).warnings) {
       warnings.push(w);
     }
-    await using state = await openRunStateStore(config.dir);
+    await using state = await openRunStateStore(config.dir, stateOptions(config));
     const cursors = new Map<string, string | null>();
     for (const { spec } of exports) {
       if (spec.mode === "incremental") {

@@ -14,7 +14,7 @@ import type { ConfigSpec } from "../../core/spec.ts";
 import type { ChunkTaskEntry, ProgressionEntry, StateStore } from "../../core/state.ts";
 import { loadConfig, selectExports } from "../../config/mod.ts";
 import { stateDbPath } from "../../state/mod.ts";
-import { openRunStateStore, stateUrlSet } from "../../engines/state.ts";
+import { openRunStateStore, stateOptions, stateUrlSet } from "../../engines/state.ts";
 import { redact } from "../../_util/redact.ts";
 import { ConfigError } from "../../core/errors.ts";
 import { resolveJob } from "../../plan/resolve.ts";
@@ -86,14 +86,17 @@ export async function loadInspectedConfig(
  */
 export async function openExistingState(config: ConfigSpec): Promise<StateStore | undefined> {
   // A PostgreSQL state database (RIVET_STATE_URL) is shared: open it whatever this host ran.
-  if (stateUrlSet()) return await openRunStateStore(config.dir);
+  const options = stateOptions(config);
+  if (options.urlEnv !== undefined || stateUrlSet()) {
+    return await openRunStateStore(config.dir, options);
+  }
   try {
     await Deno.lstat(stateDbPath(config.dir));
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return undefined;
     throw error;
   }
-  return await openRunStateStore(config.dir);
+  return await openRunStateStore(config.dir, options);
 }
 
 /**
