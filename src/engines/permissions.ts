@@ -252,7 +252,7 @@ export async function exportNeeds(
   if (sharedState) {
     // The PostgreSQL state backend: every process opens the store itself, so the workers and
     // children need its host and the variable, and write no state file.
-    const db = parseStateUrl(stateUrl);
+    const db = parseStateUrl(stateUrl, stateVariable);
     net.set(hostPort(db.host, db.port), `state database (${stateVariable})`);
     env.set(stateVariable, "state database URL");
     if (db.tls?.caFile !== undefined) {

@@ -43,6 +43,8 @@ export interface OpenRunStateStoreOptions {
 
 /** Where the PostgreSQL state store lives, as parsed from its URL. */
 export interface StateDatabase {
+  /** The variable the URL came from, named in messages. */
+  readonly variable: string;
   readonly host: string;
   readonly port: number;
   readonly user: string;
@@ -58,12 +60,12 @@ export interface StateDatabase {
 
 const SSL_MODES = new Set(["disable", "require", "verify-ca", "verify-full"]);
 
-function tlsOf(params: Readonly<Record<string, string>>): TlsSpec | undefined {
+function tlsOf(params: Readonly<Record<string, string>>, variable: string): TlsSpec | undefined {
   const mode = params.sslmode;
   if (mode === undefined) return undefined;
   if (!SSL_MODES.has(mode)) {
     throw new ConfigError(
-      `${STATE_URL_ENV} has sslmode=${mode.replace(/[^\x20-\x7e]/g, "?")}, which rivet does not ` +
+      `${variable} has sslmode=${mode.replace(/[^\x20-\x7e]/g, "?")}, which rivet does not ` +
         "support",
       {
         code: "state.invalid_url",
@@ -86,6 +88,7 @@ function tlsOf(params: Readonly<Record<string, string>>): TlsSpec | undefined {
  * redaction by the parser.
  *
  * @param url The value of `RIVET_STATE_URL` (a secret).
+ * @param variable The variable it came from (the config's `state.url_env`), for messages.
  * @returns Where and how to connect.
  * @throws {ConfigError} `state.invalid_url`, `state.tls_required`, `state.invalid_schema`.
  *
@@ -96,11 +99,11 @@ function tlsOf(params: Readonly<Record<string, string>>): TlsSpec | undefined {
  * if (db.schema !== "etl" || db.where !== "127.0.0.1:5433/ops") throw new Error();
  * ```
  */
-export function parseStateUrl(url: string): StateDatabase {
+export function parseStateUrl(url: string, variable: string = STATE_URL_ENV): StateDatabase {
   if (!/^postgres(ql)?:\/\//i.test(url.trim())) {
-    throw new ConfigError(`${STATE_URL_ENV} must start with postgresql:// or postgres://`, {
+    throw new ConfigError(`${variable} must start with postgresql:// or postgres://`, {
       code: "state.invalid_url",
-      hint: `set ${STATE_URL_ENV}=postgresql://user:password@host:5432/database, or unset it ` +
+      hint: `set ${variable}=postgresql://user:password@host:5432/database, or unset it ` +
         "to keep state in .rivet_state.db next to the config",
     });
   }
@@ -109,7 +112,7 @@ export function parseStateUrl(url: string): StateDatabase {
     info = parseConnectionUrl(url, "postgres");
   } catch (error) {
     const why = error instanceof Error ? error.message.replace(/^source URL/, "the URL") : "";
-    throw new ConfigError(`${STATE_URL_ENV} is not a valid URL: ${why}`, {
+    throw new ConfigError(`${variable} is not a valid URL: ${why}`, {
       code: "state.invalid_url",
       hint: "percent-encode reserved characters of the password, e.g. '@' as %40",
       cause: error,
@@ -117,18 +120,18 @@ export function parseStateUrl(url: string): StateDatabase {
   }
   const schema = info.params.schema ?? DEFAULT_STATE_SCHEMA;
   checkSchemaName(schema);
-  const tls = tlsOf(info.params);
+  const tls = tlsOf(info.params, variable);
   const host = info.host.replace(/[^\x20-\x7e]/g, "?");
   const warnings: string[] = [];
   if (!isLoopbackHost(info.host)) {
     if (tls === undefined) {
       throw new ConfigError(
-        `TLS required for non-loopback state database host '${host}': ${STATE_URL_ENV} has no ` +
+        `TLS required for non-loopback state database host '${host}': ${variable} has no ` +
           "sslmode",
         {
           code: "state.tls_required",
           hint: `add ?sslmode=require (or verify-full with sslrootcert=<CA file>) to ` +
-            `${STATE_URL_ENV}, or ?sslmode=disable to opt in to plaintext explicitly`,
+            `${variable}, or ?sslmode=disable to opt in to plaintext explicitly`,
         },
       );
     }
@@ -140,6 +143,7 @@ export function parseStateUrl(url: string): StateDatabase {
     }
   }
   return {
+    variable,
     host: info.host,
     port: info.port,
     user: info.user,
@@ -171,7 +175,7 @@ function refusedError(db: StateDatabase, error: RivetError): ConfigError {
     .replace(/source\.password_env or the URL/g, "the password in the URL");
   return new ConfigError(`The PostgreSQL state database at ${db.where} refused rivet: ${why}`, {
     code: "state.connect_refused",
-    hint: `check the user, the password and sslmode/sslrootcert in ${STATE_URL_ENV}`,
+    hint: `check the user, the password and sslmode/sslrootcert in ${db.variable}`,
     cause: error,
   });
 }
@@ -206,7 +210,7 @@ export async function openPostgresStateStore(db: StateDatabase): Promise<StateSt
       `The PostgreSQL state database at ${db.where} cannot be reached: ${error.message}`,
       {
         code: "state.unreachable",
-        hint: `check that the server in ${STATE_URL_ENV} is running and reachable from this ` +
+        hint: `check that the server in ${db.variable} is running and reachable from this ` +
           "host, then retry; unset the variable to use the state file next to the config",
         cause: error,
       },
@@ -295,7 +299,7 @@ export async function openRunStateStore(
     }
     return await openStateStore(configDir);
   }
-  const parsed = parseStateUrl(env(name)!);
+  const parsed = parseStateUrl(env(name)!, name);
   for (const warning of parsed.warnings) (options.warn ?? warnOnce)(warning);
   // sslrootcert is relative to the config folder, as every input file of a plan is.
   const caFile = parsed.tls?.caFile;

@@ -197,6 +197,17 @@ Deno.test("parseStateUrl applies the TLS policy of sources and checks the schema
   assert.equal(plain.where, "db.internal:6543/ops");
   assert.match(plain.warnings.join(), /TLS is not enforced for state database host/);
   assert.equal(parseStateUrl("postgresql://u@localhost/ops").schema, "rivet_state");
+  // A config's state.url_env: the messages name that variable.
+  assert.throws(
+    () => parseStateUrl("postgres://u:pw@db.internal/ops", "ORDERS_STATE_URL"),
+    (e: RivetError) =>
+      /ORDERS_STATE_URL has no sslmode/.test(e.message) &&
+      !/RIVET_STATE_URL/.test(`${e.message} ${e.hint}`),
+  );
+  assert.equal(
+    parseStateUrl("postgres://u@127.0.0.1/ops", "ORDERS_STATE_URL").variable,
+    "ORDERS_STATE_URL",
+  );
 });
 
 Deno.test({
