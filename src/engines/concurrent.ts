@@ -119,26 +119,40 @@ export async function runExportsConcurrently(
       return [outcome];
     });
   };
-  const stdoutLane = exports.filter((e) => e.destination.kind === "stdout");
-  const lanes = new Map<string, Promise<Outcome[]>>();
+  const outcomes = await runInLanes(exports, run, options.signal);
+  return runResult(outcomes, { startedAt, signal: options.signal });
+}
+
+/**
+ * Runs `run` for every export at once, except the exports writing to stdout: they share one lane,
+ * one after the other, so their bytes never interleave (and it starts no more of them once
+ * `signal` aborted). Used by the in-process and the worker engines of `--parallel-exports`.
+ *
+ * @param exports The exports.
+ * @param run Runs one export to its outcomes (failures included: it never rejects).
+ * @param signal The run's abort signal.
+ * @returns Every outcome, in export order.
+ */
+export async function runInLanes(
+  exports: readonly ExportSpec[],
+  run: (spec: ExportSpec) => Promise<Outcome[]>,
+  signal: AbortSignal,
+): Promise<Outcome[]> {
+  const lanes = new Map<ExportSpec, Promise<Outcome[]>>();
   for (const spec of exports) {
-    if (spec.destination.kind !== "stdout") lanes.set(spec.name, run(spec));
+    if (spec.destination.kind !== "stdout") lanes.set(spec, run(spec));
   }
-  const sequential = (async () => {
-    const out = new Map<string, Outcome[]>();
-    for (const spec of stdoutLane) {
-      if (options.signal.aborted) break;
-      out.set(spec.name, await run(spec));
-    }
-    return out;
-  })();
-  const stdoutOutcomes = await sequential;
+  const stdoutOutcomes = new Map<ExportSpec, Outcome[]>();
+  for (const spec of exports) {
+    if (spec.destination.kind !== "stdout") continue;
+    if (signal.aborted) break;
+    stdoutOutcomes.set(spec, await run(spec));
+  }
   const outcomes: Outcome[] = [];
   for (const spec of exports) {
-    outcomes.push(...(lanes.has(spec.name) ? await lanes.get(spec.name)! : []));
-    outcomes.push(...(stdoutOutcomes.get(spec.name) ?? []));
+    outcomes.push(...(await lanes.get(spec) ?? stdoutOutcomes.get(spec) ?? []));
   }
-  return runResult(outcomes, { startedAt, signal: options.signal });
+  return outcomes;
 }
 
 /**

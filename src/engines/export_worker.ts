@@ -33,6 +33,7 @@ import type { Outcome, RivetEvent } from "../core/events.ts";
 import type { ConfigSpec, ExportSpec } from "../core/spec.ts";
 import type { ExportJob } from "../core/job.ts";
 import { openRunStateStore, stateOptions } from "./state.ts";
+import { runInLanes } from "./concurrent.ts";
 import { resolveJob } from "../plan/resolve.ts";
 import { runJob } from "../pipeline/run_job.ts";
 import { compileParquetWasm, loadParquetWasm } from "../formats/mod.ts";
@@ -119,25 +120,18 @@ export async function runExportsInWorkers(
       return [outcome];
     }
   };
-  const sequential = async (specs: readonly ExportSpec[]) => {
-    const out = new Map<ExportSpec, Outcome[]>();
-    for (const spec of specs) {
-      if (options.signal.aborted) break;
-      out.set(spec, await run(spec));
-    }
-    return out;
-  };
-  let done: Map<ExportSpec, Outcome[]>;
+  let outcomes: Outcome[];
   if (options.concurrent) {
+    // Compiled once before the lanes start, so concurrent exports do not each compile it.
     if (exports.some((e) => e.format.kind === "parquet")) wasm = await compileParquetWasm();
-    const lanes = exports.filter((e) => e.destination.kind !== "stdout")
-      .map(async (spec) => [spec, await run(spec)] as const);
-    const stdoutLane = sequential(exports.filter((e) => e.destination.kind === "stdout"));
-    done = new Map([...await Promise.all(lanes), ...await stdoutLane]);
+    outcomes = await runInLanes(exports, run, options.signal);
   } else {
-    done = await sequential(exports);
+    outcomes = [];
+    for (const spec of exports) {
+      if (options.signal.aborted) break;
+      outcomes.push(...await run(spec));
+    }
   }
-  const outcomes = exports.flatMap((spec) => done.get(spec) ?? []);
   return runResult(outcomes, { startedAt, signal: options.signal });
 }
 
