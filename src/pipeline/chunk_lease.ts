@@ -55,10 +55,9 @@ export function keepLease(ctx: LeaseContext, task: ChunkRefEntry): () => void {
     const now = (await ctx.ledger.listChunkTasks(task.runId))[task.chunkIndex];
     if (now?.status === "running") lost("another process holds it now");
   };
-  const timer = setInterval(() => {
+  return renewEvery(ctx.leaseMs, () => {
     renew().catch((error) => lost(error instanceof Error ? error.message : String(error)));
-  }, Math.max(1, Math.floor(ctx.leaseMs / 3)));
-  return () => clearInterval(timer);
+  });
 }
 
 /**
@@ -131,12 +130,17 @@ export async function claimFinish(ctx: LeaseContext, runId: string): Promise<str
  * @returns Stops the renewal.
  */
 export function keepFinish(ctx: LeaseContext, runId: string): () => void {
-  const timer = setInterval(() => {
+  return renewEvery(ctx.leaseMs, () => {
     ctx.ledger.claimChunkRunFinish(runId, { leaseMs: ctx.leaseMs }).catch(() => {
       // The next renewal tries again; a finish taken over is refused at completion time by
       // nothing worse than a second identical manifest.
     });
-  }, Math.max(1, Math.floor(ctx.leaseMs / 3)));
+  });
+}
+
+/** Calls `renew` every third of the lease until the returned function is called. */
+function renewEvery(leaseMs: number, renew: () => void): () => void {
+  const timer = setInterval(renew, Math.max(1, Math.floor(leaseMs / 3)));
   return () => clearInterval(timer);
 }
 
