@@ -1,0 +1,38 @@
+/**
+ * `openCdcReader`: picks the engine of `source.type` and loads its change-log reader lazily, so
+ * a PostgreSQL run never loads another engine's code.
+ *
+ * @module
+ */
+import type { CdcOpenOptions, CdcReader } from "../core/cdc.ts";
+import type { ConnectionInfo } from "../core/source.ts";
+import type { SourceSpec } from "../core/spec.ts";
+
+/**
+ * Opens the change stream of the configured database.
+ *
+ * @param spec The `source` block (kind, TLS).
+ * @param connection Resolved host, port, credentials and database.
+ * @param options Tables, start position, engine settings, signal.
+ * @returns An open reader; dispose it with `await using`.
+ */
+export async function openCdcReader(
+  spec: SourceSpec,
+  connection: ConnectionInfo,
+  options: CdcOpenOptions,
+): Promise<CdcReader> {
+  switch (spec.kind) {
+    case "postgres": {
+      const { openPostgresCdc } = await import("./postgres/cdc.ts");
+      return await openPostgresCdc(spec, connection, options);
+    }
+    case "mysql": {
+      const { openMysqlCdc } = await import("./mysql/cdc.ts");
+      return await openMysqlCdc(spec, connection, options);
+    }
+    case "mssql": {
+      const { openMssqlCdc } = await import("./mssql/cdc.ts");
+      return await openMssqlCdc(spec, connection, options);
+    }
+  }
+}
