@@ -183,7 +183,7 @@ const DENO_EDGES = [
   /^config\/_(fs|testing)\.ts$/,
   /^sources\/[^/]+\/(connect|_errors)\.ts$/,
   /^formats\/_(wasm|measure)\.ts$/,
-  /^_util\/(test_hook|input_file)\.ts$/,
+  /^_util\/(test_hook|input_file|atomic_file)\.ts$/,
 ];
 
 /** Flags `Deno.*` value uses outside {@linkcode DENO_EDGES}. */

@@ -237,7 +237,12 @@ export const DEFINITIONS: Definitions = {
     rollover: int("Events per output file."),
     rollover_memory_mb: int("Memory per output file, in MB."),
     server_id: int("MySQL replication server id."),
-    slot: str("PostgreSQL replication slot."),
+    slot: str(
+      "PostgreSQL replication slot (default rivet_slot; created with pgoutput if missing).",
+    ),
+    publication: str(
+      "PostgreSQL publication the slot decodes (default: the slot's name; created for the table if missing).",
+    ),
     capture_instance: str("SQL Server capture instance."),
   },
   state: {

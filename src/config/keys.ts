@@ -156,6 +156,7 @@ export const CDC_KEYS = [
   "rollover_memory_mb",
   "server_id",
   "slot",
+  "publication",
   "capture_instance",
 ] as const;
 

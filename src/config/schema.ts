@@ -91,6 +91,7 @@ export interface RawExport {
     readonly rolloverMemoryMb?: number;
     readonly serverId?: number;
     readonly slot?: string;
+    readonly publication?: string;
     readonly captureInstance?: string;
   };
   readonly cursorColumn?: string;
@@ -493,6 +494,7 @@ function parseExport(node: TreeNode, index: number): RawExport {
         rolloverMemoryMb: cdc.int("rollover_memory_mb"),
         serverId: cdc.int("server_id"),
         slot: cdc.str("slot"),
+        publication: cdc.str("publication"),
         captureInstance: cdc.str("capture_instance"),
       })
       : undefined,

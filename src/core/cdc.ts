@@ -15,6 +15,16 @@ import type { RecordBatch, Schema } from "./arrow.ts";
 import type { ColumnInfo } from "./source.ts";
 import type { SignalOptions, Warning } from "./spec.ts";
 
+/** Defaults of the `cdc:` keys (as in rivet-cli). */
+export const CDC_DEFAULTS = {
+  /** Changes per part before it rolls at the next transaction end. */
+  rollover: 10_000,
+  /** MySQL replica server id. */
+  serverId: 4271,
+  /** PostgreSQL replication slot (the publication defaults to the same name). */
+  slot: "rivet_slot",
+} as const;
+
 /** What a change did to its row. */
 export type CdcOp = "insert" | "update" | "delete";
 

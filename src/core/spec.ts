@@ -179,6 +179,8 @@ export interface CdcSpec {
   readonly rolloverMemoryMb?: number;
   readonly serverId?: number;
   readonly slot?: string;
+  /** PostgreSQL publication (default: the slot's name). */
+  readonly publication?: string;
   readonly captureInstance?: string;
 }
 

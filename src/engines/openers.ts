@@ -9,6 +9,7 @@
  */
 import type { JobOpeners } from "../pipeline/run_job.ts";
 import { openSource } from "../sources/mod.ts";
+import { openCdcReader } from "../sources/cdc.ts";
 import { createFormat } from "../formats/mod.ts";
 import { openDestination } from "../destinations/mod.ts";
 
@@ -35,6 +36,7 @@ export function threadOpeners(ctx: OpenerContext): Omit<JobOpeners, "chunkWorker
         signal: options.signal,
         ...(options.onWarning ? { onWarning: options.onWarning } : {}),
       }),
+    cdc: (job, options) => openCdcReader(job.source, job.connection, options),
     format: (spec) => createFormat(spec, ctx.wasmModule ? { wasmModule: ctx.wasmModule } : {}),
     destination: (spec, options) =>
       openDestination(spec, {

@@ -272,6 +272,14 @@ export async function exportNeeds(
     await addWithRealPath(read, root, why);
     await addWithRealPath(write, root, why);
   }
+  const checkpoint = spec.mode === "cdc" ? spec.cdc?.checkpoint : undefined;
+  if (checkpoint !== undefined) {
+    // Saved through a temporary file renamed over it: the whole folder, not just the file.
+    const folder = dirname(resolve(config.dir, checkpoint));
+    const why = `cdc checkpoint folder of export '${spec.name}'`;
+    await addWithRealPath(read, folder, why);
+    await addWithRealPath(write, folder, why);
+  }
   if (spec.format.kind === "parquet") {
     const wasm = parquetWasmPath();
     if (wasm !== undefined) {

@@ -174,10 +174,22 @@ export function batchBytes(batch: RecordBatch): number {
   return batch.data.byteLength;
 }
 
-async function hashingSink(
+/**
+ * Wraps an upload's writable so every byte is hashed (xxh3, MD5), counted and, when asked,
+ * re-counted as rows on its way.
+ *
+ * @param target The upload's writable.
+ * @param options Row recounter (`run --validate`) and whether MD5 runs on its own thread.
+ * @returns The sink to encode into, the digests once it is closed, and a disposer.
+ */
+export async function hashingSink(
   target: WritableStream<Uint8Array>,
   options: { readonly recounter: RowRecounter | undefined; readonly offloadMd5: boolean },
-): Promise<Pick<OpenPart, "digest" | "dispose"> & { sink: WritableStream<Uint8Array> }> {
+): Promise<{
+  sink: WritableStream<Uint8Array>;
+  digest: () => Promise<{ size: number; xxh3: string; md5: string }>;
+  dispose: () => void;
+}> {
   const xxh3 = await createXxh3();
   const { recounter, offloadMd5 } = options;
   // MD5 is the slowest step per output byte (about 0.5 GB/s): for CSV, which writes 5-10 times

@@ -20,6 +20,9 @@ import { destinationWarnings } from "../core/events.ts";
 import type { Format } from "../core/format.ts";
 import type { ExportJob } from "../core/job.ts";
 import type { Source } from "../core/source.ts";
+import type { CdcOpenOptions, CdcReader } from "../core/cdc.ts";
+import { runCdcJob } from "./cdc_job.ts";
+import { PermanentError } from "../core/errors.ts";
 import type { DestinationSpec, ExportSpec, FormatSpec, SourceKind } from "../core/spec.ts";
 import type { StateStore } from "../core/state.ts";
 import { sleep } from "../_util/abort.ts";
@@ -59,6 +62,8 @@ export interface JobOpeners {
     spec: DestinationSpec,
     options: { signal: AbortSignal; warn: (message: string, code?: string) => void },
   ): Promise<Destination>;
+  /** Opens the change stream of a `mode: cdc` job's table. */
+  cdc?(job: ExportJob, options: CdcOpenOptions): Promise<CdcReader>;
   /**
    * Starts `size` chunk runners elsewhere (the Web Worker engine) for a chunked export with
    * `parallel > 1`; without it, chunks run one by one in this thread.
@@ -134,7 +139,9 @@ async function runResolved(job: ExportJob, options: JobRunOptions): Promise<Outc
     if (entry) journal.push(entry);
     options.emit(event);
   };
-  const outcome = await runWithRetries(job, { ...options, emit });
+  const outcome = job.spec.mode === "cdc"
+    ? await runCdc(job, { ...options, emit })
+    : await runWithRetries(job, { ...options, emit });
   await recordMetrics(options.state, outcome, {
     spec: job.spec,
     sourceKind: job.source.kind,
@@ -142,6 +149,38 @@ async function runResolved(job: ExportJob, options: JobRunOptions): Promise<Outc
   });
   await recordJournal(options.state, outcome, journal, options.emit);
   return [outcome];
+}
+
+/**
+ * A cdc job is not retried whole: its committed parts are checkpointed, and the next run (a
+ * scheduler's retry of exit 2) continues from the checkpoint.
+ */
+async function runCdc(job: ExportJob, options: JobRunOptions): Promise<Outcome> {
+  const open = options.open;
+  const cdc = open.cdc?.bind(open);
+  const outcome = cdc
+    ? await runCdcJob(job, {
+      state: options.state,
+      emit: options.emit,
+      signal: options.signal,
+      rss: options.rss,
+      open: {
+        cdc,
+        format: (spec) => open.format(spec),
+        destination: (spec, o) => open.destination(spec, o),
+      },
+    })
+    : failedOutcome(job.spec, {
+      tuning: job.tuning,
+      startedAt: new Date(),
+      error: new PermanentError(
+        `export '${job.spec.name}': this engine cannot open change streams`,
+        { code: "cdc.engine_unavailable" },
+      ),
+      peakRssMb: Math.round(options.rss() / MB),
+    });
+  options.emit({ type: "export_finished", outcome });
+  return outcome;
 }
 
 async function runWithRetries(job: ExportJob, options: JobRunOptions): Promise<Outcome> {

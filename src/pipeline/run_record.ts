@@ -36,7 +36,11 @@ export function runResult(
   facts: { startedAt: Date; signal: AbortSignal },
 ): RunResult {
   const codes = outcomes.map((o) => o.error?.exitCode ?? 0);
-  if (facts.signal.aborted) codes.push(130);
+  // A cdc stream ends by being stopped: when it then finished its part and checkpoint cleanly,
+  // the stop was the normal end, not an interruption.
+  const stoppedStreams = outcomes.length > 0 &&
+    outcomes.every((o) => o.mode === "cdc" && o.status === "success");
+  if (facts.signal.aborted && !stoppedStreams) codes.push(130);
   return {
     exitCode: worstExitCode(codes),
     outcomes,
