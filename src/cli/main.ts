@@ -24,6 +24,7 @@ import type { CheckFlags } from "./commands/check.ts";
 import type { PlanFlags } from "./commands/plan.ts";
 import type { ApplyFlags } from "./commands/apply.ts";
 import type { InitFlags } from "./commands/init.ts";
+import type { CdcFlags } from "./commands/cdc.ts";
 import type { Shell } from "./commands/completions.ts";
 import type { ReconcileFlags } from "./commands/reconcile.ts";
 import type { RepairFlags } from "./commands/repair.ts";
@@ -472,6 +473,49 @@ Examples:
     .action(async (planFile: string, flags: ApplyFlags) => {
       const { applyCommand } = await import("./commands/apply.ts");
       exitCode = await applyCommand(planFile, flags, ctx);
+    });
+  program.command("cdc")
+    .description("stream a table's changes: NDJSON on stdout, or typed files with --output")
+    .addOption(new Option("--source <url>", "database URL").conflicts(["sourceEnv", "sourceFile"]))
+    .addOption(
+      new Option("--source-env <var>", "environment variable holding the database URL")
+        .conflicts(["source", "sourceFile"]),
+    )
+    .addOption(
+      new Option("--source-file <path>", "file holding the database URL")
+        .conflicts(["source", "sourceEnv"]),
+    )
+    .option("--table <[schema.]name>", "table to capture (repeatable)", collect)
+    .option("--checkpoint <path>", "file keeping the position (the next call resumes there)")
+    .option("--until-current", "stop at the log position current at start")
+    .option("--max-events <n>", "stop after about n changes (at a transaction end)", positiveInt)
+    .option("--output <dir>", "write typed files to this folder (one --table)")
+    .addOption(
+      new Option("--format <format>", "file format with --output").choices(["parquet", "csv"])
+        .default("parquet"),
+    )
+    .option("--rollover <n>", "changes per file with --output (default 10000)", positiveInt)
+    .option("--slot <name>", "PostgreSQL replication slot (default rivet_slot)")
+    .option("--publication <name>", "PostgreSQL publication (default: the slot's name)")
+    .option("--server-id <n>", "MySQL replica server id (default 4271)", positiveInt)
+    .option("--capture-instance <name>", "SQL Server capture instance")
+    .addHelpText(
+      "after",
+      `
+Without --output, each change is one JSON line: {op, schema, table, before, after, pos}
+(insert/update: after holds the row; delete: before). Changes are delivered at least once:
+with --checkpoint, the position after the last whole transaction written is saved (at most
+once a second, and at the end), and a restart repeats what followed it. Ctrl-C stops after
+the transaction in hand. docs/cdc.md has what each database needs.
+
+Examples:
+  rivet cdc --source-env DATABASE_URL --table public.orders --until-current
+  rivet cdc --source-env DATABASE_URL --table orders --checkpoint orders.ckpt | jq .
+  rivet cdc --source-env DATABASE_URL --table orders --output ./cdc/orders --format csv`,
+    )
+    .action(async (flags: CdcFlags) => {
+      const { cdcCommand } = await import("./commands/cdc.ts");
+      exitCode = await cdcCommand(flags, ctx);
     });
   program.command("init")
     .description(

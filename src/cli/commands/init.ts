@@ -91,7 +91,9 @@ function relocate(path: string, output: string | undefined): string {
 }
 
 /** The source URL from the flag that gives it, read now. */
-async function sourceUrl(flags: InitFlags): Promise<string> {
+export async function sourceUrl(
+  flags: Pick<InitFlags, "source" | "sourceEnv" | "sourceFile">,
+): Promise<string> {
   if (flags.source !== undefined) {
     return await readSourceUrl({ form: "url", url: { secret: flags.source } }, {
       configDir: Deno.cwd(),
