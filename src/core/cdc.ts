@@ -119,7 +119,11 @@ export interface CdcOpenOptions extends SignalOptions {
 export interface CdcReader extends AsyncDisposable {
   /** The captured tables, in the order of {@linkcode CdcOpenOptions.tables}. */
   readonly tables: readonly CdcTable[];
-  /** The log position the reader starts from (for messages and the manifest). */
+  /**
+   * The log position the reader starts from, as a `commit`-like position a later reader can
+   * start at. A first run that sees no change saves it as its checkpoint, so the next run starts
+   * there (MySQL: the binlog file and position at open; PostgreSQL: the slot's position).
+   */
   readonly startedAt?: CdcPosition;
   /**
    * The changes. With `untilCurrent`, ends after the last transaction committed before the

@@ -370,6 +370,10 @@ class CdcStream {
         await this.#finishPart();
       } else if (this.#lastCommit !== undefined && this.#lastCommit !== this.#saved) {
         await this.#checkpoint();
+      } else if (this.#saved === undefined && this.#reader.startedAt !== undefined) {
+        // A first run that saw no change still fixes where capture starts: the next run reads
+        // from here, not from wherever the log's end is by then.
+        await this.#checkpoint(this.#reader.startedAt);
       }
     } catch (error) {
       await this.#abortPart(error);

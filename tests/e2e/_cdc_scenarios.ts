@@ -1,0 +1,250 @@
+/**
+ * The `mode: cdc` scenarios every engine with a change log runs through `rivet run` (a real
+ * process): changes of every common type arrive typed as a full export of the table types them,
+ * the changes of one transaction land in one part, and a run killed at any point of the part
+ * cycle followed by another run loses nothing and repeats nothing.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { readParquet } from "../_helpers/parquet_oracle.ts";
+
+const cliPath = new URL("../../cli.ts", import.meta.url).pathname;
+
+/** What a scenario needs of an engine's test server. */
+export interface CdcEngine {
+  /** `postgres` or `mysql`. */
+  readonly type: string;
+  /** Source URL. */
+  readonly url: string;
+  /** Runs SQL (several statements, `BEGIN; …; COMMIT;` allowed) as an administrator. */
+  sql(text: string): Promise<void>;
+  /** `CREATE TABLE <name> (id … PRIMARY KEY, …)` with a column of every common type. */
+  typesTable(name: string): string;
+  /** An INSERT of rows `ids` into the types table, values varied by id, some NULL. */
+  typesInsert(name: string, ids: readonly number[]): string;
+  /** An UPDATE of row `id` of the types table changing several columns. */
+  typesUpdate(name: string, id: number): string;
+  /** Extra `cdc:` keys of this engine (`slot: …`, `server_id: …`), one flow mapping body. */
+  readonly cdcKeys: string;
+}
+
+/** A config with one cdc export of `table` to `./out/<table>` and one full export of it. */
+function plan(engine: CdcEngine, table: string, cdc: string): string {
+  return [
+    "source:",
+    `  type: ${engine.type}`,
+    "  url_env: CDC_SOURCE_URL",
+    "exports:",
+    `  - name: ${table}_cdc`,
+    `    table: ${table}`,
+    "    mode: cdc",
+    "    format: parquet",
+    `    destination: {type: local, path: ./out/${table}}`,
+    `    cdc: {until_current: true, ${engine.cdcKeys}${cdc ? `, ${cdc}` : ""}}`,
+    `  - name: ${table}_full`,
+    `    table: ${table}`,
+    "    format: parquet",
+    `    destination: {type: local, path: ./full/${table}}`,
+    "",
+  ].join("\n");
+}
+
+/** Starts `rivet run -c plan.yaml -e <export>` in `dir`. */
+function launch(
+  engine: CdcEngine,
+  dir: string,
+  exportName: string,
+  env: Record<string, string> = {},
+): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", cliPath, "run", "-c", "plan.yaml", "-e", exportName],
+    cwd: dir,
+    env: { CDC_SOURCE_URL: engine.url, ...env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
+async function finished(child: Deno.ChildProcess): Promise<{ code: number; stderr: string }> {
+  const out = await child.output();
+  return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+}
+
+async function runOk(engine: CdcEngine, dir: string, exportName: string): Promise<void> {
+  const { code, stderr } = await finished(launch(engine, dir, exportName));
+  assert.equal(code, 0, stderr);
+}
+
+/** Every row of every `cdc-*.parquet` in `folder`, by part name. */
+async function partsOf(folder: string): Promise<Map<string, Record<string, unknown>[]>> {
+  const names: string[] = [];
+  for await (const e of Deno.readDir(folder)) {
+    if (e.isFile && /^cdc-\d{6}\.parquet$/.test(e.name)) names.push(e.name);
+  }
+  names.sort();
+  const out = new Map<string, Record<string, unknown>[]>();
+  for (const name of names) out.set(name, (await readParquet(join(folder, name))).rows);
+  return out;
+}
+
+/** The leaf columns of a Parquet file's schema: name → physical, logical and converted type. */
+async function leafTypes(path: string): Promise<Record<string, string>> {
+  const { metadata } = await readParquet(path);
+  const out: Record<string, string> = {};
+  for (const el of metadata.schema.slice(1)) {
+    out[el.name] = JSON.stringify([el.type, el.logical_type, el.converted_type, el.scale]);
+  }
+  return out;
+}
+
+function firstParquet(folder: string): string {
+  for (const e of Deno.readDirSync(folder)) {
+    if (e.isFile && e.name.endsWith(".parquet")) return join(folder, e.name);
+  }
+  throw new Error(`no Parquet file in ${folder}`);
+}
+
+/**
+ * Inserts, updates and deletes of every common type arrive typed as a full export types them;
+ * a transaction's changes land in one part.
+ *
+ * @param engine The engine under test.
+ */
+export async function typedChangesScenario(engine: CdcEngine): Promise<void> {
+  const dir = await Deno.makeTempDir();
+  try {
+    const t = "cdc_types";
+    await engine.sql(`${engine.typesTable(t)};`);
+    await Deno.writeTextFile(join(dir, "plan.yaml"), plan(engine, t, "rollover: 1"));
+    // The first run marks where capture starts (PostgreSQL creates its slot here).
+    await runOk(engine, dir, `${t}_cdc`);
+    const out = join(dir, "out", t);
+    assert.equal((await partsOf(out)).size, 0);
+    await Deno.stat(join(out, "_SUCCESS"));
+
+    await engine.sql(`${engine.typesInsert(t, [1, 2, 3])};`);
+    await engine.sql(
+      `BEGIN; ${engine.typesUpdate(t, 1)}; ${engine.typesUpdate(t, 2)}; ` +
+        `DELETE FROM ${t} WHERE id = 3; COMMIT;`,
+    );
+    await engine.sql(`${engine.typesInsert(t, [4])};`);
+    await runOk(engine, dir, `${t}_cdc`);
+    await runOk(engine, dir, `${t}_full`);
+
+    const parts = [...(await partsOf(out)).values()];
+    const ops = parts.map((rows) => rows.map((r) => `${r.__op}:${r.id}`));
+    // rollover 1: every transaction is its own part, the three changes of the second together.
+    assert.deepEqual(ops, [
+      ["insert:1", "insert:2", "insert:3"],
+      ["update:1", "update:2", "delete:3"],
+      ["insert:4"],
+    ]);
+    for (const rows of parts) {
+      for (const row of rows) assert.ok(JSON.parse(String(row.__pos)), "__pos is JSON");
+    }
+    // Types: the table's columns of a cdc part are those of the full export.
+    const full = await leafTypes(firstParquet(join(dir, "full", t)));
+    const cdc = await leafTypes(join(out, [...(await partsOf(out)).keys()][0]!));
+    assert.ok(cdc.__op && cdc.__pos);
+    delete cdc.__op;
+    delete cdc.__pos;
+    assert.deepEqual(cdc, full);
+    // Values: the after-images of rows 1, 2 (updated) and 4 equal the full export's rows.
+    const fullRows = new Map(
+      (await readParquet(firstParquet(join(dir, "full", t)))).rows.map((r) => [Number(r.id), r]),
+    );
+    const latest = new Map<number, Record<string, unknown>>();
+    for (const rows of parts) {
+      for (const { __op: _op, __pos: _pos, ...row } of rows) latest.set(Number(row.id), row);
+    }
+    for (const id of [1, 2, 4]) assert.deepEqual(latest.get(id), fullRows.get(id), `row ${id}`);
+    assert.equal(fullRows.has(3), false);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Polls until `path` exists (at most `ms`). */
+async function appears(path: string, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (true) {
+    try {
+      await Deno.stat(path);
+      return;
+    } catch {
+      if (Date.now() > end) throw new Error(`${path} did not appear`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
+
+/**
+ * Runs killed inside the part cycle (SIGKILL after a part's commit, before its checkpoint; an
+ * exit between the checkpoint and the acknowledgement), then a clean run: every change exactly
+ * once across the parts.
+ *
+ * @param engine The engine under test.
+ */
+export async function killScenario(engine: CdcEngine): Promise<void> {
+  const dir = await Deno.makeTempDir();
+  try {
+    const t = "cdc_kill";
+    await engine.sql(`CREATE TABLE ${t} (id INT PRIMARY KEY, v VARCHAR(40));`);
+    await Deno.writeTextFile(join(dir, "plan.yaml"), plan(engine, t, "rollover: 100"));
+    await runOk(engine, dir, `${t}_cdc`);
+    // 30 transactions of 40 inserts, then 10 transactions updating 20 rows each.
+    const statements: string[] = [];
+    for (let txn = 0; txn < 30; txn++) {
+      const values = Array.from({ length: 40 }, (_, i) => {
+        const id = txn * 40 + i + 1;
+        return `(${id}, 'v${id}')`;
+      });
+      statements.push(`BEGIN; INSERT INTO ${t} VALUES ${values.join(", ")}; COMMIT;`);
+    }
+    for (let txn = 0; txn < 10; txn++) {
+      statements.push(
+        `BEGIN; UPDATE ${t} SET v = 'u${txn}' WHERE id > ${txn * 20} AND id <= ${
+          txn * 20 + 20
+        }; COMMIT;`,
+      );
+    }
+    await engine.sql(statements.join("\n"));
+    const out = join(dir, "out", t);
+
+    // 1: SIGKILL while blocked after the first part's commit, before its checkpoint.
+    const blocked = launch(engine, dir, `${t}_cdc`, {
+      RIVET_TEST_BLOCK_AT: "cdc_after_part_commit",
+      RIVET_TEST_BLOCK_MS: "30000",
+    });
+    await appears(join(out, "cdc-000000.parquet"), 60_000);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    blocked.kill("SIGKILL");
+    await finished(blocked);
+    // 2: exit right after a checkpoint was saved, before the server heard of it.
+    const crashed = await finished(
+      launch(engine, dir, `${t}_cdc`, { RIVET_TEST_CRASH_AT: "cdc_after_flush_before_ack" }),
+    );
+    assert.equal(crashed.code, 86, crashed.stderr);
+    // 3: a clean run drains the rest.
+    await runOk(engine, dir, `${t}_cdc`);
+
+    const changes: string[] = [];
+    for (const rows of (await partsOf(out)).values()) {
+      for (const row of rows) changes.push(`${row.__op}:${row.id}:${row.v}`);
+    }
+    const expected: string[] = [];
+    for (let id = 1; id <= 1200; id++) expected.push(`insert:${id}:v${id}`);
+    for (let txn = 0; txn < 10; txn++) {
+      for (let id = txn * 20 + 1; id <= txn * 20 + 20; id++) expected.push(`update:${id}:u${txn}`);
+    }
+    assert.equal(changes.length, expected.length, "every change exactly once");
+    assert.deepEqual([...changes].sort(), [...expected].sort());
+    const manifest = JSON.parse(await Deno.readTextFile(join(out, "manifest.json")));
+    assert.equal(manifest.status, "success");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
