@@ -556,16 +556,12 @@ Examples:
     .addOption(
       new Option(
         "--mode <mode>",
-        "full, incremental, chunked or time_window: for every table that allows it",
+        "full, incremental, chunked, time_window or cdc: for every table that allows it",
       ).argParser((value: string) => {
-        if (value === "cdc") {
+        if (!["full", "incremental", "chunked", "time_window", "cdc"].includes(value)) {
           throw new InvalidArgumentError(
-            "cdc is not supported by this version of rivet (supported: full, incremental, " +
-              "chunked, time_window)",
+            "expected full, incremental, chunked, time_window or cdc",
           );
-        }
-        if (!["full", "incremental", "chunked", "time_window"].includes(value)) {
-          throw new InvalidArgumentError("expected full, incremental, chunked or time_window");
         }
         return value;
       }),

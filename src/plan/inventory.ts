@@ -117,7 +117,7 @@ export interface ColumnOverride {
 
 /** The export the scaffold suggests for a table. */
 export interface Suggestion {
-  readonly mode: Exclude<ExportMode, "cdc">;
+  readonly mode: ExportMode;
   /** Why this mode, one sentence for the YAML comment. */
   readonly why: string;
   readonly chunkColumn?: string;
@@ -386,6 +386,16 @@ function forced(mode: Suggestion["mode"], d: Decision, rows: number | undefined,
   switch (mode) {
     case "full":
       return full(`${asked} was given`);
+    case "cdc":
+      return {
+        mode,
+        why: `${asked} was given: each run drains the table's change log up to now`,
+        review: [
+          "capture starts at the first run: export the table once with mode: full for its " +
+          "current rows; docs/cdc.md lists what the database needs (logical WAL, binlog in ROW " +
+          "format, or CDC enabled on the table)",
+        ],
+      };
     case "chunked":
       return d.chunks.length > 0
         ? chunked(d, rows, t, `${asked} was given; chunked on integer key ${d.chunks[0]!.column}`)

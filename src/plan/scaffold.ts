@@ -13,6 +13,7 @@
  * @module
  */
 import type { SourceKind, TlsMode } from "../core/spec.ts";
+import { CDC_DEFAULTS } from "../core/cdc.ts";
 import { dialectOf, quoteIdent } from "./dialect.ts";
 import { type Inventory, SCAFFOLD_CHUNK_SIZE, type TableAnalysis } from "./inventory.ts";
 
@@ -244,10 +245,24 @@ function exportLines(
   kind: SourceKind,
   a: TableAnalysis,
   name: string,
-  options: ScaffoldOptions,
+  options: ScaffoldOptions & { readonly index: number },
 ): string[] {
   const t = a.table;
-  const s = a.suggestion;
+  const plain = t.unsupported.length === 0 && plainTableName(kind, t.schema) &&
+    plainTableName(kind, t.name);
+  // A change log is read whole: a table that needs a query (a column left out, a quoted name)
+  // cannot be captured, and is exported whole instead.
+  const s = a.suggestion.mode === "cdc" && !plain
+    ? {
+      ...a.suggestion,
+      mode: "full" as const,
+      why: "--mode cdc was given but the table cannot be captured",
+      review: [
+        "cdc needs a table named with letters, digits and _ whose every column rivet can type: " +
+        "exported whole instead",
+      ],
+    }
+    : a.suggestion;
   const lines = [
     ...commentLines("  # ", describeTable(a)),
     ...commentLines("  # ", `mode ${s.mode}: ${s.why}.`),
@@ -261,9 +276,7 @@ function exportLines(
   ];
   for (const r of review) lines.push(...commentLines("  # REVIEW: ", r));
   lines.push(`  - name: ${yamlString(name)}`);
-  if (
-    t.unsupported.length === 0 && plainTableName(kind, t.schema) && plainTableName(kind, t.name)
-  ) {
+  if (plain) {
     lines.push(`    table: ${t.schema}.${t.name}`);
   } else {
     const d = dialectOf(kind);
@@ -301,16 +314,49 @@ function exportLines(
       break;
     case "full":
       break;
+    case "cdc":
+      lines.push(
+        "    cdc:",
+        "      until_current: true",
+        ...cdcLines(kind, t, name, options.index),
+      );
+      break;
   }
   lines.push("    format: parquet", ...destinationLines(options.destination, name));
   if (a.overrides.length > 0) {
     lines.push("    columns:");
     for (const o of a.overrides) lines.push(`      ${yamlString(o.column)}: ${yamlString(o.type)}`);
   }
-  lines.push(
-    "    # Optional: add _rivet_exported_at and _rivet_row_hash to every row.",
-    "    # meta_columns: {exported_at: true, row_hash: true}",
-  );
+  if (s.mode !== "cdc") {
+    lines.push(
+      "    # Optional: add _rivet_exported_at and _rivet_row_hash to every row.",
+      "    # meta_columns: {exported_at: true, row_hash: true}",
+    );
+  }
+  return lines;
+}
+
+/**
+ * The engine's key of a scaffolded cdc export, unique per export (two exports may not share a
+ * slot or a server id): PostgreSQL a slot named after the export, MySQL a server id counted up
+ * from the default, SQL Server the capture instance `sp_cdc_enable_table` names by default.
+ */
+function cdcLines(
+  kind: SourceKind,
+  t: TableAnalysis["table"],
+  name: string,
+  index: number,
+): string[] {
+  const lines = [`      checkpoint: ${yamlString(`./cdc/${name}.ckpt`)}`];
+  if (kind === "postgres") {
+    const slot = `rivet_${name}`.toLowerCase().replace(/[^a-z0-9_]/g, "_").slice(0, 63);
+    lines.push(`      slot: ${yamlString(slot)}`);
+  } else if (kind === "mysql") {
+    lines.push(`      server_id: ${CDC_DEFAULTS.serverId + index}`);
+  } else {
+    const instance = `${t.schema}_${t.name}`.replace(/[^A-Za-z0-9_]/g, "_").slice(0, 63);
+    lines.push(`      capture_instance: ${yamlString(instance)}`);
+  }
   return lines;
 }
 
@@ -355,7 +401,7 @@ export function renderScaffold(
     if (options.destination.kind === "local" && exports === 1) {
       lines.push("  # Local paths are relative to the folder rivet runs in.");
     }
-    lines.push(...exportLines(kind, a, names[i]!, options), "");
+    lines.push(...exportLines(kind, a, names[i]!, { ...options, index: i }), "");
   });
   return { yaml: lines.join("\n").replace(/\n+$/, "") + "\n", exports, skipped };
 }

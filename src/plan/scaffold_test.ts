@@ -144,3 +144,39 @@ Deno.test("a table nothing can be read from gets a REVIEW comment, no export", (
   assert.match(yaml, /# REVIEW: app\.locked has no export: cannot be read \(permission denied\)/);
   assert.match(yaml, /# REVIEW: app\.geo has no export: none of its columns can be exported/);
 });
+
+Deno.test("--mode cdc scaffolds a runnable cdc block per table, each with its own reader", async () => {
+  const tables = [table("orders"), table("items"), table("Weird Name")];
+  for (const kind of ["postgres", "mysql", "mssql"] as const) {
+    const analyses = tables.map((t) => analyzeTable(kind, t, { mode: "cdc" }));
+    const { yaml } = renderScaffold({ kind, host: "db", database: "shop", tables }, analyses, {
+      connection: { form: "url_env", env: "DATABASE_URL", fromUrl: true },
+      destination: { kind: "local" },
+    });
+    const config = await load(yaml);
+    const modes = Object.fromEntries(config.exports.map((e) => [e.name, e.mode]));
+    // A quoted name cannot be captured: exported whole, with a REVIEW line.
+    assert.deepEqual(Object.values(modes).sort(), ["cdc", "cdc", "full"], kind);
+    assert.match(yaml, /# REVIEW: cdc needs a table named with letters/);
+    const cdc = config.exports.filter((e) => e.mode === "cdc");
+    assert.ok(
+      cdc.every((e) => e.cdc?.untilCurrent === true && e.cdc.checkpoint?.endsWith(".ckpt")),
+    );
+    // Meta columns cannot go with cdc: only the full export offers them.
+    assert.equal(yaml.match(/meta_columns: \{exported_at/g)?.length, 1);
+    // The plan checks accept it: distinct slots / server ids and folders.
+    const { checkRunnable } = await import("../config/mod.ts");
+    checkRunnable(config, config.exports, { resume: false });
+    if (kind === "postgres") {
+      assert.deepEqual(cdc.map((e) => e.cdc?.slot).sort(), ["rivet_items", "rivet_orders"]);
+    }
+    if (kind === "mysql") {
+      const ids = cdc.map((e) => e.cdc!.serverId!);
+      assert.equal(new Set(ids).size, 2);
+      assert.ok(ids.every((id) => id >= 4271));
+    }
+    if (kind === "mssql") {
+      assert.deepEqual(cdc.map((e) => e.cdc?.captureInstance).sort(), ["app_items", "app_orders"]);
+    }
+  }
+});

@@ -428,10 +428,6 @@ Deno.test({
         await usage([...base, "--gcs-credentials-file", "k.json"], /requires '--gcs-bucket/);
         await usage([...base, "--discover", "--s3-bucket", "b"], /cannot be used with/);
         await usage([...base, "--s3-bucket", "b", "--gcs-bucket", "g"], /cannot be used with/);
-        await usage(
-          [...base, "--mode", "cdc"],
-          /argument .cdc. is invalid. cdc is not supported by this version/,
-        );
         await usage([...base, "--table", "tiny", "--include", "t*"], /cannot be used with/);
         await usage(
           [...base, "--tls-ca-file", "ca.pem"],
@@ -452,7 +448,7 @@ Deno.test({
         );
         await usage(
           [...base, "--mode", "weekly"],
-          /expected full, incremental, chunked or time_window/,
+          /expected full, incremental, chunked, time_window or cdc/,
         );
 
         const config = async (args: string[], code: number, pattern: RegExp) => {

@@ -270,7 +270,7 @@ export async function initCommand(flags: InitFlags, ctx: CommandContext): Promis
         },
       );
     }
-    const mode = flags.mode === "cdc" ? undefined : flags.mode; // refused by the flag parser
+    const mode = flags.mode;
     const analyses = tables.map((t) => analyzeTable(kind, t, mode === undefined ? {} : { mode }));
     const inventory = { kind, host: info.host, database: info.database, tables };
     let text: string;
