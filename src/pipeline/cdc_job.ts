@@ -185,6 +185,14 @@ export async function runCdcJob(job: ExportJob, options: CdcJobOptions): Promise
       emit: options.emit,
       signal: io.signal,
     });
+    // A killed run's half-written part: the folder is this export's alone (a plan check).
+    if (destination.listStaging && destination.removeStaging) {
+      const stale: string[] = [];
+      for await (const s of destination.listStaging("cdc-", { signal: io.signal })) {
+        stale.push(s.key);
+      }
+      for (const key of stale) await destination.removeStaging(key, { signal: io.signal });
+    }
     const cdc = spec.cdc ?? {};
     const ref = spec.query.kind === "table"
       ? { ...(spec.query.schema ? { schema: spec.query.schema } : {}), table: spec.query.table }
