@@ -2,7 +2,12 @@
 // changes, one part per transaction at rollover 1, and runs killed inside the part cycle that
 // lose nothing and repeat nothing.
 import { startMariaDb } from "../_helpers/mariadb_server.ts";
-import { type CdcEngine, killScenario, typedChangesScenario } from "./_cdc_scenarios.ts";
+import {
+  type CdcEngine,
+  killScenario,
+  ndjsonScenario,
+  typedChangesScenario,
+} from "./_cdc_scenarios.ts";
 
 Deno.test("cdc on MariaDB: typed changes, a transaction per part, kills lose nothing", async (t) => {
   const db = await startMariaDb({
@@ -43,6 +48,7 @@ Deno.test("cdc on MariaDB: typed changes, a transaction per part, kills lose not
       cdcKeys: "server_id: 4271",
     };
     await t.step("typed changes, one transaction in one part", () => typedChangesScenario(cdc));
+    await t.step("rivet cdc: NDJSON and a checkpoint file", () => ndjsonScenario(cdc));
     await t.step(
       "killed runs lose and repeat nothing",
       () => killScenario({ ...cdc, cdcKeys: "server_id: 4272" }),

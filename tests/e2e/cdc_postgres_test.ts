@@ -2,7 +2,12 @@
 // changes, one part per transaction at rollover 1, and runs killed inside the part cycle that
 // lose nothing and repeat nothing.
 import { startPostgres } from "../_helpers/pg_server.ts";
-import { type CdcEngine, killScenario, typedChangesScenario } from "./_cdc_scenarios.ts";
+import {
+  type CdcEngine,
+  killScenario,
+  ndjsonScenario,
+  typedChangesScenario,
+} from "./_cdc_scenarios.ts";
 
 async function engine() {
   const pg = await startPostgres({ logical: true });
@@ -39,6 +44,7 @@ Deno.test("cdc on PostgreSQL: typed changes, a transaction per part, kills lose 
   const { pg, cdc } = await engine();
   try {
     await t.step("typed changes, one transaction in one part", () => typedChangesScenario(cdc));
+    await t.step("rivet cdc: NDJSON and a checkpoint file", () => ndjsonScenario(cdc));
     await t.step(
       "killed runs lose and repeat nothing",
       () => killScenario({ ...cdc, cdcKeys: "slot: rivet_kill_slot" }),
