@@ -240,6 +240,10 @@ async function toNdjson(
     }
   }
   if (unsaved !== undefined) await save(unsaved);
+  else if (start === undefined && savedAt === 0 && reader.startedAt !== undefined) {
+    // Nothing printed on a first call: still fix where capture starts for the next one.
+    await save(reader.startedAt);
+  }
   return 0;
 }
 
