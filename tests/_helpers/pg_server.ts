@@ -130,7 +130,7 @@ async function createCluster(bin: string, dataDir: string, options: StartPostgre
     "password_encryption='scram-sha-256'",
     "timezone='UTC'",
     ...(options.logical
-      ? ["wal_level=logical", "max_replication_slots=10", "max_wal_senders=10"]
+      ? ["wal_level=logical", "max_replication_slots=32", "max_wal_senders=16"]
       : []),
     ...(options.conf ?? []),
   ];

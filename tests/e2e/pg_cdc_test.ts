@@ -12,6 +12,8 @@ import type { SourceSpec, Warning } from "../../src/core/spec.ts";
 import { openSource } from "../../src/sources/mod.ts";
 import { openPostgresCdc } from "../../src/sources/postgres/cdc.ts";
 import { type PgServer, startPostgres } from "../_helpers/pg_server.ts";
+import { startPgBouncer } from "../_helpers/pgbouncer.ts";
+import { makeCertificates } from "../_helpers/tls_certs.ts";
 import { expectError, readAll } from "../_helpers/source_read.ts";
 
 const spec: SourceSpec = { kind: "postgres", connection: { form: "url_env", env: "UNUSED" } };
@@ -273,6 +275,59 @@ Deno.test("PostgreSQL change reader", async (t) => {
   });
 
   await t.step(
+    "generated columns, which the stream leaves out, are left out of the rows",
+    async () => {
+      await pg.psql(
+        "CREATE TABLE gen (id int PRIMARY KEY, v int, g int GENERATED ALWAYS AS (v * 2) STORED)",
+      );
+      await (await openPostgresCdc(spec, c, cdcOptions("s_gen", "gen")))[Symbol.asyncDispose]();
+      await pg.psql("INSERT INTO gen (id, v) VALUES (1, 10)");
+      await using reader = await openPostgresCdc(spec, c, cdcOptions("s_gen", "gen"));
+      assert.deepEqual(reader.tables[0]!.columns.map((col) => col.name), ["id", "v"]);
+      assert.deepEqual(changeRows(await drain(reader)).map((ch) => ch.row), [{ id: 1, v: 10 }]);
+    },
+  );
+
+  await t.step(
+    "unchanged TOAST values are NULL with one warning; FULL deletes carry the old row",
+    async () => {
+      await pg.psql("CREATE TABLE toasty (id int PRIMARY KEY, big text, n int)");
+      await (await openPostgresCdc(spec, c, cdcOptions("s_toast", "toasty")))
+        [Symbol.asyncDispose]();
+      await pg.psql(`INSERT INTO toasty
+        SELECT i, (SELECT string_agg(md5(i::text || g::text), '') FROM generate_series(1, 1000) g), 0
+        FROM generate_series(1, 2) i;
+      UPDATE toasty SET n = 1; ALTER TABLE toasty REPLICA IDENTITY FULL; DELETE FROM toasty WHERE id = 2`);
+      const warnings: Warning[] = [];
+      await using reader = await openPostgresCdc(
+        spec,
+        c,
+        cdcOptions("s_toast", "toasty", { onWarning: (w) => warnings.push(w) }),
+      );
+      const changes = changeRows(await drain(reader));
+      assert.deepEqual(changes.map((ch) => ch.op), [0, 0, 1, 1, 2]);
+      assert.equal((changes[0]!.row.big as string).length, 32_000);
+      assert.deepEqual(changes.slice(2, 4).map((ch) => ch.row), [
+        { id: 1, big: null, n: 1 },
+        { id: 2, big: null, n: 1 },
+      ]);
+      // REPLICA IDENTITY FULL: the delete carries the whole old row, the big value included.
+      assert.equal(changes[4]!.row.id, 2);
+      assert.equal((changes[4]!.row.big as string).length, 32_000);
+      assert.deepEqual(warnings.map((w) => w.code), ["cdc.unchanged_toast"]);
+      assert.match(warnings[0]!.message, /REPLICA IDENTITY FULL/);
+    },
+  );
+
+  await t.step("a pooler in front is refused with cdc.pooler_refused", async () => {
+    await using bouncer = await startPgBouncer({ serverPort: pg.port, poolMode: "session" });
+    await expectError(
+      openPostgresCdc(spec, { ...c, port: bouncer.port }, cdcOptions("s_pool", "tx")),
+      { code: "cdc.pooler_refused", exitCode: 1 },
+    );
+  });
+
+  await t.step(
     "a role without REPLICATION gets cdc.not_replication_role with the fix",
     async () => {
       await expectError(openPostgresCdc(spec, conn(pg, "norepl"), cdcOptions("s_norepl", "tx")), {
@@ -335,4 +390,35 @@ Deno.test("PostgreSQL change reader on a server with wal_level = replica", async
     exitCode: 1,
   });
   assert.match(e.hint ?? "", /ALTER SYSTEM SET wal_level = logical/);
+});
+
+Deno.test("the replication connection follows the source's TLS policy", async () => {
+  const certs = await makeCertificates({ forPostgres: true });
+  const ssl = ["ssl=on", `ssl_cert_file='${certs.cert}'`, `ssl_key_file='${certs.key}'`];
+  try {
+    await using pg = await startPostgres({ logical: true, conf: ssl });
+    await pg.psql("CREATE TABLE t (id int PRIMARY KEY)");
+    const verified = { acceptInvalidCerts: false, acceptInvalidHostnames: false };
+    const tls = (extra: { mode?: "require"; caFile?: string }): SourceSpec => ({
+      ...spec,
+      tls: { mode: "verify-full", ...verified, ...extra },
+    });
+    await using reader = await openPostgresCdc(
+      tls({ caFile: certs.ca }),
+      conn(pg),
+      cdcOptions("s_tls", "t", { untilCurrent: false }),
+    );
+    const encrypted = await pg.psql(
+      "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_replication_slots r ON r.active_pid = s.pid " +
+        "WHERE r.slot_name = 's_tls'",
+    );
+    assert.equal(encrypted.trim(), "t", "the walsender's connection is encrypted");
+    assert.equal(reader.tables.length, 1);
+    await expectError(openPostgresCdc(tls({ mode: "require" }), conn(pg), cdcOptions("s2", "t")), {
+      code: "source.tls_verify_failed",
+      exitCode: 1,
+    });
+  } finally {
+    await Deno.remove(certs.dir, { recursive: true });
+  }
 });

@@ -161,7 +161,14 @@ export async function probeTable(
   }
   const [schemaName, tableName] = [row[1]!, row[2]!];
   const name = `${schemaName}.${tableName}`;
-  const probe = await conn.query(`SELECT * FROM ${text} WHERE false`);
+  // The columns pgoutput sends: generated columns are left out of the change stream.
+  const names = await conn.queryParams(
+    "SELECT attname FROM pg_catalog.pg_attribute WHERE attrelid = $1 AND attnum > 0 " +
+      "AND NOT attisdropped AND attgenerated = '' ORDER BY attnum",
+    [row[0]!],
+  );
+  const list = names.rows.map((r) => quoteIdent(r[0]!)).join(", ");
+  const probe = await conn.query(`SELECT ${list} FROM ${text} WHERE false`);
   const plans = await planColumns(probe.fields, { overrides, lookup: catalogLookup(conn) });
   return {
     oid: Number(row[0]),

@@ -63,6 +63,19 @@ function poolerRefused(endpoint: string, why: string): ConfigError {
   );
 }
 
+function slotsExhausted(slot: string, endpoint: string, cause: unknown): PermanentError {
+  return new PermanentError(
+    `Cannot create replication slot '${slot}' on ${endpoint}: every replication slot is in use`,
+    {
+      code: "cdc.slots_exhausted",
+      hint: "drop slots nothing reads any more (SELECT slot_name, active FROM " +
+        "pg_replication_slots; then SELECT pg_drop_replication_slot('<name>');) or raise " +
+        "max_replication_slots (ALTER SYSTEM SET max_replication_slots = …; and restart)",
+      cause,
+    },
+  );
+}
+
 /** Opens the replication connection, mapping its refusals to their fixes. */
 async function connectReplication(options: PgConnectOptions): Promise<PgConnection> {
   try {
@@ -569,9 +582,9 @@ export async function openPostgresCdc(
       const created = await repl.query(
         `CREATE_REPLICATION_SLOT ${quoteIdent(options.slot)} LOGICAL pgoutput NOEXPORT_SNAPSHOT`,
       ).catch((e) => {
-        if ((e as { sqlstate?: string }).sqlstate === "42710") {
-          throw slotBusy(options.slot, control.endpoint);
-        }
+        const sqlstate = (e as { sqlstate?: string }).sqlstate;
+        if (sqlstate === "42710") throw slotBusy(options.slot, control.endpoint);
+        if (sqlstate === "53400") throw slotsExhausted(options.slot, control.endpoint, e);
         throw e;
       });
       acked = parseLsn(created.rows[0]?.[1] ?? "") ?? 0n;
