@@ -197,12 +197,19 @@ Deno.test("PostgreSQL change reader", async (t) => {
     async () => {
       await (await openPostgresCdc(spec, c, cdcOptions("s_redo", "tx")))[Symbol.asyncDispose]();
       await pg.psql("INSERT INTO tx VALUES (200, 'A'); INSERT INTO tx VALUES (201, 'B');");
+      const confirmed = () =>
+        pg.psql("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 's_redo'");
+      const before = await confirmed();
       let first;
       {
         await using reader = await openPostgresCdc(spec, c, cdcOptions("s_redo", "tx"));
         first = (await drain(reader)).find((ch) => ch.commit)!.commit!;
-        // No acknowledge: the server still holds both transactions for this slot.
+        // No acknowledge: the server still holds both transactions for this slot. The reader's
+        // periodic status updates (and the last one at close) must not move it either.
+        await new Promise((r) => setTimeout(r, 1500));
       }
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(await confirmed(), before, "the slot moved without an acknowledgement");
       await using again = await openPostgresCdc(
         spec,
         c,
@@ -237,6 +244,22 @@ Deno.test("PostgreSQL change reader", async (t) => {
       }
       assert.notEqual(before, last);
       assert.equal(now, last);
+    },
+  );
+
+  await t.step(
+    "transactions of other tables report progress, coalesced, past their commits",
+    async () => {
+      await (await openPostgresCdc(spec, c, cdcOptions("s_quiet", "tx")))[Symbol.asyncDispose]();
+      for (let i = 0; i < 20; i++) await pg.psql(`INSERT INTO other VALUES (${i})`);
+      const end = (await pg.psql("SELECT pg_current_wal_insert_lsn()")).trim();
+      await using reader = await openPostgresCdc(spec, c, cdcOptions("s_quiet", "tx"));
+      const chunks = await drain(reader);
+      assert.ok(chunks.every((ch) => ch.batch.numRows === 0 && ch.commit), "only progress");
+      assert.ok(chunks.length >= 1 && chunks.length <= 3, `${chunks.length} progress chunks`);
+      const last = String(chunks[chunks.length - 1]!.commit!.lsn);
+      const past = await pg.psql(`SELECT '${last}'::pg_lsn >= '${end}'::pg_lsn`);
+      assert.equal(past.trim(), "t", `progress ${last} reaches the log's end ${end} at open`);
     },
   );
 

@@ -33,6 +33,7 @@ import {
   probeTable,
   quoteIdent,
   slotBusy,
+  type SlotState,
 } from "./_cdc_setup.ts";
 import {
   formatLsn,
@@ -508,6 +509,26 @@ class PgCdcReader implements CdcReader {
   }
 }
 
+/** How long a slot held by another process is waited for: a run that just closed it. */
+const SLOT_RELEASE_WAIT_MS = 3000;
+
+/**
+ * Inspects the slot, waiting a little while it is active: the server releases a slot a moment
+ * after its reader closed the connection, so a run started right after another (a retry, the
+ * next scheduled run) would otherwise find it busy.
+ */
+async function freeSlot(conn: PgConnection, slot: string): Promise<SlotState> {
+  const deadline = Date.now() + SLOT_RELEASE_WAIT_MS;
+  for (;;) {
+    try {
+      return await inspectSlot(conn, slot);
+    } catch (error) {
+      if ((error as RivetError).code !== "cdc.slot_busy" || Date.now() >= deadline) throw error;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
 /**
  * The WAL position the stream must pass for everything committed before now to be delivered.
  * The insert position can sit just after a page header that no record ends in; the stream
@@ -563,7 +584,7 @@ export async function openPostgresCdc(
       tables.push(await probeTable(control, ref, options.columnOverrides));
     }
     await ensurePublication(control, options.publication, tables);
-    const slot = await inspectSlot(control, options.slot);
+    const slot = await freeSlot(control, options.slot);
     repl = await connectReplication(base);
     let acked: bigint;
     if (slot.exists) {
@@ -591,11 +612,13 @@ export async function openPostgresCdc(
     }
     const insert = (await control.query("SELECT pg_current_wal_insert_lsn()::text")).rows[0]?.[0];
     const target = drainTarget(parseLsn(insert ?? "") ?? 0n);
-    const from = start !== undefined && start > acked ? start : acked;
+    // From the slot's own position: what lies between it and a saved checkpoint is skipped
+    // here, transaction by transaction, by commit end (see PgCdcReader), so the rule is one
+    // place and does not depend on how the server treats a later start point.
     const pubText = quoteIdent(options.publication).replace(/'/g, "''");
     const t = await replicationCommand(
       repl,
-      `START_REPLICATION SLOT ${quoteIdent(options.slot)} LOGICAL ${formatLsn(from)} ` +
+      `START_REPLICATION SLOT ${quoteIdent(options.slot)} LOGICAL ${formatLsn(acked)} ` +
         `(proto_version '1', publication_names '${pubText}', binary 'true')`,
     ).catch((e: { fields?: { code: string; message: string } }) => {
       if (!e.fields) throw e;
