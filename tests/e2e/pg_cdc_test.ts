@@ -372,6 +372,34 @@ Deno.test("PostgreSQL change reader", async (t) => {
     },
   );
 
+  await t.step("slot and publication refusals name their fix", async () => {
+    await pg.psql(`CREATE ROLE repl_only LOGIN REPLICATION; GRANT SELECT ON tx TO repl_only;
+      SELECT pg_create_logical_replication_slot('s_td', 'test_decoding')`);
+    const denied = await expectError(
+      openPostgresCdc(spec, conn(pg, "repl_only"), cdcOptions("s_denied", "tx")),
+      { code: "cdc.publication_denied", exitCode: 1 },
+    );
+    assert.match(denied.hint ?? "", /CREATE PUBLICATION "pub_s_denied" FOR TABLE "public"\."tx"/);
+    const plugin = await expectError(openPostgresCdc(spec, c, cdcOptions("s_td", "tx")), {
+      code: "cdc.slot_unusable",
+      exitCode: 1,
+    });
+    assert.match(plugin.message, /test_decoding/);
+    assert.match(plugin.hint ?? "", /pg_drop_replication_slot\('s_td'\)/);
+    await expectError(
+      openPostgresCdc(spec, c, cdcOptions("s_gone", "tx", { start: { lsn: "0/1000000" } })),
+      { code: "cdc.checkpoint_too_old", exitCode: 1, includes: ["no longer exists"] },
+    );
+    await expectError(openPostgresCdc(spec, c, cdcOptions("s_bad", "no_such_table")), {
+      code: "source.undefined_object",
+      exitCode: 1,
+    });
+    await expectError(
+      openPostgresCdc(spec, c, { ...cdcOptions("s_bad", "tx"), tables: [{ table: "tx; --" }] }),
+      { code: "cdc.bad_table_name", exitCode: 1 },
+    );
+  });
+
   await t.step("a slot in use by another reader is cdc.slot_busy (transient)", async () => {
     await using live = await openPostgresCdc(
       spec,
