@@ -11,6 +11,7 @@ import type { ConnectionInfo } from "../../src/core/source.ts";
 import type { SourceSpec, Warning } from "../../src/core/spec.ts";
 import { openSource } from "../../src/sources/mod.ts";
 import { openPostgresCdc } from "../../src/sources/postgres/cdc.ts";
+import { PgConnection } from "../../src/sources/postgres/wire.ts";
 import { type PgServer, startPostgres } from "../_helpers/pg_server.ts";
 import { startPgBouncer } from "../_helpers/pgbouncer.ts";
 import { makeCertificates } from "../_helpers/tls_certs.ts";
@@ -147,6 +148,39 @@ Deno.test("PostgreSQL change reader", async (t) => {
       assert.deepEqual(warnings, []);
     },
   );
+
+  await t.step("columns: overrides type the changes as they type a full export", async () => {
+    const overrides = {
+      n: "decimal(20,5)",
+      i2: "int64",
+      jb: "text",
+      t: "binary",
+      ts: "timestamp_ns",
+    };
+    await (await openPostgresCdc(spec, c, cdcOptions("s_over", "typed")))[Symbol.asyncDispose]();
+    await pg.psql(
+      "INSERT INTO typed SELECT 10 + id, i2, i8, n, f4, f8, b, t, vc, by, d, tm, ts, tz, " +
+        "u, j, jb, iv, ai, at FROM typed WHERE id IN (1, 2) ORDER BY id",
+    );
+    await using source = await openSource(spec, c);
+    const exported = await readAll(source, "SELECT * FROM typed WHERE id > 10 ORDER BY id", {
+      columnOverrides: overrides,
+    });
+    await using reader = await openPostgresCdc(
+      spec,
+      c,
+      cdcOptions("s_over", "typed", { columnOverrides: overrides }),
+    );
+    assert.deepEqual(reader.tables[0]!.columns, exported.stream.columns);
+    assert.equal(reader.tables[0]!.schema.toString(), exported.stream.schema.toString());
+    const changes = changeRows(await drain(reader));
+    assert.deepEqual(changes.map((ch) => ch.row), rows(exported.batches));
+    // A text override of a type whose binary form is not its text cannot be honoured.
+    await expectError(
+      openPostgresCdc(spec, c, cdcOptions("s_over", "typed", { columnOverrides: { i8: "text" } })),
+      { code: "cdc.override_unsupported", exitCode: 1, includes: ["'i8'"] },
+    );
+  });
 
   await t.step("a multi-statement transaction arrives with one commit, at its end", async () => {
     await (await openPostgresCdc(spec, c, cdcOptions("s_tx", "tx")))[Symbol.asyncDispose]();
@@ -398,6 +432,34 @@ Deno.test("PostgreSQL change reader", async (t) => {
       openPostgresCdc(spec, c, { ...cdcOptions("s_bad", "tx"), tables: [{ table: "tx; --" }] }),
       { code: "cdc.bad_table_name", exitCode: 1 },
     );
+  });
+
+  await t.step("an abort while the slot waits for running transactions ends the open", async () => {
+    // A transaction with an xid holds CREATE_REPLICATION_SLOT until it ends.
+    const holder = await PgConnection.connect({ ...c, database: "postgres" });
+    try {
+      await holder.query("BEGIN; SELECT txid_current()");
+      const abort = new AbortController();
+      const opening = openPostgresCdc(
+        spec,
+        c,
+        cdcOptions("s_wait", "tx", { signal: abort.signal }),
+      );
+      await new Promise((r) => setTimeout(r, 500));
+      const started = Date.now();
+      abort.abort(new Error("stop"));
+      const outcome = await Promise.race([
+        opening.then(async (r) => {
+          await r[Symbol.asyncDispose]();
+          return "opened";
+        }, (e: Error) => e.message),
+        new Promise((r) => setTimeout(() => r("hung"), 5000)),
+      ]);
+      assert.equal(outcome, "stop");
+      assert.ok(Date.now() - started < 5000);
+    } finally {
+      holder.close();
+    }
   });
 
   await t.step("a slot in use by another reader is cdc.slot_busy (transient)", async () => {

@@ -573,6 +573,12 @@ export async function openPostgresCdc(
   };
   const control = await PgConnection.connect(base);
   let repl: PgConnection | undefined;
+  // Creating a slot waits for every running transaction to end: an abort must not wait too.
+  const onAbort = () => {
+    control.close();
+    repl?.close();
+  };
+  options.signal?.addEventListener("abort", onAbort, { once: true });
   try {
     const pid = Number((await control.query("SELECT pg_backend_pid()")).rows[0]?.[0]);
     if (pid !== control.backendPid) {
@@ -633,6 +639,7 @@ export async function openPostgresCdc(
         },
       );
     }
+    options.signal?.throwIfAborted();
     return new PgCdcReader(repl, options, tables, {
       acked,
       skipThrough: start ?? 0n,
@@ -640,8 +647,10 @@ export async function openPostgresCdc(
     });
   } catch (error) {
     repl?.close();
+    if (options.signal?.aborted) throw options.signal.reason;
     throw error;
   } finally {
+    options.signal?.removeEventListener("abort", onAbort);
     control.close();
   }
 }
