@@ -73,6 +73,33 @@ export function formatLsn(lsn: bigint): string {
   return `${hi.toString(16).toUpperCase()}/${lo.toString(16).toUpperCase()}`;
 }
 
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).toUpperCase().padStart(2, "0"));
+
+function hex32(n: number): string {
+  const s = HEX[n >>> 24]! + HEX[(n >>> 16) & 255]! + HEX[(n >>> 8) & 255]! + HEX[n & 255]!;
+  let i = 0;
+  while (i < 7 && s.charCodeAt(i) === 48) i++;
+  return i === 0 ? s : s.slice(i);
+}
+
+/**
+ * {@linkcode formatLsn} from the two 32-bit halves as they sit in a message, without a BigInt:
+ * the per-row path (`__pos`).
+ *
+ * @param hi High half.
+ * @param lo Low half.
+ * @returns `X/Y`.
+ *
+ * @example
+ * ```ts
+ * import { lsnText } from "./_replication.ts";
+ * if (lsnText(0, 0x16b3748) !== "0/16B3748" || lsnText(0xff, 0) !== "FF/0") throw new Error();
+ * ```
+ */
+export function lsnText(hi: number, lo: number): string {
+  return `${hex32(hi)}/${hex32(lo)}`;
+}
+
 /** Microseconds between the Unix epoch and PostgreSQL's (2000-01-01). */
 const PG_EPOCH_MS = 946_684_800_000;
 
@@ -247,8 +274,15 @@ export class TupleRewriter {
       }
       this.#ensure(out + 4 + len);
       this.view.setInt32(out, len);
-      this.buf.set(src.subarray(from, from + len), out + 4);
-      out += 4 + len;
+      out += 4;
+      if (len <= 32) {
+        // Most values are a few bytes: a loop beats making a subarray view for each.
+        const dst = this.buf;
+        for (let k = 0; k < len; k++) dst[out + k] = src[from + k]!;
+      } else {
+        this.buf.set(src.subarray(from, from + len), out);
+      }
+      out += len;
     }
     facts.end = p;
     return facts;

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import {
   ColumnBytes,
   formatLsn,
+  lsnText,
   parseLsn,
   parseRelation,
   standbyStatusUpdate,
@@ -25,6 +26,9 @@ Deno.test("LSN text round-trips and rejects non-LSNs", () => {
   assert.equal(parseLsn("0/16B3748"), 0x16b3748n);
   assert.equal(formatLsn(0xffffffff00000001n), "FFFFFFFF/1");
   assert.equal(formatLsn(parseLsn("A/b0")!), "A/B0");
+  for (const [hi, lo] of [[0, 0], [0, 0x10], [0xffffffff, 0xffffffff], [0x1234, 0xabcdef01]]) {
+    assert.equal(lsnText(hi!, lo!), formatLsn((BigInt(hi!) << 32n) | BigInt(lo!)));
+  }
   for (const bad of ["", "0x1/2", "1/", "/1", "1/2/3", "123456789/0"]) {
     assert.equal(parseLsn(bad), undefined, bad);
   }

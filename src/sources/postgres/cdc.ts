@@ -37,6 +37,7 @@ import {
 } from "./_cdc_setup.ts";
 import {
   formatLsn,
+  lsnText,
   parseLsn,
   parseRelation,
   Pgo,
@@ -297,11 +298,11 @@ class PgCdcReader implements CdcReader {
       return;
     }
     if (kind !== ReplMsg.XLogData) return;
-    const lsn = view.getBigUint64(p + 1);
-    this.#message(buf, view, p + 25, lsn);
+    // The change's LSN stays in the buffer: only a captured row turns it into text.
+    this.#message(buf, view, p + 25, p + 1);
   }
 
-  #message(buf: Uint8Array, view: DataView, p: number, lsn: bigint): void {
+  #message(buf: Uint8Array, view: DataView, p: number, lsn: number): void {
     switch (buf[p]) {
       case Pgo.Begin: {
         const finalLsn = view.getBigUint64(p + 1);
@@ -377,7 +378,7 @@ class PgCdcReader implements CdcReader {
     buf: Uint8Array,
     view: DataView,
     p: number,
-    lsn: bigint,
+    lsn: number,
     op: number,
     tupleAt: number,
   ): void {
@@ -403,7 +404,7 @@ class PgCdcReader implements CdcReader {
     if (facts.unchanged > 0) this.#warnToast(capture.table.name);
     capture.decoder.row(capture.tuples.buf, capture.tuples.view, 0);
     capture.ops.push(op);
-    capture.positions.push(`{"lsn":"${formatLsn(lsn)}"}`);
+    capture.positions.push(`{"lsn":"${lsnText(view.getUint32(lsn), view.getUint32(lsn + 4))}"}`);
     this.#txRows++;
     this.#lastTable = index;
     if (capture.decoder.rows >= this.#options.batchRows) this.#flushChunk(undefined);
