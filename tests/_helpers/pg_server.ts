@@ -44,6 +44,11 @@ export interface StartPostgresOptions {
   readonly dataDir?: string;
   /** Shared buffers, default 128MB. */
   readonly sharedBuffers?: string;
+  /**
+   * `wal_level = logical` with replication slots and WAL senders, for change data capture
+   * (replication connections from loopback are trusted in every cluster).
+   */
+  readonly logical?: boolean;
 }
 
 function findBinDir(): string {
@@ -124,6 +129,9 @@ async function createCluster(bin: string, dataDir: string, options: StartPostgre
     `shared_buffers=${options.sharedBuffers ?? "128MB"}`,
     "password_encryption='scram-sha-256'",
     "timezone='UTC'",
+    ...(options.logical
+      ? ["wal_level=logical", "max_replication_slots=32", "max_wal_senders=16"]
+      : []),
     ...(options.conf ?? []),
   ];
   await Deno.writeTextFile(`${dataDir}/postgresql.conf`, "\n" + conf.join("\n") + "\n", {
@@ -137,6 +145,7 @@ async function createCluster(bin: string, dataDir: string, options: StartPostgre
       "host all rivet_pw 127.0.0.1/32 scram-sha-256",
       "host all rivet_md5 127.0.0.1/32 md5",
       "host all all 127.0.0.1/32 trust",
+      "host replication all 127.0.0.1/32 trust",
       "",
     ].join("\n"),
   );

@@ -119,9 +119,31 @@ export async function openPostgresSource(
   options: PostgresSourceOptions = {},
 ): Promise<PostgresSource> {
   checkTlsSupport(spec.tls);
+  const source = new PostgresSource(
+    postgresConnectOptions(spec, connection, options.onWarning),
+    options.onWarning,
+  );
+  options.signal?.throwIfAborted();
+  await source.connection();
+  return source;
+}
+
+/**
+ * Dial and login options of a configured source: what every connection to it uses (the change
+ * reader's too, so it follows the same TLS policy and timeout).
+ *
+ * @param spec `source` block (TLS mode).
+ * @param connection Host, port, user, password, database, `connect_timeout`.
+ * @param onWarning Receives server notices as `source.notice` warnings.
+ * @returns The options.
+ */
+export function postgresConnectOptions(
+  spec: SourceSpec,
+  connection: ConnectionInfo,
+  onWarning?: (warning: Warning) => void,
+): PgConnectOptions {
   const timeout = Number(connection.params["connect_timeout"] ?? "0");
-  const onWarning = options.onWarning;
-  const source = new PostgresSource({
+  return {
     host: connection.host,
     port: connection.port,
     user: connection.user,
@@ -135,8 +157,5 @@ export async function openPostgresSource(
           onWarning({ code: "source.notice", message: `PostgreSQL ${f.severity}: ${f.message}` }),
       }
       : {}),
-  }, onWarning);
-  options.signal?.throwIfAborted();
-  await source.connection();
-  return source;
+  };
 }

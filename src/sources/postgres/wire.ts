@@ -68,6 +68,11 @@ export interface PgConnectOptions {
   readonly connectTimeoutMs?: number;
   /** Receives NoticeResponse/WARNING messages from the server. */
   readonly onNotice?: (fields: PgErrorFields) => void;
+  /**
+   * Extra startup parameters, e.g. `replication: "database"` for a logical replication
+   * connection (the change-data-capture reader).
+   */
+  readonly startupParams?: Readonly<Record<string, string>>;
 }
 
 /** Result of a simple query: text rows of the last statement that returned rows. */
@@ -166,6 +171,7 @@ export class PgConnection {
       client_encoding: "UTF8",
       DateStyle: "ISO",
       TimeZone: "UTC",
+      ...o.startupParams,
     }));
     let scram: ScramClient | undefined;
     for (;;) {
