@@ -48,8 +48,8 @@ export function decimalBytes(precision: number, scale: number): number {
  * @example
  * ```ts
  * import { decimalText } from "./_binlog_rows.ts";
- * // DECIMAL(5,2) 123.45: 1 byte for "123" (0x7b | 0x80), 1 byte for "45".
- * if (decimalText(new Uint8Array([0x80 | 123, 45]), 0, 5, 2) !== "123.45") throw new Error();
+ * // DECIMAL(5,2) 123.45: 2 big-endian bytes for "123" (sign bit set), 1 byte for "45".
+ * if (decimalText(new Uint8Array([0x80, 123, 45]), 0, 5, 2) !== "123.45") throw new Error();
  * ```
  */
 export function decimalText(buf: Uint8Array, p: number, precision: number, scale: number): string {
