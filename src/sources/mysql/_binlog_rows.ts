@@ -152,6 +152,7 @@ export class RowImageWriter {
   #view = new DataView(this.#out.buffer);
   #p = 0;
   readonly #encoder = new TextEncoder();
+  readonly #utc = new Date(0);
 
   /**
    * @param plans The export's decode plans of the table.
@@ -516,10 +517,18 @@ export class RowImageWriter {
       this.#out[this.#p++] = 0;
       return;
     }
-    const days = Math.floor(seconds / 86400);
-    const rest = seconds - days * 86400;
-    const [y, m, d] = civilFromDays(days);
-    this.#dateTime(y, m, d, Math.floor(rest / 3600), Math.floor(rest / 60) % 60, rest % 60, us);
+    // TIMESTAMP holds 1970..2038 UTC seconds: exact in a Date, read back in UTC fields.
+    const t = this.#utc;
+    t.setTime(seconds * 1000);
+    this.#dateTime(
+      t.getUTCFullYear(),
+      t.getUTCMonth() + 1,
+      t.getUTCDate(),
+      t.getUTCHours(),
+      t.getUTCMinutes(),
+      t.getUTCSeconds(),
+      us,
+    );
   }
 
   /** TIME2: 24-bit signed integer part (offset 0x800000) and a signed fraction. */
@@ -555,20 +564,4 @@ export class RowImageWriter {
     const us = packed % TWO24;
     this.#time(negative, (hms >> 12) % 1024, (hms >> 6) % 64, hms % 64, us);
   }
-}
-
-/** Proleptic Gregorian date of a day count since 1970-01-01 (H. Hinnant's `civil_from_days`). */
-export function civilFromDays(z: number): [number, number, number] {
-  z += 719468;
-  const era = Math.floor(z / 146097);
-  const doe = z - era * 146097;
-  const yoe = Math.floor(
-    (doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) -
-      Math.floor(doe / 146096)) / 365,
-  );
-  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
-  const mp = Math.floor((5 * doy + 2) / 153);
-  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
-  const m = mp < 10 ? mp + 3 : mp - 9;
-  return [yoe + era * 400 + (m <= 2 ? 1 : 0), m, d];
 }

@@ -1,12 +1,11 @@
 /**
- * Unit tests of the binlog reader's pure parts: packed DECIMAL to text, day counts to dates,
- * STRING column metadata, ENUM/SET members, position order, the CRC32 of event trailers.
+ * Unit tests of the binlog reader's pure parts: packed DECIMAL to text, STRING column metadata,
+ * ENUM/SET members, position order, the CRC32 of event trailers.
  */
 import assert from "node:assert/strict";
 import { crc32, rowsEventOp, stringMeta } from "./_binlog_events.ts";
-import { civilFromDays, decimalBytes, decimalText } from "./_binlog_rows.ts";
+import { decimalBytes, decimalText } from "./_binlog_rows.ts";
 import { comparePositions, membersOf } from "./_binlog_setup.ts";
-import { daysFromCivil } from "./_decode.ts";
 
 /** MySQL's `decimal2bin` for a value given as text: the reference encoder, written out. */
 function packDecimal(text: string, precision: number, scale: number): Uint8Array {
@@ -55,18 +54,6 @@ Deno.test("decimalText reads MySQL's packed DECIMAL in every group layout", () =
     const packed = packDecimal(text, p, s);
     assert.equal(packed.length, decimalBytes(p, s), `${text} size`);
     assert.equal(decimalText(packed, 0, p, s), text);
-  }
-});
-
-Deno.test("civilFromDays inverts daysFromCivil from year 1 to 9999", () => {
-  for (
-    const [y, m, d] of [[1, 1, 1], [1000, 1, 1], [1969, 12, 31], [1970, 1, 1], [2000, 2, 29], [
-      2024,
-      12,
-      31,
-    ], [9999, 12, 31]] as const
-  ) {
-    assert.deepEqual(civilFromDays(daysFromCivil(y, m, d)), [y, m, d]);
   }
 });
 
