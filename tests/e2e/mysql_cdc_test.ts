@@ -264,6 +264,14 @@ Deno.test("MySQL CDC against MariaDB with a ROW binlog", async (t) => {
     assert.deepEqual(chunks.flatMap((c) => [...c.ops]), [0, 0, 1, 1]);
     const rows = rowsOf(chunks.map((c) => c.batch));
     assert.deepEqual(rows.slice(2), full.rows);
+
+    // A compressed DDL statement ends its group too: the checkpoint can move past it.
+    const before = await now(db, "copy");
+    await db.sql(`SET GLOBAL log_bin_compress = ON;
+      CREATE TABLE rivet.compressed_ddl (id INT PRIMARY KEY, a_long_column_name VARCHAR(10));
+      SET GLOBAL log_bin_compress = OFF;`);
+    const ddl = await capture(db, "copy", before);
+    assert.deepEqual(ddl.chunks.at(-1)?.commit, await now(db, "copy"));
   });
 
   await t.step("a negative TIME is refused as the full export refuses it", async () => {
@@ -317,6 +325,18 @@ Deno.test("MySQL CDC against MariaDB with a ROW binlog", async (t) => {
 
   await t.step("a table name outside [A-Za-z0-9_] is refused", async () => {
     await rejects(openMysqlCdc(spec, conn(db), options("types`; --")), "cdc.table_name");
+  });
+
+  await t.step("the server going away fails a waiting next() as transient", async () => {
+    const reader = await openMysqlCdc(spec, conn(db), options("types", { untilCurrent: false }));
+    try {
+      const outcome = rejects(reader.changes().next(), "source.connection_lost");
+      await db.stopServer();
+      const e = await outcome;
+      assert.equal(e.exitCode, 2);
+    } finally {
+      await reader[Symbol.asyncDispose]();
+    }
   });
 });
 

@@ -24,8 +24,14 @@ export const EventType = {
   WriteRowsV2: 30,
   UpdateRowsV2: 31,
   DeleteRowsV2: 32,
+  /** MySQL 8: JSON partial updates (`binlog_row_value_options = PARTIAL_JSON`). */
+  PartialUpdateRows: 39,
+  /** MySQL 8: a zstd-compressed transaction (`binlog_transaction_compression = ON`). */
+  TransactionPayload: 40,
   /** MariaDB: starts a transaction (or a standalone statement). */
   MariaGtid: 162,
+  /** MariaDB: a QUERY event with its statement compressed (`log_bin_compress`). */
+  MariaQueryCompressed: 165,
   /** MariaDB compressed row events, v1 (166..168) and v2 (169..171). */
   MariaWriteRowsCompressedV1: 166,
   MariaDeleteRowsCompressed: 171,

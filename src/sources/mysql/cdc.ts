@@ -21,7 +21,12 @@
  * @module
  */
 import type { CdcChunk, CdcOpenOptions, CdcPosition, CdcReader, CdcTable } from "../../core/cdc.ts";
-import { DataIntegrityError, PermanentError, SchemaDriftError } from "../../core/errors.ts";
+import {
+  DataIntegrityError,
+  PermanentError,
+  SchemaDriftError,
+  TransientError,
+} from "../../core/errors.ts";
 import type { ConnectionInfo } from "../../core/source.ts";
 import type { SourceSpec } from "../../core/spec.ts";
 import {
@@ -108,6 +113,29 @@ export async function openMysqlCdc(
   }
 }
 
+/**
+ * Refuses the MySQL 8 events that would hide row changes from this reader (skipping them would
+ * lose changes silently).
+ */
+function unreadableEvent(type: number): PermanentError {
+  const partial = type === EventType.PartialUpdateRows;
+  return new PermanentError(
+    partial
+      ? "the binlog holds partial JSON updates (binlog_row_value_options = PARTIAL_JSON), " +
+        "which carry no full after-image"
+      : "the binlog holds compressed transactions (binlog_transaction_compression = ON), " +
+        "which this reader does not decompress",
+    {
+      code: "cdc.binlog_unsupported",
+      hint: partial
+        ? "run SET GLOBAL binlog_row_value_options = '' (and in my.cnf), then re-export the " +
+          "table in full and reset the CDC checkpoint"
+        : "run SET GLOBAL binlog_transaction_compression = OFF (and in my.cnf), then re-export " +
+          "the table in full and reset the CDC checkpoint",
+    },
+  );
+}
+
 /** The reader; see the module notes. */
 class MysqlCdcReader implements CdcReader {
   readonly tables: readonly CdcTable[];
@@ -189,8 +217,18 @@ class MysqlCdcReader implements CdcReader {
         this.#opened = undefined;
       },
       end: (error) => {
-        if (error !== undefined) this.#fail(this.#dumpError(error));
-        else this.#finish();
+        // The reader ends itself once it reaches the target, before the server's EOF; an EOF
+        // that comes first (a server shutting down sends one) is a stream cut short.
+        this.#fail(
+          error !== undefined ? this.#dumpError(error) : new TransientError(
+            `the server ended the binlog stream at ${this.#file} before the reader was done`,
+            {
+              code: "source.connection_lost",
+              hint: "the server shut down or dropped this replica; run again, the stream " +
+                "resumes from the last checkpoint",
+            },
+          ),
+        );
       },
     });
     return opened;
@@ -327,9 +365,17 @@ class MysqlCdcReader implements CdcReader {
       case EventType.Xid:
         this.#boundary(header.logPos);
         break;
+      case EventType.MariaQueryCompressed:
+        // Only long statements are compressed (never BEGIN or COMMIT): DDL or a statement of a
+        // non-transactional table, which ends a group when no transaction is open.
+        if (!this.#inTxn) this.#boundary(header.logPos);
+        break;
       case EventType.TableMap:
         this.#tableMap(buf, body);
         break;
+      case EventType.PartialUpdateRows:
+      case EventType.TransactionPayload:
+        throw unreadableEvent(header.type);
       default: {
         const op = rowsEventOp(header.type);
         if (op === undefined) break;
