@@ -288,6 +288,36 @@ Deno.test("MySQL CDC against MariaDB with a ROW binlog", async (t) => {
     assert.equal(got.message, expected.message);
   });
 
+  await t.step("zero dates: NULL and one source.zero_date warning, as the export", async () => {
+    await db.sql(`CREATE TABLE rivet.zeros (id INT PRIMARY KEY, d DATE, dt DATETIME(6))`);
+    const start = await now(db, "zeros");
+    await db.sql(`SET SESSION sql_mode = '';
+      INSERT INTO rivet.zeros VALUES (1, '0000-00-00', '0000-00-00 00:00:00'), (2, '2020-01-01', NULL);`);
+    const warnings: Warning[] = [];
+    const { chunks } = await capture(db, "zeros", start, { onWarning: (w) => warnings.push(w) });
+    const full = await fullRead(db, "SELECT * FROM zeros ORDER BY id");
+    assert.deepEqual(rowsOf(chunks.map((c) => c.batch)), full.rows);
+    assert.deepEqual(warnings.map((w) => [w.code, w.message.slice(0, 12)]), [
+      ["source.zero_date", "Column 'd' ("],
+      ["source.zero_date", "Column 'dt' "],
+    ]);
+  });
+
+  await t.step("an aborted signal fails a waiting next() with its reason", async () => {
+    const abort = new AbortController();
+    const reader = await openMysqlCdc(spec, conn(db), {
+      ...options("types", { untilCurrent: false }),
+      signal: abort.signal,
+    });
+    try {
+      const outcome = reader.changes().next().then(() => "resolved", (e) => e);
+      abort.abort(new Error("stop here"));
+      assert.equal(((await outcome) as Error).message, "stop here");
+    } finally {
+      await reader[Symbol.asyncDispose]();
+    }
+  });
+
   await t.step("ALTER TABLE during capture: cdc.schema_changed", async () => {
     // Resumed from before an ALTER: the binlog's older rows no longer fit the table.
     const start = await now(db, "other");

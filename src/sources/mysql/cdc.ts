@@ -254,10 +254,28 @@ class MysqlCdcReader implements CdcReader {
     return classifyMysqlError(error, {});
   }
 
+  /** Warns once, when the stream ends, per column that held zero dates (read as NULL). */
+  #reportZeroDates(): void {
+    const warn = this.#options.onWarning;
+    for (const c of this.#captures) {
+      c.decoder.zeroDates.forEach((count, i) => {
+        if (count === 0 || warn === undefined) return;
+        const col = c.table.columns[i]!;
+        warn({
+          code: "source.zero_date",
+          message: `Column '${col.name}' (${col.nativeType}) of ${c.table.name} held ${count} ` +
+            `zero date${count === 1 ? "" : "s"} (0000-00-00), captured as NULL; fix the rows`,
+        });
+        c.decoder.zeroDates[i] = 0;
+      });
+    }
+  }
+
   #fail(error: unknown): void {
     if (this.#done) return;
     this.#failure ??= error;
     this.#done = true;
+    this.#reportZeroDates();
     this.#conn.destroy();
     this.#opened?.reject(error);
     this.#opened = undefined;
@@ -268,6 +286,7 @@ class MysqlCdcReader implements CdcReader {
     if (this.#done) return;
     this.#done = true;
     this.#flush(undefined);
+    this.#reportZeroDates();
     this.#conn.destroy();
     this.#opened?.resolve();
     this.#opened = undefined;
@@ -472,6 +491,7 @@ class MysqlCdcReader implements CdcReader {
     this.#options.signal?.removeEventListener("abort", this.#onAbort);
     if (!this.#done) {
       this.#done = true;
+      this.#reportZeroDates();
       this.#queue.length = 0;
       this.#conn.destroy();
       this.#opened?.resolve();
