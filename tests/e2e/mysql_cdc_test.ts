@@ -357,6 +357,29 @@ Deno.test("MySQL CDC against MariaDB with a ROW binlog", async (t) => {
     await rejects(openMysqlCdc(spec, conn(db), options("types`; --")), "cdc.table_name");
   });
 
+  await t.step("an idle stream lives on heartbeats; a silent one fails as transient", async () => {
+    const reader = await openMysqlCdc(spec, conn(db), {
+      ...options("types", { untilCurrent: false }),
+      heartbeatS: 0.5,
+    });
+    const pid = Number((await Deno.readTextFile(`${db.dataDir}/../mysqld.pid`)).trim());
+    try {
+      const outcome = reader.changes().next().then(() => "resolved", (e) => e);
+      // Idle for 4 s, longer than three heartbeat periods: the heartbeats keep it alive.
+      await new Promise((r) => setTimeout(r, 4000));
+      assert.equal(await Promise.race([outcome, Promise.resolve("pending")]), "pending");
+      Deno.kill(pid, "SIGSTOP");
+      const t0 = Date.now();
+      const e = await outcome;
+      assert.ok(e instanceof RivetError && e.code === "source.connection_lost", String(e));
+      assert.equal(e.exitCode, 2);
+      assert.ok(Date.now() - t0 < 10_000);
+    } finally {
+      Deno.kill(pid, "SIGCONT");
+      await reader[Symbol.asyncDispose]();
+    }
+  });
+
   await t.step("the server going away fails a waiting next() as transient", async () => {
     const reader = await openMysqlCdc(spec, conn(db), options("types", { untilCurrent: false }));
     try {

@@ -24,6 +24,8 @@ export const EventType = {
   WriteRowsV2: 30,
   UpdateRowsV2: 31,
   DeleteRowsV2: 32,
+  /** MySQL 8.0.26+: heartbeat with a 64-bit position. */
+  HeartbeatV2: 41,
   /** MySQL 8: JSON partial updates (`binlog_row_value_options = PARTIAL_JSON`). */
   PartialUpdateRows: 39,
   /** MySQL 8: a zstd-compressed transaction (`binlog_transaction_compression = ON`). */

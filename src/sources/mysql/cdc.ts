@@ -59,6 +59,19 @@ import { RowDecoder } from "./_row_decoder.ts";
 import { connectMysql, mysqlConfig, type MysqlConnection, runStatement } from "./connect.ts";
 import { flavourOf } from "./read.ts";
 
+/** Seconds between the server's heartbeats on an idle stream (see {@linkcode MysqlCdcOptions}). */
+const HEARTBEAT_S = 30;
+
+/** Options of {@linkcode openMysqlCdc}: the contract's, plus the idle-stream watchdog. */
+export interface MysqlCdcOptions extends CdcOpenOptions {
+  /**
+   * The server sends a heartbeat after this many idle seconds (`@master_heartbeat_period`); a
+   * stream silent for three of them (a dead peer, a firewall that dropped the idle connection)
+   * fails as a lost connection instead of waiting forever. Default 30.
+   */
+  readonly heartbeatS?: number;
+}
+
 /** Chunks waiting for the consumer before the socket is paused. */
 const HIGH_WATER = 8;
 
@@ -83,9 +96,10 @@ interface Capture {
 export async function openMysqlCdc(
   spec: SourceSpec,
   connection: ConnectionInfo,
-  options: CdcOpenOptions,
+  options: MysqlCdcOptions,
 ): Promise<CdcReader> {
   options.signal?.throwIfAborted();
+  const heartbeatS = options.heartbeatS ?? HEARTBEAT_S;
   const config = await mysqlConfig(connection, spec.tls);
   const errors = cdcErrors(connection);
   const conn = await connectMysql(config, errors);
@@ -104,7 +118,12 @@ export async function openMysqlCdc(
       throw classifyMysqlError(error, errors);
     });
     if (flavour === "mariadb") await runStatement(conn, "SET @mariadb_slave_capability = 4");
-    const reader = new MysqlCdcReader(conn, probed, options, start, server);
+    const periodNs = Math.round(heartbeatS * 1e9);
+    await runStatement(
+      conn,
+      `SET @master_heartbeat_period = ${periodNs}, @source_heartbeat_period = ${periodNs}`,
+    );
+    const reader = new MysqlCdcReader(conn, probed, options, start, server, heartbeatS);
     await reader.begin(connection.user);
     return reader;
   } catch (error) {
@@ -154,6 +173,10 @@ class MysqlCdcReader implements CdcReader {
   #current = -1;
   #lastTable = 0;
   #paused = false;
+  /** When the last packet arrived (or the socket was resumed). */
+  #lastSeen = Date.now();
+  readonly #silenceMs: number;
+  #watchdog: ReturnType<typeof setInterval> | undefined;
   #done = false;
   #failure: unknown;
   #wake: (() => void) | undefined;
@@ -166,7 +189,9 @@ class MysqlCdcReader implements CdcReader {
     options: CdcOpenOptions,
     start: BinlogPosition,
     server: { readonly end: BinlogPosition; readonly checksum: number },
+    heartbeatS: number,
   ) {
+    this.#silenceMs = heartbeatS * 3000;
     const end = server.end;
     this.#checksum = server.checksum;
     this.#conn = conn;
@@ -196,10 +221,25 @@ class MysqlCdcReader implements CdcReader {
   begin(user: string): Promise<void> {
     this.#user = user;
     if (this.#done) {
-      this.#conn.destroy();
+      this.#close();
       return Promise.resolve();
     }
     const opened = new Promise<void>((resolve, reject) => (this.#opened = { resolve, reject }));
+    this.#watchdog = setInterval(() => {
+      if (this.#paused || Date.now() - this.#lastSeen <= this.#silenceMs) return;
+      this.#fail(
+        new TransientError(
+          `the binlog stream sent nothing, not even a heartbeat, for ${
+            Math.round((Date.now() - this.#lastSeen) / 1000)
+          } s`,
+          {
+            code: "source.connection_lost",
+            hint: "the server or the network between stopped answering; run again, the stream " +
+              "resumes from the last checkpoint",
+          },
+        ),
+      );
+    }, Math.max(100, this.#silenceMs / 6));
     startDump(this.#conn, {
       serverId: this.#options.serverId,
       file: this.startedAt.file as string,
@@ -207,6 +247,7 @@ class MysqlCdcReader implements CdcReader {
       flags: this.#target === undefined ? 0 : BINLOG_DUMP_NON_BLOCK,
     }, {
       event: (buf, start, end) => {
+        this.#lastSeen = Date.now();
         if (this.#done) return;
         try {
           this.#event(buf, start, end);
@@ -276,7 +317,7 @@ class MysqlCdcReader implements CdcReader {
     this.#failure ??= error;
     this.#done = true;
     this.#reportZeroDates();
-    this.#conn.destroy();
+    this.#close();
     this.#opened?.reject(error);
     this.#opened = undefined;
     this.#notify();
@@ -287,10 +328,17 @@ class MysqlCdcReader implements CdcReader {
     this.#done = true;
     this.#flush(undefined);
     this.#reportZeroDates();
-    this.#conn.destroy();
+    this.#close();
     this.#opened?.resolve();
     this.#opened = undefined;
     this.#notify();
+  }
+
+  /** Closes the socket and stops the watchdog. */
+  #close(): void {
+    clearInterval(this.#watchdog);
+    this.#watchdog = undefined;
+    this.#conn.destroy();
   }
 
   #notify(): void {
@@ -350,6 +398,8 @@ class MysqlCdcReader implements CdcReader {
       this.#checksum = checksumOfFormat(buf, start, end);
     }
     const bodyEnd = end - (this.#checksum === 1 ? 4 : 0);
+    // Heartbeats carry no data, and not every server version checksums them.
+    if (header.type === EventType.Heartbeat || header.type === EventType.HeartbeatV2) return;
     if (this.#checksum === 1) {
       const want = (buf[bodyEnd]! | (buf[bodyEnd + 1]! << 8) | (buf[bodyEnd + 2]! << 16) |
         (buf[bodyEnd + 3]! << 24)) >>> 0;
@@ -466,6 +516,7 @@ class MysqlCdcReader implements CdcReader {
           if (chunk !== undefined) {
             if (this.#paused && this.#queue.length < HIGH_WATER / 2) {
               this.#paused = false;
+              this.#lastSeen = Date.now();
               this.#conn.resume();
             }
             return { value: chunk, done: false };
@@ -493,7 +544,7 @@ class MysqlCdcReader implements CdcReader {
       this.#done = true;
       this.#reportZeroDates();
       this.#queue.length = 0;
-      this.#conn.destroy();
+      this.#close();
       this.#opened?.resolve();
       this.#opened = undefined;
     }
