@@ -243,6 +243,42 @@ Deno.test("MySQL CDC against MariaDB with a ROW binlog", async (t) => {
     assert.ok(Date.now() - t0 < 5000);
   });
 
+  await t.step(
+    "two tables, across a binlog rotation: rows by table, positions per file",
+    async () => {
+      await db.sql("CREATE TABLE rivet.second (id INT PRIMARY KEY, v VARCHAR(5))");
+      const start = await now(db, "types");
+      await db.sql(`BEGIN; INSERT INTO rivet.types (id, vc) VALUES (30, 'p');
+      INSERT INTO rivet.second VALUES (1, 'q'); INSERT INTO rivet.types (id, vc) VALUES (31, 'r');
+      COMMIT; FLUSH BINARY LOGS; INSERT INTO rivet.second VALUES (2, 's');`);
+      const reader = await openMysqlCdc(spec, conn(db), {
+        ...options("types"),
+        tables: [{ table: "types" }, { schema: "rivet", table: "second" }],
+        start,
+      });
+      const chunks = await drain(reader);
+      await reader[Symbol.asyncDispose]();
+      assert.deepEqual(reader.tables.map((x) => x.name), ["rivet.types", "rivet.second"]);
+      const withRows = chunks.filter((c) => c.batch.numRows > 0);
+      assert.deepEqual(withRows.map((c) => [c.table, c.batch.numRows, c.commit !== undefined]), [
+        [0, 1, false],
+        [1, 1, false],
+        [0, 1, true],
+        [1, 1, true],
+      ]);
+      const files = withRows.map((c) => JSON.parse(c.positions[0]!).file);
+      assert.equal(files[0], start["file"]);
+      assert.notEqual(files[3], files[0], "the last insert is in the next binlog file");
+      assert.equal(withRows[3]!.commit!["file"], files[3]);
+      assert.deepEqual(
+        await capture(db, "second", withRows[2]!.commit).then((r) =>
+          rowsOf(r.chunks.map((c) => c.batch))
+        ),
+        [{ id: 2, v: "s" }],
+      );
+    },
+  );
+
   await t.step("batchRows splits a big transaction; only its last chunk commits", async () => {
     const start = await now(db, "types");
     await db.sql(
