@@ -390,8 +390,12 @@ Deno.test("MySQL CDC against MariaDB with a ROW binlog", async (t) => {
     assert.match(e.hint ?? "", /GRANT REPLICATION SLAVE, REPLICATION CLIENT ON \*\.\* TO 'plain'/);
   });
 
-  await t.step("a table name outside [A-Za-z0-9_] is refused", async () => {
+  await t.step("a bad table name or server id is refused", async () => {
     await rejects(openMysqlCdc(spec, conn(db), options("types`; --")), "cdc.table_name");
+    // The server's own id (1) and ids outside 1..2^32-1 cannot name a replica.
+    for (const serverId of [1, 0, -3, 2 ** 32]) {
+      await rejects(openMysqlCdc(spec, conn(db), options("types", { serverId })), "cdc.server_id");
+    }
   });
 
   await t.step("an idle stream lives on heartbeats; a silent one fails as transient", async () => {

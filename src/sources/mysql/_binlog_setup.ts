@@ -127,8 +127,20 @@ export async function refuseProxyOrSettings(
   }
   const settings = (await run(
     "SELECT @@global.log_bin, @@global.binlog_format, @@global.binlog_row_image, " +
-      "@@global.binlog_checksum",
+      "@@global.binlog_checksum, @@global.server_id",
   )).rows[0] ?? [];
+  const id = options.serverId;
+  if (!Number.isInteger(id) || id < 1 || id > 0xffffffff || id === Number(settings[4])) {
+    throw new ConfigError(
+      `cdc.server_id ${id} cannot identify this reader as a replica` +
+        (id === Number(settings[4]) ? ": it is the server's own server_id" : ""),
+      {
+        code: "cdc.server_id",
+        hint: "set cdc.server_id to a whole number from 1 to 4294967295 that no other " +
+          "replica of this server and not the server itself uses",
+      },
+    );
+  }
   if (String(settings[0]) !== "1") {
     throw new ConfigError("the server's binary log is off, so it has no changes to stream", {
       code: "cdc.binlog_off",

@@ -280,7 +280,7 @@ class MysqlCdcReader implements CdcReader {
   #dumpError(error: unknown): unknown {
     const errno = (error as { errno?: number }).errno;
     const text = String((error as { message?: string }).message ?? error);
-    if (errno === 1236) {
+    if (errno === 1236 && /could not find|purged|not found/i.test(text)) {
       return new PermanentError(
         `the binary log position ${JSON.stringify(this.startedAt)} cannot be read: ${text}`,
         {
@@ -336,6 +336,7 @@ class MysqlCdcReader implements CdcReader {
 
   /** Closes the socket and stops the watchdog. */
   #close(): void {
+    this.#options.signal?.removeEventListener("abort", this.#onAbort);
     clearInterval(this.#watchdog);
     this.#watchdog = undefined;
     this.#conn.destroy();
