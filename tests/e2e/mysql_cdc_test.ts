@@ -291,6 +291,16 @@ Deno.test("MySQL CDC against MariaDB with a ROW binlog", async (t) => {
     assert.deepEqual(chunks.map((c) => c.commit !== undefined), [false, false, true]);
   });
 
+  await t.step("a row event larger than one 16 MB protocol packet", async () => {
+    await db.sql("CREATE TABLE rivet.big (id INT PRIMARY KEY, b LONGBLOB)");
+    const start = await now(db, "big");
+    await db.sql("INSERT INTO rivet.big VALUES (1, REPEAT('a', 20000000)), (2, 'x')");
+    const { chunks } = await capture(db, "big", start);
+    const b = chunks.at(-1)!.batch.getChild("b")!;
+    assert.deepEqual([b.get(0)?.length, b.get(1)?.length], [20_000_000, 1]);
+    assert.ok((b.get(0) as Uint8Array).every((x) => x === 97));
+  });
+
   await t.step("compressed row events decode alike", async () => {
     const start = await now(db, "types");
     await db.sql(`SET GLOBAL log_bin_compress = ON; SET GLOBAL log_bin_compress_min_len = 10;
