@@ -365,6 +365,28 @@ Deno.test("MySQL CDC against MariaDB with a ROW binlog", async (t) => {
     }
   });
 
+  await t.step(
+    "MariaDB 5.3 temporal columns are refused with the ALTER that converts them",
+    async () => {
+      await db.sql(`SET GLOBAL mysql56_temporal_format = OFF;
+      CREATE TABLE rivet.old_times (id INT PRIMARY KEY, tm TIME(3));
+      SET GLOBAL mysql56_temporal_format = ON;`);
+      const e = await rejects(
+        openMysqlCdc(spec, conn(db), options("old_times")),
+        "cdc.unsupported_type",
+      );
+      assert.match(e.hint ?? "", /ALTER TABLE rivet\.old_times FORCE/);
+      await db.sql("ALTER TABLE rivet.old_times FORCE");
+      const start = await now(db, "old_times");
+      await db.sql("INSERT INTO rivet.old_times VALUES (1, '01:02:03.456')");
+      const { chunks } = await capture(db, "old_times", start);
+      assert.deepEqual(rowsOf(chunks.map((c) => c.batch)), [{
+        id: 1,
+        tm: "3723456000n",
+      }]);
+    },
+  );
+
   await t.step("ALTER TABLE during capture: cdc.schema_changed", async () => {
     // Resumed from before an ALTER: the binlog's older rows no longer fit the table.
     const start = await now(db, "other");

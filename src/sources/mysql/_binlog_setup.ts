@@ -286,6 +286,20 @@ export async function probeCdcTables(
       throw classifyMysqlError(error, errors);
     }
     const plans = planColumns(fields, options.columnOverrides);
+    const old = columns.find((row) => /mariadb-5\.3/.test(String(row[2])));
+    if (old !== undefined) {
+      // MariaDB 5.3's temporal storage (tables created with mysql56_temporal_format=OFF) is
+      // binlogged in a packing this reader does not decode: refuse rather than misread it.
+      throw new PermanentError(
+        `column '${old[0]}' of ${name} is a ${old[2]}: MariaDB 5.3's temporal format, which ` +
+          "the change reader does not decode",
+        {
+          code: "cdc.unsupported_type",
+          hint: `convert the table to the current format: SET GLOBAL mysql56_temporal_format = ` +
+            `ON; ALTER TABLE ${name} FORCE`,
+        },
+      );
+    }
     const extras = fields.map((_, i): ColumnExtra => {
       const row = columns[i] ?? [];
       const dataType = String(row[1] ?? "").toLowerCase();
