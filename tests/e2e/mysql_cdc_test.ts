@@ -291,6 +291,43 @@ Deno.test("MySQL CDC against MariaDB with a ROW binlog", async (t) => {
     assert.deepEqual(chunks.map((c) => c.commit !== undefined), [false, false, true]);
   });
 
+  await t.step("MariaDB UUID, INET4 and INET6 arrive as the export's text", async () => {
+    await db.sql("CREATE TABLE rivet.addr (id INT PRIMARY KEY, u UUID, i6 INET6, i4 INET4)");
+    const start = await now(db, "addr");
+    const uuids = [
+      "123e4567-e89b-12d3-a456-426655440000",
+      "00000000-0000-0000-0000-000000000000",
+      "ffffffff-ffff-ffff-ffff-ffffffffffff",
+      "6ccd780c-baba-1026-9564-5b8c656024db",
+      "f47ac10b-58cc-4372-a567-0e02b2c3d479",
+    ];
+    const ips = [
+      "2001:db8::ff00:42:8329",
+      "::",
+      "::1",
+      "::2",
+      "::1.2.3.4",
+      "::ffff:1.2.3.4",
+      "2001:db8:0:1:1:1:1:1",
+      "1:0:0:2:0:0:3:4",
+      "1:0:0:2:0:0:0:3",
+      "fe80::1:0:0:1",
+      "1:2:3:4:5:6:7:8",
+      "::ffff:0:1.2.3.4",
+      "::0.0.1.0",
+      "1::",
+    ];
+    const values = ips.map((ip, i) =>
+      `(${i}, ${uuids[i] === undefined ? "NULL" : `'${uuids[i]}'`}, '${ip}', '${i}.${
+        i * 17
+      }.255.0')`
+    );
+    await db.sql(`INSERT INTO rivet.addr VALUES ${values.join(", ")}`);
+    const { chunks } = await capture(db, "addr", start);
+    const full = await fullRead(db, "SELECT * FROM addr ORDER BY id");
+    assert.deepEqual(rowsOf(chunks.map((c) => c.batch)), full.rows);
+  });
+
   await t.step("a row event larger than one 16 MB protocol packet", async () => {
     await db.sql("CREATE TABLE rivet.big (id INT PRIMARY KEY, b LONGBLOB)");
     const start = await now(db, "big");

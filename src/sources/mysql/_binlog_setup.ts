@@ -308,6 +308,9 @@ export async function probeCdcTables(
         return { members: membersOf(String(row[2])).map((m) => enc.encode(m)) };
       }
       if (dataType === "binary") return { binaryLength: Number(row[4]) };
+      if (dataType === "uuid" || dataType === "inet4" || dataType === "inet6") {
+        return { binaryText: dataType };
+      }
       const charset = row[3] == null ? undefined : String(row[3]).toLowerCase();
       if (charset === undefined || UTF8_CHARSETS.has(charset)) return {};
       try {
