@@ -328,6 +328,18 @@ Deno.test("MySQL CDC against MariaDB with a ROW binlog", async (t) => {
     assert.deepEqual(rowsOf(chunks.map((c) => c.batch)), full.rows);
   });
 
+  await t.step("CHAR over 255 bytes, BINARY padding, wide VARBINARY", async () => {
+    await db.sql(`CREATE TABLE rivet.chars (id INT PRIMARY KEY, c CHAR(100), b BINARY(200),
+      c1 CHAR(255) CHARACTER SET latin1, vb VARBINARY(1000))`);
+    const start = await now(db, "chars");
+    await db.sql(`INSERT INTO rivet.chars VALUES
+      (1, REPEAT('ü', 100), x'0102', REPEAT('é', 255), REPEAT(x'00ff', 400)),
+      (2, 'a  ', x'00', 'b', x'')`);
+    const { chunks } = await capture(db, "chars", start);
+    const full = await fullRead(db, "SELECT * FROM chars ORDER BY id");
+    assert.deepEqual(rowsOf(chunks.map((c) => c.batch)), full.rows);
+  });
+
   await t.step("a row event larger than one 16 MB protocol packet", async () => {
     await db.sql("CREATE TABLE rivet.big (id INT PRIMARY KEY, b LONGBLOB)");
     const start = await now(db, "big");
