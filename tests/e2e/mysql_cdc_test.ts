@@ -436,6 +436,21 @@ Deno.test("MySQL CDC against MariaDB with a ROW binlog", async (t) => {
     },
   );
 
+  await t.step("TRUNCATE of a captured table warns (no delete changes show it)", async () => {
+    await db.sql(
+      "CREATE TABLE rivet.trunc (id INT PRIMARY KEY); INSERT INTO rivet.trunc VALUES (1)",
+    );
+    const start = await now(db, "trunc");
+    await db.sql(
+      "TRUNCATE TABLE rivet.trunc; TRUNCATE rivet.other; INSERT INTO rivet.trunc VALUES (2);",
+    );
+    const warnings: Warning[] = [];
+    const { chunks } = await capture(db, "trunc", start, { onWarning: (w) => warnings.push(w) });
+    assert.deepEqual(rowsOf(chunks.map((c) => c.batch)), [{ id: 2 }]);
+    assert.deepEqual(warnings.map((w) => w.code), ["cdc.truncated"]);
+    assert.match(warnings[0]!.message, /table rivet\.trunc was truncated at binlog\.\d+:\d+/);
+  });
+
   await t.step("ALTER TABLE during capture: cdc.schema_changed", async () => {
     // Resumed from before an ALTER: the binlog's older rows no longer fit the table.
     const start = await now(db, "other");

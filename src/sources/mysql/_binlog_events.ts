@@ -110,18 +110,44 @@ export function rotateTarget(buf: Uint8Array, body: number, end: number): string
 }
 
 /**
- * The statement text of a QUERY event (`BEGIN`, `COMMIT`, DDL, …).
+ * The default database and the start of the statement of a QUERY event (`BEGIN`, `COMMIT`,
+ * DDL, …): enough to tell those apart and to name a truncated table.
  *
  * @param buf Event bytes.
  * @param body Offset of the post-header.
  * @param end One past the last byte before the checksum.
  */
-export function queryText(buf: Uint8Array, body: number, end: number): string {
+export function queryText(
+  buf: Uint8Array,
+  body: number,
+  end: number,
+): { readonly database: string; readonly text: string } {
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const dbLen = buf[body + 8]!;
   const statusLen = view.getUint16(body + 11, true);
-  const start = body + 13 + statusLen + dbLen + 1;
-  return new TextDecoder().decode(buf.subarray(start, Math.min(end, start + 64)));
+  const dbAt = body + 13 + statusLen;
+  const start = dbAt + dbLen + 1;
+  const decoder = new TextDecoder();
+  return {
+    database: decoder.decode(buf.subarray(dbAt, dbAt + dbLen)),
+    text: decoder.decode(buf.subarray(start, Math.min(end, start + 400))),
+  };
+}
+
+/**
+ * The table a `TRUNCATE [TABLE] [db.]name` statement empties, or undefined for any other one.
+ *
+ * @example
+ * ```ts
+ * import { truncatedTable } from "./_binlog_events.ts";
+ * const t = truncatedTable("truncate table `shop`.orders", "rivet");
+ * if (t !== "shop.orders") throw new Error(t);
+ * ```
+ */
+export function truncatedTable(text: string, database: string): string | undefined {
+  const m = /^\s*TRUNCATE\s+(?:TABLE\s+)?`?(\w+)`?(?:\s*\.\s*`?(\w+)`?)?/i.exec(text);
+  if (m === null) return undefined;
+  return m[2] === undefined ? `${database}.${m[1]}` : `${m[1]}.${m[2]}`;
 }
 
 /** Whether a MariaDB GTID event opens a transaction (not a standalone DDL statement). */

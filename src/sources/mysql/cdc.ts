@@ -42,6 +42,7 @@ import {
   rotateTarget,
   rowsEventOp,
   type TableMap,
+  truncatedTable,
 } from "./_binlog_events.ts";
 import { mapMismatch, RowImageWriter } from "./_binlog_rows.ts";
 import { BINLOG_DUMP_NON_BLOCK, startDump } from "./_binlog_stream.ts";
@@ -425,9 +426,11 @@ class MysqlCdcReader implements CdcReader {
         if (mariaGtidOpensTransaction(buf, body)) this.#inTxn = true;
         break;
       case EventType.Query: {
-        const text = queryText(buf, body, bodyEnd).trim().toUpperCase();
+        const query = queryText(buf, body, bodyEnd);
+        const text = query.text.trim().toUpperCase();
         if (text.startsWith("BEGIN")) this.#inTxn = true;
         else if (text.startsWith("COMMIT") || text.startsWith("ROLLBACK") || !this.#inTxn) {
+          this.#truncated(query.text, query.database, header.logPos - header.size);
           this.#boundary(header.logPos);
         }
         break;
@@ -461,6 +464,18 @@ class MysqlCdcReader implements CdcReader {
     ) {
       this.#finish();
     }
+  }
+
+  /** TRUNCATE removes rows without row events: say so, as the changes cannot show it. */
+  #truncated(text: string, database: string, pos: number): void {
+    const name = truncatedTable(text, database);
+    const index = name === undefined ? undefined : this.#byName.get(name);
+    if (index === undefined) return;
+    this.#options.onWarning?.({
+      code: "cdc.truncated",
+      message: `table ${name} was truncated at ${this.#file}:${pos}: its rows were removed ` +
+        "without delete changes; re-export the table in full to see its state",
+    });
   }
 
   #tableMap(buf: Uint8Array, body: number): void {
