@@ -48,6 +48,11 @@ export interface StartMariaDbOptions {
   readonly bufferPool?: string;
   /** Extra `mariadbd` arguments. */
   readonly args?: readonly string[];
+  /**
+   * Binary log on, in this format (`--log-bin`, `--server-id=1`, `--binlog-row-image=FULL`), for
+   * change data capture; off (`--skip-log-bin`) when absent.
+   */
+  readonly binlogFormat?: "ROW" | "STATEMENT" | "MIXED";
 }
 
 function findBinary(name: string): string {
@@ -152,7 +157,12 @@ export async function startMariaDb(options: StartMariaDbOptions = {}): Promise<M
         `--port=${port}`,
         "--bind-address=127.0.0.1",
         "--user=root",
-        "--skip-log-bin",
+        ...(options.binlogFormat === undefined ? ["--skip-log-bin"] : [
+          `--log-bin=${dir}/binlog`,
+          `--binlog-format=${options.binlogFormat}`,
+          "--server-id=1",
+          "--binlog-row-image=FULL",
+        ]),
         `--innodb-buffer-pool-size=${options.bufferPool ?? "128M"}`,
         "--innodb-flush-log-at-trx-commit=0",
         "--character-set-server=utf8mb4",
