@@ -45,7 +45,7 @@ import {
   truncatedTable,
 } from "./_binlog_events.ts";
 import { mapMismatch, RowImageWriter } from "./_binlog_rows.ts";
-import { BINLOG_DUMP_NON_BLOCK, startDump } from "./_binlog_stream.ts";
+import { startDump } from "./_binlog_stream.ts";
 import {
   type BinlogPosition,
   cdcErrors,
@@ -245,7 +245,10 @@ class MysqlCdcReader implements CdcReader {
       serverId: this.#options.serverId,
       file: this.startedAt.file as string,
       pos: this.startedAt.pos as number,
-      flags: this.#target === undefined ? 0 : BINLOG_DUMP_NON_BLOCK,
+      // Blocking even with untilCurrent: the reader stops itself at the target. A non-blocking dump
+      // ends with the server closing the socket, which a paused (backpressured) socket reports
+      // as a lost connection before its buffered events are read.
+      flags: 0,
     }, {
       event: (buf, start, end) => {
         this.#lastSeen = Date.now();
