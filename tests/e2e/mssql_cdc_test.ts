@@ -175,7 +175,8 @@ UPDATE cdc_t SET n = 42 WHERE id = 3;
 COMMIT;`);
     await db.sql("DELETE FROM cdc_t WHERE id = 1");
     await db.sql("INSERT INTO cdc_t (id, s) VALUES (4, N'four')");
-    await captured(8); // 3 inserts, 2 × (before, after), 1 delete, 1 insert
+    // The change table holds update before-images too: 3 + 2 × 2 + 1 + 1 rows.
+    await captured(9);
 
     let all: Read | undefined;
     /** Commit LSN of each transaction, in order. */
@@ -283,7 +284,7 @@ COMMIT;`);
       );
       const iter = reader.changes();
       await db.sql("INSERT INTO cdc_t (id) VALUES (5)");
-      await captured(9);
+      await captured(10);
       const got: Read = { chunks: [], changes: [], rows: [], commits: [] };
       const deadline = Date.now() + 60_000;
       while (got.commits.length === 0 && Date.now() < deadline) {
