@@ -276,6 +276,17 @@ COMMIT;`);
       },
     );
 
+    await t.step("columns: overrides type the changes as they type a full read", async () => {
+      const columnOverrides = { d: "decimal(20,4)" };
+      await using reader = await openMssqlCdc(spec, connection, options({ columnOverrides }));
+      const read = await drain(reader.changes());
+      await using source = await openMssqlSource(spec, connection);
+      const full = await readAll(source, "SELECT * FROM cdc_t WHERE 1 = 0", { columnOverrides });
+      assert.equal(String(reader.tables[0]!.schema.fields[2]!.type), "Decimal[20e+4]");
+      assert.deepEqual(reader.tables[0]!.columns, full.stream.columns);
+      assert.equal(read.rows[5]!.d, "dec:-12345678901200", "the delete's -1234567890.12");
+    });
+
     await t.step("a streaming reader picks up new changes and stops when disposed", async () => {
       const reader = await openMssqlCdc(
         spec,
