@@ -116,10 +116,10 @@ Deno.test({
       onWarning: (w) => warnings.push(w),
       ...extra,
     });
-    /** Waits until the capture job has copied `n` rows into the change table. */
-    const captured = async (n: number) => {
+    /** Waits until the capture job has copied `n` rows (matching `where`) into the change table. */
+    const captured = async (n: number, where = "") => {
       for (let i = 0; i < 120; i++) {
-        const got = Number((await db.sql("SELECT COUNT(*) FROM cdc.dbo_cdc_t_CT")).trim());
+        const got = Number((await db.sql(`SELECT COUNT(*) FROM cdc.dbo_cdc_t_CT ${where}`)).trim());
         if (got >= n) return;
         await new Promise((r) => setTimeout(r, 500));
       }
@@ -144,6 +144,13 @@ Deno.test({
       assert.match(
         err.hint ?? "",
         /EXEC sys\.sp_cdc_enable_table @source_schema = N'dbo', @source_name = N'cdc_t'/,
+      );
+    });
+
+    await t.step("a table that does not exist: cdc.table_not_found", async () => {
+      await expectError(
+        openMssqlCdc(spec, connection, options({ tables: [{ table: "nope_t" }] })),
+        { code: "cdc.table_not_found", exitCode: 1, includes: ["dbo.nope_t"] },
       );
     });
 
@@ -359,6 +366,17 @@ COMMIT;`);
         options({ captureInstance: "dbo_cdc_t", start: { lsn: txs[2]! } }),
       );
       assert.deepEqual((await drain(reader.changes())).changes, ["insert 4", "insert 5"]);
+    });
+
+    await t.step("until_current stops at the newest change when the reader opened", async () => {
+      await using reader = await openMssqlCdc(
+        spec,
+        connection,
+        options({ captureInstance: "dbo_cdc_t", start: { lsn: txs[3]! } }),
+      );
+      await db.sql("INSERT INTO cdc_t (id) VALUES (6)");
+      await captured(1, "WHERE id = 6");
+      assert.deepEqual((await drain(reader.changes())).changes, ["insert 5"]);
     });
 
     if (!REAL) {
