@@ -380,6 +380,29 @@ COMMIT;`);
     });
 
     if (!REAL) {
+      await t.step(
+        "no low end yet: nothing to read; a role-gated login: cdc.no_access",
+        async () => {
+          // SQL Server leaves change_tables.start_lsn NULL until the capture job's first scan.
+          await db.sql(
+            "UPDATE sys._cdc_instances SET start_lsn = 0x00000000000000000000 " +
+              "WHERE capture_instance = N'cdc_t_v2'",
+          );
+          const fresh = options({ captureInstance: "cdc_t_v2" });
+          await using reader = await openMssqlCdc(spec, connection, fresh);
+          assert.deepEqual((await drain(reader.changes())).changes, []);
+          await db.sql(
+            "UPDATE sys._cdc_instances SET role_name = N'cdc_readers' " +
+              "WHERE capture_instance = N'cdc_t_v2'",
+          );
+          const err = await expectError(openMssqlCdc(spec, connection, fresh), {
+            code: "cdc.no_access",
+            exitCode: 1,
+          });
+          assert.match(err.hint ?? "", /ALTER ROLE/);
+        },
+      );
+
       await t.step("SQL Server Agent down: a warning that changes stop arriving", async () => {
         warnings.length = 0;
         await using _up = await openMssqlCdc(

@@ -132,6 +132,9 @@ export function normalLsn(lsn: string): string {
 /** The LSN SQL Server returns when it knows none (no capture instance, no access, no change). */
 export const ZERO_LSN = `0x${"0".repeat(20)}`;
 
+/** Above every LSN: a window starting there is empty. */
+export const AFTER_ALL = `0x${"F".repeat(20)}`;
+
 /** T-SQL N'…' literal of a checked name (no quote can occur in it; doubled anyway). */
 export function nameLiteral(name: string): string {
   return `N'${name.replaceAll("'", "''")}'`;
@@ -163,6 +166,16 @@ export function capturedColumnsSql(instance: string): string {
   return "SELECT cc.column_name FROM cdc.captured_columns cc JOIN cdc.change_tables ct " +
     `ON ct.object_id = cc.object_id WHERE ct.capture_instance = ${nameLiteral(instance)} ` +
     "ORDER BY cc.column_ordinal";
+}
+
+/**
+ * Whether the login may read an instance's change data: SELECT on the table, and membership of
+ * the instance's gating role when it has one (db_owner members are never gated).
+ */
+export function accessSql(table: MssqlCdcTable, instance: string): string {
+  return `SELECT HAS_PERMS_BY_NAME(${nameLiteral(table.quoted)}, N'OBJECT', N'SELECT'), ` +
+    "ct.role_name, IS_MEMBER(ct.role_name), IS_MEMBER(N'db_owner') FROM cdc.change_tables ct " +
+    `WHERE ct.capture_instance = ${nameLiteral(instance)}`;
 }
 
 /**

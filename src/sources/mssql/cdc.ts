@@ -27,6 +27,8 @@ import type { SourceSpec } from "../../core/spec.ts";
 import { sleep } from "../../_util/abort.ts";
 import { ChunkSplitter } from "./_cdc_chunks.ts";
 import {
+  accessSql,
+  AFTER_ALL,
   AGENT_SESSIONS,
   boundsSql,
   capturedColumnsSql,
@@ -212,7 +214,16 @@ class MssqlCdcReader implements CdcReader {
     const [row] = await this.#query(boundsSql(this.#instance, this.#after));
     const min = lsnOf(row?.[0]);
     const max = lsnOf(row?.[1]);
-    if (min === ZERO_LSN) throw noAccess(this.#table, this.#instance);
+    if (min === ZERO_LSN) {
+      // No low end: the login may not read the change data, or the capture job has not
+      // scanned the log since the instance was enabled (nothing to read yet).
+      const [access] = await this.#query(accessSql(this.#table, this.#instance));
+      const [select, role, member, owner] = access ?? [];
+      if (Number(select) !== 1 || (role != null && Number(member) === 0 && Number(owner) !== 1)) {
+        throw noAccess(this.#table, this.#instance);
+      }
+      return { min, max, from: AFTER_ALL };
+    }
     if (this.#after === undefined) return { min, max, from: min };
     const from = lsnOf(row?.[2]);
     if (from < min) throw checkpointTooOld(this.#table, this.#instance, this.#after, min);

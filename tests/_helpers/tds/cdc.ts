@@ -132,6 +132,12 @@ BEGIN
   RETURN 0;
 END $$;
 
+-- Membership of a database role (a PostgreSQL role of that name; NULL for a NULL name).
+CREATE FUNCTION public.is_member(role text) RETURNS int LANGUAGE sql STABLE AS $$
+  SELECT CASE WHEN role IS NULL THEN NULL
+    WHEN NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = role) THEN 0
+    ELSE pg_has_role(current_user, role, 'member')::int END $$;
+
 -- SQL Server Agent shows as sessions of program 'SQLAgent - …' to a login with VIEW SERVER STATE.
 CREATE FUNCTION public.has_perms_by_name(securable text, class text, permission text)
 RETURNS int LANGUAGE sql STABLE AS $$ SELECT 1 $$;
