@@ -419,6 +419,15 @@ COMMIT;`);
         );
         const [w] = warnings.filter((w) => w.code === "cdc.agent_not_running");
         assert.match(w?.message ?? "", /SQL Server Agent is not running/);
+        // Azure SQL Database has no Agent (its own scheduler captures): no warning there.
+        warnings.length = 0;
+        await db.sql("UPDATE sys._settings SET value = '5' WHERE key = 'engine_edition'");
+        await using _azure = await openMssqlCdc(
+          spec,
+          connection,
+          options({ captureInstance: "dbo_cdc_t" }),
+        );
+        assert.deepEqual(warnings.filter((w) => w.code === "cdc.agent_not_running"), []);
       });
     }
   },

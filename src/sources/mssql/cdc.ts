@@ -190,6 +190,8 @@ class MssqlCdcReader implements CdcReader {
   }
 
   async #warnIfAgentDown(): Promise<void> {
+    // Azure SQL Database runs capture on its own scheduler: it has no SQL Server Agent.
+    if (this.#source.facts?.engineEdition === 5) return;
     let sessions: unknown;
     try {
       [[sessions]] = await this.#query(AGENT_SESSIONS) as [[unknown]];
