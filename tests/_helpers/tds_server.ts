@@ -10,6 +10,7 @@
 import postgres from "postgres";
 import { type PgServer, startPostgres } from "./pg_server.ts";
 import { catalogSql } from "./tds/catalog.ts";
+import { cdcCatalogSql } from "./tds/cdc.ts";
 import { Session, type SessionHost } from "./tds/session.ts";
 import { parseType, type SqlType } from "./tds/types.ts";
 import { translateBatch } from "./tds/translate.ts";
@@ -50,6 +51,8 @@ export interface TdsServer extends AsyncDisposable {
     snapshotIsolation?: boolean;
     engineEdition?: number;
     failNextQuery?: { number: number; message: string };
+    /** Whether SQL Server Agent (the CDC capture job's runner) shows as running (default true). */
+    agentRunning?: boolean;
   }): void;
 }
 
@@ -78,7 +81,8 @@ export async function startTdsServer(options: TdsServerOptions = {}): Promise<Td
   const limitedLogin = { user: "limited", password: "limited-Pw1" };
   await pg.psql(`CREATE ROLE limited LOGIN; CREATE DATABASE ${database};`);
   await pg.psql(
-    `ALTER DATABASE ${database} SET search_path = dbo, public;\n` + catalogSql(settings),
+    `ALTER DATABASE ${database} SET search_path = dbo, public;\n` + catalogSql(settings) +
+      cdcCatalogSql(),
     { database },
   );
   const admin = postgres({
@@ -176,6 +180,11 @@ export async function startTdsServer(options: TdsServerOptions = {}): Promise<Td
           .catch(() => {});
       }
       if (o.failNextQuery) settings.failNextQuery = o.failNextQuery;
+      if (o.agentRunning !== undefined) {
+        admin`UPDATE sys._settings SET value = ${
+          o.agentRunning ? "1" : "0"
+        } WHERE key = 'agent_running'`.catch(() => {});
+      }
     },
     [Symbol.asyncDispose]: stop,
   };

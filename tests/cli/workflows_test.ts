@@ -189,6 +189,12 @@ Deno.test("the CI workflow's SQL Server job: 2022 service with a health check, e
     ]
   ) assert.ok(e2e!.run!.includes(file), `the e2e step runs ${file}`);
 
+  // CDC: the capture job runs under SQL Server Agent, which the container starts only when asked.
+  assert.equal(service.env.MSSQL_AGENT_ENABLED, "true");
+  const cdc = steps.find((s) => s.run?.includes("tests/e2e/mssql_cdc_test.ts"));
+  assert.ok(cdc, "a step runs the SQL Server CDC test");
+  assert.match(cdc.run!, /^deno test /);
+
   const tls = steps.find((s) => s.run?.includes("mode: verify-full"));
   assert.ok(tls?.run?.includes("mode: require"), "a TLS step checks require and verify-full");
 

@@ -88,3 +88,27 @@ Deno.test("translate: sp_executesql parameters are literals cast to their declar
     /Must declare the scalar variable "@nope"/,
   );
 });
+
+Deno.test("translate: EXEC with @name = value arguments, and the CDC change function", () => {
+  assert.deepEqual(
+    sqlOf(translateBatch(
+      "EXEC sys.sp_cdc_enable_table @source_schema = N'dbo', @Source_Name = N't', @role_name = NULL",
+      { spid: 1 },
+    )),
+    [["SELECT sys.sp_cdc_enable_table(source_schema => 'dbo', source_name => 't', role_name => NULL)"]],
+  );
+  assert.deepEqual(sqlOf(translateBatch("EXEC sys.sp_cdc_enable_db", { spid: 1 })), [[
+    "SELECT sys.sp_cdc_enable_db()",
+  ]]);
+  assert.throws(() => translateBatch("EXEC p 1, 2", { spid: 1 }), SyntaxError);
+  const [changes] = sqlOf(translateBatch(
+    "SELECT __$start_lsn, id FROM cdc.fn_cdc_get_all_changes_dbo_T(0x01, 0x02, N'all')",
+    { spid: 1 },
+  ));
+  assert.deepEqual(changes, [
+    `SELECT __$start_lsn, id FROM (SELECT * FROM cdc."dbo_t_ct" WHERE ` +
+    `sys._cdc_window('dbo_t', '\\x01'::bytea, '\\x02'::bytea) AND "__$start_lsn" BETWEEN ` +
+    `'\\x01'::bytea AND '\\x02'::bytea AND ("__$operation" <> 3 OR lower('all') = ` +
+    `'all update old')) AS "fn_cdc_get_all_changes_dbo_t"`,
+  ]);
+});

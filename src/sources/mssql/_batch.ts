@@ -220,7 +220,8 @@ export class MssqlBatchBuilder {
         case Write.Float32:
         case Write.Float64: {
           const fb = b as FixedBuilder<Int32Array>;
-          fb.data[fb.slot()] = v as number;
+          const at = fb.slot(); // before reading .data: slot() may grow it
+          fb.data[at] = v as number;
           break;
         }
         case Write.Int64:
@@ -231,19 +232,22 @@ export class MssqlBatchBuilder {
           break;
         case Write.Date: {
           const fb = b as FixedBuilder<Int32Array>;
-          fb.data[fb.slot()] = (v as DayTicks).days;
+          const at = fb.slot(); // before reading .data: slot() may grow it
+          fb.data[at] = (v as DayTicks).days;
           break;
         }
         case Write.TimeMicros: {
           const us = this.#micros(c, plan, (v as DayTicks).ticks);
           const fb = b as FixedBuilder<Int32Array>;
-          writeDayMicros(0, us, fb.data, fb.slot() * 2);
+          const at = fb.slot() * 2; // before reading .data: slot() may grow it
+          writeDayMicros(0, us, fb.data, at);
           break;
         }
         case Write.TimestampMicros: {
           const t = v as DayTicks;
           const fb = b as FixedBuilder<Int32Array>;
-          writeDayMicros(t.days, this.#micros(c, plan, t.ticks), fb.data, fb.slot() * 2);
+          const at = fb.slot() * 2; // before reading .data: slot() may grow it
+          writeDayMicros(t.days, this.#micros(c, plan, t.ticks), fb.data, at);
           break;
         }
         case Write.TimestampNanos:

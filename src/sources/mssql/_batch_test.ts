@@ -377,3 +377,39 @@ Deno.test("byteSize grows with the batch and finish starts the next one empty", 
   assert.equal(second.getChild("s")!.get(0), "value 5 ".repeat(20));
   assert.equal(first.getChild("s")!.get(5), "value 5 ".repeat(20), "the first batch is intact");
 });
+
+Deno.test("a batch larger than the builders' capacity keeps every value across each growth", () => {
+  // The builders start at 8 values and double: rows 8, 16, 32, … land right after a growth.
+  const n = 100;
+  const { builder, rows } = builderFor(
+    [
+      col.intN("i", 4),
+      col.floatN("f", 8),
+      col.date("d"),
+      col.time("t", 6),
+      col.dateTime2("ts", 6),
+    ],
+    Array.from({ length: n }, (_, i) =>
+      row([
+        val.int(i + 1, 4),
+        [8, ...new Uint8Array(Float64Array.of(i + 0.5).buffer)],
+        val.date(i + 1),
+        val.time(i + 1, 6),
+        val.dateTime2(i + 1, i + 1, 6),
+      ])),
+    {},
+    { rows: 8 },
+  );
+  for (const r of rows) builder.appendRow(r);
+  const batch = builder.finish();
+  const values = (name: string) =>
+    Array.from({ length: n }, (_, i) => batch.getChild(name)!.get(i));
+  assert.deepEqual(values("i"), Array.from({ length: n }, (_, i) => i + 1));
+  assert.deepEqual(values("f"), Array.from({ length: n }, (_, i) => i + 0.5));
+  const lost = (name: string) =>
+    values(name).flatMap((v, i) => (v === values(name)[0] && i > 0 ? [i] : []));
+  for (const name of ["d", "t", "ts"]) assert.deepEqual(lost(name), [], `${name}: no value reset`);
+  for (const name of ["d", "t", "ts"]) {
+    assert.equal(new Set(values(name).map(String)).size, n, `${name}: ${n} distinct values`);
+  }
+});

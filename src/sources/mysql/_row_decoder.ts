@@ -178,16 +178,19 @@ export class RowDecoder {
           p += 4;
           if (plan.write === Write.Float32) {
             const fb = b as FixedBuilder<Float32Array>;
-            fb.data[fb.slot()] = v;
+            const at = fb.slot(); // before reading .data: slot() may grow it
+            fb.data[at] = v;
           } else {
             const fb = b as FixedBuilder<Float64Array>;
-            fb.data[fb.slot()] = v;
+            const at = fb.slot(); // before reading .data: slot() may grow it
+            fb.data[at] = v;
           }
           break;
         }
         case Read.Float64: {
           const fb = b as FixedBuilder<Float64Array>;
-          fb.data[fb.slot()] = view.getFloat64(p, true);
+          const at = fb.slot(); // before reading .data: slot() may grow it
+          fb.data[at] = view.getFloat64(p, true);
           p += 8;
           break;
         }
@@ -221,7 +224,8 @@ export class RowDecoder {
             b.appendNull();
           } else {
             const fb = b as FixedBuilder<Int32Array>;
-            fb.data[fb.slot()] = daysFromCivil(y, m, d);
+            const at = fb.slot(); // before reading .data: slot() may grow it
+            fb.data[at] = daysFromCivil(y, m, d);
           }
           break;
         }
@@ -243,7 +247,8 @@ export class RowDecoder {
           const seconds = daysFromCivil(y, m, d) * 86400 + hh * 3600 + mi * 60 + ss;
           if (plan.write === Write.TimestampMicros) {
             const fb = b as FixedBuilder<Int32Array>;
-            writeMicros(seconds, us, fb.data, fb.slot() * 2);
+            const at = fb.slot() * 2; // before reading .data: slot() may grow it
+            writeMicros(seconds, us, fb.data, at);
           } else {
             this.#nanos(b as FixedBuilder<Int32Array>, seconds, us);
           }
@@ -280,12 +285,14 @@ export class RowDecoder {
         return;
       case Write.Int16: {
         const fb = b as FixedBuilder<Int16Array>;
-        fb.data[fb.slot()] = v;
+        const at = fb.slot(); // before reading .data: slot() may grow it
+        fb.data[at] = v;
         return;
       }
       case Write.Int32: {
         const fb = b as FixedBuilder<Int32Array>;
-        fb.data[fb.slot()] = v;
+        const at = fb.slot(); // before reading .data: slot() may grow it
+        fb.data[at] = v;
         return;
       }
       default: {

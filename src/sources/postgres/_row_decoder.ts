@@ -155,7 +155,8 @@ export class RowDecoder {
       }
       case Kind.Int32: {
         const f = b as FixedBuilder<Int32Array>;
-        f.data[f.slot()] = view.getInt32(p);
+        const at = f.slot(); // before reading .data: slot() may grow it
+        f.data[at] = view.getInt32(p);
         return;
       }
       case Kind.Bytes: {
@@ -192,24 +193,28 @@ export class RowDecoder {
         return;
       case Kind.Int16: {
         const f = b as FixedBuilder<Int16Array>;
-        f.data[f.slot()] = view.getInt16(p);
+        const at = f.slot(); // before reading .data: slot() may grow it
+        f.data[at] = view.getInt16(p);
         return;
       }
       case Kind.Float32: {
         const f = b as FixedBuilder<Float32Array>;
-        f.data[f.slot()] = view.getFloat32(p);
+        const at = f.slot(); // before reading .data: slot() may grow it
+        f.data[at] = view.getFloat32(p);
         return;
       }
       case Kind.Float64: {
         const f = b as FixedBuilder<Float64Array>;
-        f.data[f.slot()] = view.getFloat64(p);
+        const at = f.slot(); // before reading .data: slot() may grow it
+        f.data[at] = view.getFloat64(p);
         return;
       }
       case Kind.Date: {
         const d = view.getInt32(p);
         if (d === INT32_MAX || d === INT32_MIN) throw this.#infinite(plan);
         const f = b as FixedBuilder<Int32Array>;
-        f.data[f.slot()] = d + PG_EPOCH_DAYS;
+        const at = f.slot(); // before reading .data: slot() may grow it
+        f.data[at] = d + PG_EPOCH_DAYS;
         return;
       }
       case Kind.Jsonb: {
@@ -220,7 +225,8 @@ export class RowDecoder {
       }
       case Kind.Uuid: {
         const f = b as FixedBuilder<Uint8Array>;
-        f.data.set(buf.subarray(p, p + 16), f.slot() * 16);
+        const at = f.slot() * 16; // before reading .data: slot() may grow it
+        f.data.set(buf.subarray(p, p + 16), at);
         return;
       }
       case Kind.UuidText: {
@@ -266,7 +272,8 @@ export class RowDecoder {
       }
       case Kind.Int16As32: {
         const f = b as FixedBuilder<Int32Array>;
-        f.data[f.slot()] = view.getInt16(p);
+        const at = f.slot(); // before reading .data: slot() may grow it
+        f.data[at] = view.getInt16(p);
         return;
       }
       case Kind.Int16As64:
@@ -280,7 +287,8 @@ export class RowDecoder {
       }
       case Kind.Float32As64: {
         const f = b as FixedBuilder<Float64Array>;
-        f.data[f.slot()] = view.getFloat32(p);
+        const at = f.slot(); // before reading .data: slot() may grow it
+        f.data[at] = view.getFloat32(p);
         return;
       }
       case Kind.List:

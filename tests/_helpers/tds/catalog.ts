@@ -59,7 +59,8 @@ UPDATE pg_cast SET castcontext = 'i'
 CREATE TABLE sys._settings (key text PRIMARY KEY, value text NOT NULL);
 INSERT INTO sys._settings VALUES
   ('snapshot_isolation', '${options.snapshotIsolation ? 1 : 0}'),
-  ('engine_edition', '${options.engineEdition}');
+  ('engine_edition', '${options.engineEdition}'),
+  ('cdc_enabled', '0'), ('agent_running', '1');
 CREATE TABLE sys.types (name text PRIMARY KEY, system_type_id int, user_type_id int,
   max_length smallint, "precision" int, scale int);
 INSERT INTO sys.types VALUES
@@ -214,13 +215,17 @@ CREATE VIEW sys.databases AS
     CASE WHEN (SELECT value FROM sys._settings WHERE key = 'snapshot_isolation') = '1'
       THEN 'ON' ELSE 'OFF' END AS snapshot_isolation_state_desc,
     false AS is_read_committed_snapshot_on, 0 AS state, 'ONLINE' AS state_desc,
-    160 AS compatibility_level;
+    160 AS compatibility_level,
+    (SELECT value FROM sys._settings WHERE key = 'cdc_enabled') = '1' AS is_cdc_enabled;
 
 CREATE VIEW sys.dm_exec_sessions AS
   SELECT substr(a.application_name, 5)::int AS session_id, a.usename::text AS login_name,
     CASE a.state WHEN 'active' THEN 'running' ELSE 'sleeping' END AS status,
-    true AS is_user_process, 5 AS database_id
-  FROM pg_stat_activity a WHERE a.application_name LIKE 'tds:%';
+    true AS is_user_process, 5 AS database_id, 'tedious'::text AS program_name
+  FROM pg_stat_activity a WHERE a.application_name LIKE 'tds:%'
+  UNION ALL -- SQL Server Agent, while it runs
+  SELECT 40, 'NT SERVICE\\SQLSERVERAGENT', 'sleeping', false, 5, 'SQLAgent - Generic Refresher'
+  FROM sys._settings WHERE key = 'agent_running' AND value = '1';
 
 CREATE VIEW sys.dm_exec_requests AS
   SELECT substr(a.application_name, 5)::int AS session_id, 'running' AS status,

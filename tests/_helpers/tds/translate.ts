@@ -7,7 +7,8 @@
  * Covered: `[x]` and `"x"` identifiers, `N'…'`, `0x…`, `TOP (n)`, `CAST`/`CONVERT` with SQL Server
  * type names, `COUNT_BIG`, `ISNULL`, `LEN`, `DATALENGTH`, `GETDATE()` and friends, `DATEADD`,
  * `DATEDIFF`, `HASHBYTES('MD5', …)`, `IIF`, `CHARINDEX`, `NEWID()`, table hints, `OPTION (…)`,
- * `@@VERSION`, `@@SPID`, `@param` → `$n`, `SELECT … INTO`. Anything else passes through.
+ * `@@VERSION`, `@@SPID`, `@param` → `$n`, `SELECT … INTO`, `EXEC proc @a = v` and the CDC
+ * change function (`cdc.ts`). Anything else passes through.
  *
  * @module
  */
@@ -24,6 +25,7 @@ import {
 } from "./tsql_tokens.ts";
 import { parseType, type SqlType, storageType, typeText } from "./types.ts";
 import { clockOfTicks, parseMoment } from "./values.ts";
+import { allChangesFrom } from "./cdc.ts";
 
 /** What the server does for one statement. */
 export type Plan =
@@ -127,6 +129,7 @@ function translateStatement(nodes: Node[], ctx: TranslateContext): Plan {
   if (first === "COMMIT") return { kind: "commit" };
   if (first === "ROLLBACK") return { kind: "rollback" };
   if (first === "CREATE" && isWord(s[1], "TABLE")) return createTable(nodes, ctx, text);
+  if (first === "EXEC" || first === "EXECUTE") return execProcedure(nodes, ctx, text);
   if (first === "SELECT") {
     const into = s.findIndex((n) => isWord(n, "INTO"));
     if (into > 0) {
@@ -331,6 +334,12 @@ export function rewrite(nodes: readonly Node[], ctx: TranslateContext): string {
       continue;
     }
     const a = () => args(call);
+    const changesOf = /^fn_cdc_get_all_changes_(\w+)$/i.exec(n.text);
+    if (changesOf && out.endsWith("cdc.")) {
+      out = out.slice(0, -4) + allChangesFrom(changesOf[1]!, a());
+      i = j;
+      continue;
+    }
     switch (word) {
       case "CAST":
       case "TRY_CAST": {
@@ -437,6 +446,25 @@ function unitName(unit: string): string {
   if (u === "WEEK" || u === "WK" || u === "WW") return "week";
   if (u === "MILLISECOND" || u === "MS") return "millisecond";
   throw new SyntaxError(`DATEADD unit ${unit} is not supported`);
+}
+
+/**
+ * `EXEC schema.procedure @a = value, …` → `SELECT schema.procedure(a => value, …)`: the
+ * procedures the server knows are PostgreSQL functions with the same parameter names.
+ */
+function execProcedure(nodes: Node[], ctx: TranslateContext, text: string): Plan {
+  const s = solid(nodes);
+  let k = 1;
+  while (s[k] && (s[k]!.kind === "word" || s[k]!.kind === "qident" || isOp(s[k], "."))) k++;
+  const name = rewrite(s.slice(1, k), ctx);
+  const rest = k < s.length ? nodes.slice(nodes.indexOf(s[k]!)) : [];
+  const args = splitCommas(rest).map(solid).filter((a) => a.length > 0).map((a) => {
+    if (a[0]!.kind !== "var" || !isOp(a[1], "=")) {
+      throw new SyntaxError(`EXEC ${name}: only @name = value arguments are supported`);
+    }
+    return `${a[0]!.text.slice(1).toLowerCase()} => ${rewrite(a.slice(2), ctx).trim()}`;
+  });
+  return { kind: "sql", sql: [`SELECT ${name}(${args.join(", ")})`], text };
 }
 
 /**
