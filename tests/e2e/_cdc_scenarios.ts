@@ -28,6 +28,16 @@ export interface CdcEngine {
   typesUpdate(name: string, id: number): string;
   /** Extra `cdc:` keys of this engine (`slot: …`, `server_id: …`), one flow mapping body. */
   readonly cdcKeys: string;
+  /** Statements as one transaction (default `BEGIN; …; COMMIT;`). */
+  txn?(statements: readonly string[]): string;
+  /** Turns capture on for a new table (SQL Server), then waits until changes are captured. */
+  enable?(table: string): Promise<void>;
+  /** Waits until `n` changes of `table` are in the log the reader reads (SQL Server's job). */
+  captured?(table: string, n: number): Promise<void>;
+}
+
+function txnOf(engine: CdcEngine, statements: readonly string[]): string {
+  return engine.txn ? engine.txn(statements) : `BEGIN; ${statements.join("; ")}; COMMIT;`;
 }
 
 /** A config with one cdc export of `table` to `./out/<table>` and one full export of it. */
@@ -118,6 +128,7 @@ export async function typedChangesScenario(engine: CdcEngine): Promise<void> {
   try {
     const t = "cdc_types";
     await engine.sql(`${engine.typesTable(t)};`);
+    await engine.enable?.(t);
     await Deno.writeTextFile(join(dir, "plan.yaml"), plan(engine, t, "rollover: 1"));
     // The first run marks where capture starts (PostgreSQL creates its slot here).
     await runOk(engine, dir, `${t}_cdc`);
@@ -127,10 +138,14 @@ export async function typedChangesScenario(engine: CdcEngine): Promise<void> {
 
     await engine.sql(`${engine.typesInsert(t, [1, 2, 3])};`);
     await engine.sql(
-      `BEGIN; ${engine.typesUpdate(t, 1)}; ${engine.typesUpdate(t, 2)}; ` +
-        `DELETE FROM ${t} WHERE id = 3; COMMIT;`,
+      txnOf(engine, [
+        engine.typesUpdate(t, 1),
+        engine.typesUpdate(t, 2),
+        `DELETE FROM ${t} WHERE id = 3`,
+      ]),
     );
     await engine.sql(`${engine.typesInsert(t, [4])};`);
+    await engine.captured?.(t, 7);
     await runOk(engine, dir, `${t}_cdc`);
     await runOk(engine, dir, `${t}_full`);
 
@@ -193,6 +208,7 @@ export async function killScenario(engine: CdcEngine): Promise<void> {
   try {
     const t = "cdc_kill";
     await engine.sql(`CREATE TABLE ${t} (id INT PRIMARY KEY, v VARCHAR(40));`);
+    await engine.enable?.(t);
     await Deno.writeTextFile(join(dir, "plan.yaml"), plan(engine, t, "rollover: 100"));
     await runOk(engine, dir, `${t}_cdc`);
     // 30 transactions of 40 inserts, then 10 transactions updating 20 rows each.
@@ -202,16 +218,17 @@ export async function killScenario(engine: CdcEngine): Promise<void> {
         const id = txn * 40 + i + 1;
         return `(${id}, 'v${id}')`;
       });
-      statements.push(`BEGIN; INSERT INTO ${t} VALUES ${values.join(", ")}; COMMIT;`);
+      statements.push(txnOf(engine, [`INSERT INTO ${t} VALUES ${values.join(", ")}`]));
     }
     for (let txn = 0; txn < 10; txn++) {
       statements.push(
-        `BEGIN; UPDATE ${t} SET v = 'u${txn}' WHERE id > ${txn * 20} AND id <= ${
-          txn * 20 + 20
-        }; COMMIT;`,
+        txnOf(engine, [
+          `UPDATE ${t} SET v = 'u${txn}' WHERE id > ${txn * 20} AND id <= ${txn * 20 + 20}`,
+        ]),
       );
     }
     await engine.sql(statements.join("\n"));
+    await engine.captured?.(t, 1400);
     const out = join(dir, "out", t);
 
     // 1: SIGKILL while blocked after the first part's commit, before its checkpoint.
