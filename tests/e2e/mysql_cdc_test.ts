@@ -486,6 +486,50 @@ Deno.test("MySQL CDC against MariaDB with a ROW binlog", async (t) => {
     assert.match(e.hint ?? "", /GRANT REPLICATION SLAVE, REPLICATION CLIENT ON \*\.\* TO 'plain'/);
   });
 
+  await t.step("a proxy in front (MaxScale by its version string): cdc.proxy_refused", async () => {
+    // A forwarder that renames the server in its first packet, as MaxScale announces itself.
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (listener.addr as Deno.NetAddr).port;
+    const from = new TextEncoder().encode("MariaDB-0");
+    const to = new TextEncoder().encode("maxscale-");
+    const sockets: Deno.Conn[] = [];
+    const serve = (async () => {
+      for await (const client of listener) {
+        const server = await Deno.connect({ hostname: db.host, port: db.port });
+        sockets.push(client, server);
+        let first = true;
+        const rename = new TransformStream<Uint8Array, Uint8Array>({
+          transform(chunk, out) {
+            if (first) {
+              first = false;
+              for (let i = 0; i + from.length <= chunk.length; i++) {
+                if (from.every((b, k) => chunk[i + k] === b)) chunk.set(to, i);
+              }
+            }
+            out.enqueue(chunk);
+          },
+        });
+        server.readable.pipeThrough(rename).pipeTo(client.writable).catch(() => {});
+        client.readable.pipeTo(server.writable).catch(() => {});
+      }
+    })();
+    try {
+      const e = await rejects(
+        openMysqlCdc(spec, { ...conn(db), port }, options("types")),
+        "cdc.proxy_refused",
+      );
+      assert.match(e.hint ?? "", /primary .* directly/);
+    } finally {
+      listener.close();
+      for (const s of sockets) {
+        try {
+          s.close();
+        } catch { /* closed */ }
+      }
+      await serve.catch(() => {});
+    }
+  });
+
   await t.step("a bad table name or server id is refused", async () => {
     await rejects(openMysqlCdc(spec, conn(db), options("types`; --")), "cdc.table_name");
     // The server's own id (1) and ids outside 1..2^32-1 cannot name a replica.
