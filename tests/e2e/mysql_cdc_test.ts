@@ -254,7 +254,7 @@ Deno.test("MySQL CDC against MariaDB with a ROW binlog", async (t) => {
       COMMIT; FLUSH BINARY LOGS; INSERT INTO rivet.second VALUES (2, 's');`);
       const reader = await openMysqlCdc(spec, conn(db), {
         ...options("types"),
-        tables: [{ table: "types" }, { schema: "rivet", table: "second" }],
+        tables: [{ table: "types" }, { table: "rivet.second" }],
         start,
       });
       const chunks = await drain(reader);
