@@ -254,7 +254,7 @@ Deno.test("MySQL CDC against MariaDB with a ROW binlog", async (t) => {
       COMMIT; FLUSH BINARY LOGS; INSERT INTO rivet.second VALUES (2, 's');`);
       const reader = await openMysqlCdc(spec, conn(db), {
         ...options("types"),
-        tables: [{ table: "types" }, { schema: "rivet", table: "second" }],
+        tables: [{ table: "types" }, { table: "rivet.second" }],
         start,
       });
       const chunks = await drain(reader);
@@ -484,6 +484,50 @@ Deno.test("MySQL CDC against MariaDB with a ROW binlog", async (t) => {
       "cdc.missing_grant",
     );
     assert.match(e.hint ?? "", /GRANT REPLICATION SLAVE, REPLICATION CLIENT ON \*\.\* TO 'plain'/);
+  });
+
+  await t.step("a proxy in front (MaxScale by its version string): cdc.proxy_refused", async () => {
+    // A forwarder that renames the server in its first packet, as MaxScale announces itself.
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (listener.addr as Deno.NetAddr).port;
+    const from = new TextEncoder().encode("MariaDB-0");
+    const to = new TextEncoder().encode("maxscale-");
+    const sockets: Deno.Conn[] = [];
+    const serve = (async () => {
+      for await (const client of listener) {
+        const server = await Deno.connect({ hostname: db.host, port: db.port });
+        sockets.push(client, server);
+        let first = true;
+        const rename = new TransformStream<Uint8Array, Uint8Array>({
+          transform(chunk, out) {
+            if (first) {
+              first = false;
+              for (let i = 0; i + from.length <= chunk.length; i++) {
+                if (from.every((b, k) => chunk[i + k] === b)) chunk.set(to, i);
+              }
+            }
+            out.enqueue(chunk);
+          },
+        });
+        server.readable.pipeThrough(rename).pipeTo(client.writable).catch(() => {});
+        client.readable.pipeTo(server.writable).catch(() => {});
+      }
+    })();
+    try {
+      const e = await rejects(
+        openMysqlCdc(spec, { ...conn(db), port }, options("types")),
+        "cdc.proxy_refused",
+      );
+      assert.match(e.hint ?? "", /primary .* directly/);
+    } finally {
+      listener.close();
+      for (const s of sockets) {
+        try {
+          s.close();
+        } catch { /* closed */ }
+      }
+      await serve.catch(() => {});
+    }
   });
 
   await t.step("a bad table name or server id is refused", async () => {

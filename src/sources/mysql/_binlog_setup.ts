@@ -256,31 +256,34 @@ export async function probeCdcTables(
     });
   }
   for (const ref of options.tables) {
-    const database = ref.schema ?? connection.database;
-    for (const part of [database, ref.table]) {
+    // `db.table` in the table name stands for both parts when no schema is given.
+    const dot = ref.schema === undefined ? ref.table.indexOf(".") : -1;
+    const database = dot >= 0 ? ref.table.slice(0, dot) : ref.schema ?? connection.database;
+    const tableName = dot >= 0 ? ref.table.slice(dot + 1) : ref.table;
+    for (const part of [database, tableName]) {
       if (!NAME.test(part)) {
         throw new ConfigError(
-          `CDC table '${database}.${ref.table}' has a name outside [A-Za-z0-9_]`,
+          `CDC table '${database}.${tableName}' has a name outside [A-Za-z0-9_.]`,
           {
             code: "cdc.table_name",
-            hint: "change data capture takes plain table and database names only " +
-              "(letters, digits, underscore)",
+            hint: "change data capture takes plain names only: letters, digits and underscore, " +
+              "with a dot between database and table",
           },
         );
       }
     }
-    const name = `${database}.${ref.table}`;
+    const name = `${database}.${tableName}`;
     let fields: MysqlField[];
     let columns: unknown[][];
     try {
-      fields = (await rowsOf(conn, `SELECT * FROM \`${database}\`.\`${ref.table}\` WHERE 1=0`))
+      fields = (await rowsOf(conn, `SELECT * FROM \`${database}\`.\`${tableName}\` WHERE 1=0`))
         .fields;
       columns = (await rowsOf(
         conn,
         "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, CHARACTER_SET_NAME, " +
           "CHARACTER_OCTET_LENGTH FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND " +
           "TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
-        [database, ref.table],
+        [database, tableName],
       )).rows;
     } catch (error) {
       throw classifyMysqlError(error, errors);
@@ -327,7 +330,7 @@ export async function probeCdcTables(
         );
       }
     });
-    out.push({ ref, name, database, table: ref.table, plans, extras });
+    out.push({ ref, name, database, table: tableName, plans, extras });
   }
   return out;
 }

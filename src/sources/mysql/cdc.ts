@@ -16,6 +16,13 @@
  * event of a statement outside one (a non-transactional table) ends it. The `commit` position is
  * the end of that event (`{file, pos}` of the next one), where a restart continues.
  *
+ * Liveness: the server sends a heartbeat on an idle stream (`@master_heartbeat_period`); a
+ * stream silent for three periods fails as a lost connection (transient), and so does an EOF
+ * that comes before the reader is done. Events the reader cannot read are refused, never
+ * skipped: MySQL 8 compressed transactions and partial JSON updates, a table map that no longer
+ * fits the probed columns (`cdc.schema_changed`). TRUNCATE of a captured table, which removes
+ * rows without row events, warns (`cdc.truncated`).
+ *
  * Layer: sources (MySQL).
  *
  * @module
