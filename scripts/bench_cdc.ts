@@ -47,7 +47,8 @@ export function backlogShape(n: number): { inserts: number; updates: number; del
   return {
     inserts,
     updates: Math.floor(inserts / 10),
-    deletes: Math.floor(inserts / 100),
+    // Rows with id % 100 = 1: ids 1, 101, 201, …
+    deletes: Math.floor((inserts - 1) / 100) + 1,
   };
 }
 
@@ -103,7 +104,7 @@ async function benchPostgres(changes: number, format: string): Promise<CdcBenchR
           `FROM generate_series(${from}, ${to}) g`,
       );
     }
-    await pg.psql("UPDATE cdc_bench SET n = -n WHERE id % 10 = 0");
+    await pg.psql("UPDATE cdc_bench SET n = n + 1000000 WHERE id % 10 = 0");
     await pg.psql("DELETE FROM cdc_bench WHERE id % 100 = 1");
     const backlogSeconds = (performance.now() - started) / 1000;
     const floorStart = performance.now();
@@ -160,13 +161,16 @@ async function benchMysql(changes: number, format: string): Promise<CdcBenchRow>
         { database: db.database },
       );
     }
-    await db.sql("UPDATE cdc_bench SET n = -n WHERE id % 10 = 0", { database: db.database });
+    await db.sql("UPDATE cdc_bench SET n = n + 1000000 WHERE id % 10 = 0", {
+      database: db.database,
+    });
     await db.sql("DELETE FROM cdc_bench WHERE id % 100 = 1", { database: db.database });
     const backlogSeconds = (performance.now() - started) / 1000;
     const floorStart = performance.now();
     const floor = await new Deno.Command("mariadb-binlog", {
       args: [
         "--read-from-remote-server",
+        "--verbose",
         `--host=127.0.0.1`,
         `--port=${db.port}`,
         `--user=${db.user}`,
@@ -191,7 +195,7 @@ async function benchMysql(changes: number, format: string): Promise<CdcBenchRow>
       backlogSeconds,
       rivet,
       parts,
-      floorLabel: "mariadb-binlog --read-from-remote-server",
+      floorLabel: "mariadb-binlog --read-from-remote-server --verbose (rows decoded)",
       floorSeconds,
     };
   } finally {
