@@ -26,6 +26,7 @@ import { join } from "node:path";
 import { startPostgres } from "../tests/_helpers/pg_server.ts";
 import { startMariaDb } from "../tests/_helpers/mariadb_server.ts";
 import { measureProcess, type ProcessMeasure } from "./_bench_measure.ts";
+import { V8_FLAGS_ARG } from "../src/engines/v8_flags.ts";
 
 const cliPath = new URL("../cli.ts", import.meta.url).pathname;
 
@@ -70,7 +71,8 @@ function planText(type: string, format: string, cdc: string): string {
 
 async function rivetRun(dir: string, url: string): Promise<ProcessMeasure> {
   return await measureProcess(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", cliPath, "run", "-c", "plan.yaml"],
+    // The V8 settings the compiled binary runs with (as `deno task bench` does).
+    args: ["run", "-A", "--quiet", V8_FLAGS_ARG, cliPath, "run", "-c", "plan.yaml"],
     cwd: dir,
     env: { CDC_BENCH_URL: url },
   });
