@@ -474,17 +474,19 @@ Examples:
       const { applyCommand } = await import("./commands/apply.ts");
       exitCode = await applyCommand(planFile, flags, ctx);
     });
-  program.command("cdc")
+  // The three ways `init` and `cdc` take a database URL, one at a time.
+  const sourceFlags = (cmd: Command, urlHelp: string) =>
+    cmd.addOption(new Option("--source <url>", urlHelp).conflicts(["sourceEnv", "sourceFile"]))
+      .addOption(
+        new Option("--source-env <var>", "environment variable holding the database URL")
+          .conflicts(["source", "sourceFile"]),
+      )
+      .addOption(
+        new Option("--source-file <path>", "file holding the database URL")
+          .conflicts(["source", "sourceEnv"]),
+      );
+  sourceFlags(program.command("cdc"), "database URL")
     .description("stream a table's changes: NDJSON on stdout, or typed files with --output")
-    .addOption(new Option("--source <url>", "database URL").conflicts(["sourceEnv", "sourceFile"]))
-    .addOption(
-      new Option("--source-env <var>", "environment variable holding the database URL")
-        .conflicts(["source", "sourceFile"]),
-    )
-    .addOption(
-      new Option("--source-file <path>", "file holding the database URL")
-        .conflicts(["source", "sourceEnv"]),
-    )
     .option("--table <[schema.]name>", "table to capture (repeatable)", collect)
     .option("--checkpoint <path>", "file keeping the position (the next call resumes there)")
     .option("--until-current", "stop at the log position current at start")
@@ -517,21 +519,9 @@ Examples:
       const { cdcCommand } = await import("./commands/cdc.ts");
       exitCode = await cdcCommand(flags, ctx);
     });
-  program.command("init")
+  sourceFlags(program.command("init"), "database URL (it is not written into the YAML)")
     .description(
       "scaffold a commented rivet.yaml (or, with --discover, a JSON inventory) from a live database",
-    )
-    .addOption(
-      new Option("--source <url>", "database URL (it is not written into the YAML)")
-        .conflicts(["sourceEnv", "sourceFile"]),
-    )
-    .addOption(
-      new Option("--source-env <var>", "environment variable holding the database URL")
-        .conflicts(["source", "sourceFile"]),
-    )
-    .addOption(
-      new Option("--source-file <path>", "file holding the database URL")
-        .conflicts(["source", "sourceEnv"]),
     )
     .addOption(
       new Option("--table <[schema.]name>", "scaffold this table or view (repeatable)")

@@ -82,3 +82,26 @@ export async function expectError(
   for (const s of check.excludes ?? []) assert.ok(!caught.message.includes(s), caught.message);
   return caught;
 }
+
+/**
+ * Every row of `batches` as an object keyed by column name, each value passed through `value`
+ * (to make Arrow's decimals, big integers and typed arrays comparable).
+ *
+ * @param batches The batches, in order.
+ * @param value The conversion of one value.
+ * @returns The rows.
+ */
+export function rowObjects(
+  batches: readonly RecordBatch[],
+  value: (v: unknown) => unknown,
+): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  for (const b of batches) {
+    for (let i = 0; i < b.numRows; i++) {
+      const row: Record<string, unknown> = {};
+      for (const f of b.schema.fields) row[f.name] = value(b.getChild(f.name)!.get(i));
+      out.push(row);
+    }
+  }
+  return out;
+}

@@ -3,11 +3,7 @@
 // typed changes, one part per transaction at rollover 1, and runs killed inside the part cycle
 // that lose nothing and repeat nothing.
 import { mssqlEngine } from "./_mssql_engine.ts";
-import {
-  type CdcEngine,
-  killScenario,
-  typedChangesScenario,
-} from "./_cdc_scenarios.ts";
+import { type CdcEngine, killScenario, typedChangesScenario } from "./_cdc_scenarios.ts";
 
 Deno.test({
   name: "cdc on SQL Server: typed changes, a transaction per part, kills lose nothing",

@@ -16,7 +16,7 @@ import type { SourceSpec, Warning } from "../../src/core/spec.ts";
 import { openMysqlCdc } from "../../src/sources/mysql/cdc.ts";
 import { openMysqlSource } from "../../src/sources/mysql/source.ts";
 import { type MariaDbServer, startMariaDb } from "../_helpers/mariadb_server.ts";
-import { readAll } from "../_helpers/source_read.ts";
+import { readAll, rowObjects } from "../_helpers/source_read.ts";
 
 const spec: SourceSpec = { kind: "mysql", connection: { form: "url_env", env: "UNUSED" } };
 
@@ -51,15 +51,7 @@ function plain(v: unknown): unknown {
 }
 
 function rowsOf(batches: readonly RecordBatch[]): Record<string, unknown>[] {
-  const out: Record<string, unknown>[] = [];
-  for (const b of batches) {
-    for (let i = 0; i < b.numRows; i++) {
-      const row: Record<string, unknown> = {};
-      for (const f of b.schema.fields) row[f.name] = plain(b.getChild(f.name)!.get(i));
-      out.push(row);
-    }
-  }
-  return out;
+  return rowObjects(batches, plain);
 }
 
 /** Everything a reader delivers until it ends. */

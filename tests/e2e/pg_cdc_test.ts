@@ -15,7 +15,7 @@ import { PgConnection } from "../../src/sources/postgres/wire.ts";
 import { type PgServer, startPostgres } from "../_helpers/pg_server.ts";
 import { startPgBouncer } from "../_helpers/pgbouncer.ts";
 import { makeCertificates } from "../_helpers/tls_certs.ts";
-import { expectError, readAll } from "../_helpers/source_read.ts";
+import { expectError, readAll, rowObjects } from "../_helpers/source_read.ts";
 
 const spec: SourceSpec = { kind: "postgres", connection: { form: "url_env", env: "UNUSED" } };
 
@@ -68,15 +68,7 @@ function plain(value: unknown): unknown {
 }
 
 function rows(batches: readonly RecordBatch[]): Record<string, unknown>[] {
-  const out: Record<string, unknown>[] = [];
-  for (const b of batches) {
-    for (let i = 0; i < b.numRows; i++) {
-      const row: Record<string, unknown> = {};
-      for (const f of b.schema.fields) row[f.name] = plain(b.getChild(f.name)!.get(i));
-      out.push(row);
-    }
-  }
-  return out;
+  return rowObjects(batches, plain);
 }
 
 function changeRows(chunks: readonly CdcChunk[]) {
