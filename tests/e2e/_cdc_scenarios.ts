@@ -332,3 +332,94 @@ export async function ndjsonScenario(engine: CdcEngine): Promise<void> {
     await Deno.remove(dir, { recursive: true });
   }
 }
+
+/**
+ * A streaming run (no `until_current`), sandboxed as the compiled binary runs it: changes made
+ * while it waits arrive, SIGTERM makes it finish its part and exit 0 with `_SUCCESS`, and the next
+ * run goes on from there.
+ *
+ * @param engine The engine under test.
+ */
+export async function streamScenario(engine: CdcEngine): Promise<void> {
+  const dir = await Deno.makeTempDir();
+  try {
+    const t = "cdc_stream";
+    await engine.sql(`CREATE TABLE ${t} (id INT PRIMARY KEY, v VARCHAR(40));`);
+    await engine.enable?.(t);
+    const yaml = plan(engine, t, "").replace("until_current: true, ", "until_current: false, ");
+    await Deno.writeTextFile(join(dir, "plan.yaml"), yaml);
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--quiet",
+        "--unstable-worker-options",
+        cliPath,
+        "run",
+        "-c",
+        "plan.yaml",
+        "-e",
+        `${t}_cdc`,
+        "--sandbox",
+        "--events",
+        "ndjson",
+      ],
+      cwd: dir,
+      env: { CDC_SOURCE_URL: engine.url },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const stderr = new Response(child.stderr).text();
+    const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let buffered = "";
+    /** Reads events until one matches (at most `ms`). */
+    const waitFor = async (match: (e: Record<string, unknown>) => boolean, ms: number) => {
+      const end = Date.now() + ms;
+      while (Date.now() < end) {
+        const nl = buffered.indexOf("\n");
+        if (nl >= 0) {
+          const event = JSON.parse(buffered.slice(0, nl));
+          buffered = buffered.slice(nl + 1);
+          if (match(event)) return event;
+          continue;
+        }
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const late = new Promise<"late">((resolve) => {
+          timer = setTimeout(() => resolve("late"), Math.max(0, end - Date.now()));
+        });
+        const read = await Promise.race([lines.read(), late]);
+        clearTimeout(timer);
+        if (read === "late") break;
+        if (read.done) throw new Error(`the run ended early: ${await stderr}`);
+        buffered += read.value;
+      }
+      child.kill("SIGKILL");
+      throw new Error(`timed out waiting for an event: ${await stderr}`);
+    };
+    await waitFor((e) => e.type === "export_started", 60_000);
+    // The stream is open once the start position is known; give the reader a moment.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    await engine.sql(txnOf(engine, [`INSERT INTO ${t} VALUES (1, 'a'), (2, 'b')`]));
+    await engine.sql(txnOf(engine, [`UPDATE ${t} SET v = 'c' WHERE id = 1`]));
+    await engine.captured?.(t, 3);
+    await waitFor((e) => e.type === "batch_read" && Number(e.total_rows) >= 3, 60_000);
+    child.kill("SIGTERM");
+    while (!(await lines.read()).done) { /* drain */ }
+    const status = await child.status;
+    assert.equal(status.code, 0, await stderr);
+    const out = join(dir, "out", t);
+    const rows = [...(await partsOf(out)).values()].flat().map((r) => `${r.__op}:${r.id}:${r.v}`);
+    assert.deepEqual(rows, ["insert:1:a", "insert:2:b", "update:1:c"]);
+    await Deno.stat(join(out, "_SUCCESS"));
+    // The next run (draining) starts after what the stopped one wrote.
+    await engine.sql(`DELETE FROM ${t} WHERE id = 2;`);
+    await engine.captured?.(t, 4);
+    await Deno.writeTextFile(join(dir, "plan.yaml"), plan(engine, t, ""));
+    await runOk(engine, dir, `${t}_cdc`);
+    const all = [...(await partsOf(out)).values()].flat().map((r) => `${r.__op}:${r.id}`);
+    assert.deepEqual(all, ["insert:1", "insert:2", "update:1", "delete:2"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}

@@ -3,7 +3,12 @@
 // typed changes, one part per transaction at rollover 1, and runs killed inside the part cycle
 // that lose nothing and repeat nothing.
 import { mssqlEngine } from "./_mssql_engine.ts";
-import { type CdcEngine, killScenario, typedChangesScenario } from "./_cdc_scenarios.ts";
+import {
+  type CdcEngine,
+  killScenario,
+  streamScenario,
+  typedChangesScenario,
+} from "./_cdc_scenarios.ts";
 
 Deno.test({
   name: "cdc on SQL Server: typed changes, a transaction per part, kills lose nothing",
@@ -51,6 +56,7 @@ Deno.test({
       },
     };
     await t.step("typed changes, one transaction in one part", () => typedChangesScenario(cdc));
+    await t.step("a sandboxed stream stops cleanly on SIGTERM", () => streamScenario(cdc));
     await t.step("killed runs lose and repeat nothing", () => killScenario(cdc));
   },
 });

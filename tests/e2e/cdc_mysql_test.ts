@@ -6,6 +6,7 @@ import {
   type CdcEngine,
   killScenario,
   ndjsonScenario,
+  streamScenario,
   typedChangesScenario,
 } from "./_cdc_scenarios.ts";
 
@@ -48,6 +49,10 @@ Deno.test("cdc on MariaDB: typed changes, a transaction per part, kills lose not
       cdcKeys: "server_id: 4271",
     };
     await t.step("typed changes, one transaction in one part", () => typedChangesScenario(cdc));
+    await t.step(
+      "a sandboxed stream stops cleanly on SIGTERM",
+      () => streamScenario({ ...cdc, cdcKeys: "server_id: 4273" }),
+    );
     await t.step("rivet cdc: NDJSON and a checkpoint file", () => ndjsonScenario(cdc));
     await t.step(
       "killed runs lose and repeat nothing",

@@ -6,6 +6,7 @@ import {
   type CdcEngine,
   killScenario,
   ndjsonScenario,
+  streamScenario,
   typedChangesScenario,
 } from "./_cdc_scenarios.ts";
 
@@ -44,6 +45,10 @@ Deno.test("cdc on PostgreSQL: typed changes, a transaction per part, kills lose 
   const { pg, cdc } = await engine();
   try {
     await t.step("typed changes, one transaction in one part", () => typedChangesScenario(cdc));
+    await t.step(
+      "a sandboxed stream stops cleanly on SIGTERM",
+      () => streamScenario({ ...cdc, cdcKeys: "slot: rivet_stream_slot" }),
+    );
     await t.step("rivet cdc: NDJSON and a checkpoint file", () => ndjsonScenario(cdc));
     await t.step(
       "killed runs lose and repeat nothing",
