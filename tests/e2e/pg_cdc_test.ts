@@ -475,6 +475,29 @@ Deno.test("PostgreSQL change reader", async (t) => {
     assert.equal(live.tables.length, 1);
   });
 
+  await t.step("a server shutdown mid-stream is a transient error, not the end", async () => {
+    await using reader = await openPostgresCdc(
+      spec,
+      c,
+      cdcOptions("s_down", "tx", { untilCurrent: false }),
+    );
+    const it = reader.changes();
+    const pending = it.next();
+    pending.catch(() => {}); // it rejects while the server stops; awaited below
+    await new Promise((r) => setTimeout(r, 300));
+    await pg.stopServer({ mode: "fast" });
+    try {
+      await expectError(
+        (async () => {
+          for (let r = await pending; !r.done; r = await it.next()) { /* progress chunks */ }
+        })(),
+        { code: "source.connection_lost", exitCode: 2 },
+      );
+    } finally {
+      await pg.startServer();
+    }
+  });
+
   await t.step("ALTER TABLE during capture is cdc.schema_changed", async () => {
     await pg.psql("CREATE TABLE drift (id int PRIMARY KEY, v text)");
     await (await openPostgresCdc(spec, c, cdcOptions("s_drift", "drift")))[Symbol.asyncDispose]();

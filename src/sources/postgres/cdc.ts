@@ -21,7 +21,7 @@ import type { ConnectionInfo } from "../../core/source.ts";
 import type { SourceSpec, Warning } from "../../core/spec.ts";
 import { checkTlsSupport } from "./connect.ts";
 import { postgresConnectOptions } from "./source.ts";
-import { PgPermanentError } from "./_errors.ts";
+import { connectionLost, PgPermanentError } from "./_errors.ts";
 import { MessageWriter, writeQuery } from "./_messages.ts";
 import { RowDecoder } from "./_row_decoder.ts";
 import {
@@ -264,9 +264,11 @@ class PgCdcReader implements CdcReader {
         if (t === ReplMsg.CopyData) this.#copyData(conn.buf, conn.view, conn.msgStart);
         else if (t === Msg.Error) throw this.#streamError(conn.errorFields());
         else if (t === ReplMsg.CopyDone) {
-          this.#flushProgress(true);
-          while (this.#ready.length > 0) yield this.#ready.shift()!;
-          return;
+          // The server ended the stream (it is shutting down): not the end of the changes.
+          throw connectionLost(
+            conn.endpoint,
+            new Error("the server ended the replication stream"),
+          );
         }
         conn.compactBuffer();
       }
