@@ -107,6 +107,9 @@ const TYPED_ROWS = `INSERT INTO typed VALUES
 Deno.test("PostgreSQL change reader", async (t) => {
   await using pg = await startPostgres({ logical: true });
   const c = conn(pg);
+  /** A streaming reader (no untilCurrent). */
+  const live = (slot: string, table: string) =>
+    openPostgresCdc(spec, c, cdcOptions(slot, table, { untilCurrent: false }));
   await pg.psql(`${TYPED}; CREATE TABLE tx (id int PRIMARY KEY, v text);
     CREATE TABLE other (id int); CREATE ROLE norepl LOGIN;`);
 
@@ -307,11 +310,7 @@ Deno.test("PostgreSQL change reader", async (t) => {
   });
 
   await t.step("disposing while next() waits settles it and frees the slot", async () => {
-    const reader = await openPostgresCdc(
-      spec,
-      c,
-      cdcOptions("s_live", "tx", { untilCurrent: false }),
-    );
+    const reader = await live("s_live", "tx");
     const pending = reader.changes().next();
     await new Promise((r) => setTimeout(r, 300));
     const started = Date.now();
@@ -463,24 +462,44 @@ Deno.test("PostgreSQL change reader", async (t) => {
   });
 
   await t.step("a slot in use by another reader is cdc.slot_busy (transient)", async () => {
-    await using live = await openPostgresCdc(
-      spec,
-      c,
-      cdcOptions("s_busy", "tx", { untilCurrent: false }),
-    );
+    await using holder = await live("s_busy", "tx");
     await expectError(openPostgresCdc(spec, c, cdcOptions("s_busy", "tx")), {
       code: "cdc.slot_busy",
       exitCode: 2,
     });
-    assert.equal(live.tables.length, 1);
+    assert.equal(holder.tables.length, 1);
   });
 
+  await t.step(
+    "unacknowledged changes hold a fast shutdown no longer than wal_sender_timeout",
+    async () => {
+      // The server's walsender waits at shutdown until the client confirms what it was sent; a
+      // reader that kept sending status updates on its own would hold it forever.
+      await pg.psql("ALTER SYSTEM SET wal_sender_timeout = '3s'; SELECT pg_reload_conf()");
+      await (await openPostgresCdc(spec, c, cdcOptions("s_hold", "tx")))[Symbol.asyncDispose]();
+      await using reader = await live("s_hold", "tx");
+      await pg.psql("INSERT INTO tx VALUES (400, 'held')");
+      const it = reader.changes();
+      let chunk = await it.next();
+      while (!chunk.done && chunk.value.batch.numRows === 0) chunk = await it.next();
+      assert.ok(!chunk.done && chunk.value.commit, "the change arrived, not acknowledged");
+      const pending = it.next();
+      pending.catch(() => {}); // rejects once the server is gone
+      const started = Date.now();
+      try {
+        await pg.stopServer({ mode: "fast" });
+        const took = Date.now() - started;
+        assert.ok(took < 30_000, `shutdown took ${took} ms`);
+        await expectError(pending, { code: "source.connection_lost", exitCode: 2 });
+      } finally {
+        await pg.startServer();
+        await pg.psql("ALTER SYSTEM RESET wal_sender_timeout; SELECT pg_reload_conf()");
+      }
+    },
+  );
+
   await t.step("a server shutdown mid-stream is a transient error, not the end", async () => {
-    await using reader = await openPostgresCdc(
-      spec,
-      c,
-      cdcOptions("s_down", "tx", { untilCurrent: false }),
-    );
+    await using reader = await live("s_down", "tx");
     const it = reader.changes();
     const pending = it.next();
     pending.catch(() => {}); // it rejects while the server stops; awaited below
@@ -501,11 +520,7 @@ Deno.test("PostgreSQL change reader", async (t) => {
   await t.step("ALTER TABLE during capture is cdc.schema_changed", async () => {
     await pg.psql("CREATE TABLE drift (id int PRIMARY KEY, v text)");
     await (await openPostgresCdc(spec, c, cdcOptions("s_drift", "drift")))[Symbol.asyncDispose]();
-    await using reader = await openPostgresCdc(
-      spec,
-      c,
-      cdcOptions("s_drift", "drift", { untilCurrent: false }),
-    );
+    await using reader = await live("s_drift", "drift");
     await pg.psql("ALTER TABLE drift ADD COLUMN w int; INSERT INTO drift VALUES (1, 'a', 2)");
     // The reader probed two columns; the stream's relation now has three.
     await expectError(
