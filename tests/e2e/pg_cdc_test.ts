@@ -344,6 +344,25 @@ Deno.test("PostgreSQL change reader", async (t) => {
     },
   );
 
+  await t.step("a partitioned table is captured through its root", async () => {
+    await pg.psql(`CREATE TABLE parted (id int, v text) PARTITION BY RANGE (id);
+      CREATE TABLE parted_a PARTITION OF parted FOR VALUES FROM (0) TO (100);
+      CREATE TABLE parted_b PARTITION OF parted FOR VALUES FROM (100) TO (200);
+      CREATE PUBLICATION pub_leaves FOR TABLE parted`);
+    await (await openPostgresCdc(spec, c, cdcOptions("s_part", "parted")))[Symbol.asyncDispose]();
+    await pg.psql("INSERT INTO parted VALUES (1, 'a'), (150, 'b')");
+    await using reader = await openPostgresCdc(spec, c, cdcOptions("s_part", "parted"));
+    assert.deepEqual(changeRows(await drain(reader)).map((ch) => ch.row), [
+      { id: 1, v: "a" },
+      { id: 150, v: "b" },
+    ]);
+    const e = await expectError(
+      openPostgresCdc(spec, c, cdcOptions("s_leaves", "parted", { publication: "pub_leaves" })),
+      { code: "cdc.publication_incomplete", exitCode: 1 },
+    );
+    assert.match(e.hint ?? "", /publish_via_partition_root = true/);
+  });
+
   await t.step(
     "unchanged TOAST values are NULL with one warning; FULL deletes carry the old row",
     async () => {
