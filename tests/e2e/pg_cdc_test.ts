@@ -345,7 +345,7 @@ Deno.test("PostgreSQL change reader", async (t) => {
   );
 
   await t.step("a partitioned table is captured through its root", async () => {
-    await pg.psql(`CREATE TABLE parted (id int, v text) PARTITION BY RANGE (id);
+    await pg.psql(`CREATE TABLE parted (id int PRIMARY KEY, v text) PARTITION BY RANGE (id);
       CREATE TABLE parted_a PARTITION OF parted FOR VALUES FROM (0) TO (100);
       CREATE TABLE parted_b PARTITION OF parted FOR VALUES FROM (100) TO (200);
       CREATE PUBLICATION pub_leaves FOR TABLE parted`);
@@ -442,6 +442,14 @@ Deno.test("PostgreSQL change reader", async (t) => {
       openPostgresCdc(spec, c, cdcOptions("s_gone", "tx", { start: { lsn: "0/1000000" } })),
       { code: "cdc.checkpoint_too_old", exitCode: 1, includes: ["no longer exists"] },
     );
+    await pg.psql("CREATE TABLE nokey (v int); INSERT INTO nokey VALUES (1)");
+    const nokey = await expectError(openPostgresCdc(spec, c, cdcOptions("s_nokey", "nokey")), {
+      code: "cdc.no_replica_identity",
+      exitCode: 1,
+    });
+    assert.match(nokey.hint ?? "", /ALTER TABLE "public"\."nokey" REPLICA IDENTITY FULL/);
+    // Nothing was published, so the application's writes still work.
+    await pg.psql("UPDATE nokey SET v = 2");
     await expectError(openPostgresCdc(spec, c, cdcOptions("s_bad", "no_such_table")), {
       code: "source.undefined_object",
       exitCode: 1,

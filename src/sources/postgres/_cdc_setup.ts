@@ -150,7 +150,9 @@ export async function probeTable(
 ): Promise<PgCdcTable> {
   const text = tableText(ref);
   const found = await conn.queryParams(
-    "SELECT c.oid::int8, n.nspname, c.relname, c.relkind = 'p' FROM pg_catalog.pg_class c " +
+    "SELECT c.oid::int8, n.nspname, c.relname, c.relkind = 'p', c.relreplident = 'n' OR " +
+      "(c.relreplident = 'd' AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i " +
+      "WHERE i.indrelid = c.oid AND i.indisprimary)) FROM pg_catalog.pg_class c " +
       "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass($1)",
     [text],
   );
@@ -163,6 +165,19 @@ export async function probeTable(
   }
   const [schemaName, tableName] = [row[1]!, row[2]!];
   const name = `${schemaName}.${tableName}`;
+  if (row[4] === "t") {
+    // Publishing updates and deletes of such a table makes the server refuse them: capture
+    // would break the application's writes, and a delete would carry no key anyway.
+    throw new PermanentError(
+      `CDC table ${name} has no replica identity (no primary key): its updates and deletes ` +
+        "cannot be published without making them fail on the server",
+      {
+        code: "cdc.no_replica_identity",
+        hint: `add a primary key, or run ALTER TABLE ${quoteIdent(schemaName)}.` +
+          `${quoteIdent(tableName)} REPLICA IDENTITY FULL;`,
+      },
+    );
+  }
   // The columns pgoutput sends: generated columns are left out of the change stream.
   const names = await conn.queryParams(
     "SELECT attname FROM pg_catalog.pg_attribute WHERE attrelid = $1 AND attnum > 0 " +
