@@ -208,6 +208,22 @@ Deno.test("PostgreSQL change reader", async (t) => {
     assert.equal(cmp.trim(), "t|t");
   });
 
+  await t.step(
+    "an update of the key is the delete of the old key and the insert of the new row",
+    async () => {
+      await (await openPostgresCdc(spec, c, cdcOptions("s_rekey", "tx")))[Symbol.asyncDispose]();
+      await pg.psql("UPDATE tx SET id = 1000 WHERE id = 6; UPDATE tx SET v = 'd' WHERE id = 1000");
+      await using reader = await openPostgresCdc(spec, c, cdcOptions("s_rekey", "tx"));
+      const changes = changeRows(await drain(reader));
+      assert.deepEqual(changes.map((ch) => [ch.op, ch.row]), [
+        [2, { id: 6, v: null }],
+        [0, { id: 1000, v: "c" }],
+        [1, { id: 1000, v: "d" }],
+      ]);
+      assert.equal(changes[0]!.pos, changes[1]!.pos, "one change, one position");
+    },
+  );
+
   await t.step("resume from an acknowledged commit delivers only later transactions", async () => {
     await (await openPostgresCdc(spec, c, cdcOptions("s_resume", "tx")))[Symbol.asyncDispose]();
     await pg.psql("INSERT INTO tx VALUES (100, 'A'); INSERT INTO tx VALUES (101, 'B');");

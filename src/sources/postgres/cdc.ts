@@ -341,7 +341,14 @@ class PgCdcReader implements CdcReader {
         return;
       case Pgo.Update: {
         let at = p + 5;
-        if (buf[at] === 0x4b || buf[at] === 0x4f) at = this.#skipTuple(view, at + 1);
+        if (buf[at] === 0x4b) {
+          // 'K': the update changed the key. As an update it would lose the old key, so it is
+          // the delete of the old key's row and the insert of the new one.
+          this.#change(buf, view, p, lsn, CDC_OP_CODE.delete, at);
+          this.#change(buf, view, p, lsn, CDC_OP_CODE.insert, this.#skipTuple(view, at + 1));
+          return;
+        }
+        if (buf[at] === 0x4f) at = this.#skipTuple(view, at + 1);
         this.#change(buf, view, p, lsn, CDC_OP_CODE.update, at);
         return;
       }
