@@ -124,8 +124,6 @@ interface Capture {
   readonly tuples: TupleRewriter;
   ops: number[];
   positions: string[];
-  /** The Relation message was seen and matched the probed columns. */
-  checked: boolean;
 }
 
 class PgCdcReader implements CdcReader {
@@ -191,7 +189,6 @@ class PgCdcReader implements CdcReader {
       tuples: new TupleRewriter(table.modes),
       ops: [],
       positions: [],
-      checked: false,
     }));
     // Status updates of its own only when the reader needs the server's position (to end an
     // untilCurrent run, or to report progress): a reader that kept answering unasked would
@@ -397,7 +394,6 @@ class PgCdcReader implements CdcReader {
         },
       );
     }
-    capture.checked = true;
   }
 
   #change(
