@@ -99,6 +99,9 @@ const TYPED_ROWS = `INSERT INTO typed VALUES
 Deno.test("PostgreSQL change reader", async (t) => {
   await using pg = await startPostgres({ logical: true });
   const c = conn(pg);
+  /** A streaming reader (no untilCurrent). */
+  const live = (slot: string, table: string) =>
+    openPostgresCdc(spec, c, cdcOptions(slot, table, { untilCurrent: false }));
   await pg.psql(`${TYPED}; CREATE TABLE tx (id int PRIMARY KEY, v text);
     CREATE TABLE other (id int); CREATE ROLE norepl LOGIN;`);
 
@@ -196,6 +199,22 @@ Deno.test("PostgreSQL change reader", async (t) => {
     );
     assert.equal(cmp.trim(), "t|t");
   });
+
+  await t.step(
+    "an update of the key is the delete of the old key and the insert of the new row",
+    async () => {
+      await (await openPostgresCdc(spec, c, cdcOptions("s_rekey", "tx")))[Symbol.asyncDispose]();
+      await pg.psql("UPDATE tx SET id = 1000 WHERE id = 6; UPDATE tx SET v = 'd' WHERE id = 1000");
+      await using reader = await openPostgresCdc(spec, c, cdcOptions("s_rekey", "tx"));
+      const changes = changeRows(await drain(reader));
+      assert.deepEqual(changes.map((ch) => [ch.op, ch.row]), [
+        [2, { id: 6, v: null }],
+        [0, { id: 1000, v: "c" }],
+        [1, { id: 1000, v: "d" }],
+      ]);
+      assert.equal(changes[0]!.pos, changes[1]!.pos, "one change, one position");
+    },
+  );
 
   await t.step("resume from an acknowledged commit delivers only later transactions", async () => {
     await (await openPostgresCdc(spec, c, cdcOptions("s_resume", "tx")))[Symbol.asyncDispose]();
@@ -299,11 +318,7 @@ Deno.test("PostgreSQL change reader", async (t) => {
   });
 
   await t.step("disposing while next() waits settles it and frees the slot", async () => {
-    const reader = await openPostgresCdc(
-      spec,
-      c,
-      cdcOptions("s_live", "tx", { untilCurrent: false }),
-    );
+    const reader = await live("s_live", "tx");
     const pending = reader.changes().next();
     await new Promise((r) => setTimeout(r, 300));
     const started = Date.now();
@@ -336,6 +351,25 @@ Deno.test("PostgreSQL change reader", async (t) => {
       assert.deepEqual(changeRows(await drain(reader)).map((ch) => ch.row), [{ id: 1, v: 10 }]);
     },
   );
+
+  await t.step("a partitioned table is captured through its root", async () => {
+    await pg.psql(`CREATE TABLE parted (id int PRIMARY KEY, v text) PARTITION BY RANGE (id);
+      CREATE TABLE parted_a PARTITION OF parted FOR VALUES FROM (0) TO (100);
+      CREATE TABLE parted_b PARTITION OF parted FOR VALUES FROM (100) TO (200);
+      CREATE PUBLICATION pub_leaves FOR TABLE parted`);
+    await (await openPostgresCdc(spec, c, cdcOptions("s_part", "parted")))[Symbol.asyncDispose]();
+    await pg.psql("INSERT INTO parted VALUES (1, 'a'), (150, 'b')");
+    await using reader = await openPostgresCdc(spec, c, cdcOptions("s_part", "parted"));
+    assert.deepEqual(changeRows(await drain(reader)).map((ch) => ch.row), [
+      { id: 1, v: "a" },
+      { id: 150, v: "b" },
+    ]);
+    const e = await expectError(
+      openPostgresCdc(spec, c, cdcOptions("s_leaves", "parted", { publication: "pub_leaves" })),
+      { code: "cdc.publication_incomplete", exitCode: 1 },
+    );
+    assert.match(e.hint ?? "", /publish_via_partition_root = true/);
+  });
 
   await t.step(
     "unchanged TOAST values are NULL with one warning; FULL deletes carry the old row",
@@ -416,6 +450,14 @@ Deno.test("PostgreSQL change reader", async (t) => {
       openPostgresCdc(spec, c, cdcOptions("s_gone", "tx", { start: { lsn: "0/1000000" } })),
       { code: "cdc.checkpoint_too_old", exitCode: 1, includes: ["no longer exists"] },
     );
+    await pg.psql("CREATE TABLE nokey (v int); INSERT INTO nokey VALUES (1)");
+    const nokey = await expectError(openPostgresCdc(spec, c, cdcOptions("s_nokey", "nokey")), {
+      code: "cdc.no_replica_identity",
+      exitCode: 1,
+    });
+    assert.match(nokey.hint ?? "", /ALTER TABLE "public"\."nokey" REPLICA IDENTITY FULL/);
+    // Nothing was published, so the application's writes still work.
+    await pg.psql("UPDATE nokey SET v = 2");
     await expectError(openPostgresCdc(spec, c, cdcOptions("s_bad", "no_such_table")), {
       code: "source.undefined_object",
       exitCode: 1,
@@ -455,26 +497,65 @@ Deno.test("PostgreSQL change reader", async (t) => {
   });
 
   await t.step("a slot in use by another reader is cdc.slot_busy (transient)", async () => {
-    await using live = await openPostgresCdc(
-      spec,
-      c,
-      cdcOptions("s_busy", "tx", { untilCurrent: false }),
-    );
+    await using holder = await live("s_busy", "tx");
     await expectError(openPostgresCdc(spec, c, cdcOptions("s_busy", "tx")), {
       code: "cdc.slot_busy",
       exitCode: 2,
     });
-    assert.equal(live.tables.length, 1);
+    assert.equal(holder.tables.length, 1);
+  });
+
+  await t.step(
+    "unacknowledged changes hold a fast shutdown no longer than wal_sender_timeout",
+    async () => {
+      // The server's walsender waits at shutdown until the client confirms what it was sent; a
+      // reader that kept sending status updates on its own would hold it forever.
+      await pg.psql("ALTER SYSTEM SET wal_sender_timeout = '3s'; SELECT pg_reload_conf()");
+      await (await openPostgresCdc(spec, c, cdcOptions("s_hold", "tx")))[Symbol.asyncDispose]();
+      await using reader = await live("s_hold", "tx");
+      await pg.psql("INSERT INTO tx VALUES (400, 'held')");
+      const it = reader.changes();
+      let chunk = await it.next();
+      while (!chunk.done && chunk.value.batch.numRows === 0) chunk = await it.next();
+      assert.ok(!chunk.done && chunk.value.commit, "the change arrived, not acknowledged");
+      const pending = it.next();
+      pending.catch(() => {}); // rejects once the server is gone
+      const started = Date.now();
+      try {
+        await pg.stopServer({ mode: "fast" });
+        const took = Date.now() - started;
+        assert.ok(took < 30_000, `shutdown took ${took} ms`);
+        await expectError(pending, { code: "source.connection_lost", exitCode: 2 });
+      } finally {
+        await pg.startServer();
+        await pg.psql("ALTER SYSTEM RESET wal_sender_timeout; SELECT pg_reload_conf()");
+      }
+    },
+  );
+
+  await t.step("a server shutdown mid-stream is a transient error, not the end", async () => {
+    await using reader = await live("s_down", "tx");
+    const it = reader.changes();
+    const pending = it.next();
+    pending.catch(() => {}); // it rejects while the server stops; awaited below
+    await new Promise((r) => setTimeout(r, 300));
+    await pg.stopServer({ mode: "fast" });
+    try {
+      await expectError(
+        (async () => {
+          for (let r = await pending; !r.done; r = await it.next()) { /* progress chunks */ }
+        })(),
+        { code: "source.connection_lost", exitCode: 2 },
+      );
+    } finally {
+      await pg.startServer();
+    }
   });
 
   await t.step("ALTER TABLE during capture is cdc.schema_changed", async () => {
     await pg.psql("CREATE TABLE drift (id int PRIMARY KEY, v text)");
     await (await openPostgresCdc(spec, c, cdcOptions("s_drift", "drift")))[Symbol.asyncDispose]();
-    await using reader = await openPostgresCdc(
-      spec,
-      c,
-      cdcOptions("s_drift", "drift", { untilCurrent: false }),
-    );
+    await using reader = await live("s_drift", "drift");
     await pg.psql("ALTER TABLE drift ADD COLUMN w int; INSERT INTO drift VALUES (1, 'a', 2)");
     // The reader probed two columns; the stream's relation now has three.
     await expectError(

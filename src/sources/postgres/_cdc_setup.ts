@@ -22,6 +22,8 @@ import { ColumnBytes, parseLsn } from "./_replication.ts";
 export interface PgCdcTable {
   /** `pg_class` OID: what Relation and change messages name the table by. */
   readonly oid: number;
+  /** A partitioned table: its changes are published under its own name only via the root. */
+  readonly partitioned: boolean;
   readonly schemaName: string;
   readonly tableName: string;
   /** `schema.table`. */
@@ -148,7 +150,9 @@ export async function probeTable(
 ): Promise<PgCdcTable> {
   const text = tableText(ref);
   const found = await conn.queryParams(
-    "SELECT c.oid::int8, n.nspname, c.relname FROM pg_catalog.pg_class c " +
+    "SELECT c.oid::int8, n.nspname, c.relname, c.relkind = 'p', c.relreplident = 'n' OR " +
+      "(c.relreplident = 'd' AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i " +
+      "WHERE i.indrelid = c.oid AND i.indisprimary)) FROM pg_catalog.pg_class c " +
       "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass($1)",
     [text],
   );
@@ -161,6 +165,19 @@ export async function probeTable(
   }
   const [schemaName, tableName] = [row[1]!, row[2]!];
   const name = `${schemaName}.${tableName}`;
+  if (row[4] === "t") {
+    // Publishing updates and deletes of such a table makes the server refuse them: capture
+    // would break the application's writes, and a delete would carry no key anyway.
+    throw new PermanentError(
+      `CDC table ${name} has no replica identity (no primary key): its updates and deletes ` +
+        "cannot be published without making them fail on the server",
+      {
+        code: "cdc.no_replica_identity",
+        hint: `add a primary key, or run ALTER TABLE ${quoteIdent(schemaName)}.` +
+          `${quoteIdent(tableName)} REPLICA IDENTITY FULL;`,
+      },
+    );
+  }
   // The columns pgoutput sends: generated columns are left out of the change stream.
   const names = await conn.queryParams(
     "SELECT attname FROM pg_catalog.pg_attribute WHERE attrelid = $1 AND attnum > 0 " +
@@ -172,6 +189,7 @@ export async function probeTable(
   const plans = await planColumns(probe.fields, { overrides, lookup: catalogLookup(conn) });
   return {
     oid: Number(row[0]),
+    partitioned: row[3] === "t",
     schemaName,
     tableName,
     name,
@@ -196,13 +214,16 @@ export async function ensurePublication(
 ): Promise<void> {
   const list = tables.map((t) => `${quoteIdent(t.schemaName)}.${quoteIdent(t.tableName)}`)
     .join(", ");
+  const partitioned = tables.filter((t) => t.partitioned);
   const pub = await conn.queryParams(
-    "SELECT pubinsert AND pubupdate AND pubdelete FROM pg_catalog.pg_publication " +
+    "SELECT pubinsert AND pubupdate AND pubdelete, pubviaroot FROM pg_catalog.pg_publication " +
       "WHERE pubname = $1",
     [publication],
   );
   if (pub.rows.length === 0) {
-    const create = `CREATE PUBLICATION ${quoteIdent(publication)} FOR TABLE ${list}`;
+    // A partition's changes carry the partition's name unless published via the root.
+    const viaRoot = partitioned.length > 0 ? " WITH (publish_via_partition_root = true)" : "";
+    const create = `CREATE PUBLICATION ${quoteIdent(publication)} FOR TABLE ${list}${viaRoot}`;
     try {
       await conn.query(create);
     } catch (error) {
@@ -230,6 +251,16 @@ export async function ensurePublication(
       {
         code: "cdc.publication_incomplete",
         hint: `run ALTER PUBLICATION ${quoted} SET (publish = 'insert, update, delete, truncate');`,
+      },
+    );
+  }
+  if (partitioned.length > 0 && pub.rows[0]![1] !== "t") {
+    throw new PermanentError(
+      `Publication '${publication}' on ${conn.endpoint} publishes the changes of the ` +
+        `partitioned table ${partitioned[0]!.name} under its partitions' names`,
+      {
+        code: "cdc.publication_incomplete",
+        hint: `run ALTER PUBLICATION ${quoted} SET (publish_via_partition_root = true);`,
       },
     );
   }

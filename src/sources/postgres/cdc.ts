@@ -21,7 +21,7 @@ import type { ConnectionInfo } from "../../core/source.ts";
 import type { SourceSpec, Warning } from "../../core/spec.ts";
 import { checkTlsSupport } from "./connect.ts";
 import { postgresConnectOptions } from "./source.ts";
-import { PgPermanentError } from "./_errors.ts";
+import { connectionLost, PgPermanentError } from "./_errors.ts";
 import { MessageWriter, writeQuery } from "./_messages.ts";
 import { RowDecoder } from "./_row_decoder.ts";
 import {
@@ -49,6 +49,8 @@ import { Msg, PgConnection, type PgConnectOptions } from "./wire.ts";
 
 /** How often the reader reports its acknowledged position (and asks for the server's end). */
 const STATUS_EVERY_MS = 1000;
+/** A reply request this soon after the previous answer is a shutdown's ping-pong. */
+const PING_PONG_MS = 500;
 /** A quiet stream reports transactions of other tables at most this often. */
 const PROGRESS_EVERY_MS = 1000;
 /** Capacity a chunk's builders start with; they grow up to `batchRows`. */
@@ -78,26 +80,20 @@ function slotsExhausted(slot: string, endpoint: string, cause: unknown): Permane
   );
 }
 
-/** Opens the replication connection, mapping its refusals to their fixes. */
+/**
+ * Opens the replication connection. A logical replication connection names its database, so
+ * pg_hba.conf treats it like the ordinary connection that just logged in (no `replication`
+ * line needed); only a pooler refuses it.
+ */
 async function connectReplication(options: PgConnectOptions): Promise<PgConnection> {
   try {
     return await PgConnection.connect({ ...options, startupParams: { replication: "database" } });
   } catch (error) {
-    const e = error as RivetError & { sqlstate?: string };
-    const endpoint = `${options.host}:${options.port}`;
-    if (e.sqlstate === "28000") {
-      throw new PermanentError(
-        `PostgreSQL at ${endpoint} refused a replication connection for role '${options.user}'`,
-        {
-          code: "cdc.replication_refused",
-          hint: `add a line 'host replication ${options.user} <this host's address>/32 ` +
-            "scram-sha-256' to pg_hba.conf and reload the server (SELECT pg_reload_conf();)",
-          cause: error,
-        },
+    if (/startup parameter/i.test((error as Error).message ?? "")) {
+      throw poolerRefused(
+        `${options.host}:${options.port}`,
+        "it refused the replication startup parameter",
       );
-    }
-    if (/startup parameter/i.test(e.message ?? "")) {
-      throw poolerRefused(endpoint, "it refused the replication startup parameter");
     }
     throw error;
   }
@@ -128,8 +124,6 @@ interface Capture {
   readonly tuples: TupleRewriter;
   ops: number[];
   positions: string[];
-  /** The Relation message was seen and matched the probed columns. */
-  checked: boolean;
 }
 
 class PgCdcReader implements CdcReader {
@@ -156,6 +150,8 @@ class PgCdcReader implements CdcReader {
   /** The latest commit position handed out (or the start): progress only moves past it. */
   #delivered: bigint;
   #lastProgressAt = 0;
+  /** When a keepalive's reply request was last answered. */
+  #answeredAt = 0;
   readonly #ready: CdcChunk[] = [];
   #disposed = false;
   #warnedToast = false;
@@ -193,11 +189,14 @@ class PgCdcReader implements CdcReader {
       tuples: new TupleRewriter(table.modes),
       ops: [],
       positions: [],
-      checked: false,
     }));
+    // Status updates of its own only when the reader needs the server's position (to end an
+    // untilCurrent run, or to report progress): a reader that kept answering unasked would
+    // keep a shutting-down server's walsender waiting forever for a confirmation that only the
+    // pipeline's acknowledgement gives, where wal_sender_timeout otherwise ends the wait.
     this.#timer = setInterval(() => {
-      const ask = options.untilCurrent || this.#pendingProgress !== undefined;
-      void this.#sendStatus(ask).catch(() => {});
+      if (!options.untilCurrent && this.#pendingProgress === undefined) return;
+      void this.#sendStatus(true).catch(() => {});
     }, STATUS_EVERY_MS);
     options.signal?.addEventListener("abort", this.#onAbort, { once: true });
   }
@@ -264,9 +263,11 @@ class PgCdcReader implements CdcReader {
         if (t === ReplMsg.CopyData) this.#copyData(conn.buf, conn.view, conn.msgStart);
         else if (t === Msg.Error) throw this.#streamError(conn.errorFields());
         else if (t === ReplMsg.CopyDone) {
-          this.#flushProgress(true);
-          while (this.#ready.length > 0) yield this.#ready.shift()!;
-          return;
+          // The server ended the stream (it is shutting down): not the end of the changes.
+          throw connectionLost(
+            conn.endpoint,
+            new Error("the server ended the replication stream"),
+          );
         }
         conn.compactBuffer();
       }
@@ -289,7 +290,7 @@ class PgCdcReader implements CdcReader {
     if (kind === ReplMsg.Keepalive) {
       const end = view.getBigUint64(p + 1);
       if (end > this.#serverEnd) this.#serverEnd = end;
-      if (buf[p + 17] === 1) void this.#sendStatus(false).catch(() => {});
+      if (buf[p + 17] === 1) this.#answerKeepalive();
       // Everything the server decoded before `end` was sent, and no transaction is open: a
       // restart from `end` misses nothing. That is progress even when the transactions were
       // of other tables (which pgoutput does not send at all).
@@ -300,6 +301,21 @@ class PgCdcReader implements CdcReader {
     if (kind !== ReplMsg.XLogData) return;
     // The change's LSN stays in the buffer: only a captured row turns it into text.
     this.#message(buf, view, p + 25, p + 1);
+  }
+
+  /**
+   * Answers a keepalive that asks for a reply, with the acknowledged position. A server asks at
+   * most every wal_sender_timeout / 2 while streaming; a shutting-down server asks again right
+   * after each answer until the client confirms everything it was sent (which only the
+   * pipeline's acknowledgement may do). Answering that ping-pong would hold the shutdown
+   * forever, so a request that follows the previous answer within a moment goes unanswered and
+   * wal_sender_timeout ends the wait.
+   */
+  #answerKeepalive(): void {
+    const now = Date.now();
+    if (now - this.#answeredAt < PING_PONG_MS) return;
+    this.#answeredAt = now;
+    void this.#sendStatus(false).catch(() => {});
   }
 
   #message(buf: Uint8Array, view: DataView, p: number, lsn: number): void {
@@ -322,7 +338,14 @@ class PgCdcReader implements CdcReader {
         return;
       case Pgo.Update: {
         let at = p + 5;
-        if (buf[at] === 0x4b || buf[at] === 0x4f) at = this.#skipTuple(view, at + 1);
+        if (buf[at] === 0x4b) {
+          // 'K': the update changed the key. As an update it would lose the old key, so it is
+          // the delete of the old key's row and the insert of the new one.
+          this.#change(buf, view, p, lsn, CDC_OP_CODE.delete, at);
+          this.#change(buf, view, p, lsn, CDC_OP_CODE.insert, this.#skipTuple(view, at + 1));
+          return;
+        }
+        if (buf[at] === 0x4f) at = this.#skipTuple(view, at + 1);
         this.#change(buf, view, p, lsn, CDC_OP_CODE.update, at);
         return;
       }
@@ -371,7 +394,6 @@ class PgCdcReader implements CdcReader {
         },
       );
     }
-    capture.checked = true;
   }
 
   #change(
