@@ -110,6 +110,7 @@ export function cdcChecks(exports: readonly ExportSpec[], sourceKind?: SourceKin
       const [key, value] of [
         ["rollover", cdc.rollover],
         ["rollover_memory_mb", cdc.rolloverMemoryMb],
+        ["rollover_seconds", cdc.rolloverSeconds],
         ["max_events", cdc.maxEvents],
         ["server_id", cdc.serverId],
       ] as const

@@ -236,6 +236,9 @@ export const DEFINITIONS: Definitions = {
     max_events: int("Stop after this many events."),
     rollover: int("Events per output file."),
     rollover_memory_mb: int("Memory per output file, in MB."),
+    rollover_seconds: int(
+      "Longest a part stays open, in seconds (default 60): a slow stream still commits parts.",
+    ),
     server_id: int("MySQL replication server id."),
     slot: str(
       "PostgreSQL replication slot (default rivet_slot; created with pgoutput if missing).",

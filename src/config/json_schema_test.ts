@@ -111,7 +111,7 @@ function fullConfig(): Record<string, any> {
       name: "e",
       table: "t",
       mode: "cdc",
-      cdc: { slot: "s", publication: "p" },
+      cdc: { slot: "s", publication: "p", rollover_seconds: 30 },
       format: "parquet",
       meta_columns: { row_hash: true },
       quality: { row_count_min: 1 },

@@ -154,6 +154,7 @@ export const CDC_KEYS = [
   "max_events",
   "rollover",
   "rollover_memory_mb",
+  "rollover_seconds",
   "server_id",
   "slot",
   "publication",

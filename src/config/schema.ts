@@ -89,6 +89,7 @@ export interface RawExport {
     readonly maxEvents?: number;
     readonly rollover?: number;
     readonly rolloverMemoryMb?: number;
+    readonly rolloverSeconds?: number;
     readonly serverId?: number;
     readonly slot?: string;
     readonly publication?: string;
@@ -492,6 +493,7 @@ function parseExport(node: TreeNode, index: number): RawExport {
         maxEvents: cdc.int("max_events"),
         rollover: cdc.int("rollover"),
         rolloverMemoryMb: cdc.int("rollover_memory_mb"),
+        rolloverSeconds: cdc.int("rollover_seconds"),
         serverId: cdc.int("server_id"),
         slot: cdc.str("slot"),
         publication: cdc.str("publication"),

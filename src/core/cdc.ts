@@ -19,6 +19,8 @@ import type { SignalOptions, Warning } from "./spec.ts";
 export const CDC_DEFAULTS = {
   /** Changes per part before it rolls at the next transaction end. */
   rollover: 10_000,
+  /** Seconds a part stays open at most (a slow stream still commits). */
+  rolloverSeconds: 60,
   /** MySQL replica server id. */
   serverId: 4271,
   /** PostgreSQL replication slot (the publication defaults to the same name). */

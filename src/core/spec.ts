@@ -177,6 +177,8 @@ export interface CdcSpec {
   readonly maxEvents?: number;
   readonly rollover?: number;
   readonly rolloverMemoryMb?: number;
+  /** Longest a part stays open, seconds (default 60). */
+  readonly rolloverSeconds?: number;
   readonly serverId?: number;
   readonly slot?: string;
   /** PostgreSQL publication (default: the slot's name). */

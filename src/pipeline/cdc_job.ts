@@ -88,6 +88,8 @@ interface OpenPart {
   readonly dispose: () => void;
   rows: number;
   arrowBytes: number;
+  /** When its first row arrived (`Date.now()`). */
+  readonly openedAt: number;
 }
 
 /** The file name of part `seq`: `cdc-000042.parquet`. */
@@ -311,6 +313,7 @@ interface StreamContext {
 }
 
 const STOPPED = Symbol("stopped");
+const AGED = Symbol("aged");
 
 /** The loop of one run: chunks into parts, parts into checkpoints. */
 class CdcStream {
@@ -323,9 +326,17 @@ class CdcStream {
   #saved: CdcPosition | undefined;
   #savedAt = Date.now();
   #changes = 0;
+  /** A pull a wait left unsettled (the stream was idle when it stopped or a part aged). */
+  #pending: Promise<IteratorResult<CdcChunk>> | undefined;
   readonly #rollover: number;
   readonly #rolloverBytes: number;
   readonly #maxEvents: number;
+  /**
+   * Longest a part stays open (`cdc.rollover_seconds`): a slow stream still commits (and
+   * checkpoints, and lets PostgreSQL free its WAL) at the first transaction end after it, or
+   * while waiting after one.
+   */
+  readonly #maxAgeMs: number;
 
   constructor(reader: CdcReader, ctx: StreamContext) {
     this.#reader = reader;
@@ -336,22 +347,22 @@ class CdcStream {
     this.#rollover = cdc.rollover ?? CDC_DEFAULTS.rollover;
     this.#rolloverBytes = cdc.rolloverMemoryMb === undefined ? Infinity : cdc.rolloverMemoryMb * MB;
     this.#maxEvents = cdc.maxEvents ?? Infinity;
+    this.#maxAgeMs = (cdc.rolloverSeconds ?? CDC_DEFAULTS.rolloverSeconds) * 1000;
   }
 
   async run(): Promise<void> {
     const iterator = this.#reader.changes();
     let atBoundary = true;
-    // A next() that a stop left pending settles only when the reader is disposed (after this
-    // loop): return() would queue behind it, so it is skipped then.
-    let pending = false;
     try {
       while (true) {
-        // Between transactions a stop ends the stream at once; inside one, the rest of the
-        // transaction is read first (the server only sends committed transactions).
-        const next = atBoundary ? await this.#nextOrStop(iterator) : await iterator.next();
-        if (next === STOPPED) {
-          pending = true;
-          break;
+        // Between transactions a stop ends the stream at once, and a part open for
+        // `cdc.rollover_seconds` is committed while the stream waits; inside a transaction, the rest of
+        // it is read first (the server only sends committed transactions).
+        const next = atBoundary ? await this.#nextOrStop(iterator) : await this.#take(iterator);
+        if (next === STOPPED) break;
+        if (next === AGED) {
+          await this.#finishPart();
+          continue;
         }
         if (next.done) break;
         const chunk = next.value;
@@ -363,7 +374,11 @@ class CdcStream {
         atBoundary = true;
         this.#lastCommit = chunk.commit;
         const part = this.#part;
-        if (part && (part.rows >= this.#rollover || part.arrowBytes >= this.#rolloverBytes)) {
+        if (
+          part &&
+          (part.rows >= this.#rollover || part.arrowBytes >= this.#rolloverBytes ||
+            Date.now() - part.openedAt >= this.#maxAgeMs)
+        ) {
           await this.#finishPart();
         } else if (!part && Date.now() - this.#savedAt >= PROGRESS_EVERY_MS) {
           await this.#checkpoint();
@@ -387,27 +402,56 @@ class CdcStream {
       await this.#abortPart(error);
       throw error;
     } finally {
-      if (!pending) await iterator.return?.().catch(() => {});
+      // A next() left pending by a stop settles only when the reader is disposed (after this
+      // loop): return() would queue behind it, so it is skipped then.
+      if (this.#pending === undefined) await iterator.return?.().catch(() => {});
     }
   }
 
+  /** The next chunk: the one a wait left pending, else a new pull. */
+  #take(iterator: AsyncIterator<CdcChunk>): Promise<IteratorResult<CdcChunk>> {
+    const next = this.#pending ?? iterator.next();
+    this.#pending = undefined;
+    return next;
+  }
+
+  /**
+   * At a transaction end: the next chunk, or STOPPED once the run is stopped, or AGED once the
+   * open part reaches `cdc.rollover_seconds` while the stream waits (the pull stays pending for the
+   * next call).
+   */
   async #nextOrStop(
     iterator: AsyncIterator<CdcChunk>,
-  ): Promise<IteratorResult<CdcChunk> | typeof STOPPED> {
+  ): Promise<IteratorResult<CdcChunk> | typeof STOPPED | typeof AGED> {
     const stop = this.#ctx.stop;
     if (stop.aborted) return STOPPED;
-    let onAbort: (() => void) | undefined;
-    const stopped = new Promise<typeof STOPPED>((resolve) => {
-      onAbort = () => resolve(STOPPED);
-      stop.addEventListener("abort", onAbort, { once: true });
-    });
-    const next = iterator.next();
-    // Once the stop wins, nobody awaits `next`: keep its rejection from going unhandled.
+    const next = this.#pending ?? iterator.next();
+    this.#pending = next;
+    // Once the stop wins, nobody may await `next` again: keep its rejection from going unhandled.
     next.catch(() => {});
+    let onAbort: (() => void) | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const waits: Promise<IteratorResult<CdcChunk> | typeof STOPPED | typeof AGED>[] = [
+      next,
+      new Promise<typeof STOPPED>((resolve) => {
+        onAbort = () => resolve(STOPPED);
+        stop.addEventListener("abort", onAbort, { once: true });
+      }),
+    ];
+    const part = this.#part;
+    if (part) {
+      const left = Math.max(0, part.openedAt + this.#maxAgeMs - Date.now());
+      waits.push(
+        new Promise<typeof AGED>((resolve) => timer = setTimeout(() => resolve(AGED), left)),
+      );
+    }
     try {
-      return await Promise.race([next, stopped]);
+      const result = await Promise.race(waits);
+      if (result !== STOPPED && result !== AGED) this.#pending = undefined;
+      return result;
     } finally {
       stop.removeEventListener("abort", onAbort!);
+      if (timer !== undefined) clearTimeout(timer);
     }
   }
 
@@ -440,7 +484,17 @@ class CdcStream {
         offloadMd5: ctx.format.kind === "csv",
       });
       const encoder = ctx.format.createEncoder(first.schema, sink);
-      return { seq: this.#seq, key, upload, encoder, digest, dispose, rows: 0, arrowBytes: 0 };
+      return {
+        seq: this.#seq,
+        key,
+        upload,
+        encoder,
+        digest,
+        dispose,
+        rows: 0,
+        arrowBytes: 0,
+        openedAt: Date.now(),
+      };
     } catch (error) {
       await upload.abort(error).catch(() => {});
       throw error;

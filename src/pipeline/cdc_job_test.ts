@@ -281,3 +281,27 @@ Deno.test("a live stream stopped while waiting ends cleanly; max_events stops at
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a part open for rollover_seconds is committed while a live stream waits", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const job = await jobIn(dir, "rollover_seconds: 1");
+    await using state = await openMemoryStateStore();
+    const seen: Seen = { starts: [], acks: [] };
+    const stop = new AbortController();
+    const running = runOnce(job, state, scripted([{ ids: [1, 2, 3] }], seen, true), stop.signal);
+    // Well before the stop, the waiting run has committed its part and acknowledged it.
+    const deadline = Date.now() + 10_000;
+    while (seen.acks.length === 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.deepEqual(seen.acks, [{ t: 1 }]);
+    assert.deepEqual(Object.values(await partsIn(dir)).map(idsOf), [[1, 2, 3]]);
+    stop.abort();
+    const { outcome } = await running;
+    assert.equal(outcome.status, "success");
+    assert.equal(outcome.files, 1);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
