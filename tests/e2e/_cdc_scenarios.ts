@@ -324,6 +324,23 @@ export async function ndjsonScenario(engine: CdcEngine): Promise<void> {
     const third = await cdcCli(engine, dir, [...common, ...keys]);
     assert.equal(third.code, 0, third.stderr);
     assert.equal(third.stdout, "");
+    // --output: the same changes as typed parts, like mode: cdc (its own checkpoint file).
+    const files = await cdcCli(engine, dir, [
+      "--table",
+      t,
+      "--until-current",
+      "--checkpoint",
+      "files.json",
+      "--output",
+      "files",
+      "--format",
+      "csv",
+      ...keys.map((k) => k.replace("rivet_ndjson", "rivet_files")).map((k) =>
+        k === "4281" ? "4282" : k
+      ),
+    ]);
+    assert.equal(files.code, 0, files.stderr);
+    await Deno.stat(join(dir, "files", "_SUCCESS"));
     // Usage errors name the fix.
     const none = await cdcCli(engine, dir, ["--until-current"]);
     assert.equal(none.code, 1);
