@@ -13,7 +13,7 @@
  */
 import type { RecordBatch, Schema } from "./arrow.ts";
 import type { ColumnInfo } from "./source.ts";
-import type { SignalOptions, Warning } from "./spec.ts";
+import type { CdcSpec, ExportSpec, SignalOptions, Warning } from "./spec.ts";
 
 /** Defaults of the `cdc:` keys (as in rivet-cli). */
 export const CDC_DEFAULTS = {
@@ -26,6 +26,37 @@ export const CDC_DEFAULTS = {
   /** PostgreSQL replication slot (the publication defaults to the same name). */
   slot: "rivet_slot",
 } as const;
+
+/**
+ * The names an export's reader goes by, defaults filled: PostgreSQL slot and publication (the
+ * slot's name unless set), MySQL server id, SQL Server capture instance.
+ *
+ * @param cdc The export's `cdc:` block.
+ * @returns The names.
+ */
+export function cdcReaderNames(
+  cdc: CdcSpec | undefined,
+): Pick<CdcOpenOptions, "slot" | "publication" | "serverId" | "captureInstance"> {
+  const slot = cdc?.slot ?? CDC_DEFAULTS.slot;
+  return {
+    slot,
+    publication: cdc?.publication ?? slot,
+    serverId: cdc?.serverId ?? CDC_DEFAULTS.serverId,
+    ...(cdc?.captureInstance ? { captureInstance: cdc.captureInstance } : {}),
+  };
+}
+
+/**
+ * The table a `mode: cdc` export captures (config checks make sure it has `table:`).
+ *
+ * @param spec The export.
+ * @returns Its schema (when given) and table.
+ */
+export function cdcTableRef(spec: Pick<ExportSpec, "query">): CdcTableRef {
+  return spec.query.kind === "table"
+    ? { ...(spec.query.schema ? { schema: spec.query.schema } : {}), table: spec.query.table }
+    : { table: "" };
+}
 
 /** What a change did to its row. */
 export type CdcOp = "insert" | "update" | "delete";
@@ -112,6 +143,15 @@ export interface CdcOpenOptions extends SignalOptions {
   /** Receives warnings (a non-FULL row image, a retention gap). */
   readonly onWarning?: (warning: Warning) => void;
 }
+
+/**
+ * What a read-only readiness check (`rivet doctor`) needs: the tables and the engine's names,
+ * without a start position. A check creates nothing (no slot, no publication, no replica).
+ */
+export type CdcCheckOptions = Pick<
+  CdcOpenOptions,
+  "tables" | "slot" | "publication" | "serverId" | "captureInstance" | "columnOverrides" | "signal"
+>;
 
 /**
  * An open change stream. `changes()` is pulled by one consumer. Disposing the reader while a

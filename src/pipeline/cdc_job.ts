@@ -29,12 +29,16 @@ import {
   type CdcOpenOptions,
   type CdcPosition,
   type CdcReader,
+  cdcReaderNames,
   type CdcTable,
+  cdcTableRef,
 } from "../core/cdc.ts";
 import type { Destination, Upload } from "../core/destination.ts";
-import { InterruptedError } from "../core/errors.ts";
+import { DataIntegrityError, InterruptedError } from "../core/errors.ts";
 import type { EventSink, Outcome } from "../core/events.ts";
-import type { BatchEncoder, Format } from "../core/format.ts";
+import type { BatchEncoder, Format, RowRecounter } from "../core/format.ts";
+import type { Source } from "../core/source.ts";
+import { checkAfterRun } from "./run_checks.ts";
 import type { ExportJob } from "../core/job.ts";
 import type { StateStore } from "../core/state.ts";
 import { crashPoint } from "../_util/test_hook.ts";
@@ -65,6 +69,12 @@ export interface CdcJobOptions {
   readonly signal: AbortSignal;
   readonly open: CdcJobOpeners;
   readonly rss: () => number;
+  /** `--validate`: re-count each part before its commit, read the output back after the run. */
+  readonly validate?: boolean;
+  /** `--reconcile`: reported as skipped (changes are not the table's rows). */
+  readonly reconcile?: boolean;
+  /** A source connection for the post-run checks. */
+  readonly connect?: () => Promise<Source>;
 }
 
 /**
@@ -90,6 +100,8 @@ interface OpenPart {
   arrowBytes: number;
   /** When its first row arrived (`Date.now()`). */
   readonly openedAt: number;
+  /** `--validate`: counts the rows the part's bytes hold. */
+  readonly recounter?: RowRecounter;
 }
 
 /** The file name of part `seq`: `cdc-000042.parquet`. */
@@ -196,19 +208,13 @@ export async function runCdcJob(job: ExportJob, options: CdcJobOptions): Promise
       for (const key of stale) await destination.removeStaging(key, { signal: io.signal });
     }
     const cdc = spec.cdc ?? {};
-    const ref = spec.query.kind === "table"
-      ? { ...(spec.query.schema ? { schema: spec.query.schema } : {}), table: spec.query.table }
-      : { table: "" };
-    const slot = cdc.slot ?? CDC_DEFAULTS.slot;
+    const ref = cdcTableRef(spec);
     await using reader = await options.open.cdc(job, {
       tables: [ref],
       ...(checkpoint ? { start: checkpoint.position } : {}),
       untilCurrent: cdc.untilCurrent === true,
       batchRows: Math.max(1, Math.min(tuning.batchSize, cdc.rollover ?? CDC_DEFAULTS.rollover)),
-      slot,
-      publication: cdc.publication ?? slot,
-      serverId: cdc.serverId ?? CDC_DEFAULTS.serverId,
-      ...(cdc.captureInstance ? { captureInstance: cdc.captureInstance } : {}),
+      ...cdcReaderNames(cdc),
       columnOverrides: spec.columns,
       signal: io.signal,
       onWarning: (w) =>
@@ -225,6 +231,7 @@ export async function runCdcJob(job: ExportJob, options: CdcJobOptions): Promise
       format,
       destination,
       emit: options.emit,
+      recount: options.validate === true || options.reconcile === true,
       stop: options.signal,
       io: io.signal,
       rss: () => {
@@ -246,7 +253,7 @@ export async function runCdcJob(job: ExportJob, options: CdcJobOptions): Promise
       { destination, format },
       { status: "success", startedAt, finishedAt, columns, parts: committed },
     );
-    return {
+    const outcome: Outcome = {
       export: spec.name,
       runId,
       status: "success",
@@ -264,6 +271,17 @@ export async function runCdcJob(job: ExportJob, options: CdcJobOptions): Promise
       tuningProfile: tuning.profileLabel,
       batchSize: tuning.batchSize,
     };
+    const reconcile = options.reconcile === true;
+    return await checkAfterRun(outcome, {
+      job,
+      validate: options.validate === true || reconcile,
+      reconcile,
+      destination,
+      connect: options.connect ?? (() => Promise.reject(new Error("no source connection"))),
+      state: options.state,
+      emit: options.emit,
+      signal: io.signal,
+    });
   } catch (error) {
     if (destination && format && committed.length > 0) {
       // The committed parts are checkpointed and stay: list them in a failed manifest.
@@ -304,6 +322,8 @@ interface StreamContext {
   readonly format: Format;
   readonly destination: Destination;
   readonly emit: EventSink;
+  /** `--validate`: each part's rows are counted back from its bytes before its commit. */
+  readonly recount: boolean;
   readonly stop: AbortSignal;
   readonly io: AbortSignal;
   readonly rss: () => number;
@@ -479,8 +499,9 @@ class CdcStream {
     // number and holds (a prefix of) the same changes; this one replaces it.
     const upload = await ctx.destination.create(key, { signal: ctx.io, overwrite: true });
     try {
+      const recounter = ctx.recount ? ctx.format.rowRecounter?.() : undefined;
       const { sink, digest, dispose } = await hashingSink(upload.writable, {
-        recounter: undefined,
+        recounter,
         offloadMd5: ctx.format.kind === "csv",
       });
       const encoder = ctx.format.createEncoder(first.schema, sink);
@@ -494,6 +515,7 @@ class CdcStream {
         rows: 0,
         arrowBytes: 0,
         openedAt: Date.now(),
+        ...(recounter ? { recounter } : {}),
       };
     } catch (error) {
       await upload.abort(error).catch(() => {});
@@ -508,6 +530,18 @@ class CdcStream {
     await part.encoder.close();
     const { size, xxh3, md5 } = await part.digest();
     this.#part = undefined;
+    if (part.recounter && part.recounter.rows() !== part.rows) {
+      await part.upload.abort().catch(() => {});
+      throw new DataIntegrityError(
+        `export '${ctx.job.spec.name}': part ${part.key} holds ${part.recounter.rows()} rows ` +
+          `by its bytes, but ${part.rows} changes were written into it; it was not committed`,
+        {
+          code: "validate.part_row_mismatch",
+          hint: "run the export again (it starts from the last checkpoint); if it happens " +
+            "again, report a rivet bug with the table's column types",
+        },
+      );
+    }
     await part.upload.commit(part.key);
     ctx.emit({
       type: "part_committed",

@@ -195,6 +195,8 @@ async function strategyOf(
       }
       return { strategy: "chunked-windows", column: chunking.column };
     }
+    case "cdc":
+      return { strategy: "cdc" };
     default:
       return { strategy: "full" };
   }

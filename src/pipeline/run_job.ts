@@ -164,6 +164,9 @@ async function runCdc(job: ExportJob, options: JobRunOptions): Promise<Outcome> 
       emit: options.emit,
       signal: options.signal,
       rss: options.rss,
+      ...(options.validate ? { validate: true } : {}),
+      ...(options.reconcile ? { reconcile: true } : {}),
+      connect: () => open.source(job, { signal: options.signal }),
       open: {
         cdc,
         format: (spec) => open.format(spec),

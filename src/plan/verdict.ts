@@ -30,7 +30,9 @@ export type Strategy =
   | "chunked-windows"
   | "keyset"
   | "time_window"
-  | "snapshot-downgrade";
+  | "snapshot-downgrade"
+  /** `mode: cdc`: the table's change log, not the table. */
+  | "cdc";
 
 /** The verdict, best first. */
 export type Verdict = "EFFICIENT" | "ACCEPTABLE" | "DEGRADED" | "UNSAFE";

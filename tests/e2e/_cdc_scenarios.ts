@@ -67,9 +67,10 @@ function launch(
   dir: string,
   exportName: string,
   env: Record<string, string> = {},
+  extra: readonly string[] = [],
 ): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", cliPath, "run", "-c", "plan.yaml", "-e", exportName],
+    args: ["run", "-A", "--quiet", cliPath, "run", "-c", "plan.yaml", "-e", exportName, ...extra],
     cwd: dir,
     env: { CDC_SOURCE_URL: engine.url, ...env },
     stdin: "null",
@@ -83,9 +84,15 @@ async function finished(child: Deno.ChildProcess): Promise<{ code: number; stder
   return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
 }
 
-async function runOk(engine: CdcEngine, dir: string, exportName: string): Promise<void> {
-  const { code, stderr } = await finished(launch(engine, dir, exportName));
+async function runOk(
+  engine: CdcEngine,
+  dir: string,
+  exportName: string,
+  extra: readonly string[] = [],
+): Promise<string> {
+  const { code, stderr } = await finished(launch(engine, dir, exportName, {}, extra));
   assert.equal(code, 0, stderr);
+  return stderr;
 }
 
 /** Every row of every `cdc-*.parquet` in `folder`, by part name. */
@@ -146,7 +153,9 @@ export async function typedChangesScenario(engine: CdcEngine): Promise<void> {
     );
     await engine.sql(`${engine.typesInsert(t, [4])};`);
     await engine.captured?.(t, 7);
-    await runOk(engine, dir, `${t}_cdc`);
+    // --validate: each part re-counted from its bytes before its commit, the folder read back.
+    const validated = await runOk(engine, dir, `${t}_cdc`, ["--validate"]);
+    assert.match(validated, /validated: +pass/);
     await runOk(engine, dir, `${t}_full`);
 
     const parts = [...(await partsOf(out)).values()];

@@ -1,6 +1,9 @@
 // mode: cdc on MariaDB with the binary log in ROW format, through `rivet run` processes: typed
 // changes, one part per transaction at rollover 1, and runs killed inside the part cycle that
 // lose nothing and repeat nothing.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { spawnCli } from "../_helpers/cli.ts";
 import { startMariaDb } from "../_helpers/mariadb_server.ts";
 import {
   type CdcEngine,
@@ -11,14 +14,7 @@ import {
 } from "./_cdc_scenarios.ts";
 
 Deno.test("cdc on MariaDB: typed changes, a transaction per part, kills lose nothing", async (t) => {
-  const db = await startMariaDb({
-    args: [
-      "--log-bin=rivet-bin",
-      "--binlog-format=ROW",
-      "--server-id=1",
-      "--binlog-row-image=FULL",
-    ],
-  });
+  const db = await startMariaDb({ binlogFormat: "ROW" });
   try {
     // Reading the binary log needs the replication privileges (docs/cdc.md).
     await db.sql(`GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '${db.user}'@'127.0.0.1';`);
@@ -54,6 +50,33 @@ Deno.test("cdc on MariaDB: typed changes, a transaction per part, kills lose not
       () => streamScenario({ ...cdc, cdcKeys: "server_id: 4273" }),
     );
     await t.step("rivet cdc: NDJSON and a checkpoint file", () => ndjsonScenario(cdc));
+    await t.step("rivet doctor: ready here, binlog_off on a server without it", async () => {
+      await using plain = await startMariaDb();
+      const dir = await Deno.makeTempDir();
+      try {
+        await db.sql("CREATE TABLE d (id INT PRIMARY KEY);", { database: db.database });
+        await plain.sql("CREATE TABLE d (id INT PRIMARY KEY);", { database: plain.database });
+        await Deno.writeTextFile(
+          join(dir, "plan.yaml"),
+          "source:\n  type: mysql\n  url_env: DOCTOR_URL\nexports:\n  - name: d\n    table: d\n" +
+            "    mode: cdc\n    format: csv\n    destination: {type: local, path: ./out}\n",
+        );
+        const ok = await spawnCli(["doctor", "-c", "plan.yaml"], {
+          cwd: dir,
+          env: { DOCTOR_URL: db.url },
+        });
+        assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+        assert.match(ok.stdout, /change capture ready \(binary log in ROW format/);
+        const bad = await spawnCli(["doctor", "-c", "plan.yaml"], {
+          cwd: dir,
+          env: { DOCTOR_URL: plain.url },
+        });
+        assert.equal(bad.code, 1);
+        assert.match(bad.stdout + bad.stderr, /log-bin/);
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
     await t.step(
       "killed runs lose and repeat nothing",
       () => killScenario({ ...cdc, cdcKeys: "server_id: 4272" }),

@@ -22,6 +22,8 @@ import type { ConfigSpec } from "../../core/spec.ts";
 import { checkRunnable, checkTlsPolicy, loadConfig, resolveConnection } from "../../config/mod.ts";
 import { processEnv } from "../../engines/openers.ts";
 import { openSource } from "../../sources/mod.ts";
+import { checkCdcReady } from "../../sources/cdc.ts";
+import { cdcReaderNames, cdcTableRef } from "../../core/cdc.ts";
 import { probeAccess } from "../../pipeline/preflight.ts";
 import { resolveJob } from "../../plan/resolve.ts";
 import type { CommandContext } from "../main.ts";
@@ -214,7 +216,21 @@ async function checkExport(
     if (problem === undefined && access.schema) await formatCheck(job)(access.schema);
     if (problem === undefined) {
       const n = access.columns.length;
-      return { ok: true, line: `${name}: query runs (${n} column${n === 1 ? "" : "s"})` };
+      const runs = `${name}: query runs (${n} column${n === 1 ? "" : "s"})`;
+      if (exp.mode !== "cdc") return { ok: true, line: runs };
+      // A change stream needs more than SELECT: server settings, privileges, the reader's names.
+      const ready = await withDeadline(
+        ctx,
+        `The change capture check of ${name}`,
+        (io) =>
+          checkCdcReady(config.source, job.connection, {
+            tables: [cdcTableRef(exp)],
+            ...cdcReaderNames(exp.cdc),
+            columnOverrides: exp.columns,
+            ...io,
+          }),
+      );
+      return { ok: true, line: `${runs}; ${ready}` };
     }
     return exportFailure(name, problem);
   } catch (error) {

@@ -20,7 +20,14 @@
  *
  * @module
  */
-import type { CdcChunk, CdcOpenOptions, CdcPosition, CdcReader, CdcTable } from "../../core/cdc.ts";
+import type {
+  CdcCheckOptions,
+  CdcChunk,
+  CdcOpenOptions,
+  CdcPosition,
+  CdcReader,
+  CdcTable,
+} from "../../core/cdc.ts";
 import type { RecordBatch } from "../../core/arrow.ts";
 import type { ConnectionInfo, ReadOptions } from "../../core/source.ts";
 import type { SourceSpec } from "../../core/spec.ts";
@@ -86,6 +93,29 @@ export async function openMssqlCdc(
     await source[Symbol.asyncDispose]();
     throw error;
   }
+}
+
+/**
+ * Checks what opening the stream checks (CDC on for the database and the table, the capture
+ * instance, access, the Agent), which on SQL Server creates nothing: the reader is opened and
+ * closed without reading.
+ *
+ * @param spec The `source` block.
+ * @param connection Where and as whom to connect.
+ * @param options The table and the capture instance.
+ * @returns What was checked, one line.
+ */
+export async function checkMssqlCdc(
+  spec: SourceSpec,
+  connection: ConnectionInfo,
+  options: CdcCheckOptions,
+): Promise<string> {
+  await using reader = await openMssqlCdc(spec, connection, {
+    ...options,
+    untilCurrent: true,
+    batchRows: 1,
+  });
+  return `change capture ready (CDC enabled, capture instance of ${reader.tables[0]?.name})`;
 }
 
 function lsnOf(value: unknown): string {

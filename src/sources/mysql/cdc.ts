@@ -27,7 +27,14 @@
  *
  * @module
  */
-import type { CdcChunk, CdcOpenOptions, CdcPosition, CdcReader, CdcTable } from "../../core/cdc.ts";
+import type {
+  CdcCheckOptions,
+  CdcChunk,
+  CdcOpenOptions,
+  CdcPosition,
+  CdcReader,
+  CdcTable,
+} from "../../core/cdc.ts";
 import {
   DataIntegrityError,
   PermanentError,
@@ -137,6 +144,34 @@ export async function openMysqlCdc(
   } catch (error) {
     conn.destroy();
     throw error;
+  }
+}
+
+/**
+ * Checks what opening the stream checks, read-only: no proxy in front, the binary log on in ROW
+ * format, the replication grants, a usable server id, and each table. No replica is registered.
+ *
+ * @param spec The `source` block (TLS).
+ * @param connection Where and as whom to connect.
+ * @param options Tables, server id, `columns:` overrides.
+ * @returns What was checked, one line.
+ */
+export async function checkMysqlCdc(
+  spec: SourceSpec,
+  connection: ConnectionInfo,
+  options: CdcCheckOptions,
+): Promise<string> {
+  const config = await mysqlConfig(connection, spec.tls);
+  const conn = await connectMysql(config, cdcErrors(connection));
+  try {
+    const flavour = flavourOf(conn._handshakePacket?.serverVersion);
+    const open = { ...options, untilCurrent: true, batchRows: 1 };
+    const server = await refuseProxyOrSettings(conn, flavour, connection, open);
+    await probeCdcTables(conn, connection, open);
+    return `change capture ready (binary log in ROW format at ${server.end.file}, ` +
+      `replication grants, server id ${options.serverId})`;
+  } finally {
+    conn.destroy();
   }
 }
 

@@ -14,7 +14,14 @@
  *
  * @module
  */
-import type { CdcChunk, CdcOpenOptions, CdcPosition, CdcReader, CdcTable } from "../../core/cdc.ts";
+import type {
+  CdcCheckOptions,
+  CdcChunk,
+  CdcOpenOptions,
+  CdcPosition,
+  CdcReader,
+  CdcTable,
+} from "../../core/cdc.ts";
 import { CDC_OP_CODE } from "../../core/cdc.ts";
 import { ConfigError, PermanentError, type RivetError } from "../../core/errors.ts";
 import type { ConnectionInfo } from "../../core/source.ts";
@@ -560,6 +567,47 @@ async function freeSlot(conn: PgConnection, slot: string): Promise<SlotState> {
 function drainTarget(insertLsn: bigint): bigint {
   const inPage = insertLsn % 8192n;
   return inPage === 24n || inPage === 40n ? insertLsn - inPage : insertLsn;
+}
+
+/**
+ * Checks what opening the stream checks, read-only: no pooler in front, `wal_level` and the
+ * REPLICATION attribute, each table (and its replica identity), and the slot when it exists.
+ * The publication and the slot are not created.
+ *
+ * @param spec The `source` block (TLS).
+ * @param connection Where and as whom to connect.
+ * @param options Tables, slot, `columns:` overrides.
+ * @returns What was checked, one line.
+ */
+export async function checkPostgresCdc(
+  spec: SourceSpec,
+  connection: ConnectionInfo,
+  options: CdcCheckOptions,
+): Promise<string> {
+  checkTlsSupport(spec.tls);
+  const control = await PgConnection.connect({
+    ...postgresConnectOptions(spec, connection),
+    applicationName: "rivet_doctor",
+  });
+  try {
+    const pid = Number((await control.query("SELECT pg_backend_pid()")).rows[0]?.[0]);
+    if (pid !== control.backendPid) {
+      throw poolerRefused(control.endpoint, `the backend pid ${pid} is not the one of the login`);
+    }
+    await checkServer(control, connection.user);
+    for (const ref of options.tables) await probeTable(control, ref, options.columnOverrides);
+    let slot: string;
+    try {
+      const state = await inspectSlot(control, options.slot);
+      slot = state.exists ? `slot ${options.slot} exists` : `slot ${options.slot} to be created`;
+    } catch (error) {
+      if ((error as RivetError).code !== "cdc.slot_busy") throw error;
+      slot = `slot ${options.slot} is being read by a running stream`;
+    }
+    return `change capture ready (wal_level logical, REPLICATION role, ${slot})`;
+  } finally {
+    control.close();
+  }
 }
 
 /**
