@@ -144,7 +144,6 @@ Deno.test("MySQL CDC against MariaDB with a ROW binlog", async (t) => {
     SET GLOBAL time_zone = '+03:00'; ${TYPES}; CREATE TABLE rivet.other (id INT PRIMARY KEY);`);
 
   let afterInsert: CdcPosition | undefined;
-  let start0: CdcPosition | undefined;
   await t.step(
     "inserts of every common type arrive typed and valued as a full export",
     async () => {
