@@ -38,9 +38,10 @@ function folderOf(spec: ExportSpec): string {
  * import type { ExportSpec } from "../core/spec.ts";
  * const spec = {
  *   name: "o", mode: "cdc", destination: { kind: "stdout" }, query: { kind: "table", table: "t" },
+ *   metaColumns: { exportedAt: false, rowHash: false },
  * } as unknown as ExportSpec;
  * try { cdcChecks([spec]); throw new Error("accepted"); }
- * catch (e) { if (!(e as Error).message.includes("rivet cdc")) throw e; }
+ * catch (e) { if (!(e as Error).message.includes("stdout")) throw e; }
  * ```
  */
 export function cdcChecks(exports: readonly ExportSpec[], sourceKind?: SourceKind): void {

@@ -91,7 +91,7 @@ exports:
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("features of later releases are refused, not ignored", async () => {
+Deno.test("a cdc export with keys a change stream cannot honour is refused before connecting", async () => {
   const { path, dir } = await tempConfig((dir) =>
     `source:
   type: postgres
@@ -100,14 +100,15 @@ exports:
   - name: orders
     table: orders
     mode: cdc
+    max_file_size: 10MB
     format: csv
     destination: { type: local, path: ${dir}/out }
 `
   );
   const res = await runCli(["run", "-c", path]);
   assert.equal(res.code, 1, res.stderr);
-  assert.match(res.stderr, /not supported yet/);
-  assert.match(res.stderr, /cdc/);
+  assert.match(res.stderr, /mode: cdc cannot be combined with max_file_size/);
+  assert.match(res.stderr, /cdc\.rollover/);
   const flags = await runCli(["run", "-c", path, "--parallel-exports"]);
   assert.equal(flags.code, 1);
   await Deno.remove(dir, { recursive: true });

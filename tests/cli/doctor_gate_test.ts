@@ -12,7 +12,7 @@ Deno.test("doctor fails the config check wherever run refuses the config", async
   const dir = await Deno.makeTempDir({ prefix: "rivet_doctor_gate_" });
   try {
     const cases: [string, string, RegExp][] = [
-      ["cdc", "mode: cdc", /mode 'cdc' is not supported yet/],
+      ["cdc to stdout", "mode: cdc", /mode: cdc writes parts, checkpoints after each/],
       [
         "stdout chunked",
         "mode: chunked, chunk_column: id",

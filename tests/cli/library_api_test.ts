@@ -27,9 +27,9 @@ const options = () => ({
   cwd: Deno.cwd(),
 });
 
-Deno.test("mod.ts runExports refuses features that are not supported yet", async () => {
+Deno.test("mod.ts runExports refuses a cdc export it cannot run, before connecting", async () => {
   const cases: [string, RegExp][] = [
-    ["mode: cdc", /mode 'cdc' is not supported yet/],
+    ["mode: cdc, partition_by: at", /mode: cdc cannot be combined with partition_by/],
   ];
   for (const [keys, message] of cases) {
     await withConfig(
@@ -46,7 +46,7 @@ Deno.test("mod.ts runExports refuses features that are not supported yet", async
           result instanceof ConfigError,
           `${keys}: ran instead (${JSON.stringify(result)})`,
         );
-        assert.equal(result.code, "config.not_supported");
+        assert.equal(result.code, "plan.cdc_conflicting_keys");
         assert.match(result.message, message);
         // Nothing was written.
         assert.ok(!(await Deno.stat(join(dir, "out")).catch(() => undefined)));
@@ -69,16 +69,16 @@ Deno.test("mod.ts runExports applies the plan checks (stdout cannot take a chunk
   );
 });
 
-Deno.test("mod.ts runExports refuses a feature this release does not have", async () => {
+Deno.test("mod.ts runExports refuses two cdc exports writing one folder", async () => {
   await withConfig(
     `source:\n  type: mssql\n  url: sqlserver://u@127.0.0.1:9/db\nexports:\n` +
-      `  - {name: orders, table: orders, format: csv, mode: cdc, ` +
-      `destination: {type: local, path: $DIR/out}}\n`,
+      `  - {name: a, table: a, format: csv, mode: cdc, destination: {type: local, path: $DIR/out}}\n` +
+      `  - {name: b, table: b, format: csv, mode: cdc, destination: {type: local, path: $DIR/out}}\n`,
     async (path) => {
       const config = await loadConfig(path);
       const error = await runExports(config, config.exports, options()).catch((e: unknown) => e);
       assert.ok(error instanceof ConfigError, String(error));
-      assert.equal(error.code, "config.not_supported");
+      assert.equal(error.code, "plan.cdc_shared_destination");
     },
   );
 });
