@@ -45,7 +45,7 @@ import { crashPoint } from "../_util/test_hook.ts";
 import { resolveDestination } from "../plan/placeholders.ts";
 import { destinationWarnings } from "../core/events.ts";
 import { type CdcCheckpoint, checkpointStore } from "./cdc_checkpoint.ts";
-import { hashingSink } from "./part_writer.ts";
+import { encodeInto } from "./part_writer.ts";
 import { runId as makeRunId } from "./naming.ts";
 import { exportErrorInfo, recordPart, type RunPart, writeRunManifest } from "./run_export.ts";
 import { failedOutcome } from "./run_record.ts";
@@ -498,29 +498,20 @@ class CdcStream {
     // overwrite: a part committed by a run that crashed before its checkpoint carries this
     // number and holds (a prefix of) the same changes; this one replaces it.
     const upload = await ctx.destination.create(key, { signal: ctx.io, overwrite: true });
-    try {
-      const recounter = ctx.recount ? ctx.format.rowRecounter?.() : undefined;
-      const { sink, digest, dispose } = await hashingSink(upload.writable, {
-        recounter,
-        offloadMd5: ctx.format.kind === "csv",
-      });
-      const encoder = ctx.format.createEncoder(first.schema, sink);
-      return {
-        seq: this.#seq,
-        key,
-        upload,
-        encoder,
-        digest,
-        dispose,
-        rows: 0,
-        arrowBytes: 0,
-        openedAt: Date.now(),
-        ...(recounter ? { recounter } : {}),
-      };
-    } catch (error) {
-      await upload.abort(error).catch(() => {});
-      throw error;
-    }
+    const encoded = await encodeInto(upload, {
+      format: ctx.format,
+      schema: first.schema,
+      recount: ctx.recount,
+    });
+    return {
+      seq: this.#seq,
+      key,
+      upload,
+      rows: 0,
+      arrowBytes: 0,
+      openedAt: Date.now(),
+      ...encoded,
+    };
   }
 
   async #finishPart(): Promise<void> {

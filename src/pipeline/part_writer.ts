@@ -177,12 +177,8 @@ export function batchBytes(batch: RecordBatch): number {
 /**
  * Wraps an upload's writable so every byte is hashed (xxh3, MD5), counted and, when asked,
  * re-counted as rows on its way.
- *
- * @param target The upload's writable.
- * @param options Row recounter (`run --validate`) and whether MD5 runs on its own thread.
- * @returns The sink to encode into, the digests once it is closed, and a disposer.
  */
-export async function hashingSink(
+async function hashingSink(
   target: WritableStream<Uint8Array>,
   options: { readonly recounter: RowRecounter | undefined; readonly offloadMd5: boolean },
 ): Promise<{
@@ -223,6 +219,42 @@ export async function hashingSink(
     digest: async () => ({ size, xxh3: xxh3.digest(), md5: await md5.digest() }),
     dispose: () => md5.dispose(),
   };
+}
+
+/** An upload with its encoder and hashing in place: what a part writes through. */
+export interface EncodedUpload {
+  readonly encoder: BatchEncoder;
+  readonly digest: () => Promise<{ size: number; xxh3: string; md5: string }>;
+  /** Stops the part's hashing thread, if any. Idempotent. */
+  readonly dispose: () => void;
+  /** Counts rows back from the bytes (`--validate`), when asked for and the format can. */
+  readonly recounter?: RowRecounter;
+}
+
+/**
+ * Puts a format's encoder in front of an upload, hashing every byte on its way; aborts the
+ * upload when that fails.
+ *
+ * @param upload The part's upload.
+ * @param options The format, the first batch's schema, and whether to re-count rows.
+ * @returns The encoder, the digests and the recounter.
+ */
+export async function encodeInto(
+  upload: Upload,
+  options: { format: Format; schema: RecordBatch["schema"]; recount: boolean },
+): Promise<EncodedUpload> {
+  try {
+    const recounter = options.recount ? options.format.rowRecounter?.() : undefined;
+    const { sink, digest, dispose } = await hashingSink(upload.writable, {
+      recounter,
+      offloadMd5: options.format.kind === "csv",
+    });
+    const encoder = options.format.createEncoder(options.schema, sink);
+    return { encoder, digest, dispose, ...(recounter ? { recounter } : {}) };
+  } catch (error) {
+    await upload.abort(error).catch(() => {});
+    throw error;
+  }
 }
 
 /**
@@ -394,26 +426,12 @@ export async function readStatement(
       signal: ctx.signal,
       ...(provisional ? { provisional } : {}),
     });
-    try {
-      const recounter = ctx.recount ? ctx.format.rowRecounter?.() : undefined;
-      const { sink, digest, dispose } = await hashingSink(upload.writable, {
-        recounter,
-        offloadMd5: ctx.format.kind === "csv",
-      });
-      const encoder = ctx.format.createEncoder(first.schema, sink);
-      return {
-        index,
-        upload,
-        encoder,
-        digest,
-        dispose,
-        rowsIn: 0,
-        ...(recounter ? { recounter } : {}),
-      };
-    } catch (error) {
-      await upload.abort(error).catch(() => {});
-      throw error;
-    }
+    const encoded = await encodeInto(upload, {
+      format: ctx.format,
+      schema: first.schema,
+      recount: ctx.recount === true,
+    });
+    return { index, upload, rowsIn: 0, ...encoded };
   }
 
   async function closePart(part: OpenPart): Promise<void> {

@@ -449,3 +449,46 @@ export async function streamScenario(engine: CdcEngine): Promise<void> {
     await Deno.remove(dir, { recursive: true });
   }
 }
+
+/**
+ * `rivet doctor` on a cdc export: ready on `readyUrl` (and nothing created), refused with the fix
+ * on `unreadyUrl`.
+ *
+ * @param engine The engine (its type).
+ * @param urls The ready server's URL and one without what capture needs.
+ * @param expect The ready line and the refusal's fix, as patterns.
+ */
+export async function doctorScenario(
+  engine: Pick<CdcEngine, "type">,
+  urls: { ready: string; unready: string },
+  expect: { ready: RegExp; fix: RegExp },
+): Promise<void> {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      join(dir, "plan.yaml"),
+      `source:\n  type: ${engine.type}\n  url_env: DOCTOR_URL\nexports:\n  - name: d\n    table: d\n` +
+        "    mode: cdc\n    format: csv\n    destination: {type: local, path: ./out}\n",
+    );
+    const doctor = async (url: string) => {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "--quiet", cliPath, "doctor", "-c", "plan.yaml"],
+        cwd: dir,
+        env: { DOCTOR_URL: url },
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = new TextDecoder();
+      return { code: out.code, text: text.decode(out.stdout) + text.decode(out.stderr) };
+    };
+    const ok = await doctor(urls.ready);
+    assert.equal(ok.code, 0, ok.text);
+    assert.match(ok.text, expect.ready);
+    const bad = await doctor(urls.unready);
+    assert.equal(bad.code, 1, bad.text);
+    assert.match(bad.text, expect.fix);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}

@@ -1,12 +1,10 @@
 // mode: cdc on MariaDB with the binary log in ROW format, through `rivet run` processes: typed
 // changes, one part per transaction at rollover 1, and runs killed inside the part cycle that
 // lose nothing and repeat nothing.
-import assert from "node:assert/strict";
-import { join } from "node:path";
-import { spawnCli } from "../_helpers/cli.ts";
 import { startMariaDb } from "../_helpers/mariadb_server.ts";
 import {
   type CdcEngine,
+  doctorScenario,
   killScenario,
   ndjsonScenario,
   streamScenario,
@@ -52,30 +50,12 @@ Deno.test("cdc on MariaDB: typed changes, a transaction per part, kills lose not
     await t.step("rivet cdc: NDJSON and a checkpoint file", () => ndjsonScenario(cdc));
     await t.step("rivet doctor: ready here, binlog_off on a server without it", async () => {
       await using plain = await startMariaDb();
-      const dir = await Deno.makeTempDir();
-      try {
-        await db.sql("CREATE TABLE d (id INT PRIMARY KEY);", { database: db.database });
-        await plain.sql("CREATE TABLE d (id INT PRIMARY KEY);", { database: plain.database });
-        await Deno.writeTextFile(
-          join(dir, "plan.yaml"),
-          "source:\n  type: mysql\n  url_env: DOCTOR_URL\nexports:\n  - name: d\n    table: d\n" +
-            "    mode: cdc\n    format: csv\n    destination: {type: local, path: ./out}\n",
-        );
-        const ok = await spawnCli(["doctor", "-c", "plan.yaml"], {
-          cwd: dir,
-          env: { DOCTOR_URL: db.url },
-        });
-        assert.equal(ok.code, 0, ok.stdout + ok.stderr);
-        assert.match(ok.stdout, /change capture ready \(binary log in ROW format/);
-        const bad = await spawnCli(["doctor", "-c", "plan.yaml"], {
-          cwd: dir,
-          env: { DOCTOR_URL: plain.url },
-        });
-        assert.equal(bad.code, 1);
-        assert.match(bad.stdout + bad.stderr, /log-bin/);
-      } finally {
-        await Deno.remove(dir, { recursive: true });
-      }
+      await db.sql("CREATE TABLE d (id INT PRIMARY KEY);", { database: db.database });
+      await plain.sql("CREATE TABLE d (id INT PRIMARY KEY);", { database: plain.database });
+      await doctorScenario(cdc, { ready: db.url, unready: plain.url }, {
+        ready: /change capture ready \(binary log in ROW format/,
+        fix: /log-bin/,
+      });
     });
     await t.step(
       "killed runs lose and repeat nothing",

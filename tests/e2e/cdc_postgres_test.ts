@@ -2,11 +2,10 @@
 // changes, one part per transaction at rollover 1, and runs killed inside the part cycle that
 // lose nothing and repeat nothing.
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { spawnCli } from "../_helpers/cli.ts";
 import { startPostgres } from "../_helpers/pg_server.ts";
 import {
   type CdcEngine,
+  doctorScenario,
   killScenario,
   ndjsonScenario,
   streamScenario,
@@ -65,32 +64,16 @@ Deno.test("cdc on PostgreSQL: typed changes, a transaction per part, kills lose 
 Deno.test("rivet doctor checks what a cdc export needs: ready, or wal_level with its fix", async () => {
   const ready = await startPostgres({ logical: true });
   const plain = await startPostgres();
-  const dir = await Deno.makeTempDir();
   try {
     for (const pg of [ready, plain]) await pg.psql("CREATE TABLE d (id int PRIMARY KEY, v text)");
-    await Deno.writeTextFile(
-      join(dir, "plan.yaml"),
-      "source:\n  type: postgres\n  url_env: DOCTOR_URL\nexports:\n  - name: d\n    table: d\n" +
-        "    mode: cdc\n    format: csv\n    destination: {type: local, path: ./out}\n",
-    );
-    const ok = await spawnCli(["doctor", "-c", "plan.yaml"], {
-      cwd: dir,
-      env: { DOCTOR_URL: ready.url },
+    await doctorScenario({ type: "postgres" }, { ready: ready.url, unready: plain.url }, {
+      ready: /change capture ready \(wal_level logical, REPLICATION role, slot/,
+      fix: /ALTER SYSTEM SET wal_level = logical/,
     });
-    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
-    assert.match(ok.stdout, /change capture ready \(wal_level logical, REPLICATION role, slot/);
     // Nothing was created: no slot, no publication.
     assert.equal((await ready.psql("SELECT count(*) FROM pg_replication_slots")).trim(), "0");
     assert.equal((await ready.psql("SELECT count(*) FROM pg_publication")).trim(), "0");
-    const bad = await spawnCli(["doctor", "-c", "plan.yaml"], {
-      cwd: dir,
-      env: { DOCTOR_URL: plain.url },
-    });
-    assert.equal(bad.code, 1);
-    assert.match(bad.stdout + bad.stderr, /wal_level = replica/);
-    assert.match(bad.stdout + bad.stderr, /ALTER SYSTEM SET wal_level = logical/);
   } finally {
-    await Deno.remove(dir, { recursive: true });
     await ready.stop();
     await plain.stop();
   }
