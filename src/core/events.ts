@@ -112,6 +112,10 @@ export type RivetEventBody =
     readonly chunk: number;
     /** 1 for the first claim. */
     readonly attempt: number;
+    /** 0-based worker that runs it (0 when chunks run one at a time); absent from older writers. */
+    readonly lane?: number;
+    /** The chunk's key range as text, e.g. `[1, 100000]`. */
+    readonly range?: string;
   }
   | {
     readonly type: "chunk_completed";
@@ -120,6 +124,10 @@ export type RivetEventBody =
     readonly rows: number;
     readonly files: number;
     readonly durationMs: number;
+    /** The worker that ran it, as in `chunk_started`. */
+    readonly lane?: number;
+    /** Bytes of the chunk's committed parts. */
+    readonly bytes?: number;
   }
   | {
     readonly type: "chunk_failed";
@@ -130,6 +138,10 @@ export type RivetEventBody =
     readonly message: string;
     /** Whether the chunk may be claimed again in this run. */
     readonly willRetry: boolean;
+    /** The worker that ran it, as in `chunk_started`. */
+    readonly lane?: number;
+    /** Committed parts of the attempt moved to `_quarantine/` (it runs again). */
+    readonly quarantined?: number;
   }
   | { readonly type: "export_finished"; readonly outcome: Outcome }
   | {

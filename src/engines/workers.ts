@@ -328,7 +328,10 @@ export async function startChunkWorkers(
   return {
     size,
     async run(unit: UnitSpec): Promise<UnitResult> {
-      const index = slots.findIndex((s) => s.unit === undefined);
+      // The caller's lane when free, so a chunk's `lane` in the events is the worker that ran it.
+      const index = unit.lane !== undefined && slots[unit.lane]?.unit === undefined
+        ? unit.lane
+        : slots.findIndex((s) => s.unit === undefined);
       const slot = slots[index];
       if (!slot) throw new Error("chunk worker pool: more units than workers");
       // Taken before any await, so a concurrent run() never picks the same slot.

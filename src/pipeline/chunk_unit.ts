@@ -43,6 +43,8 @@ export interface UnitSpec {
   readonly nameTag?: string;
   /** `run --validate`: re-count each part from its bytes before its commit. */
   readonly recount?: boolean;
+  /** The worker slot the caller assigned (a pool runs it there when that slot is free). */
+  readonly lane?: number;
 }
 
 /** A committed part as a unit reports it. */

@@ -147,6 +147,20 @@ interface ChunkTask {
   readonly chunkIndex: number;
   readonly bounds: ChunkBoundsEntry;
   readonly attempt: number;
+  /** The worker slot it runs on (0-based), set when it is started. */
+  readonly lane?: number;
+}
+
+/** A chunk's window as text for the run trace: `start .. end`, an open end left empty. */
+function rangeText(bounds: ChunkBoundsEntry): string {
+  return `${bounds.startKey ?? ""} .. ${bounds.endKey ?? ""}`;
+}
+
+/** The lowest lane not in `busy`: the timeline reuses a worker's row once its chunk is done. */
+function freeLane(busy: ReadonlySet<number>): number {
+  let lane = 0;
+  while (busy.has(lane)) lane++;
+  return lane;
 }
 
 /**
@@ -496,6 +510,8 @@ export async function runChunkedExport(
     let stop = false;
     let lastFailure: ChunkFailure | undefined;
     const inflight = new Set<Promise<void>>();
+    // Lanes of the chunks in flight: at most `executor.size`, each a worker slot of the pool.
+    const busyLanes = new Set<number>();
     const handle = async (task: ChunkTask): Promise<void> => {
       if (!lease) return await runTask(task);
       const release = keepLease(lease, { runId, chunkIndex: task.chunkIndex });
@@ -512,14 +528,18 @@ export async function runChunkedExport(
     };
     const runTask = async (task: ChunkTask): Promise<void> => {
       const statement = chunkStatement(plan.baseSql, chunking, task.bounds, plan.sourceKind);
+      const lane = task.lane ?? 0;
       deps.emit({
         type: "chunk_started",
         export: spec.name,
         chunk: task.chunkIndex,
         attempt: task.attempt,
+        lane,
+        range: rangeText(task.bounds),
       });
       const unit: UnitSpec = {
         chunkIndex: task.chunkIndex,
+        lane,
         naming: "chunk",
         sql: statement.sql,
         params: statement.params,
@@ -571,6 +591,8 @@ export async function runChunkedExport(
           rows: result.rows,
           files: result.parts.length,
           durationMs: result.durationMs,
+          lane,
+          bytes: result.parts.reduce((sum, p) => sum + p.size, 0),
         });
         return;
       }
@@ -605,6 +627,10 @@ export async function runChunkedExport(
         attempt: task.attempt,
         message: redact(info.message),
         willRetry: again,
+        lane,
+        ...(state && verdict.quarantine.length > 0
+          ? { quarantined: verdict.quarantine.length }
+          : {}),
       });
       deps.emit({
         type: "warning",
@@ -635,12 +661,17 @@ export async function runChunkedExport(
     let crashed: unknown;
     while (!stop && !deps.signal.aborted) {
       while (inflight.size < executor.size && !stop && !deps.signal.aborted) {
-        const task = await next();
-        if (!task) break;
+        const claimed = await next();
+        if (!claimed) break;
+        const task = { ...claimed, lane: freeLane(busyLanes) };
+        busyLanes.add(task.lane);
         const running: Promise<void> = handle(task).catch((error) => {
           crashed ??= error;
           stop = true;
-        }).finally(() => inflight.delete(running));
+        }).finally(() => {
+          inflight.delete(running);
+          busyLanes.delete(task.lane);
+        });
         inflight.add(running);
       }
       if (inflight.size === 0) break;
