@@ -289,3 +289,33 @@ Deno.test("the stream reader reads a real child process's stdout", async () => {
   assert.deepEqual(types, ["run_started", "run_finished"]);
   assert.deepEqual(invalid, ["not json"]);
 });
+
+Deno.test("the run trace's chunk fields (lane, range, bytes, quarantined) round-trip in snake_case", () => {
+  const events: RivetEvent[] = [
+    { type: "chunk_started", export: "o", chunk: 1, attempt: 2, lane: 2, range: "1 .. 10" },
+    {
+      type: "chunk_completed",
+      export: "o",
+      chunk: 1,
+      rows: 5,
+      files: 1,
+      durationMs: 3,
+      lane: 2,
+      bytes: 70,
+    },
+    {
+      type: "chunk_failed",
+      export: "o",
+      chunk: 1,
+      attempt: 1,
+      message: "m",
+      willRetry: true,
+      lane: 0,
+      quarantined: 1,
+    },
+  ].map((e) => ({ ...e, ts: "2026-01-01T00:00:00.000Z" }) as RivetEvent);
+  const text = events.map((e) => encodeEventLine(e, redact)).join("");
+  assert.match(text, /"duration_ms":3,"lane":2,"bytes":70/);
+  assert.match(text, /"will_retry":true,"lane":0,"quarantined":1/);
+  assert.deepEqual(parseNdjsonEvents(text), events);
+});

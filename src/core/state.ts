@@ -13,6 +13,7 @@
  * | {@linkcode ChunkLedger}           | checkpointed runs, tasks, claims       | chunked runs         |
  * | {@linkcode RunHistory}            | metrics, journals, run aggregates      | `metrics`, `journal` |
  * | {@linkcode SchemaBaselines}       | schema drift baselines                 | schema drift check   |
+ * | {@linkcode RunTraces}             | chunk timelines and samples of runs    | `report`             |
  *
  * {@linkcode StateStore} is all of them on one connection plus `close`. Each role's doc says
  * what it promises (ordering, atomicity, what survives a crash) and which of its operations must
@@ -26,6 +27,7 @@
  *
  * @module
  */
+import type { RunTrace } from "./run_trace.ts";
 
 /** Lifecycle of a checkpointed chunk task: `pending → running → completed | failed`. */
 export type ChunkTaskStatus = "pending" | "running" | "completed" | "failed";
@@ -558,13 +560,47 @@ export interface SchemaBaselines {
   saveSchema(entry: SchemaEntry): Promise<void>;
 }
 
+/** Options of {@linkcode RunTraces.saveRunTrace}. */
+export interface SaveRunTraceOptions {
+  /** Traces kept per export, this one included; older ones are deleted (default 20). */
+  readonly keep?: number;
+}
+
+/**
+ * The trace of each export run (`rivet report`): chunk attempts per lane and samples of rows
+ * and memory, bounded in size by the recorder (`TRACE_LIMITS`).
+ *
+ * Promises: the newest `keep` traces per export are kept, newest by recording order; saving a
+ * trace of the same run and export replaces it. Transactional in any backend: `saveRunTrace`
+ * (the insert and the deletion of older traces are one transaction, so the store never holds
+ * more than `keep` of an export, nor loses the new one).
+ */
+export interface RunTraces {
+  /** Stores the trace of one export run and deletes that export's older traces past `keep`. */
+  saveRunTrace(trace: RunTrace, options?: SaveRunTraceOptions): Promise<void>;
+  /** The trace of a run (of `exportName` when given: a run id may cover several exports). */
+  readRunTrace(runId: string, exportName?: string): Promise<RunTrace | undefined>;
+  /** The newest trace of an export, or undefined when none is stored. */
+  latestRunTrace(exportName: string): Promise<RunTrace | undefined>;
+}
+
+/** How many traces of each export the store keeps by default. */
+export const RUN_TRACES_KEPT = 20;
+
 /**
  * Persistent state of rivet: every role on one connection, plus its lifecycle. One writer per
  * export (single-writer by design); chunk claims are nevertheless atomic, so several connections
  * never receive the same task. Code that needs one role takes that role's interface.
  */
 export interface StateStore
-  extends CursorStore, FileLog, ChunkLedger, RunHistory, SchemaBaselines, AsyncDisposable {
+  extends
+    CursorStore,
+    FileLog,
+    ChunkLedger,
+    RunHistory,
+    SchemaBaselines,
+    RunTraces,
+    AsyncDisposable {
   /** Closes the store. Idempotent; every later call rejects. */
   close(): Promise<void>;
 }

@@ -233,6 +233,21 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE chunk_run ADD COLUMN finish_lease_expires_at TEXT;
     `,
   },
+  {
+    version: 8,
+    // The trace of each export run (`rivet report`): a JSON document bounded by the recorder,
+    // a few per export (older ones are deleted when a new one is saved).
+    sql: `
+      CREATE TABLE run_trace (
+        run_id TEXT NOT NULL,
+        export_name TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        trace_json TEXT NOT NULL,
+        PRIMARY KEY (run_id, export_name)
+      );
+      CREATE INDEX run_trace_by_export ON run_trace (export_name);
+    `,
+  },
 ];
 
 /** Highest schema version this build knows. */

@@ -51,4 +51,6 @@ export const PG_MIGRATIONS: readonly Migration[] = [
   fromSqlite(5),
   fromSqlite(6),
   fromSqlite(7),
+  // Traces order by insertion, which SQLite's `rowid` gives.
+  fromSqlite(8, `ALTER TABLE run_trace ADD COLUMN seq BIGINT GENERATED ALWAYS AS IDENTITY;`),
 ];

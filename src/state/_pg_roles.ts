@@ -9,7 +9,13 @@
  *
  * @module
  */
-import type { CursorStore, FileLog, RunHistory, SchemaBaselines } from "../core/state.ts";
+import type {
+  CursorStore,
+  FileLog,
+  RunHistory,
+  RunTraces,
+  SchemaBaselines,
+} from "../core/state.ts";
 import { dollar, type PgQuery, type PgStateConnection } from "./_pg_conn.ts";
 import { cursorFromRow, PROGRESSION, progressionFromRow } from "./_sqlite_cursors.ts";
 import { PART } from "./_sqlite_file_log.ts";
@@ -17,6 +23,7 @@ import { AGGREGATE, JOURNAL, METRICS } from "./_sqlite_history.ts";
 import { limit } from "./_sqlite_conn.ts";
 import { fromRow, insertSql, params, type Row, type Table, upsertClause } from "./_sqlite_rows.ts";
 import { SCHEMA } from "./_sqlite_schema.ts";
+import { runTraces } from "./_traces.ts";
 
 /** Inserts an entry as one row; with `upsert`, sets the mapped columns of an existing key. */
 function insert<T>(q: PgQuery, name: string, table: Table<T>, entry: T, upsert = false) {
@@ -215,4 +222,24 @@ export function pgSchemaBaselines(conn: PgStateConnection): SchemaBaselines {
       await conn.run((q) => insert(q, "export_schema", SCHEMA, { ...entry, columns }, true));
     },
   };
+}
+
+/**
+ * The run trace role of a PostgreSQL store (`run_trace`, insertion order by `seq`).
+ *
+ * @param conn The store's session.
+ * @returns The role's methods, bound to `conn`.
+ */
+export function pgRunTraces(conn: PgStateConnection): RunTraces {
+  return runTraces(
+    {
+      write: (statements) =>
+        conn.write(async (q) => {
+          for (const { sql, params } of statements) await q.exec(sql, params);
+        }),
+      firstJson: ({ sql, params }) => conn.first(sql, params, (row) => String(row.trace_json)),
+    },
+    dollar,
+    "seq",
+  );
 }

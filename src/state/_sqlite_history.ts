@@ -5,9 +5,16 @@
  *
  * @module
  */
-import type { JournalEntry, MetricsEntry, RunAggregateEntry, RunHistory } from "../core/state.ts";
+import type {
+  JournalEntry,
+  MetricsEntry,
+  RunAggregateEntry,
+  RunHistory,
+  RunTraces,
+} from "../core/state.ts";
 import { limit, type SqliteConnection } from "./_sqlite_conn.ts";
 import { fromRow, insert, table } from "./_sqlite_rows.ts";
+import { runTraces } from "./_traces.ts";
 
 /** The optional columns are recorded when the run measured them. */
 export const METRICS = table<MetricsEntry>({
@@ -102,4 +109,24 @@ export function sqliteRunHistory(conn: SqliteConnection): RunHistory {
       );
     },
   };
+}
+
+/**
+ * The run trace role of a SQLite store (`run_trace`, insertion order by `rowid`).
+ *
+ * @param conn The store's connection.
+ * @returns The role's methods, bound to `conn`.
+ */
+export function sqliteRunTraces(conn: SqliteConnection): RunTraces {
+  return runTraces(
+    {
+      write: (statements) =>
+        conn.write((db) => {
+          for (const { sql, params } of statements) db.prepare(sql).run(...params);
+        }),
+      firstJson: ({ sql, params }) => conn.first(sql, params, (row) => String(row.trace_json)),
+    },
+    () => "?",
+    "rowid",
+  );
 }

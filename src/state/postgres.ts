@@ -18,7 +18,13 @@ import type { StateStore } from "../core/state.ts";
 import { pgChunkLedger } from "./_pg_chunks.ts";
 import { PgStateConnection } from "./_pg_conn.ts";
 import { checkSchemaName, DEFAULT_STATE_SCHEMA, preparePgState } from "./_pg_open.ts";
-import { pgCursorStore, pgFileLog, pgRunHistory, pgSchemaBaselines } from "./_pg_roles.ts";
+import {
+  pgCursorStore,
+  pgFileLog,
+  pgRunHistory,
+  pgRunTraces,
+  pgSchemaBaselines,
+} from "./_pg_roles.ts";
 
 export { checkSchemaName, DEFAULT_STATE_SCHEMA };
 
@@ -70,6 +76,7 @@ export const PostgresStateStore = {
         options.chunkLeaseMs === undefined ? {} : { leaseMs: options.chunkLeaseMs },
       ),
       ...pgRunHistory(conn),
+      ...pgRunTraces(conn),
       ...pgSchemaBaselines(conn),
       close,
       [Symbol.asyncDispose]: close,

@@ -22,7 +22,7 @@ import { sqliteChunkLedger } from "./_sqlite_chunks.ts";
 import { attempt, SqliteConnection } from "./_sqlite_conn.ts";
 import { sqliteCursorStore } from "./_sqlite_cursors.ts";
 import { sqliteFileLog } from "./_sqlite_file_log.ts";
-import { sqliteRunHistory } from "./_sqlite_history.ts";
+import { sqliteRunHistory, sqliteRunTraces } from "./_sqlite_history.ts";
 import { MEMORY_PATH, openDatabase, type SqliteStateStoreOptions } from "./_sqlite_open.ts";
 import { sqliteSchemaBaselines } from "./_sqlite_schema.ts";
 
@@ -98,6 +98,7 @@ function compose(conn: SqliteConnection): SqliteStateStore {
     ...sqliteFileLog(conn),
     ...sqliteChunkLedger(conn),
     ...sqliteRunHistory(conn),
+    ...sqliteRunTraces(conn),
     ...sqliteSchemaBaselines(conn),
     close,
     [Symbol.asyncDispose]: close,

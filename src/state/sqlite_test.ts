@@ -132,8 +132,8 @@ Deno.test("SqliteStateStore creates the file with mode 0600, WAL journal and the
       assert.equal(db.prepare("PRAGMA journal_mode").get()?.journal_mode, "wal");
       assert.equal(db.prepare("PRAGMA application_id").get()?.application_id, STATE_APPLICATION_ID);
       const versions = db.prepare("SELECT version FROM schema_version ORDER BY version").all();
-      assert.deepEqual(versions.map((r) => r.version), [1, 2, 3, 4, 5, 6, 7]);
-      assert.equal(STATE_SCHEMA_VERSION, 7);
+      assert.deepEqual(versions.map((r) => r.version), [1, 2, 3, 4, 5, 6, 7, 8]);
+      assert.equal(STATE_SCHEMA_VERSION, 8);
       const keyColumns = db.prepare("PRAGMA table_info(export_state)").all()
         .filter((r) => Number(r.pk) > 0).map((r) => r.name);
       assert.deepEqual(keyColumns, ["export_name", "config_identity"]);
@@ -158,6 +158,7 @@ Deno.test("SqliteStateStore creates the file with mode 0600, WAL journal and the
           "export_progression",
           "run_journal",
           "run_aggregate",
+          "run_trace",
           "schema_version",
         ]
       ) assert.ok(tables.includes(table), `table ${table}`);
@@ -431,7 +432,7 @@ Deno.test("SqliteStateStore migrates a v1 state file in place and keeps its rows
       ]);
       assert.equal(await state.resetRunningChunks("orders_r1"), 1);
     }
-    assert.deepEqual(schemaVersions(path), [1, 2, 3, 4, 5, 6, 7]);
+    assert.deepEqual(schemaVersions(path), [1, 2, 3, 4, 5, 6, 7, 8]);
     const db = new DatabaseSync(path, { readOnly: true });
     try {
       assert.equal(db.prepare("PRAGMA application_id").get()?.application_id, STATE_APPLICATION_ID);
@@ -442,7 +443,7 @@ Deno.test("SqliteStateStore migrates a v1 state file in place and keeps its rows
     }
     // Opening again applies nothing twice.
     (await SqliteStateStore.open(path)).close();
-    assert.deepEqual(schemaVersions(path), [1, 2, 3, 4, 5, 6, 7]);
+    assert.deepEqual(schemaVersions(path), [1, 2, 3, 4, 5, 6, 7, 8]);
   });
 });
 

@@ -12,6 +12,7 @@ import { ConfigError } from "../core/errors.ts";
 import type { ChunkPlanEntry, MetricsEntry, PartEntry, StateStore } from "../core/state.ts";
 import { CRASH_EXIT_CODE } from "../_util/test_hook.ts";
 import { leaseCases } from "./store_contract_lease_cases.ts";
+import { traceCases } from "./store_contract_trace_cases.ts";
 
 export const T0 = "2024-05-01T10:00:00.000Z";
 export const T1 = "2024-05-01T11:00:00.000Z";
@@ -716,6 +717,7 @@ export const cases: readonly Case[] = [
     await s.close(); // idempotent
   }],
   ...leaseCases,
+  ...traceCases,
 ];
 
 /** A write killed inside its transaction, and what it must leave. */
