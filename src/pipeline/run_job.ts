@@ -46,7 +46,9 @@ import {
   journalEventOf,
   recordJournal,
   recordMetrics,
+  recordTrace,
 } from "./run_record.ts";
+import { createTraceRecorder } from "./run_trace_recorder.ts";
 
 /** How the engine running a job connects, encodes, writes and parallelises. */
 export interface JobOpeners {
@@ -134,9 +136,17 @@ async function runResolved(job: ExportJob, options: JobRunOptions): Promise<Outc
     return outcomes;
   }
   const journal: JournalEvent[] = [];
+  // The run id is the outcome's (set below, when it is known); times count from here.
+  const recorder = createTraceRecorder({
+    runId: "",
+    exportName: job.spec.name,
+    startedAt: new Date(),
+    rss: options.rss,
+  });
   const emit = (event: RivetEvent) => {
     const entry = journalEventOf(event);
     if (entry) journal.push(entry);
+    recorder.event(event);
     options.emit(event);
   };
   const outcome = job.spec.mode === "cdc"
@@ -148,6 +158,7 @@ async function runResolved(job: ExportJob, options: JobRunOptions): Promise<Outc
     emit: options.emit,
   });
   await recordJournal(options.state, outcome, journal, options.emit);
+  await recordTrace(options.state, outcome, recorder.trace(new Date()), options.emit);
   return [outcome];
 }
 

@@ -8,6 +8,7 @@
  */
 import { type ExitCode, InterruptedError, worstExitCode } from "../core/errors.ts";
 import type { Outcome, RivetEvent } from "../core/events.ts";
+import type { RunTrace } from "../core/run_trace.ts";
 import type { ExportSpec, SourceKind, TuningPlan } from "../core/spec.ts";
 import type { StateStore } from "../core/state.ts";
 import { redact } from "../_util/redact.ts";
@@ -233,5 +234,27 @@ export async function recordJournal(
     });
   } catch (error) {
     recordWarning(emit, o.export, { code: "state.journal_failed", record: "journal" }, error);
+  }
+}
+
+/**
+ * Stores the run's trace (`rivet report`) under the outcome's run id, keeping the newest
+ * traces of the export only; a failure only warns.
+ *
+ * @param state The open state store.
+ * @param o The export's outcome.
+ * @param trace The recorder's trace, finished.
+ * @param emit Where the warning goes.
+ */
+export async function recordTrace(
+  state: StateStore,
+  o: Outcome,
+  trace: RunTrace,
+  emit: (event: RivetEvent) => void,
+): Promise<void> {
+  try {
+    await state.saveRunTrace({ ...trace, runId: o.runId });
+  } catch (error) {
+    recordWarning(emit, o.export, { code: "state.trace_failed", record: "trace" }, error);
   }
 }

@@ -27,6 +27,8 @@ export interface TraceRecorderOptions {
   readonly now?: () => number;
   /** The first sampling interval, ms (default 250); it doubles each time the samples are thinned. */
   readonly sampleEveryMs?: number;
+  /** Reads the resident set size, bytes: called once per sample taken (not per event). */
+  readonly rss?: () => number;
   /** Bounds (default {@linkcode TRACE_LIMITS}); smaller in tests. */
   readonly limits?: { readonly chunks: number; readonly samples: number };
 }
@@ -99,6 +101,7 @@ export function createTraceRecorder(options: TraceRecorderOptions): TraceRecorde
 
   const sample = (force: boolean, tMs = elapsed()) => {
     if (!force && tMs - lastSampleMs < every) return;
+    if (options.rss) rssBytes = options.rss();
     if (samples.length >= limits.samples) {
       // Keep the first and every other one after it: still even over the run, half as dense.
       samples = samples.filter((_, i) => i % 2 === 0);
