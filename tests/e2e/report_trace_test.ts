@@ -8,6 +8,12 @@ import { TRACE_LIMITS } from "../../src/core/run_trace.ts";
 import { spawnCli } from "../_helpers/cli.ts";
 import { startPostgres } from "../_helpers/pg_server.ts";
 
+/** The plan: 3000 rows in windows of 250 (chunks 0..11), three workers, state checkpointed. */
+const plan = (out: string) =>
+  "source: {type: postgres, url_env: DB_URL}\nexports:\n" +
+  "  - {name: traced, mode: chunked, table: tr, chunk_column: id, chunk_size: 250, parallel: 3,\n" +
+  `     chunk_checkpoint: true, format: csv, tuning: {batch_size: 50}, destination: {type: local, path: '${out}'}}\n`;
+
 Deno.test({
   name: "a chunked parallel: 3 run stores its trace: chunks once, lanes 0..2, bounded samples",
   sanitizeResources: false,
@@ -21,24 +27,7 @@ Deno.test({
     const dir = await Deno.makeTempDir({ prefix: "rivet_report_trace_" });
     try {
       const config = `${dir}/plan.yaml`;
-      await Deno.writeTextFile(
-        config,
-        `source:
-  type: postgres
-  url_env: DB_URL
-exports:
-  - name: traced
-    mode: chunked
-    table: tr
-    chunk_column: id
-    chunk_size: 250
-    parallel: 3
-    chunk_checkpoint: true
-    format: csv
-    tuning: { batch_size: 50 }
-    destination: { type: local, path: ${dir}/out }
-`,
-      );
+      await Deno.writeTextFile(config, plan(`${dir}/out`));
       const env = { DB_URL: pg.url, RIVET_STATE_URL: `${pg.url}?schema=traces` };
       const run = await spawnCli(["run", "-c", config], { cwd: dir, env });
       assert.equal(run.code, 0, run.stderr);
