@@ -5,6 +5,8 @@
 import assert from "node:assert/strict";
 import type { RunTrace } from "../../src/core/run_trace.ts";
 import { TRACE_LIMITS } from "../../src/core/run_trace.ts";
+import { openStateStore, stateDbPath } from "../../src/state/mod.ts";
+import { DatabaseSync } from "node:sqlite";
 import { spawnCli } from "../_helpers/cli.ts";
 import { startPostgres } from "../_helpers/pg_server.ts";
 
@@ -69,6 +71,43 @@ Deno.test({
       assert.equal(again.code, 0, again.stderr);
       const count = await pg.psql("SELECT count(*) FROM traces.run_trace");
       assert.equal(count.trim(), "2", "one trace per run");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "a trace that cannot be stored only warns state.trace_failed; the run and metrics stand",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await using pg = await startPostgres();
+    await pg.psql(
+      "CREATE TABLE tr (id int PRIMARY KEY, v text); " +
+        "INSERT INTO tr SELECT g, 'v' || g FROM generate_series(1, 600) g;",
+    );
+    const dir = await Deno.makeTempDir({ prefix: "rivet_report_trace_fail_" });
+    try {
+      const config = `${dir}/plan.yaml`;
+      await Deno.writeTextFile(config, plan(`${dir}/out`));
+      const rivet = () => spawnCli(["run", "-c", config], { cwd: dir, env: { DB_URL: pg.url } });
+      const first = await rivet();
+      assert.equal(first.code, 0, first.stderr);
+      {
+        await using state = await openStateStore(dir);
+        const trace = await state.latestRunTrace("traced");
+        assert.deepEqual(trace?.chunks.map((c) => c.chunk).sort(), [0, 1, 2]);
+      }
+      // The state file loses its trace table (a damaged file): the next run cannot store one.
+      const db = new DatabaseSync(stateDbPath(dir));
+      db.exec("DROP TABLE run_trace");
+      db.close();
+      const second = await rivet();
+      assert.equal(second.code, 0, second.stderr);
+      assert.match(second.stderr, /could not record the run's trace/);
+      await using state = await openStateStore(dir);
+      assert.equal((await state.listMetrics({ last: 10 })).length, 2, "metrics of both runs");
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
