@@ -1,35 +1,48 @@
 // `rivet run` of a chunked export with `parallel: 3` on a real PostgreSQL, its state in a
 // PostgreSQL schema (RIVET_STATE_URL): the run's trace (what `rivet report` draws) is stored with
 // every chunk once per attempt, on the lanes of the three workers, with samples of the run that
-// end at its row count, bounded by TRACE_LIMITS; a second run keeps both traces.
+// end at its row count, bounded by TRACE_LIMITS; a second run keeps both traces. A trace that
+// cannot be stored (SQLite state file without its table) only warns: the run succeeds.
 import assert from "node:assert/strict";
 import type { RunTrace } from "../../src/core/run_trace.ts";
 import { TRACE_LIMITS } from "../../src/core/run_trace.ts";
 import { openStateStore, stateDbPath } from "../../src/state/mod.ts";
 import { DatabaseSync } from "node:sqlite";
 import { spawnCli } from "../_helpers/cli.ts";
-import { startPostgres } from "../_helpers/pg_server.ts";
+import { type PgServer, startPostgres } from "../_helpers/pg_server.ts";
 
-/** The plan: 3000 rows in windows of 250 (chunks 0..11), three workers, state checkpointed. */
+/** The plan: windows of 250 rows (3000 rows: chunks 0..11), three workers, state checkpointed. */
 const plan = (out: string) =>
   "source: {type: postgres, url_env: DB_URL}\nexports:\n" +
   "  - {name: traced, mode: chunked, table: tr, chunk_column: id, chunk_size: 250, parallel: 3,\n" +
   `     chunk_checkpoint: true, format: csv, tuning: {batch_size: 50}, destination: {type: local, path: '${out}'}}\n`;
 
+/** A PostgreSQL with table `tr` of `rows` rows, a temp folder and the plan in it; both cleaned up. */
+async function withPlan(
+  rows: number,
+  body: (pg: PgServer, dir: string, config: string) => Promise<void>,
+): Promise<void> {
+  await using pg = await startPostgres();
+  await pg.psql(
+    "CREATE TABLE tr (id int PRIMARY KEY, v text); " +
+      `INSERT INTO tr SELECT g, repeat('v', 50) || g FROM generate_series(1, ${rows}) g;`,
+  );
+  const dir = await Deno.makeTempDir({ prefix: "rivet_report_trace_" });
+  try {
+    const config = `${dir}/plan.yaml`;
+    await Deno.writeTextFile(config, plan(`${dir}/out`));
+    await body(pg, dir, config);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 Deno.test({
   name: "a chunked parallel: 3 run stores its trace: chunks once, lanes 0..2, bounded samples",
   sanitizeResources: false,
   sanitizeOps: false,
-  async fn() {
-    await using pg = await startPostgres();
-    await pg.psql(
-      "CREATE TABLE tr (id int PRIMARY KEY, v text); " +
-        "INSERT INTO tr SELECT g, repeat('v', 50) || g FROM generate_series(1, 3000) g;",
-    );
-    const dir = await Deno.makeTempDir({ prefix: "rivet_report_trace_" });
-    try {
-      const config = `${dir}/plan.yaml`;
-      await Deno.writeTextFile(config, plan(`${dir}/out`));
+  fn: () =>
+    withPlan(3000, async (pg, dir, config) => {
       const env = { DB_URL: pg.url, RIVET_STATE_URL: `${pg.url}?schema=traces` };
       const run = await spawnCli(["run", "-c", config], { cwd: dir, env });
       assert.equal(run.code, 0, run.stderr);
@@ -71,26 +84,15 @@ Deno.test({
       assert.equal(again.code, 0, again.stderr);
       const count = await pg.psql("SELECT count(*) FROM traces.run_trace");
       assert.equal(count.trim(), "2", "one trace per run");
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
-  },
+    }),
 });
 
 Deno.test({
   name: "a trace that cannot be stored only warns state.trace_failed; the run and metrics stand",
   sanitizeResources: false,
   sanitizeOps: false,
-  async fn() {
-    await using pg = await startPostgres();
-    await pg.psql(
-      "CREATE TABLE tr (id int PRIMARY KEY, v text); " +
-        "INSERT INTO tr SELECT g, 'v' || g FROM generate_series(1, 600) g;",
-    );
-    const dir = await Deno.makeTempDir({ prefix: "rivet_report_trace_fail_" });
-    try {
-      const config = `${dir}/plan.yaml`;
-      await Deno.writeTextFile(config, plan(`${dir}/out`));
+  fn: () =>
+    withPlan(600, async (pg, dir, config) => {
       const rivet = () => spawnCli(["run", "-c", config], { cwd: dir, env: { DB_URL: pg.url } });
       const first = await rivet();
       assert.equal(first.code, 0, first.stderr);
@@ -108,8 +110,5 @@ Deno.test({
       assert.match(second.stderr, /could not record the run's trace/);
       await using state = await openStateStore(dir);
       assert.equal((await state.listMetrics({ last: 10 })).length, 2, "metrics of both runs");
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
-  },
+    }),
 });
