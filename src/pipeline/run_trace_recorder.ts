@@ -134,6 +134,12 @@ export function createTraceRecorder(options: TraceRecorderOptions): TraceRecorde
         sample(samples.length === 0);
         return;
       case "chunk_started": {
+        // A start without an end (a whole-export retry began again) ended when this one began.
+        const earlier = open.get(event.chunk);
+        if (earlier) {
+          open.delete(event.chunk);
+          finish({ ...earlier, endMs: elapsed(), outcome: "interrupted" });
+        }
         const lane = event.lane ?? 0;
         lanes = Math.max(lanes, lane + 1);
         const quarantined = quarantinedNext.get(event.chunk);

@@ -152,9 +152,13 @@ Deno.test("recorder: attempts never finished are interrupted at the end, running
   });
   assert.equal(recorder.trace().chunks[0]?.outcome, "running");
   assert.equal(recorder.trace().chunks[0]?.endMs, undefined);
+  // Started again without an end (the whole export was retried): the first one was interrupted.
+  clock.t = 60;
+  recorder.event({ type: "chunk_started", export: X, chunk: 7, attempt: 1, lane: 0 });
   const end = recorder.trace(new Date(Date.UTC(2026, 0, 1) + 90));
   assert.deepEqual(end.chunks, [
-    { chunk: 7, attempt: 1, lane: 1, startMs: 0, endMs: 90, outcome: "interrupted" },
+    { chunk: 7, attempt: 1, lane: 1, startMs: 0, endMs: 60, outcome: "interrupted" },
+    { chunk: 7, attempt: 1, lane: 0, startMs: 60, endMs: 90, outcome: "interrupted" },
   ]);
 });
 
