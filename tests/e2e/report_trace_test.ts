@@ -2,7 +2,8 @@
 // PostgreSQL schema (RIVET_STATE_URL): the run's trace (what `rivet report` draws) is stored with
 // every chunk once per attempt, on the lanes of the three workers, with samples of the run that
 // end at its row count, bounded by TRACE_LIMITS; a second run keeps both traces. A trace that
-// cannot be stored (SQLite state file without its table) only warns: the run succeeds.
+// cannot be stored (SQLite state file without its table) only warns: the run succeeds. A chunk
+// failed by the database (an injected 40001) and claimed again is in the trace once per attempt.
 import assert from "node:assert/strict";
 import type { RunTrace } from "../../src/core/run_trace.ts";
 import { TRACE_LIMITS } from "../../src/core/run_trace.ts";
@@ -12,25 +13,31 @@ import { spawnCli } from "../_helpers/cli.ts";
 import { type PgServer, startPostgres } from "../_helpers/pg_server.ts";
 
 /** The plan: windows of 250 rows (3000 rows: chunks 0..11), three workers, state checkpointed. */
-const plan = (out: string) =>
+const plan = (out: string, table: string, tuning: string) =>
   "source: {type: postgres, url_env: DB_URL}\nexports:\n" +
-  "  - {name: traced, mode: chunked, table: tr, chunk_column: id, chunk_size: 250, parallel: 3,\n" +
-  `     chunk_checkpoint: true, format: csv, tuning: {batch_size: 50}, destination: {type: local, path: '${out}'}}\n`;
+  `  - {name: traced, mode: chunked, table: ${table}, chunk_column: id, chunk_size: 250,\n` +
+  `     parallel: 3, chunk_checkpoint: true, format: csv, tuning: ${tuning},\n` +
+  `     destination: {type: local, path: '${out}'}}\n`;
 
-/** A PostgreSQL with table `tr` of `rows` rows, a temp folder and the plan in it; both cleaned up. */
+/**
+ * A PostgreSQL with table `tr` of `rows` rows (`setup` runs after), a temp folder and the plan
+ * of `table` in it; both cleaned up.
+ */
 async function withPlan(
-  rows: number,
+  options: { rows: number; table?: string; tuning?: string; setup?: string },
   body: (pg: PgServer, dir: string, config: string) => Promise<void>,
 ): Promise<void> {
+  const { rows, table = "tr", tuning = "{batch_size: 50}" } = options;
   await using pg = await startPostgres();
   await pg.psql(
     "CREATE TABLE tr (id int PRIMARY KEY, v text); " +
       `INSERT INTO tr SELECT g, repeat('v', 50) || g FROM generate_series(1, ${rows}) g;`,
   );
+  if (options.setup) await pg.psql(options.setup);
   const dir = await Deno.makeTempDir({ prefix: "rivet_report_trace_" });
   try {
     const config = `${dir}/plan.yaml`;
-    await Deno.writeTextFile(config, plan(`${dir}/out`));
+    await Deno.writeTextFile(config, plan(`${dir}/out`, table, tuning));
     await body(pg, dir, config);
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -42,7 +49,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: () =>
-    withPlan(3000, async (pg, dir, config) => {
+    withPlan({ rows: 3000 }, async (pg, dir, config) => {
       const env = { DB_URL: pg.url, RIVET_STATE_URL: `${pg.url}?schema=traces` };
       const run = await spawnCli(["run", "-c", config], { cwd: dir, env });
       assert.equal(run.code, 0, run.stderr);
@@ -92,7 +99,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: () =>
-    withPlan(600, async (pg, dir, config) => {
+    withPlan({ rows: 600 }, async (pg, dir, config) => {
       const rivet = () => spawnCli(["run", "-c", config], { cwd: dir, env: { DB_URL: pg.url } });
       const first = await rivet();
       assert.equal(first.code, 0, first.stderr);
@@ -110,5 +117,71 @@ Deno.test({
       assert.match(second.stderr, /could not record the run's trace/);
       await using state = await openStateStore(dir);
       assert.equal((await state.listMetrics({ last: 10 })).length, 2, "metrics of both runs");
+    }),
+});
+
+// Reading row 1 fails with a serialization failure (SQLSTATE 40001, transient) while the table
+// `gate_closed` holds a row: the test opens the gate once the state store shows chunk 0 failed.
+// The gate is on `v`, so the plan's MIN/MAX of `id` never reads it.
+const GATE = `
+  CREATE TABLE gate_closed (x int); INSERT INTO gate_closed VALUES (1);
+  CREATE FUNCTION gate(i int, v text) RETURNS text STABLE LANGUAGE plpgsql AS $$
+  BEGIN
+    IF i = 1 AND EXISTS (SELECT 1 FROM gate_closed) THEN
+      RAISE EXCEPTION 'injected failure of row 1' USING ERRCODE = '40001';
+    END IF;
+    RETURN v;
+  END $$;
+  CREATE VIEW trv AS SELECT id, gate(id, v) AS v FROM tr;`;
+
+Deno.test({
+  name: "a chunk that fails once and is retried is in the trace twice: retried, then completed",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withPlan({
+      rows: 3000,
+      table: "trv",
+      // No retry inside a chunk: the failure fails the attempt, and the chunk is claimed again.
+      tuning: "{batch_size: 50, max_retries: 0, retry_backoff_ms: 200}, chunk_max_attempts: 30",
+      setup: GATE,
+    }, async (pg, dir, config) => {
+      const env = { DB_URL: pg.url, RIVET_STATE_URL: `${pg.url}?schema=traces` };
+      const running = spawnCli(["run", "-c", config], { cwd: dir, env });
+      const failedOnce = "SELECT count(*) FROM traces.chunk_task " +
+        "WHERE chunk_index = 0 AND status = 'failed'";
+      const deadline = Date.now() + 60_000;
+      while ((await pg.psql(failedOnce).catch(() => "0")).trim() !== "1") {
+        if (Date.now() > deadline) {
+          await pg.psql("DELETE FROM gate_closed");
+          const run = await running;
+          assert.fail(`chunk 0 never failed: exit ${run.code}\n${run.stderr}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      await pg.psql("DELETE FROM gate_closed");
+      const run = await running;
+      assert.equal(run.code, 0, run.stderr);
+
+      const trace = JSON.parse(
+        (await pg.psql("SELECT trace_json FROM traces.run_trace")).trim(),
+      ) as RunTrace;
+      const zero = trace.chunks.filter((c) => c.chunk === 0);
+      assert.ok(zero.length >= 2, JSON.stringify(zero));
+      assert.deepEqual(zero.map((c) => c.attempt), zero.map((_, i) => i + 1), "each attempt once");
+      assert.ok(zero.slice(0, -1).every((c) => c.outcome === "retried"), JSON.stringify(zero));
+      assert.match(zero[0]!.error ?? "", /injected failure of row 1/);
+      assert.equal(zero.at(-1)!.outcome, "completed");
+      assert.equal(zero.at(-1)!.rows, 250);
+      // Every other chunk once, completed; 3000 rows in all.
+      const others = trace.chunks.filter((c) => c.chunk !== 0);
+      assert.deepEqual(
+        others.map((c) => c.chunk).sort((a, b) => a - b),
+        [...Array(12).keys()].slice(1),
+      );
+      assert.ok(others.every((c) => c.outcome === "completed" && c.attempt === 1));
+      const completedRows = trace.chunks.filter((c) => c.outcome === "completed")
+        .reduce((sum, c) => sum + c.rows!, 0);
+      assert.equal(completedRows, 3000);
     }),
 });
