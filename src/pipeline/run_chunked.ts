@@ -81,6 +81,7 @@ import {
   keepLease,
   type LeaseContext,
 } from "./chunk_lease.ts";
+import { freeLane, rangeText } from "./run_trace_recorder.ts";
 
 /** A chunked export's plan: the base query instead of one statement. */
 export interface ChunkedExportPlan extends Omit<ExportPlan, "sql" | "params"> {
@@ -149,18 +150,6 @@ interface ChunkTask {
   readonly attempt: number;
   /** The worker slot it runs on (0-based), set when it is started. */
   readonly lane?: number;
-}
-
-/** A chunk's window as text for the run trace: `start .. end`, an open end left empty. */
-function rangeText(bounds: ChunkBoundsEntry): string {
-  return `${bounds.startKey ?? ""} .. ${bounds.endKey ?? ""}`;
-}
-
-/** The lowest lane not in `busy`: the timeline reuses a worker's row once its chunk is done. */
-function freeLane(busy: ReadonlySet<number>): number {
-  let lane = 0;
-  while (busy.has(lane)) lane++;
-  return lane;
 }
 
 /**
@@ -628,9 +617,7 @@ export async function runChunkedExport(
         message: redact(info.message),
         willRetry: again,
         lane,
-        ...(state && verdict.quarantine.length > 0
-          ? { quarantined: verdict.quarantine.length }
-          : {}),
+        quarantined: state ? verdict.quarantine.length : 0,
       });
       deps.emit({
         type: "warning",

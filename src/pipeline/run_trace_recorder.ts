@@ -10,6 +10,7 @@
  * @module
  */
 import type { RivetEvent } from "../core/events.ts";
+import type { ChunkBoundsEntry } from "../core/state.ts";
 import {
   type ChunkAttempt,
   type RunTrace,
@@ -44,6 +45,28 @@ export interface TraceRecorder {
    * without their outcome) and a last sample is taken; without it they are `running`.
    */
   trace(finished?: Date): RunTrace;
+}
+
+/**
+ * A chunk's window as text for the trace: `start .. end`, an open end left empty.
+ *
+ * @param bounds The chunk's rendered bounds.
+ * @returns E.g. `1 .. 250`.
+ */
+export function rangeText(bounds: ChunkBoundsEntry): string {
+  return `${bounds.startKey ?? ""} .. ${bounds.endKey ?? ""}`;
+}
+
+/**
+ * The lowest lane not in `busy`: a worker's row of the timeline is reused once its chunk is done.
+ *
+ * @param busy Lanes of the chunks in flight.
+ * @returns The lane of the next chunk.
+ */
+export function freeLane(busy: ReadonlySet<number>): number {
+  let lane = 0;
+  while (busy.has(lane)) lane++;
+  return lane;
 }
 
 /** Longest error text kept per attempt (its first line). */
