@@ -15,7 +15,7 @@
 import type { ChunkAttempt, RunTrace, TraceSample } from "../../core/run_trace.ts";
 
 /** Width of the drawing area of every plot, in CSS pixels (the lane labels sit left of it). */
-export const PLOT_WIDTH = 1200;
+export const PLOT_WIDTH = 1100;
 /** Room for lane labels left of the plots. */
 export const LABEL_WIDTH = 150;
 const LANE_HEIGHT = 18;
