@@ -10,12 +10,12 @@ import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { renderReportHtml, type ReportInput } from "../../src/cli/render/report_html.ts";
-import { chromiumMissing, loadPage, screenshot } from "../_helpers/chromium.ts";
+import { ignoreChromiumTests, loadPage, screenshot } from "../_helpers/chromium.ts";
 import { syntheticRun } from "../_helpers/report_fixture.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const artifacts = join(root, "out", "test-artifacts");
-const ignore = chromiumMissing !== undefined;
+const ignore = ignoreChromiumTests;
 
 /** Writes the page to a temp file and loads it in Chromium. */
 async function open(html: string) {
