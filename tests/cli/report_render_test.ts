@@ -7,7 +7,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { renderReportHtml, type ReportInput } from "../../src/cli/render/report_html.ts";
 import { ignoreChromiumTests, loadPage, screenshot } from "../_helpers/chromium.ts";
@@ -17,12 +17,18 @@ const root = fileURLToPath(new URL("../../", import.meta.url));
 const artifacts = join(root, "out", "test-artifacts");
 const ignore = ignoreChromiumTests;
 
-/** Writes the page to a temp file and loads it in Chromium. */
-async function open(html: string) {
+/** Writes the page to a temp file, loads it in Chromium, and screenshots it to `png` if given. */
+async function open(html: string, png?: string) {
   const dir = await Deno.makeTempDir({ prefix: "rivet-report-" });
-  const path = join(dir, "report.html");
-  await Deno.writeTextFile(path, html);
-  return { path, dir, page: await loadPage(path) };
+  try {
+    const path = join(dir, "report.html");
+    await Deno.writeTextFile(path, html);
+    const page = await loadPage(path);
+    if (png) await screenshot(path, png);
+    return page;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 }
 
 /** `chunk.attempt` of every timeline bar in the DOM, with its classes and lane. */
@@ -45,42 +51,38 @@ Deno.test({
       exports: [{ ...run, warnings: ["1 chunk retried"], manifest: { status: "passed" } }],
       exitCode: 0,
     };
-    const { path, dir, page } = await open(renderReportHtml(input));
-    try {
-      const bars = barsOf(page.dom);
-      const expected = run.trace.chunks.map((c) => `${c.chunk}.${c.attempt}`).sort();
-      assert.deepEqual(bars.map((b) => b.key).sort(), expected, "each attempt exactly once");
-      assert.equal(new Set(bars.map((b) => b.lane)).size, 3);
-      assert.deepEqual(bars.filter((b) => b.classes.includes("f")).map((b) => b.key), ["42.1"]);
-      assert.deepEqual(bars.filter((b) => b.classes.includes("x")).map((b) => b.key), ["42.2"]);
-      // The lane of each bar is the one the trace says.
-      for (const c of run.trace.chunks) {
-        const bar = bars.find((b) => b.key === `${c.chunk}.${c.attempt}`)!;
-        assert.equal(bar.lane, `0.${c.lane}`);
-      }
-      const summary = page.dom.match(/<section id="summary"([^>]*)>/)![1]!;
-      const attr = (n: string) => summary.match(new RegExp(`${n}="([^"]*)"`))?.[1];
-      assert.equal(Number(attr("data-rows")), run.metrics.totalRows);
-      assert.equal(Number(attr("data-files")), run.metrics.filesProduced);
-      assert.equal(Number(attr("data-bytes")), run.metrics.bytesWritten);
-      assert.equal(Number(attr("data-duration-ms")), run.metrics.durationMs);
-      assert.equal(attr("data-exit-class"), "ok");
-      assert.match(page.dom, /<table id="slowest">/);
-      assert.equal([...page.dom.matchAll(/<tr data-c="\d+" data-a="\d+">/g)].length, 10);
-      assert.match(page.dom, /<polyline class="s s0" data-n="119"/, "throughput plot");
-      assert.match(page.dom, /<polyline class="s s0" data-n="120"/, "RSS plot");
-      assert.match(page.dom, /data-status="passed"/);
-      assert.match(page.dom, /<body data-js="ok">/, "the script ran to its end");
-      assert.deepEqual(page.console, [], "no console message");
-      assert.deepEqual(page.requests, [], "no network request");
-      await Deno.mkdir(artifacts, { recursive: true });
-      const png = join(artifacts, "report.png");
-      await screenshot(path, png);
-      const head = (await Deno.readFile(png)).subarray(0, 8);
-      assert.deepEqual([...head], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-    } finally {
-      await Deno.remove(dir, { recursive: true });
+    await Deno.mkdir(artifacts, { recursive: true });
+    const png = join(artifacts, "report.png");
+    await Deno.remove(png).catch(() => {});
+    const page = await open(renderReportHtml(input), png);
+    const bars = barsOf(page.dom);
+    const expected = run.trace.chunks.map((c) => `${c.chunk}.${c.attempt}`).sort();
+    assert.deepEqual(bars.map((b) => b.key).sort(), expected, "each attempt exactly once");
+    assert.equal(new Set(bars.map((b) => b.lane)).size, 3);
+    assert.deepEqual(bars.filter((b) => b.classes.includes("f")).map((b) => b.key), ["42.1"]);
+    assert.deepEqual(bars.filter((b) => b.classes.includes("x")).map((b) => b.key), ["42.2"]);
+    // The lane of each bar is the one the trace says.
+    for (const c of run.trace.chunks) {
+      const bar = bars.find((b) => b.key === `${c.chunk}.${c.attempt}`)!;
+      assert.equal(bar.lane, `0.${c.lane}`);
     }
+    const summary = page.dom.match(/<section id="summary"([^>]*)>/)![1]!;
+    const attr = (n: string) => summary.match(new RegExp(`${n}="([^"]*)"`))?.[1];
+    assert.equal(Number(attr("data-rows")), run.metrics.totalRows);
+    assert.equal(Number(attr("data-files")), run.metrics.filesProduced);
+    assert.equal(Number(attr("data-bytes")), run.metrics.bytesWritten);
+    assert.equal(Number(attr("data-duration-ms")), run.metrics.durationMs);
+    assert.equal(attr("data-exit-class"), "ok");
+    assert.match(page.dom, /<table id="slowest">/);
+    assert.equal([...page.dom.matchAll(/<tr data-c="\d+" data-a="\d+">/g)].length, 10);
+    assert.match(page.dom, /<polyline class="s s0" data-n="119"/, "throughput plot");
+    assert.match(page.dom, /<polyline class="s s0" data-n="120"/, "RSS plot");
+    assert.match(page.dom, /data-status="passed"/);
+    assert.match(page.dom, /<body data-js="ok">/, "the script ran to its end");
+    assert.deepEqual(page.console, [], "no console message");
+    assert.deepEqual(page.requests, [], "no network request");
+    const head = (await Deno.readFile(png)).subarray(0, 8);
+    assert.deepEqual([...head], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
   },
 });
 
@@ -92,16 +94,12 @@ Deno.test({
     const html = renderReportHtml({ exports: [run], exitCode: 0 });
     const size = new TextEncoder().encode(html).length;
     assert.ok(size < 1_000_000, `page is ${size} bytes`);
-    const { dir, page } = await open(html);
-    try {
-      const keys = barsOf(page.dom).map((b) => b.key);
-      assert.equal(keys.length, 10_001);
-      assert.equal(new Set(keys).size, 10_001);
-      assert.deepEqual(page.console, []);
-      assert.deepEqual(page.requests, []);
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    const page = await open(html);
+    const keys = barsOf(page.dom).map((b) => b.key);
+    assert.equal(keys.length, 10_001);
+    assert.equal(new Set(keys).size, 10_001);
+    assert.deepEqual(page.console, []);
+    assert.deepEqual(page.requests, []);
   },
 });
 
@@ -113,19 +111,15 @@ Deno.test({
       `</script><script>document.body.setAttribute('data-pwned','2')</script>`;
     const run = syntheticRun({ chunks: 4, exportName: evil, failOnce: [2] });
     const trace = { ...run.trace, chunks: run.trace.chunks.map((c) => ({ ...c, error: evil })) };
-    const { dir, page } = await open(renderReportHtml({
+    const page = await open(renderReportHtml({
       exports: [{ metrics: run.metrics, trace, errors: [evil], warnings: [evil] }],
     }));
-    try {
-      // The text is shown (escaped by the serialiser), never parsed: no <img>, no extra script.
-      assert.match(page.dom, /<h1>rivet report: &lt;img src=x onerror=/);
-      assert.doesNotMatch(page.dom, /<img/);
-      assert.equal([...page.dom.matchAll(/<script/g)].length, 2);
-      assert.match(page.dom, /<body data-js="ok">/, "no handler set data-pwned on <body>");
-      assert.deepEqual(page.console, []);
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    // The text is shown (escaped by the serialiser), never parsed: no <img>, no extra script.
+    assert.match(page.dom, /<h1>rivet report: &lt;img src=x onerror=/);
+    assert.doesNotMatch(page.dom, /<img/);
+    assert.equal([...page.dom.matchAll(/<script/g)].length, 2);
+    assert.match(page.dom, /<body data-js="ok">/, "no handler set data-pwned on <body>");
+    assert.deepEqual(page.console, []);
   },
 });
 
@@ -138,8 +132,7 @@ Deno.test({
       `<!DOCTYPE html><html><body><img src="http://example.invalid/x.png">` +
         `<script>fetch("https://cdn.example.invalid/a.js").catch(() => {})</script></body></html>`,
     );
-    await Deno.remove(bare.dir, { recursive: true });
-    assert.deepEqual(bare.page.requests.sort(), [
+    assert.deepEqual(bare.requests.sort(), [
       "http://example.invalid/x.png",
       "https://cdn.example.invalid/a.js",
     ]);
@@ -148,8 +141,7 @@ Deno.test({
       "<h1>",
       `<img src="http://example.invalid/x.png"><h1>`,
     );
-    const { dir, page } = await open(html);
-    await Deno.remove(dir, { recursive: true });
+    const page = await open(html);
     assert.deepEqual(page.requests, []);
     assert.ok(
       page.console.some((l) => /Content Security Policy/.test(l)),
@@ -157,6 +149,3 @@ Deno.test({
     );
   },
 });
-
-// Keeps `dirname` honest for readers of the artifact path above.
-assert.equal(dirname(artifacts), join(root, "out"));
