@@ -149,3 +149,42 @@ Deno.test({
     );
   },
 });
+
+Deno.test({
+  name: "report in Chromium: hovering a bar shows its chunk, range, rows/s and error",
+  ignore,
+  fn: async () => {
+    const run = syntheticRun({ chunks: 30, failOnce: [12] });
+    // Stands in for the mouse: one mousemove on the failed bar and on its retry, each tooltip
+    // text copied into the DOM for --dump-dom.
+    const hover = `<script>for (const sel of ['rect.k.f', 'rect.k.x']) {
+      const r = document.querySelector(sel), b = r.getBoundingClientRect();
+      r.dispatchEvent(new MouseEvent("mousemove", { bubbles: true, clientX: b.x, clientY: b.y }));
+      const out = document.createElement("pre");
+      out.className = "hovered";
+      out.textContent = document.getElementById("tip").textContent;
+      document.body.append(out);
+    }</script>`;
+    const page = await open(
+      renderReportHtml({ exports: [run] }).replace("</body>", `${hover}</body>`),
+    );
+    const tips = [...page.dom.matchAll(/<pre class="hovered">([^<]*)<\/pre>/g)].map((m) => m[1]!);
+    const failed = run.trace.chunks.find((c) => c.outcome === "failed")!;
+    const retry = run.trace.chunks.find((c) => c.attempt === 2)!;
+    assert.equal(tips.length, 2);
+    assert.match(tips[0]!, /^orders: chunk 12, attempt 1 \(failed\)\n/);
+    assert.match(tips[0]!, /\nrange \[1200001, 1300000\]\n/);
+    assert.match(tips[0]!, /\nerror: connection reset by peer \(transient\)$/);
+    const seconds = ((failed.endMs! - failed.startMs) / 1000).toFixed(2);
+    assert.match(tips[0]!, new RegExp(`duration ${seconds.replace(".", "\\.")} s`));
+    assert.match(tips[1]!, /^orders: chunk 12, attempt 2 \(completed\)\n/);
+    const rate = Math.round(retry.rows! / (retry.endMs! - retry.startMs) * 1000 * 10) / 10;
+    assert.match(
+      tips[1]!,
+      new RegExp(
+        `rows ${retry.rows!.toLocaleString("en-US")}, ${rate.toLocaleString("en-US")} rows/s`,
+      ),
+    );
+    assert.deepEqual(page.console, []);
+  },
+});

@@ -119,3 +119,32 @@ Deno.test("report: 10,000 attempts stay under 1 MB, the notable ones keep their 
   assert.ok(data.d["0.5000.2"], "the retry keeps its details");
   assert.ok(Object.keys(data.d).length <= 12, "the completed ones are cut down");
 });
+
+Deno.test("report: quarantines marked, a running attempt drawn to the end of the run", () => {
+  const run = syntheticRun({ chunks: 6 });
+  const chunks = run.trace.chunks.map((c, i) =>
+    i === 0 ? { ...c, quarantined: 2 } : i === 5
+      ? {
+        chunk: c.chunk,
+        attempt: 1,
+        lane: c.lane,
+        startMs: c.startMs,
+        outcome: "running" as const,
+      }
+      : c
+  );
+  const end = Date.parse(run.trace.finishedAt!) - Date.parse(run.trace.startedAt);
+  const html = renderReportHtml({ exports: [{ ...run, trace: { ...run.trace, chunks } }] });
+  const first = chunks[0]!;
+  assert.match(html, new RegExp(`<rect class="k c q" data-c="${first.chunk}" data-a="1"`));
+  const last = chunks[5]!;
+  assert.match(
+    html,
+    new RegExp(
+      `<rect class="k u" data-c="${last.chunk}" data-a="1" x="${last.startMs}" width="${
+        end - last.startMs
+      }"/>`,
+    ),
+  );
+  assert.match(html, /"0\.\d+\.1":\[\d+,\d+,"\[\d+, \d+\]",null,2\]/, "hover data has the count");
+});
