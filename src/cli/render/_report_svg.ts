@@ -69,6 +69,19 @@ export function placeTraces(traces: readonly RunTrace[]): PlacedTrace[] {
   }));
 }
 
+/**
+ * Hover data of notable attempts on a page over the detail limit, in bytes: with 10,000 bars of
+ * at most ~80 bytes each, the page stays under 1 MB even if every attempt failed.
+ */
+const DETAIL_BUDGET = 80_000;
+/** Longest range or error text in the hover data (the full first line is in the run's logs). */
+const CLIP = 200;
+
+/** `text` cut to `max` characters, with an ellipsis when cut. */
+export function clip(text: string, max = CLIP): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
 /** Whether an attempt is worth its full hover details when the page must be cut down. */
 function notable(a: ChunkAttempt): boolean {
   return a.outcome !== "completed" || a.attempt > 1 || (a.quarantined ?? 0) > 0;
@@ -77,8 +90,9 @@ function notable(a: ChunkAttempt): boolean {
 /**
  * The timeline: per export a labelled group of lanes, one `<rect class="k …">` per attempt with
  * `data-c` (chunk), `data-a` (attempt), inside `<g class="lane" data-l="…" data-e="…">`.
- * `detailLimit`: above this many attempts on the page, only notable ones (not completed, retries,
- * quarantines) and `keep` get rows/bytes/range in the hover data.
+ * `detailLimit`: above this many attempts on the page, only `keep` and notable ones (not completed,
+ * retries, quarantines; within {@linkcode DETAIL_BUDGET} bytes) get rows/bytes/range/error in the
+ * hover data. Range and error texts are clipped to {@linkcode CLIP} characters.
  */
 export function timelineSvg(
   placed: readonly PlacedTrace[],
@@ -92,6 +106,8 @@ export function timelineSvg(
   const scale = PLOT_WIDTH / spanMs;
   const total = placed.reduce((n, p) => n + p.trace.chunks.length, 0);
   const details: Record<string, unknown[]> = {};
+  // Bytes of hover data left for notable attempts on a big page (the slowest always keep theirs).
+  let budget = DETAIL_BUDGET;
   const parts: string[] = [];
   const labels: string[] = [];
   let y = 0;
@@ -114,14 +130,17 @@ export function timelineSvg(
       byLane[a.lane]!.push(
         `<rect class="${cls}" data-c="${a.chunk}" data-a="${a.attempt}" x="${a.startMs}" width="${width}"/>`,
       );
-      if (total <= detailLimit || notable(a) || keep.has(a)) {
-        details[`${e}.${a.chunk}.${a.attempt}`] = [
+      const wanted = keep.has(a) || total <= detailLimit || (notable(a) && budget > 0);
+      if (wanted) {
+        const entry = [
           a.rows ?? null,
           a.bytes ?? null,
-          a.range ?? null,
-          a.error ?? null,
+          a.range === undefined ? null : clip(a.range),
+          a.error === undefined ? null : clip(a.error),
           a.quarantined ?? null,
         ];
+        details[`${e}.${a.chunk}.${a.attempt}`] = entry;
+        if (total > detailLimit) budget -= JSON.stringify(entry).length + 16;
       }
     }
     byLane.forEach((bars, l) => {

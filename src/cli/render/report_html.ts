@@ -17,6 +17,7 @@ import type { RunTrace } from "../../core/run_trace.ts";
 import type { MetricsEntry } from "../../core/state.ts";
 import { exitClassOf } from "./github_summary.ts";
 import {
+  clip,
   clock,
   endOf,
   escapeHtml,
@@ -65,6 +66,10 @@ export interface ReportInput {
  * start and duration), so 10,000 attempts stay well under 1 MB.
  */
 export const DETAIL_LIMIT = 2_000;
+
+/** Warnings (and errors) listed per page, and the longest text of each: the page stays small. */
+const MESSAGE_LIMIT = 50;
+const MESSAGE_CHARS = 500;
 
 /** Totals of the header, also written as `data-*` attributes of `#summary` for tests. */
 export interface ReportTotals {
@@ -256,7 +261,7 @@ function slowestSection(slow: readonly Slow[]): string {
     return `<tr data-c="${a.chunk}" data-a="${a.attempt}"><td>${escapeHtml(s.exportName)}</td>` +
       `<td class="n">${a.chunk}</td><td class="n">${a.attempt}</td><td>${
         escapeHtml(s.lane)
-      }</td><td class="mono">${escapeHtml(a.range ?? "—")}</td><td class="n">${
+      }</td><td class="mono">${escapeHtml(clip(a.range ?? "—"))}</td><td class="n">${
         a.rows === undefined ? "—" : fmtNum(a.rows)
       }</td><td class="n">${a.bytes === undefined ? "—" : bytes(a.bytes)}</td>` +
       `<td class="n">${clockOrMs(s.durationMs)}</td><td class="n">${rate}</td>` +
@@ -268,17 +273,25 @@ function slowestSection(slow: readonly Slow[]): string {
 }
 
 function messagesSection(input: ReportInput): string {
-  const items = (kind: "warning" | "error") =>
-    input.exports.flatMap((e) =>
-      (kind === "warning" ? e.warnings : e.errors ?? [])?.map((text) =>
-        `<li class="${kind}"><b>${escapeHtml(e.metrics.exportName)}</b>: ${escapeHtml(text)}</li>`
-      ) ?? []
+  const items = (kind: "warning" | "error") => {
+    const all = input.exports.flatMap((e) =>
+      ((kind === "warning" ? e.warnings : e.errors) ?? []).map((text) => ({ e, text }))
     );
+    const shown = all.slice(0, MESSAGE_LIMIT).map(({ e, text }) =>
+      `<li class="${kind}"><b>${escapeHtml(e.metrics.exportName)}</b>: ${
+        escapeHtml(clip(text, MESSAGE_CHARS))
+      }</li>`
+    );
+    const more = all.length - shown.length;
+    return more > 0
+      ? [...shown, `<li class="none">${fmtNum(more)} more ${kind}s (see the run's log)</li>`]
+      : shown;
+  };
   const errors = [
     ...items("error"),
     ...input.exports.filter((e) => e.metrics.errorMessage && !(e.errors?.length)).map((e) =>
       `<li class="error"><b>${escapeHtml(e.metrics.exportName)}</b>: ${
-        escapeHtml(e.metrics.errorMessage!)
+        escapeHtml(clip(e.metrics.errorMessage!, MESSAGE_CHARS))
       }</li>`
     ),
   ];

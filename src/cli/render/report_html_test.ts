@@ -148,3 +148,34 @@ Deno.test("report: quarantines marked, a running attempt drawn to the end of the
   );
   assert.match(html, /"0\.\d+\.1":\[\d+,\d+,"\[\d+, \d+\]",null,2\]/, "hover data has the count");
 });
+
+Deno.test("report: a worst-case 10,000-attempt page (hours long, all failed, long errors) < 1 MB", () => {
+  const run = syntheticRun({ chunks: 10_000, lanes: 16, samples: 600 });
+  const long = "x".repeat(5_000);
+  const chunks = run.trace.chunks.map((c) => ({
+    ...c,
+    chunk: c.chunk + 900_000,
+    attempt: 9,
+    startMs: c.startMs * 1_000,
+    endMs: c.endMs! * 1_000,
+    outcome: "failed" as const,
+    range: long,
+    error: long,
+    quarantined: 12,
+  }));
+  const samples = run.trace.samples.map((s) => ({ ...s, tMs: s.tMs * 1_000 }));
+  const html = renderReportHtml({
+    exports: [{
+      ...run,
+      trace: { ...run.trace, chunks, samples },
+      warnings: Array.from({ length: 5_000 }, () => long),
+      errors: Array.from({ length: 5_000 }, () => long),
+    }],
+  });
+  const size = new TextEncoder().encode(html).length;
+  assert.ok(size < 1_000_000, `page is ${size} bytes`);
+  assert.equal(bars(html).length, 10_000);
+  assert.doesNotMatch(html.replace(/<ul id="(errors|warnings)">.*?<\/ul>/gs, ""), /x{201}/);
+  assert.doesNotMatch(html, /x{501}/, "long texts are clipped");
+  assert.match(html, /<li class="none">4,950 more warnings \(see the run's log\)<\/li>/);
+});
