@@ -23,6 +23,9 @@ rect.k{height:14px;stroke-width:1px;vector-effect:non-scaling-stroke}
 .k.c,.sw.c{fill:#4c9a6a;background:#4c9a6a}.k.f,.sw.f{fill:#d1383d;background:#d1383d}
 .k.r,.sw.r{fill:#e39b2d;background:#e39b2d}.k.i,.sw.i{fill:#8a6fc2;background:#8a6fc2}
 .k.u,.sw.u{fill:#9aa2b1;background:#9aa2b1}
+/* A stroke that does not scale keeps failures, retries and interruptions visible as at least a
+   2 px mark even when 10,000 bars make each one narrower than a pixel. */
+.k.f{stroke:#d1383d;stroke-width:2px}.k.i{stroke:#8a6fc2;stroke-width:2px}
 .k.x{stroke:#1d2330}.sw.x{background:#fff;outline:2px solid #1d2330}
 .k.q{stroke:#d1383d;stroke-dasharray:3 2}.sw.q{background:#fff;outline:2px dashed #d1383d}
 rect.k:hover{stroke:#000;stroke-width:2px}

@@ -114,7 +114,7 @@ export function timelineSvg(
   placed.forEach((p, e) => {
     const end = traceEndMs(p.trace);
     labels.push(
-      `<text class="ex" x="0" y="${y + 12}">${escapeHtml(p.trace.exportName)}</text>`,
+      `<text class="ex" x="0" y="${y + 12}">${escapeHtml(clip(p.trace.exportName, 60))}</text>`,
     );
     y += LANE_HEIGHT;
     const laneCount = Math.max(
@@ -146,7 +146,7 @@ export function timelineSvg(
     byLane.forEach((bars, l) => {
       const name = p.trace.lanes[l] ?? `lane ${l + 1}`;
       labels.push(
-        `<text class="ln" x="8" y="${y + 12}">${escapeHtml(name)}</text>`,
+        `<text class="ln" x="8" y="${y + 12}">${escapeHtml(clip(name, 22))}</text>`,
       );
       parts.push(
         `<g class="lane" data-e="${e}" data-l="${l}" transform="translate(${p.offsetMs} ${y})">${
