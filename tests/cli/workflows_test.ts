@@ -205,3 +205,15 @@ Deno.test("the CI workflow's SQL Server job: 2022 service with a health check, e
   const tasks = JSON.parse(await Deno.readTextFile(join(root, "deno.json"))).tasks;
   assert.match(tasks["bench:mssql"]?.command ?? "", /scripts\/bench_mssql\.ts$/);
 });
+
+Deno.test("CI installs Chromium for the run report tests (.ci/run and ci.yml)", async () => {
+  const ciRun = await Deno.readTextFile(join(root, ".ci", "run"));
+  assert.match(ciRun, /command -v chromium >\/dev\/null 2>&1 .*\n\s+packages\+=\(chromium\)/);
+  const ci = parse(await Deno.readTextFile(join(workflowsDir, "ci.yml")));
+  const job = Object.values(ci.jobs as Record<string, { steps: { run?: string }[] }>)
+    .find((j) => j.steps.some((s) => s.run === "deno task test:cli"));
+  assert.ok(job, "a job runs the CLI tier");
+  const at = job.steps.findIndex((s) => /apt-get install -y .*\bchromium\b/.test(s.run ?? ""));
+  const cli = job.steps.findIndex((s) => s.run === "deno task test:cli");
+  assert.ok(at >= 0 && at < cli, "chromium is installed before the CLI tier runs");
+});
