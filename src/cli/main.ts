@@ -25,6 +25,7 @@ import type { PlanFlags } from "./commands/plan.ts";
 import type { ApplyFlags } from "./commands/apply.ts";
 import type { InitFlags } from "./commands/init.ts";
 import type { CdcFlags } from "./commands/cdc.ts";
+import type { ReportFlags } from "./commands/report.ts";
 import type { Shell } from "./commands/completions.ts";
 import type { ReconcileFlags } from "./commands/reconcile.ts";
 import type { RepairFlags } from "./commands/repair.ts";
@@ -38,6 +39,8 @@ export interface RunFlags {
   readonly param?: readonly string[];
   readonly json?: boolean;
   readonly summaryOutput?: string;
+  /** `--report`: write the run's HTML page beside its summary.json. */
+  readonly report?: boolean;
   readonly validate?: boolean;
   readonly reconcile?: boolean;
   readonly resume?: boolean;
@@ -190,6 +193,7 @@ export async function main(
     .option(...paramFlag)
     .option("--json", "print the run summary as JSON on stdout")
     .option("--summary-output <path>", "write the run summary JSON to a file")
+    .option("--report", "write the run's HTML page (rivet report) beside its summary.json")
     .addOption(
       new Option("--events <format>", "print every run event on stdout, one JSON line each")
         .choices(["ndjson"]),
@@ -485,6 +489,27 @@ Examples:
         new Option("--source-file <path>", "file holding the database URL")
           .conflicts(["source", "sourceEnv"]),
       );
+  program.command("report")
+    .description("write one self-contained HTML page of a run: chunk timeline, throughput, RSS")
+    .requiredOption(...configFlag)
+    .option("-e, --export <name>", "one export (default: every export with a recorded run)")
+    .option("--run-id <id>", "that run (default: each export's latest)")
+    .option("-o, --output <path>", "the page (default .rivet/runs/<run_id>/report.html)")
+    .addHelpText(
+      "after",
+      `
+The page needs no network when opened (inline CSS, SVG and script). It reads the state store
+next to the config: the run's metrics, its trace (recorded by every run, bounded in size) and
+its journal's warnings and error. rivet run --report writes it at the end of a run.
+
+Examples:
+  rivet report -c rivet.yaml
+  rivet report -c rivet.yaml -e orders --run-id orders_20261204T010203.456 -o orders.html`,
+    )
+    .action(async (flags: ReportFlags) => {
+      const { reportCommand } = await import("./commands/report.ts");
+      exitCode = await reportCommand(flags, ctx);
+    });
   sourceFlags(program.command("cdc"), "database URL")
     .description("stream a table's changes: NDJSON on stdout, or typed files with --output")
     .option("--table <[schema.]name>", "table to capture (repeatable)", collect)

@@ -168,7 +168,9 @@ export async function runCommand(flags: RunFlags, outerCtx: CommandContext): Pro
     const text = JSON.stringify(aggregate, null, 2) + "\n";
     if (flags.json) io.out(text);
     if (flags.summaryOutput) await writeFileReplacing(flags.summaryOutput, text);
-    return await reportRunEnd(result, config.dir, ctx, notify);
+    const code = await reportRunEnd(result, config.dir, ctx, notify);
+    if (flags.report && !flags.processChild) await writeRunPage(config, result.outcomes, code, ctx);
+    return code;
   } catch (error) {
     // The live block ends before the error prints; an event reader still gets run_finished.
     const info = toErrorInfo(error);
@@ -339,4 +341,37 @@ export function startRunEvents(
       out({ type: "run_finished", runId, exitCode, outcomes });
     },
   };
+}
+
+/**
+ * `run --report`: the HTML page of the run just finished (failed ones too), from what the run
+ * recorded in the state store. A failure to write it only warns: the run's exit code is final.
+ */
+async function writeRunPage(
+  config: ConfigSpec,
+  outcomes: readonly Outcome[],
+  exitCode: number,
+  ctx: CommandContext,
+): Promise<void> {
+  if (outcomes.length === 0) return;
+  try {
+    const { collectReport, defaultReportPath, writeReport } = await import("./report.ts");
+    const { openExistingState } = await import("./state.ts");
+    await using state = await openExistingState(config);
+    if (state === undefined) return;
+    const exports = await collectReport(
+      state,
+      outcomes.map((o) => ({ exportName: o.export, runId: o.runId })),
+    );
+    if (exports.length === 0) return;
+    const path = defaultReportPath(config, outcomes[0]!.runId);
+    await writeReport(exports, path, exitCode);
+    ctx.io.err(`report page: ${path}\n`);
+  } catch (error) {
+    ctx.io.err(
+      `Warning: could not write the run's report page: ${
+        error instanceof Error ? error.message : String(error)
+      }\n`,
+    );
+  }
 }

@@ -1,0 +1,138 @@
+/**
+ * `rivet report`: one self-contained HTML page of a run, from the state store: the run's metrics,
+ * its trace (chunk timeline per lane, throughput and RSS samples), its journal's warnings and
+ * error. `rivet run --report` writes the same page for the run it just finished.
+ *
+ * @module
+ */
+import { dirname, join } from "node:path";
+import { ConfigError } from "../../core/errors.ts";
+import type { ConfigSpec } from "../../core/spec.ts";
+import type { StateStore } from "../../core/state.ts";
+import { redact } from "../../_util/redact.ts";
+import type { CommandContext } from "../main.ts";
+import { renderReportHtml, type ReportExport } from "../render/report_html.ts";
+import type { StoredJournal } from "../render/state_json.ts";
+import { writeFileReplacing } from "../render/summary.ts";
+import { inspectState } from "./state.ts";
+
+/** Flags of `rivet report`. */
+export interface ReportFlags {
+  readonly config: string;
+  /** `-e NAME`: one export (default: every export of the config with a recorded run). */
+  readonly export?: string;
+  /** `--run-id ID`: that run (default: each export's latest). */
+  readonly runId?: string;
+  /** `-o PATH`: where the page goes (default `.rivet/runs/<run_id>/report.html`). */
+  readonly output?: string;
+}
+
+/** One export run to report. */
+export interface ReportSelection {
+  readonly exportName: string;
+  /** The run; the export's latest when absent. */
+  readonly runId?: string;
+}
+
+/** How many of an export's newest runs are searched for `--run-id`. */
+const RUNS_SEARCHED = 200;
+
+/**
+ * The report of the selected runs, read from the state store.
+ *
+ * @param state The state store.
+ * @param selection The export runs.
+ * @returns One entry per selected run that has a metrics row.
+ */
+export async function collectReport(
+  state: StateStore,
+  selection: readonly ReportSelection[],
+): Promise<ReportExport[]> {
+  const out: ReportExport[] = [];
+  for (const { exportName, runId } of selection) {
+    const runs = await state.listMetrics({
+      exportName,
+      last: runId === undefined ? 1 : RUNS_SEARCHED,
+    });
+    const metrics = runs.find((m) => runId === undefined || m.runId === runId);
+    if (metrics === undefined) continue;
+    const trace = await state.readRunTrace(metrics.runId, exportName);
+    const [entry] = await state.listJournal({ exportName, last: 1, runId: metrics.runId });
+    const journal = (entry?.journal ?? {}) as StoredJournal;
+    const warnings = (journal.events ?? [])
+      .filter((e) => e.event === "warning" || e.event === "retry_attempted")
+      .map((e) => redact(`${e.code ? `${e.code}: ` : ""}${e.message ?? ""}`));
+    const error = journal.completed?.error ?? metrics.errorMessage;
+    out.push({
+      metrics,
+      ...(trace ? { trace } : {}),
+      warnings,
+      errors: error ? [redact(error)] : [],
+      manifest: {
+        status: "not_checked",
+        detail: "rivet validate -c <config> checks the output against its manifest",
+      },
+    });
+  }
+  return out;
+}
+
+/**
+ * Writes the page of `exports` to `path` (replacing it).
+ *
+ * @param exports What to draw.
+ * @param path The file.
+ * @param exitCode The run's exit code, when known.
+ */
+export async function writeReport(
+  exports: readonly ReportExport[],
+  path: string,
+  exitCode?: number,
+): Promise<void> {
+  const html = renderReportHtml({
+    exports,
+    generatedAt: new Date().toISOString(),
+    ...(exitCode === undefined ? {} : { exitCode }),
+  });
+  await Deno.mkdir(dirname(path), { recursive: true });
+  await writeFileReplacing(path, html);
+}
+
+/** The default place of a run's page: beside its `summary.json`. */
+export function defaultReportPath(config: ConfigSpec, runId: string): string {
+  return join(config.dir, ".rivet", "runs", runId, "report.html");
+}
+
+/**
+ * Runs `rivet report`.
+ *
+ * @param flags `-c`, `-e`, `--run-id`, `-o`.
+ * @param ctx Output.
+ * @returns The exit code.
+ */
+export function reportCommand(flags: ReportFlags, ctx: CommandContext): Promise<number> {
+  return inspectState(flags, ctx, async (state, config) => {
+    const names = flags.export !== undefined ? [flags.export] : config.exports.map((e) => e.name);
+    const exports = await collectReport(
+      state,
+      names.map((exportName) => ({
+        exportName,
+        ...(flags.runId === undefined ? {} : { runId: flags.runId }),
+      })),
+    );
+    if (exports.length === 0) {
+      if (flags.runId !== undefined) {
+        throw new ConfigError(`no run '${flags.runId}' is recorded`, {
+          code: "report.no_run",
+          hint: "rivet metrics -c <config> lists the recorded runs and their ids",
+        });
+      }
+      ctx.io.out("No runs recorded yet\n");
+      return 0;
+    }
+    const path = flags.output ?? defaultReportPath(config, exports[0]!.metrics.runId);
+    await writeReport(exports, path);
+    ctx.io.err(`report: ${path}\n`);
+    return 0;
+  });
+}
