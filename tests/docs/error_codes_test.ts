@@ -52,7 +52,7 @@ export function codesIn(text: string, families: ReadonlySet<string>): Set<string
     const [, , family, name] = m;
     const code = `${family}.${name}`;
     if (!families.has(family!) || NOT_CODES.has(code)) continue;
-    if (/^(ts|js|json|yaml|yml|db|md|txt)$/.test(name!) || name!.endsWith("_")) continue;
+    if (/^(ts|js|json|yaml|yml|db|md|txt|html|png)$/.test(name!) || name!.endsWith("_")) continue;
     out.add(code);
   }
   return out;

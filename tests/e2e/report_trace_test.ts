@@ -10,6 +10,7 @@ import { TRACE_LIMITS } from "../../src/core/run_trace.ts";
 import { openStateStore, stateDbPath } from "../../src/state/mod.ts";
 import { DatabaseSync } from "node:sqlite";
 import { spawnCli } from "../_helpers/cli.ts";
+import { loadPage, screenshot } from "../_helpers/chromium.ts";
 import { type PgServer, startPostgres } from "../_helpers/pg_server.ts";
 
 /** The plan: windows of 250 rows (3000 rows: chunks 0..11), three workers, state checkpointed. */
@@ -147,7 +148,7 @@ Deno.test({
       setup: GATE,
     }, async (pg, dir, config) => {
       const env = { DB_URL: pg.url, RIVET_STATE_URL: `${pg.url}?schema=traces` };
-      const running = spawnCli(["run", "-c", config], { cwd: dir, env });
+      const running = spawnCli(["run", "-c", config, "--report"], { cwd: dir, env });
       const failedOnce = "SELECT count(*) FROM traces.chunk_task " +
         "WHERE chunk_index = 0 AND status = 'failed'";
       const deadline = Date.now() + 60_000;
@@ -183,5 +184,34 @@ Deno.test({
       const completedRows = trace.chunks.filter((c) => c.outcome === "completed")
         .reduce((sum, c) => sum + c.rows!, 0);
       assert.equal(completedRows, 3000);
+
+      // The page of `run --report`, opened in headless Chromium.
+      const page = /report page: (.+)\n/.exec(run.stderr)?.[1];
+      assert.ok(page, run.stderr);
+      const load = await loadPage(page);
+      assert.deepEqual(load.requests, [], "nothing fetched from the network");
+      assert.deepEqual(load.console, [], "no console message");
+      const bars = [
+        ...load.dom.matchAll(/<rect class="k ([a-z ]+)" data-c="(\d+)" data-a="(\d+)"/g),
+      ]
+        .map((m) => ({ classes: m[1]!.split(" "), chunk: Number(m[2]), attempt: Number(m[3]) }));
+      // Every chunk attempt of the trace appears once in the timeline.
+      assert.deepEqual(
+        bars.map((b) => `${b.chunk}.${b.attempt}`).sort(),
+        trace.chunks.map((c) => `${c.chunk}.${c.attempt}`).sort(),
+      );
+      // The failed attempt of chunk 0 is marked (retried), its retry too.
+      const first = bars.find((b) => b.chunk === 0 && b.attempt === 1)!;
+      assert.ok(first.classes.includes("r"), JSON.stringify(first));
+      assert.ok(bars.find((b) => b.chunk === 0 && b.attempt === 2)!.classes.includes("x"));
+      // The totals are those of rivet metrics.
+      const metrics = await spawnCli(["metrics", "-c", config, "--json"], { cwd: dir, env });
+      const [m] = JSON.parse(metrics.stdout).runs;
+      const summary = /<[^>]+id="summary"[^>]*>/.exec(load.dom)![0];
+      assert.match(summary, new RegExp(`data-rows="${m.rows}"`));
+      assert.match(summary, new RegExp(`data-files="${m.files}"`));
+      assert.match(summary, new RegExp(`data-bytes="${m.bytes}"`));
+      await Deno.mkdir("out/test-artifacts", { recursive: true });
+      await screenshot(page, `${Deno.cwd()}/out/test-artifacts/report-run.png`);
     }),
 });

@@ -68,10 +68,14 @@ export async function collectReport(
       ...(trace ? { trace } : {}),
       warnings,
       errors: error ? [redact(error)] : [],
-      manifest: {
-        status: "not_checked",
-        detail: "rivet validate -c <config> checks the output against its manifest",
-      },
+      manifest: metrics.validated === undefined
+        ? {
+          status: "not_checked",
+          detail: "the run was not validated: rivet run --validate, or rivet validate -c <config>",
+        }
+        : metrics.validated
+        ? { status: "passed", detail: "the output matched its manifest after the run (--validate)" }
+        : { status: "failed", detail: "the output did not match its manifest after the run" },
     });
   }
   return out;
