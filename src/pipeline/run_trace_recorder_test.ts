@@ -165,7 +165,6 @@ Deno.test("recorder: attempts never finished are interrupted at the end, running
 Deno.test("recorder: 100,000 chunks stay within the limits, keeping failures and the slowest", () => {
   const { clock, recorder } = clocked();
   const total = 100_000;
-  const heapBefore = Deno.memoryUsage().heapUsed;
   for (let chunk = 0; chunk < total; chunk++) {
     const lane = chunk % 3;
     clock.t = chunk * 10;
@@ -197,7 +196,6 @@ Deno.test("recorder: 100,000 chunks stay within the limits, keeping failures and
     }
   }
   const trace = recorder.trace(new Date(Date.UTC(2026, 0, 1) + total * 10 + 1000));
-  const heapGrowth = Deno.memoryUsage().heapUsed - heapBefore;
   assert.equal(trace.chunks.length, TRACE_LIMITS.chunks);
   assert.equal(trace.omittedChunks, total - TRACE_LIMITS.chunks);
   assert.ok(trace.samples.length <= TRACE_LIMITS.samples, `${trace.samples.length} samples`);
@@ -216,8 +214,6 @@ Deno.test("recorder: 100,000 chunks stay within the limits, keeping failures and
   for (let i = 1; i < trace.chunks.length; i++) {
     assert.ok(trace.chunks[i - 1]!.startMs <= trace.chunks[i]!.startMs);
   }
-  // Loose: 10,000 kept attempts and 600 samples, far below 100,000 entries' worth.
-  assert.ok(heapGrowth < 40_000_000, `heap grew ${heapGrowth} bytes`);
 });
 
 Deno.test("recorder: thinning keeps the samples even, the first and the last", () => {
