@@ -494,7 +494,10 @@ Examples:
     .requiredOption(...configFlag)
     .option("-e, --export <name>", "one export (default: every export with a recorded run)")
     .option("--run-id <id>", "that run (default: each export's latest)")
-    .option("-o, --output <path>", "the page (default .rivet/runs/<run_id>/report.html)")
+    .option(
+      "-o, --output <path>",
+      "the page (default .rivet/runs/<run_id>/report.html; - for stdout)",
+    )
     .addHelpText(
       "after",
       `

@@ -109,6 +109,21 @@ Deno.test({
         const trace = await state.latestRunTrace("traced");
         assert.deepEqual(trace?.chunks.map((c) => c.chunk).sort(), [0, 1, 2]);
       }
+      // rivet report: the page to stdout with -o -, to its default place otherwise.
+      const printed = await spawnCli(["report", "-c", config, "-o", "-"], { cwd: dir });
+      assert.equal(printed.code, 0, printed.stderr);
+      assert.match(printed.stdout, /^<!DOCTYPE html>[^]*id="summary"[^]*<\/html>\n$/);
+      assert.equal(printed.stderr, "");
+      const written = await spawnCli(["report", "-c", config], { cwd: dir });
+      assert.equal(written.code, 0, written.stderr);
+      const path = /report: (.+)\n/.exec(written.stderr)?.[1] ?? "";
+      assert.match(path, /\.rivet\/runs\/traced_\d{8}T\d{6}\.\d{3}\/report\.html$/);
+      assert.match(await Deno.readTextFile(path), /id="summary"/);
+      const unknown = await spawnCli(["report", "-c", config, "--run-id", "traced_x"], {
+        cwd: dir,
+      });
+      assert.equal(unknown.code, 1);
+      assert.match(unknown.stderr, /no run 'traced_x' is recorded/);
       // The state file loses its trace table (a damaged file): the next run cannot store one.
       const db = new DatabaseSync(stateDbPath(dir));
       db.exec("DROP TABLE run_trace");

@@ -23,7 +23,7 @@ export interface ReportFlags {
   readonly export?: string;
   /** `--run-id ID`: that run (default: each export's latest). */
   readonly runId?: string;
-  /** `-o PATH`: where the page goes (default `.rivet/runs/<run_id>/report.html`). */
+  /** `-o PATH`: where the page goes (default `.rivet/runs/<run_id>/report.html`; `-` is stdout). */
   readonly output?: string;
 }
 
@@ -132,6 +132,10 @@ export function reportCommand(flags: ReportFlags, ctx: CommandContext): Promise<
         });
       }
       ctx.io.out("No runs recorded yet\n");
+      return 0;
+    }
+    if (flags.output === "-") {
+      ctx.io.out(renderReportHtml({ exports, generatedAt: new Date().toISOString() }));
       return 0;
     }
     const path = flags.output ?? defaultReportPath(config, exports[0]!.metrics.runId);
