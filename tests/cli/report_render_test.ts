@@ -188,3 +188,28 @@ Deno.test({
     assert.deepEqual(page.console, []);
   },
 });
+
+Deno.test({
+  name: "report in Chromium: an export without chunks is one bar whose hover gives its rows/s",
+  ignore,
+  fn: async () => {
+    const run = syntheticRun({ chunks: 10, exportName: "customers" });
+    const plain = { metrics: run.metrics, trace: { ...run.trace, chunks: [], lanes: [] } };
+    const hover = `<script>{
+      const r = document.querySelector("rect.w"), b = r.getBoundingClientRect();
+      r.dispatchEvent(new MouseEvent("mousemove", { bubbles: true, clientX: b.x, clientY: b.y }));
+      const out = document.createElement("pre");
+      out.className = "hovered";
+      out.textContent = document.getElementById("tip").textContent;
+      document.body.append(out);
+    }</script>`;
+    const page = await open(
+      renderReportHtml({ exports: [plain] }).replace("</body>", `${hover}</body>`),
+    );
+    const tip = /<pre class="hovered">([^<]*)<\/pre>/.exec(page.dom)?.[1] ?? "";
+    assert.match(tip, /^customers: the export run, no chunk attempts \(succeeded\)\n/);
+    assert.match(tip, new RegExp(`\\nrows ${run.metrics.totalRows.toLocaleString("en-US")}, `));
+    assert.match(page.dom, /<body data-js="ok">/);
+    assert.deepEqual(page.console, []);
+  },
+});

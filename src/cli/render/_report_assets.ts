@@ -19,8 +19,9 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}.mono{font-family:ui-mon
 .note{background:#fff7e0;border:1px solid #f0d48a;padding:6px 10px;border-radius:4px}
 .scroll{overflow-x:auto}svg text{font-size:11px;fill:#3b4354}svg text.ex{font-weight:600;fill:#1d2330}
 .grid{stroke:#eceef2}.axis{stroke:#9aa2b1}.tick{fill:#6b7385}
-rect.k{height:14px;stroke-width:1px;vector-effect:non-scaling-stroke}
-.k.c,.sw.c{fill:#4c9a6a;background:#4c9a6a}.k.f,.sw.f{fill:#d1383d;background:#d1383d}
+rect.k,rect.w{height:14px;stroke-width:1px;vector-effect:non-scaling-stroke}
+.k.c,.w.c,.sw.c{fill:#4c9a6a;background:#4c9a6a}.k.f,.w.f,.sw.f{fill:#d1383d;background:#d1383d}
+rect.w{fill-opacity:.55}
 .k.r,.sw.r{fill:#e39b2d;background:#e39b2d}.k.i,.sw.i{fill:#8a6fc2;background:#8a6fc2}
 .k.u,.sw.u{fill:#9aa2b1;background:#9aa2b1}
 /* A stroke that does not scale keeps failures, retries and interruptions visible as at least a
@@ -28,7 +29,7 @@ rect.k{height:14px;stroke-width:1px;vector-effect:non-scaling-stroke}
 .k.f{stroke:#d1383d;stroke-width:2px}.k.i{stroke:#8a6fc2;stroke-width:2px}
 .k.x{stroke:#1d2330}.sw.x{background:#fff;outline:2px solid #1d2330}
 .k.q{stroke:#d1383d;stroke-dasharray:3 2}.sw.q{background:#fff;outline:2px dashed #d1383d}
-rect.k:hover{stroke:#000;stroke-width:2px}
+rect.k:hover,rect.w:hover{stroke:#000;stroke-width:2px}
 .sw{display:inline-block;width:12px;height:12px;margin:0 4px 0 10px;vertical-align:-1px}
 polyline.s{fill:none;stroke-width:1.5px}.s0{stroke:#2f6db5;fill:#2f6db5}.s1{stroke:#d1383d;fill:#d1383d}
 .s2{stroke:#4c9a6a;fill:#4c9a6a}.s3{stroke:#8a6fc2;fill:#8a6fc2}.s4{stroke:#e39b2d;fill:#e39b2d}
@@ -55,12 +56,13 @@ function dur(ms){return ms<60000?(ms/1000).toFixed(2)+" s":Math.floor(ms/60000)+
 var tl=document.getElementById("timeline");
 if(tl){tl.addEventListener("mousemove",function(ev){
 var r=ev.target;
-if(!r.classList||!r.classList.contains("k")){tip.hidden=true;return;}
+if(!r.classList||!(r.classList.contains("k")||r.classList.contains("w"))){tip.hidden=true;return;}
 var e=r.parentNode.getAttribute("data-e"),c=r.getAttribute("data-c"),a=r.getAttribute("data-a");
 var start=+r.getAttribute("x"),ms=+r.getAttribute("width");
-var d=data.d[e+"."+c+"."+a]||[];
+var whole=r.classList.contains("w");
+var d=data.d[whole?e+".w":e+"."+c+"."+a]||[];
 var o=outcome[r.classList[1]]||"";
-var lines=[data.n[e]+": chunk "+c+", attempt "+a+" ("+o+")","start "+dur(start)+", duration "+dur(ms)];
+var lines=[data.n[e]+(whole?": the export run, no chunk attempts ("+(o==="failed"?"failed":"succeeded")+")":": chunk "+c+", attempt "+a+" ("+o+")"),"start "+dur(start)+", duration "+dur(ms)];
 if(d[2]!=null)lines.push("range "+d[2]);
 if(d[0]!=null)lines.push("rows "+num(d[0])+(ms>0?", "+num(d[0]/ms*1000)+" rows/s":""));
 if(d[1]!=null)lines.push("bytes "+num(d[1]));

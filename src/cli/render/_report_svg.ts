@@ -40,6 +40,18 @@ export interface PlacedTrace {
   readonly trace: RunTrace;
   /** Milliseconds from the earliest start of the page's traces to this trace's start. */
   readonly offsetMs: number;
+  /**
+   * The export run as a whole, drawn as one bar when its trace has no chunk attempts (a full or
+   * incremental export, or a chunked one that failed before its first chunk).
+   */
+  readonly whole?: WholeRun;
+}
+
+/** What the bar of an export run without chunk attempts shows. */
+export interface WholeRun {
+  readonly failed: boolean;
+  readonly rows: number;
+  readonly bytes?: number | undefined;
 }
 
 /** End of an attempt; a running one (the run died) is drawn to the end of its trace. */
@@ -117,6 +129,17 @@ export function timelineSvg(
       `<text class="ex" x="0" y="${y + 12}">${escapeHtml(clip(p.trace.exportName, 60))}</text>`,
     );
     y += LANE_HEIGHT;
+    if (p.trace.chunks.length === 0 && p.whole) {
+      // One lane, one bar: the export run from its start to its end.
+      labels.push(`<text class="ln" x="8" y="${y + 12}">run</text>`);
+      parts.push(
+        `<g class="lane" data-e="${e}" data-l="0" transform="translate(${p.offsetMs} ${y})">` +
+          `<rect class="w ${p.whole.failed ? "f" : "c"}" x="0" width="${end}"/></g>`,
+      );
+      details[`${e}.w`] = [p.whole.rows, p.whole.bytes ?? null];
+      y += LANE_HEIGHT + GROUP_GAP;
+      return;
+    }
     const laneCount = Math.max(
       p.trace.lanes.length,
       ...p.trace.chunks.map((a) => a.lane + 1),

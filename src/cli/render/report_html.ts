@@ -81,7 +81,7 @@ export interface ReportTotals {
   readonly exitClass: string;
 }
 
-/** The header totals of a report: sums over the exports, the longest duration, the peak RSS. */
+/** The header totals of a report: sums over the exports, their wall-clock span, the peak RSS. */
 export function reportTotals(input: ReportInput): ReportTotals {
   const m = input.exports.map((e) => e.metrics);
   const rss = m.flatMap((x) => x.peakRssMb === undefined ? [] : [x.peakRssMb]);
@@ -90,7 +90,7 @@ export function reportTotals(input: ReportInput): ReportTotals {
     rows: m.reduce((n, x) => n + x.totalRows, 0),
     files: m.reduce((n, x) => n + (x.filesProduced ?? 0), 0),
     bytes: m.reduce((n, x) => n + (x.bytesWritten ?? 0), 0),
-    durationMs: Math.max(0, ...m.map((x) => x.durationMs)),
+    durationMs: wallSpanMs(m),
     peakRssMb: rss.length > 0 ? Math.max(...rss) : undefined,
     exitClass: input.exitCode !== undefined
       ? exitClassOf(input.exitCode)
@@ -98,6 +98,19 @@ export function reportTotals(input: ReportInput): ReportTotals {
       ? "failed"
       : "ok",
   };
+}
+
+/**
+ * The wall-clock time of the exports: from the earliest start to the latest end (exports that
+ * ran one after another add up; parallel ones overlap), or the longest duration when a start
+ * time cannot be read.
+ */
+function wallSpanMs(m: readonly MetricsEntry[]): number {
+  const longest = Math.max(0, ...m.map((x) => x.durationMs));
+  const starts = m.map((x) => Date.parse(x.runAt));
+  if (m.length < 2 || !starts.every(Number.isFinite)) return longest;
+  const ends = m.map((x, i) => starts[i]! + x.durationMs);
+  return Math.max(longest, Math.max(...ends) - Math.min(...starts));
 }
 
 /**
@@ -120,8 +133,15 @@ export function reportTotals(input: ReportInput): ReportTotals {
  */
 export function renderReportHtml(input: ReportInput): string {
   const totals = reportTotals(input);
-  const traces = input.exports.flatMap((e) => e.trace ? [e.trace] : []);
-  const placed = placeTraces(traces);
+  const traced = input.exports.filter((e) => e.trace !== undefined);
+  const traces = traced.map((e) => e.trace!);
+  const placed = placeTraces(traces).map((p, i) => {
+    const m = traced[i]!.metrics;
+    return {
+      ...p,
+      whole: { failed: m.status === "failed", rows: m.totalRows, bytes: m.bytesWritten },
+    };
+  });
   const title = input.exports.length === 1
     ? `rivet report: ${input.exports[0]!.metrics.exportName}`
     : `rivet report: ${input.exports.length} exports`;
@@ -153,7 +173,7 @@ export function renderReportHtml(input: ReportInput): string {
         `<span class="sw f"></span>failed <span class="sw r"></span>retried ` +
         `<span class="sw i"></span>interrupted <span class="sw u"></span>running ` +
         `<span class="sw x"></span>retry (attempt &gt; 1) <span class="sw q"></span>after quarantine` +
-        ` · ${fmtNum(traces.reduce((n, x) => n + x.chunks.length, 0))} attempts` +
+        ` · ${fmtNum(traces.reduce((n, x) => n + x.chunks.length, 0))} chunk attempts` +
         (omitted > 0
           ? ` · <span id="omitted">${
             fmtNum(omitted)
@@ -253,6 +273,7 @@ function slowest(placed: ReturnType<typeof placeTraces>, n: number): Slow[] {
 }
 
 function slowestSection(slow: readonly Slow[]): string {
+  if (slow.length === 0) return "";
   const rows = slow.map((s) => {
     const a = s.attempt;
     const rate = a.rows !== undefined && s.durationMs > 0

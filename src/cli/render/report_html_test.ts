@@ -103,6 +103,13 @@ Deno.test("report: several exports get one lane group each, totals summed", () =
   const t = reportTotals(input);
   assert.equal(t.rows, a.metrics.totalRows + b.metrics.totalRows);
   assert.equal(t.files, 50);
+  // The duration is the wall-clock span: b starts 5 s after a.
+  const end = (r: typeof a) => Date.parse(r.metrics.runAt) + r.metrics.durationMs;
+  assert.equal(
+    t.durationMs,
+    Math.max(end(a), end(b)) - Date.parse(a.metrics.runAt),
+  );
+  assert.ok(t.durationMs > Math.max(a.metrics.durationMs, b.metrics.durationMs));
 });
 
 Deno.test("report: 10,000 attempts stay under 1 MB, the notable ones keep their details", () => {
@@ -178,4 +185,35 @@ Deno.test("report: a worst-case 10,000-attempt page (hours long, all failed, lon
   assert.doesNotMatch(html.replace(/<ul id="(errors|warnings)">.*?<\/ul>/gs, ""), /x{201}/);
   assert.doesNotMatch(html, /x{501}/, "long texts are clipped");
   assert.match(html, /<li class="none">4,950 more warnings \(see the run's log\)<\/li>/);
+});
+
+Deno.test("report: an export run without chunk attempts is one bar from its start to its end", () => {
+  const chunked = syntheticRun({ chunks: 10, exportName: "chunked" });
+  const plain = syntheticRun({ chunks: 10, exportName: "plain" });
+  const failed = syntheticRun({ chunks: 10, exportName: "broken" });
+  const noChunks = (r: typeof plain, status: "success" | "failed") => ({
+    metrics: { ...r.metrics, status },
+    trace: { ...r.trace, chunks: [], lanes: [] },
+  });
+  const html = renderReportHtml({
+    exports: [chunked, noChunks(plain, "success"), noChunks(failed, "failed")],
+  });
+  assert.equal(bars(html).length, 10, "chunk bars are those of the chunked export only");
+  const whole = [
+    ...html.matchAll(
+      /<g class="lane" data-e="(\d)" data-l="0"[^>]*><rect class="w (\w)" x="0" width="(\d+)"\/><\/g>/g,
+    ),
+  ];
+  assert.deepEqual(whole.map((m) => [m[1], m[2]]), [["1", "c"], ["2", "f"]]);
+  const samplesEnd = plain.trace.samples.at(-1)!.tMs;
+  assert.ok(Number(whole[0]![3]) >= samplesEnd, "the bar spans the run");
+  const data = JSON.parse(
+    /<script type="application\/json" id="report-data">(.*?)<\/script>/s.exec(html)![1]!,
+  );
+  assert.deepEqual(data.d["1.w"], [plain.metrics.totalRows, plain.metrics.bytesWritten ?? null]);
+  // Only the chunked export has slowest chunks; a page of chunkless runs has no such table.
+  assert.match(html, /<table id="slowest">/);
+  const alone = renderReportHtml({ exports: [noChunks(plain, "success")] });
+  assert.doesNotMatch(alone, /id="slowest"/);
+  assert.match(alone, /<rect class="w c"/);
 });
