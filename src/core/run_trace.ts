@@ -50,6 +50,14 @@ export interface RunTrace {
   /** ISO-8601 UTC. */
   readonly startedAt: string;
   readonly finishedAt?: string;
+  /**
+   * The host and process that recorded the trace (stamped by the state store when saved). A run
+   * resumed, or shared by several hosts, has one trace per process under the same run id.
+   */
+  readonly host?: string;
+  readonly pid?: number;
+  /** How this process's part of the run ended (absent in traces stored before it was kept). */
+  readonly status?: "success" | "failed" | "skipped";
   /** Lanes of the timeline: `worker 1`, `process 2`, `host-a`, … */
   readonly lanes: readonly string[];
   /**

@@ -568,18 +568,25 @@ export interface SaveRunTraceOptions {
 
 /**
  * The trace of each export run (`rivet report`): chunk attempts per lane and samples of rows
- * and memory, bounded in size by the recorder (`TRACE_LIMITS`).
+ * and memory, bounded in size by the recorder (`TRACE_LIMITS`). Each process that works on a
+ * run stores its own trace: a run resumed after a failure, or shared by several hosts, has
+ * several traces under one run id and export.
  *
- * Promises: the newest `keep` traces per export are kept, newest by recording order; saving a
- * trace of the same run and export replaces it. Transactional in any backend: `saveRunTrace`
+ * Promises: the newest `keep` traces per export are kept, newest by recording order (a trace
+ * saved again under the same run id adds to the run's traces). `saveRunTrace` stamps the trace
+ * with this host and process when it has none. Transactional in any backend: `saveRunTrace`
  * (the insert and the deletion of older traces are one transaction, so the store never holds
  * more than `keep` of an export, nor loses the new one).
  */
 export interface RunTraces {
   /** Stores the trace of one export run and deletes that export's older traces past `keep`. */
   saveRunTrace(trace: RunTrace, options?: SaveRunTraceOptions): Promise<void>;
-  /** The trace of a run (of `exportName` when given: a run id may cover several exports). */
+  /**
+   * The newest trace of a run (of `exportName` when given: a run id may cover several exports).
+   */
   readRunTrace(runId: string, exportName?: string): Promise<RunTrace | undefined>;
+  /** Every stored trace of a run of one export, in recording order (oldest first). */
+  readRunTraces(runId: string, exportName: string): Promise<RunTrace[]>;
   /** The newest trace of an export, or undefined when none is stored. */
   latestRunTrace(exportName: string): Promise<RunTrace | undefined>;
 }

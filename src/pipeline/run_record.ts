@@ -253,7 +253,7 @@ export async function recordTrace(
   emit: (event: RivetEvent) => void,
 ): Promise<void> {
   try {
-    await state.saveRunTrace({ ...trace, runId: o.runId });
+    await state.saveRunTrace({ ...trace, runId: o.runId, status: o.status });
   } catch (error) {
     recordWarning(emit, o.export, { code: "state.trace_failed", record: "trace" }, error);
   }

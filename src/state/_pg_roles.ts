@@ -238,6 +238,7 @@ export function pgRunTraces(conn: PgStateConnection): RunTraces {
           for (const { sql, params } of statements) await q.exec(sql, params);
         }),
       firstJson: ({ sql, params }) => conn.first(sql, params, (row) => String(row.trace_json)),
+      allJson: ({ sql, params }) => conn.list(sql, params, (row) => String(row.trace_json)),
     },
     dollar,
     "seq",

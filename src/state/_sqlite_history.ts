@@ -125,6 +125,7 @@ export function sqliteRunTraces(conn: SqliteConnection): RunTraces {
           for (const { sql, params } of statements) db.prepare(sql).run(...params);
         }),
       firstJson: ({ sql, params }) => conn.first(sql, params, (row) => String(row.trace_json)),
+      allJson: ({ sql, params }) => conn.list(sql, params, (row) => String(row.trace_json)),
     },
     () => "?",
     "rowid",

@@ -9,6 +9,7 @@
  */
 import type { RunTrace } from "../core/run_trace.ts";
 import { RUN_TRACES_KEPT, type RunTraces, type SaveRunTraceOptions } from "../core/state.ts";
+import { thisHost } from "./_claimer.ts";
 
 /** One statement and its parameters. */
 export interface TraceStatement {
@@ -22,6 +23,8 @@ export interface TraceBackend {
   write(statements: readonly TraceStatement[]): Promise<void>;
   /** The `trace_json` of the first row of a query, or undefined. */
   firstJson(statement: TraceStatement): Promise<string | undefined>;
+  /** The `trace_json` of every row of a query. */
+  allJson(statement: TraceStatement): Promise<string[]>;
 }
 
 /**
@@ -43,17 +46,17 @@ export function runTraces(
   return {
     saveRunTrace(trace: RunTrace, options: SaveRunTraceOptions = {}) {
       const keep = Math.max(1, Math.trunc(options.keep ?? RUN_TRACES_KEPT));
-      const key = [trace.runId, trace.exportName];
+      const host = trace.host ?? thisHost() ?? undefined;
+      const stamped: RunTrace = {
+        ...trace,
+        ...(host === undefined ? {} : { host }),
+        pid: trace.pid ?? Deno.pid,
+      };
       return backend.write([
-        // Replaced by delete and insert: the new one is the newest.
-        {
-          sql: `DELETE FROM run_trace WHERE run_id = ${p(0)} AND export_name = ${p(1)}`,
-          params: key,
-        },
         {
           sql: "INSERT INTO run_trace (run_id, export_name, started_at, trace_json) " +
             `VALUES (${p(0)}, ${p(1)}, ${p(2)}, ${p(3)})`,
-          params: [...key, trace.startedAt, JSON.stringify(trace)],
+          params: [trace.runId, trace.exportName, trace.startedAt, JSON.stringify(stamped)],
         },
         {
           sql: `DELETE FROM run_trace WHERE export_name = ${p(0)} AND ${order} NOT IN ` +
@@ -73,6 +76,16 @@ export function runTraces(
           params: exportName === undefined ? [runId] : [runId, exportName],
         }),
       );
+    },
+
+    async readRunTraces(runId: string, exportName: string) {
+      const rows = await backend.allJson({
+        sql: `SELECT trace_json FROM run_trace WHERE run_id = ${p(0)} AND export_name = ${
+          p(1)
+        } ORDER BY ${order}`,
+        params: [runId, exportName],
+      });
+      return rows.map((json) => JSON.parse(json) as RunTrace);
     },
 
     async latestRunTrace(exportName: string) {

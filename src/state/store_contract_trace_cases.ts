@@ -1,7 +1,8 @@
 /**
  * The state contract's cases for run traces (`rivet report`): a trace round-trips whole, the
- * newest of an export is found, a run's trace of one export is told from another's, saving the
- * same run again replaces it, and only the newest `keep` traces of an export are kept.
+ * newest of an export is found, a run's trace of one export is told from another's, the traces
+ * of several processes of one run are all kept, and only the newest `keep` traces of an export
+ * are kept.
  * Part of the case table of `store_contract_cases.ts`.
  *
  * Layer: state (tests only: imported by the contract runs, never by product code).
@@ -41,6 +42,13 @@ function trace(runId: string, exportName = "orders", rows = 10): RunTrace {
   };
 }
 
+/** A stored trace without the host and process the store stamped on it. */
+function unstamped(t: RunTrace | undefined): RunTrace | undefined {
+  if (t === undefined) return undefined;
+  const { host: _host, pid: _pid, ...rest } = t;
+  return rest;
+}
+
 /** The trace cases: a name and a body run against a fresh, empty store. */
 export const traceCases: readonly (readonly [string, (s: StateStore) => Promise<void>])[] = [
   [
@@ -51,20 +59,27 @@ export const traceCases: readonly (readonly [string, (s: StateStore) => Promise<
       await s.saveRunTrace(trace("r1"));
       await s.saveRunTrace(trace("r2"));
       await s.saveRunTrace(trace("r3", "users"));
-      assert.deepEqual(await s.readRunTrace("r1"), trace("r1"));
-      assert.deepEqual(await s.latestRunTrace("orders"), trace("r2"));
-      assert.deepEqual(await s.latestRunTrace("users"), trace("r3", "users"));
+      assert.deepEqual(unstamped(await s.readRunTrace("r1")), trace("r1"));
+      assert.deepEqual(unstamped(await s.latestRunTrace("orders")), trace("r2"));
+      assert.deepEqual(unstamped(await s.latestRunTrace("users")), trace("r3", "users"));
       assert.equal(await s.readRunTrace("r1", "users"), undefined);
     },
   ],
   [
-    "saving a run's trace again replaces it (and makes it the newest)",
+    "a run's traces of several processes are all kept, in order; the newest is the run's trace",
     async (s) => {
       await s.saveRunTrace(trace("r1"));
       await s.saveRunTrace(trace("r2"));
-      await s.saveRunTrace(trace("r1", "orders", 99));
+      // A resume of r1 (or another host joining it) stores its own trace.
+      await s.saveRunTrace({ ...trace("r1", "orders", 99), host: "host-b", pid: 7 });
+      const all = await s.readRunTraces("r1", "orders");
+      assert.deepEqual(all.map((t) => t.chunks[1]?.rows), [10, 99]);
+      assert.deepEqual([all[1]!.host, all[1]!.pid], ["host-b", 7], "a given host is kept");
+      assert.equal(typeof all[0]!.pid, "number", "stamped with the saving process");
       assert.equal((await s.readRunTrace("r1", "orders"))?.chunks[1]?.rows, 99);
       assert.equal((await s.latestRunTrace("orders"))?.runId, "r1");
+      assert.deepEqual(await s.readRunTraces("r1", "users"), []);
+      assert.deepEqual(await s.readRunTraces("nope", "orders"), []);
     },
   ],
   [

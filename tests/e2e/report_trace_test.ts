@@ -4,6 +4,8 @@
 // end at its row count, bounded by TRACE_LIMITS; a second run keeps both traces. A trace that
 // cannot be stored (SQLite state file without its table) only warns: the run succeeds. A chunk
 // failed by the database (an injected 40001) and claimed again is in the trace once per attempt.
+// A run that fails and is resumed on another host keeps one trace per process, and its page
+// draws one lane group per process with the run's totals summed.
 import assert from "node:assert/strict";
 import type { RunTrace } from "../../src/core/run_trace.ts";
 import { TRACE_LIMITS } from "../../src/core/run_trace.ts";
@@ -228,5 +230,68 @@ Deno.test({
       assert.match(summary, new RegExp(`data-bytes="${m.bytes}"`));
       await Deno.mkdir("out/test-artifacts", { recursive: true });
       await screenshot(page, `${Deno.cwd()}/out/test-artifacts/report-run.png`);
+    }),
+});
+
+Deno.test({
+  name: "a run that fails and is resumed on another host: one trace and one lane group per process",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withPlan({
+      rows: 3000,
+      table: "trv",
+      tuning: "{batch_size: 50, max_retries: 0}, chunk_max_attempts: 1",
+      setup: GATE,
+    }, async (pg, dir, config) => {
+      const run = (host: string, ...flags: string[]) =>
+        spawnCli(["run", "-c", config, ...flags], {
+          cwd: dir,
+          env: { DB_URL: pg.url, RIVET_TEST_HOSTNAME: host },
+        });
+      const failed = await run("host-a");
+      assert.notEqual(failed.code, 0, failed.stderr);
+      await pg.psql("DELETE FROM gate_closed");
+      const resumed = await run("host-b", "--resume", "--report");
+      assert.equal(resumed.code, 0, resumed.stderr);
+
+      await using state = await openStateStore(dir);
+      const [metrics] = await state.listMetrics({ exportName: "traced", last: 1 });
+      const traces = await state.readRunTraces(metrics!.runId, "traced");
+      assert.deepEqual(traces.map((t) => [t.host, t.status]), [
+        ["host-a", "failed"],
+        ["host-b", "success"],
+      ]);
+      const zero = (t: RunTrace) => t.chunks.filter((c) => c.chunk === 0).map((c) => c.outcome);
+      assert.deepEqual(zero(traces[0]!), ["failed"]);
+      assert.deepEqual(zero(traces[1]!), ["completed"]);
+      // Between them, each chunk completed once: the resume ran only what the first left.
+      const completed = traces.flatMap((t) =>
+        t.chunks.filter((c) => c.outcome === "completed").map((c) => c.chunk)
+      );
+      assert.deepEqual(completed.sort((a, b) => a - b), [...Array(12).keys()]);
+
+      const page = /report page: (.+)\n/.exec(resumed.stderr)?.[1];
+      assert.ok(page, resumed.stderr);
+      const html = await Deno.readTextFile(page);
+      const groups = [...html.matchAll(/<text class="ex"[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]);
+      assert.deepEqual(groups, [
+        "traced · process 1/2 on host-a, failed",
+        "traced · process 2/2 on host-b, ok",
+      ]);
+      const bars = [...html.matchAll(/<rect class="k [^"]*" data-c="(\d+)" data-a="(\d+)"/g)];
+      assert.equal(bars.length, traces[0]!.chunks.length + traces[1]!.chunks.length);
+      // The summary is the run's, both processes' rows summed: the whole table.
+      const all = (await state.listMetrics({ exportName: "traced", last: 5 }))
+        .filter((m) => m.runId === metrics!.runId);
+      assert.equal(all.length, 2, "one metrics row per process");
+      const summary = /<section id="summary"[^>]*>/.exec(html)![0];
+      assert.match(summary, /data-rows="3000"/);
+      assert.match(
+        summary,
+        new RegExp(`data-files="${all[0]!.filesProduced! + all[1]!.filesProduced!}"`),
+      );
+      assert.match(summary, /data-exit-class="ok"/);
+      assert.match(html, /<li class="error">[^]*?process 1\/2: [^<]*injected failure of row 1/);
     }),
 });

@@ -8,7 +8,7 @@
 import { dirname, join } from "node:path";
 import { ConfigError } from "../../core/errors.ts";
 import type { ConfigSpec } from "../../core/spec.ts";
-import type { StateStore } from "../../core/state.ts";
+import type { MetricsEntry, StateStore } from "../../core/state.ts";
 import { redact } from "../../_util/redact.ts";
 import type { CommandContext } from "../main.ts";
 import { renderReportHtml, type ReportExport } from "../render/report_html.ts";
@@ -50,24 +50,35 @@ export async function collectReport(
 ): Promise<ReportExport[]> {
   const out: ReportExport[] = [];
   for (const { exportName, runId } of selection) {
-    const runs = await state.listMetrics({
-      exportName,
-      last: runId === undefined ? 1 : RUNS_SEARCHED,
-    });
-    const metrics = runs.find((m) => runId === undefined || m.runId === runId);
-    if (metrics === undefined) continue;
-    const trace = await state.readRunTrace(metrics.runId, exportName);
-    const [entry] = await state.listJournal({ exportName, last: 1, runId: metrics.runId });
-    const journal = (entry?.journal ?? {}) as StoredJournal;
-    const warnings = (journal.events ?? [])
+    const runs = await state.listMetrics({ exportName, last: RUNS_SEARCHED });
+    const newest = runs.find((m) => runId === undefined || m.runId === runId);
+    if (newest === undefined) continue;
+    // Every process that worked on the run (a resume after a failure, other hosts) recorded its
+    // own metrics, journal and trace under the run id: the page shows them all.
+    const rows = runs.filter((m) => m.runId === newest.runId);
+    const metrics = combineRunMetrics(rows);
+    const [trace, ...moreTraces] = await state.readRunTraces(newest.runId, exportName);
+    const journals =
+      (await state.listJournal({ exportName, last: rows.length, runId: newest.runId }))
+        .reverse().map((entry) => (entry.journal ?? {}) as StoredJournal);
+    const warnings = journals.flatMap((journal) => journal.events ?? [])
       .filter((e) => e.event === "warning" || e.event === "retry_attempted")
       .map((e) => redact(`${e.code ? `${e.code}: ` : ""}${e.message ?? ""}`));
-    const error = journal.completed?.error ?? metrics.errorMessage;
+    const errors = journals.length > 0
+      ? journals.flatMap((journal, i) => {
+        const error = journal.completed?.error;
+        const who = journals.length > 1 ? `process ${i + 1}/${journals.length}: ` : "";
+        return error ? [redact(who + error)] : [];
+      })
+      : metrics.errorMessage
+      ? [redact(metrics.errorMessage)]
+      : [];
     out.push({
       metrics,
       ...(trace ? { trace } : {}),
+      ...(moreTraces.length > 0 ? { moreTraces } : {}),
       warnings,
-      errors: error ? [redact(error)] : [],
+      errors,
       manifest: metrics.validated === undefined
         ? {
           status: "not_checked",
@@ -79,6 +90,38 @@ export async function collectReport(
     });
   }
   return out;
+}
+
+/**
+ * The metrics of a run that several processes worked on (newest first, as listed), as one:
+ * rows, files, bytes and retries summed, the wall-clock span from the first start to the last
+ * end, the highest peak RSS, and the newest process's status, error and checks. One row is
+ * returned as it is.
+ */
+export function combineRunMetrics(rows: readonly MetricsEntry[]): MetricsEntry {
+  const newest = rows[0]!;
+  if (rows.length === 1) return newest;
+  const sum = (pick: (m: MetricsEntry) => number | undefined) =>
+    rows.some((m) => pick(m) !== undefined)
+      ? rows.reduce((n, m) => n + (pick(m) ?? 0), 0)
+      : undefined;
+  const starts = rows.map((m) => Date.parse(m.runAt));
+  const first = Math.min(...starts);
+  const span = Math.max(...rows.map((m, i) => starts[i]! + m.durationMs)) - first;
+  const rss = rows.flatMap((m) => m.peakRssMb === undefined ? [] : [m.peakRssMb]);
+  const optional = (key: string, value: number | undefined) =>
+    value === undefined ? {} : { [key]: value };
+  return {
+    ...newest,
+    runAt: Number.isFinite(first) ? rows[starts.indexOf(first)]!.runAt : newest.runAt,
+    durationMs: Number.isFinite(span) ? span : Math.max(...rows.map((m) => m.durationMs)),
+    totalRows: rows.reduce((n, m) => n + m.totalRows, 0),
+    ...optional("filesProduced", sum((m) => m.filesProduced)),
+    ...optional("filesCommitted", sum((m) => m.filesCommitted)),
+    ...optional("bytesWritten", sum((m) => m.bytesWritten)),
+    ...optional("retries", sum((m) => m.retries)),
+    ...optional("peakRssMb", rss.length > 0 ? Math.max(...rss) : undefined),
+  };
 }
 
 /**

@@ -45,6 +45,8 @@ export interface PlacedTrace {
    * incremental export, or a chunked one that failed before its first chunk).
    */
   readonly whole?: WholeRun;
+  /** The group's label (default: the export's name). */
+  readonly label?: string;
 }
 
 /** What the bar of an export run without chunk attempts shows. */
@@ -79,6 +81,35 @@ export function placeTraces(traces: readonly RunTrace[]): PlacedTrace[] {
     trace,
     offsetMs: Number.isFinite(starts[i]!) ? starts[i]! - first : 0,
   }));
+}
+
+/**
+ * The traces with at most `limit` chunk attempts between them, so that a page of many exports
+ * (or of a run that several processes shared) stays as small as one trace's: past the limit it
+ * keeps every notable attempt (failed, retried, interrupted, running, a retry, after a
+ * quarantine), then the longest ones, and counts the rest in each trace's `omittedChunks`.
+ */
+export function boundAttempts(placed: readonly PlacedTrace[], limit: number): PlacedTrace[] {
+  const total = placed.reduce((n, p) => n + p.trace.chunks.length, 0);
+  if (total <= limit) return [...placed];
+  const ranked: { a: ChunkAttempt; notable: boolean; ms: number }[] = [];
+  for (const p of placed) {
+    const end = traceEndMs(p.trace);
+    for (const a of p.trace.chunks) {
+      ranked.push({ a, notable: notable(a), ms: endOf(a, end) - a.startMs });
+    }
+  }
+  // Notable attempts first, then the longest.
+  ranked.sort((x, y) => Number(y.notable) - Number(x.notable) || y.ms - x.ms);
+  const kept = new Set(ranked.slice(0, limit).map((r) => r.a));
+  return placed.map((p) => {
+    const chunks = p.trace.chunks.filter((a) => kept.has(a));
+    const dropped = p.trace.chunks.length - chunks.length;
+    return dropped === 0 ? p : {
+      ...p,
+      trace: { ...p.trace, chunks, omittedChunks: (p.trace.omittedChunks ?? 0) + dropped },
+    };
+  });
 }
 
 /**
@@ -126,7 +157,9 @@ export function timelineSvg(
   placed.forEach((p, e) => {
     const end = traceEndMs(p.trace);
     labels.push(
-      `<text class="ex" x="0" y="${y + 12}">${escapeHtml(clip(p.trace.exportName, 60))}</text>`,
+      `<text class="ex" x="0" y="${y + 12}">${
+        escapeHtml(clip(p.label ?? p.trace.exportName, 90))
+      }</text>`,
     );
     y += LANE_HEIGHT;
     if (p.trace.chunks.length === 0 && p.whole) {
@@ -228,13 +261,13 @@ export function throughputSeries(p: PlacedTrace): Series {
     if (dt <= 0) continue;
     points.push([p.offsetMs + s[i]!.tMs, Math.max(0, (s[i]!.rows - s[i - 1]!.rows) / dt * 1000)]);
   }
-  return { name: p.trace.exportName, points };
+  return { name: p.label ?? p.trace.exportName, points };
 }
 
 /** RSS in MiB at each sample. */
 export function rssSeries(p: PlacedTrace): Series {
   return {
-    name: p.trace.exportName,
+    name: p.label ?? p.trace.exportName,
     points: p.trace.samples.map((s) => [p.offsetMs + s.tMs, s.rssBytes / 1048576] as const),
   };
 }

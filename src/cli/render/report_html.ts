@@ -13,10 +13,11 @@
  *
  * @module
  */
-import type { RunTrace } from "../../core/run_trace.ts";
+import { type RunTrace, TRACE_LIMITS } from "../../core/run_trace.ts";
 import type { MetricsEntry } from "../../core/state.ts";
 import { exitClassOf } from "./github_summary.ts";
 import {
+  boundAttempts,
   clip,
   clock,
   endOf,
@@ -44,6 +45,11 @@ export interface ReportExport {
   readonly metrics: MetricsEntry;
   /** Absent for runs recorded before traces existed: the page then shows the summary only. */
   readonly trace?: RunTrace;
+  /**
+   * The traces of the other processes that worked on the same run after `trace` (a resume after
+   * a failure, other hosts sharing it), oldest first: each gets its own lane group.
+   */
+  readonly moreTraces?: readonly RunTrace[];
   /** Already redacted and sanitised text. */
   readonly warnings?: readonly string[];
   /** Already redacted and sanitised text. */
@@ -101,6 +107,19 @@ export function reportTotals(input: ReportInput): ReportTotals {
 }
 
 /**
+ * The group label of one process's trace of an export run: the export's name, and when several
+ * processes worked on the run (a resume, other hosts), which one and where.
+ */
+function segmentLabel(trace: RunTrace, i: number, n: number): string {
+  if (n === 1) return trace.exportName;
+  const where = trace.host === undefined ? "" : ` on ${trace.host}`;
+  const how = trace.status === undefined
+    ? ""
+    : `, ${trace.status === "success" ? "ok" : trace.status}`;
+  return `${trace.exportName} · process ${i + 1}/${n}${where}${how}`;
+}
+
+/**
  * The wall-clock time of the exports: from the earliest start to the latest end (exports that
  * ran one after another add up; parallel ones overlap), or the longest duration when a start
  * time cannot be read.
@@ -133,13 +152,19 @@ function wallSpanMs(m: readonly MetricsEntry[]): number {
  */
 export function renderReportHtml(input: ReportInput): string {
   const totals = reportTotals(input);
-  const traced = input.exports.filter((e) => e.trace !== undefined);
-  const traces = traced.map((e) => e.trace!);
-  const placed = placeTraces(traces).map((p, i) => {
-    const m = traced[i]!.metrics;
+  const segments = input.exports.flatMap((e) => {
+    const all = e.trace ? [e.trace, ...(e.moreTraces ?? [])] : [];
+    return all.map((trace, i) => ({ e, trace, label: segmentLabel(trace, i, all.length) }));
+  });
+  const traces = segments.map((s) => s.trace);
+  const placed = boundAttempts(placeTraces(traces), TRACE_LIMITS.chunks).map((p, i) => {
+    const { e, trace, label } = segments[i]!;
+    const m = e.metrics;
+    const status = trace.status ?? m.status;
     return {
       ...p,
-      whole: { failed: m.status === "failed", rows: m.totalRows, bytes: m.bytesWritten },
+      label,
+      whole: { failed: status === "failed", rows: m.totalRows, bytes: m.bytesWritten },
     };
   });
   const title = input.exports.length === 1
@@ -150,7 +175,7 @@ export function renderReportHtml(input: ReportInput): string {
     summarySection(input, totals),
   ];
   const data: { n: string[]; d: Record<string, unknown[]> } = {
-    n: placed.map((p) => p.trace.exportName),
+    n: placed.map((p) => p.label ?? p.trace.exportName),
     d: {},
   };
   const missing = input.exports.filter((e) => !e.trace).map((e) => e.metrics.exportName);
@@ -167,13 +192,13 @@ export function renderReportHtml(input: ReportInput): string {
     const slow = slowest(placed, 10);
     const t = timelineSvg(placed, DETAIL_LIMIT, new Set(slow.map((s) => s.attempt)));
     data.d = t.details;
-    const omitted = traces.reduce((n, x) => n + (x.omittedChunks ?? 0), 0);
+    const omitted = placed.reduce((n, x) => n + (x.trace.omittedChunks ?? 0), 0);
     body.push(
       `<h2>Timeline</h2><p class="legend"><span class="sw c"></span>completed ` +
         `<span class="sw f"></span>failed <span class="sw r"></span>retried ` +
         `<span class="sw i"></span>interrupted <span class="sw u"></span>running ` +
         `<span class="sw x"></span>retry (attempt &gt; 1) <span class="sw q"></span>after quarantine` +
-        ` · ${fmtNum(traces.reduce((n, x) => n + x.chunks.length, 0))} chunk attempts` +
+        ` · ${fmtNum(placed.reduce((n, x) => n + x.trace.chunks.length, 0))} chunk attempts` +
         (omitted > 0
           ? ` · <span id="omitted">${
             fmtNum(omitted)
@@ -262,7 +287,7 @@ function slowest(placed: ReturnType<typeof placeTraces>, n: number): Slow[] {
     const end = traceEndMs(p.trace);
     for (const a of p.trace.chunks) {
       all.push({
-        exportName: p.trace.exportName,
+        exportName: p.label ?? p.trace.exportName,
         lane: p.trace.lanes[a.lane] ?? `lane ${a.lane + 1}`,
         attempt: a,
         durationMs: endOf(a, end) - a.startMs,

@@ -113,12 +113,12 @@ Deno.test("report: several exports get one lane group each, totals summed", () =
 });
 
 Deno.test("report: 10,000 attempts stay under 1 MB, the notable ones keep their details", () => {
-  const run = syntheticRun({ chunks: 10_000, lanes: 8, failOnce: [5000], samples: 600 });
+  const run = syntheticRun({ chunks: 9_999, lanes: 8, failOnce: [5000], samples: 600 });
   const html = renderReportHtml({ exports: [run] });
   const size = new TextEncoder().encode(html).length;
   assert.ok(size < 1_000_000, `page is ${size} bytes`);
-  assert.equal(bars(html).length, 10_001);
-  assert.ok(10_001 > DETAIL_LIMIT);
+  assert.equal(bars(html).length, 10_000, "9,999 chunks and one retry: the trace's bound");
+  assert.ok(10_000 > DETAIL_LIMIT);
   const data = JSON.parse(
     html.match(/<script type="application\/json" id="report-data">(.*?)<\/script>/)![1]!,
   );
@@ -216,4 +216,49 @@ Deno.test("report: an export run without chunk attempts is one bar from its star
   const alone = renderReportHtml({ exports: [noChunks(plain, "success")] });
   assert.doesNotMatch(alone, /id="slowest"/);
   assert.match(alone, /<rect class="w c"/);
+});
+
+Deno.test("report: a run resumed by another process is one lane group per process", () => {
+  const run = syntheticRun({ chunks: 20, lanes: 2, failOnce: [3] });
+  const first = { ...run.trace, host: "host-a", pid: 11, status: "failed" as const };
+  const later = {
+    ...syntheticRun({ chunks: 5, lanes: 3, startedAt: "2026-12-01T02:00:30.000Z" }).trace,
+    host: "host-b",
+    pid: 12,
+    status: "success" as const,
+  };
+  const html = renderReportHtml({ exports: [{ ...run, trace: first, moreTraces: [later] }] });
+  assert.equal(bars(html).length, first.chunks.length + later.chunks.length);
+  assert.equal([...html.matchAll(/<g class="lane" data-e="0"/g)].length, 2);
+  assert.equal(
+    [...html.matchAll(/<g class="lane" data-e="1" data-l="\d" transform="translate\(30000 /g)]
+      .length,
+    3,
+    "the second process's lanes start 30 s later",
+  );
+  assert.match(html, /<text class="ex"[^>]*>orders · process 1\/2 on host-a, failed<\/text>/);
+  assert.match(html, /<text class="ex"[^>]*>orders · process 2\/2 on host-b, ok<\/text>/);
+  const data = JSON.parse(
+    /<script type="application\/json" id="report-data">(.*?)<\/script>/s.exec(html)![1]!,
+  );
+  assert.deepEqual(data.n, [
+    "orders · process 1/2 on host-a, failed",
+    "orders · process 2/2 on host-b, ok",
+  ]);
+});
+
+Deno.test("report: a page of many big traces keeps 10,000 attempts, the notable ones first", () => {
+  const exports = Array.from(
+    { length: 5 },
+    (_, i) => syntheticRun({ chunks: 9_000, lanes: 8, exportName: `t${i}`, failOnce: [100 + i] }),
+  );
+  const html = renderReportHtml({ exports });
+  const size = new TextEncoder().encode(html).length;
+  assert.ok(size < 1_000_000, `page is ${size} bytes`);
+  const drawn = bars(html);
+  assert.equal(drawn.length, 10_000, "5 × 9,001 attempts, 35,005 left out");
+  // Every failure and its retry are kept, in every export.
+  assert.equal(drawn.filter((m) => m[1]!.split(" ").includes("f")).length, 5);
+  assert.equal(drawn.filter((m) => m[1]!.split(" ").includes("x")).length, 5);
+  assert.match(html, /<span id="omitted">35,005 more attempts were not kept in the trace<\/span>/);
 });
