@@ -42,6 +42,22 @@ function barsOf(dom: string) {
   return out;
 }
 
+/**
+ * The page with a script that stands in for the mouse: one mousemove on the first element of
+ * each selector, each tooltip's text copied into a `<pre class="hovered">` for --dump-dom.
+ */
+function hovered(html: string, selectors: readonly string[]): string {
+  const script = `<script>for (const sel of ${JSON.stringify(selectors)}) {
+    const r = document.querySelector(sel), b = r.getBoundingClientRect();
+    r.dispatchEvent(new MouseEvent("mousemove", { bubbles: true, clientX: b.x, clientY: b.y }));
+    const out = document.createElement("pre");
+    out.className = "hovered";
+    out.textContent = document.getElementById("tip").textContent;
+    document.body.append(out);
+  }</script>`;
+  return html.replace("</body>", `${script}</body>`);
+}
+
 Deno.test({
   name: "report in Chromium: 100 chunks on 3 lanes, one failure and its retry",
   ignore,
@@ -155,18 +171,9 @@ Deno.test({
   ignore,
   fn: async () => {
     const run = syntheticRun({ chunks: 30, failOnce: [12] });
-    // Stands in for the mouse: one mousemove on the failed bar and on its retry, each tooltip
-    // text copied into the DOM for --dump-dom.
-    const hover = `<script>for (const sel of ['rect.k.f', 'rect.k.x']) {
-      const r = document.querySelector(sel), b = r.getBoundingClientRect();
-      r.dispatchEvent(new MouseEvent("mousemove", { bubbles: true, clientX: b.x, clientY: b.y }));
-      const out = document.createElement("pre");
-      out.className = "hovered";
-      out.textContent = document.getElementById("tip").textContent;
-      document.body.append(out);
-    }</script>`;
+    // One mousemove on the failed bar and on its retry.
     const page = await open(
-      renderReportHtml({ exports: [run] }).replace("</body>", `${hover}</body>`),
+      hovered(renderReportHtml({ exports: [run] }), ["rect.k.f", "rect.k.x"]),
     );
     const tips = [...page.dom.matchAll(/<pre class="hovered">([^<]*)<\/pre>/g)].map((m) => m[1]!);
     const failed = run.trace.chunks.find((c) => c.outcome === "failed")!;
@@ -195,17 +202,7 @@ Deno.test({
   fn: async () => {
     const run = syntheticRun({ chunks: 10, exportName: "customers" });
     const plain = { metrics: run.metrics, trace: { ...run.trace, chunks: [], lanes: [] } };
-    const hover = `<script>{
-      const r = document.querySelector("rect.w"), b = r.getBoundingClientRect();
-      r.dispatchEvent(new MouseEvent("mousemove", { bubbles: true, clientX: b.x, clientY: b.y }));
-      const out = document.createElement("pre");
-      out.className = "hovered";
-      out.textContent = document.getElementById("tip").textContent;
-      document.body.append(out);
-    }</script>`;
-    const page = await open(
-      renderReportHtml({ exports: [plain] }).replace("</body>", `${hover}</body>`),
-    );
+    const page = await open(hovered(renderReportHtml({ exports: [plain] }), ["rect.w"]));
     const tip = /<pre class="hovered">([^<]*)<\/pre>/.exec(page.dom)?.[1] ?? "";
     assert.match(tip, /^customers: the export run, no chunk attempts \(succeeded\)\n/);
     assert.match(tip, new RegExp(`\\nrows ${run.metrics.totalRows.toLocaleString("en-US")}, `));

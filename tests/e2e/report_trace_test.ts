@@ -152,146 +152,146 @@ const GATE = `
   END $$;
   CREATE VIEW trv AS SELECT id, gate(id, v) AS v FROM tr;`;
 
-Deno.test({
-  name: "a chunk that fails once and is retried is in the trace twice: retried, then completed",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: () =>
-    withPlan({
-      rows: 3000,
-      table: "trv",
-      // No retry inside a chunk: the failure fails the attempt, and the chunk is claimed again.
-      tuning: "{batch_size: 50, max_retries: 0, retry_backoff_ms: 200}, chunk_max_attempts: 30",
-      setup: GATE,
-    }, async (pg, dir, config) => {
-      const env = { DB_URL: pg.url, RIVET_STATE_URL: `${pg.url}?schema=traces` };
-      const running = spawnCli(["run", "-c", config, "--report"], { cwd: dir, env });
-      const failedOnce = "SELECT count(*) FROM traces.chunk_task " +
-        "WHERE chunk_index = 0 AND status = 'failed'";
-      const deadline = Date.now() + 60_000;
-      while ((await pg.psql(failedOnce).catch(() => "0")).trim() !== "1") {
-        if (Date.now() > deadline) {
-          await pg.psql("DELETE FROM gate_closed");
-          const run = await running;
-          assert.fail(`chunk 0 never failed: exit ${run.code}\n${run.stderr}`);
-        }
-        await new Promise((resolve) => setTimeout(resolve, 100));
+/** A test of the plan of `trv` (3000 rows behind the gate) with `tuning`. */
+function gatedTest(
+  name: string,
+  tuning: string,
+  body: (pg: PgServer, dir: string, config: string) => Promise<void>,
+) {
+  Deno.test({
+    name,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    fn: () => withPlan({ rows: 3000, table: "trv", tuning, setup: GATE }, body),
+  });
+}
+
+gatedTest(
+  "a chunk that fails once and is retried is in the trace twice: retried, then completed",
+  // No retry inside a chunk: the failure fails the attempt, and the chunk is claimed again.
+  "{batch_size: 50, max_retries: 0, retry_backoff_ms: 200}, chunk_max_attempts: 30",
+  async (pg, dir, config) => {
+    const env = { DB_URL: pg.url, RIVET_STATE_URL: `${pg.url}?schema=traces` };
+    const running = spawnCli(["run", "-c", config, "--report"], { cwd: dir, env });
+    const failedOnce = "SELECT count(*) FROM traces.chunk_task " +
+      "WHERE chunk_index = 0 AND status = 'failed'";
+    const deadline = Date.now() + 60_000;
+    while ((await pg.psql(failedOnce).catch(() => "0")).trim() !== "1") {
+      if (Date.now() > deadline) {
+        await pg.psql("DELETE FROM gate_closed");
+        const run = await running;
+        assert.fail(`chunk 0 never failed: exit ${run.code}\n${run.stderr}`);
       }
-      await pg.psql("DELETE FROM gate_closed");
-      const run = await running;
-      assert.equal(run.code, 0, run.stderr);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await pg.psql("DELETE FROM gate_closed");
+    const run = await running;
+    assert.equal(run.code, 0, run.stderr);
 
-      const trace = JSON.parse(
-        (await pg.psql("SELECT trace_json FROM traces.run_trace")).trim(),
-      ) as RunTrace;
-      const zero = trace.chunks.filter((c) => c.chunk === 0);
-      assert.ok(zero.length >= 2, JSON.stringify(zero));
-      assert.deepEqual(zero.map((c) => c.attempt), zero.map((_, i) => i + 1), "each attempt once");
-      assert.ok(zero.slice(0, -1).every((c) => c.outcome === "retried"), JSON.stringify(zero));
-      assert.match(zero[0]!.error ?? "", /injected failure of row 1/);
-      assert.equal(zero.at(-1)!.outcome, "completed");
-      assert.equal(zero.at(-1)!.rows, 250);
-      // Every other chunk once, completed; 3000 rows in all.
-      const others = trace.chunks.filter((c) => c.chunk !== 0);
-      assert.deepEqual(
-        others.map((c) => c.chunk).sort((a, b) => a - b),
-        [...Array(12).keys()].slice(1),
-      );
-      assert.ok(others.every((c) => c.outcome === "completed" && c.attempt === 1));
-      const completedRows = trace.chunks.filter((c) => c.outcome === "completed")
-        .reduce((sum, c) => sum + c.rows!, 0);
-      assert.equal(completedRows, 3000);
+    const trace = JSON.parse(
+      (await pg.psql("SELECT trace_json FROM traces.run_trace")).trim(),
+    ) as RunTrace;
+    const zero = trace.chunks.filter((c) => c.chunk === 0);
+    assert.ok(zero.length >= 2, JSON.stringify(zero));
+    assert.deepEqual(zero.map((c) => c.attempt), zero.map((_, i) => i + 1), "each attempt once");
+    assert.ok(zero.slice(0, -1).every((c) => c.outcome === "retried"), JSON.stringify(zero));
+    assert.match(zero[0]!.error ?? "", /injected failure of row 1/);
+    assert.equal(zero.at(-1)!.outcome, "completed");
+    assert.equal(zero.at(-1)!.rows, 250);
+    // Every other chunk once, completed; 3000 rows in all.
+    const others = trace.chunks.filter((c) => c.chunk !== 0);
+    assert.deepEqual(
+      others.map((c) => c.chunk).sort((a, b) => a - b),
+      [...Array(12).keys()].slice(1),
+    );
+    assert.ok(others.every((c) => c.outcome === "completed" && c.attempt === 1));
+    const completedRows = trace.chunks.filter((c) => c.outcome === "completed")
+      .reduce((sum, c) => sum + c.rows!, 0);
+    assert.equal(completedRows, 3000);
 
-      // The page of `run --report`, opened in headless Chromium.
-      const page = /report page: (.+)\n/.exec(run.stderr)?.[1];
-      assert.ok(page, run.stderr);
-      const load = await loadPage(page);
-      assert.deepEqual(load.requests, [], "nothing fetched from the network");
-      assert.deepEqual(load.console, [], "no console message");
-      const bars = [
-        ...load.dom.matchAll(/<rect class="k ([a-z ]+)" data-c="(\d+)" data-a="(\d+)"/g),
-      ]
-        .map((m) => ({ classes: m[1]!.split(" "), chunk: Number(m[2]), attempt: Number(m[3]) }));
-      // Every chunk attempt of the trace appears once in the timeline.
-      assert.deepEqual(
-        bars.map((b) => `${b.chunk}.${b.attempt}`).sort(),
-        trace.chunks.map((c) => `${c.chunk}.${c.attempt}`).sort(),
-      );
-      // The failed attempt of chunk 0 is marked (retried), its retry too.
-      const first = bars.find((b) => b.chunk === 0 && b.attempt === 1)!;
-      assert.ok(first.classes.includes("r"), JSON.stringify(first));
-      assert.ok(bars.find((b) => b.chunk === 0 && b.attempt === 2)!.classes.includes("x"));
-      // The totals are those of rivet metrics.
-      const metrics = await spawnCli(["metrics", "-c", config, "--json"], { cwd: dir, env });
-      const [m] = JSON.parse(metrics.stdout).runs;
-      const summary = /<[^>]+id="summary"[^>]*>/.exec(load.dom)![0];
-      assert.match(summary, new RegExp(`data-rows="${m.rows}"`));
-      assert.match(summary, new RegExp(`data-files="${m.files}"`));
-      assert.match(summary, new RegExp(`data-bytes="${m.bytes}"`));
-      await Deno.mkdir("out/test-artifacts", { recursive: true });
-      await screenshot(page, `${Deno.cwd()}/out/test-artifacts/report-run.png`);
-    }),
-});
+    // The page of `run --report`, opened in headless Chromium.
+    const page = /report page: (.+)\n/.exec(run.stderr)?.[1];
+    assert.ok(page, run.stderr);
+    const load = await loadPage(page);
+    assert.deepEqual(load.requests, [], "nothing fetched from the network");
+    assert.deepEqual(load.console, [], "no console message");
+    const bars = [
+      ...load.dom.matchAll(/<rect class="k ([a-z ]+)" data-c="(\d+)" data-a="(\d+)"/g),
+    ]
+      .map((m) => ({ classes: m[1]!.split(" "), chunk: Number(m[2]), attempt: Number(m[3]) }));
+    // Every chunk attempt of the trace appears once in the timeline.
+    assert.deepEqual(
+      bars.map((b) => `${b.chunk}.${b.attempt}`).sort(),
+      trace.chunks.map((c) => `${c.chunk}.${c.attempt}`).sort(),
+    );
+    // The failed attempt of chunk 0 is marked (retried), its retry too.
+    const first = bars.find((b) => b.chunk === 0 && b.attempt === 1)!;
+    assert.ok(first.classes.includes("r"), JSON.stringify(first));
+    assert.ok(bars.find((b) => b.chunk === 0 && b.attempt === 2)!.classes.includes("x"));
+    // The totals are those of rivet metrics.
+    const metrics = await spawnCli(["metrics", "-c", config, "--json"], { cwd: dir, env });
+    const [m] = JSON.parse(metrics.stdout).runs;
+    const summary = /<[^>]+id="summary"[^>]*>/.exec(load.dom)![0];
+    assert.match(summary, new RegExp(`data-rows="${m.rows}"`));
+    assert.match(summary, new RegExp(`data-files="${m.files}"`));
+    assert.match(summary, new RegExp(`data-bytes="${m.bytes}"`));
+    await Deno.mkdir("out/test-artifacts", { recursive: true });
+    await screenshot(page, `${Deno.cwd()}/out/test-artifacts/report-run.png`);
+  },
+);
 
-Deno.test({
-  name: "a run that fails and is resumed on another host: one trace and one lane group per process",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: () =>
-    withPlan({
-      rows: 3000,
-      table: "trv",
-      tuning: "{batch_size: 50, max_retries: 0}, chunk_max_attempts: 1",
-      setup: GATE,
-    }, async (pg, dir, config) => {
-      const run = (host: string, ...flags: string[]) =>
-        spawnCli(["run", "-c", config, ...flags], {
-          cwd: dir,
-          env: { DB_URL: pg.url, RIVET_TEST_HOSTNAME: host },
-        });
-      const failed = await run("host-a");
-      assert.notEqual(failed.code, 0, failed.stderr);
-      await pg.psql("DELETE FROM gate_closed");
-      const resumed = await run("host-b", "--resume", "--report");
-      assert.equal(resumed.code, 0, resumed.stderr);
+gatedTest(
+  "a run that fails and is resumed on another host: one trace and one lane group per process",
+  "{batch_size: 50, max_retries: 0}, chunk_max_attempts: 1",
+  async (pg, dir, config) => {
+    const run = (host: string, ...flags: string[]) =>
+      spawnCli(["run", "-c", config, ...flags], {
+        cwd: dir,
+        env: { DB_URL: pg.url, RIVET_TEST_HOSTNAME: host },
+      });
+    const failed = await run("host-a");
+    assert.notEqual(failed.code, 0, failed.stderr);
+    await pg.psql("DELETE FROM gate_closed");
+    const resumed = await run("host-b", "--resume", "--report");
+    assert.equal(resumed.code, 0, resumed.stderr);
 
-      await using state = await openStateStore(dir);
-      const [metrics] = await state.listMetrics({ exportName: "traced", last: 1 });
-      const traces = await state.readRunTraces(metrics!.runId, "traced");
-      assert.deepEqual(traces.map((t) => [t.host, t.status]), [
-        ["host-a", "failed"],
-        ["host-b", "success"],
-      ]);
-      const zero = (t: RunTrace) => t.chunks.filter((c) => c.chunk === 0).map((c) => c.outcome);
-      assert.deepEqual(zero(traces[0]!), ["failed"]);
-      assert.deepEqual(zero(traces[1]!), ["completed"]);
-      // Between them, each chunk completed once: the resume ran only what the first left.
-      const completed = traces.flatMap((t) =>
-        t.chunks.filter((c) => c.outcome === "completed").map((c) => c.chunk)
-      );
-      assert.deepEqual(completed.sort((a, b) => a - b), [...Array(12).keys()]);
+    await using state = await openStateStore(dir);
+    const [metrics] = await state.listMetrics({ exportName: "traced", last: 1 });
+    const traces = await state.readRunTraces(metrics!.runId, "traced");
+    assert.deepEqual(traces.map((t) => [t.host, t.status]), [
+      ["host-a", "failed"],
+      ["host-b", "success"],
+    ]);
+    const zero = (t: RunTrace) => t.chunks.filter((c) => c.chunk === 0).map((c) => c.outcome);
+    assert.deepEqual(zero(traces[0]!), ["failed"]);
+    assert.deepEqual(zero(traces[1]!), ["completed"]);
+    // Between them, each chunk completed once: the resume ran only what the first left.
+    const completed = traces.flatMap((t) =>
+      t.chunks.filter((c) => c.outcome === "completed").map((c) => c.chunk)
+    );
+    assert.deepEqual(completed.sort((a, b) => a - b), [...Array(12).keys()]);
 
-      const page = /report page: (.+)\n/.exec(resumed.stderr)?.[1];
-      assert.ok(page, resumed.stderr);
-      const html = await Deno.readTextFile(page);
-      const groups = [...html.matchAll(/<text class="ex"[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]);
-      assert.deepEqual(groups, [
-        "traced · process 1/2 on host-a, failed",
-        "traced · process 2/2 on host-b, ok",
-      ]);
-      const bars = [...html.matchAll(/<rect class="k [^"]*" data-c="(\d+)" data-a="(\d+)"/g)];
-      assert.equal(bars.length, traces[0]!.chunks.length + traces[1]!.chunks.length);
-      // The summary is the run's, both processes' rows summed: the whole table.
-      const all = (await state.listMetrics({ exportName: "traced", last: 5 }))
-        .filter((m) => m.runId === metrics!.runId);
-      assert.equal(all.length, 2, "one metrics row per process");
-      const summary = /<section id="summary"[^>]*>/.exec(html)![0];
-      assert.match(summary, /data-rows="3000"/);
-      assert.match(
-        summary,
-        new RegExp(`data-files="${all[0]!.filesProduced! + all[1]!.filesProduced!}"`),
-      );
-      assert.match(summary, /data-exit-class="ok"/);
-      assert.match(html, /<li class="error">[^]*?process 1\/2: [^<]*injected failure of row 1/);
-    }),
-});
+    const page = /report page: (.+)\n/.exec(resumed.stderr)?.[1];
+    assert.ok(page, resumed.stderr);
+    const html = await Deno.readTextFile(page);
+    const groups = [...html.matchAll(/<text class="ex"[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]);
+    assert.deepEqual(groups, [
+      "traced · process 1/2 on host-a, failed",
+      "traced · process 2/2 on host-b, ok",
+    ]);
+    const bars = [...html.matchAll(/<rect class="k [^"]*" data-c="(\d+)" data-a="(\d+)"/g)];
+    assert.equal(bars.length, traces[0]!.chunks.length + traces[1]!.chunks.length);
+    // The summary is the run's, both processes' rows summed: the whole table.
+    const all = (await state.listMetrics({ exportName: "traced", last: 5 }))
+      .filter((m) => m.runId === metrics!.runId);
+    assert.equal(all.length, 2, "one metrics row per process");
+    const summary = /<section id="summary"[^>]*>/.exec(html)![0];
+    assert.match(summary, /data-rows="3000"/);
+    assert.match(
+      summary,
+      new RegExp(`data-files="${all[0]!.filesProduced! + all[1]!.filesProduced!}"`),
+    );
+    assert.match(summary, /data-exit-class="ok"/);
+    assert.match(html, /<li class="error">[^]*?process 1\/2: [^<]*injected failure of row 1/);
+  },
+);
