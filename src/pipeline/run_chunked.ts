@@ -81,7 +81,7 @@ import {
   keepLease,
   type LeaseContext,
 } from "./chunk_lease.ts";
-import { freeLane, rangeText } from "./run_trace_recorder.ts";
+import { chunkStarted, crashRetried, freeLane } from "./run_trace_recorder.ts";
 
 /** A chunked export's plan: the base query instead of one statement. */
 export interface ChunkedExportPlan extends Omit<ExportPlan, "sql" | "params"> {
@@ -518,14 +518,8 @@ export async function runChunkedExport(
     const runTask = async (task: ChunkTask): Promise<void> => {
       const statement = chunkStatement(plan.baseSql, chunking, task.bounds, plan.sourceKind);
       const lane = task.lane ?? 0;
-      deps.emit({
-        type: "chunk_started",
-        export: spec.name,
-        chunk: task.chunkIndex,
-        attempt: task.attempt,
-        lane,
-        range: rangeText(task.bounds),
-      });
+      const started = chunkStarted(spec.name, task, lane);
+      deps.emit(started);
       const unit: UnitSpec = {
         chunkIndex: task.chunkIndex,
         lane,
@@ -540,12 +534,13 @@ export async function runChunkedExport(
       // A runner that died mid-chunk (a crashed worker) is not the chunk's fault: whatever it
       // committed without reporting is moved aside, and the chunk runs again on a new runner.
       for (let crash = 1; result.failure?.code === WORKER_CRASHED; crash++) {
-        await quarantineOrphans(
+        const moved = await quarantineOrphans(
           { ...quarantine, startedAt: plan.startedAt },
           task.chunkIndex,
           new Set([...files.map((f) => f.path), ...priorParts.map((p) => p.fileName)]),
         );
         if (crash > tuning.maxRetries || deps.signal.aborted) break;
+        for (const event of crashRetried(started, result.failure, moved.length)) deps.emit(event);
         result = await executor.run(unit);
       }
       await absorb(result);

@@ -9,7 +9,9 @@
  *
  * @module
  */
+import type { ErrorInfo } from "../core/errors.ts";
 import type { RivetEvent } from "../core/events.ts";
+import { redact } from "../_util/redact.ts";
 import type { ChunkBoundsEntry } from "../core/state.ts";
 import {
   type ChunkAttempt,
@@ -55,6 +57,64 @@ export interface TraceRecorder {
  */
 export function rangeText(bounds: ChunkBoundsEntry): string {
   return `${bounds.startKey ?? ""} .. ${bounds.endKey ?? ""}`;
+}
+
+/** The `chunk_started` event of an attempt. */
+export type ChunkStartedEvent = Extract<RivetEvent, { type: "chunk_started" }>;
+
+/**
+ * The `chunk_started` event of a chunk attempt on a lane.
+ *
+ * @param exportName The export.
+ * @param task The chunk's index, attempt and bounds.
+ * @param lane The worker slot that runs it.
+ * @returns The event.
+ */
+export function chunkStarted(
+  exportName: string,
+  task: {
+    readonly chunkIndex: number;
+    readonly attempt: number;
+    readonly bounds: ChunkBoundsEntry;
+  },
+  lane: number,
+): ChunkStartedEvent {
+  return {
+    type: "chunk_started",
+    export: exportName,
+    chunk: task.chunkIndex,
+    attempt: task.attempt,
+    lane,
+    range: rangeText(task.bounds),
+  };
+}
+
+/**
+ * The events of a chunk whose runner crashed and that runs again on a new runner within the
+ * same claim: the attempt failed (will retry), and the chunk started again. The trace, the
+ * progress lines and the NDJSON events all show the crash.
+ *
+ * @param started The attempt's `chunk_started` event.
+ * @param failure Why the runner ended.
+ * @param quarantined Files it committed unreported, moved aside.
+ * @returns The two events, in order.
+ */
+export function crashRetried(
+  started: ChunkStartedEvent,
+  failure: ErrorInfo,
+  quarantined: number,
+): RivetEvent[] {
+  const { type: _, ...chunk } = started;
+  return [
+    {
+      ...chunk,
+      type: "chunk_failed",
+      message: redact(failure.message),
+      willRetry: true,
+      quarantined,
+    },
+    started,
+  ];
 }
 
 /**
@@ -112,6 +172,10 @@ export function createTraceRecorder(options: TraceRecorderOptions): TraceRecorde
   const open = new Map<number, OpenAttempt>();
   // Files a failed attempt left that were moved aside: told to the chunk's next attempt.
   const quarantinedNext = new Map<number, number>();
+  // The last attempt of each chunk that failed or was interrupted and may start again: a chunk
+  // run again within one claim (its runner crashed) keeps the claim's attempt number, so the
+  // trace numbers it after the last one instead. Only chunks that failed are held.
+  const lastAttempt = new Map<number, number>();
   const failed: ChunkAttempt[] = [];
   const slowest = new MinHeap<ChunkAttempt>((a) => a.endMs! - a.startMs);
   let finishedCount = 0;
@@ -161,15 +225,18 @@ export function createTraceRecorder(options: TraceRecorderOptions): TraceRecorde
         const earlier = open.get(event.chunk);
         if (earlier) {
           open.delete(event.chunk);
+          lastAttempt.set(event.chunk, earlier.attempt);
           finish({ ...earlier, endMs: elapsed(), outcome: "interrupted" });
         }
+        const before = lastAttempt.get(event.chunk);
+        const attempt = before === undefined ? event.attempt : Math.max(event.attempt, before + 1);
         const lane = event.lane ?? 0;
         lanes = Math.max(lanes, lane + 1);
         const quarantined = quarantinedNext.get(event.chunk);
         quarantinedNext.delete(event.chunk);
         open.set(event.chunk, {
           chunk: event.chunk,
-          attempt: event.attempt,
+          attempt,
           lane,
           startMs: elapsed(),
           ...(event.range === undefined ? {} : { range: event.range }),
@@ -182,6 +249,7 @@ export function createTraceRecorder(options: TraceRecorderOptions): TraceRecorde
         const started = open.get(event.chunk);
         if (!started) return;
         open.delete(event.chunk);
+        lastAttempt.delete(event.chunk);
         finish({
           ...started,
           endMs: elapsed(),
@@ -196,6 +264,8 @@ export function createTraceRecorder(options: TraceRecorderOptions): TraceRecorde
         if (event.quarantined) quarantinedNext.set(event.chunk, event.quarantined);
         if (!started) return;
         open.delete(event.chunk);
+        if (event.willRetry) lastAttempt.set(event.chunk, started.attempt);
+        else lastAttempt.delete(event.chunk);
         const firstLine = event.message.split("\n", 1)[0]!;
         finish({
           ...started,

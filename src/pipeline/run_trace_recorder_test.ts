@@ -4,7 +4,8 @@
 import assert from "node:assert/strict";
 import type { RivetEvent } from "../core/events.ts";
 import { TRACE_LIMITS } from "../core/run_trace.ts";
-import { createTraceRecorder } from "./run_trace_recorder.ts";
+import type { ErrorInfo } from "../core/errors.ts";
+import { chunkStarted, crashRetried, createTraceRecorder } from "./run_trace_recorder.ts";
 
 const X = "orders";
 
@@ -158,8 +159,45 @@ Deno.test("recorder: attempts never finished are interrupted at the end, running
   const end = recorder.trace(new Date(Date.UTC(2026, 0, 1) + 90));
   assert.deepEqual(end.chunks, [
     { chunk: 7, attempt: 1, lane: 1, startMs: 0, endMs: 60, outcome: "interrupted" },
-    { chunk: 7, attempt: 1, lane: 0, startMs: 60, endMs: 90, outcome: "interrupted" },
+    { chunk: 7, attempt: 2, lane: 0, startMs: 60, endMs: 90, outcome: "interrupted" },
   ]);
+});
+
+Deno.test("recorder: a chunk run again within one claim (its runner crashed) gets the next attempt", () => {
+  const { clock, recorder } = clocked();
+  const bounds = { startKey: "1", endKey: "9" };
+  const started = chunkStarted(X, { chunkIndex: 3, attempt: 1, bounds }, 2);
+  recorder.event(started);
+  clock.t = 40;
+  const crash = { code: "engine.worker_crashed", message: "worker 3 crashed", exitCode: 1 };
+  const events = crashRetried(started, crash as ErrorInfo, 1);
+  assert.deepEqual(events.map((e) => e.type), ["chunk_failed", "chunk_started"]);
+  for (const event of events) recorder.event(event);
+  clock.t = 100;
+  // The second run fails too, and the ledger's next claim of the chunk is its attempt 2.
+  recorder.event({ ...started, type: "chunk_failed", message: "boom", willRetry: true });
+  recorder.event({ ...started, attempt: 2 });
+  clock.t = 130;
+  recorder.event({
+    type: "chunk_completed",
+    export: X,
+    chunk: 3,
+    rows: 9,
+    files: 1,
+    durationMs: 30,
+  });
+  const chunks = recorder.trace().chunks;
+  assert.deepEqual(
+    chunks.map((c) => [c.attempt, c.outcome, c.lane, c.range, c.quarantined ?? 0]),
+    [[1, "retried", 2, "1 .. 9", 0], [2, "retried", 2, "1 .. 9", 1], [
+      3,
+      "completed",
+      2,
+      "1 .. 9",
+      0,
+    ]],
+  );
+  assert.match(chunks[0]!.error!, /worker 3 crashed/);
 });
 
 Deno.test("recorder: 100,000 chunks stay within the limits, keeping failures and the slowest", () => {

@@ -5,7 +5,8 @@
 // cannot be stored (SQLite state file without its table) only warns: the run succeeds. A chunk
 // failed by the database (an injected 40001) and claimed again is in the trace once per attempt.
 // A run that fails and is resumed on another host keeps one trace per process, and its page
-// draws one lane group per process with the run's totals summed.
+// draws one lane group per process with the run's totals summed. A chunk whose worker crashed
+// (RIVET_TEST_CRASH_AT=worker:…) is drawn as a retried attempt and its rerun.
 import assert from "node:assert/strict";
 import type { RunTrace } from "../../src/core/run_trace.ts";
 import { TRACE_LIMITS } from "../../src/core/run_trace.ts";
@@ -295,3 +296,35 @@ gatedTest(
     assert.match(html, /<li class="error">[^]*?process 1\/2: [^<]*injected failure of row 1/);
   },
 );
+
+Deno.test({
+  name: "a chunk whose worker crashed is in the trace and on the page as retried, then completed",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withPlan({ rows: 3000 }, async (pg, dir, config) => {
+      // The first worker dies right after committing its first file, before reporting it.
+      const run = await spawnCli(["run", "-c", config, "--report"], {
+        cwd: dir,
+        env: { DB_URL: pg.url, RIVET_TEST_CRASH_AT: "worker:after_file_write" },
+      });
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stderr, /chunk \d+ failed \(attempt 1\): chunk worker \d crashed/);
+      const page = /report page: (.+)\n/.exec(run.stderr)?.[1];
+      assert.ok(page, run.stderr);
+      const bars = [
+        ...(await Deno.readTextFile(page)).matchAll(
+          /<rect class="k ([a-z ]+)" data-c="(\d+)" data-a="(\d+)"/g,
+        ),
+      ].map((m) => ({ classes: m[1]!.split(" "), chunk: Number(m[2]), attempt: Number(m[3]) }));
+      const crashed = bars.filter((b) => b.classes.includes("r"));
+      assert.equal(crashed.length, 1, JSON.stringify(bars));
+      const again = bars.filter((b) => b.chunk === crashed[0]!.chunk);
+      assert.deepEqual(again.map((b) => [b.attempt, b.classes]), [
+        [1, ["r"]],
+        [2, ["c", "x", "q"]],
+      ], "the rerun is attempt 2, after its committed file was moved aside");
+      const completed = bars.filter((b) => b.classes.includes("c")).map((b) => b.chunk);
+      assert.deepEqual(completed.sort((a, b) => a - b), [...Array(12).keys()]);
+    }),
+});
