@@ -572,9 +572,11 @@ export interface SaveRunTraceOptions {
  * run stores its own trace: a run resumed after a failure, or shared by several hosts, has
  * several traces under one run id and export.
  *
- * Promises: the newest `keep` traces per export are kept, newest by recording order (a trace
- * saved again under the same run id adds to the run's traces). `saveRunTrace` stamps the trace
- * with this host and process when it has none. Transactional in any backend: `saveRunTrace`
+ * Promises: the newest `keep` traces per export are kept, newest by recording order. A trace is
+ * the trace of one writer: its host, process and start time (`saveRunTrace` stamps this host and
+ * process when the trace has none). Saving again for the same writer replaces its trace (a run
+ * saves its trace as it goes, so that a process killed mid-run leaves what it did); another
+ * writer under the same run id adds its own. Transactional in any backend: `saveRunTrace`
  * (the insert and the deletion of older traces are one transaction, so the store never holds
  * more than `keep` of an export, nor loses the new one).
  */
@@ -585,7 +587,7 @@ export interface RunTraces {
    * The newest trace of a run (of `exportName` when given: a run id may cover several exports).
    */
   readRunTrace(runId: string, exportName?: string): Promise<RunTrace | undefined>;
-  /** Every stored trace of a run of one export, in recording order (oldest first). */
+  /** Every stored trace of a run of one export, by start time (oldest first). */
   readRunTraces(runId: string, exportName: string): Promise<RunTrace[]>;
   /** The newest trace of an export, or undefined when none is stored. */
   latestRunTrace(exportName: string): Promise<RunTrace | undefined>;

@@ -49,6 +49,7 @@ import {
   recordTrace,
 } from "./run_record.ts";
 import { createTraceRecorder } from "./run_trace_recorder.ts";
+import { traceCheckpoints } from "./trace_checkpoints.ts";
 
 /** How the engine running a job connects, encodes, writes and parallelises. */
 export interface JobOpeners {
@@ -143,10 +144,12 @@ async function runResolved(job: ExportJob, options: JobRunOptions): Promise<Outc
     startedAt: new Date(),
     rss: options.rss,
   });
+  const checkpoints = traceCheckpoints(options.state, recorder, job.spec.name);
   const emit = (event: RivetEvent) => {
     const entry = journalEventOf(event);
     if (entry) journal.push(entry);
     recorder.event(event);
+    checkpoints.event(event);
     options.emit(event);
   };
   const outcome = job.spec.mode === "cdc"
@@ -158,6 +161,7 @@ async function runResolved(job: ExportJob, options: JobRunOptions): Promise<Outc
     emit: options.emit,
   });
   await recordJournal(options.state, outcome, journal, options.emit);
+  await checkpoints.done();
   await recordTrace(options.state, outcome, recorder.trace(new Date()), options.emit);
   return [outcome];
 }

@@ -236,16 +236,18 @@ export const MIGRATIONS: readonly Migration[] = [
   {
     version: 8,
     // The trace of each export run (`rivet report`): a JSON document bounded by the recorder,
-    // a few per export (older ones are deleted when a new one is saved). One per process: a
-    // resumed run, or one shared by several hosts, has several under one run id.
+    // a few per export (older ones are deleted when a new one is saved). One per process (the
+    // writer: host, pid and start), saved as the run goes: a resumed run, or one shared by
+    // several hosts, has several under one run id.
     sql: `
       CREATE TABLE run_trace (
         run_id TEXT NOT NULL,
         export_name TEXT NOT NULL,
+        writer TEXT NOT NULL,
         started_at TEXT NOT NULL,
         trace_json TEXT NOT NULL
       );
-      CREATE INDEX run_trace_by_run ON run_trace (run_id, export_name);
+      CREATE INDEX run_trace_by_run ON run_trace (run_id, export_name, writer);
       CREATE INDEX run_trace_by_export ON run_trace (export_name);
     `,
   },

@@ -52,11 +52,22 @@ export function runTraces(
         ...(host === undefined ? {} : { host }),
         pid: trace.pid ?? Deno.pid,
       };
+      // One row per process: a process saves its trace as it goes, replacing its own row.
+      const key = [
+        trace.runId,
+        trace.exportName,
+        `${host ?? ""}:${stamped.pid}:${trace.startedAt}`,
+      ];
       return backend.write([
         {
-          sql: "INSERT INTO run_trace (run_id, export_name, started_at, trace_json) " +
-            `VALUES (${p(0)}, ${p(1)}, ${p(2)}, ${p(3)})`,
-          params: [trace.runId, trace.exportName, trace.startedAt, JSON.stringify(stamped)],
+          sql: `DELETE FROM run_trace WHERE run_id = ${p(0)} AND export_name = ${p(1)} ` +
+            `AND writer = ${p(2)}`,
+          params: key,
+        },
+        {
+          sql: "INSERT INTO run_trace (run_id, export_name, writer, started_at, trace_json) " +
+            `VALUES (${p(0)}, ${p(1)}, ${p(2)}, ${p(3)}, ${p(4)})`,
+          params: [...key, trace.startedAt, JSON.stringify(stamped)],
         },
         {
           sql: `DELETE FROM run_trace WHERE export_name = ${p(0)} AND ${order} NOT IN ` +
@@ -82,7 +93,7 @@ export function runTraces(
       const rows = await backend.allJson({
         sql: `SELECT trace_json FROM run_trace WHERE run_id = ${p(0)} AND export_name = ${
           p(1)
-        } ORDER BY ${order}`,
+        } ORDER BY started_at, ${order}`,
         params: [runId, exportName],
       });
       return rows.map((json) => JSON.parse(json) as RunTrace);

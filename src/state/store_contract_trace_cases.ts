@@ -1,8 +1,8 @@
 /**
  * The state contract's cases for run traces (`rivet report`): a trace round-trips whole, the
  * newest of an export is found, a run's trace of one export is told from another's, the traces
- * of several processes of one run are all kept, and only the newest `keep` traces of an export
- * are kept.
+ * of several processes of one run are all kept (one per writer, replaced when it saves again),
+ * and only the newest `keep` traces of an export are kept.
  * Part of the case table of `store_contract_cases.ts`.
  *
  * Layer: state (tests only: imported by the contract runs, never by product code).
@@ -80,6 +80,26 @@ export const traceCases: readonly (readonly [string, (s: StateStore) => Promise<
       assert.equal((await s.latestRunTrace("orders"))?.runId, "r1");
       assert.deepEqual(await s.readRunTraces("r1", "users"), []);
       assert.deepEqual(await s.readRunTraces("nope", "orders"), []);
+    },
+  ],
+  [
+    "a process saving its trace again (as the run goes) replaces its own, not another's",
+    async (s) => {
+      const mine = { ...trace("r1"), host: "host-a", pid: 1 };
+      const theirs = {
+        ...trace("r1"),
+        host: "host-b",
+        pid: 2,
+        startedAt: "2026-01-01T00:00:05.000Z",
+      };
+      await s.saveRunTrace(mine);
+      await s.saveRunTrace(theirs);
+      await s.saveRunTrace({ ...mine, chunks: [], finishedAt: "2026-01-01T00:00:09.000Z" });
+      const all = await s.readRunTraces("r1", "orders");
+      assert.deepEqual(all.map((t) => [t.host, t.chunks.length]), [["host-a", 0], ["host-b", 2]]);
+      // The same process in a later run of the export (another start) is another writer.
+      await s.saveRunTrace({ ...mine, startedAt: "2026-01-01T00:00:10.000Z" });
+      assert.equal((await s.readRunTraces("r1", "orders")).length, 3);
     },
   ],
   [

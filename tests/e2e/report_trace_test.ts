@@ -328,3 +328,45 @@ Deno.test({
       assert.deepEqual(completed.sort((a, b) => a - b), [...Array(12).keys()]);
     }),
 });
+
+Deno.test({
+  name: "a process killed mid-run leaves the trace it saved so far; the resume's page draws it",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withPlan({
+      rows: 3000,
+      table: "slow",
+      // About 1 s per chunk of 250 rows: the crash after chunk 8 comes some 3 s into the run,
+      // past the trace's first checkpoints.
+      setup: `CREATE FUNCTION nap(v text) RETURNS text STABLE LANGUAGE sql
+                AS 'SELECT v FROM pg_sleep(0.004)';
+              CREATE VIEW slow AS SELECT id, nap(v) AS v FROM tr;`,
+    }, async (pg, dir, config) => {
+      const run = (host: string, env: Record<string, string>, ...flags: string[]) =>
+        spawnCli(["run", "-c", config, ...flags], {
+          cwd: dir,
+          env: { DB_URL: pg.url, RIVET_TEST_HOSTNAME: host, ...env },
+        });
+      const killed = await run("host-a", { RIVET_TEST_CRASH_AT: "after_chunk_file:8" });
+      assert.equal(killed.code, 86, killed.stderr);
+      const resumed = await run("host-b", {}, "--resume", "--report");
+      assert.equal(resumed.code, 0, resumed.stderr);
+
+      await using state = await openStateStore(dir);
+      const [metrics] = await state.listMetrics({ exportName: "traced", last: 1 });
+      const traces = await state.readRunTraces(metrics!.runId, "traced");
+      assert.deepEqual(traces.map((t) => [t.host, t.status, t.finishedAt === undefined]), [
+        ["host-a", undefined, true],
+        ["host-b", "success", false],
+      ]);
+      const done = traces[0]!.chunks.filter((c) => c.outcome === "completed");
+      assert.ok(done.length >= 1, `the killed process's checkpoint: ${JSON.stringify(traces[0])}`);
+      const html = await Deno.readTextFile(/report page: (.+)\n/.exec(resumed.stderr)![1]!);
+      const groups = [...html.matchAll(/<text class="ex"[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]);
+      assert.deepEqual(groups, [
+        "traced · process 1/2 on host-a, no end recorded (killed, or still running)",
+        "traced · process 2/2 on host-b, ok",
+      ]);
+    }),
+});

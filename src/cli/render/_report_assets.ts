@@ -23,7 +23,7 @@ rect.k,rect.w{height:14px;stroke-width:1px;vector-effect:non-scaling-stroke}
 .k.c,.w.c,.sw.c{fill:#4c9a6a;background:#4c9a6a}.k.f,.w.f,.sw.f{fill:#d1383d;background:#d1383d}
 rect.w{fill-opacity:.55}
 .k.r,.sw.r{fill:#e39b2d;background:#e39b2d}.k.i,.sw.i{fill:#8a6fc2;background:#8a6fc2}
-.k.u,.sw.u{fill:#9aa2b1;background:#9aa2b1}
+.k.u,.w.u,.sw.u{fill:#9aa2b1;background:#9aa2b1}
 /* A stroke that does not scale keeps failures, retries and interruptions visible as at least a
    2 px mark even when 10,000 bars make each one narrower than a pixel. */
 .k.f{stroke:#d1383d;stroke-width:2px}.k.i{stroke:#8a6fc2;stroke-width:2px}
@@ -62,7 +62,7 @@ var start=+r.getAttribute("x"),ms=+r.getAttribute("width");
 var whole=r.classList.contains("w");
 var d=data.d[whole?e+".w":e+"."+c+"."+a]||[];
 var o=outcome[r.classList[1]]||"";
-var lines=[data.n[e]+(whole?": the export run, no chunk attempts ("+(o==="failed"?"failed":"succeeded")+")":": chunk "+c+", attempt "+a+" ("+o+")"),"start "+dur(start)+", duration "+dur(ms)];
+var lines=[data.n[e]+(whole?": the export run, no chunk attempts ("+(o==="failed"?"failed":o==="running"?"no end recorded":"succeeded")+")":": chunk "+c+", attempt "+a+" ("+o+")"),"start "+dur(start)+", duration "+dur(ms)];
 if(d[2]!=null)lines.push("range "+d[2]);
 if(d[0]!=null)lines.push("rows "+num(d[0])+(ms>0?", "+num(d[0]/ms*1000)+" rows/s":""));
 if(d[1]!=null)lines.push("bytes "+num(d[1]));

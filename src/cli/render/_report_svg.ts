@@ -51,7 +51,8 @@ export interface PlacedTrace {
 
 /** What the bar of an export run without chunk attempts shows. */
 export interface WholeRun {
-  readonly failed: boolean;
+  /** `c` succeeded, `f` failed, `u` no end recorded (still running, or the process was killed). */
+  readonly outcome: "c" | "f" | "u";
   readonly rows: number;
   readonly bytes?: number | undefined;
 }
@@ -167,7 +168,7 @@ export function timelineSvg(
       labels.push(`<text class="ln" x="8" y="${y + 12}">run</text>`);
       parts.push(
         `<g class="lane" data-e="${e}" data-l="0" transform="translate(${p.offsetMs} ${y})">` +
-          `<rect class="w ${p.whole.failed ? "f" : "c"}" x="0" width="${end}"/></g>`,
+          `<rect class="w ${p.whole.outcome}" x="0" width="${end}"/></g>`,
       );
       details[`${e}.w`] = [p.whole.rows, p.whole.bytes ?? null];
       y += LANE_HEIGHT + GROUP_GAP;

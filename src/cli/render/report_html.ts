@@ -113,9 +113,11 @@ export function reportTotals(input: ReportInput): ReportTotals {
 function segmentLabel(trace: RunTrace, i: number, n: number): string {
   if (n === 1) return trace.exportName;
   const where = trace.host === undefined ? "" : ` on ${trace.host}`;
-  const how = trace.status === undefined
-    ? ""
-    : `, ${trace.status === "success" ? "ok" : trace.status}`;
+  const how = trace.status !== undefined
+    ? `, ${trace.status === "success" ? "ok" : trace.status}`
+    : trace.finishedAt === undefined
+    ? ", no end recorded (killed, or still running)"
+    : "";
   return `${trace.exportName} · process ${i + 1}/${n}${where}${how}`;
 }
 
@@ -160,11 +162,17 @@ export function renderReportHtml(input: ReportInput): string {
   const placed = boundAttempts(placeTraces(traces), TRACE_LIMITS.chunks).map((p, i) => {
     const { e, trace, label } = segments[i]!;
     const m = e.metrics;
-    const status = trace.status ?? m.status;
+    // A process that saved no end (killed, or still running) has no outcome of its own.
+    const status = trace.status ?? (trace.finishedAt === undefined ? undefined : m.status);
+    const outcome = status === undefined
+      ? "u" as const
+      : status === "failed"
+      ? "f" as const
+      : "c" as const;
     return {
       ...p,
       label,
-      whole: { failed: status === "failed", rows: m.totalRows, bytes: m.bytesWritten },
+      whole: { outcome, rows: m.totalRows, bytes: m.bytesWritten },
     };
   });
   const title = input.exports.length === 1

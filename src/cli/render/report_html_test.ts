@@ -216,6 +216,13 @@ Deno.test("report: an export run without chunk attempts is one bar from its star
   const alone = renderReportHtml({ exports: [noChunks(plain, "success")] });
   assert.doesNotMatch(alone, /id="slowest"/);
   assert.match(alone, /<rect class="w c"/);
+  // A process that saved no end (killed) before a resume: its bar has no outcome of its own.
+  const { finishedAt: _, ...unfinished } = plain.trace;
+  const killed = { ...unfinished, chunks: [], lanes: [], host: "h1" };
+  const resumed = { ...plain.trace, host: "h2", status: "success" as const };
+  const both = renderReportHtml({ exports: [{ ...plain, trace: killed, moreTraces: [resumed] }] });
+  assert.match(both, /<rect class="w u"/);
+  assert.match(both, />plain · process 1\/2 on h1, no end recorded \(killed, or still running\)</);
 });
 
 Deno.test("report: a run resumed by another process is one lane group per process", () => {
