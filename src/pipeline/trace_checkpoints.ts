@@ -1,7 +1,7 @@
 /**
  * Saves a run's trace while the run goes, so that a process killed mid-run (SIGKILL, out of
- * memory, a lost machine) leaves what it did for `rivet report`, and a report made during a run
- * shows it so far. The first save is at the export's start; then at most every
+ * memory, a lost machine) leaves what it did for `rivet report` of the run's resume. The first
+ * save is at the export's start; then at most every
  * {@linkcode CHECKPOINT_EVERY_MS} on chunk events (less often as the trace grows, so that a long
  * run writes a few KB a second at most). The final save at the end of the run replaces them (one
  * row per process in the store). Saves run one after another; a failed one is dropped silently:
