@@ -11,7 +11,7 @@ import type { ConfigSpec } from "../../core/spec.ts";
 import type { MetricsEntry, StateStore } from "../../core/state.ts";
 import { redact } from "../../_util/redact.ts";
 import type { CommandContext } from "../main.ts";
-import { renderReportHtml, type ReportExport } from "../render/report_html.ts";
+import { renderReportHtml, type ReportExport, wallSpanMs } from "../render/report_html.ts";
 import type { StoredJournal } from "../render/state_json.ts";
 import { writeFileReplacing } from "../render/summary.ts";
 import { inspectState } from "./state.ts";
@@ -107,14 +107,13 @@ export function combineRunMetrics(rows: readonly MetricsEntry[]): MetricsEntry {
       : undefined;
   const starts = rows.map((m) => Date.parse(m.runAt));
   const first = Math.min(...starts);
-  const span = Math.max(...rows.map((m, i) => starts[i]! + m.durationMs)) - first;
   const rss = rows.flatMap((m) => m.peakRssMb === undefined ? [] : [m.peakRssMb]);
   const optional = (key: string, value: number | undefined) =>
     value === undefined ? {} : { [key]: value };
   return {
     ...newest,
     runAt: Number.isFinite(first) ? rows[starts.indexOf(first)]!.runAt : newest.runAt,
-    durationMs: Number.isFinite(span) ? span : Math.max(...rows.map((m) => m.durationMs)),
+    durationMs: wallSpanMs(rows),
     totalRows: rows.reduce((n, m) => n + m.totalRows, 0),
     ...optional("filesProduced", sum((m) => m.filesProduced)),
     ...optional("filesCommitted", sum((m) => m.filesCommitted)),
@@ -136,13 +135,17 @@ export async function writeReport(
   path: string,
   exitCode?: number,
 ): Promise<void> {
-  const html = renderReportHtml({
+  await Deno.mkdir(dirname(path), { recursive: true });
+  await writeFileReplacing(path, reportPage(exports, exitCode));
+}
+
+/** The page of `exports`, made now. */
+function reportPage(exports: readonly ReportExport[], exitCode?: number): string {
+  return renderReportHtml({
     exports,
     generatedAt: new Date().toISOString(),
     ...(exitCode === undefined ? {} : { exitCode }),
   });
-  await Deno.mkdir(dirname(path), { recursive: true });
-  await writeFileReplacing(path, html);
 }
 
 /** The default place of a run's page: beside its `summary.json`. */
@@ -178,7 +181,7 @@ export function reportCommand(flags: ReportFlags, ctx: CommandContext): Promise<
       return 0;
     }
     if (flags.output === "-") {
-      ctx.io.out(renderReportHtml({ exports, generatedAt: new Date().toISOString() }));
+      ctx.io.out(reportPage(exports));
       return 0;
     }
     const path = flags.output ?? defaultReportPath(config, exports[0]!.metrics.runId);

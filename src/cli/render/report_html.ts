@@ -122,11 +122,11 @@ function segmentLabel(trace: RunTrace, i: number, n: number): string {
 }
 
 /**
- * The wall-clock time of the exports: from the earliest start to the latest end (exports that
- * ran one after another add up; parallel ones overlap), or the longest duration when a start
- * time cannot be read.
+ * The wall-clock time of export runs (several exports, or the processes of one run): from the
+ * earliest start to the latest end (runs one after another add up; parallel ones overlap), or
+ * the longest duration when a start time cannot be read.
  */
-function wallSpanMs(m: readonly MetricsEntry[]): number {
+export function wallSpanMs(m: readonly MetricsEntry[]): number {
   const longest = Math.max(0, ...m.map((x) => x.durationMs));
   const starts = m.map((x) => Date.parse(x.runAt));
   if (m.length < 2 || !starts.every(Number.isFinite)) return longest;
